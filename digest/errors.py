@@ -1,0 +1,48 @@
+"""One exception tree. Every error a user can cause is a DigestError with a one-line message
+that names the bad value and the fix; the CLI maps each class to its own exit code."""
+
+from __future__ import annotations
+
+
+class DigestError(Exception):
+    """Base of every error digest raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        # One line, always: multi-line text from a dump must not spill into logs or terminals.
+        super().__init__(" ".join(message.split()))
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class SettingsError(DigestError):
+    """The settings file or environment is missing, unreadable or invalid."""
+
+    exit_code = 2
+
+
+class DumpError(DigestError):
+    """A dump could not be read or parsed; nothing from it was stored."""
+
+    exit_code = 3
+
+
+class StoreError(DigestError):
+    """The SQLite store is unusable (locked, corrupt, wrong schema)."""
+
+    exit_code = 4
+
+
+class RenderError(DigestError):
+    """A template is missing or failed to compile."""
+
+    exit_code = 5
+
+
+class DeliveryError(DigestError):
+    """Mail could not be handed to the transport."""
+
+    exit_code = 6

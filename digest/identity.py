@@ -1,0 +1,40 @@
+"""Paper identity: the arXiv id without version when known, else a normalised title."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_ARXIV_NEW = re.compile(r"(?<![\d.])(\d{4}\.\d{4,5})(?:v\d+)?(?![\d])")
+_ARXIV_OLD = re.compile(r"\b([a-z][a-z\-]+(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?\b")
+
+
+def normalise_title(title: str) -> str:
+    """Fold a title so that layout differences do not change identity.
+
+    NFKC (composes decomposed accents, unfolds ligatures and no-break spaces), case-folded,
+    every run of punctuation or whitespace becomes one space.
+    """
+    folded = unicodedata.normalize("NFKC", title).casefold()
+    chars = [" " if unicodedata.category(c)[0] in "PZC" else c for c in folded]
+    return " ".join("".join(chars).split())
+
+
+def parse_arxiv_id(text: str | None) -> str | None:
+    """Extract an arXiv id (without version) from an id, abs/pdf URL or None."""
+    if not text:
+        return None
+    match = _ARXIV_NEW.search(text)
+    if match:
+        return match.group(1)
+    match = _ARXIV_OLD.search(text)
+    return match.group(1) if match else None
+
+
+def title_key(title: str) -> str:
+    return "title:" + normalise_title(title)
+
+
+def paper_key(title: str, arxiv_id: str | None = None) -> str:
+    """The identity key of a paper: `arxiv:<id>` when the id is known, else `title:<folded>`."""
+    return f"arxiv:{arxiv_id}" if arxiv_id else title_key(title)

@@ -1,0 +1,95 @@
+"""Frozen records that flow between the pipeline stages."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Paper:
+    """One paper as a dump lists it. `key` is its identity (see digest.identity)."""
+
+    key: str
+    title: str
+    abstract: str = ""
+    arxiv_id: str | None = None
+    authors: tuple[str, ...] = ()
+    author_count: int | None = None
+    published: dt.date | None = None
+    upvotes: int | None = None
+    url: str | None = None
+    pdf_url: str | None = None
+    code_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A parsed dump: the papers in listing order, duplicates inside the dump removed."""
+
+    source: str
+    format: str
+    content_hash: str
+    papers: tuple[Paper, ...]
+    listed_on: dt.date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPaper:
+    """A paper as the store knows it: its row id plus when it was first seen."""
+
+    id: int
+    paper: Paper
+    first_seen: dt.datetime
+    upvotes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What one ingest changed: the papers never seen before and how many were seen again."""
+
+    source: str
+    format: str
+    snapshot_id: int
+    new: tuple[Paper, ...]
+    seen_again: int
+    duplicate_dump: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    email: str
+    name: str = ""
+    interests: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    max_items: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Pick:
+    """A paper chosen for one subscriber, with its score and why it was chosen."""
+
+    paper: StoredPaper
+    score: float
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Edition:
+    """One subscriber's digest for one edition date."""
+
+    edition_id: str
+    date: dt.date
+    subscriber: Subscriber
+    picks: tuple[Pick, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    """A rendered digest, ready to be turned into a MIME message."""
+
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    headers: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,51 @@
+"""arXiv daily listing JSONL: one object per line with id, title, summary, authors, abs, pdf."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from digest.errors import DumpError
+from digest.identity import paper_key, parse_arxiv_id
+from digest.models import Paper
+from digest.sources._text import clean_line, excerpt
+
+
+def looks_like_arxiv_jsonl(text: str) -> bool:
+    first = text.lstrip().split("\n", 1)[0]
+    return first.startswith("{") and '"id"' in first and '"title"' in first and first.endswith("}")
+
+
+def _paper(record: Any, where: str) -> Paper:
+    if not isinstance(record, dict):
+        raise DumpError(f"{where}: expected a JSON object, found {type(record).__name__}")
+    title = clean_line(str(record.get("title") or ""))
+    arxiv_id = parse_arxiv_id(str(record.get("id") or record.get("abs") or ""))
+    if not title or not arxiv_id:
+        raise DumpError(f"{where}: every record needs an arXiv 'id' and a 'title'")
+    authors = tuple(clean_line(str(a)) for a in record.get("authors") or () if str(a).strip())
+    return Paper(
+        key=paper_key(title, arxiv_id),
+        title=title,
+        abstract=clean_line(str(record.get("summary") or "")),
+        arxiv_id=arxiv_id,
+        authors=authors,
+        author_count=len(authors) or None,
+        url=f"https://arxiv.org/abs/{arxiv_id}",
+        pdf_url=f"https://arxiv.org/pdf/{arxiv_id}",
+    )
+
+
+def parse_arxiv_jsonl(text: str, source: str) -> list[Paper]:
+    papers = []
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DumpError(
+                f"{source}: line {number}: invalid JSON ({exc.msg}): {excerpt(line)!r}"
+            ) from None
+        papers.append(_paper(record, f"{source}: line {number}"))
+    return papers

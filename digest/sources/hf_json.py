@@ -1,0 +1,99 @@
+"""Hugging Face daily-papers API JSON: a list of items, or `{"data": [...]}` wrapping one.
+
+Some archived days hold Python-repr strings instead of objects. Those are parsed with
+`ast.literal_eval`, which accepts literals only (never runs code).
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+import json
+from typing import Any
+
+from digest.errors import DumpError
+from digest.identity import paper_key, parse_arxiv_id
+from digest.models import Paper
+from digest.sources._text import clean_line, excerpt
+
+MAX_REPR_ITEM_CHARS = 1_000_000
+
+
+def looks_like_hf(text: str) -> bool:
+    head = text.lstrip()[:1]
+    return head in ("[", "{")
+
+
+def _as_object(item: Any, where: str) -> dict[str, Any]:
+    if isinstance(item, str):
+        if len(item) > MAX_REPR_ITEM_CHARS:
+            raise DumpError(f"{where}: a {len(item):,}-character string item is too long to parse")
+        try:
+            item = ast.literal_eval(item)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            raise DumpError(
+                f"{where}: a string item that is neither an object nor a Python literal"
+                f" ({excerpt(item)!r}); pass the API's JSON output"
+            ) from None
+    if not isinstance(item, dict):
+        raise DumpError(f"{where}: expected an object, found {type(item).__name__}")
+    return item
+
+
+def _date(value: Any) -> dt.date | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).date()
+    except ValueError:
+        return None
+
+
+def _paper(item: dict[str, Any], where: str) -> Paper:
+    paper = item.get("paper", item)
+    if not isinstance(paper, dict):
+        raise DumpError(f"{where}: 'paper' is {type(paper).__name__}, expected an object")
+    title = clean_line(str(paper.get("title") or item.get("title") or ""))
+    if not title:
+        raise DumpError(f"{where}: the paper has no title; every item needs paper.title")
+    raw_id = paper.get("id")
+    arxiv_id = parse_arxiv_id(str(raw_id)) if raw_id else None
+    authors = tuple(
+        clean_line(str(a.get("name", ""))) if isinstance(a, dict) else clean_line(str(a))
+        for a in paper.get("authors") or ()
+    )
+    authors = tuple(a for a in authors if a)
+    upvotes = paper.get("upvotes")
+    github = paper.get("githubRepo")
+    return Paper(
+        key=paper_key(title, arxiv_id),
+        title=title,
+        abstract=clean_line(str(paper.get("summary") or item.get("summary") or "")),
+        arxiv_id=arxiv_id,
+        authors=authors,
+        author_count=len(authors) or None,
+        published=_date(paper.get("publishedAt") or item.get("publishedAt")),
+        upvotes=upvotes if isinstance(upvotes, int) and upvotes >= 0 else None,
+        url=f"https://huggingface.co/papers/{arxiv_id}" if arxiv_id else None,
+        pdf_url=f"https://arxiv.org/pdf/{arxiv_id}" if arxiv_id else None,
+        code_url=github if isinstance(github, str) and github.startswith("https://") else None,
+    )
+
+
+def parse_hf(text: str, source: str) -> list[Paper]:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DumpError(
+            f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    except RecursionError:
+        raise DumpError(f"{source}: JSON nested too deeply") from None
+    if isinstance(document, dict):
+        document = document.get("data")
+        if not isinstance(document, list):
+            raise DumpError(f"{source}: a JSON object dump needs a 'data' list of papers")
+    if not isinstance(document, list):
+        raise DumpError(f"{source}: expected a JSON list of daily-papers items")
+    return [_paper(_as_object(item, f"{source}: item {i}"), f"{source}: item {i}")
+            for i, item in enumerate(document)]

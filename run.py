@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Set-up-and-run entry point: `python3 run.py demo` and `python3 run.py test`.
+
+Needs nothing but Python 3.11+. It creates `.venv/`, installs the project into it (again only
+when pyproject.toml changed), and then runs the demo or the whole check suite inside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".digest-installed"
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _run(*args: str | Path, env: dict[str, str] | None = None) -> None:
+    completed = subprocess.run([str(a) for a in args], cwd=ROOT, env=env, check=False)
+    if completed.returncode != 0:
+        sys.exit(completed.returncode)
+
+
+def ensure_venv() -> None:
+    """Create the virtualenv and install the project with its dev extras, once per pyproject."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"digest needs Python 3.11+, this is {sys.version.split()[0]}")
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    if not (BIN / "python").exists():
+        print("• creating .venv", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    print("• installing digest and its dependencies into .venv", flush=True)
+    _run(BIN / "python", "-m", "pip", "install", "-q", "--upgrade", "pip")
+    _run(BIN / "python", "-m", "pip", "install", "-q", "-e", ".[dev]")
+    STAMP.write_text(wanted)
+
+
+def ensure_chromium() -> None:
+    """Install Debian's Chromium for the browser tests; never downloads a browser build."""
+    if CHROMIUM.exists() or shutil.which("chromium"):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        print("• chromium missing and not root: browser tests will be skipped", flush=True)
+        return
+    print("• installing Debian chromium for the browser tests", flush=True)
+    quiet_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    _run("apt-get", "update", "-qq", env=quiet_env)
+    _run("apt-get", "install", "-y", "-qq", "chromium", env=quiet_env)
+
+
+def main(argv: list[str]) -> None:
+    command = argv[0] if argv else "help"
+    rest = argv[1:]
+    if command == "demo":
+        ensure_venv()
+        _run(BIN / "digest", "demo", *rest)
+    elif command == "test":
+        ensure_venv()
+        ensure_chromium()
+        _run(BIN / "ruff", "check", ".")
+        _run(BIN / "mypy")
+        _run(BIN / "python", "-m", "pytest", *rest)
+    else:
+        sys.exit("usage: python3 run.py demo | test [pytest args]")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
