@@ -69,9 +69,10 @@ class Subscriber:
 class Pick:
     """A paper chosen for one subscriber, with its score and why it was chosen."""
 
-    paper: StoredPaper
+    paper: Paper
     score: float
     reasons: tuple[str, ...] = ()
+    paper_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

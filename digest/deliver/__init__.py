@@ -1,0 +1,26 @@
+"""Deliver stage: ledger-backed, exactly-once sending over pluggable transports."""
+
+from digest.deliver.message import build_message, message_id
+from digest.deliver.send import SendReport, edition_date, preview, send_edition, subscribers_from
+from digest.deliver.transports import (
+    DryRunTransport,
+    FileTransport,
+    PermanentFailure,
+    SmtpTransport,
+    Transport,
+)
+
+__all__ = [
+    "DryRunTransport",
+    "FileTransport",
+    "PermanentFailure",
+    "SendReport",
+    "SmtpTransport",
+    "Transport",
+    "build_message",
+    "edition_date",
+    "message_id",
+    "preview",
+    "send_edition",
+    "subscribers_from",
+]

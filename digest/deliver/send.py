@@ -1,0 +1,211 @@
+"""Deliver stage: plan an edition in the ledger, then send each planned row exactly once.
+
+Planning records each subscriber's picks and Message-ID before anything is sent, so a send that
+stops halfway resumes with the same content: rows already `sent` are never sent again, rows left
+`pending` or `sending` are sent on the next run with the same Message-ID.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import zoneinfo
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from digest.deliver.message import build_message, message_id, sender_address, sender_domain
+from digest.deliver.transports import PermanentFailure, Transport
+from digest.models import Edition, Email, Pick, Subscriber
+from digest.rank import Profile, rank
+from digest.render import Links, Renderer
+from digest.settings import Settings
+from digest.store import DeliveryRow, Store
+from digest.tokens import make_token
+
+Clock = Callable[[], dt.datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class SendReport:
+    edition_id: str
+    sent: tuple[str, ...] = ()
+    already_sent: tuple[str, ...] = ()
+    empty: tuple[str, ...] = ()
+    failed: tuple[tuple[str, str], ...] = ()
+    dry_run: bool = False
+
+
+def edition_date(now: dt.datetime, timezone: str) -> dt.date:
+    return now.astimezone(zoneinfo.ZoneInfo(timezone)).date()
+
+
+def subscribers_from(settings: Settings) -> list[Subscriber]:
+    return [
+        Subscriber(
+            email=str(s.email),
+            name=s.name,
+            interests=s.interests,
+            exclude=s.exclude,
+            max_items=s.max_items,
+        )
+        for s in settings.subscribers
+    ]
+
+
+def links_for(settings: Settings, secret: str, edition_id: str, email: str) -> Links:
+    base = settings.sender.base_url
+    return Links(
+        browser=f"{base}/archive/{edition_id}/{make_token(secret, email, 'view')}",
+        preferences=f"{base}/preferences/{make_token(secret, email, 'preferences')}",
+        unsubscribe=f"{base}/unsubscribe/{make_token(secret, email, 'unsubscribe')}",
+    )
+
+
+def choose_picks(store: Store, subscriber: Subscriber, since: dt.datetime) -> list[Pick]:
+    """Rank the papers this subscriber has not been sent, first seen since `since`."""
+    candidates = store.candidate_papers(subscriber.email, since)
+    profile = Profile(subscriber.interests, subscriber.exclude, subscriber.max_items)
+    ranked = rank([c.paper for c in candidates], [profile])[0]
+    ids = {c.paper.key: c.id for c in candidates}
+    return [
+        Pick(paper=p.paper, score=p.score, reasons=p.reasons, paper_id=ids[p.paper.key])
+        for p in ranked
+    ]
+
+
+def _picks_from_row(store: Store, row: DeliveryRow) -> tuple[Pick, ...]:
+    papers = store.papers_by_id(pick["paper_id"] for pick in row.picks)
+    return tuple(
+        Pick(
+            paper=papers[pick["paper_id"]].paper,
+            score=pick["score"],
+            reasons=tuple(pick["reasons"]),
+            paper_id=pick["paper_id"],
+        )
+        for pick in row.picks
+        if pick["paper_id"] in papers
+    )
+
+
+def preview(
+    store: Store,
+    settings: Settings,
+    subscriber: Subscriber,
+    clock: Clock,
+    renderer: Renderer | None = None,
+) -> Email:
+    """Render what this subscriber's next digest would hold, without recording anything."""
+    now = clock()
+    day = edition_date(now, settings.timezone)
+    picks = choose_picks(store, subscriber, now - dt.timedelta(days=settings.window_days))
+    secret = _secret(settings, ephemeral=True)
+    edition = Edition(day.isoformat(), day, subscriber, tuple(picks))
+    return (renderer or Renderer(settings.templates)).render(
+        edition, links_for(settings, secret, edition.edition_id, subscriber.email)
+    )
+
+
+def _secret(settings: Settings, *, ephemeral: bool = False) -> str:
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
+    # A preview's links need a key to be well-formed, but it never leaves this machine.
+    return secrets.token_urlsafe(32) if ephemeral else ""
+
+
+def send_edition(
+    store: Store,
+    settings: Settings,
+    transport: Transport,
+    clock: Clock,
+    *,
+    subscribers: Sequence[Subscriber] | None = None,
+    dry_run: bool = False,
+    renderer: Renderer | None = None,
+    on_message: Callable[[str, str], None] | None = None,
+) -> SendReport:
+    """Plan and send today's edition to every subscriber not yet served; safe to re-run."""
+    now = clock()
+    day = edition_date(now, settings.timezone)
+    edition_id = day.isoformat()
+    secret = _secret(settings, ephemeral=dry_run)
+    make_token(secret, "check@example.org")  # fail before sending anything if the key is unusable
+    domain = sender_domain(settings.sender.from_)
+    envelope_from = sender_address(settings.sender.from_)
+    renderer = renderer or Renderer(settings.templates)
+    since = now - dt.timedelta(days=settings.window_days)
+    people = list(subscribers if subscribers is not None else subscribers_from(settings))
+
+    sent: list[str] = []
+    already: list[str] = []
+    empty: list[str] = []
+    failed: list[tuple[str, str]] = []
+    with transport:
+        for person in people:
+            row = store.delivery(edition_id, person.email)
+            if row is None:
+                picks = choose_picks(store, person, since)
+                if dry_run:
+                    row = DeliveryRow(
+                        edition_id, person.email, message_id(edition_id, person.email, domain),
+                        "pending" if picks else "empty",
+                        tuple(_pick_record(p) for p in picks), None, 0,
+                    )
+                else:
+                    row = store.plan_delivery(
+                        edition_id,
+                        person.email,
+                        message_id(edition_id, person.email, domain),
+                        [_pick_record(p) for p in picks],
+                        now,
+                    )
+            if row.state == "sent":
+                already.append(person.email)
+                continue
+            if row.state == "empty":
+                empty.append(person.email)
+                continue
+            if row.state == "failed":
+                failed.append((person.email, row.error or "failed"))
+                continue
+            edition = Edition(edition_id, day, person, _picks_from_row(store, row))
+            links = links_for(settings, secret, edition_id, person.email)
+            email = renderer.render(edition, links)
+            data = build_message(
+                email,
+                sender=settings.sender.from_,
+                recipient=person.email,
+                recipient_name=person.name,
+                message_id=row.message_id,
+                unsubscribe_url=links.unsubscribe,
+                date=clock(),
+            )
+            if dry_run:
+                sent.append(person.email)
+                if on_message:
+                    on_message(person.email, "would send")
+                continue
+            store.mark_sending(edition_id, person.email, clock())
+            try:
+                transport.send(envelope_from, person.email, data)
+            except PermanentFailure as exc:
+                store.mark_failed(edition_id, person.email, str(exc), clock())
+                failed.append((person.email, str(exc)))
+                if on_message:
+                    on_message(person.email, "failed")
+                continue
+            store.mark_sent(edition_id, person.email, clock())
+            sent.append(person.email)
+            if on_message:
+                on_message(person.email, "sent")
+    return SendReport(
+        edition_id=edition_id,
+        sent=tuple(sent),
+        already_sent=tuple(already),
+        empty=tuple(empty),
+        failed=tuple(failed),
+        dry_run=dry_run,
+    )
+
+
+def _pick_record(pick: Pick) -> dict[str, object]:
+    return {"paper_id": pick.paper_id, "score": pick.score, "reasons": list(pick.reasons)}

@@ -1,0 +1,146 @@
+"""Transports: where finished messages go. One Protocol, several implementations."""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import ssl
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol
+
+from digest.errors import DeliveryError
+from digest.settings import SmtpSettings
+
+
+class PermanentFailure(Exception):
+    """The server refused this recipient for good (5xx); other recipients are unaffected."""
+
+
+class Transport(Protocol):
+    def __enter__(self) -> Transport: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def send(self, sender: str, recipient: str, data: bytes) -> None: ...
+
+
+class SmtpTransport:
+    """A real SMTP client: one connection reused for the whole edition."""
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self._smtp: smtplib.SMTP | None = None
+
+    @property
+    def where(self) -> str:
+        return f"{self.settings.host}:{self.settings.port}"
+
+    def __enter__(self) -> SmtpTransport:
+        s = self.settings
+        try:
+            if s.security == "ssl":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                    s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
+                )
+            else:
+                smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+                if s.security == "starttls":
+                    smtp.starttls(context=ssl.create_default_context())
+            if s.username and s.password:
+                smtp.login(s.username.get_secret_value(), s.password.get_secret_value())
+        except smtplib.SMTPAuthenticationError:
+            raise DeliveryError(
+                f"SMTP server {self.where} refused the login; check DIGEST_SMTP__USERNAME and"
+                " DIGEST_SMTP__PASSWORD"
+            ) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise DeliveryError(
+                f"cannot connect to SMTP server {self.where} ({exc}); check [smtp] host, port"
+                " and security"
+            ) from None
+        self._smtp = smtp
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                self._smtp.close()
+            self._smtp = None
+
+    def send(self, sender: str, recipient: str, data: bytes) -> None:
+        assert self._smtp is not None, "use the transport as a context manager"
+        try:
+            self._smtp.sendmail(sender, [recipient], data)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, reason = exc.recipients[recipient]
+            if code >= 500:
+                raise PermanentFailure(f"{code} {reason.decode(errors='replace')}") from None
+            raise DeliveryError(f"SMTP server {self.where} deferred {recipient}: {code}") from None
+        except smtplib.SMTPResponseException as exc:
+            if exc.smtp_code >= 500:
+                raise PermanentFailure(
+                    f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace')}"
+                ) from None
+            raise DeliveryError(
+                f"SMTP server {self.where} answered {exc.smtp_code} for {recipient}; run"
+                " `digest send` again to deliver the rest"
+            ) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise DeliveryError(
+                f"lost the SMTP connection to {self.where} ({exc}); run `digest send` again to"
+                " deliver the rest"
+            ) from None
+
+
+class FileTransport:
+    """Writes each message as an .eml file, for inspection."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def __enter__(self) -> FileTransport:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    def send(self, sender: str, recipient: str, data: bytes) -> None:
+        safe = re.sub(r"[^A-Za-z0-9@._-]", "_", recipient)
+        (self.folder / f"{safe}.eml").write_bytes(data)
+
+
+class DryRunTransport:
+    """Accepts nothing and sends nothing: `digest send --dry-run`."""
+
+    def __enter__(self) -> DryRunTransport:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    def send(self, sender: str, recipient: str, data: bytes) -> None:
+        return None

@@ -1,0 +1,188 @@
+"""Settings: a TOML file plus `DIGEST_*` environment variables, which override any key.
+
+Nested keys use a double underscore (`DIGEST_SMTP__PORT=2525`). Secrets (SMTP credentials, the
+unsubscribe-signing key) are read from the environment only: a settings file that holds one is
+refused, so secrets never end up in a repository.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import zoneinfo
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from digest.errors import SettingsError
+
+DEFAULT_SETTINGS_PATH = Path("settings.toml")
+# Keys that must come from the environment, with the variable that carries each.
+ENV_ONLY = {
+    ("smtp", "username"): "DIGEST_SMTP__USERNAME",
+    ("smtp", "password"): "DIGEST_SMTP__PASSWORD",
+    ("secret_key",): "DIGEST_SECRET_KEY",
+}
+
+
+def _single_line(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise ValueError("must be a single line (no CR or LF)")
+    return value
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class SmtpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    security: Literal["none", "starttls", "ssl"] = "none"
+    username: SecretStr | None = None
+    password: SecretStr | None = None
+    timeout: float = Field(default=30.0, gt=0)
+
+    _host = field_validator("host")(_single_line)
+
+
+class SenderSettings(_Section):
+    from_: str = Field(default="Digest <digest@localhost>", alias="from")
+    base_url: str = "http://127.0.0.1:8000"
+
+    _from = field_validator("from_")(_single_line)
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        _single_line(value)
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class SubscriberSettings(_Section):
+    email: EmailStr
+    name: str = ""
+    interests: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    max_items: int = Field(default=10, ge=1, le=100)
+
+    _name = field_validator("name")(_single_line)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DIGEST_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    database: Path = Path("digest.sqlite")
+    templates: Path | None = None
+    timezone: str = "UTC"
+    window_days: int = Field(default=7, ge=1, le=365)
+    secret_key: SecretStr | None = None
+    smtp: SmtpSettings = SmtpSettings()
+    sender: SenderSettings = SenderSettings()
+    subscribers: tuple[SubscriberSettings, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as init kwargs (see load_settings); the environment wins over it.
+        return (env_settings, init_settings)
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for part in loc:
+        if isinstance(part, int):
+            parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
+        else:
+            parts.append("from" if part == "from_" else part)
+    return ".".join(parts)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise SettingsError(
+            f"settings file {path} not found; copy settings.example.toml to {path}"
+            " or pass --settings PATH"
+        )
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"settings file {path} cannot be read: {exc}") from None
+
+
+def _refuse_file_secrets(path: Path, data: dict[str, Any]) -> None:
+    for keys, variable in ENV_ONLY.items():
+        node: Any = data
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None:
+            raise SettingsError(
+                f"settings file {path}: {'.'.join(keys)} must not be stored in a file;"
+                f" set {variable} in the environment instead"
+            )
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from a TOML file and the environment; raise SettingsError on any problem.
+
+    `path` defaults to $DIGEST_SETTINGS, then ./settings.toml. Relative paths inside the file
+    (database, templates) are taken relative to the file's folder.
+    """
+    path = path or Path(os.environ.get("DIGEST_SETTINGS") or DEFAULT_SETTINGS_PATH)
+    data = _read_toml(path)
+    _refuse_file_secrets(path, data)
+    data.update(overrides)
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        where = _location(tuple(error["loc"])) or "(top level)"
+        value = error.get("input")
+        shown = f" (got {value!r})" if isinstance(value, str | int | float) else ""
+        raise SettingsError(
+            f"settings file {path}: {where}: {error['msg']}{shown}{more}"
+        ) from None
+    base = path.parent
+    updates: dict[str, Any] = {}
+    if not settings.database.is_absolute():
+        updates["database"] = base / settings.database
+    if settings.templates is not None and not settings.templates.is_absolute():
+        updates["templates"] = base / settings.templates
+    return settings.model_copy(update=updates) if updates else settings
