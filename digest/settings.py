@@ -68,6 +68,8 @@ class SenderSettings(_Section):
         _single_line(value)
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        if not value.isascii() or any(c in value for c in ' <>"'):
+            raise ValueError("must be a plain ASCII URL (punycode the host, percent-encode the path)")
         return value.rstrip("/")
 
 

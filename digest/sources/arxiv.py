@@ -12,8 +12,15 @@ from digest.sources._text import clean_line, excerpt
 
 
 def looks_like_arxiv_jsonl(text: str) -> bool:
+    """The first line alone is a JSON object with a top-level id and title."""
     first = text.lstrip().split("\n", 1)[0]
-    return first.startswith("{") and '"id"' in first and '"title"' in first and first.endswith("}")
+    if not (first.startswith("{") and first.rstrip().endswith("}")):
+        return False
+    try:
+        record = json.loads(first)
+    except (json.JSONDecodeError, RecursionError):
+        return False
+    return isinstance(record, dict) and "id" in record and "title" in record
 
 
 def _paper(record: Any, where: str) -> Paper:
