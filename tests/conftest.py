@@ -110,20 +110,25 @@ max_items = 5
 [[subscribers]]
 email = "grace@example.org"
 name = "Grace"
-interests = ["language models", "quantization"]
+interests = ["language models", "quantization", "attention"]
 max_items = 6
 """
 
 
 def write_settings(
-    folder: Path, *, port: int = 2525, extra: str = "", subscribers: str = SUBSCRIBERS_TOML
+    folder: Path,
+    *,
+    port: int = 2525,
+    extra: str = "",
+    timezone: str = "UTC",
+    subscribers: str = SUBSCRIBERS_TOML,
 ) -> Path:
     path = folder / "settings.toml"
     path.write_text(
         textwrap.dedent(
             f"""
             database = "digest.sqlite"
-            timezone = "UTC"
+            timezone = "{timezone}"
             {extra}
             [smtp]
             host = "127.0.0.1"

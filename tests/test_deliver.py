@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import email
+import email.policy
+from email.message import EmailMessage
+from pathlib import Path
+from types import TracebackType
+
+import pytest
+
+from digest.deliver import SmtpTransport, send_edition
+from digest.diff import ingest_paths
+from digest.errors import DeliveryError, SettingsError
+from digest.settings import Settings, load_settings
+from digest.store import Store
+from digest.tokens import read_token
+
+from .conftest import EXAMPLES, FIXED_NOW, SmtpServer, fixed_clock, write_settings
+
+
+def _parse(data: bytes) -> EmailMessage:
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def _setup(tmp_path: Path, port: int, timezone: str = "UTC") -> tuple[Settings, Store]:
+    settings = load_settings(write_settings(tmp_path, port=port, timezone=timezone))
+    store = Store.open(settings.database)
+    ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock())
+    return settings, store
+
+
+def test_send_delivers_once_per_subscriber_and_edition(
+    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+) -> None:
+    settings, store = _setup(tmp_path, smtp_server.port)
+    with store:
+        report = send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+        assert sorted(report.sent) == ["ada@example.org", "grace@example.org"]
+        again = send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+    assert again.sent == ()
+    assert sorted(again.already_sent) == ["ada@example.org", "grace@example.org"]
+    received = smtp_server.handler.messages
+    assert len(received) == 2
+    assert {r.rcpt_tos[0] for r in received} == {"ada@example.org", "grace@example.org"}
+    assert all(r.mail_from == "digest@digest.test" for r in received)
+
+
+def test_received_message_is_well_formed(
+    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+) -> None:
+    settings, store = _setup(tmp_path, smtp_server.port)
+    with store:
+        send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+    grace = next(r for r in smtp_server.handler.messages if r.rcpt_tos == ["grace@example.org"])
+    message = _parse(grace.data)
+    assert message.defects == []
+    assert message.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+    for header in ("Date", "Message-ID", "From", "To", "Subject", "List-Id"):
+        assert message[header], header
+    assert message["Message-ID"].startswith("<digest.2026-11-22.")
+    assert message["Message-ID"].endswith("@digest.test>")
+    assert message["To"] == "Grace <grace@example.org>"
+    assert message["Subject"].startswith("6 new papers · Sun 22 Nov")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    unsubscribe = message["List-Unsubscribe"]
+    assert unsubscribe.startswith("<https://digest.test/unsubscribe/") and unsubscribe.endswith(">")
+    token = unsubscribe.rsplit("/", 1)[1].rstrip(">")
+    assert read_token(secret_env, token) == "grace@example.org"
+    html_body = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    text_body = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    # The example dump's hostile title arrives escaped in HTML and literal in text.
+    assert "Attention &lt;Is&gt; Not All You Need &amp; Other" in html_body
+    assert "<script>" not in html_body
+    assert 'Attention <Is> Not All You Need & Other "Myths"' in text_body
+    for line in grace.data.split(b"\r\n"):
+        assert len(line) <= 998
+
+
+def test_hostile_header_values_cannot_inject(
+    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+) -> None:
+    dump = tmp_path / "evil.txt"
+    dump.write_text(
+        "Get trending papers in your email inbox!\n"
+        "Quantization\u2028Bcc: victim@evil.test\u0085X-Evil: yes language models\n"
+        "Language models and quantization, an abstract.\n",
+        encoding="utf-8",
+    )
+    settings = load_settings(write_settings(tmp_path, port=smtp_server.port))
+    with Store.open(settings.database) as store:
+        ingest_paths(store, [dump], fixed_clock())
+        send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+    [received] = [r for r in smtp_server.handler.messages if r.rcpt_tos == ["grace@example.org"]]
+    message = _parse(received.data)
+    assert message["Bcc"] is None and message["X-Evil"] is None
+    assert "Bcc: victim@evil.test" in message["Subject"]
+    assert received.rcpt_tos == ["grace@example.org"]
+
+
+class CrashingTransport:
+    """Wraps a real transport and dies (like a killed process) after N messages."""
+
+    def __init__(self, inner: SmtpTransport, crash_after: int) -> None:
+        self.inner, self.left = inner, crash_after
+
+    def __enter__(self) -> CrashingTransport:
+        self.inner.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.inner.__exit__(exc_type, exc, tb)
+
+    def send(self, sender: str, recipient: str, data: bytes) -> None:
+        if self.left == 0:
+            raise DeliveryError("simulated crash")
+        self.left -= 1
+        self.inner.send(sender, recipient, data)
+
+
+def test_send_that_stops_halfway_resumes_without_duplicates(
+    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+) -> None:
+    settings, store = _setup(tmp_path, smtp_server.port)
+    with store:
+        with pytest.raises(DeliveryError):
+            send_edition(
+                store, settings, CrashingTransport(SmtpTransport(settings.smtp), 1), fixed_clock()
+            )
+        assert len(smtp_server.handler.messages) == 1
+        states = {row.email: row.state for row in store.deliveries("2026-11-22")}
+        assert sorted(states.values()) == ["sending", "sent"]
+        resumed = send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+    assert len(resumed.sent) == 1 and len(resumed.already_sent) == 1
+    recipients = sorted(r.rcpt_tos[0] for r in smtp_server.handler.messages)
+    assert recipients == ["ada@example.org", "grace@example.org"]
+
+
+def test_permanent_rejection_is_recorded_and_others_still_sent(
+    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+) -> None:
+    smtp_server.handler.reject["ada@example.org"] = "550 5.1.1 No such user"
+    settings, store = _setup(tmp_path, smtp_server.port)
+    with store:
+        report = send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+        row = store.delivery("2026-11-22", "ada@example.org")
+    assert report.sent == ("grace@example.org",)
+    assert report.failed[0][0] == "ada@example.org" and "550" in report.failed[0][1]
+    assert row is not None and row.state == "failed"
+
+
+def test_unreachable_server_is_a_clear_error(tmp_path: Path, secret_env: str) -> None:
+    from digest.demo import free_port
+
+    settings, store = _setup(tmp_path, free_port())
+    with store, pytest.raises(DeliveryError, match="cannot connect to SMTP server 127.0.0.1"):
+        send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+    with Store.open(settings.database) as reopened:
+        assert reopened.counts()["deliveries"] == 0
+
+
+def test_missing_secret_key_refuses_before_sending(
+    tmp_path: Path, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DIGEST_SECRET_KEY", raising=False)
+    settings, store = _setup(tmp_path, smtp_server.port)
+    with store, pytest.raises(SettingsError, match="DIGEST_SECRET_KEY"):
+        send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+    assert smtp_server.handler.messages == []
+
+
+def test_edition_date_follows_the_configured_time_zone(
+    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+) -> None:
+    settings, store = _setup(tmp_path, smtp_server.port, timezone="Pacific/Auckland")
+    with store:
+        report = send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock(FIXED_NOW))
+    assert report.edition_id == "2026-11-22"  # 06:30 UTC is 19:30 in Auckland, same day
+    late = FIXED_NOW.replace(hour=13)  # 02:00 the next day in Auckland
+    settings2 = load_settings(write_settings(tmp_path, port=smtp_server.port, timezone="Pacific/Auckland"))
+    with Store.open(settings2.database) as store2:
+        report2 = send_edition(store2, settings2, SmtpTransport(settings2.smtp), fixed_clock(late))
+    assert report2.edition_id == "2026-11-23"
