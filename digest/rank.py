@@ -11,11 +11,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from digest.identity import normalise_title
 from digest.models import Paper, Pick
+
+if TYPE_CHECKING:
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
 # How much an exact phrase occurrence adds on top of the tf-idf cosine, by where it occurs.
 TITLE_PHRASE_BONUS = 0.35
@@ -50,6 +54,9 @@ def _popularity_reason(paper: Paper) -> str | None:
 
 
 def _vectorizer() -> TfidfVectorizer:
+    # Imported here: scikit-learn costs ~0.7 s to import, which every CLI command would pay.
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     return TfidfVectorizer(
         ngram_range=(1, 2),
         sublinear_tf=True,

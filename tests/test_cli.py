@@ -1,0 +1,126 @@
+"""End-to-end through the real `digest` command in a subprocess: exit codes, stdout, stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import EXAMPLES, SmtpServer, write_settings
+
+
+def run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if k != "DIGEST_SETTINGS"}
+    full_env.update({"DIGEST_SECRET_KEY": "cli-test-secret-key-123456", **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "digest", *map(str, args)],
+        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+def assert_clean_error(result: subprocess.CompletedProcess[str], code: int, needle: str) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("digest: error: ") and needle in lines[0]
+
+
+def test_ingest_json_reports_new_and_seen_again(tmp_path: Path, seeds: list[Path]) -> None:
+    write_settings(tmp_path)
+    result = run("ingest", *seeds, "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [len(r["new"]) for r in rows] == [59, 47, 55, 114, 59]
+    assert [r["seen_again"] for r in rows] == [0, 27, 10, 15, 28]
+    assert rows[0]["source"] == str(seeds[0])
+    assert set(rows[0]["new"][0]) >= {"id", "title"}
+    again = run("ingest", seeds[2], "--json", cwd=tmp_path)
+    assert json.loads(again.stdout)["new"] == []
+
+
+def test_ingest_bad_inputs_fail_cleanly_and_change_nothing(tmp_path: Path) -> None:
+    write_settings(tmp_path)
+    good = EXAMPLES / "dumps" / "2026-11-20-listing.txt"
+    cases = {
+        "empty.txt": b"",
+        "binary.bin": bytes(range(256)) * 10,
+        "unknown.txt": b"hello\nworld\n",
+        "latin1.txt": "Get trending papers in your email inbox!\nCaf\xe9\nx\n".encode("latin-1"),
+    }
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        result = run("ingest", good, tmp_path / name, cwd=tmp_path)
+        assert_clean_error(result, 3, name)
+    assert_clean_error(run("ingest", tmp_path / "missing.txt", cwd=tmp_path), 3, "no such file")
+    assert not (tmp_path / "digest.sqlite").exists()  # nothing was ever opened for writing
+
+
+def test_missing_and_invalid_settings(tmp_path: Path) -> None:
+    assert_clean_error(run("ingest", "x.txt", cwd=tmp_path), 2, "settings.toml not found")
+    (tmp_path / "bad.toml").write_text("[smtp]\nport = 'x'\n")
+    result = run("--settings", tmp_path / "bad.toml", "send", cwd=tmp_path)
+    assert_clean_error(result, 2, "smtp.port")
+    env_result = run("send", cwd=tmp_path, env={"DIGEST_SETTINGS": str(tmp_path / "bad.toml")})
+    assert_clean_error(env_result, 2, "bad.toml")
+
+
+def test_rank_is_read_only_and_prints_json(tmp_path: Path, seeds: list[Path]) -> None:
+    result = run(
+        "rank", seeds[3], "--interest", "graph neural networks", "--interest", "link prediction",
+        "--exclude", "survey", "--top", "4", "--json", cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert len(rows) == 4
+    assert set(rows[0]) == {"id", "title", "score", "reasons"}
+    assert rows == sorted(rows, key=lambda r: -r["score"])
+    assert all("survey" not in r["title"].lower() for r in rows)
+    assert rows[0]["reasons"][0].startswith("matches: ")
+    assert list(tmp_path.iterdir()) == []  # no store, no settings needed, nothing written
+
+
+def test_send_dry_run_then_real_send_then_nothing(tmp_path: Path, smtp_server: SmtpServer) -> None:
+    write_settings(tmp_path, port=smtp_server.port)
+    assert run("ingest", EXAMPLES / "dumps", cwd=tmp_path).returncode == 0
+    dry = run("send", "--dry-run", cwd=tmp_path)
+    assert dry.returncode == 0 and "would send 2" in dry.stdout
+    assert smtp_server.handler.messages == []
+    one = run("send", "--subscriber", "grace@example.org", cwd=tmp_path)
+    assert one.returncode == 0 and "sent 1" in one.stdout
+    rest = run("send", cwd=tmp_path)
+    assert "sent 1, already sent 1" in rest.stdout
+    final = run("send", cwd=tmp_path)
+    assert "sent 0, already sent 2" in final.stdout
+    assert len(smtp_server.handler.messages) == 2
+    unknown = run("send", "--subscriber", "nobody@example.org", cwd=tmp_path)
+    assert_clean_error(unknown, 2, "nobody@example.org")
+
+
+def test_send_to_a_dead_server_is_one_line(tmp_path: Path) -> None:
+    from digest.demo import free_port
+
+    write_settings(tmp_path, port=free_port())
+    run("ingest", EXAMPLES / "dumps", cwd=tmp_path)
+    assert_clean_error(run("send", cwd=tmp_path), 6, "cannot connect to SMTP server")
+
+
+def test_preview_writes_html_and_text(tmp_path: Path) -> None:
+    write_settings(tmp_path)
+    run("ingest", EXAMPLES / "dumps", cwd=tmp_path)
+    out = tmp_path / "p" / "ada.html"
+    out.parent.mkdir()
+    result = run("preview", "--subscriber", "ada@example.org", "--out", out, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    html = out.read_text()
+    assert "Message Passing Without Over-Squashing" in html
+    assert out.with_suffix(".txt").read_text().startswith("2 new papers for you")
+
+
+@pytest.mark.parametrize("command", [["--help"], ["ingest", "--help"], ["--version"]])
+def test_help_and_version(tmp_path: Path, command: list[str]) -> None:
+    assert run(*command, cwd=tmp_path).returncode == 0

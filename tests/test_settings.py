@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from digest.errors import SettingsError
+from digest.settings import load_settings
+
+from .conftest import REPO, write_settings
+
+
+def test_example_settings_file_is_valid() -> None:
+    settings = load_settings(REPO / "settings.example.toml")
+    assert settings.smtp.port == 25
+    assert settings.subscribers[0].email == "ada@example.org"
+    assert settings.database == REPO / "digest.sqlite"  # relative to the file's folder
+
+
+def test_missing_file_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r"settings file .*nope\.toml not found"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_invalid_toml_names_the_position(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text("database = \n")
+    with pytest.raises(SettingsError, match=r"not valid TOML.*line 1"):
+        load_settings(path)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('[smtp]\nport = "abc"\n', r"smtp\.port: .*integer.*'abc'"),
+        ('[smtp]\nsecurity = "tls"\n', r"smtp\.security"),
+        ('[[subscribers]]\nemail = "not-an-address"\n', r"subscribers\[0\]\.email"),
+        ('[[subscribers]]\nemail = "a@example.org"\nmax_items = 0\n', r"subscribers\[0\]\.max_items"),
+        ('typo_key = 1\n', r"typo_key: Extra inputs"),
+        ('timezone = "Mars/Olympus"\n', r"timezone: .*unknown time zone"),
+        ('[sender]\nbase_url = "ftp://x"\n', r"sender\.base_url"),
+        ('[[subscribers]]\nemail = "a@example.org"\nname = "A\\r\\nBcc: x@y.z"\n', r"name.*single line"),
+    ],
+)
+def test_invalid_values_name_the_key(tmp_path: Path, extra: str, message: str) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(extra)
+    with pytest.raises(SettingsError, match=message) as caught:
+        load_settings(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_secrets_in_the_file_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text('[smtp]\npassword = "hunter2"\n')
+    with pytest.raises(SettingsError, match="DIGEST_SMTP__PASSWORD"):
+        load_settings(path)
+    path.write_text('secret_key = "abc"\n')
+    with pytest.raises(SettingsError, match="DIGEST_SECRET_KEY"):
+        load_settings(path)
+
+
+def test_environment_overrides_any_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_settings(tmp_path, port=2525)
+    monkeypatch.setenv("DIGEST_SMTP__PORT", "2600")
+    monkeypatch.setenv("DIGEST_SMTP__PASSWORD", "s3cret")
+    monkeypatch.setenv("DIGEST_DATABASE", "/var/tmp/other.sqlite")
+    settings = load_settings(path)
+    assert settings.smtp.port == 2600
+    assert settings.smtp.host == "127.0.0.1"  # the rest of [smtp] still comes from the file
+    assert settings.smtp.password is not None
+    assert settings.smtp.password.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(settings)
+    assert settings.database == Path("/var/tmp/other.sqlite")
+
+
+def test_digest_settings_env_picks_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_settings(tmp_path, port=2999)
+    monkeypatch.setenv("DIGEST_SETTINGS", str(path))
+    assert load_settings().smtp.port == 2999

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import pytest
+
+from digest.errors import SettingsError
+from digest.tokens import BadToken, make_token, read_token
+
+SECRET = "a-long-enough-secret-key"
+
+
+def test_round_trip_and_case_folding() -> None:
+    assert read_token(SECRET, make_token(SECRET, "Ada@Example.org")) == "ada@example.org"
+
+
+def test_tampered_foreign_and_cross_purpose_tokens_are_refused() -> None:
+    token = make_token(SECRET, "ada@example.org")
+    payload, signature = token.split(".")
+    forged = make_token("another-secret-key-123", "eve@example.org").split(".")[0] + "." + signature
+    for bad in (token[:-2] + "xx", forged, payload, "", "....",
+                make_token("another-secret-key-123", "ada@example.org")):
+        with pytest.raises(BadToken):
+            read_token(SECRET, bad)
+    with pytest.raises(BadToken):
+        read_token(SECRET, make_token(SECRET, "ada@example.org", "preferences"), "unsubscribe")
+
+
+def test_short_or_missing_secret_is_a_settings_error() -> None:
+    with pytest.raises(SettingsError, match="DIGEST_SECRET_KEY"):
+        make_token("", "ada@example.org")
