@@ -30,7 +30,7 @@ def _run(*args: str | Path, env: dict[str, str] | None = None) -> None:
 
 def ensure_venv() -> None:
     """Create the virtualenv and install the project with its dev extras, once per pyproject."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - run.py itself may start on an older python3
         sys.exit(f"digest needs Python 3.11+, this is {sys.version.split()[0]}")
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted:

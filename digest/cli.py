@@ -23,7 +23,7 @@ from digest.deliver import (
     send_edition,
     subscribers_from,
 )
-from digest.diff import ingest_paths, load_all
+from digest.diff import load_all
 from digest.errors import DigestError, SettingsError
 from digest.models import IngestResult, Subscriber
 from digest.rank import Profile, rank
@@ -110,7 +110,10 @@ def ingest(obj: _Context, paths: tuple[Path, ...], as_json: bool, format_: str |
         total = len(result.new) + result.seen_again
         note = " (identical to an earlier dump)" if result.duplicate_dump else ""
         table.add_row(
-            result.source + note, result.format, str(total), str(len(result.new)),
+            result.source + note,
+            result.format,
+            str(total),
+            str(len(result.new)),
             str(result.seen_again),
         )
     Console(highlight=False).print(table)
@@ -136,8 +139,12 @@ def rank_command(
     picks = rank(papers, [Profile(interests, excludes, top)])[0]
     if as_json:
         rows = [
-            {"id": p.paper.arxiv_id or p.paper.key, "title": p.paper.title, "score": p.score,
-             "reasons": list(p.reasons)}
+            {
+                "id": p.paper.arxiv_id or p.paper.key,
+                "title": p.paper.title,
+                "score": p.score,
+                "reasons": list(p.reasons),
+            }
             for p in picks
         ]
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -190,7 +197,12 @@ def send(obj: _Context, dry_run: bool, email: str | None, transport: str, outbox
 
     with Store.open(settings.database) as store:
         result = send_edition(
-            store, settings, chosen, utc_now, subscribers=people, dry_run=dry_run,
+            store,
+            settings,
+            chosen,
+            utc_now,
+            subscribers=people,
+            dry_run=dry_run,
             on_message=report,
         )
     verb = "would send" if dry_run else "sent"

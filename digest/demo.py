@@ -38,7 +38,7 @@ class Mailbox:
     received: list[tuple[str, bytes]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         data: bytes = envelope.original_content or envelope.content
         with self.lock:
             for recipient in envelope.rcpt_tos:
@@ -108,8 +108,10 @@ def run_demo(out: Path, examples: Path | None = None, console: Console | None = 
         table = Table("dump", "layout", "papers", "new", "seen again", box=None)
         for result in ingest_paths(store, [examples / "dumps"], clock):
             table.add_row(
-                Path(result.source).name, result.format,
-                str(len(result.new) + result.seen_again), str(len(result.new)),
+                Path(result.source).name,
+                result.format,
+                str(len(result.new) + result.seen_again),
+                str(len(result.new)),
                 str(result.seen_again),
             )
         console.print(table)
@@ -124,7 +126,10 @@ def run_demo(out: Path, examples: Path | None = None, console: Console | None = 
         try:
             console.print(f"[bold]2. Rank, render and send[/] via SMTP to 127.0.0.1:{port}")
             report = send_edition(
-                store, settings, SmtpTransport(settings.smtp), clock,
+                store,
+                settings,
+                SmtpTransport(settings.smtp),
+                clock,
                 on_message=lambda who, what: console.print(f"   {what:>8}  {who}"),
             )
             rerun = send_edition(store, settings, SmtpTransport(settings.smtp), clock)
@@ -148,7 +153,6 @@ def run_demo(out: Path, examples: Path | None = None, console: Console | None = 
         console.print(f"   {recipient}: {message['Subject']} ({len(data):,} bytes)")
     index = _write_index(preview_dir, rows)
     console.print(
-        f"[bold]Done.[/] {len(mailbox.received)} messages in {mailbox_dir}/,"
-        f" previews at {index}"
+        f"[bold]Done.[/] {len(mailbox.received)} messages in {mailbox_dir}/, previews at {index}"
     )
     return len(mailbox.received)

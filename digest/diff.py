@@ -27,7 +27,9 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
                 p for p in path.iterdir() if p.is_file() and p.suffix.lower() in DUMP_SUFFIXES
             )
             if not files:
-                raise DumpError(f"{path}: the directory holds no dump files ({', '.join(DUMP_SUFFIXES)})")
+                raise DumpError(
+                    f"{path}: the directory holds no dump files ({', '.join(DUMP_SUFFIXES)})"
+                )
             expanded.extend(files)
         else:
             expanded.append(path)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -61,7 +60,7 @@ def _vectorizer() -> TfidfVectorizer:
         ngram_range=(1, 2),
         sublinear_tf=True,
         stop_words="english",
-        token_pattern=r"(?u)\b\w[\w\-]*\w\b|\b\w\b",
+        token_pattern=r"(?u)\b\w[\w\-]*\w\b|\b\w\b",  # noqa: S106 - a regex, not a password
         dtype=np.float32,
     )
 
@@ -131,7 +130,8 @@ def rank(papers: Sequence[Paper], profiles: Sequence[Profile]) -> list[list[Pick
                 reasons.append(popular)
             if not reasons:
                 reasons.append("new in this listing")
-            picks.append(Pick(paper=paper, score=round(float(scores[col]), 4), reasons=tuple(reasons)))
+            picks.append(
+                Pick(paper=paper, score=round(float(scores[col]), 4), reasons=tuple(reasons))
+            )
         results.append(picks)
     return results
-

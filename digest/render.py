@@ -44,9 +44,7 @@ class Links:
 
 def header_safe(text: str, limit: int = 160) -> str:
     """One line of printable text, for anything that may end up in an email header."""
-    printable = "".join(
-        " " if unicodedata.category(c)[0] in "CZ" else c for c in text
-    )
+    printable = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text)
     collapsed = " ".join(printable.split())
     return collapsed if len(collapsed) <= limit else collapsed[: limit - 1].rstrip() + "…"
 
@@ -150,7 +148,9 @@ def edition_context(edition: Edition, links: Links) -> dict[str, Any]:
         "edition_label": edition.date.strftime("%A %-d %B %Y").upper(),
         "headline": f"{_plural(count, 'new paper')} for you" if count else "Nothing new today",
         "summary": (
-            f"Top pick: {picks[0].paper.title}" if picks else "No new papers matched your interests."
+            f"Top pick: {picks[0].paper.title}"
+            if picks
+            else "No new papers matched your interests."
         ),
         "items": items,
         "recipient": edition.subscriber.email,
@@ -181,9 +181,10 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self._text_env = jinja2.Environment(  # noqa: S701 - text/plain part, never parsed as HTML
+        # The text/plain part is never parsed as HTML, so it is not HTML-escaped.
+        self._text_env = jinja2.Environment(
             loader=jinja2.FileSystemLoader([str(f) for f in folders]),
-            autoescape=False,
+            autoescape=False,  # noqa: S701
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
         )

@@ -69,7 +69,9 @@ class SenderSettings(_Section):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         if not value.isascii() or any(c in value for c in ' <>"'):
-            raise ValueError("must be a plain ASCII URL (punycode the host, percent-encode the path)")
+            raise ValueError(
+                "must be a plain ASCII URL (punycode the host, percent-encode the path)"
+            )
         return value.rstrip("/")
 
 
@@ -107,7 +109,9 @@ class Settings(BaseSettings):
         try:
             zoneinfo.ZoneInfo(value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)"
+            ) from None
         return value
 
     @classmethod
@@ -178,9 +182,7 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         where = _location(tuple(error["loc"])) or "(top level)"
         value = error.get("input")
         shown = f" (got {value!r})" if isinstance(value, str | int | float) else ""
-        raise SettingsError(
-            f"settings file {path}: {where}: {error['msg']}{shown}{more}"
-        ) from None
+        raise SettingsError(f"settings file {path}: {where}: {error['msg']}{shown}{more}") from None
     base = path.parent
     updates: dict[str, Any] = {}
     if not settings.database.is_absolute():

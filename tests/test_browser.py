@@ -19,14 +19,20 @@ from .conftest import REPO
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = REPO / "test-artifacts"
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 pytestmark = pytest.mark.browser
 
 TITLES = [
-    "Attention <script>alert(1)</script> & \"Friends\": $\\alpha$-Entmax for Sparse Heads",
+    'Attention <script>alert(1)</script> & "Friends": $\\alpha$-Entmax for Sparse Heads',
     "نماذج اللغة الكبيرة: دراسة عربية للنصوص الطويلة",  # RTL
     "Emoji 🚀🔥 Everywhere: A Study of Pictographs in Paper Titles",
     "Supercalifragilisticexpialidocious" * 4,  # one very long unbroken word
@@ -53,15 +59,25 @@ def email_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for i, title in enumerate(TITLES, 1):
         bare = "No Abstract" in title
         paper = Paper(
-            key=paper_key(title), title=title,
+            key=paper_key(title),
+            title=title,
             abstract="" if bare else "We study things. " * 20 + "Longwordwithoutbreaks" * 8,
             authors=() if bare else tuple(f"Author {n}" for n in range(12)),
-            upvotes=None if bare else 40 + i, arxiv_id=None if bare else f"2501.{i:05d}",
+            upvotes=None if bare else 40 + i,
+            arxiv_id=None if bare else f"2501.{i:05d}",
         )
         picks.append(Pick(paper=paper, score=1.0, reasons=("matches: attention",), paper_id=i))
-    edition = Edition("2026-11-22", dt.date(2026, 11, 22),
-                      Subscriber(email="ada@example.org", interests=("attention",)), tuple(picks))
-    html = Renderer().render(edition, Links("https://d.test/b", "https://d.test/p", "https://d.test/u")).html
+    edition = Edition(
+        "2026-11-22",
+        dt.date(2026, 11, 22),
+        Subscriber(email="ada@example.org", interests=("attention",)),
+        tuple(picks),
+    )
+    html = (
+        Renderer()
+        .render(edition, Links("https://d.test/b", "https://d.test/p", "https://d.test/u"))
+        .html
+    )
     path = tmp_path_factory.mktemp("email") / "email.html"
     path.write_text(html, encoding="utf-8")
     return path

@@ -13,12 +13,19 @@ import pytest
 from .conftest import EXAMPLES, SmtpServer, write_settings
 
 
-def run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str | Path, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if k != "DIGEST_SETTINGS"}
     full_env.update({"DIGEST_SECRET_KEY": "cli-test-secret-key-123456", **(env or {})})
     return subprocess.run(
         [sys.executable, "-m", "digest", *map(str, args)],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -71,8 +78,18 @@ def test_missing_and_invalid_settings(tmp_path: Path) -> None:
 
 def test_rank_is_read_only_and_prints_json(tmp_path: Path, seeds: list[Path]) -> None:
     result = run(
-        "rank", seeds[3], "--interest", "graph neural networks", "--interest", "link prediction",
-        "--exclude", "survey", "--top", "4", "--json", cwd=tmp_path,
+        "rank",
+        seeds[3],
+        "--interest",
+        "graph neural networks",
+        "--interest",
+        "link prediction",
+        "--exclude",
+        "survey",
+        "--top",
+        "4",
+        "--json",
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)

@@ -160,7 +160,7 @@ def test_unreachable_server_is_a_clear_error(tmp_path: Path, secret_env: str) ->
     from digest.demo import free_port
 
     settings, store = _setup(tmp_path, free_port())
-    with store, pytest.raises(DeliveryError, match="cannot connect to SMTP server 127.0.0.1"):
+    with store, pytest.raises(DeliveryError, match=r"cannot connect to SMTP server 127\.0\.0\.1"):
         send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
     with Store.open(settings.database) as reopened:
         assert reopened.counts()["deliveries"] == 0
@@ -184,7 +184,9 @@ def test_edition_date_follows_the_configured_time_zone(
         report = send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock(FIXED_NOW))
     assert report.edition_id == "2026-11-22"  # 06:30 UTC is 19:30 in Auckland, same day
     late = FIXED_NOW.replace(hour=13)  # 02:00 the next day in Auckland
-    settings2 = load_settings(write_settings(tmp_path, port=smtp_server.port, timezone="Pacific/Auckland"))
+    settings2 = load_settings(
+        write_settings(tmp_path, port=smtp_server.port, timezone="Pacific/Auckland")
+    )
     with Store.open(settings2.database) as store2:
         report2 = send_edition(store2, settings2, SmtpTransport(settings2.smtp), fixed_clock(late))
     assert report2.edition_id == "2026-11-23"

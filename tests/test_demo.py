@@ -24,6 +24,10 @@ def test_demo_runs_the_whole_pipeline(tmp_path: Path, monkeypatch: object) -> No
         message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         assert message["List-Unsubscribe"].startswith("<http://127.0.0.1:8000/unsubscribe/")
     previews = sorted(p.name for p in (out / "preview").glob("*.html"))
-    assert previews == ["ada@example.org.html", "alan@example.org.html", "grace@example.org.html",
-                        "index.html"]
+    assert previews == [
+        "ada@example.org.html",
+        "alan@example.org.html",
+        "grace@example.org.html",
+        "index.html",
+    ]
     assert (out / "digest.sqlite").exists()

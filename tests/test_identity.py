@@ -10,7 +10,9 @@ from digest.identity import normalise_title, paper_key, parse_arxiv_id
 def test_layout_noise_does_not_change_identity() -> None:
     plain = "Café: Graph Neural Networks, Revisited!"
     noisy = unicodedata.normalize("NFD", "  CAFÉ —  graph\u00a0neural  networks (revisited)  ")
-    assert normalise_title(plain) == normalise_title(noisy) == "café graph neural networks revisited"
+    assert (
+        normalise_title(plain) == normalise_title(noisy) == "café graph neural networks revisited"
+    )
 
 
 def test_different_titles_stay_different() -> None:

@@ -21,7 +21,10 @@ PAPERS = [
 def test_interests_rank_matching_papers_first_with_reasons() -> None:
     [picks] = rank(PAPERS, [Profile(("graph neural networks",), (), 3)])
     titles = [p.paper.title for p in picks]
-    assert set(titles) == {"Graph Neural Networks for Molecules", "A Survey of Graph Neural Networks"}
+    assert set(titles) == {
+        "Graph Neural Networks for Molecules",
+        "A Survey of Graph Neural Networks",
+    }
     assert all(p.reasons[0] == "matches: graph neural networks" for p in picks)
     molecules = next(p for p in picks if "Molecules" in p.paper.title)
     assert "5 upvotes" in molecules.reasons
@@ -48,7 +51,8 @@ def test_max_items_and_several_profiles_at_once() -> None:
 def test_no_interests_falls_back_to_popularity() -> None:
     [picks] = rank(PAPERS, [Profile((), (), 2)])
     assert [p.paper.title for p in picks] == [
-        "A Survey of Graph Neural Networks", "Scaling Language Models"
+        "A Survey of Graph Neural Networks",
+        "Scaling Language Models",
     ]
 
 

@@ -17,8 +17,15 @@ LINKS = Links("https://d.test/b", "https://d.test/p", "https://d.test/u?a=1&b=2"
 def _edition(*titles: str, abstract: str = "An abstract. With two sentences.") -> Edition:
     picks = tuple(
         Pick(
-            paper=Paper(key=paper_key(t), title=t, abstract=abstract, authors=("A", "B"),
-                        upvotes=7, arxiv_id=f"2401.{i:05d}", pdf_url=f"https://arxiv.org/pdf/2401.{i:05d}"),
+            paper=Paper(
+                key=paper_key(t),
+                title=t,
+                abstract=abstract,
+                authors=("A", "B"),
+                upvotes=7,
+                arxiv_id=f"2401.{i:05d}",
+                pdf_url=f"https://arxiv.org/pdf/2401.{i:05d}",
+            ),
             score=1.0,
             reasons=("matches: graphs", "7 upvotes"),
             paper_id=i,
@@ -64,8 +71,9 @@ def test_html_is_self_contained_and_keeps_media_queries(renderer: Renderer) -> N
 
 def test_twenty_long_items_stay_under_gmail_clip(renderer: Renderer) -> None:
     long_abstract = " ".join(["This sentence is long and adds detail to the abstract."] * 40)
-    email = renderer.render(_edition(*[f"Paper {i} " + "word " * 30 for i in range(20)],
-                                     abstract=long_abstract), LINKS)
+    email = renderer.render(
+        _edition(*[f"Paper {i} " + "word " * 30 for i in range(20)], abstract=long_abstract), LINKS
+    )
     assert len(email.html.encode()) < 102 * 1024
 
 

@@ -35,11 +35,17 @@ def test_invalid_toml_names_the_position(tmp_path: Path) -> None:
         ('[smtp]\nport = "abc"\n', r"smtp\.port: .*integer.*'abc'"),
         ('[smtp]\nsecurity = "tls"\n', r"smtp\.security"),
         ('[[subscribers]]\nemail = "not-an-address"\n', r"subscribers\[0\]\.email"),
-        ('[[subscribers]]\nemail = "a@example.org"\nmax_items = 0\n', r"subscribers\[0\]\.max_items"),
-        ('typo_key = 1\n', r"typo_key: Extra inputs"),
+        (
+            '[[subscribers]]\nemail = "a@example.org"\nmax_items = 0\n',
+            r"subscribers\[0\]\.max_items",
+        ),
+        ("typo_key = 1\n", r"typo_key: Extra inputs"),
         ('timezone = "Mars/Olympus"\n', r"timezone: .*unknown time zone"),
         ('[sender]\nbase_url = "ftp://x"\n', r"sender\.base_url"),
-        ('[[subscribers]]\nemail = "a@example.org"\nname = "A\\r\\nBcc: x@y.z"\n', r"name.*single line"),
+        (
+            '[[subscribers]]\nemail = "a@example.org"\nname = "A\\r\\nBcc: x@y.z"\n',
+            r"name.*single line",
+        ),
     ],
 )
 def test_invalid_values_name_the_key(tmp_path: Path, extra: str, message: str) -> None:
@@ -74,7 +80,9 @@ def test_environment_overrides_any_key(tmp_path: Path, monkeypatch: pytest.Monke
     assert settings.database == Path("/var/tmp/other.sqlite")
 
 
-def test_digest_settings_env_picks_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_digest_settings_env_picks_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = write_settings(tmp_path, port=2999)
     monkeypatch.setenv("DIGEST_SETTINGS", str(path))
     assert load_settings().smtp.port == 2999

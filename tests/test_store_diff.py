@@ -47,8 +47,12 @@ def _snapshot(name: str, *papers: Paper) -> Snapshot:
 
 def test_title_then_arxiv_id_is_one_paper(store: Store) -> None:
     by_title = Paper(key=paper_key("Deep Sets"), title="Deep Sets", upvotes=3)
-    by_id = Paper(key=paper_key("Deep Sets", "1703.06114"), title="Deep sets", arxiv_id="1703.06114",
-                  upvotes=10)
+    by_id = Paper(
+        key=paper_key("Deep Sets", "1703.06114"),
+        title="Deep sets",
+        arxiv_id="1703.06114",
+        upvotes=10,
+    )
     assert len(store.ingest(_snapshot("one", by_title), fixed_clock()()).new) == 1
     second = store.ingest(_snapshot("two", by_id), fixed_clock()())
     assert (len(second.new), second.seen_again) == (0, 1)
@@ -67,13 +71,19 @@ def test_same_title_different_ids_are_two_papers(store: Store) -> None:
     assert len(store.ingest(_snapshot("b", b), fixed_clock()()).new) == 1
 
 
-def test_bad_dump_in_a_batch_changes_nothing(tmp_path: Path, store: Store, seeds: list[Path]) -> None:
+def test_bad_dump_in_a_batch_changes_nothing(
+    tmp_path: Path, store: Store, seeds: list[Path]
+) -> None:
     bad = tmp_path / "zz-bad.txt"
     bad.write_bytes(b"\x00\x01binary")
     with pytest.raises(DumpError):
         ingest_paths(store, [seeds[0], bad], fixed_clock())
     assert store.counts() == {
-        "snapshots": 0, "papers": 0, "sightings": 0, "deliveries": 0, "sent_papers": 0
+        "snapshots": 0,
+        "papers": 0,
+        "sightings": 0,
+        "deliveries": 0,
+        "sent_papers": 0,
     }
 
 
@@ -94,8 +104,8 @@ def test_sightings_keep_upvote_history(store: Store) -> None:
     for name, votes in (("d1", 3), ("d2", 17)):
         paper = Paper(key="arxiv:2401.00009", title="Votes", arxiv_id="2401.00009", upvotes=votes)
         store.ingest(_snapshot(name, paper), fixed_clock()())
-    [paper] = store.candidate_papers("x@example.org", dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
-    assert paper.upvotes == 17
+    [stored] = store.candidate_papers("x@example.org", dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    assert stored.upvotes == 17
 
 
 def test_not_a_database(tmp_path: Path) -> None:
@@ -110,8 +120,13 @@ def test_not_a_database(tmp_path: Path) -> None:
 def test_ledger_records_papers_sent(store: Store) -> None:
     paper = Paper(key="title:p", title="P")
     store.ingest(_snapshot("s", paper), fixed_clock()())
-    row = store.plan_delivery("2026-11-22", "a@example.org", "<m@x>",
-                              [{"paper_id": 1, "score": 1.0, "reasons": ["r"]}], fixed_clock()())
+    row = store.plan_delivery(
+        "2026-11-22",
+        "a@example.org",
+        "<m@x>",
+        [{"paper_id": 1, "score": 1.0, "reasons": ["r"]}],
+        fixed_clock()(),
+    )
     assert row.state == "pending"
     store.mark_sending("2026-11-22", "a@example.org", fixed_clock()())
     store.mark_sent("2026-11-22", "a@example.org", fixed_clock()())

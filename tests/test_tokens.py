@@ -16,8 +16,14 @@ def test_tampered_foreign_and_cross_purpose_tokens_are_refused() -> None:
     token = make_token(SECRET, "ada@example.org")
     payload, signature = token.split(".")
     forged = make_token("another-secret-key-123", "eve@example.org").split(".")[0] + "." + signature
-    for bad in (token[:-2] + "xx", forged, payload, "", "....",
-                make_token("another-secret-key-123", "ada@example.org")):
+    for bad in (
+        token[:-2] + "xx",
+        forged,
+        payload,
+        "",
+        "....",
+        make_token("another-secret-key-123", "ada@example.org"),
+    ):
         with pytest.raises(BadToken):
             read_token(SECRET, bad)
     with pytest.raises(BadToken):

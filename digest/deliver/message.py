@@ -35,7 +35,7 @@ def message_id(edition_id: str, email: str, domain: str) -> str:
 
 
 def _qp(text: str) -> bytes:
-    """Quoted-printable body with CRLF line ends (binascii is ~10x faster than the email package)."""
+    """Quoted-printable body with CRLF line ends (binascii: ~10x faster than the email package)."""
     normalised = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
     return binascii.b2a_qp(normalised, istext=True).replace(b"\n", b"\r\n")
 
@@ -91,7 +91,10 @@ def build_message(
             f'Content-Type: multipart/alternative; boundary="{boundary}"\r\n'.encode("ascii"),
         )
     )
-    part_head = "--{b}\r\nContent-Type: text/{kind}; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+    part_head = (
+        "--{b}\r\nContent-Type: text/{kind}; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    )
     return b"".join(
         (
             head,

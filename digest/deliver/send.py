@@ -146,9 +146,13 @@ def send_edition(
                 picks = choose_picks(store, person, since)
                 if dry_run:
                     row = DeliveryRow(
-                        edition_id, person.email, message_id(edition_id, person.email, domain),
+                        edition_id,
+                        person.email,
+                        message_id(edition_id, person.email, domain),
                         "pending" if picks else "empty",
-                        tuple(_pick_record(p) for p in picks), None, 0,
+                        tuple(_pick_record(p) for p in picks),
+                        None,
+                        0,
                     )
                 else:
                     row = store.plan_delivery(

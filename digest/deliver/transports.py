@@ -13,6 +13,10 @@ from digest.errors import DeliveryError
 from digest.settings import SmtpSettings
 
 
+def _text(reply: bytes | str) -> str:
+    return reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+
+
 class PermanentFailure(Exception):
     """The server refused this recipient for good (5xx); other recipients are unaffected."""
 
@@ -87,13 +91,11 @@ class SmtpTransport:
         except smtplib.SMTPRecipientsRefused as exc:
             code, reason = exc.recipients[recipient]
             if code >= 500:
-                raise PermanentFailure(f"{code} {reason.decode(errors='replace')}") from None
+                raise PermanentFailure(f"{code} {_text(reason)}") from None
             raise DeliveryError(f"SMTP server {self.where} deferred {recipient}: {code}") from None
         except smtplib.SMTPResponseException as exc:
             if exc.smtp_code >= 500:
-                raise PermanentFailure(
-                    f"{exc.smtp_code} {exc.smtp_error.decode(errors='replace')}"
-                ) from None
+                raise PermanentFailure(f"{exc.smtp_code} {_text(exc.smtp_error)}") from None
             raise DeliveryError(
                 f"SMTP server {self.where} answered {exc.smtp_code} for {recipient}; run"
                 " `digest send` again to deliver the rest"

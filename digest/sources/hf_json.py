@@ -95,5 +95,7 @@ def parse_hf(text: str, source: str) -> list[Paper]:
             raise DumpError(f"{source}: a JSON object dump needs a 'data' list of papers")
     if not isinstance(document, list):
         raise DumpError(f"{source}: expected a JSON list of daily-papers items")
-    return [_paper(_as_object(item, f"{source}: item {i}"), f"{source}: item {i}")
-            for i, item in enumerate(document)]
+    return [
+        _paper(_as_object(item, f"{source}: item {i}"), f"{source}: item {i}")
+        for i, item in enumerate(document)
+    ]

@@ -32,7 +32,12 @@ BOILERPLATE = frozenset(
     }
 )
 _MARKER = "get trending papers in your email inbox"
-_MONTHS = {m: i for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1
+    )
+}
 _MONTH_DAY = r"(?P<month>[A-Z][a-z]{2})\s+(?P<day>\d{1,2})"
 _LISTING_DATE = re.compile(rf"^{_MONTH_DAY}(?:,\s*(?P<year>\d{{4}}))?$")
 _META_DATE = re.compile(rf"^{_MONTH_DAY}(?:,\s*(?P<year>\d{{4}}))?(?:\s+(?P<upvotes>\d+))?$")
