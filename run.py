@@ -22,9 +22,14 @@ STAMP = VENV / ".digest-installed"
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-def _run(*args: str | Path, env: dict[str, str] | None = None) -> None:
-    completed = subprocess.run([str(a) for a in args], cwd=ROOT, env=env, check=False)
+def _run(*args: str | Path, env: dict[str, str] | None = None, quiet: bool = False) -> None:
+    """Run a command; with quiet, show its output only if it fails (pip's build chatter)."""
+    completed = subprocess.run(
+        [str(a) for a in args], cwd=ROOT, env=env, check=False, capture_output=quiet, text=True
+    )
     if completed.returncode != 0:
+        if quiet:
+            sys.stderr.write(completed.stdout + completed.stderr)
         sys.exit(completed.returncode)
 
 
@@ -39,8 +44,8 @@ def ensure_venv() -> None:
         print("• creating .venv", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     print("• installing digest and its dependencies into .venv", flush=True)
-    _run(BIN / "python", "-m", "pip", "install", "-q", "--upgrade", "pip")
-    _run(BIN / "python", "-m", "pip", "install", "-q", "-e", ".[dev]")
+    _run(BIN / "python", "-m", "pip", "install", "-q", "--upgrade", "pip", quiet=True)
+    _run(BIN / "python", "-m", "pip", "install", "-q", "-e", ".[dev]", quiet=True)
     STAMP.write_text(wanted)
 
 
