@@ -141,3 +141,15 @@ def test_preview_writes_html_and_text(tmp_path: Path) -> None:
 @pytest.mark.parametrize("command", [["--help"], ["ingest", "--help"], ["--version"]])
 def test_help_and_version(tmp_path: Path, command: list[str]) -> None:
     assert run(*command, cwd=tmp_path).returncode == 0
+
+
+def test_file_transport_writes_eml_files(tmp_path: Path) -> None:
+    write_settings(tmp_path)
+    run("ingest", EXAMPLES / "dumps", cwd=tmp_path)
+    result = run("send", "--transport", "file", "--outbox", tmp_path / "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert files == ["ada@example.org.eml", "grace@example.org.eml"]
+    assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in (
+        tmp_path / "out" / "ada@example.org.eml"
+    ).read_bytes()

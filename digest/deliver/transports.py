@@ -7,7 +7,7 @@ import smtplib
 import ssl
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, Self
 
 from digest.errors import DeliveryError
 from digest.settings import SmtpSettings
@@ -107,14 +107,10 @@ class SmtpTransport:
             ) from None
 
 
-class FileTransport:
-    """Writes each message as an .eml file, for inspection."""
+class _ConnectionlessTransport:
+    """Base for transports with no connection to open or close."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    def __enter__(self) -> FileTransport:
-        self.folder.mkdir(parents=True, exist_ok=True)
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -124,25 +120,25 @@ class FileTransport:
         tb: TracebackType | None,
     ) -> None:
         return None
+
+
+class FileTransport(_ConnectionlessTransport):
+    """Writes each message as an .eml file, for inspection."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def __enter__(self) -> Self:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return self
 
     def send(self, sender: str, recipient: str, data: bytes) -> None:
         safe = re.sub(r"[^A-Za-z0-9@._-]", "_", recipient)
         (self.folder / f"{safe}.eml").write_bytes(data)
 
 
-class DryRunTransport:
+class DryRunTransport(_ConnectionlessTransport):
     """Accepts nothing and sends nothing: `digest send --dry-run`."""
-
-    def __enter__(self) -> DryRunTransport:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
 
     def send(self, sender: str, recipient: str, data: bytes) -> None:
         return None
