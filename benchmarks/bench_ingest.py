@@ -59,8 +59,9 @@ def synthetic(start: int, count: int) -> Snapshot:
         )
         for i in range(start, start + count)
     )
-    return Snapshot(source=f"synthetic-{start}", format="test", content_hash=f"h{start}-{count}",
-                    papers=papers)
+    return Snapshot(
+        source=f"synthetic-{start}", format="test", content_hash=f"h{start}-{count}", papers=papers
+    )
 
 
 def bench_days(folder: Path, days: Sequence[Snapshot]) -> None:
@@ -89,16 +90,20 @@ def bench_scale(folder: Path, store_size: int, dump_size: int) -> None:
         fast = time.perf_counter() - started
     db = naive_db(folder / "scale-naive.sqlite")
     with db:
-        db.executemany("INSERT INTO papers VALUES (?, ?, ?)",
-                       ((p.key, p.title, p.abstract) for p in base.papers))
+        db.executemany(
+            "INSERT INTO papers VALUES (?, ?, ?)",
+            ((p.key, p.title, p.abstract) for p in base.papers),
+        )
     started = time.perf_counter()
     naive_new = naive_ingest(db, dump)
     naive = time.perf_counter() - started
     assert fast_new == naive_new == dump_size - dump_size // 2
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{dump_size:,}-paper dump against a store of {store_size:,} papers:")
-    print(f"  digest {fast:.3f} s   naive {naive:.3f} s   ratio {naive / fast:.1f}x"
-          f"   (peak RSS of this whole script {peak_mb:,.0f} MB)")
+    print(
+        f"  digest {fast:.3f} s   naive {naive:.3f} s   ratio {naive / fast:.1f}x"
+        f"   (peak RSS of this whole script {peak_mb:,.0f} MB)"
+    )
 
 
 def main() -> None:

@@ -150,6 +150,7 @@ def test_file_transport_writes_eml_files(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert files == ["ada@example.org.eml", "grace@example.org.eml"]
-    assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in (
-        tmp_path / "out" / "ada@example.org.eml"
-    ).read_bytes()
+    assert (
+        b"List-Unsubscribe-Post: List-Unsubscribe=One-Click"
+        in (tmp_path / "out" / "ada@example.org.eml").read_bytes()
+    )
