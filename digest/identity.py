@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -9,15 +10,28 @@ _ARXIV_NEW = re.compile(r"(?<![\d.])(\d{4}\.\d{4,5})(?:v\d+)?(?![\d])")
 _ARXIV_OLD = re.compile(r"\b([a-z][a-z\-]+(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?\b")
 
 
+class _SpaceForPunctuation(dict[int, int]):
+    """str.translate table, filled lazily: punctuation, separators and controls → space."""
+
+    def __missing__(self, codepoint: int) -> int:
+        folded = 32 if unicodedata.category(chr(codepoint))[0] in "PZC" else codepoint
+        self[codepoint] = folded
+        return folded
+
+
+_FOLD = _SpaceForPunctuation()
+
+
+@functools.lru_cache(maxsize=65536)
 def normalise_title(title: str) -> str:
     """Fold a title so that layout differences do not change identity.
 
     NFKC (composes decomposed accents, unfolds ligatures and no-break spaces), case-folded,
-    every run of punctuation or whitespace becomes one space.
+    every run of punctuation or whitespace becomes one space. Cached: one ingest asks for the
+    same title several times (parse, diff, store).
     """
     folded = unicodedata.normalize("NFKC", title).casefold()
-    chars = [" " if unicodedata.category(c)[0] in "PZC" else c for c in folded]
-    return " ".join("".join(chars).split())
+    return " ".join(folded.translate(_FOLD).split())
 
 
 def parse_arxiv_id(text: str | None) -> str | None:
