@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from digest.errors import StoreError
-from digest.identity import title_key
+from digest.identity import paper_key, title_key
 from digest.models import IngestResult, Paper, Snapshot, StoredPaper
 
 SCHEMA_VERSION = 1
@@ -105,7 +105,7 @@ def _row_to_paper(row: sqlite3.Row) -> StoredPaper:
     published = dt.date.fromisoformat(row["published"]) if row["published"] else None
     arxiv_id = row["arxiv_id"]
     paper = Paper(
-        key=f"arxiv:{arxiv_id}" if arxiv_id else title_key(row["title"]),
+        key=paper_key(row["title"], arxiv_id),
         title=row["title"],
         abstract=row["abstract"],
         arxiv_id=arxiv_id,
