@@ -1,61 +1,82 @@
 """Ingest + diff: digest's set-based SQL merge versus the naive way, measured in one run.
 
-Naive = what a first version would do: load every stored key into Python, compare the dump's
-papers one by one against them, and INSERT each new paper with its own statement.
+Naive = what a first version would do: load every stored key (arXiv id and folded title) into
+Python, compare the dump's papers against them one by one, and INSERT each new paper and each
+sighting with its own statement. Both sides start from the same parsed Snapshot and the same
+store file, and must find exactly the same new papers.
 
-    .venv/bin/python benchmarks/bench_ingest.py                  # 60 arXiv days + 10k vs 200k
-    .venv/bin/python benchmarks/bench_ingest.py --store-size 1000000
+    .venv/bin/python benchmarks/bench_ingest.py                   # 60 arXiv days + 10k vs 1M
+    .venv/bin/python benchmarks/bench_ingest.py --store-size 200000
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import multiprocessing
 import resource
+import shutil
 import sqlite3
+import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from digest.identity import paper_key
+from digest.identity import paper_key, title_key
 from digest.models import Paper, Snapshot
 from digest.sources import load_snapshot
 from digest.store import Store
 
 ARXIV = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora" / "arxiv-daily"
 NOW = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
+CHUNK = 100_000
 
 
-def naive_ingest(db: sqlite3.Connection, snapshot: Snapshot) -> int:
-    known = {row[0] for row in db.execute("SELECT key FROM papers")}
+def naive_ingest(db: sqlite3.Connection, snapshot: Snapshot, snapshot_id: int) -> int:
+    """Load every stored key into Python, then compare and insert one paper at a time."""
+    by_id: dict[str, int] = {}
+    by_title: dict[str, int] = {}
+    for paper_id, arxiv_id, key in db.execute("SELECT id, arxiv_id, title_key FROM papers"):
+        if arxiv_id:
+            by_id[arxiv_id] = paper_id
+        by_title.setdefault(key, paper_id)
     new = 0
     with db:
-        for paper in snapshot.papers:
-            if paper.key not in known:
-                db.execute(
-                    "INSERT INTO papers(key, title, abstract) VALUES (?, ?, ?)",
-                    (paper.key, paper.title, paper.abstract),
-                )
-                known.add(paper.key)
+        for position, paper in enumerate(snapshot.papers):
+            key = title_key(paper.title)
+            found = by_id.get(paper.arxiv_id or "") or by_title.get(key)
+            if found is None:
+                found = db.execute(
+                    "INSERT INTO papers(arxiv_id, title_key, title, abstract, authors,"
+                    " first_snapshot_id, first_seen) VALUES (?, ?, ?, ?, '[]', ?, ?)",
+                    (paper.arxiv_id, key, paper.title, paper.abstract, snapshot_id, NOW),
+                ).lastrowid
+                assert found is not None
+                by_title[key] = found
+                if paper.arxiv_id:
+                    by_id[paper.arxiv_id] = found
                 new += 1
+            db.execute(
+                "INSERT OR IGNORE INTO sightings(snapshot_id, paper_id, position, upvotes)"
+                " VALUES (?, ?, ?, ?)",
+                (snapshot_id, found, position, paper.upvotes),
+            )
     return new
 
 
-def naive_db(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("CREATE TABLE papers (key TEXT PRIMARY KEY, title TEXT, abstract TEXT)")
-    return db
+def arxiv_id(i: int) -> str:
+    return f"{2000 + i // 100000:04d}.{i % 100000:05d}"
 
 
 def synthetic(start: int, count: int) -> Snapshot:
     papers = tuple(
         Paper(
-            key=paper_key(f"Synthetic paper {i}", f"{2000 + i // 100000:04d}.{i % 100000:05d}"),
-            title=f"Synthetic paper {i}",
+            key=paper_key(f"Synthetic paper {i}", arxiv_id(i)),
+            title=f"Synthetic paper {i}: graphs, language models and the weather",
             abstract="A short synthetic abstract about graphs and language models.",
-            arxiv_id=f"{2000 + i // 100000:04d}.{i % 100000:05d}",
+            arxiv_id=arxiv_id(i),
+            upvotes=i % 97,
         )
         for i in range(start, start + count)
     )
@@ -64,59 +85,123 @@ def synthetic(start: int, count: int) -> Snapshot:
     )
 
 
+def build_store(path: str, size: int) -> None:
+    """Fill a store with `size` papers through the public API, one chunk per snapshot.
+
+    Runs in a child process, so building the big store does not count towards the memory
+    the measured ingest needs."""
+    with Store.open(path) as store:
+        for start in range(0, size, CHUNK):
+            store.ingest(synthetic(start, min(CHUNK, size - start)), NOW)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def digest_run(path: str, store_size: int, dump_size: int) -> tuple[float, int, float]:
+    """One timed digest ingest, in its own process so its peak memory is its own."""
+    dump = synthetic(store_size - dump_size // 2, dump_size)
+    with Store.open(path) as store:
+        started = time.perf_counter()
+        new = len(store.ingest(dump, NOW).new)
+        seconds = time.perf_counter() - started
+    return seconds, new, peak_rss_mb()
+
+
+def timed_runs(
+    folder: Path, base: Path, dump: Snapshot, store_size: int, runs: int
+) -> Iterator[tuple[float, float, float]]:
+    """Time digest and naive on fresh copies of the same store file, interleaved."""
+    spawn = multiprocessing.get_context("spawn")
+    for run in range(runs):
+        fast_file, naive_file = folder / f"fast-{run}.sqlite", folder / f"naive-{run}.sqlite"
+        shutil.copyfile(base, fast_file)
+        shutil.copyfile(base, naive_file)
+        with spawn.Pool(1) as pool:
+            fast, fast_new, fast_rss = pool.apply(
+                digest_run, (str(fast_file), store_size, len(dump.papers))
+            )
+        db = sqlite3.connect(naive_file)
+        snapshot_id = db.execute(
+            "INSERT INTO snapshots(source, format, content_hash, ingested_at, paper_count)"
+            " VALUES ('naive', 'test', 'naive', '', 0)"
+        ).lastrowid
+        db.commit()
+        assert snapshot_id is not None
+        started = time.perf_counter()
+        naive_new = naive_ingest(db, dump, snapshot_id)
+        naive = time.perf_counter() - started
+        db.close()
+        assert fast_new == naive_new, "both ways must find the same new papers"
+        fast_file.unlink()
+        naive_file.unlink()
+        yield fast, naive, fast_rss
+
+
 def bench_days(folder: Path, days: Sequence[Snapshot]) -> None:
     with Store.open(folder / "fast.sqlite") as store:
         started = time.perf_counter()
         fast_new = [len(store.ingest(day, NOW).new) for day in days]
         fast = time.perf_counter() - started
-    db = naive_db(folder / "naive.sqlite")
+    with Store.open(folder / "naive.sqlite"):
+        pass  # same schema, empty
+    db = sqlite3.connect(folder / "naive.sqlite")
     started = time.perf_counter()
-    naive_new = [naive_ingest(db, day) for day in days]
+    naive_new = []
+    for number, day in enumerate(days, 1):
+        db.execute(
+            "INSERT INTO snapshots(id, source, format, content_hash, ingested_at, paper_count)"
+            " VALUES (?, 'naive', 'test', ?, '', 0)",
+            (number, str(number)),
+        )
+        naive_new.append(naive_ingest(db, day, number))
     naive = time.perf_counter() - started
     assert fast_new == naive_new, "both ways must find the same new papers"
     papers = sum(len(d.papers) for d in days)
-    print(f"60 arXiv days ({papers:,} listed, {sum(fast_new):,} new):")
+    print(f"60 arXiv days ({papers:,} listed, {sum(fast_new):,} new), whole replay:")
     print(f"  digest {fast:.3f} s   naive {naive:.3f} s   ratio {naive / fast:.1f}x")
 
 
-def bench_scale(folder: Path, store_size: int, dump_size: int) -> None:
-    base = synthetic(0, store_size)
+def bench_scale(folder: Path, store_size: int, dump_size: int, runs: int) -> None:
+    base = folder / "base.sqlite"
+    started = time.perf_counter()
+    child = multiprocessing.get_context("spawn").Process(
+        target=build_store, args=(str(base), store_size)
+    )
+    child.start()
+    child.join()
+    assert child.exitcode == 0
+    print(f"(built a {store_size:,}-paper store in {time.perf_counter() - started:.0f} s)")
     # Half the dump is already stored, half is new: the diff has to get both right.
     dump = synthetic(store_size - dump_size // 2, dump_size)
-    with Store.open(folder / "scale-fast.sqlite") as store:
-        store.ingest(base, NOW)
-        started = time.perf_counter()
-        fast_new = len(store.ingest(dump, NOW).new)
-        fast = time.perf_counter() - started
-    db = naive_db(folder / "scale-naive.sqlite")
-    with db:
-        db.executemany(
-            "INSERT INTO papers VALUES (?, ?, ?)",
-            ((p.key, p.title, p.abstract) for p in base.papers),
-        )
-    started = time.perf_counter()
-    naive_new = naive_ingest(db, dump)
-    naive = time.perf_counter() - started
-    assert fast_new == naive_new == dump_size - dump_size // 2
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{dump_size:,}-paper dump against a store of {store_size:,} papers:")
+    results = list(timed_runs(folder, base, dump, store_size, runs))
+    fast = statistics.median(r[0] for r in results)
+    naive = statistics.median(r[1] for r in results)
+    ratios = ", ".join(f"{n / f:.0f}x" for f, n, _ in results)
+    print(f"{dump_size:,}-paper dump ({dump_size - dump_size // 2:,} new) against {store_size:,}")
     print(
         f"  digest {fast:.3f} s   naive {naive:.3f} s   ratio {naive / fast:.1f}x"
-        f"   (peak RSS of this whole script {peak_mb:,.0f} MB)"
+        f" (median of {runs}; each run {ratios})"
+    )
+    print(
+        f"  peak RSS: digest's ingest process {max(r[2] for r in results):,.0f} MB;"
+        f" the naive way's process {peak_rss_mb():,.0f} MB"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--store-size", type=int, default=200_000)
+    parser.add_argument("--store-size", type=int, default=1_000_000)
     parser.add_argument("--dump-size", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         if ARXIV.exists():
             days = [load_snapshot(p) for p in sorted(ARXIV.glob("*.jsonl"))]
             bench_days(folder, days)
-        bench_scale(folder, args.store_size, args.dump_size)
+        bench_scale(folder, args.store_size, args.dump_size, args.runs)
 
 
 if __name__ == "__main__":

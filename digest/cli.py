@@ -19,19 +19,22 @@ from digest.deliver import (
     FileTransport,
     SmtpTransport,
     Transport,
+    edition_date,
     preview,
     send_edition,
     subscribers_from,
 )
 from digest.diff import load_all
 from digest.errors import DigestError, SettingsError
-from digest.models import IngestResult, Subscriber
+from digest.models import IngestResult, Paper, Snapshot, Subscriber, UpvoteMove
 from digest.rank import Profile, rank
 from digest.settings import Settings, load_settings
 from digest.sources import FORMATS
 from digest.store import Store
 
-stderr = Console(stderr=True, highlight=False)
+# markup=False: titles from dumps may hold "[...]", which rich would read as (broken) markup.
+stdout = Console(highlight=False, markup=False)
+stderr = Console(stderr=True, highlight=False, markup=False)
 
 
 def utc_now() -> dt.datetime:
@@ -80,32 +83,40 @@ def cli(ctx: click.Context, settings_path: Path | None) -> None:
     ctx.obj = _Context(settings_path)
 
 
+def _paper_json(paper: Paper) -> dict[str, Any]:
+    return {"id": paper.arxiv_id or paper.key, "title": paper.title}
+
+
+def _move_json(move: UpvoteMove) -> dict[str, Any]:
+    return {
+        **_paper_json(move.paper),
+        "upvotes_before": move.upvotes_before,
+        "upvotes_now": move.upvotes_now,
+    }
+
+
 def _result_json(result: IngestResult) -> dict[str, Any]:
     return {
         "source": result.source,
         "format": result.format,
-        "new": [{"id": p.arxiv_id or p.key, "title": p.title} for p in result.new],
+        "snapshot": result.snapshot_id,
+        "new": [_paper_json(p) for p in result.new],
         "seen_again": result.seen_again,
+        "moved": [_move_json(m) for m in result.moved],
         "duplicate_dump": result.duplicate_dump,
     }
 
 
-@cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per dump per line.")
-@click.option("--format", "format_", type=click.Choice(FORMATS), help="Skip auto-detection.")
-@pass_context
-def ingest(obj: _Context, paths: tuple[Path, ...], as_json: bool, format_: str | None) -> None:
-    """Ingest dumps (files or folders, in name order) and report what is new."""
-    settings = obj.settings
-    snapshots = load_all(paths, format_)  # parse everything first: a bad dump changes nothing
+def _ingest_and_report(
+    settings: Settings, snapshots: list[Snapshot], as_json: bool
+) -> list[IngestResult]:
     with Store.open(settings.database) as store:
         results = [store.ingest(snapshot, utc_now()) for snapshot in snapshots]
     if as_json:
         for result in results:
             click.echo(json.dumps(_result_json(result), ensure_ascii=False))
-        return
-    table = Table("dump", "layout", "papers", "new", "seen again", box=None)
+        return results
+    table = Table("dump", "layout", "papers", "new", "seen again", "upvotes moved", box=None)
     for result in results:
         total = len(result.new) + result.seen_again
         note = " (identical to an earlier dump)" if result.duplicate_dump else ""
@@ -115,8 +126,144 @@ def ingest(obj: _Context, paths: tuple[Path, ...], as_json: bool, format_: str |
             str(total),
             str(len(result.new)),
             str(result.seen_again),
+            str(len(result.moved)),
         )
-    Console(highlight=False).print(table)
+    stdout.print(table)
+    return results
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per dump per line.")
+@click.option("--format", "format_", type=click.Choice(FORMATS), help="Skip auto-detection.")
+@pass_context
+def ingest(obj: _Context, sources: tuple[str, ...], as_json: bool, format_: str | None) -> None:
+    """Ingest dumps and report what is new.
+
+    SOURCES are files, folders (their dumps in name order) or http(s) URLs. Every source is
+    read and parsed before anything is stored, so a bad one changes nothing."""
+    settings = obj.settings
+    from digest.sources.fetch import make_client
+
+    with make_client(settings.sources.timeout) as client:
+        snapshots = load_all(sources, format_, client)
+    _ingest_and_report(settings, snapshots, as_json)
+
+
+@cli.group()
+def fetch() -> None:
+    """Download today's listings over HTTP and ingest them."""
+
+
+@fetch.command("hf")
+@click.option(
+    "--date",
+    "dates",
+    multiple=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Day to fetch, YYYY-MM-DD (repeatable) [default: today in `timezone`].",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per dump per line.")
+@pass_context
+def fetch_hf(obj: _Context, dates: tuple[dt.datetime, ...], as_json: bool) -> None:
+    """Fetch the Hugging Face daily papers of one or more days ([sources] hf_api_url)."""
+    from digest.sources.fetch import hf_daily_url, make_client
+
+    settings = obj.settings
+    days = [d.date() for d in dates] or [edition_date(utc_now(), settings.timezone)]
+    urls = [hf_daily_url(settings.sources.hf_api_url, day) for day in days]
+    with make_client(settings.sources.timeout) as client:
+        snapshots = load_all(urls, "hf-json", client)
+    _ingest_and_report(settings, snapshots, as_json)
+
+
+@fetch.command("arxiv")
+@click.argument("categories", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per dump per line.")
+@pass_context
+def fetch_arxiv(obj: _Context, categories: tuple[str, ...], as_json: bool) -> None:
+    """Fetch the arXiv feed of each CATEGORY ([sources] arxiv_feed_url; default: the
+    [sources] arxiv_categories list)."""
+    from digest.sources.fetch import arxiv_feed_url, make_client
+
+    settings = obj.settings
+    chosen = categories or settings.sources.arxiv_categories
+    if not chosen:
+        raise SettingsError(
+            "no arXiv category given; name one (digest fetch arxiv cs.CL) or set"
+            " [sources] arxiv_categories"
+        )
+    urls = [arxiv_feed_url(settings.sources.arxiv_feed_url, c) for c in chosen]
+    with make_client(settings.sources.timeout) as client:
+        snapshots = load_all(urls, "arxiv-feed", client)
+    _ingest_and_report(settings, snapshots, as_json)
+
+
+@cli.command()
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="A JSON list, newest first.")
+@pass_context
+def history(obj: _Context, limit: int, as_json: bool) -> None:
+    """List the stored dumps, newest first."""
+    with Store.open(obj.settings.database) as store:
+        rows = store.snapshots(limit)
+    if as_json:
+        listing = [
+            {
+                "snapshot": r.id,
+                "source": r.source,
+                "format": r.format,
+                "ingested_at": r.ingested_at.isoformat(),
+                "papers": r.paper_count,
+                "new": r.new_count,
+            }
+            for r in rows
+        ]
+        click.echo(json.dumps(listing, ensure_ascii=False, indent=2))
+        return
+    table = Table("#", "ingested", "dump", "layout", "papers", "new", box=None)
+    for r in rows:
+        table.add_row(
+            str(r.id),
+            r.ingested_at.strftime("%Y-%m-%d %H:%M"),
+            r.source,
+            r.format,
+            str(r.paper_count),
+            str(r.new_count),
+        )
+    stdout.print(table)
+
+
+@cli.command()
+@click.argument("snapshot", type=int, required=False)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@pass_context
+def changes(obj: _Context, snapshot: int | None, as_json: bool) -> None:
+    """What one stored dump changed (default: the latest): new papers and upvote movement."""
+    with Store.open(obj.settings.database) as store:
+        found = store.changes(snapshot)
+    if as_json:
+        document = {
+            "snapshot": found.snapshot.id,
+            "source": found.snapshot.source,
+            "new": [_paper_json(p.paper) for p in found.new],
+            "seen_again": found.seen_again,
+            "moved": [_move_json(m) for m in found.moved],
+        }
+        click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+        return
+    out = stdout
+    out.print(
+        f"dump #{found.snapshot.id} {found.snapshot.source}: {len(found.new)} new,"
+        f" {found.seen_again} seen again, {len(found.moved)} with upvotes moved"
+    )
+    for stored in found.new:
+        out.print(f"  new    {stored.paper.title}")
+    for move in found.moved:
+        out.print(
+            f"  {move.delta:+5d}  {move.paper.title}"
+            f" ({move.upvotes_before} → {move.upvotes_now})"
+        )
 
 
 @cli.command("rank")
@@ -152,7 +299,7 @@ def rank_command(
     table = Table("#", "score", "title", "why", box=None)
     for number, pick in enumerate(picks, 1):
         table.add_row(str(number), f"{pick.score:.3f}", pick.paper.title, "; ".join(pick.reasons))
-    Console(highlight=False).print(table)
+    stdout.print(table)
 
 
 def _select(settings: Settings, email: str | None) -> list[Subscriber]:

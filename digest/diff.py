@@ -1,19 +1,24 @@
 """Diff stage: dumps → snapshots → what is new against everything seen before.
 
-Every dump is parsed before anything is stored, so one bad dump in a batch changes nothing;
-each dump is then stored in its own transaction.
+Every dump is parsed (and every URL downloaded) before anything is stored, so one bad dump in a
+batch changes nothing; each dump is then stored in its own transaction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from digest.errors import DumpError
 from digest.models import IngestResult, Snapshot
-from digest.sources import load_snapshot
+from digest.sources import fetch_snapshot, load_snapshot
 from digest.store import Store
+
+if TYPE_CHECKING:
+    import httpx
 
 DUMP_SUFFIXES = (".txt", ".json", ".jsonl", ".xml", ".atom", ".rss")
 
@@ -36,8 +41,26 @@ def expand_paths(paths: Iterable[Path]) -> list[Path]:
     return expanded
 
 
-def load_all(paths: Iterable[Path], format: str | None = None) -> list[Snapshot]:
-    return [load_snapshot(path, format) for path in expand_paths(paths)]
+def load_all(
+    sources: Iterable[Path | str],
+    format: str | None = None,
+    client: httpx.Client | None = None,
+) -> list[Snapshot]:
+    """Parse every source: files, folders (name order) and http(s) URLs, in the order given."""
+    from digest.sources.fetch import is_url
+
+    snapshots: list[Snapshot] = []
+    with ExitStack() as stack:
+        for source in sources:
+            if isinstance(source, str) and is_url(source):
+                if client is None:
+                    from digest.sources.fetch import make_client
+
+                    client = stack.enter_context(make_client())
+                snapshots.append(fetch_snapshot(source, client, format))
+            else:
+                snapshots.extend(load_snapshot(p, format) for p in expand_paths([Path(source)]))
+    return snapshots
 
 
 def ingest_snapshots(
@@ -50,9 +73,10 @@ def ingest_snapshots(
 
 def ingest_paths(
     store: Store,
-    paths: Iterable[Path],
+    paths: Iterable[Path | str],
     clock: Callable[[], dt.datetime],
     format: str | None = None,
+    client: httpx.Client | None = None,
 ) -> list[IngestResult]:
     """Parse every dump first (all-or-nothing), then store each in its own transaction."""
-    return ingest_snapshots(store, load_all(paths, format), clock)
+    return ingest_snapshots(store, load_all(paths, format, client), clock)

@@ -20,6 +20,9 @@ class _SpaceForPunctuation(dict[int, int]):
 
 
 _FOLD = _SpaceForPunctuation()
+# The same folding for ASCII titles (most of them) as a bytes table: bytes.translate runs in C,
+# about twice as fast as str.translate with a mapping. ASCII is unchanged by NFKC.
+_ASCII_FOLD = bytes(_FOLD[c] for c in range(128)) + bytes(range(128, 256))
 
 
 @functools.lru_cache(maxsize=65536)
@@ -30,6 +33,12 @@ def normalise_title(title: str) -> str:
     every run of punctuation or whitespace becomes one space. Cached: one ingest asks for the
     same title several times (parse, diff, store).
     """
+    if title.isascii():
+        return " ".join(title.lower().encode("ascii").translate(_ASCII_FOLD).decode().split())
+    return _fold_unicode(title)
+
+
+def _fold_unicode(title: str) -> str:
     folded = unicodedata.normalize("NFKC", title).casefold()
     return " ".join(folded.translate(_FOLD).split())
 

@@ -45,8 +45,23 @@ class StoredPaper:
 
 
 @dataclass(frozen=True, slots=True)
+class UpvoteMove:
+    """A paper seen again whose upvotes changed since the store last saw it."""
+
+    paper_id: int
+    paper: Paper
+    upvotes_before: int | None
+    upvotes_now: int | None
+
+    @property
+    def delta(self) -> int:
+        return (self.upvotes_now or 0) - (self.upvotes_before or 0)
+
+
+@dataclass(frozen=True, slots=True)
 class IngestResult:
-    """What one ingest changed: the papers never seen before and how many were seen again."""
+    """What one ingest changed: the papers never seen before, how many were seen again, and
+    whose upvotes moved."""
 
     source: str
     format: str
@@ -54,6 +69,7 @@ class IngestResult:
     new: tuple[Paper, ...]
     seen_again: int
     duplicate_dump: bool = False
+    moved: tuple[UpvoteMove, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

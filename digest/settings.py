@@ -56,23 +56,33 @@ class SmtpSettings(_Section):
     _host = field_validator("host")(_single_line)
 
 
+def _http_url(value: str) -> str:
+    _single_line(value)
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    if not value.isascii() or any(c in value for c in ' <>"'):
+        raise ValueError("must be a plain ASCII URL (punycode the host, percent-encode the path)")
+    return value.rstrip("/")
+
+
 class SenderSettings(_Section):
     from_: str = Field(default="Digest <digest@localhost>", alias="from")
     base_url: str = "http://127.0.0.1:8000"
 
     _from = field_validator("from_")(_single_line)
 
-    @field_validator("base_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        _single_line(value)
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        if not value.isascii() or any(c in value for c in ' <>"'):
-            raise ValueError(
-                "must be a plain ASCII URL (punycode the host, percent-encode the path)"
-            )
-        return value.rstrip("/")
+    _base_url = field_validator("base_url")(_http_url)
+
+
+class SourcesSettings(_Section):
+    """Where `digest fetch` downloads dumps from."""
+
+    hf_api_url: str = "https://huggingface.co/api/daily_papers"
+    arxiv_feed_url: str = "https://rss.arxiv.org/atom/{category}"
+    arxiv_categories: tuple[str, ...] = ()
+    timeout: float = Field(default=30.0, gt=0)
+
+    _urls = field_validator("hf_api_url", "arxiv_feed_url")(_http_url)
 
 
 class SubscriberSettings(_Section):
@@ -101,6 +111,7 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     smtp: SmtpSettings = SmtpSettings()
     sender: SenderSettings = SenderSettings()
+    sources: SourcesSettings = SourcesSettings()
     subscribers: tuple[SubscriberSettings, ...] = ()
 
     @field_validator("timezone")

@@ -18,7 +18,7 @@ from typing import Any
 
 from digest.errors import StoreError
 from digest.identity import paper_key, title_key
-from digest.models import IngestResult, Paper, Snapshot, StoredPaper
+from digest.models import IngestResult, Paper, Snapshot, StoredPaper, UpvoteMove
 
 SCHEMA_VERSION = 1
 
@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS papers (
 );
 CREATE INDEX IF NOT EXISTS papers_title_key ON papers(title_key);
 CREATE INDEX IF NOT EXISTS papers_first_seen ON papers(first_seen);
+CREATE INDEX IF NOT EXISTS papers_first_snapshot ON papers(first_snapshot_id);
 CREATE TABLE IF NOT EXISTS sightings (
     snapshot_id INTEGER NOT NULL REFERENCES snapshots(id),
     paper_id INTEGER NOT NULL REFERENCES papers(id),
@@ -95,6 +96,62 @@ class DeliveryRow:
     picks: tuple[dict[str, Any], ...]
     error: str | None
     attempts: int
+
+
+_encode_json = json.JSONEncoder(ensure_ascii=False).encode
+
+
+@dataclass(slots=True)
+class _Known:
+    """A stored paper as the merge sees it (mutable: a merge can teach it an id or upvotes)."""
+
+    id: int
+    arxiv_id: str | None
+    title_key: str
+    upvotes: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotRow:
+    """One stored dump: its source, when it was stored, how many papers it listed, how many new."""
+
+    id: int
+    source: str
+    format: str
+    ingested_at: dt.datetime
+    paper_count: int
+    new_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What one dump changed: papers it saw first, how many it saw again, whose upvotes moved."""
+
+    snapshot: SnapshotRow
+    new: tuple[StoredPaper, ...]
+    seen_again: int
+    moved: tuple[UpvoteMove, ...]
+
+
+def _paper_row(
+    paper_id: int, paper: Paper, key: str, snapshot_id: int, now: str
+) -> tuple[object, ...]:
+    return (
+        paper_id,
+        paper.arxiv_id,
+        key,
+        paper.title,
+        paper.abstract,
+        _encode_json(list(paper.authors)),
+        paper.author_count,
+        paper.published.isoformat() if paper.published else None,
+        paper.upvotes,
+        paper.url,
+        paper.pdf_url,
+        paper.code_url,
+        snapshot_id,
+        now,
+    )
 
 
 def _iso(moment: dt.datetime) -> str:
@@ -145,6 +202,8 @@ class Store:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA foreign_keys=ON")
             connection.execute("PRAGMA synchronous=NORMAL")
+            # 64 MiB of page cache: a big store's index pages stay hot across one ingest.
+            connection.execute("PRAGMA cache_size=-65536")
             store = cls(connection, path)
             store._migrate()
         except sqlite3.DatabaseError as exc:
@@ -224,7 +283,7 @@ class Store:
                 ),
             ).lastrowid
             assert snapshot_id is not None
-            new_positions = self._merge_papers(db, snapshot, snapshot_id, _iso(now))
+            new_positions, moves = self._merge_papers(db, snapshot, snapshot_id, _iso(now))
             db.execute(
                 "UPDATE snapshots SET new_count = ? WHERE id = ?",
                 (len(new_positions), snapshot_id),
@@ -236,87 +295,92 @@ class Store:
             snapshot_id=snapshot_id,
             new=new,
             seen_again=len(snapshot.papers) - len(new),
+            moved=tuple(moves),
         )
 
     def _merge_papers(
         self, db: sqlite3.Connection, snapshot: Snapshot, snapshot_id: int, now: str
-    ) -> list[int]:
-        db.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS incoming ("
-            " pos INTEGER PRIMARY KEY, arxiv_id TEXT, title_key TEXT NOT NULL,"
-            " upvotes INTEGER, paper_id INTEGER)"
-        )
-        db.execute("DELETE FROM incoming")
-        db.executemany(
-            "INSERT INTO incoming(pos, arxiv_id, title_key, upvotes) VALUES (?, ?, ?, ?)",
-            (
-                (pos, p.arxiv_id, title_key(p.title), p.upvotes)
-                for pos, p in enumerate(snapshot.papers)
-            ),
-        )
-        # Identity: the arXiv id when both sides have one; otherwise the folded title.
-        db.execute(
-            "UPDATE incoming SET paper_id = (SELECT id FROM papers WHERE papers.arxiv_id ="
-            " incoming.arxiv_id) WHERE arxiv_id IS NOT NULL"
-        )
-        db.execute(
-            "UPDATE incoming SET paper_id = (SELECT min(id) FROM papers WHERE papers.title_key ="
-            " incoming.title_key AND (papers.arxiv_id IS NULL OR incoming.arxiv_id IS NULL))"
-            " WHERE paper_id IS NULL"
-        )
-        # A paper first seen by title learns its arXiv id when a later dump brings one.
-        db.execute(
-            "UPDATE papers SET arxiv_id = (SELECT arxiv_id FROM incoming WHERE paper_id ="
-            " papers.id AND arxiv_id IS NOT NULL) WHERE arxiv_id IS NULL AND id IN"
-            " (SELECT paper_id FROM incoming WHERE arxiv_id IS NOT NULL)"
-        )
-        new_positions = [
-            row[0]
-            for row in db.execute("SELECT pos FROM incoming WHERE paper_id IS NULL ORDER BY pos")
-        ]
+    ) -> tuple[list[int], list[UpvoteMove]]:
+        """Match the dump's papers to stored ones; insert the new ones and every sighting.
+
+        Only the dump's own keys are looked up (index probes through `json_each`), so the cost
+        follows the size of the dump, not of the store. Returns the positions of the new papers
+        and the upvote movements of the papers seen again.
+        """
+        papers = snapshot.papers
+        keys = [title_key(p.title) for p in papers]
+        ids = [p.arxiv_id for p in papers if p.arxiv_id]
+        by_id: dict[str, _Known] = {}
+        by_title: dict[str, list[_Known]] = {}
+        for row in db.execute(
+            "SELECT id, arxiv_id, title_key, upvotes FROM papers"
+            " WHERE arxiv_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(ids),),
+        ):
+            by_id[row[1]] = _Known(row[0], row[1], row[2], row[3])
+        # Only papers not found by id can match by title: usually far fewer probes.
+        unmatched = [key for p, key in zip(papers, keys, strict=True) if p.arxiv_id not in by_id]
+        for row in db.execute(
+            "SELECT id, arxiv_id, title_key, upvotes FROM papers"
+            " WHERE title_key IN (SELECT value FROM json_each(?)) ORDER BY id",
+            (json.dumps(unmatched),),
+        ):
+            stored = by_id.get(row[1]) or _Known(row[0], row[1], row[2], row[3])
+            by_title.setdefault(stored.title_key, []).append(stored)
         next_id = db.execute("SELECT coalesce(max(id), 0) + 1 FROM papers").fetchone()[0]
-        rows = []
-        for offset, pos in enumerate(new_positions):
-            paper = snapshot.papers[pos]
-            rows.append(
-                (
-                    next_id + offset,
-                    paper.arxiv_id,
-                    title_key(paper.title),
-                    paper.title,
-                    paper.abstract,
-                    json.dumps(list(paper.authors), ensure_ascii=False),
-                    paper.author_count,
-                    paper.published.isoformat() if paper.published else None,
-                    paper.upvotes,
-                    paper.url,
-                    paper.pdf_url,
-                    paper.code_url,
-                    snapshot_id,
-                    now,
-                )
-            )
+        new_rows: list[tuple[object, ...]] = []
+        new_positions: list[int] = []
+        sightings: list[tuple[int, int, int, int | None]] = []
+        learned_ids: list[tuple[str, int]] = []
+        moves: list[UpvoteMove] = []
+        for pos, (paper, key) in enumerate(zip(papers, keys, strict=True)):
+            known = self._match(paper, key, by_id, by_title)
+            if known is None:
+                known = _Known(next_id, paper.arxiv_id, key, paper.upvotes)
+                next_id += 1
+                new_positions.append(pos)
+                new_rows.append(_paper_row(known.id, paper, key, snapshot_id, now))
+                by_title.setdefault(key, []).append(known)
+            else:
+                if paper.arxiv_id and known.arxiv_id is None:
+                    # A paper first seen by title learns its arXiv id from a later dump.
+                    known.arxiv_id = paper.arxiv_id
+                    learned_ids.append((paper.arxiv_id, known.id))
+                if paper.upvotes is not None and paper.upvotes != known.upvotes:
+                    moves.append(UpvoteMove(known.id, paper, known.upvotes, paper.upvotes))
+                    known.upvotes = paper.upvotes
+            if known.arxiv_id:
+                by_id[known.arxiv_id] = known
+            sightings.append((snapshot_id, known.id, pos, paper.upvotes))
         db.executemany(
             "INSERT INTO papers(id, arxiv_id, title_key, title, abstract, authors, author_count,"
             " published, upvotes, url, pdf_url, code_url, first_snapshot_id, first_seen)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
+            new_rows,
+        )
+        db.executemany("UPDATE papers SET arxiv_id = ? WHERE id = ?", learned_ids)
+        db.executemany(
+            "UPDATE papers SET upvotes = ? WHERE id = ?",
+            ((move.upvotes_now, move.paper_id) for move in moves),
         )
         db.executemany(
-            "UPDATE incoming SET paper_id = ? WHERE pos = ?",
-            ((next_id + offset, pos) for offset, pos in enumerate(new_positions)),
-        )
-        db.execute(
             "INSERT OR IGNORE INTO sightings(snapshot_id, paper_id, position, upvotes)"
-            " SELECT ?, paper_id, pos, upvotes FROM incoming",
-            (snapshot_id,),
+            " VALUES (?, ?, ?, ?)",
+            sightings,
         )
-        db.execute(
-            "UPDATE papers SET upvotes = (SELECT upvotes FROM incoming WHERE paper_id = papers.id)"
-            " WHERE id IN (SELECT paper_id FROM incoming WHERE upvotes IS NOT NULL)"
-        )
-        db.execute("DELETE FROM incoming")
-        return new_positions
+        return new_positions, moves
+
+    @staticmethod
+    def _match(
+        paper: Paper, key: str, by_id: dict[str, _Known], by_title: dict[str, list[_Known]]
+    ) -> _Known | None:
+        """Identity: the arXiv id when both sides have one; otherwise the folded title."""
+        if paper.arxiv_id and paper.arxiv_id in by_id:
+            return by_id[paper.arxiv_id]
+        for known in by_title.get(key, ()):
+            if known.arxiv_id is None or paper.arxiv_id is None:
+                return known
+        return None
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -336,6 +400,63 @@ class Store:
             (_iso(since), email),
         )
         return [_row_to_paper(row) for row in rows]
+
+    def snapshots(self, limit: int | None = None) -> list[SnapshotRow]:
+        """Stored dumps, newest first."""
+        rows = self._db.execute(
+            "SELECT id, source, format, ingested_at, paper_count, new_count FROM snapshots"
+            " ORDER BY id DESC LIMIT ?",
+            (-1 if limit is None else limit,),
+        )
+        return [
+            SnapshotRow(r[0], r[1], r[2], dt.datetime.fromisoformat(r[3]), r[4], r[5])
+            for r in rows
+        ]
+
+    def changes(self, snapshot_id: int | None = None) -> Changes:
+        """What a stored dump changed (the latest one when no id is given), from the history."""
+        if snapshot_id is None:
+            latest = self.snapshots(limit=1)
+            if not latest:
+                raise StoreError(f"database {self.path} holds no dumps yet; run `digest ingest`")
+            snapshot = latest[0]
+        else:
+            found = [s for s in self.snapshots() if s.id == snapshot_id]
+            if not found:
+                raise StoreError(
+                    f"no dump #{snapshot_id} in {self.path}; `digest history` lists them"
+                )
+            snapshot = found[0]
+        new_ids = [
+            row[0]
+            for row in self._db.execute(
+                "SELECT id FROM papers WHERE first_snapshot_id = ? ORDER BY id", (snapshot.id,)
+            )
+        ]
+        seen_again = self._db.execute(
+            "SELECT count(*) FROM sightings s JOIN papers p ON p.id = s.paper_id"
+            " WHERE s.snapshot_id = ? AND p.first_snapshot_id != s.snapshot_id",
+            (snapshot.id,),
+        ).fetchone()[0]
+        # Each sighting's upvotes against the same paper's previous sighting that had some.
+        movements = self._db.execute(
+            "SELECT paper_id, before, now FROM (SELECT s.paper_id, s.position, s.upvotes AS now,"
+            " (SELECT e.upvotes FROM sightings e WHERE e.paper_id = s.paper_id"
+            "  AND e.snapshot_id < s.snapshot_id AND e.upvotes IS NOT NULL"
+            "  ORDER BY e.snapshot_id DESC LIMIT 1) AS before"
+            " FROM sightings s WHERE s.snapshot_id = ? AND s.upvotes IS NOT NULL)"
+            " WHERE before IS NOT NULL AND before != now ORDER BY now - before DESC, position",
+            (snapshot.id,),
+        ).fetchall()
+        papers = self.papers_by_id([*new_ids, *(row[0] for row in movements)])
+        return Changes(
+            snapshot=snapshot,
+            new=tuple(papers[i] for i in new_ids),
+            seen_again=seen_again,
+            moved=tuple(
+                UpvoteMove(pid, papers[pid].paper, before, now) for pid, before, now in movements
+            ),
+        )
 
     def papers_by_id(self, ids: Iterable[int]) -> dict[int, StoredPaper]:
         wanted = list(ids)

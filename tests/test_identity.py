@@ -4,7 +4,10 @@ import unicodedata
 
 import pytest
 
-from digest.identity import normalise_title, paper_key, parse_arxiv_id
+from hypothesis import given
+from hypothesis import strategies as st
+
+from digest.identity import _fold_unicode, normalise_title, paper_key, parse_arxiv_id
 
 
 def test_layout_noise_does_not_change_identity() -> None:
@@ -39,3 +42,8 @@ def test_parse_arxiv_id(text: str | None, expected: str | None) -> None:
 def test_paper_key_prefers_arxiv_id() -> None:
     assert paper_key("Some Title", "2401.00001") == "arxiv:2401.00001"
     assert paper_key("Some Title") == "title:some title"
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_ascii_fast_path_folds_exactly_like_the_unicode_path(title: str) -> None:
+    assert normalise_title(title) == _fold_unicode(title)

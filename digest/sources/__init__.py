@@ -8,15 +8,20 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from digest.errors import DumpError
 from digest.models import Paper, Snapshot
 from digest.sources._text import decode_dump
 from digest.sources.arxiv import looks_like_arxiv_jsonl, parse_arxiv_jsonl
+from digest.sources.feeds import looks_like_feed, parse_feed
 from digest.sources.hf_json import looks_like_hf, parse_hf
 from digest.sources.pages import looks_like_page, parse_page
 
-FORMATS = ("page", "hf-json", "arxiv-jsonl")
+if TYPE_CHECKING:
+    import httpx
+
+FORMATS = ("page", "hf-json", "arxiv-jsonl", "arxiv-feed")
 
 
 def _dedupe(papers: Iterable[Paper]) -> tuple[Paper, ...]:
@@ -33,6 +38,8 @@ def _dedupe(papers: Iterable[Paper]) -> tuple[Paper, ...]:
 def detect_format(text: str) -> str | None:
     if looks_like_arxiv_jsonl(text):
         return "arxiv-jsonl"
+    if looks_like_feed(text):
+        return "arxiv-feed"
     if looks_like_hf(text):
         return "hf-json"
     if looks_like_page(text):
@@ -48,11 +55,12 @@ def parse_snapshot(data: bytes, source: str, format: str | None = None) -> Snaps
         "page": parse_page,
         "hf-json": lambda t, s: ("hf-json", parse_hf(t, s)),
         "arxiv-jsonl": lambda t, s: ("arxiv-jsonl", parse_arxiv_jsonl(t, s)),
+        "arxiv-feed": lambda t, s: ("arxiv-feed", parse_feed(t, s)),
     }
     if kind is None:
         raise DumpError(
             f"{source}: unknown dump layout; expected a trending-papers page, Hugging Face"
-            " daily-papers JSON or arXiv JSONL (or pass --format)"
+            " daily-papers JSON, arXiv JSONL or an arXiv Atom/RSS feed (or pass --format)"
         )
     if kind not in parsers:
         raise DumpError(f"{source}: unknown format {kind!r}; choose one of {', '.join(FORMATS)}")
@@ -82,4 +90,11 @@ def load_snapshot(path: Path, format: str | None = None) -> Snapshot:
     return parse_snapshot(data, source, format)
 
 
-__all__ = ["FORMATS", "detect_format", "load_snapshot", "parse_snapshot"]
+def fetch_snapshot(url: str, client: httpx.Client, format: str | None = None) -> Snapshot:
+    """Download one dump over HTTP and parse it; the URL is its source name."""
+    from digest.sources.fetch import fetch  # httpx is imported only when something is fetched
+
+    return parse_snapshot(fetch(url, client), url, format)
+
+
+__all__ = ["FORMATS", "detect_format", "fetch_snapshot", "load_snapshot", "parse_snapshot"]
