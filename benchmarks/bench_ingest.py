@@ -96,6 +96,11 @@ def build_store(path: str, size: int) -> None:
 
 
 def peak_rss_mb() -> float:
+    """Peak resident memory of this process image (VmHWM; ru_maxrss would survive the exec
+    of a spawned child and report its parent's peak)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -261,8 +261,7 @@ def changes(obj: _Context, snapshot: int | None, as_json: bool) -> None:
         out.print(f"  new    {stored.paper.title}")
     for move in found.moved:
         out.print(
-            f"  {move.delta:+5d}  {move.paper.title}"
-            f" ({move.upvotes_before} → {move.upvotes_now})"
+            f"  {move.delta:+5d}  {move.paper.title} ({move.upvotes_before} → {move.upvotes_now})"
         )
 
 

@@ -409,8 +409,7 @@ class Store:
             (-1 if limit is None else limit,),
         )
         return [
-            SnapshotRow(r[0], r[1], r[2], dt.datetime.fromisoformat(r[3]), r[4], r[5])
-            for r in rows
+            SnapshotRow(r[0], r[1], r[2], dt.datetime.fromisoformat(r[3]), r[4], r[5]) for r in rows
         ]
 
     def changes(self, snapshot_id: int | None = None) -> Changes:

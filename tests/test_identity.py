@@ -3,7 +3,6 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-
 from hypothesis import given
 from hypothesis import strategies as st
 

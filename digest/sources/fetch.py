@@ -40,9 +40,7 @@ def arxiv_feed_url(template: str, category: str) -> str:
 def make_client(timeout: float = 30.0) -> httpx.Client:
     import httpx  # imported on first use: most runs read files, and httpx costs ~0.1 s
 
-    return httpx.Client(
-        timeout=timeout, follow_redirects=True, headers={"User-Agent": USER_AGENT}
-    )
+    return httpx.Client(timeout=timeout, follow_redirects=True, headers={"User-Agent": USER_AGENT})
 
 
 def fetch(url: str, client: httpx.Client) -> bytes:
