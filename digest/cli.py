@@ -265,6 +265,37 @@ def changes(obj: _Context, snapshot: int | None, as_json: bool) -> None:
         )
 
 
+@cli.command()
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(FORMATS),
+    default="hf-json",
+    show_default=True,
+    help="Dump format to write (any format `digest ingest` reads).",
+)
+@click.option("--snapshot", type=int, help="Only the papers of this stored dump (see history).")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="[default: stdout]")
+@pass_context
+def export(obj: _Context, format_: str, snapshot: int | None, out: Path | None) -> None:
+    """Write stored papers as a dump that `digest ingest` reads back."""
+    from digest.sources.writers import write_dump
+
+    with Store.open(obj.settings.database) as store:
+        if snapshot is not None:
+            store.changes(snapshot)  # a clear error for an unknown dump number
+        papers = [stored.paper for stored in store.papers(snapshot)]
+    text = write_dump(papers, format_)
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise DigestError(f"cannot write {out} ({exc.strerror})") from None
+    stderr.print(f"wrote {len(papers)} papers to {out}")
+
+
 @cli.command("rank")
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--interest", "interests", multiple=True, help="Interest phrase (repeatable).")

@@ -401,6 +401,18 @@ class Store:
         )
         return [_row_to_paper(row) for row in rows]
 
+    def papers(self, snapshot_id: int | None = None) -> list[StoredPaper]:
+        """Every stored paper in first-seen order, or the papers one dump listed, in its order."""
+        if snapshot_id is None:
+            rows = self._db.execute(f"SELECT {_PAPER_COLUMNS} FROM papers p ORDER BY p.id")  # noqa: S608
+        else:
+            rows = self._db.execute(
+                f"SELECT {_PAPER_COLUMNS} FROM sightings s JOIN papers p ON p.id = s.paper_id"  # noqa: S608
+                " WHERE s.snapshot_id = ? ORDER BY s.position",
+                (snapshot_id,),
+            )
+        return [_row_to_paper(row) for row in rows]
+
     def snapshots(self, limit: int | None = None) -> list[SnapshotRow]:
         """Stored dumps, newest first."""
         rows = self._db.execute(

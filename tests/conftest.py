@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
+import sys
 import textwrap
 import threading
 from collections.abc import Callable, Iterator
@@ -152,3 +154,84 @@ def secret_env(monkeypatch: pytest.MonkeyPatch) -> str:
     secret = "test-secret-key-0123456789abcdef"
     monkeypatch.setenv("DIGEST_SECRET_KEY", secret)
     return secret
+
+
+def run(
+    *args: str | Path, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if k != "DIGEST_SETTINGS"}
+    full_env.update({"DIGEST_SECRET_KEY": "cli-test-secret-key-123456", **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "digest", *map(str, args)],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def assert_clean_error(result: subprocess.CompletedProcess[str], code: int, needle: str) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("digest: error: ") and needle in lines[0]
+
+
+DATA = REPO / "tests" / "data"
+
+
+@dataclass
+class HttpServer:
+    """A real HTTP server on 127.0.0.1 serving recorded files; it logs every request."""
+
+    url: str
+    requests: list[tuple[str, str]]  # (path with query, User-Agent)
+
+
+def _recorded_response(path: str, query: dict[str, list[str]]) -> tuple[int, bytes]:
+    if path == "/api/daily_papers":
+        day = query.get("date", [""])[0]
+        recorded = CORPORA / "hf-daily" / f"{day}.json"
+        if day and recorded.is_file():
+            return 200, recorded.read_bytes()
+        return 404, b'{"error": "no papers for that date"}'
+    if path == "/atom/cs.CL":
+        return 200, (DATA / "arxiv-api.atom").read_bytes()
+    if path == "/rss/cs.CL":
+        return 200, (DATA / "arxiv-cs.CL.rss").read_bytes()
+    if path == "/broken":
+        return 500, b"internal error"
+    return 404, b"not found"
+
+
+@pytest.fixture
+def http_server() -> Iterator[HttpServer]:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlsplit
+
+    log: list[tuple[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            log.append((self.path, self.headers.get("User-Agent", "")))
+            parts = urlsplit(self.path)
+            status, body = _recorded_response(parts.path, parse_qs(parts.query))
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: the test log is `log`."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield HttpServer(f"http://127.0.0.1:{server.server_address[1]}", log)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -3,38 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import EXAMPLES, SmtpServer, write_settings
-
-
-def run(
-    *args: str | Path, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if k != "DIGEST_SETTINGS"}
-    full_env.update({"DIGEST_SECRET_KEY": "cli-test-secret-key-123456", **(env or {})})
-    return subprocess.run(
-        [sys.executable, "-m", "digest", *map(str, args)],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
-def assert_clean_error(result: subprocess.CompletedProcess[str], code: int, needle: str) -> None:
-    assert result.returncode == code, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("digest: error: ") and needle in lines[0]
+from .conftest import EXAMPLES, SmtpServer, assert_clean_error, run, write_settings
 
 
 def test_ingest_json_reports_new_and_seen_again(tmp_path: Path, seeds: list[Path]) -> None:

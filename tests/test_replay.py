@@ -88,10 +88,10 @@ def test_upvote_movement_is_reported_at_ingest_and_kept_in_history(
         assert {p.paper.arxiv_id for p in history.new} == {p.arxiv_id for p in result.new}
         assert history.seen_again == result.seen_again
         # The history answers what the ingest answered at the time (biggest rise first).
-        assert [(m.paper_id, m.upvotes_before, m.upvotes_now) for m in history.moved] == sorted(
-            ((m.paper_id, m.upvotes_before, m.upvotes_now) for m in result.moved),
-            key=lambda move: -(move[2] - move[1]),
-        )
+        expected = sorted(result.moved, key=lambda move: -move.delta)
+        assert [(m.paper_id, m.upvotes_before, m.upvotes_now) for m in history.moved] == [
+            (m.paper_id, m.upvotes_before, m.upvotes_now) for m in expected
+        ]
     assert store.changes().snapshot.id == results[-1].snapshot_id
     first_paper = results[2].moved[0].paper_id
     assert store.papers_by_id([first_paper])[first_paper].upvotes == 4  # the latest count

@@ -38,3 +38,13 @@ def test_arbitrary_text_after_a_page_header(text: str) -> None:
 def test_arbitrary_json_shapes(text: str) -> None:
     _parses_or_refuses(("[" + text).encode("utf-8", "surrogatepass"))
     _parses_or_refuses(('{"id": "2501.00001", "title": ' + text).encode("utf-8", "surrogatepass"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=800))
+def test_arbitrary_text_inside_a_feed(text: str) -> None:
+    head = '<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><entry><title>'
+    _parses_or_refuses((head + text).encode("utf-8", "surrogatepass"))
+    _parses_or_refuses(
+        (head + "T</title>" + text + "</entry></feed>").encode("utf-8", "surrogatepass")
+    )

@@ -70,3 +70,13 @@ def test_bad_json_reports_line() -> None:
         parse_snapshot(b'{"id": "2501.00001", "title": "x"}\n{"id": broken\n', "a.jsonl")
     with pytest.raises(DumpError, match="invalid JSON"):
         parse_snapshot(b'[{"paper": ', "b.json")
+
+
+def test_a_ten_megabyte_single_line_api_response_is_fine() -> None:
+    items = [
+        {"paper": {"id": f"2501.{i:05d}", "title": f"Paper {i}", "summary": "word " * 400}}
+        for i in range(5000)
+    ]
+    data = json.dumps(items).encode()
+    assert b"\n" not in data and len(data) > 10_000_000
+    assert len(parse_snapshot(data, "big.json").papers) == 5000

@@ -9,7 +9,7 @@ import pytest
 from digest.errors import DumpError
 from digest.sources import load_snapshot, parse_snapshot
 
-from .conftest import EXAMPLES
+from .conftest import DATA, EXAMPLES
 
 # Hand-counted ground truth for ../shared/seeds, oldest first.
 SEED_COUNTS = [59, 74, 65, 129, 87]
@@ -84,6 +84,12 @@ def test_examples_cover_all_three_layouts() -> None:
         (_page("T" * 500 + "\n\nabstract\n"), "misaligned"),
         (_page(""), "no papers"),
         (b"x" * (10 * 1024 * 1024), "unknown dump layout"),
+        (_page("Title\n\n" + "word " * 2_000_000), "line 9 is 9,999,999 characters long"),
+        ("Get trending papers in your email inbox!\nA\nb\n".encode("utf-16-le"), "UTF-16"),
+        (b'[{"paper": {"id": "2501.00001", "title": "T"}}, {"pap', "invalid JSON"),
+        (b'{"id": "2501.00001", "title": "A"}\n{"id": "2501.00002", "tit', "line 2"),
+        ((DATA / "arxiv-api.atom").read_bytes()[:1500], "not well-formed XML at line"),
+        (b"<?xml version='1.0'?><rss version='2.0'><channel></channel></rss>", "no papers"),
     ],
 )
 def test_bad_dumps_get_one_line_errors(data: bytes, message: str) -> None:

@@ -20,7 +20,15 @@ def decode_dump(data: bytes, source: str) -> str:
         )
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raise DumpError(f"{source}: the file is UTF-16; re-save it as UTF-8")
-    if b"\x00" in data[:8192]:
+    head = data[:8192]
+    if head.count(0) > len(head) // 4 and (
+        head[1::2].count(0) > len(head) * 0.4 or head[::2].count(0) > len(head) * 0.4
+    ):
+        # Text in UTF-16 without a byte-order mark: every other byte is NUL.
+        raise DumpError(
+            f"{source}: the file looks like UTF-16 (no byte-order mark); re-save it as UTF-8"
+        )
+    if b"\x00" in head:
         raise DumpError(f"{source}: the file looks binary (NUL bytes); pass a text or JSON dump")
     try:
         text = data.decode("utf-8")

@@ -18,6 +18,7 @@ from digest.models import Paper
 from digest.sources._text import clean_line
 
 _FEED_ROOT = re.compile(r"<(feed|rss|rdf:RDF)[\s>]")
+_BLOCK_TAG = re.compile(r"</?(p|br|div|li|ul|ol|h\d|tr|td|blockquote)\b[^>]*>", re.IGNORECASE)
 _TAG = re.compile(r"<[^>]*>")
 # rss.arxiv.org prefixes each description with "arXiv:2501.00001v1 Announce Type: new Abstract:".
 _ANNOUNCE = re.compile(r"^arXiv:\S+\s+Announce Type:\s*\S+\s*(Abstract:\s*)?", re.IGNORECASE)
@@ -29,14 +30,22 @@ def looks_like_feed(text: str) -> bool:
     return head.startswith("<") and _FEED_ROOT.search(head) is not None
 
 
-def _plain(value: Any) -> str:
-    """Feed text can be HTML (already sanitised by feedparser): drop tags, unescape entities."""
-    return clean_line(html.unescape(_TAG.sub(" ", str(value or ""))))
+def _text(entry: Any, field: str) -> str:
+    """A field as plain text. HTML fields (already sanitised by feedparser) lose their tags;
+    plain-text fields keep everything, `<` included."""
+    value = str(entry.get(field) or "")
+    if (entry.get(f"{field}_detail") or {}).get("type") == "text/html":
+        value = html.unescape(_TAG.sub("", _BLOCK_TAG.sub(" ", value)))
+    return clean_line(value)
 
 
-def _authors(entry: Any) -> tuple[str, ...]:
-    names = [_plain(a.get("name")) for a in entry.get("authors") or () if isinstance(a, dict)]
-    if len(names) == 1 and "," in names[0]:
+def _authors(entry: Any, is_rss: bool) -> tuple[str, ...]:
+    names = [
+        clean_line(str(a.get("name") or ""))
+        for a in entry.get("authors") or ()
+        if isinstance(a, dict)
+    ]
+    if is_rss and len(names) == 1 and "," in names[0]:
         # RSS carries every author in one dc:creator element, comma-separated.
         names = [part.strip() for part in names[0].split(",")]
     return tuple(name for name in names if name)
@@ -54,15 +63,15 @@ def _published(entry: Any) -> dt.date | None:
     return dt.date(parsed.tm_year, parsed.tm_mon, parsed.tm_mday) if parsed else None
 
 
-def _paper(entry: Any, where: str) -> Paper:
-    title = _plain(entry.get("title"))
+def _paper(entry: Any, where: str, is_rss: bool) -> Paper:
+    title = _text(entry, "title")
     if not title:
         raise DumpError(f"{where}: the entry has no title")
     arxiv_id = parse_arxiv_id(str(entry.get("id") or "")) or parse_arxiv_id(
         str(entry.get("link") or "")
     )
-    abstract = _ANNOUNCE.sub("", _plain(entry.get("summary")))
-    authors = _authors(entry)
+    abstract = _ANNOUNCE.sub("", _text(entry, "summary"))
+    authors = _authors(entry, is_rss)
     return Paper(
         key=paper_key(title, arxiv_id),
         title=title,
@@ -72,7 +81,7 @@ def _paper(entry: Any, where: str) -> Paper:
         author_count=len(authors) or None,
         published=_published(entry),
         url=f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else entry.get("link"),
-        pdf_url=_pdf_link(entry) or (f"https://arxiv.org/pdf/{arxiv_id}" if arxiv_id else None),
+        pdf_url=f"https://arxiv.org/pdf/{arxiv_id}" if arxiv_id else _pdf_link(entry),
     )
 
 
@@ -90,4 +99,7 @@ def parse_feed(text: str, source: str) -> list[Paper]:
         where = f" at line {line}" if line else ""
         reason = getattr(problem, "getMessage", lambda: str(problem))()
         raise DumpError(f"{source}: the feed is not well-formed XML{where} ({reason})")
-    return [_paper(entry, f"{source}: entry {i + 1}") for i, entry in enumerate(feed.entries)]
+    is_rss = str(feed.get("version", "")).startswith("rss")
+    return [
+        _paper(entry, f"{source}: entry {i + 1}", is_rss) for i, entry in enumerate(feed.entries)
+    ]

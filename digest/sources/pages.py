@@ -45,6 +45,8 @@ _AUTHORS = re.compile(r"^•\s*(?P<count>\d+)\s+authors?$")
 _SEPARATOR = "·"
 # A title longer than this means the title/abstract alternation has slipped.
 MAX_TITLE_CHARS = 400
+# Real abstracts stay under ~3,000 characters; a far longer line is not a listing.
+MAX_LINE_CHARS = 50_000
 
 
 def looks_like_page(text: str) -> bool:
@@ -85,6 +87,12 @@ def _body_lines(text: str, source: str) -> tuple[list[_Line], bool]:
             non_empty[start] = _Line(line.number, line.text[len("subscribe") :].strip())
         break
     body = non_empty[start:]
+    for line in body:
+        if len(line.text) > MAX_LINE_CHARS:
+            raise DumpError(
+                f"{source}: line {line.number} is {len(line.text):,} characters long; a listing"
+                f" line holds at most {MAX_LINE_CHARS:,} (is this a page dump?)"
+            )
     if body and _LISTING_DATE.match(body[0].text) and body[0].text[:3].casefold() in _MONTHS:
         body = body[1:]  # the listing's own date ("Jun 6") sits just above the first paper
     if not body:
