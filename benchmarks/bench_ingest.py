@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import multiprocessing
+import os
 import resource
 import shutil
 import sqlite3
@@ -23,7 +24,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from digest.identity import paper_key, title_key
+from digest.identity import normalise_title, paper_key, title_key
 from digest.models import Paper, Snapshot
 from digest.sources import load_snapshot
 from digest.store import Store
@@ -123,6 +124,7 @@ def timed_runs(
         fast_file, naive_file = folder / f"fast-{run}.sqlite", folder / f"naive-{run}.sqlite"
         shutil.copyfile(base, fast_file)
         shutil.copyfile(base, naive_file)
+        os.sync()  # flush the copies now, not during a timed section
         with spawn.Pool(1) as pool:
             fast, fast_new, fast_rss = pool.apply(
                 digest_run, (str(fast_file), store_size, len(dump.papers))
@@ -134,6 +136,7 @@ def timed_runs(
         ).lastrowid
         db.commit()
         assert snapshot_id is not None
+        normalise_title.cache_clear()  # the digest child started cold too
         started = time.perf_counter()
         naive_new = naive_ingest(db, dump, snapshot_id)
         naive = time.perf_counter() - started

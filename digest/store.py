@@ -308,7 +308,6 @@ class Store:
         and the upvote movements of the papers seen again.
         """
         papers = snapshot.papers
-        keys = [title_key(p.title) for p in papers]
         ids = [p.arxiv_id for p in papers if p.arxiv_id]
         by_id: dict[str, _Known] = {}
         by_title: dict[str, list[_Known]] = {}
@@ -318,8 +317,9 @@ class Store:
             (json.dumps(ids),),
         ):
             by_id[row[1]] = _Known(row[0], row[1], row[2], row[3])
-        # Only papers not found by id can match by title: usually far fewer probes.
-        unmatched = [key for p, key in zip(papers, keys, strict=True) if p.arxiv_id not in by_id]
+        # Only papers not found by id need a title key (to match by title, or to be stored).
+        keys = [None if p.arxiv_id in by_id else title_key(p.title) for p in papers]
+        unmatched = [key for key in keys if key is not None]
         for row in db.execute(
             "SELECT id, arxiv_id, title_key, upvotes FROM papers"
             " WHERE title_key IN (SELECT value FROM json_each(?)) ORDER BY id",
@@ -336,6 +336,7 @@ class Store:
         for pos, (paper, key) in enumerate(zip(papers, keys, strict=True)):
             known = self._match(paper, key, by_id, by_title)
             if known is None:
+                assert key is not None  # unmatched by id, so its key was computed
                 known = _Known(next_id, paper.arxiv_id, key, paper.upvotes)
                 next_id += 1
                 new_positions.append(pos)
@@ -372,12 +373,12 @@ class Store:
 
     @staticmethod
     def _match(
-        paper: Paper, key: str, by_id: dict[str, _Known], by_title: dict[str, list[_Known]]
+        paper: Paper, key: str | None, by_id: dict[str, _Known], by_title: dict[str, list[_Known]]
     ) -> _Known | None:
         """Identity: the arXiv id when both sides have one; otherwise the folded title."""
         if paper.arxiv_id and paper.arxiv_id in by_id:
             return by_id[paper.arxiv_id]
-        for known in by_title.get(key, ()):
+        for known in by_title.get(key or "", ()):
             if known.arxiv_id is None or paper.arxiv_id is None:
                 return known
         return None

@@ -135,3 +135,14 @@ def test_ledger_records_papers_sent(store: Store) -> None:
     assert store.candidate_papers("a@example.org", since) == []
     assert len(store.candidate_papers("b@example.org", since)) == 1
     assert json.loads(json.dumps(row.picks))[0]["paper_id"] == 1
+
+
+def test_one_dump_listing_a_paper_by_title_and_by_id_stores_it_once(store: Store) -> None:
+    by_title = Paper(key=paper_key("Deep Sets"), title="Deep Sets")
+    by_id = Paper(
+        key=paper_key("Deep sets", "1703.06114"), title="Deep sets", arxiv_id="1703.06114"
+    )
+    result = store.ingest(_snapshot("both", by_title, by_id), fixed_clock()())
+    assert (len(result.new), result.seen_again) == (1, 1)
+    [paper] = store.papers()
+    assert paper.paper.arxiv_id == "1703.06114"
