@@ -1,0 +1,284 @@
+"""`digest eval`: ranking quality on real arXiv days, next to baselines computed in the same run.
+
+Protocol (corpora/README.md): the days are ingested in order through the real differ into a
+scratch store; each day's new papers are the candidates; a "subscriber" is an arXiv topic,
+described either by a few keyword phrases (below) or by 10 liked papers of that topic from the
+first days; a paper is relevant when it carries the topic's category. The ranker only ever sees
+`Paper` records, which have no categories: the categories are read from the raw files here, for
+grading only. Metrics: nDCG@10 and P@10 per topic (mean over days where the topic has at least one
+relevant candidate), then macro-averaged over topics.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from digest.diff import ingest_paths
+from digest.errors import DigestError
+from digest.models import Paper
+from digest.rank import Profile, Ranker, Weights, document
+from digest.store import Store
+
+# Topic → phrases a reader of that arXiv category might write (paraphrasing the category's
+# own description). Written once, never tuned to individual papers.
+KEYWORD_TOPICS: dict[str, tuple[str, ...]] = {
+    "cs.CL": (
+        "language models",
+        "natural language processing",
+        "machine translation",
+        "question answering",
+        "LLM",
+        "text",
+    ),
+    "cs.LG": (
+        "machine learning",
+        "deep learning",
+        "reinforcement learning",
+        "optimization",
+        "generalization",
+        "training",
+    ),
+    "eess.IV": (
+        "image processing",
+        "medical imaging",
+        "MRI",
+        "image restoration",
+        "super-resolution",
+        "image compression",
+    ),
+    "cs.RO": (
+        "robot",
+        "robotic manipulation",
+        "autonomous driving",
+        "navigation",
+        "motion planning",
+        "grasping",
+    ),
+    "cs.GR": (
+        "rendering",
+        "3D gaussian splatting",
+        "mesh",
+        "neural radiance fields",
+        "animation",
+        "computer graphics",
+    ),
+    "cs.IR": (
+        "information retrieval",
+        "recommendation",
+        "recommender systems",
+        "search engine",
+        "retrieval-augmented generation",
+        "ranking",
+    ),
+    "cs.HC": (
+        "human-computer interaction",
+        "user study",
+        "user interface",
+        "participants",
+        "accessibility",
+        "interactive",
+    ),
+    "cs.CY": ("society", "ethics", "education", "policy", "fairness", "social impact"),
+    "cs.CR": (
+        "security",
+        "privacy",
+        "adversarial attacks",
+        "jailbreak",
+        "backdoor",
+        "watermarking",
+    ),
+    "cs.SD": ("audio", "speech", "music", "sound", "speaker", "text-to-speech"),
+}
+LIKED_PER_TOPIC = 10
+HISTORY_DAYS = 5  # liked papers come from these days; evaluation starts after them
+CORPUS_LIMIT = 3000  # most recent store papers used for idf and as SVM negatives
+K = 10
+
+Scorer = Callable[[Sequence[Paper], str, "Context"], Sequence[Paper]]
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a method may use on one day: earlier papers' texts and the topic's liked papers."""
+
+    corpus: tuple[str, ...]
+    liked: tuple[Paper, ...]
+    seed: int
+    picks: dict[tuple[str, str], list[Paper]]
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    method: str
+    profile: str  # "keywords" or "liked"
+    per_topic: dict[str, tuple[float, float]]  # topic → (nDCG@10, P@10)
+
+    @property
+    def ndcg(self) -> float:
+        return float(np.mean([v[0] for v in self.per_topic.values()]))
+
+    @property
+    def precision(self) -> float:
+        return float(np.mean([v[1] for v in self.per_topic.values()]))
+
+
+def ndcg_at(relevant: Sequence[bool], total_relevant: int, k: int = K) -> float:
+    gains = np.asarray(relevant[:k], dtype=float)
+    discounts = 1 / np.log2(np.arange(2, len(gains) + 2))
+    ideal = (1 / np.log2(np.arange(2, min(k, total_relevant) + 2))).sum()
+    return float((gains * discounts).sum() / ideal) if ideal else 0.0
+
+
+# -- methods ---------------------------------------------------------------------------------
+
+
+def _digest_keywords(papers: Sequence[Paper], topic: str, ctx: Context) -> Sequence[Paper]:
+    return ctx.picks[("keywords", topic)]
+
+
+def _digest_liked(papers: Sequence[Paper], topic: str, ctx: Context) -> Sequence[Paper]:
+    return ctx.picks[("liked", topic)]
+
+
+def _digest_picks(
+    papers: Sequence[Paper], corpus: Sequence[str], liked: dict[str, tuple[Paper, ...]]
+) -> dict[tuple[str, str], list[Paper]]:
+    """digest's picks for every topic at once, as `digest send` ranks all subscribers together.
+    Quality is judged on relevance alone: no popularity, freshness or diversity reshuffling."""
+    plain = Weights(popularity=0, trending=0, freshness=0, diversity=0)
+    ranker = Ranker(papers, corpus=corpus, weights=plain)
+    topics = list(KEYWORD_TOPICS)
+    by_keywords = ranker.rank([Profile(KEYWORD_TOPICS[t], max_items=K) for t in topics])
+    by_liked = ranker.rank([Profile(liked=liked[t], max_items=K) for t in topics])
+    picks = {}
+    for topic, kw, lk in zip(topics, by_keywords, by_liked, strict=True):
+        picks[("keywords", topic)] = [p.paper for p in kw]
+        picks[("liked", topic)] = [p.paper for p in lk]
+    return picks
+
+
+def _random(papers: Sequence[Paper], topic: str, ctx: Context) -> Sequence[Paper]:
+    order = np.random.default_rng(ctx.seed).permutation(len(papers))
+    return [papers[i] for i in order[:K]]
+
+
+def _newest(papers: Sequence[Paper], topic: str, ctx: Context) -> Sequence[Paper]:
+    return sorted(papers, key=lambda p: p.arxiv_id or "", reverse=True)[:K]
+
+
+def _plain_tfidf(papers: Sequence[Paper], topic: str, ctx: Context) -> Sequence[Paper]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer()
+    matrix = vectorizer.fit_transform([document(p) for p in papers])
+    query = vectorizer.transform([" ".join(KEYWORD_TOPICS[topic])])
+    scores = (matrix @ query.T).toarray().ravel()
+    return [papers[i] for i in np.argsort(-scores, kind="stable")[:K]]
+
+
+def _centroid(papers: Sequence[Paper], topic: str, ctx: Context) -> Sequence[Paper]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer().fit([*ctx.corpus, *(document(p) for p in papers)])
+    liked = np.asarray(vectorizer.transform([document(p) for p in ctx.liked]).mean(axis=0))
+    scores = np.asarray(vectorizer.transform([document(p) for p in papers]) @ liked.T).ravel()
+    return [papers[i] for i in np.argsort(-scores, kind="stable")[:K]]
+
+
+METHODS: dict[str, tuple[str, Scorer]] = {
+    "random": ("keywords", _random),
+    "newest first": ("keywords", _newest),
+    "plain tf-idf": ("keywords", _plain_tfidf),
+    "digest (keywords)": ("keywords", _digest_keywords),
+    "tf-idf centroid of liked": ("liked", _centroid),
+    "digest (liked: SVM)": ("liked", _digest_liked),
+}
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+def _categories(days: Sequence[Path]) -> tuple[dict[str, set[str]], dict[str, str]]:
+    """Every paper's categories, and its primary (first) category."""
+    categories: dict[str, set[str]] = {}
+    primary: dict[str, str] = {}
+    for day in days:
+        for line in day.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                record = json.loads(line)
+                categories.setdefault(str(record["id"]), set()).update(record["categories"])
+                primary.setdefault(str(record["id"]), record["categories"][0])
+    return categories, primary
+
+
+def _liked(pool: Sequence[Paper], topic: str, primary: dict[str, str]) -> tuple[Paper, ...]:
+    """A reader of `topic` likes papers whose main subject it is: the first ones in the pool."""
+    return tuple(p for p in pool if primary.get(p.arxiv_id or "") == topic)[:LIKED_PER_TOPIC]
+
+
+def evaluate(
+    folder: Path,
+    *,
+    every: int = 1,
+    methods: Sequence[str] = tuple(METHODS),
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Score]:
+    """Run every method over the days in `folder` (every `every`-th day after the history)."""
+    days = sorted(folder.glob("*.jsonl"))
+    if len(days) <= HISTORY_DAYS:
+        raise DigestError(f"{folder}: needs more than {HISTORY_DAYS} days of arXiv JSONL")
+    categories, primary = _categories(days)  # for grading only; the ranker never sees these
+    results: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    history: list[Paper] = []
+    seed_pool: tuple[Paper, ...] = ()
+    clock = lambda: dt.datetime(2025, 1, 1, tzinfo=dt.UTC)  # noqa: E731
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        Store.open(Path(scratch) / "eval.sqlite") as store,
+    ):
+        for number, day in enumerate(days):
+            [result] = ingest_paths(store, [day], clock)
+            candidates = list(result.new)
+            if progress:
+                progress(number + 1, len(days))
+            if number >= HISTORY_DAYS and candidates and (number - HISTORY_DAYS) % every == 0:
+                corpus = tuple(document(p) for p in history[-CORPUS_LIMIT:])
+                liked = {topic: _liked(seed_pool, topic, primary) for topic in KEYWORD_TOPICS}
+                picks = _digest_picks(candidates, corpus, liked)
+                for topic in KEYWORD_TOPICS:
+                    relevant = [
+                        topic in categories.get(p.arxiv_id or "", set()) for p in candidates
+                    ]
+                    if not any(relevant):
+                        continue
+                    ctx = Context(corpus, liked[topic], number, picks)
+                    graded = dict(zip((p.key for p in candidates), relevant, strict=True))
+                    for name in methods:
+                        _, method = METHODS[name]
+                        top = method(candidates, topic, ctx)
+                        hits = [graded[p.key] for p in top]
+                        results.setdefault((name, topic), []).append(
+                            (ndcg_at(hits, sum(relevant)), sum(hits) / K)
+                        )
+            history.extend(candidates)
+            if number == HISTORY_DAYS - 1:
+                seed_pool = tuple(history)  # liked papers come from the first days only
+    scores = []
+    for name in methods:
+        per_topic = {
+            topic: (
+                float(np.mean([r[0] for r in results[(name, topic)]])),
+                float(np.mean([r[1] for r in results[(name, topic)]])),
+            )
+            for topic in KEYWORD_TOPICS
+            if (name, topic) in results
+        }
+        scores.append(Score(name, METHODS[name][0], per_topic))
+    return scores
