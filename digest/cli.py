@@ -27,7 +27,7 @@ from digest.deliver import (
 from digest.diff import load_all
 from digest.errors import DigestError, SettingsError
 from digest.models import IngestResult, Paper, Snapshot, Subscriber, UpvoteMove
-from digest.rank import Profile, rank
+from digest.rank import Interest, Profile, rank
 from digest.settings import Settings, load_settings
 from digest.sources import FORMATS
 from digest.store import Store
@@ -296,24 +296,65 @@ def export(obj: _Context, format_: str, snapshot: int | None, out: Path | None) 
     stderr.print(f"wrote {len(papers)} papers to {out}")
 
 
+def _interest(text: str) -> Interest:
+    """`phrase` or `phrase^weight` (as in search-engine boosts)."""
+    phrase, caret, weight = text.rpartition("^")
+    if caret:
+        try:
+            value = float(weight)
+        except ValueError:
+            value = -1.0
+        if not 0 < value <= 100:
+            raise SettingsError(
+                f"--interest {text!r}: the weight after ^ must be a number in (0, 100]"
+            )
+        return Interest(phrase.strip(), value)
+    return Interest(text.strip())
+
+
 @cli.command("rank")
-@click.argument("path", type=click.Path(path_type=Path))
-@click.option("--interest", "interests", multiple=True, help="Interest phrase (repeatable).")
+@click.argument("path")
+@click.option(
+    "--interest",
+    "interests",
+    multiple=True,
+    help="Interest phrase, `phrase^2` weighs it double (repeatable).",
+)
 @click.option("--exclude", "excludes", multiple=True, help="Veto term (repeatable).")
+@click.option("--author", "authors", multiple=True, help="Author to follow (repeatable).")
+@click.option(
+    "--like-dump",
+    "like_dumps",
+    multiple=True,
+    help="A dump whose every paper is a liked paper (repeatable).",
+)
+@click.option("--min-score", type=click.FloatRange(0), default=0.0, show_default=True)
 @click.option("--top", type=click.IntRange(1, 1000), default=10, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, best first.")
 @click.option("--format", "format_", type=click.Choice(FORMATS), help="Skip auto-detection.")
 def rank_command(
-    path: Path,
+    path: str,
     interests: tuple[str, ...],
     excludes: tuple[str, ...],
+    authors: tuple[str, ...],
+    like_dumps: tuple[str, ...],
+    min_score: float,
     top: int,
     as_json: bool,
     format_: str | None,
 ) -> None:
     """Rank the papers of one dump for an ad-hoc profile (read-only: no store, no settings)."""
     papers = [p for snapshot in load_all([path], format_) for p in snapshot.papers]
-    picks = rank(papers, [Profile(interests, excludes, top)])[0]
+    liked = tuple(p for snapshot in load_all(like_dumps) for p in snapshot.papers)
+    profile = Profile(
+        interests=tuple(_interest(i) for i in interests),
+        exclude=excludes,
+        max_items=top,
+        authors=authors,
+        liked=liked,
+        min_score=min_score,
+    )
+    picks = rank(papers, [profile], now=utc_now())[0]
     if as_json:
         rows = [
             {

@@ -74,11 +74,19 @@ class IngestResult:
 
 @dataclass(frozen=True, slots=True)
 class Subscriber:
+    """A reader: where the digest goes and what they want in it."""
+
     email: str
     name: str = ""
     interests: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     max_items: int = 10
+    # One weight per interest (same order); empty means every interest weighs 1.
+    interest_weights: tuple[float, ...] = ()
+    authors: tuple[str, ...] = ()
+    # Liked papers: arXiv ids or titles, resolved against the store when ranking.
+    liked: tuple[str, ...] = ()
+    min_score: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

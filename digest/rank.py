@@ -63,6 +63,8 @@ class Profile:
     authors: tuple[str, ...] = ()
     liked: tuple[Paper, ...] = ()
     min_score: float = 0.0
+    # Store ids of papers this reader must not get again (already sent).
+    skip_ids: frozenset[int] = frozenset()
 
     def weighted_interests(self) -> tuple[Interest, ...]:
         return tuple(i if isinstance(i, Interest) else Interest(i) for i in self.interests)
@@ -252,21 +254,18 @@ def _seed_scores(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(score in [0, 1], index of the most similar liked paper) per candidate.
 
-    A linear SVM with the liked papers as positives and the corpus as negatives, as
-    arxiv-sanity-lite does; without a corpus, cosine to the liked papers' centroid."""
-    liked = model.transform([document(p) for p in profile.liked])
-    similarity = (papers @ liked.T).toarray()
-    nearest = similarity.argmax(axis=1)
-    if corpus is not None and corpus.shape[0] > 0:
-        from scipy.sparse import vstack
-        from sklearn.svm import LinearSVC
+    A linear SVM with the liked papers as positives and every other known paper as negatives
+    (the store's recent papers, else the candidates themselves), as arxiv-sanity-lite does."""
+    from scipy.sparse import vstack
+    from sklearn.svm import LinearSVC
 
-        features = vstack([liked, corpus])
-        labels = np.r_[np.ones(liked.shape[0]), np.zeros(corpus.shape[0])]
-        svm = LinearSVC(C=0.01, class_weight="balanced", max_iter=10_000, tol=1e-5)
-        raw = svm.fit(features, labels).decision_function(papers)
-    else:
-        raw = similarity.mean(axis=1)
+    liked = model.transform([document(p) for p in profile.liked])
+    nearest = (papers @ liked.T).toarray().argmax(axis=1)
+    negatives = corpus if corpus is not None and corpus.shape[0] > 0 else papers
+    features = vstack([liked, negatives])
+    labels = np.r_[np.ones(liked.shape[0]), np.zeros(negatives.shape[0])]
+    svm = LinearSVC(C=0.01, class_weight="balanced", max_iter=10_000, tol=1e-5)
+    raw = svm.fit(features, labels).decision_function(papers)
     low, high = float(raw.min()), float(raw.max())
     scaled = (raw - low) / (high - low) if high > low else np.zeros_like(raw)
     return scaled.astype(np.float32), nearest
@@ -387,6 +386,10 @@ class Ranker:
             phrase_hit = np.asarray(pattern @ strong.T) > 0
         relevant = phrase_hit | (has_liked[:, None] & (seed >= SEED_REASON_THRESHOLD)) | followed
         eligible = np.where(targeted[:, None], relevant, True) & ~excluded
+        ids = np.array([-1 if c.paper_id is None else c.paper_id for c in candidates])
+        for s, profile in enumerate(profiles):
+            if profile.skip_ids:
+                eligible[s] &= ~np.isin(ids, list(profile.skip_ids))
         eligible &= scores >= np.array([p.min_score for p in profiles], dtype=np.float32)[:, None]
 
         chosen = _mmr(

@@ -85,14 +85,38 @@ class SourcesSettings(_Section):
     _urls = field_validator("hf_api_url", "arxiv_feed_url")(_http_url)
 
 
+class InterestSettings(_Section):
+    """An interest with a weight: `{ phrase = "graph neural networks", weight = 2 }`."""
+
+    phrase: str = Field(min_length=1)
+    weight: float = Field(default=1.0, gt=0, le=100)
+
+
 class SubscriberSettings(_Section):
     email: EmailStr
     name: str = ""
-    interests: tuple[str, ...] = ()
+    interests: tuple[str | InterestSettings, ...] = ()
     exclude: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
+    liked: tuple[str, ...] = ()
+    min_score: float = Field(default=0.0, ge=0)
     max_items: int = Field(default=10, ge=1, le=100)
 
     _name = field_validator("name")(_single_line)
+
+
+class RankingSettings(_Section):
+    """How signals blend into one score (see digest.rank.Weights)."""
+
+    relevance: float = Field(default=1.0, ge=0)
+    seed: float = Field(default=1.0, ge=0)
+    authors: float = Field(default=0.5, ge=0)
+    popularity: float = Field(default=0.05, ge=0)
+    trending: float = Field(default=0.05, ge=0)
+    freshness: float = Field(default=0.05, ge=0)
+    diversity: float = Field(default=0.3, ge=0, le=1)
+    freshness_half_life_days: float = Field(default=7.0, gt=0)
+    corpus_size: int = Field(default=5000, ge=0, le=1_000_000)
 
 
 class Settings(BaseSettings):
@@ -112,6 +136,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     sender: SenderSettings = SenderSettings()
     sources: SourcesSettings = SourcesSettings()
+    ranking: RankingSettings = RankingSettings()
     subscribers: tuple[SubscriberSettings, ...] = ()
 
     @field_validator("timezone")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from digest.errors import StoreError
-from digest.identity import paper_key, title_key
+from digest.identity import paper_key, parse_arxiv_id, title_key
 from digest.models import IngestResult, Paper, Snapshot, StoredPaper, UpvoteMove
 
 SCHEMA_VERSION = 1
@@ -401,6 +401,73 @@ class Store:
             (_iso(since), email),
         )
         return [_row_to_paper(row) for row in rows]
+
+    def recent_papers(self, since: dt.datetime) -> list[StoredPaper]:
+        """Papers first seen at or after `since`, oldest first."""
+        rows = self._db.execute(
+            f"SELECT {_PAPER_COLUMNS} FROM papers p WHERE p.first_seen >= ? ORDER BY p.id",  # noqa: S608
+            (_iso(since),),
+        )
+        return [_row_to_paper(row) for row in rows]
+
+    def sent_paper_ids(self, emails: Iterable[str]) -> dict[str, set[int]]:
+        """For each address, the papers it has already been sent (in any edition)."""
+        sent: dict[str, set[int]] = {email: set() for email in emails}
+        rows = self._db.execute(
+            "SELECT email, paper_id FROM sent_papers"
+            " WHERE email IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(sent)),),
+        )
+        for email, paper_id in rows:
+            sent[email].add(paper_id)
+        return sent
+
+    def upvote_deltas(self, paper_ids: Iterable[int]) -> dict[int, int]:
+        """Upvotes gained between each paper's last two sightings that carried upvotes."""
+        rows = self._db.execute(
+            "SELECT paper_id, upvotes,"
+            " lag(upvotes) OVER (PARTITION BY paper_id ORDER BY snapshot_id),"
+            " row_number() OVER (PARTITION BY paper_id ORDER BY snapshot_id DESC)"
+            " FROM sightings WHERE upvotes IS NOT NULL AND paper_id IN"
+            " (SELECT value FROM json_each(?))",
+            (json.dumps(list(paper_ids)),),
+        )
+        return {
+            paper_id: now - before
+            for paper_id, now, before, recency in rows
+            if recency == 1 and before is not None
+        }
+
+    def corpus_texts(self, limit: int) -> list[str]:
+        """Title and abstract of the `limit` most recently stored papers: corpus statistics."""
+        rows = self._db.execute(
+            "SELECT title, abstract FROM papers ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        return [f"{title}. {title}. {abstract}" for title, abstract in rows]
+
+    def find_papers(self, references: Iterable[str]) -> tuple[list[StoredPaper], list[str]]:
+        """Resolve arXiv ids / URLs or titles to stored papers; also return the unresolved ones."""
+        found: list[StoredPaper] = []
+        missing: list[str] = []
+        for reference in references:
+            arxiv_id = parse_arxiv_id(reference)
+            row = None
+            if arxiv_id:
+                row = self._db.execute(
+                    f"SELECT {_PAPER_COLUMNS} FROM papers p WHERE p.arxiv_id = ?",  # noqa: S608
+                    (arxiv_id,),
+                ).fetchone()
+            if row is None:
+                row = self._db.execute(
+                    f"SELECT {_PAPER_COLUMNS} FROM papers p WHERE p.title_key = ?"  # noqa: S608
+                    " ORDER BY p.id LIMIT 1",
+                    (title_key(reference),),
+                ).fetchone()
+            if row is None:
+                missing.append(reference)
+            else:
+                found.append(_row_to_paper(row))
+        return found, missing
 
     def papers(self, snapshot_id: int | None = None) -> list[StoredPaper]:
         """Every stored paper in first-seen order, or the papers one dump listed, in its order."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from digest.deliver.message import build_message, message_id, sender_address, sender_domain
 from digest.deliver.transports import PermanentFailure, Transport
 from digest.models import Edition, Email, Pick, Subscriber
-from digest.rank import Profile, rank
+from digest.rank import Candidate, Interest, Profile, Weights, rank
 from digest.render import Links, Renderer
 from digest.settings import Settings
 from digest.store import DeliveryRow, Store
@@ -44,8 +44,12 @@ def subscribers_from(settings: Settings) -> list[Subscriber]:
         Subscriber(
             email=str(s.email),
             name=s.name,
-            interests=s.interests,
+            interests=tuple(i if isinstance(i, str) else i.phrase for i in s.interests),
+            interest_weights=tuple(1.0 if isinstance(i, str) else i.weight for i in s.interests),
             exclude=s.exclude,
+            authors=s.authors,
+            liked=s.liked,
+            min_score=s.min_score,
             max_items=s.max_items,
         )
         for s in settings.subscribers
@@ -61,16 +65,55 @@ def links_for(settings: Settings, secret: str, edition_id: str, email: str) -> L
     )
 
 
-def choose_picks(store: Store, subscriber: Subscriber, since: dt.datetime) -> list[Pick]:
-    """Rank the papers this subscriber has not been sent, first seen since `since`."""
-    candidates = store.candidate_papers(subscriber.email, since)
-    profile = Profile(subscriber.interests, subscriber.exclude, subscriber.max_items)
-    ranked = rank([c.paper for c in candidates], [profile])[0]
-    ids = {c.paper.key: c.id for c in candidates}
-    return [
-        Pick(paper=p.paper, score=p.score, reasons=p.reasons, paper_id=ids[p.paper.key])
-        for p in ranked
-    ]
+def weights_from(settings: Settings) -> Weights:
+    r = settings.ranking
+    return Weights(
+        relevance=r.relevance,
+        seed=r.seed,
+        authors=r.authors,
+        popularity=r.popularity,
+        trending=r.trending,
+        freshness=r.freshness,
+        diversity=r.diversity,
+        freshness_half_life_days=r.freshness_half_life_days,
+    )
+
+
+def choose_picks(
+    store: Store,
+    settings: Settings,
+    people: Sequence[Subscriber],
+    now: dt.datetime,
+) -> dict[str, list[Pick]]:
+    """Rank, for every subscriber at once, the papers first seen in the window that they have
+    not been sent yet. Liked papers are looked up in the store; unknown ones are skipped."""
+    if not people:
+        return {}
+    since = now - dt.timedelta(days=settings.window_days)
+    stored = store.recent_papers(since)
+    deltas = store.upvote_deltas(p.id for p in stored)
+    candidates = [Candidate(p.paper, p.id, deltas.get(p.id, 0), p.first_seen) for p in stored]
+    sent = store.sent_paper_ids(person.email for person in people)
+    profiles = []
+    for person in people:
+        liked, _unknown = store.find_papers(person.liked)
+        weights = person.interest_weights or (1.0,) * len(person.interests)
+        profiles.append(
+            Profile(
+                interests=tuple(
+                    Interest(p, w) for p, w in zip(person.interests, weights, strict=True)
+                ),
+                exclude=person.exclude,
+                max_items=person.max_items,
+                authors=person.authors,
+                liked=tuple(p.paper for p in liked),
+                min_score=person.min_score,
+                skip_ids=frozenset(sent[person.email]),
+            )
+        )
+    corpus = store.corpus_texts(settings.ranking.corpus_size) if candidates else []
+    ranked = rank(candidates, profiles, corpus=corpus, now=now, weights=weights_from(settings))
+    return {person.email: picks for person, picks in zip(people, ranked, strict=True)}
 
 
 def _picks_from_row(store: Store, row: DeliveryRow) -> tuple[Pick, ...]:
@@ -97,7 +140,7 @@ def preview(
     """Render what this subscriber's next digest would hold, without recording anything."""
     now = clock()
     day = edition_date(now, settings.timezone)
-    picks = choose_picks(store, subscriber, now - dt.timedelta(days=settings.window_days))
+    picks = choose_picks(store, settings, [subscriber], now)[subscriber.email]
     secret = _secret(settings, ephemeral=True)
     edition = Edition(day.isoformat(), day, subscriber, tuple(picks))
     return (renderer or Renderer(settings.templates)).render(
@@ -132,8 +175,10 @@ def send_edition(
     domain = sender_domain(settings.sender.from_)
     envelope_from = sender_address(settings.sender.from_)
     renderer = renderer or Renderer(settings.templates)
-    since = now - dt.timedelta(days=settings.window_days)
     people = list(subscribers if subscribers is not None else subscribers_from(settings))
+    # Everyone not planned yet is ranked in one vectorised call; planned rows resume as they are.
+    unplanned = [p for p in people if store.delivery(edition_id, p.email) is None]
+    planned_picks = choose_picks(store, settings, unplanned, now)
 
     sent: list[str] = []
     already: list[str] = []
@@ -143,7 +188,7 @@ def send_edition(
         for person in people:
             row = store.delivery(edition_id, person.email)
             if row is None:
-                picks = choose_picks(store, person, since)
+                picks = planned_picks[person.email]
                 if dry_run:
                     row = DeliveryRow(
                         edition_id,
