@@ -461,6 +461,65 @@ def preview_command(obj: _Context, email: str | None, out: Path, open_browser: b
         webbrowser.open(out.resolve().as_uri())
 
 
+@cli.command("eval")
+@click.argument(
+    "corpus",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=Path("../shared/corpora/arxiv-daily"),
+)
+@click.option(
+    "--every",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="Evaluate every N-th day (faster, rougher).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+def eval_command(corpus: Path, every: int, as_json: bool) -> None:
+    """Measure ranking quality (nDCG@10, P@10) on arXiv daily listings against baselines.
+
+    CORPUS is a folder of arXiv JSONL days [default: ../shared/corpora/arxiv-daily]."""
+    from rich.progress import Progress
+
+    from digest.evaluate import evaluate
+
+    with Progress(console=stderr, transient=True) as bar:
+        task = bar.add_task("ranking each day", total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        scores = evaluate(corpus, every=every, progress=advance)
+    if as_json:
+        document = [
+            {
+                "method": s.method,
+                "profile": s.profile,
+                "ndcg_at_10": round(s.ndcg, 4),
+                "precision_at_10": round(s.precision, 4),
+                "per_topic": {
+                    t: {"ndcg_at_10": round(v[0], 4), "precision_at_10": round(v[1], 4)}
+                    for t, v in s.per_topic.items()
+                },
+            }
+            for s in scores
+        ]
+        click.echo(json.dumps(document, indent=2))
+        return
+    topics = list(scores[0].per_topic) if scores else []
+    table = Table("method", "profile", "nDCG@10", "P@10", *topics, box=None)
+    for s in scores:
+        table.add_row(
+            s.method,
+            s.profile,
+            f"{s.ndcg:.3f}",
+            f"{s.precision:.3f}",
+            *(f"{s.per_topic[t][0]:.2f}" if t in s.per_topic else "-" for t in topics),
+        )
+    stdout.print(table)
+    stdout.print("per-topic columns: nDCG@10")
+
+
 @cli.command()
 @click.option(
     "--out",

@@ -127,3 +127,41 @@ def test_file_transport_writes_eml_files(tmp_path: Path) -> None:
         b"List-Unsubscribe-Post: List-Unsubscribe=One-Click"
         in (tmp_path / "out" / "ada@example.org.eml").read_bytes()
     )
+
+
+def test_rank_with_liked_dump_authors_and_weights(tmp_path: Path) -> None:
+    dumps = sorted((EXAMPLES / "dumps").glob("*.txt"))
+    liked = tmp_path / "liked.json"
+    liked.write_text(
+        '[{"paper": {"title": "Rewiring message passing by curvature",'
+        ' "summary": "Graph neural networks over-squash; we add edges where curvature is'
+        ' negative."}}]'
+    )
+    result = run("rank", dumps[1], "--like-dump", liked, "--top", "1", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    [top] = json.loads(result.stdout)
+    assert "Curvature" in top["title"]
+    assert top["reasons"][0] == "like: Rewiring message passing by curvature"
+    weighted = run(
+        "rank", dumps[1], "--interest", "tables^3", "--interest", "graph", "--json", cwd=tmp_path
+    )
+    assert "Tables" in json.loads(weighted.stdout)[0]["title"]
+    bad = run("rank", dumps[1], "--interest", "graph^heavy", cwd=tmp_path)
+    assert_clean_error(bad, 2, "the weight after ^ must be a number")
+
+
+def test_eval_command_runs_on_a_few_days(tmp_path: Path) -> None:
+    from .conftest import CORPORA, shared_or_skip
+
+    days = sorted(shared_or_skip(CORPORA / "arxiv-daily").glob("*.jsonl"))[:8]
+    folder = tmp_path / "days"
+    folder.mkdir()
+    for day in days:
+        (folder / day.name).write_bytes(day.read_bytes())
+    result = run("eval", folder, "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    scores = {row["method"]: row for row in json.loads(result.stdout)}
+    assert scores["digest (keywords)"]["ndcg_at_10"] > 2 * scores["random"]["ndcg_at_10"]
+    assert scores["digest (liked: SVM)"]["ndcg_at_10"] > scores["random"]["ndcg_at_10"]
+    assert 0 <= scores["newest first"]["precision_at_10"] <= 1
+    assert_clean_error(run("eval", tmp_path, cwd=tmp_path), 1, "needs more than")

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import datetime as dt
+
 from digest.identity import paper_key
 from digest.models import Paper
-from digest.rank import Profile, rank
+from digest.rank import Candidate, Interest, Profile, Ranker, Weights, rank
 
 
 def _paper(title: str, abstract: str = "", upvotes: int | None = None) -> Paper:
@@ -70,3 +72,119 @@ def test_empty_inputs() -> None:
     # Stop words only: tf-idf has no vocabulary, the exact phrase match still counts.
     [[only]] = rank([_paper("The", "a an")], [Profile(("the",), (), 3)])
     assert only.reasons == ("matches: the",)
+
+
+# -- interest model ---------------------------------------------------------------------------
+
+STILL = Weights(popularity=0, trending=0, freshness=0, diversity=0)
+
+
+def test_weights_decide_between_two_interests() -> None:
+    papers = [_paper("Quantization of Language Models", "int4"), _paper("Robot Folding", "robot")]
+    light_robot = Profile((Interest("quantization", 3.0), Interest("robot", 1.0)), (), 2)
+    heavy_robot = Profile((Interest("quantization", 1.0), Interest("robot", 3.0)), (), 2)
+    first, second = rank(papers, [light_robot, heavy_robot], weights=STILL)
+    assert first[0].paper.title.startswith("Quantization")
+    assert second[0].paper.title.startswith("Robot")
+
+
+def test_stemming_matches_word_forms() -> None:
+    [picks] = rank(
+        [_paper("Networks of graphs", "Graph neural networks rewired.")],
+        [Profile(("graph neural network",), (), 3)],
+    )
+    assert picks and picks[0].reasons[0] == "matches: graph neural network"
+    # An exclusion is stemmed too: "surveys" vetoes a paper that says "survey".
+    assert (
+        rank(PAPERS, [Profile(("graph neural networks",), ("surveys",), 5)])[0][0].paper.title
+        == "Graph Neural Networks for Molecules"
+    )
+
+
+def test_followed_authors_boost_and_explain() -> None:
+    by_ada = Paper(
+        key="k1", title="Weather Forecasting", abstract="forecasts", authors=("Ada Nwosu",)
+    )
+    other = Paper(key="k2", title="Weather Forecasting Again", abstract="forecasts")
+    [picks] = rank(
+        [other, by_ada], [Profile(("weather forecasting",), (), 2, authors=("ada nwosu",))]
+    )
+    assert picks[0].paper is by_ada
+    assert "by Ada Nwosu" in picks[0].reasons
+    # Following an author alone is enough to get their papers.
+    [only] = rank([other, by_ada], [Profile(authors=("Ada Nwosu",), max_items=5)])
+    assert [p.paper for p in only] == [by_ada]
+
+
+def test_liked_papers_pull_similar_ones_up() -> None:
+    liked = (_paper("Message passing on molecular graphs", "graph neural networks for chemistry"),)
+    candidates = [
+        _paper("Language model scaling laws", "tokens and parameters"),
+        _paper("Equivariant message passing for molecules", "graph networks predict chemistry"),
+        _paper("Robot folding", "laundry"),
+    ]
+    [picks] = rank(candidates, [Profile(liked=liked, max_items=1)], weights=STILL)
+    assert picks[0].paper.title.startswith("Equivariant")
+    assert picks[0].reasons[0] == "like: Message passing on molecular graphs"
+
+
+def test_min_score_and_skip_ids() -> None:
+    candidates = [Candidate(p, paper_id=i) for i, p in enumerate(PAPERS)]
+    profile = Profile(("language models",), (), 5)
+    assert {p.paper_id for p in rank(candidates, [profile])[0]} == {2, 3}
+    skipping = Profile(("language models",), (), 5, skip_ids=frozenset({2}))
+    assert [p.paper_id for p in rank(candidates, [skipping])[0]] == [3]
+    strict = Profile(("language models",), (), 5, min_score=10.0)
+    assert rank(candidates, [strict])[0] == []
+
+
+def test_diversity_keeps_near_duplicates_from_filling_the_list() -> None:
+    twins = [
+        _paper(f"Diffusion models for video {i}", "diffusion models generate video frames")
+        for i in range(3)
+    ]
+    different = _paper("Diffusion models for proteins", "diffusion models design protein backbones")
+    profile = Profile(("diffusion models",), (), 2)
+    [plain] = rank([*twins, different], [profile], weights=STILL)
+    [diverse] = rank([*twins, different], [profile], weights=Weights(diversity=0.7))
+    assert different not in [p.paper for p in plain]
+    assert different in [p.paper for p in diverse]
+
+
+def test_trending_and_freshness_break_ties_with_reasons() -> None:
+    now = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
+    old = Paper(
+        key="o", title="Graph networks A", abstract="x", published=dt.date(2026, 1, 1), upvotes=5
+    )
+    new = Paper(
+        key="n", title="Graph networks B", abstract="x", published=dt.date(2026, 11, 21), upvotes=5
+    )
+    [picks] = rank(
+        [old, new],
+        [Profile(("graph networks",), (), 2)],
+        now=now,
+        weights=Weights(popularity=0, trending=0, freshness=1, diversity=0),
+    )
+    assert picks[0].paper is new
+    moving = [Candidate(old, 1, upvote_delta=0), Candidate(new, 2, upvote_delta=40)]
+    [picks] = rank(
+        moving,
+        [Profile(("graph networks",), (), 2)],
+        weights=Weights(popularity=0, trending=1, freshness=0, diversity=0),
+    )
+    assert picks[0].paper is new
+    assert "5 upvotes (+40 since the last listing)" in picks[0].reasons
+
+
+def test_all_subscribers_at_once_equals_one_at_a_time() -> None:
+    profiles = [
+        Profile(("graph neural networks",), ("survey",), 2),
+        Profile((Interest("language models", 2), "quantization"), (), 3),
+        Profile((), (), 2),
+        Profile(authors=("Nobody",), max_items=3),
+        Profile(("robot",), (), 1, min_score=0.1),
+    ]
+    ranker = Ranker(PAPERS, corpus=["unrelated text about cooking", "graph theory notes"])
+    together = ranker.rank(profiles)
+    alone = [ranker.rank([p])[0] for p in profiles]
+    assert together == alone

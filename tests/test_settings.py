@@ -43,6 +43,13 @@ def test_invalid_toml_names_the_position(tmp_path: Path) -> None:
         ('timezone = "Mars/Olympus"\n', r"timezone: .*unknown time zone"),
         ('[sender]\nbase_url = "ftp://x"\n', r"sender\.base_url"),
         (
+            '[[subscribers]]\nemail = "a@example.org"\n'
+            'interests = [{ phrase = "x", weight = -1 }]\n',
+            r"subscribers\[0\]\.interests\[0\]",
+        ),
+        ("[ranking]\ndiversity = 2\n", r"ranking\.diversity"),
+        ('[sources]\nhf_api_url = "file:///etc"\n', r"sources\.hf_api_url"),
+        (
             '[[subscribers]]\nemail = "a@example.org"\nname = "A\\r\\nBcc: x@y.z"\n',
             r"name.*single line",
         ),
@@ -86,3 +93,20 @@ def test_digest_settings_env_picks_the_file(
     path = write_settings(tmp_path, port=2999)
     monkeypatch.setenv("DIGEST_SETTINGS", str(path))
     assert load_settings().smtp.port == 2999
+
+
+def test_weighted_interests_and_ranking_section(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(
+        '[ranking]\ndiversity = 0.5\n[[subscribers]]\nemail = "a@example.org"\n'
+        'interests = ["plain", { phrase = "heavy", weight = 2.5 }]\nauthors = ["Ada"]\n'
+        'liked = ["2501.00001"]\nmin_score = 0.2\n'
+    )
+    from digest.deliver.send import subscribers_from, weights_from
+
+    settings = load_settings(path)
+    [person] = subscribers_from(settings)
+    assert person.interests == ("plain", "heavy")
+    assert person.interest_weights == (1.0, 2.5)
+    assert (person.authors, person.liked, person.min_score) == (("Ada",), ("2501.00001",), 0.2)
+    assert weights_from(settings).diversity == 0.5

@@ -1,0 +1,132 @@
+"""Ranking: every subscriber in one vectorised call versus a per-subscriber Python loop.
+
+Both use the same prepared Ranker (tf-idf model and paper vectors built once), so the ratio
+measures exactly what vectorising over subscribers buys. Both must return identical picks.
+
+    .venv/bin/python benchmarks/bench_rank.py                         # 10k subscribers x 1k papers
+    .venv/bin/python benchmarks/bench_rank.py --subscribers 2000 --loop-sample 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from pathlib import Path
+
+from digest.models import Paper
+from digest.rank import Profile, Ranker
+from digest.sources import load_snapshot
+
+ARXIV = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora" / "arxiv-daily"
+
+PHRASES = (
+    "language models",
+    "graph neural networks",
+    "diffusion models",
+    "reinforcement learning",
+    "image segmentation",
+    "object detection",
+    "speech recognition",
+    "machine translation",
+    "retrieval-augmented generation",
+    "medical imaging",
+    "autonomous driving",
+    "robot",
+    "3D reconstruction",
+    "gaussian splatting",
+    "video generation",
+    "question answering",
+    "multimodal",
+    "vision-language",
+    "benchmark",
+    "reasoning",
+    "agents",
+    "quantization",
+    "federated learning",
+    "privacy",
+    "security",
+    "recommendation",
+    "point clouds",
+    "pose estimation",
+    "super-resolution",
+    "text-to-image",
+    "knowledge distillation",
+    "contrastive learning",
+    "transformers",
+    "attention",
+    "mixture of experts",
+    "code generation",
+    "mathematical reasoning",
+    "hallucination",
+    "alignment",
+    "instruction tuning",
+    "tracking",
+    "depth estimation",
+    "audio",
+)
+EXCLUDES = ("survey", "benchmark", "dataset", "medical", "review")
+
+
+def profiles(count: int, authors: list[str], seed: int = 7) -> list[Profile]:
+    rng = random.Random(seed)
+    return [
+        Profile(
+            interests=tuple(rng.sample(PHRASES, rng.randint(2, 5))),
+            exclude=tuple(rng.sample(EXCLUDES, rng.randint(0, 1))),
+            max_items=rng.choice((5, 10, 10, 20)),
+            authors=tuple(rng.sample(authors, 1)) if rng.random() < 0.2 else (),
+        )
+        for _ in range(count)
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--subscribers", type=int, default=10_000)
+    parser.add_argument("--papers", type=int, default=1_000)
+    parser.add_argument(
+        "--loop-sample",
+        type=int,
+        default=2_000,
+        help="time the loop on this many subscribers and scale up (it is linear in them)",
+    )
+    args = parser.parse_args()
+    papers: list[Paper] = []
+    for day in sorted(ARXIV.glob("*.jsonl")):
+        papers.extend(load_snapshot(day).papers)
+        if len(papers) >= args.papers * 2:
+            break
+    candidates, history = papers[: args.papers], papers[args.papers : args.papers * 2]
+    authors = sorted({a for p in candidates for a in p.authors})
+    people = profiles(args.subscribers, authors)
+
+    started = time.perf_counter()
+    ranker = Ranker(candidates, corpus=[f"{p.title}. {p.abstract}" for p in history])
+    prepare = time.perf_counter() - started
+
+    started = time.perf_counter()
+    together = ranker.rank(people)
+    vectorised = time.perf_counter() - started
+
+    sample = people[: args.loop_sample]
+    started = time.perf_counter()
+    one_by_one = [ranker.rank([person])[0] for person in sample]
+    loop = (time.perf_counter() - started) * len(people) / len(sample)
+
+    same = sum(
+        [(p.paper.key, p.score) for p in a] == [(p.paper.key, p.score) for p in b]
+        for a, b in zip(together, one_by_one, strict=False)
+    )
+    assert same == len(sample), f"only {same} of {len(sample)} subscribers got identical picks"
+    print(f"{args.subscribers:,} subscribers x {len(candidates):,} papers")
+    print(f"  prepare (tf-idf model, paper vectors; shared by both): {prepare:.2f} s")
+    print(
+        f"  digest, all subscribers in one call: {vectorised:.2f} s   per-subscriber loop:"
+        f" {loop:.1f} s (timed on {len(sample):,}, scaled)   ratio {loop / vectorised:.1f}x"
+    )
+    print(f"  identical picks for all {len(sample):,} compared subscribers")
+
+
+if __name__ == "__main__":
+    main()
