@@ -506,18 +506,18 @@ def eval_command(corpus: Path, every: int, as_json: bool) -> None:
         ]
         click.echo(json.dumps(document, indent=2))
         return
+    # Plain fixed-width text: this table is read in logs and pasted into READMEs.
     topics = list(scores[0].per_topic) if scores else []
-    table = Table("method", "profile", "nDCG@10", "P@10", *topics, box=None)
+    click.echo(
+        f"{'method':26} {'profile':9} {'nDCG@10':>7} {'P@10':>6}  "
+        + " ".join(f"{t:>7}" for t in topics)
+    )
     for s in scores:
-        table.add_row(
-            s.method,
-            s.profile,
-            f"{s.ndcg:.3f}",
-            f"{s.precision:.3f}",
-            *(f"{s.per_topic[t][0]:.2f}" if t in s.per_topic else "-" for t in topics),
+        cells = " ".join(
+            f"{s.per_topic[t][0]:7.2f}" if t in s.per_topic else f"{'-':>7}" for t in topics
         )
-    stdout.print(table)
-    stdout.print("per-topic columns: nDCG@10")
+        click.echo(f"{s.method:26} {s.profile:9} {s.ndcg:7.3f} {s.precision:6.3f}  {cells}")
+    click.echo("(per-topic columns: nDCG@10, mean over days; macro average in the nDCG@10 column)")
 
 
 @cli.command()
