@@ -19,6 +19,7 @@ import datetime as dt
 import functools
 import itertools
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -37,8 +38,18 @@ TITLE_PHRASE_BONUS = 0.35
 ABSTRACT_PHRASE_BONUS = 0.15
 # A phrase counts as a reason (and makes a paper eligible) when its contribution reaches this.
 REASON_THRESHOLD = 0.08
-# Liked papers are a reason for a candidate in the upper part of the SVM's range (0..1 scaled).
-SEED_REASON_THRESHOLD = 0.5
+# Liked papers are a reason for a candidate whose (squashed) SVM score passes this.
+SEED_REASON_THRESHOLD = 0.6
+# SVM regularisation for liked papers (few, precise) and phrase classifiers (pseudo-labels).
+SEED_C = 0.01
+PHRASE_C = 0.1
+# Self-training: the background papers most like the liked ones that join them as positives.
+SELF_TRAINING_POSITIVES = 30
+# Phrase classifiers: how many of the store's papers most similar to a phrase are taken as
+# its positive examples, and the (0..1 squashed) score above which a paper is "about" it.
+PSEUDO_POSITIVES = 10
+LEARNED_REASON_THRESHOLD = 0.6
+LEARNED_SCALE = 4.0
 # MMR looks this many times `max_items` deep into each subscriber's ranking.
 SHORTLIST_FACTOR = 4
 
@@ -75,6 +86,8 @@ class Weights:
     """How the signals blend into one score (settings: [ranking])."""
 
     relevance: float = 1.0
+    # Phrase classifiers learned from the store (see Ranker._learned); 0 turns them off.
+    learned: float = 1.0
     seed: float = 1.0
     authors: float = 0.5
     popularity: float = 0.05
@@ -152,13 +165,20 @@ def _vectorizer() -> TfidfVectorizer:
 class TextModel:
     """tf-idf over stemmed 1-2 grams; idf from a corpus (the store) plus the candidates."""
 
-    def __init__(self, corpus: Sequence[str]) -> None:
+    def __init__(self) -> None:
         self._vectorizer = _vectorizer()
         self.empty = False
+
+    def fit_transform(self, corpus: Sequence[str]) -> csr_matrix:
+        """Learn idf from `corpus` and return its vectors (one analysis pass, not two)."""
+        from scipy.sparse import csr_matrix
+
         try:
-            self._vectorizer.fit(corpus)
+            matrix: csr_matrix = self._vectorizer.fit_transform(corpus).tocsr()
         except ValueError:  # no document had a single content word
             self.empty = True
+            return csr_matrix((len(corpus), 1), dtype=np.float32)
+        return matrix
 
     def transform(self, texts: Sequence[str]) -> csr_matrix:
         from scipy.sparse import csr_matrix
@@ -249,26 +269,59 @@ def _freshness(
     return decay
 
 
-def _seed_scores(
-    profile: Profile, model: TextModel, papers: csr_matrix, corpus: csr_matrix | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """(score in [0, 1], index of the most similar liked paper) per candidate.
-
-    A linear SVM with the liked papers as positives and every other known paper as negatives
-    (the store's recent papers, else the candidates themselves), as arxiv-sanity-lite does."""
-    from scipy.sparse import vstack
+def _fit_svm(features: csr_matrix, labels: np.ndarray, c: float) -> Any:
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.svm import LinearSVC
 
-    liked = model.transform([document(p) for p in profile.liked])
+    svm = LinearSVC(C=c, class_weight="balanced", max_iter=2000, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return svm.fit(features, labels)
+
+
+def _standard_squash(svm: Any, background: csr_matrix, papers: csr_matrix) -> np.ndarray:
+    """SVM scores in standard deviations above the background's own, squashed into 0..1, so
+    that every classifier speaks on the same scale (0.5 = the store's average paper)."""
+    known = svm.decision_function(background)
+    spread = float(known.std()) or 1.0
+    standard = (svm.decision_function(papers) - float(known.mean())) / spread
+    squashed: np.ndarray = (0.5 + 0.5 * np.tanh(standard / LEARNED_SCALE)).astype(np.float32)
+    return squashed
+
+
+def _seed_scores(
+    profile: Profile,
+    model: TextModel,
+    papers: csr_matrix,
+    corpus: csr_matrix | None,
+    corpus_texts: Sequence[str] = (),
+) -> tuple[np.ndarray, np.ndarray]:
+    """(score in 0..1, index of the most similar liked paper) per candidate.
+
+    A linear SVM with the liked papers as positives and every other known paper as negatives
+    (the store's recent papers, else the candidates themselves), as arxiv-sanity-lite does,
+    then one round of self-training: the background papers it scores highest join the
+    positives, which widens ten liked papers into a topic."""
+    from scipy.sparse import vstack
+
+    liked_documents = [document(p) for p in profile.liked]
+    liked = model.transform(liked_documents)
     nearest = (papers @ liked.T).toarray().argmax(axis=1)
-    negatives = corpus if corpus is not None and corpus.shape[0] > 0 else papers
-    features = vstack([liked, negatives])
-    labels = np.r_[np.ones(liked.shape[0]), np.zeros(negatives.shape[0])]
-    svm = LinearSVC(C=0.01, class_weight="balanced", max_iter=10_000, tol=1e-5)
-    raw = svm.fit(features, labels).decision_function(papers)
-    low, high = float(raw.min()), float(raw.max())
-    scaled = (raw - low) / (high - low) if high > low else np.zeros_like(raw)
-    return scaled.astype(np.float32), nearest
+    background = corpus if corpus is not None and corpus.shape[0] > 0 else papers
+    if corpus is not None and corpus_texts:
+        # The liked papers are positives, not part of the background they are measured against.
+        wanted = set(liked_documents)
+        keep = np.array([text not in wanted for text in corpus_texts])
+        if keep.sum() >= 2:
+            background = corpus[keep]
+    features = vstack([liked, background])
+    labels = np.r_[np.ones(liked.shape[0]), np.zeros(background.shape[0])]
+    svm = _fit_svm(features, labels, SEED_C)
+    if background.shape[0] > 2 * SELF_TRAINING_POSITIVES:
+        scores = svm.decision_function(background)
+        labels[liked.shape[0] + np.argsort(-scores, kind="stable")[:SELF_TRAINING_POSITIVES]] = 1
+        svm = _fit_svm(features, labels, SEED_C)
+    return _standard_squash(svm, background, papers), nearest
 
 
 # -- ranking ---------------------------------------------------------------------------------
@@ -292,9 +345,43 @@ class Ranker:
         self.items = [c.paper for c in self.candidates]
         self.texts = _Texts.of(self.items)
         documents = [document(p) for p in self.items]
-        self.model = TextModel([*corpus, *documents])
-        self.matrix = self.model.transform(documents)
-        self.corpus_matrix = self.model.transform(list(corpus)) if corpus else None
+        self.model = TextModel()
+        both = self.model.fit_transform([*corpus, *documents])
+        self.matrix = both[len(corpus) :]
+        self.corpus_texts = tuple(corpus)
+        self.corpus_matrix = both[: len(corpus)] if corpus else None
+        self._learned_cache: dict[str, np.ndarray] = {}
+
+    def learn(self, phrases: Sequence[str]) -> None:
+        """Train the phrase classifiers now (they are cached; `rank` would train any missing)."""
+        self._learned(phrases)
+
+    def _learned(self, phrases: Sequence[str]) -> np.ndarray:
+        """What each phrase is about, learned from the store: per phrase, a linear SVM trained
+        with the PSEUDO_POSITIVES corpus papers most similar to the phrase as positives and the
+        rest of the corpus as negatives, applied to the candidates and squashed to 0..1
+        (0.5 = on the boundary). It finds on-topic papers that never use the phrase's words.
+        Cached per phrase: a phrase shared by many subscribers is learned once."""
+        background = self.corpus_matrix
+        if background is None or background.shape[0] < 2 * PSEUDO_POSITIVES:
+            background = self.matrix  # no history: learn from the candidates themselves
+        missing = [p for p in phrases if p not in self._learned_cache]
+        if missing:
+            similarity = (background @ self.model.transform(missing).T).toarray()
+            for j, phrase in enumerate(missing):
+                column = similarity[:, j]
+                top = np.argsort(-column, kind="stable")[:PSEUDO_POSITIVES]
+                top = top[column[top] > 0]
+                if len(top) < 2 or len(top) == background.shape[0]:
+                    self._learned_cache[phrase] = np.zeros(len(self.items), dtype=np.float32)
+                    continue
+                labels = np.zeros(background.shape[0])
+                labels[top] = 1
+                svm = _fit_svm(background, labels, PHRASE_C)
+                self._learned_cache[phrase] = _standard_squash(svm, background, self.matrix)
+        if not phrases:
+            return np.zeros((len(self.items), 0), dtype=np.float32)
+        return np.stack([self._learned_cache[p] for p in phrases], axis=1)
 
     def rank(self, profiles: Sequence[Profile]) -> list[list[Pick]]:
         """For each profile, its best papers (at most `max_items`), best first."""
@@ -327,8 +414,10 @@ class Ranker:
         spread = csr_matrix(
             (vals, (rows, cols)), shape=(n_profiles, max(len(phrases), 1)), dtype=np.float32
         )
+        learned = self._learned(phrase_list) if phrases and weights.learned else None
+        topical = per_phrase if learned is None else per_phrase + weights.learned * learned
         relevance = (
-            np.asarray(spread[:, : per_phrase.shape[1]] @ per_phrase.T)
+            np.asarray(spread[:, : per_phrase.shape[1]] @ topical.T)
             if phrases
             else np.zeros((n_profiles, n_papers), np.float32)
         )
@@ -357,7 +446,9 @@ class Ranker:
         nearest_liked = np.zeros((n_profiles, n_papers), dtype=np.int64)
         for s, profile in enumerate(profiles):
             if profile.liked:
-                seed[s], nearest_liked[s] = _seed_scores(profile, model, matrix, corpus_matrix)
+                seed[s], nearest_liked[s] = _seed_scores(
+                    profile, model, matrix, corpus_matrix, self.corpus_texts
+                )
 
         upvotes = np.array([p.upvotes or 0 for p in items], dtype=np.float32)
         deltas = np.array([c.upvote_delta for c in candidates], dtype=np.float32)
@@ -382,7 +473,10 @@ class Ranker:
         if phrases:
             pattern = spread.copy()
             pattern.data[:] = 1
-            strong = (per_phrase >= REASON_THRESHOLD).astype(np.float32)
+            strong = per_phrase >= REASON_THRESHOLD
+            if learned is not None:
+                strong |= learned > LEARNED_REASON_THRESHOLD
+            strong = strong.astype(np.float32)
             phrase_hit = np.asarray(pattern @ strong.T) > 0
         relevant = phrase_hit | (has_liked[:, None] & (seed >= SEED_REASON_THRESHOLD)) | followed
         eligible = np.where(targeted[:, None], relevant, True) & ~excluded
@@ -405,6 +499,7 @@ class Ranker:
                         interests[s],
                         phrases,
                         per_phrase[col],
+                        None if learned is None else learned[col],
                         candidates[col],
                         followed[s, col],
                         seed[s, col],
@@ -451,15 +546,10 @@ def _mmr(
     n_profiles, n_papers = scores.shape
     depth = min(n_papers, max(limits) * SHORTLIST_FACTOR)
     masked = np.where(eligible, scores, -np.inf)
-    # Order: score desc, then upvotes desc, then listing order (lexsort: last key first).
-    order = np.lexsort(
-        (
-            np.arange(n_papers)[None, :].repeat(n_profiles, 0),
-            -upvotes[None, :].repeat(n_profiles, 0),
-            -masked,
-        ),
-        axis=1,
-    )
+    # Order: score desc, then upvotes desc, then listing order. Columns are pre-permuted into
+    # tie-break order once, so one stable sort per row gives the full order.
+    tie_order = np.lexsort((np.arange(n_papers), -upvotes))
+    order = tie_order[np.argsort(-masked[:, tie_order], axis=1, kind="stable")]
     shortlist = order[:, :depth]
     valid = np.take_along_axis(eligible, shortlist, axis=1)
     relevance = np.take_along_axis(scores, shortlist, axis=1)
@@ -496,6 +586,7 @@ def _reasons(
     interests: Sequence[Interest],
     phrases: dict[str, int],
     per_phrase: np.ndarray,
+    learned: np.ndarray | None,
     candidate: Candidate,
     followed: bool,
     seed_score: float,
@@ -508,6 +599,13 @@ def _reasons(
     )
     if matched:
         reasons.append(f"matches: {', '.join(dict.fromkeys(i.phrase for i in matched))}")
+    elif learned is not None:
+        about = sorted(
+            (i for i in interests if learned[phrases[i.phrase]] > LEARNED_REASON_THRESHOLD),
+            key=lambda i: -learned[phrases[i.phrase]] * i.weight,
+        )
+        if about:
+            reasons.append(f"about: {', '.join(dict.fromkeys(i.phrase for i in about))}")
     if profile.liked and seed_score >= SEED_REASON_THRESHOLD:
         reasons.append(f"like: {profile.liked[nearest_liked].title}")
     if followed:
