@@ -69,6 +69,7 @@ def weights_from(settings: Settings) -> Weights:
     r = settings.ranking
     return Weights(
         relevance=r.relevance,
+        learned=r.learned,
         seed=r.seed,
         authors=r.authors,
         popularity=r.popularity,
