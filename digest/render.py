@@ -1,7 +1,15 @@
 """Render stage: Edition → Email (subject, preheader, HTML part, text part).
 
-HTML: Jinja2 (autoescaped) → MJML compiled by MRML (mjml-python) → CSS inlined by premailer,
-keeping the `@media` rules for mobile and dark mode. Text: its own Jinja2 template.
+HTML, by definition: Jinja2 (autoescaped) → MJML compiled by MRML (mjml-python) → CSS inlined by
+premailer, keeping the `@media` rules for mobile and dark mode. Text: its own Jinja2 template.
+
+Compiled once: MJML and premailer cost ~20-80 ms an email, so they run once per template instead.
+Every `{{ expression }}` of the template becomes an inert token and every `{% statement %}` an
+HTML comment; that marked template goes through MJML and premailer once; the tokens and comments
+are turned back into Jinja, each expression wrapped in the escaping that premailer's serialiser
+would have produced at that spot (text or attribute). Rendering an email is then one Jinja
+render of the compiled HTML, and gives byte-for-byte what the per-recipient pipeline gives
+(`Renderer.render_naive`, compared in tests/test_render_compiled.py).
 """
 
 from __future__ import annotations
@@ -10,12 +18,14 @@ import logging
 import re
 import textwrap
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import quote, quote_plus
 
 import jinja2
+from markupsafe import Markup
 from mjml import mjml2html
 from premailer import Premailer
 
@@ -93,7 +103,7 @@ def paper_links(pick: Pick) -> list[dict[str, str]]:
         links.append({"label": "Code", "href": paper.code_url})
     if not links:
         links.append({"label": "Find on arXiv", "href": paper_url(pick)})
-    return links
+    return [{"label": link["label"], "href": safe_url(link["href"])} for link in links]
 
 
 def paper_url(pick: Pick) -> str:
@@ -120,10 +130,8 @@ def edition_context(edition: Edition, links: Links) -> dict[str, Any]:
     )
     others = [header_safe(p.paper.title, 60) for p in picks[1:3]]
     preheader = header_safe(
-        (f"Also: {'; '.join(others)}" if others else f"Picked for {edition.subscriber.email}"),
-        150,
+        f"Also: {'; '.join(others)}" if others else "Picked for you from today's listings", 150
     )
-    interests = ", ".join(edition.subscriber.interests) or "everything trending"
     items = []
     for number, pick in enumerate(picks, 1):
         text = snippet(pick.paper.abstract)
@@ -132,7 +140,7 @@ def edition_context(edition: Edition, links: Links) -> dict[str, Any]:
                 "number": number,
                 "title": pick.paper.title,
                 "title_wrapped": textwrap.fill(pick.paper.title, 72, subsequent_indent="   "),
-                "url": paper_url(pick),
+                "url": safe_url(paper_url(pick)),
                 "byline": byline(pick),
                 "snippet": text,
                 "snippet_wrapped": textwrap.fill(
@@ -153,14 +161,172 @@ def edition_context(edition: Edition, links: Links) -> dict[str, Any]:
             else "No new papers matched your interests."
         ),
         "items": items,
+        **recipient_fields(edition, links),
+    }
+
+
+def recipient_fields(edition: Edition, links: Links) -> dict[str, Any]:
+    """The values that differ between two readers who get the same papers."""
+    return {
         "recipient": edition.subscriber.email,
-        "interests": interests,
+        "interests": ", ".join(edition.subscriber.interests) or "everything trending",
         "links": {
-            "browser": links.browser,
-            "preferences": links.preferences,
-            "unsubscribe": links.unsubscribe,
+            "browser": safe_url(links.browser),
+            "preferences": safe_url(links.preferences),
+            "unsubscribe": safe_url(links.unsubscribe),
         },
     }
+
+
+_SLOTS = {
+    "recipient": "zqr0z",
+    "interests": "zqr1z",
+    "links": {"browser": "zqr2z", "preferences": "zqr3z", "unsubscribe": "zqr4z"},
+}
+_SLOT = re.compile(r"zqr(\d)z")
+
+
+def _slot_values(fields: dict[str, Any]) -> list[str]:
+    links = fields["links"]
+    return [
+        fields["recipient"],
+        fields["interests"],
+        links["browser"],
+        links["preferences"],
+        links["unsubscribe"],
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Shared:
+    """One edition's email for everyone who gets the same papers, with the reader's own values
+    left as slots: literal chunks, and between them (slot number, escaping) to fill in."""
+
+    subject: str
+    preheader: str
+    html: tuple[tuple[str, int, Callable[[Any], str] | None], ...]
+    html_tail: str
+    text: tuple[tuple[str, int, Callable[[Any], str] | None], ...]
+    text_tail: str
+
+    @staticmethod
+    def fill(
+        parts: tuple[tuple[str, int, Callable[[Any], str] | None], ...],
+        tail: str,
+        values: list[str],
+    ) -> str:
+        out = []
+        for chunk, slot, escape in parts:
+            out.append(chunk)
+            out.append(escape(values[slot]) if escape else values[slot])
+        out.append(tail)
+        return "".join(out)
+
+
+def _split_slots(
+    rendered: str, html: bool
+) -> tuple[tuple[tuple[str, int, Callable[[Any], str] | None], ...], str]:
+    parts = []
+    start = 0
+    for match in _SLOT.finditer(rendered):
+        escape: Callable[[Any], str] | None = None
+        if html:
+            escape = _text
+            if _inside_tag(rendered, match.start()):
+                label = rendered.rfind("aria-label=", 0, match.start()) > rendered.rfind(
+                    "<", 0, match.start()
+                )
+                escape = _aria_label if label else _attribute
+        parts.append((rendered[start : match.start()], int(match.group(1)), escape))
+        start = match.end()
+    return tuple(parts), rendered[start:]
+
+
+_CONTROL = dict.fromkeys(c for c in range(32) if c not in (9, 10, 13))
+_URL_SAFE = ":/?#[]@!$&()*+,;=%~-._"
+_EXPRESSION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+_STATEMENT = re.compile(r"\{%.*?%\}", re.DOTALL)
+_JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.DOTALL)
+_TOKEN = re.compile(r"<!--(zqs\d+z)-->|(zqv\d+z)")
+
+
+def _text(value: Any) -> Markup:
+    """Escape as premailer (lxml) serialises text: & < > only; quotes and non-ASCII as they are."""
+    if isinstance(value, Markup):
+        return value
+    raw = str(value).translate(_CONTROL)
+    return Markup(raw.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))  # noqa: S704 - escaped here
+
+
+def _attribute(value: Any) -> Markup:
+    """Escape as lxml serialises a double-quoted attribute value."""
+    if isinstance(value, Markup):
+        return value
+    raw = str(value).translate(_CONTROL)
+    return Markup(  # noqa: S704 - escaped here
+        raw.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    )
+
+
+def _aria_label(value: Any) -> Markup:
+    return _attribute(str(value).replace("\\", "\\\\"))
+
+
+def safe_url(url: str) -> str:
+    """Percent-encode what an HTML serialiser would otherwise re-encode or re-quote (spaces,
+    quotes, angle brackets, non-ASCII), so a URL reads the same in every output."""
+    return quote(url.translate(_CONTROL).strip(), safe=_URL_SAFE)
+
+
+def _inside_tag(html: str, position: int) -> bool:
+    return html.rfind("<", 0, position) > html.rfind(">", 0, position)
+
+
+class CompiledHtml:
+    """The HTML template after one MJML + premailer pass, as a Jinja template (see module doc)."""
+
+    def __init__(self, env: jinja2.Environment, name: str) -> None:
+        assert env.loader is not None
+        source = _JINJA_COMMENT.sub("", env.loader.get_source(env, name)[0])
+        tokens: dict[str, str] = {}
+
+        def expression(match: re.Match[str]) -> str:
+            token = f"zqv{len(tokens)}z"
+            tokens[token] = match.group(1)
+            return token
+
+        def statement(match: re.Match[str]) -> str:
+            token = f"zqs{len(tokens)}z"
+            tokens[token] = match.group(0)
+            return f"<!--{token}-->"
+
+        marked = _STATEMENT.sub(statement, _EXPRESSION.sub(expression, source))
+        html = compile_mjml(marked)
+        seen: list[str] = []
+
+        def restore(match: re.Match[str]) -> str:
+            token = match.group(1) or match.group(2)
+            seen.append(token)
+            if match.group(1):
+                if _inside_tag(html, match.start()):
+                    raise RenderError(f"template {name}: a {{% statement %}} inside a tag")
+                return tokens[token]
+            escape = "_text"
+            if _inside_tag(html, match.start()):
+                # MRML writes the title into the body's aria-label with backslashes doubled.
+                label = html.rfind("aria-label=", 0, match.start()) > html.rfind(
+                    "<", 0, match.start()
+                )
+                escape = "_aria_label" if label else "_attribute"
+            return f"{{{{ ({tokens[token]})|{escape} }}}}"
+
+        restored = _TOKEN.sub(restore, html)
+        statements = [t for t in seen if t.startswith("zqs")]
+        # MJML may copy an expression (the title also labels the body); never a statement.
+        if set(seen) != set(tokens) or len(statements) != len(set(statements)):
+            raise RenderError(f"template {name}: MJML or premailer dropped or copied a placeholder")
+        # Jinja drops one trailing newline (keep_trailing_newline is off); premailer ends in one.
+        self.template = env.from_string(restored + "\n" if restored.endswith("\n") else restored)
 
 
 class Renderer:
@@ -188,25 +354,79 @@ class Renderer:
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
         )
+        self._html_env.filters["_text"] = _text
+        self._html_env.filters["_attribute"] = _attribute
+        self._html_env.filters["_aria_label"] = _aria_label
         try:
             self._html = self._html_env.get_template(HTML_TEMPLATE)
             self._text = self._text_env.get_template(TEXT_TEMPLATE)
+            self._compiled = CompiledHtml(self._html_env, HTML_TEMPLATE).template
         except jinja2.TemplateError as exc:
             raise RenderError(f"template error: {exc}") from None
+        self._shared: dict[tuple[Any, ...], _Shared | None] = {}
 
-    def render(self, edition: Edition, links: Links) -> Email:
+    def _render(self, edition: Edition, links: Links, *, naive: bool) -> Email:
         context = edition_context(edition, links)
         try:
-            mjml_source = self._html.render(context)
+            if naive:
+                html = compile_mjml(self._html.render(context))
+            else:
+                html = self._compiled.render(context)
             text = self._text.render(context)
         except jinja2.TemplateError as exc:
             raise RenderError(f"template error while rendering: {exc}") from None
         return Email(
-            subject=context["subject"],
-            preheader=context["preheader"],
-            html=compile_mjml(mjml_source),
-            text=text,
+            subject=context["subject"], preheader=context["preheader"], html=html, text=text
         )
+
+    def render(self, edition: Edition, links: Links) -> Email:
+        """One email: the edition's shared rendering (made once for everyone who gets the same
+        papers) with this reader's address, interests and signed links filled in."""
+        key = (edition.edition_id, edition.date, edition.picks)
+        if key not in self._shared:
+            if len(self._shared) > 512:
+                self._shared.clear()
+            self._shared[key] = self._share(edition, links)
+        shared = self._shared[key]
+        if shared is None:  # this template cannot share: render directly
+            return self._render(edition, links, naive=False)
+        values = _slot_values(recipient_fields(edition, links))
+        return Email(
+            subject=shared.subject,
+            preheader=shared.preheader,
+            html=_Shared.fill(shared.html, shared.html_tail, values),
+            text=_Shared.fill(shared.text, shared.text_tail, values),
+        )
+
+    def _share(self, edition: Edition, links: Links) -> _Shared | None:
+        """Render the edition once with slots for the reader's values. A template that
+        transforms those values (wraps or slices them) cannot be shared: verified here against
+        a direct render, and then every email of the edition is rendered directly."""
+        context = edition_context(edition, links)
+        context.update(_SLOTS)
+        try:
+            html = self._compiled.render(context)
+            text = self._text.render(context)
+        except jinja2.TemplateError as exc:
+            raise RenderError(f"template error while rendering: {exc}") from None
+        html_parts, html_tail = _split_slots(html, html=True)
+        text_parts, text_tail = _split_slots(text, html=False)
+        shared = _Shared(
+            context["subject"], context["preheader"], html_parts, html_tail, text_parts, text_tail
+        )
+        values = _slot_values(recipient_fields(edition, links))
+        direct = self._render(edition, links, naive=False)
+        if (
+            _Shared.fill(html_parts, html_tail, values),
+            _Shared.fill(text_parts, text_tail, values),
+        ) != (direct.html, direct.text):
+            return None
+        return shared
+
+    def render_naive(self, edition: Edition, links: Links) -> Email:
+        """The same email the slow way (Jinja → MJML → premailer for this one reader): the
+        reference the compiled path must equal, and the benchmark's baseline."""
+        return self._render(edition, links, naive=True)
 
 
 def compile_mjml(mjml_source: str) -> str:
