@@ -19,7 +19,7 @@ import re
 import textwrap
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -119,9 +119,14 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
+def _printable(value: str) -> str:
+    """Control characters never reach a template: MJML's parser rejects them."""
+    return value.translate(_CONTROL)
+
+
 def edition_context(edition: Edition, links: Links) -> dict[str, Any]:
     """Everything the templates need, as plain values (pure: easy to test alone)."""
-    picks = edition.picks
+    picks = tuple(_printable_pick(p) for p in edition.picks)
     count = len(picks)
     short_date = edition.date.strftime("%a %-d %b")
     top = header_safe(picks[0].paper.title, 70) if picks else ""
@@ -165,11 +170,22 @@ def edition_context(edition: Edition, links: Links) -> dict[str, Any]:
     }
 
 
+def _printable_pick(pick: Pick) -> Pick:
+    paper = pick.paper
+    clean = replace(
+        paper,
+        title=_printable(paper.title),
+        abstract=_printable(paper.abstract),
+        authors=tuple(_printable(a) for a in paper.authors),
+    )
+    return replace(pick, paper=clean, reasons=tuple(_printable(r) for r in pick.reasons))
+
+
 def recipient_fields(edition: Edition, links: Links) -> dict[str, Any]:
     """The values that differ between two readers who get the same papers."""
     return {
-        "recipient": edition.subscriber.email,
-        "interests": ", ".join(edition.subscriber.interests) or "everything trending",
+        "recipient": _printable(edition.subscriber.email),
+        "interests": _printable(", ".join(edition.subscriber.interests) or "everything trending"),
         "links": {
             "browser": safe_url(links.browser),
             "preferences": safe_url(links.preferences),
@@ -242,7 +258,12 @@ def _split_slots(
     return tuple(parts), rendered[start:]
 
 
-_CONTROL = dict.fromkeys(c for c in range(32) if c not in (9, 10, 13))
+# Values are single lines: line breaks and tabs become spaces, other control characters go.
+_CONTROL: dict[int, str | None] = {
+    **dict.fromkeys(range(32)),
+    **dict.fromkeys((9, 10, 13), " "),
+    127: None,
+}
 _URL_SAFE = ":/?#[]@!$&()*+,;=%~-._"
 _EXPRESSION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _STATEMENT = re.compile(r"\{%.*?%\}", re.DOTALL)
@@ -320,7 +341,7 @@ class CompiledHtml:
                 escape = "_aria_label" if label else "_attribute"
             return f"{{{{ ({tokens[token]})|{escape} }}}}"
 
-        restored = _TOKEN.sub(restore, html)
+        restored = _tight(_TOKEN.sub(restore, html))
         statements = [t for t in seen if t.startswith("zqs")]
         # MJML may copy an expression (the title also labels the body); never a statement.
         if set(seen) != set(tokens) or len(statements) != len(set(statements)):
@@ -443,4 +464,11 @@ def compile_mjml(mjml_source: str) -> str:
         allow_network=False,
         cssutils_logging_level=logging.CRITICAL,
     )
-    return str(inliner.transform())
+    return _tight(str(inliner.transform()))
+
+
+def _tight(html: str) -> str:
+    """Drop the line breaks MRML and lxml put between tags. Where they appear depends on how
+    many items a loop produced, so without this the compiled and per-recipient outputs would
+    differ in whitespace; between tags a line break carries no meaning in an email."""
+    return html.replace(">\n<", "><")

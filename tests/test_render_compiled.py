@@ -1,0 +1,124 @@
+"""The compiled renderer against the per-recipient pipeline (Jinja → MJML → premailer each time):
+byte-identical output for any content, plus golden files for one fixed edition."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from digest.identity import paper_key
+from digest.models import Edition, Paper, Pick, Subscriber
+from digest.render import BUILTIN_TEMPLATES, Links, Renderer
+
+from .conftest import REPO
+
+GOLDEN = REPO / "tests" / "golden"
+DAY = dt.date(2026, 11, 22)
+
+
+def _links(n: int | str) -> Links:
+    return Links(
+        f"https://digest.test/archive/2026-11-22/tok{n}",
+        f"https://digest.test/preferences/tok{n}?a=1&b=2",
+        f"https://digest.test/unsubscribe/tok{n}",
+    )
+
+
+def _edition(
+    papers: list[Paper], email: str = "ada@example.org", interests: tuple[str, ...] = ("graphs",)
+) -> Edition:
+    picks = tuple(Pick(p, 1.0, ("matches: graphs", f"{i} upvotes")) for i, p in enumerate(papers))
+    return Edition(DAY.isoformat(), DAY, Subscriber(email, "Ada", interests), picks)
+
+
+text = st.text(st.characters(blacklist_categories=["Cs"]), max_size=120)
+
+
+@st.composite
+def papers(draw: st.DrawFn) -> Paper:
+    title = draw(text.filter(lambda t: t.strip()))
+    return Paper(
+        key=paper_key(title),
+        title=title,
+        abstract=draw(text),
+        arxiv_id=draw(st.none() | st.from_regex(r"2[0-9]{3}\.[0-9]{5}", fullmatch=True)),
+        authors=tuple(draw(st.lists(text, max_size=5))),
+        published=draw(st.none() | st.dates(dt.date(1990, 1, 1), dt.date(2030, 1, 1))),
+        upvotes=draw(st.none() | st.integers(0, 10**6)),
+        url=draw(st.none() | text.map(lambda t: "https://example.org/" + t)),
+        code_url=draw(st.none() | st.just('https://github.com/a/"b c"')),
+    )
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(papers(), max_size=4), text, st.lists(text, max_size=3))
+def test_compiled_equals_per_recipient_pipeline(
+    listing: list[Paper], local: str, interests: list[str]
+) -> None:
+    renderer = Renderer()
+    edition = _edition(listing, f"{local}@example.org", tuple(interests))
+    assert renderer.render(edition, _links(local)) == renderer.render_naive(edition, _links(local))
+
+
+def test_readers_sharing_papers_get_their_own_values(renderer: Renderer) -> None:
+    listing = [Paper(key="k", title="Graph Networks", abstract="Graphs.", arxiv_id="2501.00001")]
+    first = renderer.render(_edition(listing, "ada@example.org"), _links("ada"))
+    second = renderer.render(_edition(listing, "bob@example.org", ("x",)), _links("bob"))
+    assert "tokada" in first.html and "tokbob" not in first.html
+    assert "bob@example.org" in second.text and "ada@example.org" not in second.text
+    assert second == renderer.render_naive(
+        _edition(listing, "bob@example.org", ("x",)), _links("bob")
+    )
+
+
+def test_a_template_that_reshapes_reader_values_still_renders_correctly(tmp_path: Path) -> None:
+    """A user template that wraps the address cannot share a rendering; it falls back."""
+    (tmp_path / "digest.txt.j2").write_text("{{ recipient|upper|wordwrap(5) }}\n{{ headline }}\n")
+    renderer = Renderer(tmp_path)
+    edition = _edition([Paper(key="k", title="T", abstract="A")], "someone@example.org")
+    email = renderer.render(edition, _links(1))
+    assert email.text.startswith("SOMEO")
+    assert email == renderer.render_naive(edition, _links(1))
+
+
+@pytest.fixture
+def renderer() -> Renderer:
+    return Renderer()
+
+
+def _golden_edition() -> Edition:
+    listing = [
+        Paper(
+            key="arxiv:2501.00001",
+            title='Graph Networks & "Friends" <b>bold</b> $\\alpha$',
+            abstract="We study graphs. " * 30,
+            arxiv_id="2501.00001",
+            authors=("Ada Lovelace", "Grace Hopper", "Alan Turing", "Edsger Dijkstra"),
+            published=dt.date(2026, 11, 20),
+            upvotes=42,
+            pdf_url="https://arxiv.org/pdf/2501.00001",
+            code_url="https://github.com/example/graphs",
+        ),
+        Paper(key="title:x", title="نماذج اللغة الكبيرة 🚀", abstract="", author_count=3),
+    ]
+    return _edition(listing)
+
+
+@pytest.mark.parametrize("part", ["html", "text"])
+def test_golden_files(renderer: Renderer, part: str) -> None:
+    """Update deliberately: DIGEST_UPDATE_GOLDEN=1 pytest tests/test_render_compiled.py"""
+    email = renderer.render(_golden_edition(), _links("golden"))
+    produced = email.html if part == "html" else email.text
+    golden = GOLDEN / f"edition.{part if part == 'html' else 'txt'}"
+    if os.environ.get("DIGEST_UPDATE_GOLDEN"):
+        golden.write_text(produced, encoding="utf-8")
+    assert produced == golden.read_text(encoding="utf-8"), f"{golden} changed; review and update"
+
+
+def test_builtin_templates_exist() -> None:
+    assert (BUILTIN_TEMPLATES / "digest.mjml.j2").is_file()
