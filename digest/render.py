@@ -124,18 +124,40 @@ def _printable(value: str) -> str:
     return value.translate(_CONTROL)
 
 
-def edition_context(edition: Edition, links: Links) -> dict[str, Any]:
+DEFAULT_SUBJECT = "{papers} · {date}: {top}"
+DEFAULT_PREHEADER = "Also: {others}"
+SUBJECT_FIELDS = ("count", "papers", "date", "top", "others")
+
+
+def _format(pattern: str, fields: dict[str, Any]) -> str:
+    text = pattern.format(**fields)
+    # An empty {top}/{others} would leave a dangling separator: "0 new papers · Sun 22 Nov: ".
+    return text.rstrip(" :;·-—")
+
+
+def edition_context(
+    edition: Edition,
+    links: Links,
+    subject_format: str = DEFAULT_SUBJECT,
+    preheader_format: str = DEFAULT_PREHEADER,
+) -> dict[str, Any]:
     """Everything the templates need, as plain values (pure: easy to test alone)."""
     picks = tuple(_printable_pick(p) for p in edition.picks)
     count = len(picks)
     short_date = edition.date.strftime("%a %-d %b")
     top = header_safe(picks[0].paper.title, 70) if picks else ""
-    subject = header_safe(
-        f"{_plural(count, 'new paper')} · {short_date}" + (f": {top}" if top else "")
-    )
     others = [header_safe(p.paper.title, 60) for p in picks[1:3]]
+    fields = {
+        "count": count,
+        "papers": _plural(count, "new paper"),
+        "date": short_date,
+        "top": top,
+        "others": "; ".join(others),
+    }
+    subject = header_safe(_format(subject_format, fields))
     preheader = header_safe(
-        f"Also: {'; '.join(others)}" if others else "Picked for you from today's listings", 150
+        _format(preheader_format, fields) if others else "Picked for you from today's listings",
+        150,
     )
     items = []
     for number, pick in enumerate(picks, 1):
@@ -353,7 +375,13 @@ class CompiledHtml:
 class Renderer:
     """Loads and compiles the templates once; renders any number of editions."""
 
-    def __init__(self, template_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        template_dir: Path | None = None,
+        subject: str = DEFAULT_SUBJECT,
+        preheader: str = DEFAULT_PREHEADER,
+    ) -> None:
+        self._formats = (subject, preheader)
         folders = [BUILTIN_TEMPLATES]
         if template_dir is not None:
             if not template_dir.is_dir():
@@ -387,7 +415,7 @@ class Renderer:
         self._shared: dict[tuple[Any, ...], _Shared | None] = {}
 
     def _render(self, edition: Edition, links: Links, *, naive: bool) -> Email:
-        context = edition_context(edition, links)
+        context = edition_context(edition, links, *self._formats)
         try:
             if naive:
                 html = compile_mjml(self._html.render(context))
@@ -423,7 +451,7 @@ class Renderer:
         """Render the edition once with slots for the reader's values. A template that
         transforms those values (wraps or slices them) cannot be shared: verified here against
         a direct render, and then every email of the edition is rendered directly."""
-        context = edition_context(edition, links)
+        context = edition_context(edition, links, *self._formats)
         context.update(_SLOTS)
         try:
             html = self._compiled.render(context)

@@ -74,6 +74,34 @@ class SenderSettings(_Section):
     _base_url = field_validator("base_url")(_http_url)
 
 
+class EmailSettings(_Section):
+    """What the email says about itself, and whether an empty edition is sent."""
+
+    subject: str = "{papers} · {date}: {top}"
+    preheader: str = "Also: {others}"
+    send_empty: bool = False
+
+    @field_validator("subject", "preheader")
+    @classmethod
+    def _known_fields(cls, value: str) -> str:
+        _single_line(value)
+        fields = {
+            "count": 1,
+            "papers": "1 new paper",
+            "date": "Sun 22 Nov",
+            "top": "t",
+            "others": "o",
+        }
+        try:
+            value.format(**fields)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"unknown or malformed placeholder ({exc}); use {{count}}, {{papers}}, {{date}},"
+                " {top} or {others}"
+            ) from None
+        return value
+
+
 class SourcesSettings(_Section):
     """Where `digest fetch` downloads dumps from."""
 
@@ -137,6 +165,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     sender: SenderSettings = SenderSettings()
     sources: SourcesSettings = SourcesSettings()
+    email: EmailSettings = EmailSettings()
     ranking: RankingSettings = RankingSettings()
     subscribers: tuple[SubscriberSettings, ...] = ()
 

@@ -569,9 +569,17 @@ class Store:
         message_id: str,
         picks: Sequence[dict[str, Any]],
         now: dt.datetime,
+        *,
+        dry_run: bool = False,
+        send_empty: bool = False,
     ) -> DeliveryRow:
-        """Record who gets which papers before anything is sent, so a resume sends the same."""
-        state = "pending" if picks else "empty"
+        """Record who gets which papers before anything is sent, so a resume sends the same.
+
+        An edition without papers is `empty` (not sent) unless `send_empty`. A dry run returns
+        the row it would have recorded and records nothing."""
+        state = "pending" if picks or send_empty else "empty"
+        if dry_run:
+            return DeliveryRow(edition_id, email, message_id, state, tuple(picks), None, 0)
         with self.transaction() as db:
             db.execute(
                 "INSERT OR IGNORE INTO deliveries(edition_id, email, message_id, state, picks,"

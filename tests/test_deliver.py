@@ -190,3 +190,29 @@ def test_edition_date_follows_the_configured_time_zone(
     with Store.open(settings2.database) as store2:
         report2 = send_edition(store2, settings2, SmtpTransport(settings2.smtp), fixed_clock(late))
     assert report2.edition_id == "2026-11-23"
+
+
+def test_empty_edition_is_skipped_unless_asked_for(
+    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+) -> None:
+    extra = '[email]\nsend_empty = true\nsubject = "{papers} for {date}"\n'
+    for send_empty in (False, True):
+        folder = tmp_path / str(send_empty)
+        folder.mkdir()
+        path = write_settings(folder, port=smtp_server.port, extra=extra if send_empty else "")
+        settings = load_settings(path)
+        with Store.open(settings.database) as store:  # nothing ingested: nothing new for anyone
+            report = send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+        if not send_empty:
+            assert report.sent == () and len(report.empty) == 2
+    assert len(smtp_server.handler.messages) == 2  # only the send_empty run mailed anyone
+    message = _parse(smtp_server.handler.messages[0].data)
+    assert message["Subject"] == "0 new papers for Sun 22 Nov"
+    html = message.get_body(("html",))
+    assert html is not None and "Nothing new today" in html.get_content()
+
+
+def test_subject_placeholders_are_checked(tmp_path: Path) -> None:
+    path = write_settings(tmp_path, extra='[email]\nsubject = "{title} today"\n')
+    with pytest.raises(SettingsError, match=r"email\.subject: .*\{count\}"):
+        load_settings(path)

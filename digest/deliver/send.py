@@ -65,6 +65,10 @@ def links_for(settings: Settings, secret: str, edition_id: str, email: str) -> L
     )
 
 
+def renderer_for(settings: Settings) -> Renderer:
+    return Renderer(settings.templates, settings.email.subject, settings.email.preheader)
+
+
 def weights_from(settings: Settings) -> Weights:
     r = settings.ranking
     return Weights(
@@ -144,7 +148,7 @@ def preview(
     picks = choose_picks(store, settings, [subscriber], now)[subscriber.email]
     secret = _secret(settings, ephemeral=True)
     edition = Edition(day.isoformat(), day, subscriber, tuple(picks))
-    return (renderer or Renderer(settings.templates)).render(
+    return (renderer or renderer_for(settings)).render(
         edition, links_for(settings, secret, edition.edition_id, subscriber.email)
     )
 
@@ -175,7 +179,7 @@ def send_edition(
     make_token(secret, "check@example.org")  # fail before sending anything if the key is unusable
     domain = sender_domain(settings.sender.from_)
     envelope_from = sender_address(settings.sender.from_)
-    renderer = renderer or Renderer(settings.templates)
+    renderer = renderer or renderer_for(settings)
     people = list(subscribers if subscribers is not None else subscribers_from(settings))
     # Everyone not planned yet is ranked in one vectorised call; planned rows resume as they are.
     unplanned = [p for p in people if store.delivery(edition_id, p.email) is None]
@@ -189,25 +193,15 @@ def send_edition(
         for person in people:
             row = store.delivery(edition_id, person.email)
             if row is None:
-                picks = planned_picks[person.email]
-                if dry_run:
-                    row = DeliveryRow(
-                        edition_id,
-                        person.email,
-                        message_id(edition_id, person.email, domain),
-                        "pending" if picks else "empty",
-                        tuple(_pick_record(p) for p in picks),
-                        None,
-                        0,
-                    )
-                else:
-                    row = store.plan_delivery(
-                        edition_id,
-                        person.email,
-                        message_id(edition_id, person.email, domain),
-                        [_pick_record(p) for p in picks],
-                        now,
-                    )
+                row = store.plan_delivery(
+                    edition_id,
+                    person.email,
+                    message_id(edition_id, person.email, domain),
+                    [_pick_record(p) for p in planned_picks[person.email]],
+                    now,
+                    dry_run=dry_run,
+                    send_empty=settings.email.send_empty,
+                )
             if row.state == "sent":
                 already.append(person.email)
                 continue
