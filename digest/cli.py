@@ -17,6 +17,7 @@ from rich.table import Table
 from digest.deliver import (
     DryRunTransport,
     FileTransport,
+    MaildirTransport,
     SmtpTransport,
     Transport,
     edition_date,
@@ -391,14 +392,22 @@ def _select(settings: Settings, email: str | None) -> list[Subscriber]:
 @click.option("--subscriber", "email", help="Only this subscriber.")
 @click.option(
     "--transport",
-    type=click.Choice(["smtp", "file"]),
+    type=click.Choice(["smtp", "file", "maildir"]),
     default="smtp",
     show_default=True,
-    help="smtp: the [smtp] relay; file: write .eml files to --outbox.",
+    help="smtp: the [smtp] relay; file: .eml files in --outbox; maildir: a Maildir at --outbox.",
 )
 @click.option("--outbox", type=click.Path(path_type=Path, file_okay=False), default=Path("outbox"))
+@click.option("--retry-failed", is_flag=True, help="Send this edition's failed messages again.")
 @pass_context
-def send(obj: _Context, dry_run: bool, email: str | None, transport: str, outbox: Path) -> None:
+def send(
+    obj: _Context,
+    dry_run: bool,
+    email: str | None,
+    transport: str,
+    outbox: Path,
+    retry_failed: bool,
+) -> None:
     """Send today's edition to every subscriber not yet served (safe to re-run)."""
     settings = obj.settings
     people = _select(settings, email)
@@ -407,8 +416,15 @@ def send(obj: _Context, dry_run: bool, email: str | None, transport: str, outbox
         chosen = DryRunTransport()
     elif transport == "file":
         chosen = FileTransport(outbox)
+    elif transport == "maildir":
+        chosen = MaildirTransport(outbox)
     else:
         chosen = SmtpTransport(settings.smtp)
+    if retry_failed and not dry_run:
+        with Store.open(settings.database) as store:
+            edition = edition_date(utc_now(), settings.timezone).isoformat()
+            again = store.retry_failed(edition, utc_now())
+        stderr.print(f"edition {edition}: {again} failed message(s) queued again")
 
     def report(address: str, outcome: str) -> None:
         stderr.print(f"  {outcome:>10}  {address}")
@@ -427,12 +443,45 @@ def send(obj: _Context, dry_run: bool, email: str | None, transport: str, outbox
     click.echo(
         f"edition {result.edition_id}: {verb} {len(result.sent)}, already sent"
         f" {len(result.already_sent)}, nothing new for {len(result.empty)},"
-        f" failed {len(result.failed)}"
+        f" suppressed {len(result.suppressed)}, failed {len(result.failed)}"
     )
     for address, reason in result.failed:
         click.echo(f"  failed: {address}: {reason}", err=True)
     if result.failed:
         sys.exit(6)
+
+
+@cli.command()
+@click.argument("edition", required=False)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@pass_context
+def status(obj: _Context, edition: str | None, as_json: bool) -> None:
+    """Delivery counts per state for an edition (default: the latest) and its failures."""
+    with Store.open(obj.settings.database) as store:
+        chosen = edition or store.latest_edition()
+        if chosen is None:
+            raise DigestError("no edition has been sent yet; run `digest send`")
+        counts = store.delivery_counts(chosen)
+        if not counts:
+            raise DigestError(
+                f"no edition {chosen!r} in the ledger; `digest status` shows the latest"
+            )
+        failures = [
+            (r.email, r.error or "") for r in store.deliveries(chosen) if r.state == "failed"
+        ]
+    if as_json:
+        document = {
+            "edition": chosen,
+            "counts": counts,
+            "failures": [{"email": e, "error": err} for e, err in failures],
+        }
+        click.echo(json.dumps(document, indent=2))
+        return
+    click.echo(
+        f"edition {chosen}: " + ", ".join(f"{state} {n}" for state, n in sorted(counts.items()))
+    )
+    for address, error in failures:
+        click.echo(f"  failed: {address}: {error}")
 
 
 @cli.command("preview")

@@ -14,6 +14,7 @@ render of the compiled HTML, and gives byte-for-byte what the per-recipient pipe
 
 from __future__ import annotations
 
+import html as html_module
 import logging
 import re
 import textwrap
@@ -291,6 +292,8 @@ _EXPRESSION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _STATEMENT = re.compile(r"\{%.*?%\}", re.DOTALL)
 _JINJA_COMMENT = re.compile(r"\{#.*?#\}", re.DOTALL)
 _TOKEN = re.compile(r"<!--(zqs\d+z)-->|(zqv\d+z)")
+_EXPRESSION_TOKEN = re.compile(r"(zqv\d+z)")
+_ATTRIBUTE_WITH_TOKEN = re.compile(r"""(\s[\w:.-]+)=(["'])([^"']*?zqv\d+z[^"']*?)\2""")
 
 
 def _text(value: Any) -> Markup:
@@ -346,6 +349,20 @@ class CompiledHtml:
         marked = _STATEMENT.sub(statement, _EXPRESSION.sub(expression, source))
         html = compile_mjml(marked)
         seen: list[str] = []
+        self.attributes: list[tuple[str, list[str]]] = []
+
+        def attribute(match: re.Match[str]) -> str:
+            """A whole attribute holding expressions: lxml picks its quote character from the
+            final value, so the attribute is rebuilt, quotes included, at render time."""
+            attribute_name, value = match.group(1), match.group(3)
+            pieces = _EXPRESSION_TOKEN.split(value)  # literal, token, literal, token, ...
+            seen.extend(pieces[1::2])
+            self.attributes.append((attribute_name.strip(), pieces[0::2]))
+            arguments = ", ".join(f"({tokens[t]})" for t in pieces[1::2])
+            index = len(self.attributes) - 1
+            return f"{attribute_name}={{{{ _attribute_value({index}, {arguments}) }}}}"
+
+        html = _ATTRIBUTE_WITH_TOKEN.sub(attribute, html)
 
         def restore(match: re.Match[str]) -> str:
             token = match.group(1) or match.group(2)
@@ -354,14 +371,9 @@ class CompiledHtml:
                 if _inside_tag(html, match.start()):
                     raise RenderError(f"template {name}: a {{% statement %}} inside a tag")
                 return tokens[token]
-            escape = "_text"
             if _inside_tag(html, match.start()):
-                # MRML writes the title into the body's aria-label with backslashes doubled.
-                label = html.rfind("aria-label=", 0, match.start()) > html.rfind(
-                    "<", 0, match.start()
-                )
-                escape = "_aria_label" if label else "_attribute"
-            return f"{{{{ ({tokens[token]})|{escape} }}}}"
+                raise RenderError(f"template {name}: an expression inside a tag, not in a value")
+            return f"{{{{ ({tokens[token]})|_text }}}}"
 
         restored = _tight(_TOKEN.sub(restore, html))
         statements = [t for t in seen if t.startswith("zqs")]
@@ -369,7 +381,27 @@ class CompiledHtml:
         if set(seen) != set(tokens) or len(statements) != len(set(statements)):
             raise RenderError(f"template {name}: MJML or premailer dropped or copied a placeholder")
         # Jinja drops one trailing newline (keep_trailing_newline is off); premailer ends in one.
-        self.template = env.from_string(restored + "\n" if restored.endswith("\n") else restored)
+        self.template = env.from_string(
+            restored + "\n" if restored.endswith("\n") else restored,
+            globals={"_attribute_value": self._attribute_value},
+        )
+
+    def _attribute_value(self, index: int, *values: Any) -> Markup:
+        """Rebuild attribute `index` as lxml serialises it: & < > escaped; double quotes around
+        it, unless the value holds " but no ', when lxml uses single quotes and leaves " as is."""
+        attribute_name, literals = self.attributes[index]
+        joined = [html_module.unescape(literals[0])]
+        for value, literal in zip(values, literals[1:], strict=True):
+            text = str(value).translate(_CONTROL)
+            if attribute_name == "aria-label":
+                text = text.replace("\\", "\\\\")  # MRML doubles backslashes in this copy
+            joined.append(text)
+            joined.append(html_module.unescape(literal))
+        raw = "".join(joined)
+        escaped = raw.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        if '"' in raw and "'" not in raw:
+            return Markup(f"'{escaped}'")  # noqa: S704 - escaped here
+        return Markup('"' + escaped.replace('"', "&quot;") + '"')  # noqa: S704 - escaped here
 
 
 class Renderer:

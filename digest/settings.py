@@ -52,6 +52,12 @@ class SmtpSettings(_Section):
     username: SecretStr | None = None
     password: SecretStr | None = None
     timeout: float = Field(default=30.0, gt=0)
+    # 4xx replies and dropped connections are retried this many times, waiting retry_delay,
+    # then twice that, and so on (plus jitter).
+    max_retries: int = Field(default=4, ge=0, le=20)
+    retry_delay: float = Field(default=2.0, ge=0, le=600)
+    # This many failed messages in a row stop the send (the relay is probably down).
+    max_consecutive_errors: int = Field(default=10, ge=1)
 
     _host = field_validator("host")(_single_line)
 

@@ -20,7 +20,7 @@ from digest.errors import StoreError
 from digest.identity import paper_key, parse_arxiv_id, title_key
 from digest.models import IngestResult, Paper, Snapshot, StoredPaper, UpvoteMove
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,12 +64,18 @@ CREATE TABLE IF NOT EXISTS deliveries (
     edition_id TEXT NOT NULL,
     email TEXT NOT NULL,
     message_id TEXT NOT NULL UNIQUE,
-    state TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'sent', 'failed', 'empty')),
+    state TEXT NOT NULL
+        CHECK (state IN ('pending', 'sending', 'sent', 'failed', 'empty', 'suppressed')),
     picks TEXT NOT NULL,
     error TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     updated_at TEXT NOT NULL,
     PRIMARY KEY (edition_id, email)
+);
+CREATE TABLE IF NOT EXISTS suppressions (
+    email TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    created_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS sent_papers (
     email TEXT NOT NULL,
@@ -234,6 +240,19 @@ class Store:
                     f"database {self.path} has schema {row['value']}, newer than this digest"
                     f" ({SCHEMA_VERSION}); upgrade digest"
                 )
+            elif int(row["value"]) < 2:
+                self._upgrade_to_2()
+                self._db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+
+    def _upgrade_to_2(self) -> None:
+        """Schema 2 adds the `suppressed` delivery state: SQLite cannot alter a CHECK
+        constraint, so the ledger is copied into a new table (inside the open transaction)."""
+        db = self._db
+        db.execute("ALTER TABLE deliveries RENAME TO deliveries_v1")
+        table = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS deliveries") :]
+        db.execute(table[: table.index(");") + 2])
+        db.execute("INSERT INTO deliveries SELECT * FROM deliveries_v1")
+        db.execute("DROP TABLE deliveries_v1")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -578,6 +597,8 @@ class Store:
         An edition without papers is `empty` (not sent) unless `send_empty`. A dry run returns
         the row it would have recorded and records nothing."""
         state = "pending" if picks or send_empty else "empty"
+        if self.suppressed(email) is not None:
+            state = "suppressed"
         if dry_run:
             return DeliveryRow(edition_id, email, message_id, state, tuple(picks), None, 0)
         with self.transaction() as db:
@@ -616,13 +637,57 @@ class Store:
                 ((email, paper_id, edition_id) for paper_id in paper_ids),
             )
 
-    def mark_failed(self, edition_id: str, email: str, error: str, now: dt.datetime) -> None:
+    def mark_failed(
+        self, edition_id: str, email: str, error: str, now: dt.datetime, *, suppress: bool = False
+    ) -> None:
+        """Record a failed delivery; a permanent one (5xx) also suppresses the address for
+        future editions, in the same transaction."""
         with self.transaction() as db:
             db.execute(
                 "UPDATE deliveries SET state = 'failed', error = ?, updated_at = ?"
                 " WHERE edition_id = ? AND email = ?",
                 (error, _iso(now), edition_id, email),
             )
+            if suppress:
+                db.execute(
+                    "INSERT OR REPLACE INTO suppressions(email, reason, created_at)"
+                    " VALUES (?, ?, ?)",
+                    (email.casefold(), error, _iso(now)),
+                )
+
+    def suppressed(self, email: str) -> str | None:
+        """Why this address gets no more mail, or None."""
+        row = self._db.execute(
+            "SELECT reason FROM suppressions WHERE email = ?", (email.casefold(),)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def unsuppress(self, email: str) -> bool:
+        with self.transaction() as db:
+            return (
+                db.execute("DELETE FROM suppressions WHERE email = ?", (email.casefold(),)).rowcount
+                > 0
+            )
+
+    def retry_failed(self, edition_id: str, now: dt.datetime) -> int:
+        """Put an edition's failed deliveries back to pending; returns how many."""
+        with self.transaction() as db:
+            return db.execute(
+                "UPDATE deliveries SET state = 'pending', error = NULL, updated_at = ?"
+                " WHERE edition_id = ? AND state = 'failed'",
+                (_iso(now), edition_id),
+            ).rowcount
+
+    def delivery_counts(self, edition_id: str) -> dict[str, int]:
+        rows = self._db.execute(
+            "SELECT state, count(*) FROM deliveries WHERE edition_id = ? GROUP BY state",
+            (edition_id,),
+        )
+        return {state: count for state, count in rows}
+
+    def latest_edition(self) -> str | None:
+        row = self._db.execute("SELECT max(edition_id) FROM deliveries").fetchone()
+        return None if row is None or row[0] is None else str(row[0])
 
 
 def _row_to_delivery(row: sqlite3.Row) -> DeliveryRow:

@@ -5,17 +5,21 @@ from digest.deliver.send import SendReport, edition_date, preview, send_edition,
 from digest.deliver.transports import (
     DryRunTransport,
     FileTransport,
+    MaildirTransport,
     PermanentFailure,
     SmtpTransport,
+    TemporaryFailure,
     Transport,
 )
 
 __all__ = [
     "DryRunTransport",
     "FileTransport",
+    "MaildirTransport",
     "PermanentFailure",
     "SendReport",
     "SmtpTransport",
+    "TemporaryFailure",
     "Transport",
     "build_message",
     "edition_date",

@@ -7,18 +7,22 @@ stops halfway resumes with the same content: rows already `sent` are never sent 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import random
 import secrets
+import time
 import zoneinfo
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from digest.deliver.message import build_message, message_id, sender_address, sender_domain
-from digest.deliver.transports import PermanentFailure, Transport
+from digest.deliver.transports import PermanentFailure, TemporaryFailure, Transport
+from digest.errors import DeliveryError
 from digest.models import Edition, Email, Pick, Subscriber
 from digest.rank import Candidate, Interest, Profile, Weights, rank
 from digest.render import Links, Renderer
-from digest.settings import Settings
+from digest.settings import Settings, SmtpSettings
 from digest.store import DeliveryRow, Store
 from digest.tokens import make_token
 
@@ -31,6 +35,7 @@ class SendReport:
     sent: tuple[str, ...] = ()
     already_sent: tuple[str, ...] = ()
     empty: tuple[str, ...] = ()
+    suppressed: tuple[str, ...] = ()
     failed: tuple[tuple[str, str], ...] = ()
     dry_run: bool = False
 
@@ -170,6 +175,7 @@ def send_edition(
     dry_run: bool = False,
     renderer: Renderer | None = None,
     on_message: Callable[[str, str], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> SendReport:
     """Plan and send today's edition to every subscriber not yet served; safe to re-run."""
     now = clock()
@@ -188,7 +194,9 @@ def send_edition(
     sent: list[str] = []
     already: list[str] = []
     empty: list[str] = []
+    suppressed: list[str] = []
     failed: list[tuple[str, str]] = []
+    streak = 0  # failed messages in a row
     with transport:
         for person in people:
             row = store.delivery(edition_id, person.email)
@@ -204,6 +212,9 @@ def send_edition(
                 )
             if row.state == "sent":
                 already.append(person.email)
+                continue
+            if row.state == "suppressed":
+                suppressed.append(person.email)
                 continue
             if row.state == "empty":
                 empty.append(person.email)
@@ -230,13 +241,21 @@ def send_edition(
                 continue
             store.mark_sending(edition_id, person.email, clock())
             try:
-                transport.send(envelope_from, person.email, data)
-            except PermanentFailure as exc:
-                store.mark_failed(edition_id, person.email, str(exc), clock())
+                deliver(transport, envelope_from, person.email, data, settings.smtp, sleep)
+            except (PermanentFailure, TemporaryFailure) as exc:
+                permanent = isinstance(exc, PermanentFailure)
+                store.mark_failed(edition_id, person.email, str(exc), clock(), suppress=permanent)
                 failed.append((person.email, str(exc)))
                 if on_message:
                     on_message(person.email, "failed")
+                streak += 1
+                if streak >= settings.smtp.max_consecutive_errors:
+                    raise DeliveryError(
+                        f"paused: {streak} messages in a row failed (last: {exc}); fix the relay,"
+                        " then run `digest send --retry-failed`"
+                    ) from None
                 continue
+            streak = 0
             store.mark_sent(edition_id, person.email, clock())
             sent.append(person.email)
             if on_message:
@@ -246,9 +265,36 @@ def send_edition(
         sent=tuple(sent),
         already_sent=tuple(already),
         empty=tuple(empty),
+        suppressed=tuple(suppressed),
         failed=tuple(failed),
         dry_run=dry_run,
     )
+
+
+def deliver(
+    transport: Transport,
+    sender: str,
+    recipient: str,
+    data: bytes,
+    policy: SmtpSettings,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Send one message; retry 4xx replies and dropped connections with exponential backoff
+    and jitter (retry_delay, 2x, 4x, ... each plus up to as much again at random)."""
+    for attempt in range(policy.max_retries + 1):
+        try:
+            transport.send(sender, recipient, data)
+            return
+        except TemporaryFailure:
+            if attempt == policy.max_retries:
+                raise
+            delay = policy.retry_delay * 2**attempt
+            sleep(delay + random.uniform(0, delay))
+            reconnect = getattr(transport, "reconnect", None)
+            if reconnect is not None:
+                # A failed reconnect is not fatal: the next attempt connects again or retries.
+                with contextlib.suppress(DeliveryError):
+                    reconnect()
 
 
 def _pick_record(pick: Pick) -> dict[str, object]:

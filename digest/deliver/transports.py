@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mailbox
 import re
 import smtplib
 import ssl
@@ -19,6 +20,10 @@ def _text(reply: bytes | str) -> str:
 
 class PermanentFailure(Exception):
     """The server refused this recipient for good (5xx); other recipients are unaffected."""
+
+
+class TemporaryFailure(DeliveryError):
+    """A 4xx reply or a dropped connection: worth retrying after a pause."""
 
 
 class Transport(Protocol):
@@ -46,6 +51,15 @@ class SmtpTransport:
         return f"{self.settings.host}:{self.settings.port}"
 
     def __enter__(self) -> SmtpTransport:
+        self._connect()
+        return self
+
+    def reconnect(self) -> None:
+        """Drop the connection (if any) and open a new one: after a drop or a 421."""
+        self.__exit__(None, None, None)
+        self._connect()
+
+    def _connect(self) -> None:
         s = self.settings
         try:
             if s.security == "ssl":
@@ -69,7 +83,6 @@ class SmtpTransport:
                 " and security"
             ) from None
         self._smtp = smtp
-        return self
 
     def __exit__(
         self,
@@ -85,26 +98,30 @@ class SmtpTransport:
             self._smtp = None
 
     def send(self, sender: str, recipient: str, data: bytes) -> None:
-        assert self._smtp is not None, "use the transport as a context manager"
+        if self._smtp is None:  # dropped earlier: connect again before giving up
+            try:
+                self._connect()
+            except DeliveryError as exc:
+                raise TemporaryFailure(str(exc)) from None
+        assert self._smtp is not None
         try:
             self._smtp.sendmail(sender, [recipient], data)
         except smtplib.SMTPRecipientsRefused as exc:
             code, reason = exc.recipients[recipient]
             if code >= 500:
                 raise PermanentFailure(f"{code} {_text(reason)}") from None
-            raise DeliveryError(f"SMTP server {self.where} deferred {recipient}: {code}") from None
+            raise TemporaryFailure(
+                f"SMTP server {self.where} deferred {recipient}: {code} {_text(reason)}"
+            ) from None
         except smtplib.SMTPResponseException as exc:
             if exc.smtp_code >= 500:
                 raise PermanentFailure(f"{exc.smtp_code} {_text(exc.smtp_error)}") from None
-            raise DeliveryError(
-                f"SMTP server {self.where} answered {exc.smtp_code} for {recipient}; run"
-                " `digest send` again to deliver the rest"
+            raise TemporaryFailure(
+                f"SMTP server {self.where} answered {exc.smtp_code} for {recipient}"
             ) from None
         except (OSError, smtplib.SMTPException) as exc:
-            raise DeliveryError(
-                f"lost the SMTP connection to {self.where} ({exc}); run `digest send` again to"
-                " deliver the rest"
-            ) from None
+            self._smtp = None  # the connection is gone; reconnect() opens a new one
+            raise TemporaryFailure(f"lost the SMTP connection to {self.where} ({exc})") from None
 
 
 class _ConnectionlessTransport:
@@ -135,6 +152,25 @@ class FileTransport(_ConnectionlessTransport):
     def send(self, sender: str, recipient: str, data: bytes) -> None:
         safe = re.sub(r"[^A-Za-z0-9@._-]", "_", recipient)
         (self.folder / f"{safe}.eml").write_bytes(data)
+
+
+class MaildirTransport(_ConnectionlessTransport):
+    """Delivers into a Maildir (new/ cur/ tmp/), readable by mutt, Thunderbird and friends."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._box: mailbox.Maildir | None = None
+
+    def __enter__(self) -> Self:
+        try:
+            self._box = mailbox.Maildir(self.folder, create=True)
+        except OSError as exc:
+            raise DeliveryError(f"cannot use {self.folder} as a Maildir ({exc.strerror})") from None
+        return self
+
+    def send(self, sender: str, recipient: str, data: bytes) -> None:
+        assert self._box is not None, "use the transport as a context manager"
+        self._box.add(data)
 
 
 class DryRunTransport(_ConnectionlessTransport):

@@ -1,0 +1,275 @@
+"""Delivery against a real aiosmtpd server that misbehaves on purpose: 4xx then success,
+5xx, a dropped connection, slow replies, a relay that keeps failing, and a SIGKILL mid-send."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from digest.deliver import SmtpTransport, send_edition
+from digest.diff import ingest_paths
+from digest.errors import DeliveryError
+from digest.settings import Settings, load_settings
+from digest.store import Store
+
+from .conftest import EXAMPLES, FIXED_NOW, fixed_clock, write_settings
+
+FAST_RETRIES = "max_retries = 3\nretry_delay = 0.01\nmax_consecutive_errors = 3\n"
+
+
+@dataclass
+class FaultyHandler:
+    """Records every accepted message; faults are set per test."""
+
+    messages: list[tuple[str, bytes]] = field(default_factory=list)
+    temporary_once: set[str] = field(default_factory=set)  # 451 on the first RCPT only
+    always: dict[str, str] = field(default_factory=dict)  # reply to every RCPT
+    drop_after: int | None = None  # close the connection instead of accepting message N+1
+    slow_first: float = 0.0  # seconds to wait before answering the first DATA
+    delay: float = 0.0  # seconds to wait before answering every DATA
+    seen: set[str] = field(default_factory=set)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address in self.always:
+            return self.always[address]
+        if address in self.temporary_once and address not in self.seen:
+            self.seen.add(address)
+            return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.slow_first:
+            wait, self.slow_first = self.slow_first, 0.0
+            await asyncio.sleep(wait)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.drop_after is not None and len(self.messages) >= self.drop_after:
+            self.drop_after = None
+            server.transport.close()
+            return "421 closing"
+        self.messages.append((envelope.rcpt_tos[0], envelope.original_content))
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def faulty() -> Iterator[tuple[FaultyHandler, int]]:
+    from digest.demo import free_port
+
+    handler = FaultyHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+def _setup(folder: Path, port: int, smtp_extra: str = FAST_RETRIES) -> tuple[Settings, Store]:
+    path = write_settings(folder, port=port)
+    path.write_text(path.read_text().replace("timeout = 5\n", "timeout = 2\n" + smtp_extra))
+    settings = load_settings(path)
+    store = Store.open(settings.database)
+    ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock())
+    return settings, store
+
+
+def test_a_451_is_retried_with_backoff(
+    tmp_path: Path, faulty: tuple[FaultyHandler, int], secret_env: str
+) -> None:
+    handler, port = faulty
+    handler.temporary_once.add("ada@example.org")
+    waits: list[float] = []
+    settings, store = _setup(tmp_path, port)
+    with store:
+        report = send_edition(
+            store, settings, SmtpTransport(settings.smtp), fixed_clock(), sleep=waits.append
+        )
+    assert sorted(report.sent) == ["ada@example.org", "grace@example.org"]
+    assert [to for to, _ in handler.messages].count("ada@example.org") == 1
+    assert len(waits) == 1 and 0.01 <= waits[0] <= 0.02  # retry_delay plus up to as much jitter
+
+
+def test_a_550_fails_and_suppresses_the_address(
+    tmp_path: Path, faulty: tuple[FaultyHandler, int], secret_env: str
+) -> None:
+    handler, port = faulty
+    handler.always["ada@example.org"] = "550 5.1.1 no such user"
+    settings, store = _setup(tmp_path, port)
+    with store:
+        report = send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+        assert report.failed[0][0] == "ada@example.org" and "550" in report.failed[0][1]
+        assert report.sent == ("grace@example.org",)
+        assert store.suppressed("ada@example.org") is not None
+        # The next edition does not even try the suppressed address.
+        tomorrow = fixed_clock(FIXED_NOW.replace(day=23))
+        later = send_edition(store, settings, SmtpTransport(settings.smtp), tomorrow)
+        assert later.suppressed == ("ada@example.org",)
+        assert store.delivery("2026-11-23", "ada@example.org").state == "suppressed"  # type: ignore[union-attr]
+    assert "ada@example.org" not in [to for to, _ in handler.messages]
+
+
+def test_a_dropped_connection_reconnects_and_continues(
+    tmp_path: Path, faulty: tuple[FaultyHandler, int], secret_env: str
+) -> None:
+    handler, port = faulty
+    handler.drop_after = 1
+    settings, store = _setup(tmp_path, port)
+    with store:
+        report = send_edition(
+            store, settings, SmtpTransport(settings.smtp), fixed_clock(), sleep=lambda _: None
+        )
+    assert sorted(report.sent) == ["ada@example.org", "grace@example.org"]
+    assert sorted(to for to, _ in handler.messages) == ["ada@example.org", "grace@example.org"]
+
+
+def test_a_slow_reply_times_out_then_succeeds(
+    tmp_path: Path, faulty: tuple[FaultyHandler, int], secret_env: str
+) -> None:
+    handler, port = faulty
+    handler.slow_first = 3.0  # longer than the 2 s client timeout
+    settings, store = _setup(tmp_path, port)
+    with store:
+        report = send_edition(
+            store, settings, SmtpTransport(settings.smtp), fixed_clock(), sleep=lambda _: None
+        )
+    assert sorted(report.sent) == ["ada@example.org", "grace@example.org"]
+    # The slow first message may have been accepted after the client gave up: then it exists
+    # twice, with one Message-ID. Nobody is missing.
+    ids: dict[str, set[str]] = {}
+    for to, data in handler.messages:
+        ids.setdefault(to, set()).add(email.message_from_bytes(data)["Message-ID"])
+    assert sorted(ids) == ["ada@example.org", "grace@example.org"]
+    assert all(len(v) == 1 for v in ids.values())
+
+
+def test_a_relay_that_keeps_failing_pauses_the_send(
+    tmp_path: Path, faulty: tuple[FaultyHandler, int], secret_env: str
+) -> None:
+    handler, port = faulty
+    handler.always.update({"ada@example.org": "451 busy", "grace@example.org": "451 busy"})
+    settings, store = _setup(
+        tmp_path, port, "max_retries = 1\nretry_delay = 0\nmax_consecutive_errors = 2\n"
+    )
+    with store, pytest.raises(DeliveryError, match="paused: 2 messages in a row failed"):
+        send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+    with Store.open(settings.database) as store:
+        assert store.delivery_counts("2026-11-22") == {"failed": 2}
+        assert store.suppressed("ada@example.org") is None  # 4xx never suppresses
+        # The relay recovers; --retry-failed sends both.
+        handler.always.clear()
+        assert store.retry_failed("2026-11-22", FIXED_NOW) == 2
+        report = send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+    assert sorted(report.sent) == ["ada@example.org", "grace@example.org"]
+
+
+def _subscribers(count: int) -> str:
+    return "".join(
+        f'\n[[subscribers]]\nemail = "reader{n:02d}@example.org"\ninterests = []\nmax_items = 3\n'
+        for n in range(count)
+    )
+
+
+def test_sigkill_mid_send_then_resume_misses_nobody(
+    tmp_path: Path, faulty: tuple[FaultyHandler, int]
+) -> None:
+    """A real `digest send` process, killed with SIGKILL while a slow server accepts mail."""
+    handler, port = faulty
+    handler.delay = 0.15
+    readers = 12
+    path = write_settings(tmp_path, port=port, subscribers=_subscribers(readers))
+    env = {k: v for k, v in os.environ.items() if k != "DIGEST_SETTINGS"}
+    env["DIGEST_SECRET_KEY"] = "sigkill-test-secret-0123456789"
+    command = [sys.executable, "-m", "digest", "--settings", str(path)]
+    ingest = subprocess.run(
+        [*command, "ingest", EXAMPLES / "dumps"],
+        env=env,
+        check=False,
+        capture_output=True,
+        timeout=60,
+    )
+    assert ingest.returncode == 0, ingest.stderr
+    sender = subprocess.Popen(
+        [*command, "send"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while len(handler.messages) < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    sender.send_signal(signal.SIGKILL)
+    sender.wait(timeout=10)
+    first_run = len(handler.messages)
+    assert 4 <= first_run < readers, "the kill must land mid-send"
+    handler.delay = 0.0
+    resumed = subprocess.run(
+        [*command, "send"], env=env, check=False, capture_output=True, text=True, timeout=120
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    received: dict[str, list[str]] = {}
+    for to, data in handler.messages:
+        received.setdefault(to, []).append(email.message_from_bytes(data)["Message-ID"])
+    assert sorted(received) == [f"reader{n:02d}@example.org" for n in range(readers)]
+    duplicates = {to: ids for to, ids in received.items() if len(ids) > 1}
+    assert len(duplicates) <= 1  # at most the one message in flight at the kill (concurrency 1)
+    assert all(len(set(ids)) == 1 for ids in duplicates.values())  # ...with the same Message-ID
+    db = sqlite3.connect(tmp_path / "digest.sqlite")
+    states = dict(db.execute("SELECT state, count(*) FROM deliveries GROUP BY state").fetchall())
+    db.close()
+    assert states == {"sent": readers}
+
+
+def test_status_and_maildir_through_the_cli(tmp_path: Path) -> None:
+    from .conftest import assert_clean_error, run
+
+    write_settings(tmp_path)
+    assert_clean_error(run("status", cwd=tmp_path), 1, "no edition has been sent yet")
+    assert run("ingest", EXAMPLES / "dumps", cwd=tmp_path).returncode == 0
+    sent = run("send", "--transport", "maildir", "--outbox", tmp_path / "Maildir", cwd=tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    assert len(list((tmp_path / "Maildir" / "new").iterdir())) == 2
+    status = run("status", "--json", cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    import json
+
+    document = json.loads(status.stdout)
+    assert document["counts"] == {"sent": 2} and document["failures"] == []
+    assert_clean_error(run("status", "1999-01-01", cwd=tmp_path), 1, "no edition '1999-01-01'")
+
+
+def test_a_schema_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    with Store.open(path):
+        pass
+    db = sqlite3.connect(path)
+    db.executescript(
+        "DROP TABLE deliveries;"
+        "CREATE TABLE deliveries (edition_id TEXT NOT NULL, email TEXT NOT NULL,"
+        " message_id TEXT NOT NULL UNIQUE, state TEXT NOT NULL CHECK (state IN"
+        " ('pending', 'sending', 'sent', 'failed', 'empty')), picks TEXT NOT NULL, error TEXT,"
+        " attempts INTEGER NOT NULL DEFAULT 0, updated_at TEXT NOT NULL,"
+        " PRIMARY KEY (edition_id, email));"
+        "INSERT INTO deliveries VALUES"
+        " ('2026-11-21', 'a@x.org', '<m@x>', 'sent', '[]', NULL, 1, '');"
+        "UPDATE meta SET value = '1' WHERE key = 'schema_version';"
+    )
+    db.close()
+    with Store.open(path) as store:
+        assert store.delivery("2026-11-21", "a@x.org").state == "sent"  # type: ignore[union-attr]
+        store.mark_failed("2026-11-21", "a@x.org", "550", FIXED_NOW, suppress=True)
+        row = store.plan_delivery("2026-11-22", "a@x.org", "<n@x>", [{"paper_id": 1}], FIXED_NOW)
+        assert row.state == "suppressed"  # a state schema 1 could not hold
