@@ -411,7 +411,7 @@ def send(
     """Send today's edition to every subscriber not yet served (safe to re-run)."""
     settings = obj.settings
     people = _select(settings, email)
-    chosen: Transport
+    chosen: Transport | list[Transport]
     if dry_run:
         chosen = DryRunTransport()
     elif transport == "file":
@@ -419,7 +419,7 @@ def send(
     elif transport == "maildir":
         chosen = MaildirTransport(outbox)
     else:
-        chosen = SmtpTransport(settings.smtp)
+        chosen = [SmtpTransport(settings.smtp) for _ in range(settings.smtp.concurrency)]
     if retry_failed and not dry_run:
         with Store.open(settings.database) as store:
             edition = edition_date(utc_now(), settings.timezone).isoformat()

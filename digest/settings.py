@@ -58,6 +58,13 @@ class SmtpSettings(_Section):
     retry_delay: float = Field(default=2.0, ge=0, le=600)
     # This many failed messages in a row stop the send (the relay is probably down).
     max_consecutive_errors: int = Field(default=10, ge=1)
+    # Connections used at once, messages per second across them (0 = no limit), and messages
+    # sent over one connection before it is replaced.
+    concurrency: int = Field(default=1, ge=1, le=64)
+    rate_limit: float = Field(default=0.0, ge=0)
+    max_messages_per_connection: int = Field(default=100, ge=1)
+    # Relays tried in order when `host` cannot be reached: "host" or "host:port".
+    fallback_hosts: tuple[str, ...] = ()
 
     _host = field_validator("host")(_single_line)
 

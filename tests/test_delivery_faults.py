@@ -41,6 +41,14 @@ class FaultyHandler:
     slow_first: float = 0.0  # seconds to wait before answering the first DATA
     delay: float = 0.0  # seconds to wait before answering every DATA
     seen: set[str] = field(default_factory=set)
+    greetings: int = 0  # EHLOs: one per connection
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        self.greetings += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -273,3 +281,35 @@ def test_a_schema_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
         store.mark_failed("2026-11-21", "a@x.org", "550", FIXED_NOW, suppress=True)
         row = store.plan_delivery("2026-11-22", "a@x.org", "<n@x>", [{"paper_id": 1}], FIXED_NOW)
         assert row.state == "suppressed"  # a state schema 1 could not hold
+
+
+def test_concurrency_cap_rate_limit_and_fallback_relay(
+    tmp_path: Path, faulty: tuple[FaultyHandler, int], secret_env: str
+) -> None:
+    from digest.demo import free_port
+
+    handler, port = faulty
+    dead = free_port()  # nothing listens here: the fallback relay must take over
+    readers = 9
+    path = write_settings(tmp_path, port=dead, subscribers=_subscribers(readers))
+    path.write_text(
+        path.read_text().replace(
+            "timeout = 5\n",
+            f'timeout = 5\nfallback_hosts = ["127.0.0.1:{port}"]\nconcurrency = 3\n'
+            "rate_limit = 50\nmax_messages_per_connection = 2\n",
+        )
+    )
+    settings = load_settings(path)
+    waits: list[float] = []
+    with Store.open(settings.database) as store:
+        ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock())
+        connections = [SmtpTransport(settings.smtp) for _ in range(settings.smtp.concurrency)]
+        report = send_edition(store, settings, connections, fixed_clock(), sleep=waits.append)
+        assert store.delivery_counts("2026-11-22") == {"sent": readers}
+    assert len(report.sent) == readers
+    assert sorted(to for to, _ in handler.messages) == sorted(report.sent)
+    # 3 connections, each replaced after 2 messages: at least ceil(9 / 2) = 5 greetings.
+    assert handler.greetings >= 5
+    # 50 messages/s: message k waits for its slot k x 20 ms after the first (the recorded sleeps
+    # do not pass time, so the last one asks for about 8 x 20 ms).
+    assert 0.1 <= max(waits) <= 0.2

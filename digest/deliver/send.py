@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import queue
 import random
 import secrets
+import threading
 import time
 import zoneinfo
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from digest.deliver.message import build_message, message_id, sender_address, sender_domain
@@ -168,7 +171,7 @@ def _secret(settings: Settings, *, ephemeral: bool = False) -> str:
 def send_edition(
     store: Store,
     settings: Settings,
-    transport: Transport,
+    transport: Transport | Sequence[Transport],
     clock: Clock,
     *,
     subscribers: Sequence[Subscriber] | None = None,
@@ -196,8 +199,53 @@ def send_edition(
     empty: list[str] = []
     suppressed: list[str] = []
     failed: list[tuple[str, str]] = []
+    connections = list(transport) if isinstance(transport, Sequence) else [transport]
+    idle: queue.SimpleQueue[Transport] = queue.SimpleQueue()
+    for connection in connections:
+        idle.put(connection)
+    limit = RateLimit(settings.smtp.rate_limit, sleep)
     streak = 0  # failed messages in a row
-    with transport:
+
+    def job(recipient: str, data: bytes) -> None:
+        connection = idle.get()  # a connection nobody else is using
+        try:
+            limit.wait()
+            deliver(connection, envelope_from, recipient, data, settings.smtp, sleep)
+        finally:
+            idle.put(connection)
+
+    def settle(done: Iterable[Future[None]], in_flight: dict[Future[None], str]) -> None:
+        """Record finished sends in the ledger (only this thread touches the store)."""
+        nonlocal streak
+        for future in done:
+            address = in_flight.pop(future)
+            error = future.exception()
+            if error is None:
+                streak = 0
+                store.mark_sent(edition_id, address, clock())
+                sent.append(address)
+                if on_message:
+                    on_message(address, "sent")
+                continue
+            if not isinstance(error, PermanentFailure | TemporaryFailure):
+                raise error  # a crash: the ledger keeps this row `sending` for the resume
+            permanent = isinstance(error, PermanentFailure)
+            store.mark_failed(edition_id, address, str(error), clock(), suppress=permanent)
+            failed.append((address, str(error)))
+            if on_message:
+                on_message(address, "failed")
+            streak += 1
+            if streak >= settings.smtp.max_consecutive_errors:
+                raise DeliveryError(
+                    f"paused: {streak} messages in a row failed (last: {error}); fix the relay,"
+                    " then run `digest send --retry-failed`"
+                ) from None
+
+    with contextlib.ExitStack() as stack:
+        for connection in connections:
+            stack.enter_context(connection)
+        executor = stack.enter_context(ThreadPoolExecutor(len(connections), "digest-send"))
+        in_flight: dict[Future[None], str] = {}
         for person in people:
             row = store.delivery(edition_id, person.email)
             if row is None:
@@ -240,26 +288,11 @@ def send_edition(
                     on_message(person.email, "would send")
                 continue
             store.mark_sending(edition_id, person.email, clock())
-            try:
-                deliver(transport, envelope_from, person.email, data, settings.smtp, sleep)
-            except (PermanentFailure, TemporaryFailure) as exc:
-                permanent = isinstance(exc, PermanentFailure)
-                store.mark_failed(edition_id, person.email, str(exc), clock(), suppress=permanent)
-                failed.append((person.email, str(exc)))
-                if on_message:
-                    on_message(person.email, "failed")
-                streak += 1
-                if streak >= settings.smtp.max_consecutive_errors:
-                    raise DeliveryError(
-                        f"paused: {streak} messages in a row failed (last: {exc}); fix the relay,"
-                        " then run `digest send --retry-failed`"
-                    ) from None
-                continue
-            streak = 0
-            store.mark_sent(edition_id, person.email, clock())
-            sent.append(person.email)
-            if on_message:
-                on_message(person.email, "sent")
+            in_flight[executor.submit(job, person.email, data)] = person.email
+            # At most one message per connection in flight: a crash repeats no more than that.
+            if len(in_flight) >= len(connections):
+                settle(wait(in_flight, return_when=FIRST_COMPLETED).done, in_flight)
+        settle(wait(in_flight).done, in_flight)
     return SendReport(
         edition_id=edition_id,
         sent=tuple(sent),
@@ -269,6 +302,26 @@ def send_edition(
         failed=tuple(failed),
         dry_run=dry_run,
     )
+
+
+class RateLimit:
+    """At most `per_second` messages a second across all connections (0: no limit)."""
+
+    def __init__(self, per_second: float, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.interval = 1 / per_second if per_second > 0 else 0.0
+        self.sleep = sleep
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self.interval
+        if slot > now:
+            self.sleep(slot - now)
 
 
 def deliver(

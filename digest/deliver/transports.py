@@ -45,10 +45,20 @@ class SmtpTransport:
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
         self._smtp: smtplib.SMTP | None = None
+        self._relay = (settings.host, settings.port)
+        self._sent_on_connection = 0
 
     @property
     def where(self) -> str:
-        return f"{self.settings.host}:{self.settings.port}"
+        return f"{self._relay[0]}:{self._relay[1]}"
+
+    def relays(self) -> list[tuple[str, int]]:
+        """`host` first, then each of `fallback_hosts` ("host" or "host:port")."""
+        relays = [(self.settings.host, self.settings.port)]
+        for entry in self.settings.fallback_hosts:
+            host, _, port = entry.rpartition(":") if ":" in entry else (entry, "", "")
+            relays.append((host, int(port) if port.isdigit() else self.settings.port))
+        return relays
 
     def __enter__(self) -> SmtpTransport:
         self._connect()
@@ -60,14 +70,28 @@ class SmtpTransport:
         self._connect()
 
     def _connect(self) -> None:
+        """Connect to the first relay that answers; the error names the last one tried."""
+        error: DeliveryError | None = None
+        for relay in self.relays():
+            self._relay = relay
+            try:
+                self._connect_to(*relay)
+                return
+            except DeliveryError as exc:
+                error = exc
+        assert error is not None
+        raise error
+
+    def _connect_to(self, host: str, port: int) -> None:
         s = self.settings
+        self._sent_on_connection = 0
         try:
             if s.security == "ssl":
                 smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
+                    host, port, timeout=s.timeout, context=ssl.create_default_context()
                 )
             else:
-                smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+                smtp = smtplib.SMTP(host, port, timeout=s.timeout)
                 if s.security == "starttls":
                     smtp.starttls(context=ssl.create_default_context())
             if s.username and s.password:
@@ -103,9 +127,15 @@ class SmtpTransport:
                 self._connect()
             except DeliveryError as exc:
                 raise TemporaryFailure(str(exc)) from None
+        elif self._sent_on_connection >= self.settings.max_messages_per_connection:
+            try:
+                self.reconnect()  # relays limit messages per connection; start a fresh one
+            except DeliveryError as exc:
+                raise TemporaryFailure(str(exc)) from None
         assert self._smtp is not None
         try:
             self._smtp.sendmail(sender, [recipient], data)
+            self._sent_on_connection += 1
         except smtplib.SMTPRecipientsRefused as exc:
             code, reason = exc.recipients[recipient]
             if code >= 500:
