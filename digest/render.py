@@ -445,6 +445,8 @@ class Renderer:
         except jinja2.TemplateError as exc:
             raise RenderError(f"template error: {exc}") from None
         self._shared: dict[tuple[Any, ...], _Shared | None] = {}
+        self._share_verified = False
+        self._share_broken = False
 
     def _render(self, edition: Edition, links: Links, *, naive: bool) -> Email:
         context = edition_context(edition, links, *self._formats)
@@ -464,6 +466,8 @@ class Renderer:
         """One email: the edition's shared rendering (made once for everyone who gets the same
         papers) with this reader's address, interests and signed links filled in."""
         key = (edition.edition_id, edition.date, edition.picks)
+        if self._share_broken:
+            return self._render(edition, links, naive=False)
         if key not in self._shared:
             if len(self._shared) > 512:
                 self._shared.clear()

@@ -596,9 +596,7 @@ class Store:
 
         An edition without papers is `empty` (not sent) unless `send_empty`. A dry run returns
         the row it would have recorded and records nothing."""
-        state = "pending" if picks or send_empty else "empty"
-        if self.suppressed(email) is not None:
-            state = "suppressed"
+        state = _initial_state(bool(picks), send_empty, self.suppressed(email) is not None)
         if dry_run:
             return DeliveryRow(edition_id, email, message_id, state, tuple(picks), None, 0)
         with self.transaction() as db:
@@ -610,6 +608,32 @@ class Store:
         row = self.delivery(edition_id, email)
         assert row is not None
         return row
+
+    def plan_deliveries(
+        self,
+        rows: Sequence[tuple[str, str, str, Sequence[dict[str, Any]]]],
+        now: dt.datetime,
+        *,
+        send_empty: bool = False,
+    ) -> None:
+        """plan_delivery for many readers in one transaction; rows: (edition, email, id, picks)."""
+        suppressed = {row[0] for row in self._db.execute("SELECT email FROM suppressions")}
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO deliveries(edition_id, email, message_id, state, picks,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    (
+                        edition_id,
+                        email,
+                        message_id,
+                        _initial_state(bool(picks), send_empty, email.casefold() in suppressed),
+                        json.dumps(list(picks)),
+                        _iso(now),
+                    )
+                    for edition_id, email, message_id, picks in rows
+                ),
+            )
 
     def mark_sending(self, edition_id: str, email: str, now: dt.datetime) -> None:
         with self.transaction() as db:
@@ -688,6 +712,14 @@ class Store:
     def latest_edition(self) -> str | None:
         row = self._db.execute("SELECT max(edition_id) FROM deliveries").fetchone()
         return None if row is None or row[0] is None else str(row[0])
+
+
+def _initial_state(has_picks: bool, send_empty: bool, suppressed: bool) -> str:
+    """A planned delivery starts `suppressed` (address refused mail for good), `pending`, or
+    `empty` (nothing new, and empty editions are not sent)."""
+    if suppressed:
+        return "suppressed"
+    return "pending" if has_picks or send_empty else "empty"
 
 
 def _row_to_delivery(row: sqlite3.Row) -> DeliveryRow:

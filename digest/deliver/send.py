@@ -245,6 +245,21 @@ def send_edition(
         for connection in connections:
             stack.enter_context(connection)
         executor = stack.enter_context(ThreadPoolExecutor(len(connections), "digest-send"))
+        # Planned only once the relay answered, so an unreachable relay records nothing.
+        if not dry_run:  # one transaction for the whole plan, not one per reader
+            store.plan_deliveries(
+                [
+                    (
+                        edition_id,
+                        p.email,
+                        message_id(edition_id, p.email, domain),
+                        [_pick_record(pick) for pick in planned_picks[p.email]],
+                    )
+                    for p in unplanned
+                ],
+                now,
+                send_empty=settings.email.send_empty,
+            )
         in_flight: dict[Future[None], str] = {}
         for person in people:
             row = store.delivery(edition_id, person.email)
@@ -270,7 +285,14 @@ def send_edition(
             if row.state == "failed":
                 failed.append((person.email, row.error or "failed"))
                 continue
-            edition = Edition(edition_id, day, person, _picks_from_row(store, row))
+            # Picks ranked in this run are at hand; a resumed row reads its recorded picks back.
+            fresh = planned_picks.get(person.email)
+            recorded = [pick["paper_id"] for pick in row.picks]
+            if fresh is not None and recorded == [pick.paper_id for pick in fresh]:
+                picks = tuple(fresh)
+            else:
+                picks = _picks_from_row(store, row)
+            edition = Edition(edition_id, day, person, picks)
             links = links_for(settings, secret, edition_id, person.email)
             email = renderer.render(edition, links)
             data = build_message(
