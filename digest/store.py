@@ -635,49 +635,61 @@ class Store:
                 ),
             )
 
-    def mark_sending(self, edition_id: str, email: str, now: dt.datetime) -> None:
+    def record_progress(
+        self,
+        edition_id: str,
+        now: dt.datetime,
+        *,
+        sending: Sequence[str] = (),
+        sent: Sequence[str] = (),
+        failed: Sequence[tuple[str, str, bool]] = (),
+    ) -> None:
+        """Move ledger rows in one transaction: `sending` (about to be handed to the relay),
+        `sent` (the relay accepted; the papers it carried are recorded as sent to that reader),
+        `failed` ((email, error, suppress): a permanent failure also suppresses the address)."""
+        stamp = _iso(now)
         with self.transaction() as db:
-            db.execute(
+            db.executemany(
                 "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?"
                 " WHERE edition_id = ? AND email = ? AND state IN ('pending', 'sending')",
-                (_iso(now), edition_id, email),
+                ((stamp, edition_id, email) for email in sending),
             )
+            db.executemany(
+                "UPDATE deliveries SET state = 'sent', error = NULL, updated_at = ?"
+                " WHERE edition_id = ? AND email = ?",
+                ((stamp, edition_id, email) for email in sent),
+            )
+            if sent:
+                db.execute(
+                    "INSERT OR IGNORE INTO sent_papers(email, paper_id, edition_id)"
+                    " SELECT d.email, json_extract(p.value, '$.paper_id'), d.edition_id"
+                    " FROM deliveries d, json_each(d.picks) p"
+                    " WHERE d.edition_id = ? AND d.email IN (SELECT value FROM json_each(?))",
+                    (edition_id, json.dumps(list(sent))),
+                )
+            db.executemany(
+                "UPDATE deliveries SET state = 'failed', error = ?, updated_at = ?"
+                " WHERE edition_id = ? AND email = ?",
+                ((error, stamp, edition_id, email) for email, error, _ in failed),
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO suppressions(email, reason, created_at) VALUES (?, ?, ?)",
+                ((email.casefold(), error, stamp) for email, error, suppress in failed if suppress),
+            )
+
+    def mark_sending(self, edition_id: str, email: str, now: dt.datetime) -> None:
+        self.record_progress(edition_id, now, sending=[email])
 
     def mark_sent(self, edition_id: str, email: str, now: dt.datetime) -> None:
         """Record the send and the papers it carried, in one transaction."""
-        with self.transaction() as db:
-            row = db.execute(
-                "SELECT picks FROM deliveries WHERE edition_id = ? AND email = ?",
-                (edition_id, email),
-            ).fetchone()
-            db.execute(
-                "UPDATE deliveries SET state = 'sent', error = NULL, updated_at = ?"
-                " WHERE edition_id = ? AND email = ?",
-                (_iso(now), edition_id, email),
-            )
-            paper_ids = [pick["paper_id"] for pick in json.loads(row["picks"])]
-            db.executemany(
-                "INSERT OR IGNORE INTO sent_papers(email, paper_id, edition_id) VALUES (?, ?, ?)",
-                ((email, paper_id, edition_id) for paper_id in paper_ids),
-            )
+        self.record_progress(edition_id, now, sent=[email])
 
     def mark_failed(
         self, edition_id: str, email: str, error: str, now: dt.datetime, *, suppress: bool = False
     ) -> None:
         """Record a failed delivery; a permanent one (5xx) also suppresses the address for
         future editions, in the same transaction."""
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE deliveries SET state = 'failed', error = ?, updated_at = ?"
-                " WHERE edition_id = ? AND email = ?",
-                (error, _iso(now), edition_id, email),
-            )
-            if suppress:
-                db.execute(
-                    "INSERT OR REPLACE INTO suppressions(email, reason, created_at)"
-                    " VALUES (?, ?, ?)",
-                    (email.casefold(), error, _iso(now)),
-                )
+        self.record_progress(edition_id, now, failed=[(email, error, suppress)])
 
     def suppressed(self, email: str) -> str | None:
         """Why this address gets no more mail, or None."""

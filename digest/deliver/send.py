@@ -214,28 +214,41 @@ def send_edition(
         finally:
             idle.put(connection)
 
+    done_sent: list[str] = []
+    done_failed: list[tuple[str, str, bool]] = []
+
+    def flush(sending: Sequence[str] = ()) -> None:
+        """One ledger transaction: results since the last flush, plus the next `sending`."""
+        store.record_progress(
+            edition_id, clock(), sending=sending, sent=done_sent, failed=done_failed
+        )
+        done_sent.clear()
+        done_failed.clear()
+
     def settle(done: Iterable[Future[None]], in_flight: dict[Future[None], str]) -> None:
-        """Record finished sends in the ledger (only this thread touches the store)."""
+        """Collect finished sends (only this thread touches the store)."""
         nonlocal streak
         for future in done:
             address = in_flight.pop(future)
             error = future.exception()
             if error is None:
                 streak = 0
-                store.mark_sent(edition_id, address, clock())
+                done_sent.append(address)
                 sent.append(address)
                 if on_message:
                     on_message(address, "sent")
                 continue
             if not isinstance(error, PermanentFailure | TemporaryFailure):
+                flush()
                 raise error  # a crash: the ledger keeps this row `sending` for the resume
             permanent = isinstance(error, PermanentFailure)
-            store.mark_failed(edition_id, address, str(error), clock(), suppress=permanent)
+            done_failed.append((address, str(error), permanent))
             failed.append((address, str(error)))
             if on_message:
                 on_message(address, "failed")
             streak += 1
             if streak >= settings.smtp.max_consecutive_errors:
+                flush()
                 raise DeliveryError(
                     f"paused: {streak} messages in a row failed (last: {error}); fix the relay,"
                     " then run `digest send --retry-failed`"
@@ -261,9 +274,10 @@ def send_edition(
                 send_empty=settings.email.send_empty,
             )
         in_flight: dict[Future[None], str] = {}
+        ledger = {row.email: row for row in store.deliveries(edition_id)}
         for person in people:
-            row = store.delivery(edition_id, person.email)
-            if row is None:
+            row = ledger.get(person.email)
+            if row is None:  # a dry run records nothing, so its rows are made here
                 row = store.plan_delivery(
                     edition_id,
                     person.email,
@@ -309,12 +323,13 @@ def send_edition(
                 if on_message:
                     on_message(person.email, "would send")
                 continue
-            store.mark_sending(edition_id, person.email, clock())
+            flush(sending=[person.email])  # committed before the relay sees the message
             in_flight[executor.submit(job, person.email, data)] = person.email
             # At most one message per connection in flight: a crash repeats no more than that.
             if len(in_flight) >= len(connections):
                 settle(wait(in_flight, return_when=FIRST_COMPLETED).done, in_flight)
         settle(wait(in_flight).done, in_flight)
+        flush()
     return SendReport(
         edition_id=edition_id,
         sent=tuple(sent),
