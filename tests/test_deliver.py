@@ -216,3 +216,24 @@ def test_subject_placeholders_are_checked(tmp_path: Path) -> None:
     path = write_settings(tmp_path, extra='[email]\nsubject = "{title} today"\n')
     with pytest.raises(SettingsError, match=r"email\.subject: .*\{count\}"):
         load_settings(path)
+
+
+def test_non_ascii_subjects_are_encoded_words_within_78_characters() -> None:
+    import datetime as dt
+
+    from digest.deliver import build_message
+    from digest.models import Email
+
+    subject = "5 new papers · Sun 22 Nov: Ünïcode títles, emoji 🚀 and a tail that keeps going on"
+    data = build_message(
+        Email(subject, "pre", "<p>x</p>", "t"),
+        sender="Digest <d@example.org>",
+        recipient="r@example.org",
+        recipient_name="Rëader",
+        message_id="<m@example.org>",
+        unsubscribe_url="https://example.org/u",
+        date=dt.datetime(2026, 11, 22, tzinfo=dt.UTC),
+    )
+    head = data.split(b"\r\n\r\n")[0].split(b"\r\n")
+    assert all(len(line) <= 78 for line in head if not line.startswith(b"List-Unsubscribe:"))
+    assert _parse(data)["Subject"] == subject
