@@ -32,6 +32,7 @@ ENV_ONLY = {
     ("smtp", "username"): "DIGEST_SMTP__USERNAME",
     ("smtp", "password"): "DIGEST_SMTP__PASSWORD",
     ("secret_key",): "DIGEST_SECRET_KEY",
+    ("dkim", "private_key"): "DIGEST_DKIM__PRIVATE_KEY",
 }
 
 
@@ -115,6 +116,17 @@ class EmailSettings(_Section):
         return value
 
 
+class DkimSettings(_Section):
+    """DKIM signing: on when a private key is given (PEM, from DIGEST_DKIM__PRIVATE_KEY)."""
+
+    selector: str = "digest"
+    # Signing domain; empty means the domain of the From address.
+    domain: str = ""
+    private_key: SecretStr | None = None
+
+    _names = field_validator("selector", "domain")(_single_line)
+
+
 class SourcesSettings(_Section):
     """Where `digest fetch` downloads dumps from."""
 
@@ -179,6 +191,7 @@ class Settings(BaseSettings):
     sender: SenderSettings = SenderSettings()
     sources: SourcesSettings = SourcesSettings()
     email: EmailSettings = EmailSettings()
+    dkim: DkimSettings = DkimSettings()
     ranking: RankingSettings = RankingSettings()
     subscribers: tuple[SubscriberSettings, ...] = ()
 

@@ -649,17 +649,20 @@ class Store:
         `failed` ((email, error, suppress): a permanent failure also suppresses the address)."""
         stamp = _iso(now)
         with self.transaction() as db:
-            db.executemany(
-                "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?"
-                " WHERE edition_id = ? AND email = ? AND state IN ('pending', 'sending')",
-                ((stamp, edition_id, email) for email in sending),
-            )
-            db.executemany(
-                "UPDATE deliveries SET state = 'sent', error = NULL, updated_at = ?"
-                " WHERE edition_id = ? AND email = ?",
-                ((stamp, edition_id, email) for email in sent),
-            )
+            # Only the statements that have rows to touch: this runs once per message sent.
+            if sending:
+                db.executemany(
+                    "UPDATE deliveries SET state = 'sending', attempts = attempts + 1,"
+                    " updated_at = ? WHERE edition_id = ? AND email = ?"
+                    " AND state IN ('pending', 'sending')",
+                    ((stamp, edition_id, email) for email in sending),
+                )
             if sent:
+                db.executemany(
+                    "UPDATE deliveries SET state = 'sent', error = NULL, updated_at = ?"
+                    " WHERE edition_id = ? AND email = ?",
+                    ((stamp, edition_id, email) for email in sent),
+                )
                 db.execute(
                     "INSERT OR IGNORE INTO sent_papers(email, paper_id, edition_id)"
                     " SELECT d.email, json_extract(p.value, '$.paper_id'), d.edition_id"
@@ -667,15 +670,17 @@ class Store:
                     " WHERE d.edition_id = ? AND d.email IN (SELECT value FROM json_each(?))",
                     (edition_id, json.dumps(list(sent))),
                 )
-            db.executemany(
-                "UPDATE deliveries SET state = 'failed', error = ?, updated_at = ?"
-                " WHERE edition_id = ? AND email = ?",
-                ((error, stamp, edition_id, email) for email, error, _ in failed),
-            )
-            db.executemany(
-                "INSERT OR REPLACE INTO suppressions(email, reason, created_at) VALUES (?, ?, ?)",
-                ((email.casefold(), error, stamp) for email, error, suppress in failed if suppress),
-            )
+            if failed:
+                db.executemany(
+                    "UPDATE deliveries SET state = 'failed', error = ?, updated_at = ?"
+                    " WHERE edition_id = ? AND email = ?",
+                    ((error, stamp, edition_id, email) for email, error, _ in failed),
+                )
+                db.executemany(
+                    "INSERT OR REPLACE INTO suppressions(email, reason, created_at)"
+                    " VALUES (?, ?, ?)",
+                    ((email.casefold(), error, stamp) for email, error, drop in failed if drop),
+                )
 
     def mark_sending(self, edition_id: str, email: str, now: dt.datetime) -> None:
         self.record_progress(edition_id, now, sending=[email])

@@ -237,3 +237,38 @@ def test_non_ascii_subjects_are_encoded_words_within_78_characters() -> None:
     head = data.split(b"\r\n\r\n")[0].split(b"\r\n")
     assert all(len(line) <= 78 for line in head if not line.startswith(b"List-Unsubscribe:"))
     assert _parse(data)["Subject"] == subject
+
+
+def test_dkim_signature_covers_the_unsubscribe_headers_and_verifies(
+    tmp_path: Path, smtp_server: SmtpServer, secret_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+    import subprocess
+
+    import dkim
+
+    key = tmp_path / "dkim.pem"
+    subprocess.run(
+        ["openssl", "genrsa", "-traditional", "-out", str(key), "2048"],
+        check=True,
+        capture_output=True,
+    )
+    public = subprocess.run(
+        ["openssl", "rsa", "-in", str(key), "-pubout", "-outform", "DER"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    monkeypatch.setenv("DIGEST_DKIM__PRIVATE_KEY", key.read_text())
+    settings, store = _setup(tmp_path, smtp_server.port)
+    with store:
+        send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+    data = smtp_server.handler.messages[0].data
+    signature = _parse(data)["DKIM-Signature"]
+    assert "d=digest.test" in signature and "s=digest" in signature
+    signed = signature.split("h=")[1].split(";")[0].replace(" ", "").lower().split(":")
+    assert {"list-unsubscribe", "list-unsubscribe-post", "from", "subject"} <= set(signed)
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+    assert dkim.verify(data, dnsfunc=lambda name, timeout=5: record)
+    assert not dkim.verify(
+        data.replace(b"Subject: ", b"Subject: X"), dnsfunc=lambda n, timeout=5: record
+    )

@@ -19,7 +19,13 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-from digest.deliver.message import build_message, message_id, sender_address, sender_domain
+from digest.deliver.message import (
+    build_message,
+    dkim_sign,
+    message_id,
+    sender_address,
+    sender_domain,
+)
 from digest.deliver.transports import PermanentFailure, TemporaryFailure, Transport
 from digest.errors import DeliveryError
 from digest.models import Edition, Email, Pick, Subscriber
@@ -318,6 +324,13 @@ def send_edition(
                 unsubscribe_url=links.unsubscribe,
                 date=clock(),
             )
+            if settings.dkim.private_key is not None:
+                data = dkim_sign(
+                    data,
+                    selector=settings.dkim.selector,
+                    domain=settings.dkim.domain or domain,
+                    private_key=settings.dkim.private_key.get_secret_value(),
+                )
             if dry_run:
                 sent.append(person.email)
                 if on_message:
