@@ -8,6 +8,7 @@ refused, so secrets never end up in a repository.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 import zoneinfo
 from pathlib import Path
@@ -82,8 +83,17 @@ def _http_url(value: str) -> str:
 class SenderSettings(_Section):
     from_: str = Field(default="Digest <digest@localhost>", alias="from")
     base_url: str = "http://127.0.0.1:8000"
+    # Optional second unsubscribe route for clients without HTTPS one-click: a mailbox address.
+    unsubscribe_mailto: str = ""
 
     _from = field_validator("from_")(_single_line)
+
+    @field_validator("unsubscribe_mailto")
+    @classmethod
+    def _plain_address(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[A-Za-z0-9._+-]+@[A-Za-z0-9.-]+", value):
+            raise ValueError("must be a plain ASCII address like unsubscribe@example.org")
+        return value
 
     _base_url = field_validator("base_url")(_http_url)
 

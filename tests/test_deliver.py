@@ -272,3 +272,36 @@ def test_dkim_signature_covers_the_unsubscribe_headers_and_verifies(
     assert not dkim.verify(
         data.replace(b"Subject: ", b"Subject: X"), dnsfunc=lambda n, timeout=5: record
     )
+
+
+def test_optional_mailto_unsubscribe_carries_the_same_signed_token(
+    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+) -> None:
+    path = write_settings(tmp_path, port=smtp_server.port)
+    path.write_text(
+        path.read_text().replace(
+            'base_url = "https://digest.test"',
+            'base_url = "https://digest.test"\nunsubscribe_mailto = "leave@digest.test"',
+        )
+    )
+    settings = load_settings(path)
+    with Store.open(settings.database) as store:
+        ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock())
+        send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+    message = _parse(smtp_server.handler.messages[0].data)
+    https, mailto = (part.strip(" <>") for part in message["List-Unsubscribe"].split(","))
+    token = https.rsplit("/", 1)[-1]
+    assert mailto == f"mailto:leave@digest.test?subject=unsubscribe%20{token}"
+    assert read_token(secret_env, token, "unsubscribe") == message["To"].addresses[0].addr_spec
+
+
+def test_unsubscribe_mailto_must_be_a_plain_address(tmp_path: Path) -> None:
+    path = write_settings(tmp_path)
+    path.write_text(
+        path.read_text().replace(
+            'base_url = "https://digest.test"',
+            'base_url = "https://digest.test"\nunsubscribe_mailto = "x@y>, <http://evil"',
+        )
+    )
+    with pytest.raises(SettingsError, match=r"sender\.unsubscribe_mailto"):
+        load_settings(path)

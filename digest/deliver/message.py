@@ -71,6 +71,16 @@ def _encoded_words(value: str) -> str:
     return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w).decode('ascii')}?=" for w in words)
 
 
+def _list_unsubscribe(url: str, mailto: str) -> bytes:
+    """`<https://…signed…>`, then optionally `<mailto:…?subject=unsubscribe%20TOKEN>`; the
+    token is the signed one from the URL, so the mailbox can verify it the same way."""
+    entries = [f"<{url}>"]
+    if mailto:
+        token = url.rstrip("/").rsplit("/", 1)[-1]
+        entries.append(f"<mailto:{mailto}?subject=unsubscribe%20{token}>")
+    return f"List-Unsubscribe: {', '.join(entries)}\r\n".encode("ascii")
+
+
 def _address(value: str) -> str:
     name, address = parseaddr(value)
     return formataddr((header_safe(name, 80), address), charset="utf-8")
@@ -85,6 +95,7 @@ def build_message(
     message_id: str,
     unsubscribe_url: str,
     date: dt.datetime,
+    unsubscribe_mailto: str = "",
 ) -> bytes:
     """RFC 5322 bytes: multipart/alternative with text/plain first, then text/html.
 
@@ -104,7 +115,7 @@ def build_message(
             _header("Message-ID", message_id),
             _header("List-Id", f"Trending papers <digest.{domain}>"),
             # Kept verbatim (never folded or encoded): mail clients parse the <URL> literally.
-            f"List-Unsubscribe: <{unsubscribe_url}>\r\n".encode("ascii"),
+            _list_unsubscribe(unsubscribe_url, unsubscribe_mailto),
             b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n",
             b"MIME-Version: 1.0\r\n",
             f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"\r\n'.encode("ascii"),

@@ -323,6 +323,7 @@ def send_edition(
                 message_id=row.message_id,
                 unsubscribe_url=links.unsubscribe,
                 date=clock(),
+                unsubscribe_mailto=settings.sender.unsubscribe_mailto,
             )
             if settings.dkim.private_key is not None:
                 data = dkim_sign(
