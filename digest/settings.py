@@ -54,6 +54,8 @@ class SmtpSettings(_Section):
     username: SecretStr | None = None
     password: SecretStr | None = None
     timeout: float = Field(default=30.0, gt=0)
+    # Extra CA certificates (PEM) to trust for STARTTLS/TLS, e.g. a company relay's private CA.
+    ca_file: Path | None = None
     # 4xx replies and dropped connections are retried this many times, waiting retry_delay,
     # then twice that, and so on (plus jitter).
     max_retries: int = Field(default=4, ge=0, le=20)
@@ -291,4 +293,10 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         updates["database"] = base / settings.database
     if settings.templates is not None and not settings.templates.is_absolute():
         updates["templates"] = base / settings.templates
+    ca_file = settings.smtp.ca_file
+    if ca_file is not None:
+        ca_file = ca_file if ca_file.is_absolute() else base / ca_file
+        if not ca_file.is_file():
+            raise SettingsError(f"settings file {path}: smtp.ca_file: no such file {ca_file}")
+        updates["smtp"] = settings.smtp.model_copy(update={"ca_file": ca_file})
     return settings.model_copy(update=updates) if updates else settings

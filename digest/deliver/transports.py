@@ -86,14 +86,16 @@ class SmtpTransport:
         s = self.settings
         self._sent_on_connection = 0
         try:
+            # Certificates are always verified; ca_file adds a private CA (or a pinned cert).
+            context = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
             if s.security == "ssl":
                 smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    host, port, timeout=s.timeout, context=ssl.create_default_context()
+                    host, port, timeout=s.timeout, context=context
                 )
             else:
                 smtp = smtplib.SMTP(host, port, timeout=s.timeout)
                 if s.security == "starttls":
-                    smtp.starttls(context=ssl.create_default_context())
+                    smtp.starttls(context=context)
             if s.username and s.password:
                 smtp.login(s.username.get_secret_value(), s.password.get_secret_value())
         except smtplib.SMTPAuthenticationError:
