@@ -6,6 +6,8 @@ purpose cannot be edited into a token for another without the secret key.
 
 from __future__ import annotations
 
+import functools
+
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from digest.errors import DigestError, SettingsError
@@ -17,7 +19,9 @@ class BadToken(DigestError):
     exit_code = 2
 
 
+@functools.lru_cache(maxsize=32)
 def _serializer(secret: str, purpose: str) -> URLSafeSerializer:
+    """Built once per key and purpose (a send signs three links per reader)."""
     if len(secret) < 16:
         raise SettingsError(
             "DIGEST_SECRET_KEY is missing or shorter than 16 characters; set a long random value"
