@@ -66,7 +66,7 @@ class SmtpTransport:
 
     def reconnect(self) -> None:
         """Drop the connection (if any) and open a new one: after a drop or a 421."""
-        self.__exit__(None, None, None)
+        self.__exit__()
         self._connect()
 
     def _connect(self) -> None:
@@ -110,12 +110,7 @@ class SmtpTransport:
             ) from None
         self._smtp = smtp
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if self._smtp is not None:
             try:
                 self._smtp.quit()
@@ -124,14 +119,12 @@ class SmtpTransport:
             self._smtp = None
 
     def send(self, sender: str, recipient: str, data: bytes) -> None:
-        if self._smtp is None:  # dropped earlier: connect again before giving up
+        # Dropped earlier, or at the relay's per-connection message limit: start a fresh one.
+        if self._smtp is None or (
+            self._sent_on_connection >= self.settings.max_messages_per_connection
+        ):
             try:
-                self._connect()
-            except DeliveryError as exc:
-                raise TemporaryFailure(str(exc)) from None
-        elif self._sent_on_connection >= self.settings.max_messages_per_connection:
-            try:
-                self.reconnect()  # relays limit messages per connection; start a fresh one
+                self.reconnect()
             except DeliveryError as exc:
                 raise TemporaryFailure(str(exc)) from None
         assert self._smtp is not None
@@ -162,12 +155,7 @@ class _ConnectionlessTransport:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         return None
 
 
