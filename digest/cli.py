@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import sys
 import webbrowser
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,14 @@ def _ingest_and_report(
     return results
 
 
+def _load_and_ingest(
+    settings: Settings, sources: Sequence[str], format_: str | None, as_json: bool
+) -> None:
+    """Read and parse every source first (a bad one stores nothing), then ingest and report."""
+    snapshots = load_all(sources, format_, timeout=settings.sources.timeout)
+    _ingest_and_report(settings, snapshots, as_json)
+
+
 @cli.command()
 @click.argument("sources", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per dump per line.")
@@ -143,12 +152,7 @@ def ingest(obj: _Context, sources: tuple[str, ...], as_json: bool, format_: str 
 
     SOURCES are files, folders (their dumps in name order) or http(s) URLs. Every source is
     read and parsed before anything is stored, so a bad one changes nothing."""
-    settings = obj.settings
-    from digest.sources.fetch import make_client
-
-    with make_client(settings.sources.timeout) as client:
-        snapshots = load_all(sources, format_, client)
-    _ingest_and_report(settings, snapshots, as_json)
+    _load_and_ingest(obj.settings, sources, format_, as_json)
 
 
 @cli.group()
@@ -168,14 +172,12 @@ def fetch() -> None:
 @pass_context
 def fetch_hf(obj: _Context, dates: tuple[dt.datetime, ...], as_json: bool) -> None:
     """Fetch the Hugging Face daily papers of one or more days ([sources] hf_api_url)."""
-    from digest.sources.fetch import hf_daily_url, make_client
+    from digest.sources.fetch import hf_daily_url
 
     settings = obj.settings
     days = [d.date() for d in dates] or [edition_date(utc_now(), settings.timezone)]
     urls = [hf_daily_url(settings.sources.hf_api_url, day) for day in days]
-    with make_client(settings.sources.timeout) as client:
-        snapshots = load_all(urls, "hf-json", client)
-    _ingest_and_report(settings, snapshots, as_json)
+    _load_and_ingest(settings, urls, "hf-json", as_json)
 
 
 @fetch.command("arxiv")
@@ -185,7 +187,7 @@ def fetch_hf(obj: _Context, dates: tuple[dt.datetime, ...], as_json: bool) -> No
 def fetch_arxiv(obj: _Context, categories: tuple[str, ...], as_json: bool) -> None:
     """Fetch the arXiv feed of each CATEGORY ([sources] arxiv_feed_url; default: the
     [sources] arxiv_categories list)."""
-    from digest.sources.fetch import arxiv_feed_url, make_client
+    from digest.sources.fetch import arxiv_feed_url
 
     settings = obj.settings
     chosen = categories or settings.sources.arxiv_categories
@@ -195,9 +197,7 @@ def fetch_arxiv(obj: _Context, categories: tuple[str, ...], as_json: bool) -> No
             " [sources] arxiv_categories"
         )
     urls = [arxiv_feed_url(settings.sources.arxiv_feed_url, c) for c in chosen]
-    with make_client(settings.sources.timeout) as client:
-        snapshots = load_all(urls, "arxiv-feed", client)
-    _ingest_and_report(settings, snapshots, as_json)
+    _load_and_ingest(settings, urls, "arxiv-feed", as_json)
 
 
 @cli.command()

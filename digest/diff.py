@@ -45,8 +45,12 @@ def load_all(
     sources: Iterable[Path | str],
     format: str | None = None,
     client: httpx.Client | None = None,
+    timeout: float = 30.0,
 ) -> list[Snapshot]:
-    """Parse every source: files, folders (name order) and http(s) URLs, in the order given."""
+    """Parse every source: files, folders (name order) and http(s) URLs, in the order given.
+
+    Without a `client`, one is made (with `timeout`) only when a URL comes up: reading files
+    never imports httpx."""
     from digest.sources.fetch import is_url
 
     snapshots: list[Snapshot] = []
@@ -56,7 +60,7 @@ def load_all(
                 if client is None:
                     from digest.sources.fetch import make_client
 
-                    client = stack.enter_context(make_client())
+                    client = stack.enter_context(make_client(timeout))
                 snapshots.append(fetch_snapshot(source, client, format))
             else:
                 snapshots.extend(load_snapshot(p, format) for p in expand_paths([Path(source)]))

@@ -437,9 +437,8 @@ class Renderer:
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
         )
+        # The compiled template escapes text with this; attributes go through _attribute_value.
         self._html_env.filters["_text"] = _text
-        self._html_env.filters["_attribute"] = _attribute
-        self._html_env.filters["_aria_label"] = _aria_label
         try:
             self._html = self._html_env.get_template(HTML_TEMPLATE)
             self._text = self._text_env.get_template(TEXT_TEMPLATE)
