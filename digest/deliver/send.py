@@ -197,7 +197,8 @@ def send_edition(
     renderer = renderer or renderer_for(settings)
     people = list(subscribers if subscribers is not None else subscribers_from(settings))
     # Everyone not planned yet is ranked in one vectorised call; planned rows resume as they are.
-    unplanned = [p for p in people if store.delivery(edition_id, p.email) is None]
+    planned = {row.email for row in store.deliveries(edition_id)}
+    unplanned = [p for p in people if p.email not in planned]
     planned_picks = choose_picks(store, settings, unplanned, now)
 
     sent: list[str] = []
