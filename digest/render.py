@@ -264,6 +264,26 @@ class _Shared:
         return "".join(out)
 
 
+class _Unshareable(Exception):
+    """A reader's value that the shared rendering cannot hold exactly (see _attribute_slot)."""
+
+
+def _attribute_slot(value: Any) -> Markup:
+    """A reader's value inside an attribute of the shared rendering. lxml would have chosen the
+    quotes from the whole value, which a slot cannot change afterwards: a value with a double
+    quote sends this email down the direct path."""
+    text = _mrml_attribute(str(value))
+    if '"' in text:
+        raise _Unshareable
+    return _attribute(text)
+
+
+def _mrml_attribute(text: str) -> str:
+    """MRML writes every attribute value with its backslashes doubled; the compiled paths
+    reproduce that so they equal the per-recipient pipeline."""
+    return text.replace("\\", "\\\\")
+
+
 def _split_slots(
     rendered: str, html: bool
 ) -> tuple[tuple[tuple[str, int, Callable[[Any], str] | None], ...], str]:
@@ -272,12 +292,7 @@ def _split_slots(
     for match in _SLOT.finditer(rendered):
         escape: Callable[[Any], str] | None = None
         if html:
-            escape = _text
-            if _inside_tag(rendered, match.start()):
-                label = rendered.rfind("aria-label=", 0, match.start()) > rendered.rfind(
-                    "<", 0, match.start()
-                )
-                escape = _aria_label if label else _attribute
+            escape = _attribute_slot if _inside_tag(rendered, match.start()) else _text
         parts.append((rendered[start : match.start()], int(match.group(1)), escape))
         start = match.end()
     return tuple(parts), rendered[start:]
@@ -316,10 +331,6 @@ def _attribute(value: Any) -> Markup:
     )
 
 
-def _aria_label(value: Any) -> Markup:
-    return _attribute(str(value).replace("\\", "\\\\"))
-
-
 def safe_url(url: str) -> str:
     """Percent-encode what an HTML serialiser would otherwise re-encode or re-quote (spaces,
     quotes, angle brackets, non-ASCII), so a URL reads the same in every output."""
@@ -351,7 +362,7 @@ class CompiledHtml:
         marked = _STATEMENT.sub(statement, _EXPRESSION.sub(expression, source))
         html = compile_mjml(marked)
         seen: list[str] = []
-        self.attributes: list[tuple[str, list[str]]] = []
+        self.attributes: list[list[str]] = []  # each attribute's literal pieces
 
         def attribute(match: re.Match[str]) -> str:
             """A whole attribute holding expressions: lxml picks its quote character from the
@@ -359,7 +370,7 @@ class CompiledHtml:
             attribute_name, value = match.group(1), match.group(3)
             pieces = _EXPRESSION_TOKEN.split(value)  # literal, token, literal, token, ...
             seen.extend(pieces[1::2])
-            self.attributes.append((attribute_name.strip(), pieces[0::2]))
+            self.attributes.append(pieces[0::2])
             arguments = ", ".join(f"({tokens[t]})" for t in pieces[1::2])
             index = len(self.attributes) - 1
             return f"{attribute_name}={{{{ _attribute_value({index}, {arguments}) }}}}"
@@ -391,13 +402,10 @@ class CompiledHtml:
     def _attribute_value(self, index: int, *values: Any) -> Markup:
         """Rebuild attribute `index` as lxml serialises it: & < > escaped; double quotes around
         it, unless the value holds " but no ', when lxml uses single quotes and leaves " as is."""
-        attribute_name, literals = self.attributes[index]
+        literals = self.attributes[index]
         joined = [html_module.unescape(literals[0])]
         for value, literal in zip(values, literals[1:], strict=True):
-            text = str(value).translate(_CONTROL)
-            if attribute_name == "aria-label":
-                text = text.replace("\\", "\\\\")  # MRML doubles backslashes in this copy
-            joined.append(text)
+            joined.append(_mrml_attribute(str(value).translate(_CONTROL)))
             joined.append(html_module.unescape(literal))
         raw = "".join(joined)
         escaped = raw.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -477,17 +485,19 @@ class Renderer:
         if shared is None:  # this template cannot share: render directly
             return self._render(edition, links, naive=False)
         values = _slot_values(recipient_fields(edition, links))
+        try:
+            html = _Shared.fill(shared.html, shared.html_tail, values)
+        except _Unshareable:
+            return self._render(edition, links, naive=False)
         return Email(
             subject=shared.subject,
             preheader=shared.preheader,
-            html=_Shared.fill(shared.html, shared.html_tail, values),
+            html=html,
             text=_Shared.fill(shared.text, shared.text_tail, values),
         )
 
     def _share(self, edition: Edition, links: Links) -> _Shared | None:
-        """Render the edition once with slots for the reader's values. A template that
-        transforms those values (wraps or slices them) cannot be shared: verified here against
-        a direct render, and then every email of the edition is rendered directly."""
+        """Render the edition once with slots for the reader's values."""
         context = edition_context(edition, links, *self._formats)
         context.update(_SLOTS)
         try:
@@ -500,13 +510,20 @@ class Renderer:
         shared = _Shared(
             context["subject"], context["preheader"], html_parts, html_tail, text_parts, text_tail
         )
+        if self._share_verified:
+            return shared
+        # Once per template: a template that reshapes reader values (wraps, slices) cannot
+        # share, and from then on every email is rendered directly.
         values = _slot_values(recipient_fields(edition, links))
+        try:
+            filled = _Shared.fill(html_parts, html_tail, values)
+        except _Unshareable:
+            return shared  # this reader renders directly; verify with the next one
         direct = self._render(edition, links, naive=False)
-        if (
-            _Shared.fill(html_parts, html_tail, values),
-            _Shared.fill(text_parts, text_tail, values),
-        ) != (direct.html, direct.text):
+        if (filled, _Shared.fill(text_parts, text_tail, values)) != (direct.html, direct.text):
+            self._share_broken = True
             return None
+        self._share_verified = True
         return shared
 
     def render_naive(self, edition: Edition, links: Links) -> Email:

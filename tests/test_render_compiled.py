@@ -122,3 +122,17 @@ def test_golden_files(renderer: Renderer, part: str) -> None:
 
 def test_builtin_templates_exist() -> None:
     assert (BUILTIN_TEMPLATES / "digest.mjml.j2").is_file()
+
+
+def test_reader_values_in_attributes_keep_lxml_quoting(tmp_path: Path) -> None:
+    """Regression: a shared rendering filled a quote-bearing reader value into double quotes,
+    where the per-recipient pipeline (lxml) switches the attribute to single quotes."""
+    (tmp_path / "digest.mjml.j2").write_text(
+        '<mjml><mj-body><mj-section><mj-column><mj-text><p title="{{ interests }}">'
+        "{{ headline }}</p></mj-text></mj-column></mj-section></mj-body></mjml>"
+    )
+    renderer = Renderer(tmp_path)
+    listing = [Paper(key="k", title="Graph Networks", abstract="Graphs.")]
+    for interests in (("plain",), ('say "hi"',), ("back\\slash",)):
+        edition = _edition(listing, "ada@example.org", interests)
+        assert renderer.render(edition, _links(1)) == renderer.render_naive(edition, _links(1))
