@@ -244,6 +244,17 @@ def _index(items: Sequence[str]) -> dict[str, int]:
 # -- signals ---------------------------------------------------------------------------------
 
 
+def _any_per_profile(
+    hits: np.ndarray, columns: dict[str, int], wanted: Sequence[Sequence[str]]
+) -> np.ndarray:
+    """profiles × papers: does the paper hit any of that profile's items (terms, authors)?"""
+    result = np.zeros((len(wanted), hits.shape[0]), dtype=bool)
+    for s, items in enumerate(wanted):
+        if items:
+            result[s] = hits[:, [columns[item] for item in items]].any(axis=1)
+    return result
+
+
 def _scaled_log(values: np.ndarray) -> np.ndarray:
     logged = np.log1p(np.maximum(values, 0))
     top = logged.max() if len(logged) else 0.0
@@ -406,7 +417,7 @@ class Ranker:
 
         rows, cols, vals = [], [], []
         for s, group in enumerate(interests):
-            total = sum(i.weight for i in group) or 1.0
+            total = sum(i.weight for i in group)
             for interest in group:
                 rows.append(s)
                 cols.append(phrases[interest.phrase])
@@ -423,23 +434,16 @@ class Ranker:
         )
 
         # Exclusions veto; followed authors boost.
-        excluded = np.zeros((n_profiles, n_papers), dtype=bool)
-        terms = _index([t for p in profiles for t in p.exclude])
-        if terms:
-            in_title, in_body = texts.hits(list(terms))
-            term_hits = in_title | in_body
-            for s, profile in enumerate(profiles):
-                if profile.exclude:
-                    excluded[s] = term_hits[:, [terms[t] for t in profile.exclude]].any(axis=1)
-        followed = np.zeros((n_profiles, n_papers), dtype=bool)
-        names = _index([normalise_title(a) for p in profiles for a in p.authors])
-        if names:
-            by_name = np.array([[name in authors for name in names] for authors in texts.authors])
-            for s, profile in enumerate(profiles):
-                if profile.authors:
-                    followed[s] = by_name[
-                        :, [names[normalise_title(a)] for a in profile.authors]
-                    ].any(axis=1)
+        exclusions = [p.exclude for p in profiles]
+        terms = _index([t for group in exclusions for t in group])
+        in_title, in_body = texts.hits(list(terms))
+        excluded = _any_per_profile(in_title | in_body, terms, exclusions)
+        authors = [tuple(normalise_title(a) for a in p.authors) for p in profiles]
+        names = _index([a for group in authors for a in group])
+        by_name = np.array(
+            [[name in written for name in names] for written in texts.authors], dtype=bool
+        ).reshape(n_papers, len(names))
+        followed = _any_per_profile(by_name, names, authors)
 
         # Liked papers: one SVM per subscriber who has any (the one non-vectorised step).
         seed = np.zeros((n_profiles, n_papers), dtype=np.float32)
