@@ -1,45 +1,73 @@
-"""Signed per-subscriber tokens for unsubscribe and preference links.
+"""Signed per-subscriber tokens for unsubscribe, preference and view-in-browser links.
 
-An HMAC signature (itsdangerous) over the address and the purpose: a token for one address or
-purpose cannot be edited into a token for another without the secret key.
+A token is `base64url(address).signature`: an HMAC-SHA1 signature (itsdangerous' Signer) over the
+address, with a key derived per purpose. A token for one address or purpose cannot be edited into
+a token for another without the secret key.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, Signer
 
 from digest.errors import DigestError, SettingsError
 
 
 class BadToken(DigestError):
-    """A link token was tampered with, truncated or signed with another key."""
+    """A link token was tampered with, truncated or signed with another key.
+
+    `tampered` is False for a token that is not even shaped like one (a web server answers
+    400 Bad Request) and True for a well-formed one whose signature does not match (403)."""
 
     exit_code = 2
 
+    def __init__(self, message: str, *, tampered: bool = True) -> None:
+        super().__init__(message)
+        self.tampered = tampered
+
+
+class _Signer(Signer):
+    """Derives its key once, not per signature (a send signs three links per reader)."""
+
+    @functools.cached_property
+    def _derived(self) -> bytes:
+        return super().derive_key()
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        return self._derived if secret_key is None else super().derive_key(secret_key)
+
 
 @functools.lru_cache(maxsize=32)
-def _serializer(secret: str, purpose: str) -> URLSafeSerializer:
-    """Built once per key and purpose (a send signs three links per reader)."""
+def _signer(secret: str, purpose: str) -> _Signer:
     if len(secret) < 16:
         raise SettingsError(
             "DIGEST_SECRET_KEY is missing or shorter than 16 characters; set a long random value"
             " in the environment (e.g. python3 -c 'import secrets; print(secrets.token_urlsafe())')"
         )
-    return URLSafeSerializer(secret, salt=f"digest.{purpose}")
+    return _Signer(secret, salt=f"digest.{purpose}")
 
 
 def make_token(secret: str, email: str, purpose: str = "unsubscribe") -> str:
-    return _serializer(secret, purpose).dumps(email.casefold())
+    payload = base64.urlsafe_b64encode(email.casefold().encode("utf-8")).rstrip(b"=")
+    return _signer(secret, purpose).sign(payload).decode("ascii")
 
 
 def read_token(secret: str, token: str, purpose: str = "unsubscribe") -> str:
     """Return the address a token was made for, or raise BadToken."""
+    signer = _signer(secret, purpose)
+    payload, dot, signature = token.rpartition(".")
+    if not dot or not payload or not signature or not token.isascii():
+        raise BadToken("the link is incomplete; use the whole link from your email", tampered=False)
     try:
-        email = _serializer(secret, purpose).loads(token)
+        signer.unsign(token.encode("ascii"))
     except BadSignature:
         raise BadToken("the link is invalid or was changed; use the link from your email") from None
-    if not isinstance(email, str):
-        raise BadToken("the link is invalid; use the link from your email")
+    try:
+        email = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode("utf-8")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise BadToken("the link is invalid; use the link from your email") from None
     return email
+

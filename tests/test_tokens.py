@@ -33,3 +33,20 @@ def test_tampered_foreign_and_cross_purpose_tokens_are_refused() -> None:
 def test_short_or_missing_secret_is_a_settings_error() -> None:
     with pytest.raises(SettingsError, match="DIGEST_SECRET_KEY"):
         make_token("", "ada@example.org")
+
+
+def test_malformed_tokens_are_told_apart_from_tampered_ones() -> None:
+    """The web app answers 400 for a token that is not shaped like one, 403 for a bad signature."""
+    token = make_token(SECRET, "ada@example.org")
+    for malformed in ("", "no-dot-here", "payload.", ".signature", "päyload.sig"):
+        with pytest.raises(BadToken) as caught:
+            read_token(SECRET, malformed)
+        assert caught.value.tampered is False, malformed
+    for tampered in (
+        token[:-2] + "xx",
+        "ZXZl" + token[4:],
+        make_token(SECRET, "eve@example.org", "view"),
+    ):
+        with pytest.raises(BadToken) as caught:
+            read_token(SECRET, tampered)
+        assert caught.value.tampered is True, tampered

@@ -338,11 +338,13 @@ def send_edition(
                 if on_message:
                     on_message(person.email, "would send")
                 continue
-            flush(sending=[person.email])  # committed before the relay sees the message
-            in_flight[executor.submit(job, person.email, data)] = person.email
             # At most one message per connection in flight: a crash repeats no more than that.
+            # This message was built while the others were on the wire; now it waits for a
+            # free connection.
             if len(in_flight) >= len(connections):
                 settle(wait(in_flight, return_when=FIRST_COMPLETED).done, in_flight)
+            flush(sending=[person.email])  # committed before the relay sees the message
+            in_flight[executor.submit(job, person.email, data)] = person.email
         settle(wait(in_flight).done, in_flight)
         flush()
     return SendReport(
