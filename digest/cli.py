@@ -27,12 +27,13 @@ from digest.deliver import (
     subscribers_from,
 )
 from digest.diff import load_all
-from digest.errors import DigestError, SettingsError
+from digest.errors import DigestError, SettingsError, SubscriberError
 from digest.models import IngestResult, Paper, Snapshot, Subscriber, UpvoteMove
 from digest.rank import Interest, Profile, rank
 from digest.settings import Settings, load_settings
 from digest.sources import FORMATS
 from digest.store import Store
+from digest.subscribers import parse_interest
 
 # markup=False: titles from dumps may hold "[...]", which rich would read as (broken) markup.
 stdout = Console(highlight=False, markup=False)
@@ -299,18 +300,11 @@ def export(obj: _Context, format_: str, snapshot: int | None, out: Path | None) 
 
 def _interest(text: str) -> Interest:
     """`phrase` or `phrase^weight` (as in search-engine boosts)."""
-    phrase, caret, weight = text.rpartition("^")
-    if caret:
-        try:
-            value = float(weight)
-        except ValueError:
-            value = -1.0
-        if not 0 < value <= 100:
-            raise SettingsError(
-                f"--interest {text!r}: the weight after ^ must be a number in (0, 100]"
-            )
-        return Interest(phrase.strip(), value)
-    return Interest(text.strip())
+    try:
+        phrase, weight = parse_interest(text)
+    except ValueError as exc:
+        raise SettingsError(f"--interest: {exc}") from None
+    return Interest(phrase, weight)
 
 
 @cli.command("rank")
@@ -374,16 +368,18 @@ def rank_command(
     stdout.print(table)
 
 
-def _select(settings: Settings, email: str | None) -> list[Subscriber]:
-    people = subscribers_from(settings)
+def _select(settings: Settings, store: Store, email: str | None) -> list[Subscriber]:
+    people = subscribers_from(settings, store)
     if email is None:
         if not people:
-            raise SettingsError("no [[subscribers]] in the settings; add one to send a digest")
+            raise SettingsError(
+                "no subscribers yet; add [[subscribers]] to the settings or run"
+                " `digest subscribers add EMAIL`"
+            )
         return people
     chosen = [p for p in people if p.email.casefold() == email.casefold()]
     if not chosen:
-        known = ", ".join(p.email for p in people) or "none"
-        raise SettingsError(f"no subscriber {email!r} in the settings (known: {known})")
+        raise SettingsError(f"no subscriber {email!r}; `digest subscribers list` shows them")
     return chosen
 
 
@@ -410,7 +406,8 @@ def send(
 ) -> None:
     """Send today's edition to every subscriber not yet served (safe to re-run)."""
     settings = obj.settings
-    people = _select(settings, email)
+    with Store.open(settings.database) as store:
+        people = _select(settings, store, email)
     chosen: Transport | list[Transport]
     if dry_run:
         chosen = DryRunTransport()
@@ -497,8 +494,8 @@ def status(obj: _Context, edition: str | None, as_json: bool) -> None:
 def preview_command(obj: _Context, email: str | None, out: Path, open_browser: bool) -> None:
     """Write a subscriber's next digest to an HTML file (records nothing)."""
     settings = obj.settings
-    person = _select(settings, email)[0]
     with Store.open(settings.database) as store:
+        person = _select(settings, store, email)[0]
         message = preview(store, settings, person, utc_now)
     try:
         out.write_text(message.html, encoding="utf-8")
@@ -508,6 +505,169 @@ def preview_command(obj: _Context, email: str | None, out: Path, open_browser: b
     click.echo(f"{message.subject}\nwrote {out} and {out.with_suffix('.txt')}")
     if open_browser:
         webbrowser.open(out.resolve().as_uri())
+
+
+@cli.group()
+def subscribers() -> None:
+    """Manage the subscribers kept in the store (any number; no TOML needed)."""
+
+
+def _profile_options(function: Any) -> Any:
+    options = [
+        click.option("--name", default="", help="Display name."),
+        click.option(
+            "--interest", "interests", multiple=True, help="Phrase, `phrase^2` (repeatable)."
+        ),
+        click.option("--exclude", "excludes", multiple=True, help="Veto term (repeatable)."),
+        click.option("--author", "authors", multiple=True, help="Author to follow (repeatable)."),
+        click.option("--like", "liked", multiple=True, help="Liked paper: arXiv id or title."),
+        click.option("--max-items", default="10", show_default=True),
+        click.option("--min-score", default="0", show_default=True),
+        click.option("--send-at", help="HH:MM local time [default: [schedule] send_at]."),
+        click.option("--timezone", help="IANA zone [default: the settings' timezone]."),
+        click.option(
+            "--weekdays-only/--every-day", default=None, help="[default: [schedule] setting]."
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+@subscribers.command("add")
+@click.argument("email")
+@_profile_options
+@pass_context
+def subscribers_add(obj: _Context, /, email: str, **fields: Any) -> None:
+    """Add a subscriber, or replace the profile of one already in the store."""
+    from digest.subscribers import ProfileInput, validated_row
+
+    try:
+        row = validated_row(
+            ProfileInput(
+                email=email,
+                name=fields["name"],
+                interests=fields["interests"],
+                exclude=fields["excludes"],
+                authors=fields["authors"],
+                liked=fields["liked"],
+                max_items=fields["max_items"],
+                min_score=fields["min_score"],
+                send_at=fields["send_at"],
+                timezone=fields["timezone"],
+                weekdays_only=fields["weekdays_only"],
+            )
+        )
+    except ValueError as exc:
+        raise SubscriberError(f"{exc}; nothing was changed") from None
+    with Store.open(obj.settings.database) as store:
+        added = store.upsert_subscribers([row], utc_now())
+        why = store.suppressed(row.email)
+    click.echo(f"{'added' if added else 'updated'} {row.email}")
+    if why is not None:
+        stderr.print(f"note: {row.email} gets no mail ({why}); their choice stands")
+
+
+@subscribers.command("list")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list.")
+@pass_context
+def subscribers_list(obj: _Context, as_json: bool) -> None:
+    """Everyone digest knows: settings and store, with their status."""
+    settings = obj.settings
+    with Store.open(settings.database) as store:
+        people = subscribers_from(settings, store)
+        stored = {row.email.casefold() for row in store.subscriber_rows()}
+        suppressed = store.suppressions()
+    rows: list[dict[str, Any]] = [
+        {
+            "email": p.email,
+            "name": p.name,
+            "interests": list(p.interests),
+            "max_items": p.max_items,
+            "send_at": p.send_at,
+            "timezone": p.timezone,
+            "weekdays_only": p.weekdays_only,
+            "source": "store" if p.email.casefold() in stored else "settings",
+            "status": suppressed.get(p.email.casefold(), "active"),
+        }
+        for p in people
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table("email", "name", "interests", "sends", "from", "status", box=None)
+    for r in rows:
+        days = " weekdays" if r["weekdays_only"] else ""
+        table.add_row(
+            str(r["email"]),
+            str(r["name"]),
+            "; ".join(map(str, r["interests"])),
+            f"{r['send_at']} {r['timezone']}{days}",
+            str(r["source"]),
+            str(r["status"]),
+        )
+    stdout.print(table)
+    stderr.print(f"{len(rows)} subscriber(s)")
+
+
+@subscribers.command("remove")
+@click.argument("email")
+@pass_context
+def subscribers_remove(obj: _Context, email: str) -> None:
+    """Remove a subscriber from the store (their sending history stays)."""
+    settings = obj.settings
+    with Store.open(settings.database) as store:
+        removed = store.remove_subscriber(email)
+    in_settings = any(str(s.email).casefold() == email.casefold() for s in settings.subscribers)
+    if not removed and not in_settings:
+        raise SubscriberError(f"no subscriber {email!r} in the store; `digest subscribers list`")
+    if removed:
+        click.echo(f"removed {email}")
+    if in_settings:
+        stderr.print(f"note: {email} is also in the settings file; remove it there to stop mail")
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@pass_context
+def subscribers_import(obj: _Context, file: Path) -> None:
+    """Add or update subscribers from a CSV file, all or nothing.
+
+    The header names the columns: email (required), name, interests, exclude, authors, liked
+    (lists separated by ";"), max_items, min_score, send_at, timezone, weekdays_only."""
+    from digest.subscribers import read_csv
+
+    rows = read_csv(file)
+    with Store.open(obj.settings.database) as store:
+        added = store.upsert_subscribers(rows, utc_now())
+        suppressed = store.suppressions()
+    kept_out = sum(1 for row in rows if row.email.casefold() in suppressed)
+    click.echo(
+        f"imported {len(rows)} subscriber(s) from {file}: {added} new, {len(rows) - added} updated"
+    )
+    if kept_out:
+        stderr.print(f"note: {kept_out} of them unsubscribed or bounced earlier and stay unmailed")
+
+
+@subscribers.command("export")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="[default: stdout]")
+@pass_context
+def subscribers_export(obj: _Context, out: Path | None) -> None:
+    """Write the store's subscribers as CSV that `digest subscribers import` reads back."""
+    from digest.subscribers import from_row, write_csv
+
+    settings = obj.settings
+    with Store.open(settings.database) as store:
+        people = [from_row(row, settings) for row in store.subscriber_rows()]
+    text = write_csv(people)
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise DigestError(f"cannot write {out} ({exc.strerror})") from None
+    stderr.print(f"wrote {len(people)} subscriber(s) to {out}")
 
 
 @cli.command("eval")

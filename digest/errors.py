@@ -46,3 +46,9 @@ class DeliveryError(DigestError):
     """Mail could not be handed to the transport."""
 
     exit_code = 6
+
+
+class SubscriberError(DigestError):
+    """A subscriber's address or profile (flag, CSV row, form field) is invalid."""
+
+    exit_code = 7

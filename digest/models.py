@@ -87,6 +87,10 @@ class Subscriber:
     # Liked papers: arXiv ids or titles, resolved against the store when ranking.
     liked: tuple[str, ...] = ()
     min_score: float = 0.0
+    # When the daemon sends this reader's edition: local time, IANA zone, Monday-Friday only.
+    send_at: str = "07:30"
+    timezone: str = "UTC"
+    weekdays_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,6 +157,38 @@ class InterestSettings(_Section):
     weight: float = Field(default=1.0, gt=0, le=100)
 
 
+_SEND_AT = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?")
+
+
+def parse_send_at(value: str) -> tuple[int, int, int]:
+    """ "07:30" or "07:30:15" → (hour, minute, second); ValueError names the expected form."""
+    match = _SEND_AT.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(f"send time {value!r} is not HH:MM (24-hour clock, e.g. 07:30)")
+    hour, minute, second = match.groups()
+    return int(hour), int(minute), int(second or 0)
+
+
+def check_timezone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)"
+        ) from None
+    return value
+
+
+def _send_at(value: str | None) -> str | None:
+    if value is not None:
+        parse_send_at(value)
+    return value
+
+
+def _timezone(value: str | None) -> str | None:
+    return value if value is None else check_timezone(value)
+
+
 class SubscriberSettings(_Section):
     email: EmailStr
     name: str = ""
@@ -166,8 +198,43 @@ class SubscriberSettings(_Section):
     liked: tuple[str, ...] = ()
     min_score: float = Field(default=0.0, ge=0)
     max_items: int = Field(default=10, ge=1, le=100)
+    # When this reader's edition goes out (`digest daemon`); unset: the [schedule] defaults.
+    send_at: str | None = None
+    timezone: str | None = None
+    weekdays_only: bool | None = None
 
     _name = field_validator("name")(_single_line)
+    _send_time = field_validator("send_at")(_send_at)
+    _zone = field_validator("timezone")(_timezone)
+
+
+class ScheduleSettings(_Section):
+    """`digest daemon`: when editions go out and where new dumps are picked up."""
+
+    # Default send time and days for every subscriber (each may override them); the time zone
+    # is the top-level `timezone` unless a subscriber sets their own.
+    send_at: str = "07:30"
+    weekdays_only: bool = False
+    # A send missed while the daemon was down still goes out if it is at most this many
+    # minutes late; older ones are skipped (a stale "daily" email helps nobody).
+    grace_minutes: int = Field(default=180, ge=1, le=24 * 60)
+    # Folders (new dump files in them) and http(s) URLs the ingest job polls, and how often.
+    watch: tuple[str, ...] = ()
+    poll_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+
+    _send_time = field_validator("send_at")(_send_at)
+
+
+class WebSettings(_Section):
+    """`digest serve`: the preview, archive, unsubscribe and preferences pages."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    # The preview pages list every subscriber: turn them off on a server the public can reach.
+    preview: bool = True
+    threads: int = Field(default=4, ge=1, le=64)
+
+    _host = field_validator("host")(_single_line)
 
 
 class RankingSettings(_Section):
@@ -205,18 +272,11 @@ class Settings(BaseSettings):
     email: EmailSettings = EmailSettings()
     dkim: DkimSettings = DkimSettings()
     ranking: RankingSettings = RankingSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    web: WebSettings = WebSettings()
     subscribers: tuple[SubscriberSettings, ...] = ()
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)"
-            ) from None
-        return value
+    _known_zone = field_validator("timezone")(check_timezone)
 
     @classmethod
     def settings_customise_sources(

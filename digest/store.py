@@ -20,7 +20,7 @@ from digest.errors import StoreError
 from digest.identity import paper_key, parse_arxiv_id, title_key
 from digest.models import IngestResult, Paper, Snapshot, StoredPaper, UpvoteMove
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -77,6 +77,16 @@ CREATE TABLE IF NOT EXISTS suppressions (
     reason TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS subscribers (
+    email TEXT PRIMARY KEY COLLATE NOCASE,
+    name TEXT NOT NULL DEFAULT '',
+    profile TEXT NOT NULL,
+    send_at TEXT,
+    timezone TEXT,
+    weekdays_only INTEGER,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS sent_papers (
     email TEXT NOT NULL,
     paper_id INTEGER NOT NULL REFERENCES papers(id),
@@ -105,6 +115,19 @@ class DeliveryRow:
 
 
 _encode_json = json.JSONEncoder(ensure_ascii=False).encode
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberRow:
+    """A subscriber kept in the store. `profile` holds interests (each {phrase, weight}),
+    exclude, authors, liked, min_score and max_items; unset schedule fields are None."""
+
+    email: str
+    name: str
+    profile: dict[str, Any]
+    send_at: str | None = None
+    timezone: str | None = None
+    weekdays_only: bool | None = None
 
 
 @dataclass(slots=True)
@@ -240,9 +263,14 @@ class Store:
                     f"database {self.path} has schema {row['value']}, newer than this digest"
                     f" ({SCHEMA_VERSION}); upgrade digest"
                 )
-            elif int(row["value"]) < 2:
-                self._upgrade_to_2()
-                self._db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+            elif int(row["value"]) < SCHEMA_VERSION:
+                if int(row["value"]) < 2:
+                    self._upgrade_to_2()
+                # Schema 3 only adds the subscribers table, which the DDL above created.
+                self._db.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                    (str(SCHEMA_VERSION),),
+                )
 
     def _upgrade_to_2(self) -> None:
         """Schema 2 adds the `suppressed` delivery state: SQLite cannot alter a CHECK
@@ -643,20 +671,23 @@ class Store:
         sending: Sequence[str] = (),
         sent: Sequence[str] = (),
         failed: Sequence[tuple[str, str, bool]] = (),
-    ) -> None:
+    ) -> int:
         """Move ledger rows in one transaction: `sending` (about to be handed to the relay),
         `sent` (the relay accepted; the papers it carried are recorded as sent to that reader),
-        `failed` ((email, error, suppress): a permanent failure also suppresses the address)."""
+        `failed` ((email, error, suppress): a permanent failure also suppresses the address).
+        Returns how many rows moved to `sending`: 0 means the row was withdrawn meanwhile (the
+        reader unsubscribed), so its message must not go out."""
         stamp = _iso(now)
         with self.transaction() as db:
             # Only the statements that have rows to touch: this runs once per message sent.
+            moved = 0
             if sending:
-                db.executemany(
+                moved = db.executemany(
                     "UPDATE deliveries SET state = 'sending', attempts = attempts + 1,"
                     " updated_at = ? WHERE edition_id = ? AND email = ?"
                     " AND state IN ('pending', 'sending')",
                     ((stamp, edition_id, email) for email in sending),
-                )
+                ).rowcount
             if sent:
                 db.executemany(
                     "UPDATE deliveries SET state = 'sent', error = NULL, updated_at = ?"
@@ -681,6 +712,7 @@ class Store:
                     " VALUES (?, ?, ?)",
                     ((email.casefold(), error, stamp) for email, error, drop in failed if drop),
                 )
+        return moved
 
     def mark_sending(self, edition_id: str, email: str, now: dt.datetime) -> None:
         self.record_progress(edition_id, now, sending=[email])
@@ -718,6 +750,77 @@ class Store:
                 " WHERE edition_id = ? AND state = 'failed'",
                 (_iso(now), edition_id),
             ).rowcount
+
+    # -- subscribers -----------------------------------------------------------------------
+
+    def upsert_subscribers(self, rows: Sequence[SubscriberRow], now: dt.datetime) -> int:
+        """Add or update subscribers in one transaction; returns how many were new."""
+        stamp = _iso(now)
+        with self.transaction() as db:
+            before = db.execute("SELECT count(*) FROM subscribers").fetchone()[0]
+            db.executemany(
+                "INSERT INTO subscribers(email, name, profile, send_at, timezone, weekdays_only,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(email) DO UPDATE SET name = excluded.name,"
+                " profile = excluded.profile, send_at = excluded.send_at,"
+                " timezone = excluded.timezone, weekdays_only = excluded.weekdays_only,"
+                " updated_at = excluded.updated_at",
+                (
+                    (
+                        r.email,
+                        r.name,
+                        _encode_json(r.profile),
+                        r.send_at,
+                        r.timezone,
+                        r.weekdays_only,
+                        stamp,
+                        stamp,
+                    )
+                    for r in rows
+                ),
+            )
+            after = db.execute("SELECT count(*) FROM subscribers").fetchone()[0]
+        return int(after - before)
+
+    def subscriber_rows(self, email: str | None = None) -> list[SubscriberRow]:
+        """Subscribers kept in the store (all, or the one with this address), by address."""
+        query = "SELECT email, name, profile, send_at, timezone, weekdays_only FROM subscribers"
+        rows = (
+            self._db.execute(query + " WHERE email = ?", (email,))
+            if email is not None
+            else self._db.execute(query + " ORDER BY email")
+        )
+        return [
+            SubscriberRow(
+                r[0], r[1], json.loads(r[2]), r[3], r[4], None if r[5] is None else bool(r[5])
+            )
+            for r in rows
+        ]
+
+    def remove_subscriber(self, email: str) -> bool:
+        with self.transaction() as db:
+            return db.execute("DELETE FROM subscribers WHERE email = ?", (email,)).rowcount > 0
+
+    def unsubscribe(self, email: str, now: dt.datetime, reason: str = "unsubscribed") -> None:
+        """Stop all mail to an address at once: suppress it, and withdraw whatever of an
+        edition was planned for it but not handed to a relay yet (one transaction)."""
+        stamp = _iso(now)
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO suppressions(email, reason, created_at) VALUES (?, ?, ?)",
+                (email.casefold(), reason, stamp),
+            )
+            db.execute(
+                "UPDATE deliveries SET state = 'suppressed', updated_at = ?"
+                " WHERE email = ? COLLATE NOCASE AND state IN ('pending', 'failed')",
+                (stamp, email),
+            )
+
+    def suppressions(self) -> dict[str, str]:
+        """Every suppressed address (casefolded) with the reason."""
+        return {
+            row[0]: row[1] for row in self._db.execute("SELECT email, reason FROM suppressions")
+        }
 
     def delivery_counts(self, edition_id: str) -> dict[str, int]:
         rows = self._db.execute(

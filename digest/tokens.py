@@ -70,4 +70,3 @@ def read_token(secret: str, token: str, purpose: str = "unsubscribe") -> str:
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise BadToken("the link is invalid; use the link from your email") from None
     return email
-

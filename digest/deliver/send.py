@@ -33,6 +33,7 @@ from digest.rank import Candidate, Interest, Profile, Weights, rank
 from digest.render import Links, Renderer
 from digest.settings import Settings, SmtpSettings
 from digest.store import DeliveryRow, Store
+from digest.subscribers import all_subscribers
 from digest.tokens import make_token
 
 Clock = Callable[[], dt.datetime]
@@ -47,27 +48,17 @@ class SendReport:
     suppressed: tuple[str, ...] = ()
     failed: tuple[tuple[str, str], ...] = ()
     dry_run: bool = False
+    # The send was asked to stop (SIGTERM) before every reader was served.
+    stopped: bool = False
 
 
 def edition_date(now: dt.datetime, timezone: str) -> dt.date:
     return now.astimezone(zoneinfo.ZoneInfo(timezone)).date()
 
 
-def subscribers_from(settings: Settings) -> list[Subscriber]:
-    return [
-        Subscriber(
-            email=str(s.email),
-            name=s.name,
-            interests=tuple(i if isinstance(i, str) else i.phrase for i in s.interests),
-            interest_weights=tuple(1.0 if isinstance(i, str) else i.weight for i in s.interests),
-            exclude=s.exclude,
-            authors=s.authors,
-            liked=s.liked,
-            min_score=s.min_score,
-            max_items=s.max_items,
-        )
-        for s in settings.subscribers
-    ]
+def subscribers_from(settings: Settings, store: Store | None = None) -> list[Subscriber]:
+    """Every subscriber: the settings' `[[subscribers]]` and the store's table."""
+    return all_subscribers(settings, store)
 
 
 def links_for(settings: Settings, secret: str, edition_id: str, email: str) -> Links:
@@ -185,17 +176,23 @@ def send_edition(
     renderer: Renderer | None = None,
     on_message: Callable[[str, str], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    timezone: str | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> SendReport:
-    """Plan and send today's edition to every subscriber not yet served; safe to re-run."""
+    """Plan and send today's edition to every subscriber not yet served; safe to re-run.
+
+    The edition is today's date in `timezone` (default: the settings' time zone). When
+    `should_stop()` turns true, no further message is started: those in flight finish and are
+    recorded, the rest stay `pending` for the next run, and the report says `stopped`."""
     now = clock()
-    day = edition_date(now, settings.timezone)
+    day = edition_date(now, timezone or settings.timezone)
     edition_id = day.isoformat()
     secret = _secret(settings, ephemeral=dry_run)
     make_token(secret, "check@example.org")  # fail before sending anything if the key is unusable
     domain = sender_domain(settings.sender.from_)
     envelope_from = sender_address(settings.sender.from_)
     renderer = renderer or renderer_for(settings)
-    people = list(subscribers if subscribers is not None else subscribers_from(settings))
+    people = list(subscribers if subscribers is not None else subscribers_from(settings, store))
     # Everyone not planned yet is ranked in one vectorised call; planned rows resume as they are.
     planned = {row.email for row in store.deliveries(edition_id)}
     unplanned = [p for p in people if p.email not in planned]
@@ -224,13 +221,15 @@ def send_edition(
     done_sent: list[str] = []
     done_failed: list[tuple[str, str, bool]] = []
 
-    def flush(sending: Sequence[str] = ()) -> None:
-        """One ledger transaction: results since the last flush, plus the next `sending`."""
-        store.record_progress(
+    def flush(sending: Sequence[str] = ()) -> int:
+        """One ledger transaction: results since the last flush, plus the next `sending`.
+        Returns how many of `sending` may go out (an unsubscribe may have withdrawn one)."""
+        moved = store.record_progress(
             edition_id, clock(), sending=sending, sent=done_sent, failed=done_failed
         )
         done_sent.clear()
         done_failed.clear()
+        return moved
 
     def settle(done: Iterable[Future[None]], in_flight: dict[Future[None], str]) -> None:
         """Collect finished sends (only this thread touches the store)."""
@@ -282,7 +281,11 @@ def send_edition(
             )
         in_flight: dict[Future[None], str] = {}
         ledger = {row.email: row for row in store.deliveries(edition_id)}
+        stopped = False
         for person in people:
+            if should_stop():
+                stopped = True
+                break
             row = ledger.get(person.email)
             if row is None:  # a dry run records nothing, so its rows are made here
                 row = store.plan_delivery(
@@ -343,7 +346,10 @@ def send_edition(
             # free connection.
             if len(in_flight) >= len(connections):
                 settle(wait(in_flight, return_when=FIRST_COMPLETED).done, in_flight)
-            flush(sending=[person.email])  # committed before the relay sees the message
+            # Committed before the relay sees the message.
+            if not flush(sending=[person.email]):
+                suppressed.append(person.email)  # unsubscribed while this edition went out
+                continue
             in_flight[executor.submit(job, person.email, data)] = person.email
         settle(wait(in_flight).done, in_flight)
         flush()
@@ -355,6 +361,7 @@ def send_edition(
         suppressed=tuple(suppressed),
         failed=tuple(failed),
         dry_run=dry_run,
+        stopped=stopped,
     )
 
 

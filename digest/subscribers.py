@@ -1,0 +1,315 @@
+"""Subscribers: from `[[subscribers]]` in the settings and from the store's subscribers table.
+
+The settings suit a handful of readers; the table holds any number (`digest subscribers
+import`), and also each reader's own edits from the preferences page. Where both know an
+address, the table wins. One validation path serves the CLI, CSV import and the web form.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+
+from digest.errors import SubscriberError
+from digest.models import Subscriber
+from digest.settings import Settings, SubscriberSettings, check_timezone, parse_send_at
+from digest.store import Store, SubscriberRow
+
+# CSV columns, in export order. Lists are separated by ";"; an interest may carry a weight
+# as `phrase^2`. Only `email` is required on import.
+CSV_COLUMNS = (
+    "email",
+    "name",
+    "interests",
+    "exclude",
+    "authors",
+    "liked",
+    "max_items",
+    "min_score",
+    "send_at",
+    "timezone",
+    "weekdays_only",
+)
+MAX_SHOWN_ERRORS = 5
+
+
+def parse_interest(text: str) -> tuple[str, float]:
+    """`phrase` or `phrase^weight` (as in search-engine boosts) → (phrase, weight)."""
+    phrase, caret, weight = text.rpartition("^")
+    if not caret:
+        phrase, value = text, 1.0
+    else:
+        try:
+            value = float(weight)
+        except ValueError:
+            value = -1.0
+        if not 0 < value <= 100:
+            raise ValueError(f"interest {text!r}: the weight after ^ must be a number in (0, 100]")
+    phrase = " ".join(phrase.split())
+    if not phrase:
+        raise ValueError(f"interest {text!r} is empty")
+    return phrase, value
+
+
+def format_interest(phrase: str, weight: float) -> str:
+    return phrase if weight == 1 else f"{phrase}^{weight:g}"
+
+
+def normalise_address(address: str) -> str:
+    """A syntactically valid address (domain lower-cased), or ValueError saying why not."""
+    try:
+        return validate_email(address.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"{address!r} is not a valid address ({exc})") from None
+
+
+def _terms(values: Iterable[str]) -> list[str]:
+    return [" ".join(v.split()) for v in values if v.strip()]
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileInput:
+    """What a person (CLI flags, a CSV row, the preferences form) says about a subscriber."""
+
+    email: str
+    name: str = ""
+    interests: Sequence[str] = ()
+    exclude: Sequence[str] = ()
+    authors: Sequence[str] = ()
+    liked: Sequence[str] = ()
+    max_items: int | str = 10
+    min_score: float | str = 0.0
+    send_at: str | None = None
+    timezone: str | None = None
+    weekdays_only: bool | str | None = None
+
+
+def _bool(value: bool | str | None) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    text = value.strip().casefold()
+    if text in ("", "default"):
+        return None
+    if text in ("1", "true", "yes", "y"):
+        return True
+    if text in ("0", "false", "no", "n"):
+        return False
+    raise ValueError(f"weekdays_only {value!r} must be true or false")
+
+
+def validated_row(given: ProfileInput) -> SubscriberRow:
+    """Check everything a person typed; ValueError names the bad value and the fix."""
+    email = normalise_address(given.email)
+    name = " ".join(given.name.split())
+    interests = [parse_interest(text) for text in _terms(given.interests)]
+    try:
+        max_items = int(given.max_items)
+    except ValueError:
+        raise ValueError(f"max_items {given.max_items!r} must be a whole number") from None
+    if not 1 <= max_items <= 100:
+        raise ValueError(f"max_items {max_items} must be between 1 and 100")
+    try:
+        min_score = float(given.min_score)
+    except ValueError:
+        raise ValueError(f"min_score {given.min_score!r} must be a number") from None
+    if min_score < 0:
+        raise ValueError(f"min_score {min_score} must not be negative")
+    send_at = (given.send_at or "").strip() or None
+    if send_at is not None:
+        hour, minute, second = parse_send_at(send_at)
+        send_at = f"{hour:02d}:{minute:02d}" + (f":{second:02d}" if second else "")
+    timezone = (given.timezone or "").strip() or None
+    if timezone is not None:
+        check_timezone(timezone)
+    profile: dict[str, Any] = {
+        "interests": [{"phrase": p, "weight": w} for p, w in interests],
+        "exclude": _terms(given.exclude),
+        "authors": _terms(given.authors),
+        "liked": _terms(given.liked),
+        "min_score": min_score,
+        "max_items": max_items,
+    }
+    return SubscriberRow(email, name, profile, send_at, timezone, _bool(given.weekdays_only))
+
+
+def from_settings(entry: SubscriberSettings, settings: Settings) -> Subscriber:
+    return Subscriber(
+        email=str(entry.email),
+        name=entry.name,
+        interests=tuple(i if isinstance(i, str) else i.phrase for i in entry.interests),
+        interest_weights=tuple(1.0 if isinstance(i, str) else i.weight for i in entry.interests),
+        exclude=entry.exclude,
+        authors=entry.authors,
+        liked=entry.liked,
+        min_score=entry.min_score,
+        max_items=entry.max_items,
+        send_at=entry.send_at or settings.schedule.send_at,
+        timezone=entry.timezone or settings.timezone,
+        weekdays_only=(
+            settings.schedule.weekdays_only if entry.weekdays_only is None else entry.weekdays_only
+        ),
+    )
+
+
+def from_row(row: SubscriberRow, settings: Settings) -> Subscriber:
+    profile = row.profile
+    interests = profile.get("interests", [])
+    return Subscriber(
+        email=row.email,
+        name=row.name,
+        interests=tuple(i["phrase"] for i in interests),
+        interest_weights=tuple(float(i.get("weight", 1.0)) for i in interests),
+        exclude=tuple(profile.get("exclude", ())),
+        authors=tuple(profile.get("authors", ())),
+        liked=tuple(profile.get("liked", ())),
+        min_score=float(profile.get("min_score", 0.0)),
+        max_items=int(profile.get("max_items", 10)),
+        send_at=row.send_at or settings.schedule.send_at,
+        timezone=row.timezone or settings.timezone,
+        weekdays_only=(
+            settings.schedule.weekdays_only if row.weekdays_only is None else row.weekdays_only
+        ),
+    )
+
+
+def all_subscribers(settings: Settings, store: Store | None) -> list[Subscriber]:
+    """Everyone digest knows: the settings' readers in their order, each replaced by the
+    store's row for the same address when there is one, then the store's other readers."""
+    rows = {row.email.casefold(): row for row in store.subscriber_rows()} if store else {}
+    people = []
+    for entry in settings.subscribers:
+        row = rows.pop(str(entry.email).casefold(), None)
+        people.append(from_row(row, settings) if row else from_settings(entry, settings))
+    people.extend(from_row(row, settings) for row in rows.values())
+    return people
+
+
+def find(settings: Settings, store: Store | None, email: str) -> Subscriber | None:
+    wanted = email.casefold()
+    return next((p for p in all_subscribers(settings, store) if p.email.casefold() == wanted), None)
+
+
+def profile_input(person: Subscriber) -> ProfileInput:
+    """A subscriber as editable input (the preferences form starts from this)."""
+    weights = person.interest_weights or (1.0,) * len(person.interests)
+    return ProfileInput(
+        email=person.email,
+        name=person.name,
+        interests=[format_interest(p, w) for p, w in zip(person.interests, weights, strict=True)],
+        exclude=person.exclude,
+        authors=person.authors,
+        liked=person.liked,
+        max_items=person.max_items,
+        min_score=person.min_score,
+        send_at=person.send_at,
+        timezone=person.timezone,
+        weekdays_only=person.weekdays_only,
+    )
+
+
+def _split(cell: str | None) -> list[str]:
+    return [part for part in (cell or "").split(";") if part.strip()]
+
+
+def read_csv(path: Path) -> list[SubscriberRow]:
+    """Parse and validate a subscribers CSV; every bad row is reported by line, and a file
+    with any bad row yields nothing (the import is all or nothing)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise SubscriberError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise SubscriberError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
+    except OSError as exc:
+        raise SubscriberError(f"{path}: cannot be read ({exc.strerror})") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in reader.fieldnames or []]
+    if "email" not in header:
+        raise SubscriberError(
+            f"{path}: the first line must be a header naming the columns, with at least"
+            f" 'email' (known: {', '.join(CSV_COLUMNS)})"
+        )
+    unknown = [h for h in header if h not in CSV_COLUMNS]
+    if unknown:
+        raise SubscriberError(
+            f"{path}: unknown column(s) {', '.join(map(repr, unknown))};"
+            f" known: {', '.join(CSV_COLUMNS)}"
+        )
+    reader.fieldnames = header
+    rows: dict[str, SubscriberRow] = {}
+    first_line: dict[str, int] = {}
+    errors: list[str] = []
+    for record in reader:
+        line = reader.line_num
+        if None in record:
+            errors.append(f"line {line}: more cells than columns")
+            continue
+        if not any((value or "").strip() for value in record.values()):
+            continue  # a blank line
+        try:
+            row = validated_row(
+                ProfileInput(
+                    email=record.get("email") or "",
+                    name=record.get("name") or "",
+                    interests=_split(record.get("interests")),
+                    exclude=_split(record.get("exclude")),
+                    authors=_split(record.get("authors")),
+                    liked=_split(record.get("liked")),
+                    max_items=(record.get("max_items") or "").strip() or 10,
+                    min_score=(record.get("min_score") or "").strip() or 0.0,
+                    send_at=record.get("send_at"),
+                    timezone=record.get("timezone"),
+                    weekdays_only=record.get("weekdays_only"),
+                )
+            )
+        except ValueError as exc:
+            errors.append(f"line {line}: {exc}")
+            continue
+        key = row.email.casefold()
+        if key in rows:
+            errors.append(f"line {line}: {row.email} is already on line {first_line[key]}")
+            continue
+        rows[key], first_line[key] = row, line
+    if errors:
+        shown = "; ".join(errors[:MAX_SHOWN_ERRORS])
+        more = (
+            f" (and {len(errors) - MAX_SHOWN_ERRORS} more)"
+            if len(errors) > MAX_SHOWN_ERRORS
+            else ""
+        )
+        raise SubscriberError(
+            f"{path}: {len(errors)} bad row(s), nothing imported: {shown}{more};"
+            " fix them and import again"
+        )
+    return list(rows.values())
+
+
+def write_csv(people: Iterable[Subscriber]) -> str:
+    """The CSV `read_csv` reads back (every field explicit)."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for person in people:
+        given = profile_input(person)
+        writer.writerow(
+            [
+                given.email,
+                given.name,
+                ";".join(given.interests),
+                ";".join(given.exclude),
+                ";".join(given.authors),
+                ";".join(given.liked),
+                given.max_items,
+                f"{float(given.min_score):g}",
+                given.send_at,
+                given.timezone,
+                "true" if given.weekdays_only else "false",
+            ]
+        )
+    return out.getvalue()
