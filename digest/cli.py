@@ -670,6 +670,20 @@ def subscribers_export(obj: _Context, out: Path | None) -> None:
     stderr.print(f"wrote {len(people)} subscriber(s) to {out}")
 
 
+@cli.command()
+@click.option("--host", help="Address to listen on [default: [web] host, 127.0.0.1].")
+@click.option("--port", type=click.IntRange(0, 65535), help="[default: [web] port, 8000].")
+@pass_context
+def serve(obj: _Context, host: str | None, port: int | None) -> None:
+    """Serve the preview, archive, unsubscribe and preferences pages (waitress)."""
+    from digest.web import serve as run_server
+
+    settings = obj.settings
+    chosen_host = host or settings.web.host
+    chosen_port = settings.web.port if port is None else port
+    run_server(settings, chosen_host, chosen_port, announce=stderr.print)
+
+
 @cli.command("eval")
 @click.argument(
     "corpus",

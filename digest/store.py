@@ -598,8 +598,10 @@ class Store:
     # -- delivery ledger -------------------------------------------------------------------
 
     def delivery(self, edition_id: str, email: str) -> DeliveryRow | None:
+        """One ledger row; the address matches regardless of ASCII case."""
         row = self._db.execute(
-            "SELECT * FROM deliveries WHERE edition_id = ? AND email = ?", (edition_id, email)
+            "SELECT * FROM deliveries WHERE edition_id = ? AND email = ? COLLATE NOCASE",
+            (edition_id, email),
         ).fetchone()
         return _row_to_delivery(row) if row else None
 

@@ -33,7 +33,7 @@ from digest.rank import Candidate, Interest, Profile, Weights, rank
 from digest.render import Links, Renderer
 from digest.settings import Settings, SmtpSettings
 from digest.store import DeliveryRow, Store
-from digest.subscribers import all_subscribers
+from digest.subscribers import all_subscribers, find
 from digest.tokens import make_token
 
 Clock = Callable[[], dt.datetime]
@@ -156,6 +156,26 @@ def preview(
     return (renderer or renderer_for(settings)).render(
         edition, links_for(settings, secret, edition.edition_id, subscriber.email)
     )
+
+
+def archived(
+    store: Store,
+    settings: Settings,
+    edition_id: str,
+    email: str,
+    renderer: Renderer | None = None,
+) -> Email | None:
+    """The edition as it was mailed to this address (None if it never went out), rendered
+    from the ledger's recorded picks: the "view in browser" page."""
+    row = store.delivery(edition_id, email)
+    if row is None or row.state != "sent":
+        return None
+    person = find(settings, store, row.email) or Subscriber(email=row.email)
+    edition = Edition(
+        edition_id, dt.date.fromisoformat(edition_id), person, _picks_from_row(store, row)
+    )
+    links = links_for(settings, _secret(settings), edition_id, row.email)
+    return (renderer or renderer_for(settings)).render(edition, links)
 
 
 def _secret(settings: Settings, *, ephemeral: bool = False) -> str:

@@ -1,0 +1,256 @@
+"""`digest serve`: preview, archive, one-click unsubscribe and preferences, as a Flask app.
+
+A thin shell like the CLI: every page calls the library (store, subscribers, deliver) and
+renders a Jinja template with autoescaping. Links carry signed tokens (digest.tokens), so no
+page needs a login or a cookie. Pages that list subscribers (the preview) can be switched off
+with `[web] preview = false` for a server the public reaches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Flask, Response, abort, render_template, request
+
+from digest.deliver.send import archived, preview, renderer_for
+from digest.errors import DigestError, SettingsError
+from digest.models import Subscriber
+from digest.render import BUILTIN_TEMPLATES, Renderer
+from digest.settings import Settings
+from digest.store import Store
+from digest.subscribers import (
+    ProfileInput,
+    all_subscribers,
+    find,
+    profile_input,
+    validated_row,
+)
+from digest.tokens import BadToken, read_token
+
+Clock = Callable[[], dt.datetime]
+
+# Pages never run scripts; they frame only their own previews, and send no Referer (the URL
+# carries a token).
+_PAGE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data: https:;"
+    " form-action 'self'; frame-src 'self'; frame-ancestors 'self'; base-uri 'none'"
+)
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class _Templates:
+    """The email renderer, rebuilt when a template file changes (the preview reloads)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._folders = [BUILTIN_TEMPLATES] + ([settings.templates] if settings.templates else [])
+        self._stamp: tuple[tuple[str, int], ...] = ()
+        self._renderer: Renderer | None = None
+
+    def _current_stamp(self) -> tuple[tuple[str, int], ...]:
+        return tuple(
+            (str(path), path.stat().st_mtime_ns)
+            for folder in self._folders
+            for path in sorted(folder.glob("digest.*.j2"))
+        )
+
+    def renderer(self) -> Renderer:
+        stamp = self._current_stamp()
+        if self._renderer is None or stamp != self._stamp:
+            self._renderer = renderer_for(self.settings)
+            self._stamp = stamp
+        return self._renderer
+
+
+def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
+    """The web app for these settings. Needs DIGEST_SECRET_KEY (it checks link tokens)."""
+    if settings.secret_key is None or len(settings.secret_key.get_secret_value()) < 16:
+        raise SettingsError(
+            "digest serve checks signed links: set DIGEST_SECRET_KEY (16+ characters) in the"
+            " environment, the same key `digest send` uses"
+        )
+    secret = settings.secret_key.get_secret_value()
+    app = Flask(__name__, template_folder=str(BUILTIN_TEMPLATES / "web"))
+    templates = _Templates(settings)
+
+    @contextmanager
+    def opened() -> Iterator[Store]:
+        with Store.open(settings.database) as store:
+            yield store
+
+    def reader(token: str, purpose: str) -> str:
+        try:
+            return read_token(secret, token, purpose)
+        except BadToken as exc:
+            abort(403 if exc.tampered else 400, description=str(exc))
+
+    def page(name: str, status: int = 200, **context: Any) -> Response:
+        response = Response(render_template(name, **context), status=status)
+        response.headers["Content-Security-Policy"] = _PAGE_POLICY
+        return response
+
+    def email_page(html: str) -> Response:
+        response = Response(html, mimetype="text/html")
+        # An email is shown as sent: no scripts, images from anywhere, links open on top.
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data: https:;"
+            " frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+        )
+        return response
+
+    @app.after_request
+    def harden(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.errorhandler(400)
+    @app.errorhandler(403)
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    def refused(error: Any) -> Response:
+        return page("message.html", error.code, title=error.name, text=error.description)
+
+    @app.errorhandler(DigestError)
+    def failed(error: DigestError) -> Response:
+        return page("message.html", 500, title="Something went wrong", text=str(error))
+
+    def subscriber_or_404(store: Store, email: str) -> Subscriber:
+        person = find(settings, store, email)
+        if person is None:
+            abort(404, description=f"No subscription for {email}.")
+        return person
+
+    @app.get("/")
+    def index() -> Response:
+        return page("index.html", preview=settings.web.preview)
+
+    @app.get("/healthz")
+    def health() -> Response:
+        with opened() as store:
+            store.latest_edition()
+        return Response("ok\n", mimetype="text/plain")
+
+    def preview_enabled() -> None:
+        if not settings.web.preview:
+            abort(404, description="The preview is switched off on this server.")
+
+    @app.get("/preview")
+    def preview_list() -> Response:
+        preview_enabled()
+        with opened() as store:
+            people = all_subscribers(settings, store)
+            suppressed = store.suppressions()
+        return page("preview_list.html", people=people, suppressed=suppressed)
+
+    @app.get("/preview/<email>")
+    def preview_page(email: str) -> Response:
+        preview_enabled()
+        with opened() as store:
+            person = subscriber_or_404(store, email)
+            message = preview(store, settings, person, clock, templates.renderer())
+        return page("preview.html", person=person, message=message)
+
+    @app.get("/preview/<email>/email.html")
+    def preview_email(email: str) -> Response:
+        preview_enabled()
+        with opened() as store:
+            person = subscriber_or_404(store, email)
+            message = preview(store, settings, person, clock, templates.renderer())
+        return email_page(message.html)
+
+    @app.get("/archive/<edition>/<token>")
+    def archive(edition: str, token: str) -> Response:
+        email = reader(token, "view")
+        try:
+            dt.date.fromisoformat(edition)
+        except ValueError:
+            abort(404, description=f"No edition {edition!r}.")
+        with opened() as store:
+            message = archived(store, settings, edition, email, templates.renderer())
+        if message is None:
+            abort(404, description=f"The {edition} edition was not sent to this address.")
+        return email_page(message.html)
+
+    @app.route("/unsubscribe/<token>", methods=["GET", "POST"])
+    def unsubscribe(token: str) -> Response:
+        email = reader(token, "unsubscribe")
+        if request.method == "GET":
+            # A GET only asks: link scanners and prefetchers must not unsubscribe anyone.
+            return page("unsubscribe.html", email=email, done=False)
+        # RFC 8058 one-click (List-Unsubscribe=One-Click) and the confirmation button both land
+        # here; either way the token alone authorises it: no cookie, no redirect.
+        with opened() as store:
+            store.unsubscribe(email, clock(), reason="unsubscribed (link)")
+        return page("unsubscribe.html", email=email, done=True)
+
+    @app.route("/preferences/<token>", methods=["GET", "POST"])
+    def preferences(token: str) -> Response:
+        email = reader(token, "preferences")
+        with opened() as store:
+            person = subscriber_or_404(store, email)
+            unsubscribed = store.suppressed(email) is not None
+            form = profile_input(person)
+            if request.method == "GET":
+                return page(
+                    "preferences.html", form=form, error=None, saved=False, off=unsubscribed
+                )
+            given = ProfileInput(
+                email=person.email,
+                name=person.name,
+                interests=request.form.get("interests", "").splitlines(),
+                exclude=request.form.get("exclude", "").splitlines(),
+                authors=person.authors,
+                liked=person.liked,
+                max_items=request.form.get("max_items", "").strip() or person.max_items,
+                min_score=person.min_score,
+                send_at=request.form.get("send_at", ""),
+                timezone=request.form.get("timezone", ""),
+                weekdays_only="weekdays_only" in request.form,
+            )
+            try:
+                row = validated_row(given)
+            except ValueError as exc:
+                return page(
+                    "preferences.html",
+                    400,
+                    form=given,
+                    error=str(exc),
+                    saved=False,
+                    off=unsubscribed,
+                )
+            store.upsert_subscribers([row], clock())
+        return page("preferences.html", form=given, error=None, saved=True, off=unsubscribed)
+
+    return app
+
+
+def serve(settings: Settings, host: str, port: int, *, announce: Callable[[str], None]) -> None:
+    """Serve the app with waitress until interrupted."""
+    from waitress import create_server
+
+    app = create_app(settings)
+    try:
+        server = create_server(app, host=host, port=port, threads=settings.web.threads)
+    except OSError as exc:
+        raise SettingsError(
+            f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port"
+        ) from None
+    announce(f"digest serve: http://{host}:{server.effective_port}/ (Ctrl-C stops)")
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+
+
+__all__ = ["create_app", "serve"]
