@@ -684,6 +684,18 @@ def serve(obj: _Context, host: str | None, port: int | None) -> None:
     run_server(settings, chosen_host, chosen_port, announce=stderr.print)
 
 
+@cli.command()
+@pass_context
+def daemon(obj: _Context) -> None:
+    """Run by itself: ingest from [schedule] watch, send each subscriber's edition at their
+    send_at in their time zone. SIGTERM finishes the message in flight and exits."""
+    from digest.schedule import run_daemon
+    from digest.settings import settings_path
+
+    obj.settings  # noqa: B018 - a clear settings error before anything starts
+    run_daemon(settings_path(obj.settings_path))
+
+
 @cli.command("eval")
 @click.argument(
     "corpus",

@@ -217,7 +217,7 @@ class ScheduleSettings(_Section):
     weekdays_only: bool = False
     # A send missed while the daemon was down still goes out if it is at most this many
     # minutes late; older ones are skipped (a stale "daily" email helps nobody).
-    grace_minutes: int = Field(default=180, ge=1, le=24 * 60)
+    grace_minutes: float = Field(default=180, gt=0, le=24 * 60)
     # Folders (new dump files in them) and http(s) URLs the ingest job polls, and how often.
     watch: tuple[str, ...] = ()
     poll_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
@@ -328,13 +328,18 @@ def _refuse_file_secrets(path: Path, data: dict[str, Any]) -> None:
             )
 
 
+def settings_path(path: Path | None = None) -> Path:
+    """The settings file in use: the given path, else $DIGEST_SETTINGS, else ./settings.toml."""
+    return path or Path(os.environ.get("DIGEST_SETTINGS") or DEFAULT_SETTINGS_PATH)
+
+
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     """Load settings from a TOML file and the environment; raise SettingsError on any problem.
 
     `path` defaults to $DIGEST_SETTINGS, then ./settings.toml. Relative paths inside the file
     (database, templates) are taken relative to the file's folder.
     """
-    path = path or Path(os.environ.get("DIGEST_SETTINGS") or DEFAULT_SETTINGS_PATH)
+    path = settings_path(path)
     data = _read_toml(path)
     _refuse_file_secrets(path, data)
     data.update(overrides)

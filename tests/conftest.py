@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import os
 import subprocess
@@ -235,3 +236,68 @@ def http_server() -> Iterator[HttpServer]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class FaultyHandler:
+    """Records every accepted message; faults are set per test."""
+
+    messages: list[tuple[str, bytes]] = field(default_factory=list)
+    temporary_once: set[str] = field(default_factory=set)  # 451 on the first RCPT only
+    always: dict[str, str] = field(default_factory=dict)  # reply to every RCPT
+    drop_after: int | None = None  # close the connection instead of accepting message N+1
+    slow_first: float = 0.0  # seconds to wait before answering the first DATA
+    delay: float = 0.0  # seconds to wait before answering every DATA
+    seen: set[str] = field(default_factory=set)
+    greetings: int = 0  # EHLOs: one per connection
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        self.greetings += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if address in self.always:
+            return self.always[address]
+        if address in self.temporary_once and address not in self.seen:
+            self.seen.add(address)
+            return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.slow_first:
+            wait, self.slow_first = self.slow_first, 0.0
+            await asyncio.sleep(wait)
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.drop_after is not None and len(self.messages) >= self.drop_after:
+            self.drop_after = None
+            server.transport.close()
+            return "421 closing"
+        self.messages.append((envelope.rcpt_tos[0], envelope.original_content))
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def faulty() -> Iterator[tuple[FaultyHandler, int]]:
+    handler = FaultyHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+def reader_subscribers(count: int) -> str:
+    """`count` settings subscribers reader00@example.org, reader01@... with no interests."""
+    return "".join(
+        f'\n[[subscribers]]\nemail = "reader{n:02d}@example.org"\ninterests = []\nmax_items = 3\n'
+        for n in range(count)
+    )

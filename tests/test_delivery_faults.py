@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import email
 import os
 import signal
@@ -11,13 +10,9 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from digest.deliver import SmtpTransport, send_edition
 from digest.diff import ingest_paths
@@ -25,68 +20,16 @@ from digest.errors import DeliveryError
 from digest.settings import Settings, load_settings
 from digest.store import Store
 
-from .conftest import EXAMPLES, FIXED_NOW, fixed_clock, write_settings
+from .conftest import (
+    EXAMPLES,
+    FIXED_NOW,
+    FaultyHandler,
+    fixed_clock,
+    reader_subscribers,
+    write_settings,
+)
 
 FAST_RETRIES = "max_retries = 3\nretry_delay = 0.01\nmax_consecutive_errors = 3\n"
-
-
-@dataclass
-class FaultyHandler:
-    """Records every accepted message; faults are set per test."""
-
-    messages: list[tuple[str, bytes]] = field(default_factory=list)
-    temporary_once: set[str] = field(default_factory=set)  # 451 on the first RCPT only
-    always: dict[str, str] = field(default_factory=dict)  # reply to every RCPT
-    drop_after: int | None = None  # close the connection instead of accepting message N+1
-    slow_first: float = 0.0  # seconds to wait before answering the first DATA
-    delay: float = 0.0  # seconds to wait before answering every DATA
-    seen: set[str] = field(default_factory=set)
-    greetings: int = 0  # EHLOs: one per connection
-
-    async def handle_EHLO(
-        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
-    ) -> list[str]:
-        self.greetings += 1
-        session.host_name = hostname
-        return responses
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: Any
-    ) -> str:
-        if address in self.always:
-            return self.always[address]
-        if address in self.temporary_once and address not in self.seen:
-            self.seen.add(address)
-            return "451 4.3.0 try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.slow_first:
-            wait, self.slow_first = self.slow_first, 0.0
-            await asyncio.sleep(wait)
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        if self.drop_after is not None and len(self.messages) >= self.drop_after:
-            self.drop_after = None
-            server.transport.close()
-            return "421 closing"
-        self.messages.append((envelope.rcpt_tos[0], envelope.original_content))
-        return "250 Message accepted"
-
-
-@pytest.fixture
-def faulty() -> Iterator[tuple[FaultyHandler, int]]:
-    from digest.demo import free_port
-
-    handler = FaultyHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
 
 
 def _setup(folder: Path, port: int, smtp_extra: str = FAST_RETRIES) -> tuple[Settings, Store]:
@@ -187,13 +130,6 @@ def test_a_relay_that_keeps_failing_pauses_the_send(
     assert sorted(report.sent) == ["ada@example.org", "grace@example.org"]
 
 
-def _subscribers(count: int) -> str:
-    return "".join(
-        f'\n[[subscribers]]\nemail = "reader{n:02d}@example.org"\ninterests = []\nmax_items = 3\n'
-        for n in range(count)
-    )
-
-
 def test_sigkill_mid_send_then_resume_misses_nobody(
     tmp_path: Path, faulty: tuple[FaultyHandler, int]
 ) -> None:
@@ -201,7 +137,7 @@ def test_sigkill_mid_send_then_resume_misses_nobody(
     handler, port = faulty
     handler.delay = 0.15
     readers = 12
-    path = write_settings(tmp_path, port=port, subscribers=_subscribers(readers))
+    path = write_settings(tmp_path, port=port, subscribers=reader_subscribers(readers))
     env = {k: v for k, v in os.environ.items() if k != "DIGEST_SETTINGS"}
     env["DIGEST_SECRET_KEY"] = "sigkill-test-secret-0123456789"
     command = [sys.executable, "-m", "digest", "--settings", str(path)]
@@ -291,7 +227,7 @@ def test_concurrency_cap_rate_limit_and_fallback_relay(
     handler, port = faulty
     dead = free_port()  # nothing listens here: the fallback relay must take over
     readers = 9
-    path = write_settings(tmp_path, port=dead, subscribers=_subscribers(readers))
+    path = write_settings(tmp_path, port=dead, subscribers=reader_subscribers(readers))
     path.write_text(
         path.read_text().replace(
             "timeout = 5\n",

@@ -366,6 +366,9 @@ def send_edition(
             # free connection.
             if len(in_flight) >= len(connections):
                 settle(wait(in_flight, return_when=FIRST_COMPLETED).done, in_flight)
+            if should_stop():  # asked to stop while waiting: start nothing new
+                stopped = True
+                break
             # Committed before the relay sees the message.
             if not flush(sending=[person.email]):
                 suppressed.append(person.email)  # unsubscribed while this edition went out

@@ -1,0 +1,305 @@
+"""`digest daemon`: APScheduler 3 jobs, kept in the digest database itself.
+
+Jobs:
+- one send job per distinct (send time, time zone, weekdays-only) among the subscribers, a
+  daily cron trigger in that zone (so DST moves the UTC time, never the local one);
+- an ingest job polling `[schedule] watch` (folders and URLs) every `poll_minutes`;
+- an in-memory job that re-reads the subscribers every minute, so a preferences change or an
+  import gets its own send job without a restart.
+
+Missed runs: the job store is persistent, so after downtime APScheduler sees each send job's
+past run time. Within `grace_minutes` the edition goes out once (coalesced); older, it is
+skipped and logged. The ledger makes any re-run harmless anyway: nobody gets an edition twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import signal
+import threading
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobEvent
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from digest.deliver import SmtpTransport, send_edition
+from digest.diff import load_all
+from digest.errors import DigestError
+from digest.settings import Settings, load_settings, parse_send_at
+from digest.store import Store
+from digest.subscribers import all_subscribers
+
+log = logging.getLogger("digest.daemon")
+
+# Set by SIGTERM/SIGINT: a running send finishes the messages in flight, then returns.
+STOP = threading.Event()
+REFRESH_SECONDS = 60
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class DailyTrigger(CronTrigger):  # type: ignore[misc]
+    """A daily cron trigger that fires at most once per local date. On the night clocks go
+    back, 02:30 happens twice and a plain CronTrigger fires at both."""
+
+    def get_next_fire_time(
+        self, previous_fire_time: dt.datetime | None, now: dt.datetime
+    ) -> dt.datetime | None:
+        upcoming: dt.datetime | None = super().get_next_fire_time(previous_fire_time, now)
+        if upcoming is None or previous_fire_time is None:
+            return upcoming
+        zone = self.timezone
+        if upcoming.astimezone(zone).date() != previous_fire_time.astimezone(zone).date():
+            return upcoming
+        next_day = previous_fire_time.astimezone(zone).date() + dt.timedelta(days=1)
+        midnight = dt.datetime.combine(next_day, dt.time(0), tzinfo=zone)
+        # No previous fire time here: CronTrigger starts from min(now, previous) otherwise.
+        later: dt.datetime | None = super().get_next_fire_time(None, midnight)
+        return later
+
+
+@dataclass(frozen=True, slots=True)
+class SendGroup:
+    """Subscribers who get their edition at the same local time in the same zone."""
+
+    send_at: str
+    timezone: str
+    weekdays_only: bool
+
+    @property
+    def job_id(self) -> str:
+        return f"send {self.send_at} {self.timezone}" + (" weekdays" if self.weekdays_only else "")
+
+    def trigger(self) -> DailyTrigger:
+        hour, minute, second = parse_send_at(self.send_at)
+        return DailyTrigger(
+            hour=hour,
+            minute=minute,
+            second=second,
+            day_of_week="mon-fri" if self.weekdays_only else "*",
+            timezone=zoneinfo.ZoneInfo(self.timezone),
+        )
+
+
+def send_groups(settings: Settings, store: Store) -> list[SendGroup]:
+    groups = {
+        SendGroup(p.send_at, p.timezone, p.weekdays_only) for p in all_subscribers(settings, store)
+    }
+    return sorted(groups, key=lambda g: (g.timezone, g.send_at, g.weekdays_only))
+
+
+# -- the jobs (module-level functions: the persistent job store refers to them by name) -------
+
+
+def run_send(settings_path: str, send_at: str, timezone: str, weekdays_only: bool) -> None:
+    """Send today's edition (in the group's zone) to the group's subscribers."""
+    settings = load_settings(Path(settings_path))
+    group = SendGroup(send_at, timezone, weekdays_only)
+    try:
+        with Store.open(settings.database) as store:
+            people = [
+                p
+                for p in all_subscribers(settings, store)
+                if SendGroup(p.send_at, p.timezone, p.weekdays_only) == group
+            ]
+            if not people:
+                log.info("%s: no subscribers any more", group.job_id)
+                return
+            connections = [SmtpTransport(settings.smtp) for _ in range(settings.smtp.concurrency)]
+            report = send_edition(
+                store,
+                settings,
+                connections,
+                utc_now,
+                subscribers=people,
+                timezone=timezone,
+                should_stop=STOP.is_set,
+            )
+    except DigestError as exc:
+        log.error("%s failed: %s", group.job_id, exc)
+        return
+    log.info(
+        "%s: edition %s sent %d, already sent %d, nothing new %d, suppressed %d, failed %d%s",
+        group.job_id,
+        report.edition_id,
+        len(report.sent),
+        len(report.already_sent),
+        len(report.empty),
+        len(report.suppressed),
+        len(report.failed),
+        " (stopped early; the next run sends the rest)" if report.stopped else "",
+    )
+
+
+_seen_files: dict[str, tuple[int, int]] = {}
+
+
+def run_ingest(settings_path: str) -> None:
+    """Ingest what is new in the watched folders and URLs; a bad dump is logged and skipped."""
+    settings = load_settings(Path(settings_path))
+    sources: list[str] = []
+    for entry in settings.schedule.watch:
+        if entry.startswith(("http://", "https://")):
+            sources.append(entry)
+            continue
+        folder = Path(entry) if Path(entry).is_absolute() else Path(settings_path).parent / entry
+        if not folder.is_dir():
+            log.error("ingest: watched folder %s does not exist", folder)
+            continue
+        for path in sorted(p for p in folder.iterdir() if p.is_file()):
+            stat = path.stat()
+            if _seen_files.get(str(path)) == (stat.st_size, stat.st_mtime_ns):
+                continue
+            _seen_files[str(path)] = (stat.st_size, stat.st_mtime_ns)
+            sources.append(str(path))
+    if not sources:
+        return
+    with Store.open(settings.database) as store:
+        for source in sources:  # one by one: a bad dump must not hold back the good ones
+            try:
+                [snapshot] = load_all([source], None, timeout=settings.sources.timeout)
+                result = store.ingest(snapshot, utc_now())
+            except DigestError as exc:
+                log.error("ingest: %s", exc)
+                continue
+            if not result.duplicate_dump:
+                log.info(
+                    "ingest: %s: %d new, %d seen again", source, len(result.new), result.seen_again
+                )
+
+
+# -- the daemon ----------------------------------------------------------------------------
+
+
+class Daemon:
+    """The scheduler with digest's jobs, reconciled against the subscribers."""
+
+    def __init__(self, settings_path: Path, settings: Settings) -> None:
+        self.settings_path = str(settings_path.resolve())
+        self.settings = settings
+        self.scheduler = BackgroundScheduler(
+            jobstores={
+                "default": SQLAlchemyJobStore(url=f"sqlite:///{settings.database.resolve()}"),
+                "memory": MemoryJobStore(),
+            },
+            job_defaults={
+                "coalesce": True,  # after downtime: one run, never a pile-up
+                "max_instances": 1,
+                "misfire_grace_time": int(settings.schedule.grace_minutes * 60) or 1,
+            },
+            timezone=dt.UTC,
+        )
+        self._stop = STOP  # the event the send jobs watch
+        self.scheduler.add_listener(
+            self._after_job, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
+        )
+
+    def _wanted(self) -> dict[str, tuple[Callable[..., None], Any, tuple[Any, ...]]]:
+        with Store.open(self.settings.database) as store:
+            groups = send_groups(self.settings, store)
+        wanted: dict[str, tuple[Callable[..., None], Any, tuple[Any, ...]]] = {
+            g.job_id: (
+                run_send,
+                g.trigger(),
+                (self.settings_path, g.send_at, g.timezone, g.weekdays_only),
+            )
+            for g in groups
+        }
+        if self.settings.schedule.watch:
+            wanted["ingest"] = (
+                run_ingest,
+                IntervalTrigger(minutes=self.settings.schedule.poll_minutes, timezone=dt.UTC),
+                (self.settings_path,),
+            )
+        return wanted
+
+    def reconcile(self) -> None:
+        """Make the stored jobs match the subscribers. A job whose trigger and arguments are
+        unchanged is left alone, so its (possibly missed) next run time survives a restart."""
+        wanted = self._wanted()
+        for job in self.scheduler.get_jobs(jobstore="default"):
+            if job.id not in wanted:
+                job.remove()
+                log.info("removed job %r (no subscriber needs it)", job.id)
+        for job_id, (function, trigger, args) in wanted.items():
+            job = self.scheduler.get_job(job_id, jobstore="default")
+            if job is not None and repr(job.trigger) == repr(trigger) and job.args == args:
+                continue
+            self.scheduler.add_job(
+                function, trigger, args=args, id=job_id, name=job_id, replace_existing=True
+            )
+            log.info("scheduled %r", job_id)
+
+    def _after_job(self, event: JobEvent) -> None:
+        if self._stop.is_set():
+            # shutdown() holds the job store lock while it waits for this job: get_job would
+            # deadlock, and there is no next run in this process anyway.
+            upcoming = "after restart"
+        else:
+            job = self.scheduler.get_job(event.job_id)
+            upcoming = job.next_run_time.isoformat() if job and job.next_run_time else "none"
+        if event.code == EVENT_JOB_MISSED:
+            log.warning(
+                "%s: the run due %s was missed by more than %g minutes; skipped (next: %s)",
+                event.job_id,
+                event.scheduled_run_time.isoformat(),
+                self.settings.schedule.grace_minutes,
+                upcoming,
+            )
+        elif event.code == EVENT_JOB_ERROR:
+            log.error("%s crashed: %r (next: %s)", event.job_id, event.exception, upcoming)
+        elif event.job_id != "refresh":
+            log.info("%s done; next run %s", event.job_id, upcoming)
+
+    def run(self) -> None:
+        """Run until SIGTERM/SIGINT; then let the send in flight finish and exit."""
+        stop = self._stop
+
+        def request_stop(signum: int, _frame: object) -> None:
+            log.info(
+                "%s received: finishing the message in flight, then exiting",
+                signal.Signals(signum).name,
+            )
+            stop.set()
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        self.scheduler.start(paused=True)
+        self.reconcile()
+        self.scheduler.add_job(
+            self.reconcile,
+            IntervalTrigger(seconds=REFRESH_SECONDS, timezone=dt.UTC),
+            id="refresh",
+            jobstore="memory",
+            replace_existing=True,
+        )
+        self.scheduler.resume()
+        for job in self.scheduler.get_jobs(jobstore="default"):
+            when = job.next_run_time.isoformat() if job.next_run_time else "paused"
+            log.info("job %r: next run %s", job.id, when)
+        stop.wait()
+        self.scheduler.shutdown(wait=True)
+        log.info("stopped")
+
+
+def run_daemon(settings_path: Path) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # digest logs each run with its outcome and next run time; the executor's own
+    # "Running job"/"executed successfully" lines would only repeat that.
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
+    settings = load_settings(settings_path)
+    Store.open(settings.database).close()  # a clear error now for an unusable database
+    Daemon(settings_path, settings).run()

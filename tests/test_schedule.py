@@ -1,0 +1,235 @@
+"""`digest daemon` for real: a subprocess with a schedule seconds away, a real SMTP server,
+SIGTERM and SIGKILL, restarts inside and outside the grace period; and the trigger across DST."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import zoneinfo
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from digest.schedule import SendGroup
+
+from .conftest import EXAMPLES, FaultyHandler, assert_clean_error, run, write_settings
+
+BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
+
+
+def _fires(group: SendGroup, start: dt.datetime, count: int) -> list[dt.datetime]:
+    trigger, previous, now = group.trigger(), None, start
+    fires: list[dt.datetime] = []
+    for _ in range(count):
+        upcoming = trigger.get_next_fire_time(previous, now)
+        assert upcoming is not None
+        fires.append(upcoming)
+        previous, now = upcoming, upcoming + dt.timedelta(seconds=1)
+    return fires
+
+
+def test_local_send_time_holds_across_both_dst_changes() -> None:
+    group = SendGroup("07:30", "Europe/Berlin", False)
+    spring = _fires(group, dt.datetime(2026, 3, 28, 12, tzinfo=BERLIN), 2)
+    assert [f.astimezone(dt.UTC).hour for f in spring] == [5, 5]  # 29 and 30 March: CEST
+    assert all(f.astimezone(BERLIN).strftime("%H:%M") == "07:30" for f in spring)
+    before = _fires(group, dt.datetime(2026, 3, 27, 12, tzinfo=BERLIN), 1)[0]
+    assert before.astimezone(dt.UTC).hour == 6  # 28 March: still CET
+    autumn = _fires(group, dt.datetime(2026, 10, 24, 12, tzinfo=BERLIN), 2)
+    assert [f.astimezone(dt.UTC).hour for f in autumn] == [6, 6]  # back to CET
+
+
+def test_a_time_that_happens_twice_fires_once_and_a_skipped_one_still_fires() -> None:
+    night = SendGroup("02:30", "Europe/Berlin", False)
+    autumn = _fires(night, dt.datetime(2026, 10, 24, 12, tzinfo=BERLIN), 3)
+    assert [f.astimezone(BERLIN).date().day for f in autumn] == [25, 26, 27]  # not 25 twice
+    spring = _fires(night, dt.datetime(2026, 3, 28, 12, tzinfo=BERLIN), 2)
+    assert [f.astimezone(BERLIN).date().day for f in spring] == [29, 30]  # 02:30 never exists
+
+
+def test_weekdays_only_skips_the_weekend() -> None:
+    fires = _fires(SendGroup("08:00", "UTC", True), dt.datetime(2026, 11, 27, 9, tzinfo=dt.UTC), 3)
+    assert [f.strftime("%a") for f in fires] == ["Mon", "Tue", "Wed"]
+
+
+# -- the daemon as a process ---------------------------------------------------------------
+
+
+def _clock_in(seconds: float, zone: str = "UTC") -> str:
+    moment = dt.datetime.now(zoneinfo.ZoneInfo(zone)) + dt.timedelta(seconds=seconds)
+    return moment.strftime("%H:%M:%S")
+
+
+def _subscribers(people: list[tuple[str, str, str]]) -> str:
+    return "".join(
+        f'\n[[subscribers]]\nemail = "{address}"\ninterests = []\nmax_items = 3\n'
+        f'send_at = "{at}"\ntimezone = "{zone}"\n'
+        for address, at, zone in people
+    )
+
+
+class Daemon:
+    """A `digest daemon` subprocess whose log goes to a file the test can read."""
+
+    def __init__(self, settings: Path) -> None:
+        self.log_path = settings.parent / f"daemon-{time.monotonic_ns()}.log"
+        env = {k: v for k, v in os.environ.items() if k != "DIGEST_SETTINGS"}
+        env["DIGEST_SECRET_KEY"] = "daemon-test-secret-0123456789"
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "digest", "--settings", str(settings), "daemon"],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def wait_for(self, condition: Callable[[], bool], seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while not condition():
+            assert self.process.poll() is None, f"daemon exited early:\n{self.log}"
+            assert time.monotonic() < deadline, f"timed out; daemon log:\n{self.log}"
+            time.sleep(0.05)
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        self.process.send_signal(signum)
+        code = self.process.wait(timeout=30)
+        self._log.close()
+        return code
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[Daemon]]:
+    started: list[Daemon] = []
+    yield started
+    for daemon in started:
+        if daemon.process.poll() is None:
+            daemon.stop(signal.SIGKILL)
+
+
+def _settings(folder: Path, port: int, people: str, schedule: str = "") -> Path:
+    path = write_settings(folder, port=port, subscribers=people)
+    path.write_text(path.read_text().replace("[smtp]", f"[schedule]\n{schedule}\n[smtp]"))
+    return path
+
+
+def _states(folder: Path) -> dict[str, int]:
+    db = sqlite3.connect(folder / "digest.sqlite")
+    try:
+        rows = db.execute("SELECT state, count(*) FROM deliveries GROUP BY state").fetchall()
+    finally:
+        db.close()
+    return dict(rows)
+
+
+def test_daemon_ingests_then_sends_at_each_readers_local_time_and_stops_on_sigterm(
+    tmp_path: Path, faulty: tuple[FaultyHandler, int], daemons: list[Daemon]
+) -> None:
+    handler, port = faulty
+    people = _subscribers(
+        [
+            ("utc@example.org", _clock_in(5), "UTC"),
+            ("berlin@example.org", _clock_in(5, "Europe/Berlin"), "Europe/Berlin"),
+        ]
+    )
+    watch = f'watch = ["{EXAMPLES / "dumps"}"]\npoll_minutes = 0.02\n'
+    daemon = Daemon(_settings(tmp_path, port, people, watch))
+    daemons.append(daemon)
+    daemon.wait_for(lambda: len(handler.messages) == 2)
+    assert daemon.stop() == 0
+    assert sorted(to for to, _ in handler.messages) == ["berlin@example.org", "utc@example.org"]
+    assert all(b"new paper" in data for _, data in handler.messages)  # the ingest ran first
+    log = daemon.log
+    assert "ingest: " in log and "new," in log
+    assert "edition" in log and "sent 1" in log
+    assert "done; next run" in log and "stopped" in log
+    berlin_day = dt.datetime.now(zoneinfo.ZoneInfo("Europe/Berlin")).date().isoformat()
+    db = sqlite3.connect(tmp_path / "digest.sqlite")
+    edition = db.execute(
+        "SELECT edition_id FROM deliveries WHERE email = 'berlin@example.org'"
+    ).fetchone()[0]
+    db.close()
+    assert edition == berlin_day  # the reader's own date, not the server's
+
+
+def test_a_send_missed_while_down_goes_out_once_within_grace(
+    tmp_path: Path, faulty: tuple[FaultyHandler, int], daemons: list[Daemon]
+) -> None:
+    handler, port = faulty
+    assert run("--settings", write_settings(tmp_path), "ingest", EXAMPLES / "dumps", cwd=tmp_path)
+    settings = _settings(tmp_path, port, _subscribers([("late@example.org", _clock_in(3), "UTC")]))
+    first = Daemon(settings)
+    daemons.append(first)
+    first.wait_for(lambda: "next run" in first.log)
+    first.stop(signal.SIGKILL)  # down before the send time
+    time.sleep(4)  # the send time passes while nothing runs
+    assert handler.messages == []
+    second = Daemon(settings)
+    daemons.append(second)
+    second.wait_for(lambda: len(handler.messages) == 1)
+    second.wait_for(lambda: "done; next run" in second.log)
+    assert second.stop() == 0
+    assert [to for to, _ in handler.messages] == ["late@example.org"]
+    assert _states(tmp_path) == {"sent": 1}
+
+
+def test_a_send_missed_beyond_grace_is_skipped_and_logged(
+    tmp_path: Path, faulty: tuple[FaultyHandler, int], daemons: list[Daemon]
+) -> None:
+    handler, port = faulty
+    people = _subscribers([("stale@example.org", _clock_in(3), "UTC")])
+    settings = _settings(tmp_path, port, people, "grace_minutes = 0.01\n")  # 0.6 s
+    first = Daemon(settings)
+    daemons.append(first)
+    first.wait_for(lambda: "next run" in first.log)
+    first.stop(signal.SIGKILL)
+    time.sleep(5)
+    second = Daemon(settings)
+    daemons.append(second)
+    second.wait_for(lambda: "was missed" in second.log)
+    assert second.stop() == 0
+    assert handler.messages == []
+    assert "skipped (next: " in second.log
+
+
+def test_sigterm_mid_send_finishes_the_message_in_flight_and_the_rest_follow(
+    tmp_path: Path, faulty: tuple[FaultyHandler, int], daemons: list[Daemon]
+) -> None:
+    handler, port = faulty
+    handler.delay = 0.4
+    readers = 8
+    at = _clock_in(3)
+    people = _subscribers([(f"reader{n}@example.org", at, "UTC") for n in range(readers)])
+    settings = _settings(tmp_path, port, people)
+    assert run("--settings", settings, "ingest", EXAMPLES / "dumps", cwd=tmp_path).returncode == 0
+    daemon = Daemon(settings)
+    daemons.append(daemon)
+    daemon.wait_for(lambda: len(handler.messages) >= 2)
+    assert daemon.stop() == 0
+    received_at_stop = len(handler.messages)
+    assert received_at_stop < readers, "the stop must land mid-send"
+    states = _states(tmp_path)
+    # The message in flight was delivered and recorded; nothing is left half-sent.
+    assert states == {"sent": received_at_stop, "pending": readers - received_at_stop}
+    assert "stopped early" in daemon.log
+    handler.delay = 0.0
+    resumed = run("--settings", settings, "send", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    ids = [email.message_from_bytes(data)["Message-ID"] for _, data in handler.messages]
+    assert len(ids) == len(set(ids)) == readers  # everyone once, nobody twice
+    assert _states(tmp_path) == {"sent": readers}
+
+
+def test_daemon_with_a_bad_send_time_is_one_line(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, 2525, _subscribers([("a@example.org", "25:99", "UTC")]))
+    assert_clean_error(run("--settings", settings, "daemon", cwd=tmp_path), 2, "send_at")
