@@ -1,0 +1,241 @@
+"""`digest serve` over real HTTP: waitress on 127.0.0.1 in a thread, httpx as the client, a real
+SQLite store and a real SMTP server for the editions the archive and unsubscribe refer to."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from waitress import create_server
+
+from digest.deliver import SmtpTransport, send_edition
+from digest.diff import ingest_paths
+from digest.settings import Settings, load_settings
+from digest.store import Store
+from digest.tokens import make_token
+from digest.web import create_app
+
+from .conftest import EXAMPLES, FIXED_NOW, SmtpServer, fixed_clock, write_settings
+
+
+@dataclass
+class Web:
+    url: str
+    settings: Settings
+    secret: str
+    folder: Path
+
+    def token(self, email: str, purpose: str) -> str:
+        return make_token(self.secret, email, purpose)
+
+    def send(self, smtp: SmtpServer) -> None:
+        with Store.open(self.settings.database) as store:
+            send_edition(store, self.settings, SmtpTransport(self.settings.smtp), fixed_clock())
+
+
+def start(settings: Settings) -> tuple[str, object]:
+    server = create_server(create_app(settings, fixed_clock()), host="127.0.0.1", port=0)
+    threading.Thread(target=server.run, daemon=True).start()
+    return f"http://127.0.0.1:{server.effective_port}", server
+
+
+@pytest.fixture
+def web(tmp_path: Path, smtp_server: SmtpServer, secret_env: str) -> Iterator[Web]:
+    path = write_settings(tmp_path, port=smtp_server.port)
+    settings = load_settings(path)
+    with Store.open(settings.database) as store:
+        ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock())
+    url, server = start(settings)
+    try:
+        yield Web(url, settings, secret_env, tmp_path)
+    finally:
+        server.close()  # type: ignore[attr-defined]
+
+
+def test_preview_lists_subscribers_and_shows_both_parts(web: Web) -> None:
+    listing = httpx.get(f"{web.url}/preview")
+    assert listing.status_code == 200
+    assert "ada@example.org" in listing.text and "grace@example.org" in listing.text
+    page = httpx.get(f"{web.url}/preview/ada@example.org")
+    assert page.status_code == 200
+    assert 'width="640"' in page.text and 'width="375"' in page.text  # desktop and mobile
+    assert "Manage preferences:" in page.text  # the plain-text part, shown as text
+    assert "script-src" not in page.headers["content-security-policy"]
+    assert page.headers["referrer-policy"] == "no-referrer"
+    email = httpx.get(f"{web.url}/preview/ada@example.org/email.html")
+    assert email.status_code == 200 and email.text.startswith("<html lang=\"en\"")
+    assert httpx.get(f"{web.url}/preview/nobody@example.org").status_code == 404
+
+
+def test_preview_reloads_changed_templates(tmp_path: Path, secret_env: str) -> None:
+    from digest.render import BUILTIN_TEMPLATES
+
+    own = tmp_path / "mine"
+    own.mkdir()
+    text = (BUILTIN_TEMPLATES / "digest.txt.j2").read_text()
+    (own / "digest.txt.j2").write_text("FIRST VERSION\n" + text)
+    settings = load_settings(write_settings(tmp_path, extra='templates = "mine"'))
+    url, server = start(settings)
+    try:
+        assert "FIRST VERSION" in httpx.get(f"{url}/preview/ada@example.org").text
+        (own / "digest.txt.j2").write_text("SECOND VERSION\n" + text)
+        page = httpx.get(f"{url}/preview/ada@example.org").text
+        assert "SECOND VERSION" in page and "FIRST VERSION" not in page
+    finally:
+        server.close()  # type: ignore[attr-defined]
+
+
+def test_preview_can_be_switched_off(tmp_path: Path, secret_env: str) -> None:
+    settings = load_settings(write_settings(tmp_path, extra="[web]\npreview = false"))
+    url, server = start(settings)
+    try:
+        assert httpx.get(f"{url}/preview").status_code == 404
+        assert httpx.get(f"{url}/preview/ada@example.org/email.html").status_code == 404
+        assert "/preview" not in httpx.get(url).text
+    finally:
+        server.close()  # type: ignore[attr-defined]
+
+
+def test_archive_shows_the_sent_edition_at_its_view_link(web: Web, smtp_server: SmtpServer) -> None:
+    web.send(smtp_server)
+    sent = smtp_server.handler.messages[0].data.decode()
+    link = re.search(r"https://digest\.test(/archive/[^\s\"<>=]+)", sent.replace("=\r\n", ""))
+    assert link is not None
+    page = httpx.get(web.url + link.group(1))
+    assert page.status_code == 200
+    assert "Unsubscribe" in page.text
+    day = FIXED_NOW.date().isoformat()
+    ada = web.token("ada@example.org", "view")
+    assert httpx.get(f"{web.url}/archive/{day}/{ada}").status_code == 200
+    assert httpx.get(f"{web.url}/archive/2001-01-01/{ada}").status_code == 404
+    assert httpx.get(f"{web.url}/archive/not-a-date/{ada}").status_code == 404
+    # A view token is not an unsubscribe token, and a forged one is refused.
+    assert httpx.get(f"{web.url}/archive/{day}/{ada[:-3]}abc").status_code == 403
+    unsub = web.token("ada@example.org", "unsubscribe")
+    assert httpx.get(f"{web.url}/archive/{day}/{unsub}").status_code == 403
+
+
+def test_one_click_unsubscribe_works_without_cookies_or_redirects(
+    web: Web, smtp_server: SmtpServer
+) -> None:
+    token = web.token("grace@example.org", "unsubscribe")
+    asked = httpx.get(f"{web.url}/unsubscribe/{token}")
+    assert asked.status_code == 200 and '<form method="post">' in asked.text
+    with Store.open(web.settings.database) as store:
+        assert store.suppressed("grace@example.org") is None  # a GET changes nothing
+    done = httpx.post(
+        f"{web.url}/unsubscribe/{token}",
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        follow_redirects=False,
+    )
+    assert done.status_code == 200 and "You are unsubscribed" in done.text
+    assert "set-cookie" not in done.headers
+    with Store.open(web.settings.database) as store:
+        assert store.suppressed("grace@example.org") is not None
+    web.send(smtp_server)
+    assert [m.rcpt_tos for m in smtp_server.handler.messages] == [["ada@example.org"]]
+
+
+def test_bad_tokens_get_400_or_403_and_change_nothing(web: Web) -> None:
+    token = web.token("ada@example.org", "unsubscribe")
+    for bad, status in (
+        ("garbage", 400),
+        (token[:-4] + "AAAA", 403),
+        (web.token("ada@example.org", "preferences"), 403),
+        (make_token("another-secret-key-456789", "ada@example.org"), 403),
+    ):
+        assert httpx.post(f"{web.url}/unsubscribe/{bad}").status_code == status, bad
+    assert httpx.get(f"{web.url}/preferences/{token}").status_code == 403  # wrong purpose
+    assert httpx.post(f"{web.url}/preferences/x.y", data={"max_items": "3"}).status_code == 403
+    with Store.open(web.settings.database) as store:
+        assert store.suppressions() == {}
+        assert store.subscriber_rows() == []
+
+
+def test_preferences_edit_interests_and_schedule(web: Web) -> None:
+    url = f"{web.url}/preferences/{web.token('ada@example.org', 'preferences')}"
+    form = httpx.get(url)
+    assert form.status_code == 200 and "graph neural networks" in form.text
+    saved = httpx.post(
+        url,
+        data={
+            "interests": "diffusion models\nrobot learning^2",
+            "exclude": "survey",
+            "max_items": "4",
+            "send_at": "6:45",
+            "timezone": "Europe/Berlin",
+            "weekdays_only": "on",
+        },
+    )
+    assert saved.status_code == 200 and "Saved" in saved.text
+    with Store.open(web.settings.database) as store:
+        [row] = store.subscriber_rows("ada@example.org")
+    assert row.profile["interests"] == [
+        {"phrase": "diffusion models", "weight": 1.0},
+        {"phrase": "robot learning", "weight": 2.0},
+    ]
+    assert (row.profile["max_items"], row.send_at, row.timezone) == (4, "06:45", "Europe/Berlin")
+    assert row.weekdays_only is True
+    refused = httpx.post(url, data={"interests": "x", "max_items": "500"})
+    assert refused.status_code == 400 and "between 1 and 100" in refused.text
+    bad_zone = httpx.post(url, data={"interests": "x", "timezone": "Mars/Olympus"})
+    assert bad_zone.status_code == 400 and "unknown time zone" in bad_zone.text
+    with Store.open(web.settings.database) as store:
+        [row] = store.subscriber_rows("ada@example.org")
+    assert row.profile["max_items"] == 4  # the refused forms changed nothing
+
+
+def test_hostile_text_in_a_form_comes_back_escaped(web: Web) -> None:
+    url = f"{web.url}/preferences/{web.token('ada@example.org', 'preferences')}"
+    page = httpx.post(url, data={"interests": "<script>alert(1)</script>", "max_items": "2"})
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+
+
+def test_serve_binds_loopback_by_default(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    settings = write_settings(tmp_path)
+    env = {"DIGEST_SECRET_KEY": "serve-test-secret-0123456789", "PATH": "/usr/bin:/bin"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "digest", "--settings", str(settings), "serve", "--port", "0"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert match is not None, line
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{match.group(1)}/healthz")
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        assert health.text == "ok\n"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+def test_serve_without_a_secret_key_is_one_line(tmp_path: Path) -> None:
+    from .conftest import assert_clean_error, run
+
+    result = run(
+        "--settings", write_settings(tmp_path), "serve", cwd=tmp_path, env={"DIGEST_SECRET_KEY": ""}
+    )
+    assert_clean_error(result, 2, "DIGEST_SECRET_KEY")
