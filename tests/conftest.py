@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -301,3 +302,32 @@ def reader_subscribers(count: int) -> str:
         f'\n[[subscribers]]\nemail = "reader{n:02d}@example.org"\ninterests = []\nmax_items = 3\n'
         for n in range(count)
     )
+
+
+# -- headless Chromium (Debian's package; never a downloaded browser) ------------------------
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = REPO / "test-artifacts"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed; python3 run.py test installs it")
+        pytest.skip("chromium not installed (python3 run.py test installs it as root)")
+    playwright_sync = pytest.importorskip("playwright.sync_api")
+    with playwright_sync.sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield instance
+        instance.close()

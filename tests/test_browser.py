@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,20 +11,7 @@ from digest.identity import paper_key
 from digest.models import Edition, Paper, Pick, Subscriber
 from digest.render import Links, Renderer
 
-from .conftest import REPO
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = REPO / "test-artifacts"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from .conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 
@@ -38,19 +22,6 @@ TITLES = [
     "Supercalifragilisticexpialidocious" * 4,  # one very long unbroken word
     "A Paper With No Abstract And No Authors",
 ]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; python3 run.py test installs it")
-        pytest.skip("chromium not installed (python3 run.py test installs it as root)")
-    playwright_sync = pytest.importorskip("playwright.sync_api")
-    with playwright_sync.sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield instance
-        instance.close()
 
 
 @pytest.fixture(scope="module")

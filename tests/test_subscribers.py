@@ -1,0 +1,215 @@
+"""Subscribers in the store: `digest subscribers add|list|remove|import|export` through the CLI,
+against a real SQLite file; settings and store merged; unsubscribes respected."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from digest.settings import load_settings
+from digest.store import Store
+from digest.subscribers import all_subscribers, read_csv
+
+from .conftest import FIXED_NOW, assert_clean_error, run, write_settings
+
+
+@pytest.fixture
+def settings_path(tmp_path: Path) -> Path:
+    return write_settings(tmp_path)
+
+
+def _count(folder: Path) -> int:
+    if not (folder / "digest.sqlite").exists():
+        return 0  # refused before the store was even opened
+    db = sqlite3.connect(folder / "digest.sqlite")
+    try:
+        return int(db.execute("SELECT count(*) FROM subscribers").fetchone()[0])
+    finally:
+        db.close()
+
+
+def _list(settings_path: Path) -> list[dict[str, object]]:
+    result = run(
+        "--settings", settings_path, "subscribers", "list", "--json", cwd=settings_path.parent
+    )
+    assert result.returncode == 0, result.stderr
+    listed: list[dict[str, object]] = json.loads(result.stdout)
+    return listed
+
+
+def test_add_list_update_remove(settings_path: Path) -> None:
+    folder = settings_path.parent
+    added = run(
+        "--settings",
+        settings_path,
+        "subscribers",
+        "add",
+        "Lin@Example.ORG",
+        "--name",
+        "Lin",
+        "--interest",
+        "protein folding^2",
+        "--interest",
+        "docking",
+        "--send-at",
+        "6:05",
+        "--timezone",
+        "Asia/Tokyo",
+        "--weekdays-only",
+        cwd=folder,
+    )
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.strip() == "added Lin@example.org"
+    lin = next(p for p in _list(settings_path) if p["email"] == "Lin@example.org")
+    assert lin["interests"] == ["protein folding", "docking"]
+    assert (lin["send_at"], lin["timezone"], lin["weekdays_only"]) == ("06:05", "Asia/Tokyo", True)
+    assert lin["source"] == "store"
+    again = run("--settings", settings_path, "subscribers", "add", "lin@example.org", cwd=folder)
+    assert again.stdout.strip() == "updated lin@example.org" and _count(folder) == 1
+    removed = run(
+        "--settings", settings_path, "subscribers", "remove", "LIN@example.org", cwd=folder
+    )
+    assert removed.returncode == 0 and _count(folder) == 0
+    missing = run(
+        "--settings", settings_path, "subscribers", "remove", "lin@example.org", cwd=folder
+    )
+    assert_clean_error(missing, 7, "no subscriber 'lin@example.org'")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "needle"),
+    [
+        (["not-an-address"], "is not a valid address"),
+        (["a@example.org", "--max-items", "0"], "max_items 0 must be between 1 and 100"),
+        (["a@example.org", "--send-at", "25:00"], "is not HH:MM"),
+        (["a@example.org", "--timezone", "Mars/Base"], "unknown time zone"),
+        (["a@example.org", "--interest", "x^0"], "weight after ^"),
+    ],
+)
+def test_add_refuses_bad_input_in_one_line(
+    settings_path: Path, arguments: list[str], needle: str
+) -> None:
+    result = run(
+        "--settings", settings_path, "subscribers", "add", *arguments, cwd=settings_path.parent
+    )
+    assert_clean_error(result, 7, needle)
+    assert _count(settings_path.parent) == 0
+
+
+def test_import_is_all_or_nothing_with_bad_rows_named_by_line(settings_path: Path) -> None:
+    folder = settings_path.parent
+    bad = folder / "people.csv"
+    bad.write_text(
+        "email,name,interests,max_items\n"
+        "one@example.org,One,llm;rag,5\n"
+        "\n"
+        "two@@example.org,Two,,\n"
+        "three@example.org,Three,,many\n"
+        "ONE@example.org,Again,,\n",
+        encoding="utf-8",
+    )
+    result = run("--settings", settings_path, "subscribers", "import", bad, cwd=folder)
+    assert_clean_error(result, 7, "3 bad row(s), nothing imported")
+    message = result.stderr
+    assert "line 4: 'two@@example.org'" in message
+    assert "line 5: max_items 'many'" in message
+    assert "line 6: ONE@example.org is already on line 2" in message
+    assert _count(folder) == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ("name\nx\n", "with at least 'email'"),
+        ("email,colour\na@example.org,red\n", "unknown column(s) 'colour'"),
+        ("email\na@example.org,extra\n", "more cells than columns"),
+    ],
+)
+def test_import_refuses_malformed_files(settings_path: Path, content: str, needle: str) -> None:
+    path = settings_path.parent / "bad.csv"
+    path.write_text(content, encoding="utf-8")
+    result = run(
+        "--settings", settings_path, "subscribers", "import", path, cwd=settings_path.parent
+    )
+    assert_clean_error(result, 7, needle)
+
+
+def test_import_latin1_file_is_refused(settings_path: Path) -> None:
+    path = settings_path.parent / "latin.csv"
+    path.write_bytes("email,name\nj@example.org,Jos\xe9\n".encode("latin-1"))
+    result = run(
+        "--settings", settings_path, "subscribers", "import", path, cwd=settings_path.parent
+    )
+    assert_clean_error(result, 7, "not UTF-8")
+
+
+def test_export_then_import_round_trips(settings_path: Path, tmp_path: Path) -> None:
+    folder = settings_path.parent
+    source = folder / "in.csv"
+    source.write_text(
+        "email,name,interests,exclude,authors,max_items,send_at,timezone,weekdays_only\n"
+        'ana@example.org,"Ana, PhD",diffusion^3;video,survey,Ho,4,06:00,Europe/Lisbon,yes\n'
+        "bo@example.org,Bö,,,,,,,\n",
+        encoding="utf-8",
+    )
+    assert (
+        run("--settings", settings_path, "subscribers", "import", source, cwd=folder).returncode
+        == 0
+    )
+    exported = run("--settings", settings_path, "subscribers", "export", cwd=folder)
+    assert exported.returncode == 0
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert rows[0]["name"] == "Ana, PhD" and rows[0]["interests"] == "diffusion^3;video"
+    other = tmp_path / "other"
+    other.mkdir()
+    copy = write_settings(other)
+    (other / "out.csv").write_text(exported.stdout, encoding="utf-8")
+    assert (
+        run("--settings", copy, "subscribers", "import", other / "out.csv", cwd=other).returncode
+        == 0
+    )
+    again = run("--settings", copy, "subscribers", "export", cwd=other)
+    assert again.stdout == exported.stdout
+
+
+def test_store_rows_override_settings_and_unsubscribed_stay_unsubscribed(
+    settings_path: Path,
+) -> None:
+    settings = load_settings(settings_path)
+    rows = read_csv(
+        _write(
+            settings_path.parent / "p.csv",
+            "email,interests\nada@example.org,robots\nnew@example.org,llm\n",
+        )
+    )
+    with Store.open(settings.database) as store:
+        store.unsubscribe("new@example.org", FIXED_NOW)
+        store.upsert_subscribers(rows, FIXED_NOW)
+        people = all_subscribers(settings, store)
+    assert [p.email for p in people] == ["ada@example.org", "grace@example.org", "new@example.org"]
+    assert people[0].interests == ("robots",)  # the store's row wins over the settings entry
+    listed = {p["email"]: p for p in _list(settings_path)}
+    assert listed["new@example.org"]["status"] == "unsubscribed"
+    assert listed["grace@example.org"]["source"] == "settings"
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_import_of_many_subscribers_is_one_transaction(settings_path: Path) -> None:
+    """10,000 rows land together (the benchmark goes to 100,000)."""
+    lines = ["email,interests"] + [f"reader{n}@example.org,topic {n % 50}" for n in range(10_000)]
+    path = _write(settings_path.parent / "many.csv", "\n".join(lines) + "\n")
+    result = run(
+        "--settings", settings_path, "subscribers", "import", path, cwd=settings_path.parent
+    )
+    assert result.returncode == 0, result.stderr
+    assert "10000 new" in result.stdout
+    assert _count(settings_path.parent) == 10_000

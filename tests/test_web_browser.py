@@ -1,0 +1,108 @@
+"""The web app in real headless Chromium: preview → the email's unsubscribe link →
+confirmation → unsubscribed, and the preferences form; screenshots kept in test-artifacts/."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from waitress import create_server
+
+from digest.demo import free_port
+from digest.diff import ingest_paths
+from digest.settings import load_settings
+from digest.store import Store
+from digest.web import create_app
+
+from .conftest import ARTIFACTS, EXAMPLES, fixed_clock, write_settings
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def site(tmp_path: Path, secret_env: str) -> Iterator[tuple[str, Path]]:
+    port = free_port()
+    path = write_settings(tmp_path)
+    path.write_text(
+        path.read_text().replace("https://digest.test", f"http://127.0.0.1:{port}"),
+        encoding="utf-8",
+    )
+    settings = load_settings(path)
+    with Store.open(settings.database) as store:
+        ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock())
+    server = create_server(create_app(settings, fixed_clock()), host="127.0.0.1", port=port)
+    threading.Thread(target=server.run, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{port}", settings.database
+    finally:
+        server.close()
+
+
+def _shot(page: object, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)  # type: ignore[attr-defined]
+
+
+def test_preview_then_unsubscribe_by_clicking_through(
+    browser: object, site: tuple[str, Path]
+) -> None:
+    url, database = site
+    page = browser.new_page(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    page.goto(f"{url}/preview")
+    page.get_by_role("link", name="grace@example.org").click()
+    page.wait_for_url("**/preview/grace*example.org")
+    desktop = page.frame_locator("iframe[title='Desktop preview']")
+    first_title = desktop.locator("p.title a").first
+    first_title.wait_for()
+    assert first_title.is_visible()
+    text_part = page.locator("pre").inner_text()
+    assert text_part.startswith("6 new papers for you")  # the plain-text part, as text
+    assert 'Attention <Is> Not All You Need & Other "Myths"' in text_part
+    _shot(page, "web-preview.png")
+    # The email's own Unsubscribe link, followed as a mail client would open it.
+    href = desktop.get_by_role("link", name="Unsubscribe").get_attribute("href")
+    assert href is not None and href.startswith(f"{url}/unsubscribe/")
+    page.goto(href)
+    assert page.get_by_role("heading").inner_text() == "Unsubscribe?"
+    assert "grace@example.org" in page.inner_text("body")
+    _shot(page, "web-unsubscribe-confirm.png")
+    with Store.open(database) as store:
+        assert store.suppressed("grace@example.org") is None  # opening the link did nothing
+    page.get_by_role("button", name="Unsubscribe").click()
+    page.wait_for_selector("text=You are unsubscribed")
+    assert page.url == href  # no redirect
+    _shot(page, "web-unsubscribed.png")
+    with Store.open(database) as store:
+        assert store.suppressed("grace@example.org") is not None
+    page.goto(f"{url}/preview")
+    row = page.locator("tr", has_text="grace@example.org")
+    assert "unsubscribed" in row.inner_text()
+    page.close()
+
+
+def test_preferences_form_on_a_phone(browser: object, site: tuple[str, Path]) -> None:
+    url, database = site
+    page = browser.new_page(viewport={"width": 375, "height": 800})  # type: ignore[attr-defined]
+    page.goto(f"{url}/preview/ada@example.org")
+    href = (
+        page.frame_locator("iframe[title='Mobile preview']")
+        .get_by_role("link", name="Manage preferences")
+        .get_attribute("href")
+    )
+    assert href is not None
+    page.goto(href)
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    page.fill("#interests", "sparse attention^2\nweather forecasting")
+    page.fill("#max_items", "3")
+    page.fill("#send_at", "06:15")
+    page.check("input[name=weekdays_only]")
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_selector("text=Saved")
+    _shot(page, "web-preferences.png")
+    with Store.open(database) as store:
+        [row] = store.subscriber_rows("ada@example.org")
+    assert row.profile["max_items"] == 3 and row.send_at == "06:15" and row.weekdays_only
+    assert row.profile["interests"][0] == {"phrase": "sparse attention", "weight": 2.0}
+    page.close()
