@@ -21,11 +21,12 @@ from aiosmtpd.controller import Controller
 from rich.console import Console
 from rich.table import Table
 
-from digest.deliver import SmtpTransport, send_edition
+from digest.deliver import DryRunTransport, SmtpTransport, send_edition
 from digest.diff import ingest_paths
 from digest.errors import DigestError
-from digest.settings import load_settings
+from digest.settings import Settings, load_settings
 from digest.store import Store
+from digest.subscribers import read_csv
 
 REPO_EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -82,6 +83,33 @@ def _write_index(folder: Path, rows: list[tuple[str, str, str]]) -> Path:
     return index
 
 
+def _one_click_unsubscribe(settings: Settings, port: int, data: bytes) -> tuple[str, str]:
+    """POST `List-Unsubscribe=One-Click` to the message's List-Unsubscribe URL, served by the
+    real web app on 127.0.0.1, exactly as a mailbox provider's button does."""
+    import httpx
+    from waitress import create_server
+
+    from digest.web import create_app
+
+    message, _, _ = _parts(data)
+    header = str(message["List-Unsubscribe"])
+    url = header.split("<", 1)[1].split(">", 1)[0]
+    server = create_server(create_app(settings), host="127.0.0.1", port=port)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        response = httpx.post(
+            url,
+            content=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    finally:
+        server.close()
+    if response.status_code != 200:
+        raise DigestError(f"the demo's unsubscribe request got HTTP {response.status_code}")
+    return str(message["To"].addresses[0].addr_spec), url
+
+
 def run_demo(out: Path, examples: Path | None = None, console: Console | None = None) -> int:
     """Run the whole pipeline once; return how many messages the local server received."""
     console = console or Console(highlight=False)
@@ -100,11 +128,27 @@ def run_demo(out: Path, examples: Path | None = None, console: Console | None = 
         smtp={"host": "127.0.0.1", "port": port, "security": "none"},
     )
 
+    # The links in the demo's emails point at the web app the demo starts in step 3.
+    web_port = free_port()
+    settings = settings.model_copy(
+        update={
+            "sender": settings.sender.model_copy(
+                update={"base_url": f"http://127.0.0.1:{web_port}"}
+            )
+        }
+    )
+
     def clock() -> dt.datetime:
         return dt.datetime.now(dt.UTC)
 
     console.print(f"[bold]1. Ingest[/] sample dumps from {examples / 'dumps'}")
     with Store.open(settings.database) as store:
+        imported = read_csv(examples / "subscribers.csv")
+        store.upsert_subscribers(imported, clock())
+        console.print(
+            f"   subscribers: {len(settings.subscribers)} in the settings,"
+            f" {len(imported)} imported from {examples / 'subscribers.csv'}"
+        )
         table = Table("dump", "layout", "papers", "new", "seen again", box=None)
         for result in ingest_paths(store, [examples / "dumps"], clock):
             table.add_row(
@@ -142,7 +186,26 @@ def run_demo(out: Path, examples: Path | None = None, console: Console | None = 
         f" running send again sent {len(rerun.sent)} (already sent: {len(rerun.already_sent)})"
     )
 
-    console.print("[bold]3. What the SMTP server received[/]")
+    console.print(
+        "[bold]3. One-click unsubscribe[/] over HTTP (RFC 8058), as a mail client does it"
+    )
+    leaving, url = _one_click_unsubscribe(settings, web_port, mailbox.received[-1][1])
+    console.print(
+        f"   POST {url.split('/unsubscribe/')[0]}/unsubscribe/… → {leaving} is unsubscribed"
+    )
+    with Store.open(settings.database) as store:
+        tomorrow = send_edition(
+            store,
+            settings,
+            DryRunTransport(),
+            lambda: clock() + dt.timedelta(days=1),
+            dry_run=True,
+        )
+    console.print(
+        f"   tomorrow's edition (dry run) would skip {', '.join(tomorrow.suppressed) or 'nobody'}"
+    )
+
+    console.print("[bold]4. What the SMTP server received[/]")
     rows = []
     for recipient, data in mailbox.received:
         message, html_body, text_body = _parts(data)
