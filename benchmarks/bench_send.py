@@ -143,14 +143,13 @@ def main() -> None:
         " local aiosmtpd in its own process"
     )
     print(f"  replay of pre-built bytes, one connection: {replay_rate:,.0f} msg/s (the baseline)")
-    print(
-        f"  replay of pre-built bytes, {args.concurrency} connection(s): {same_rate:,.0f} msg/s"
-    )
+    print(f"  replay of pre-built bytes, {args.concurrency} connection(s): {same_rate:,.0f} msg/s")
     print(
         f"  digest end to end (rank, render, MIME, ledger, {args.concurrency} connection(s)):"
         f" {digest_rate:,.0f} msg/s = {digest_rate / replay_rate:.0%} of the one-connection"
         f" replay, {digest_rate / same_rate:.0%} of the {args.concurrency}-connection replay"
     )
+
 
 if __name__ == "__main__":
     main()
