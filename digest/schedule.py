@@ -36,7 +36,7 @@ from digest.diff import load_all
 from digest.errors import DigestError
 from digest.settings import Settings, load_settings, parse_send_at
 from digest.store import Store
-from digest.subscribers import all_subscribers
+from digest.subscribers import all_subscribers, schedules
 
 log = logging.getLogger("digest.daemon")
 
@@ -93,9 +93,7 @@ class SendGroup:
 
 
 def send_groups(settings: Settings, store: Store) -> list[SendGroup]:
-    groups = {
-        SendGroup(p.send_at, p.timezone, p.weekdays_only) for p in all_subscribers(settings, store)
-    }
+    groups = {SendGroup(*found) for found in schedules(settings, store)}
     return sorted(groups, key=lambda g: (g.timezone, g.send_at, g.weekdays_only))
 
 

@@ -799,6 +799,19 @@ class Store:
             for r in rows
         ]
 
+    def subscriber_schedules(self) -> list[tuple[str | None, str | None, bool | None]]:
+        """The distinct (send_at, timezone, weekdays_only) of stored subscribers (None: unset)."""
+        rows = self._db.execute("SELECT DISTINCT send_at, timezone, weekdays_only FROM subscribers")
+        return [(r[0], r[1], None if r[2] is None else bool(r[2])) for r in rows]
+
+    def stored_addresses(self, emails: Iterable[str]) -> set[str]:
+        """Which of these addresses have a row in the subscribers table (casefolded)."""
+        rows = self._db.execute(
+            "SELECT email FROM subscribers WHERE email IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(emails)),),
+        )
+        return {row[0].casefold() for row in rows}
+
     def remove_subscriber(self, email: str) -> bool:
         with self.transaction() as db:
             return db.execute("DELETE FROM subscribers WHERE email = ?", (email,)).rowcount > 0

@@ -191,8 +191,33 @@ def all_subscribers(settings: Settings, store: Store | None) -> list[Subscriber]
 
 
 def find(settings: Settings, store: Store | None, email: str) -> Subscriber | None:
+    """One subscriber by address (an indexed lookup: a web request must not load 100k rows)."""
+    rows = store.subscriber_rows(email) if store else []
+    if rows:
+        return from_row(rows[0], settings)
     wanted = email.casefold()
-    return next((p for p in all_subscribers(settings, store) if p.email.casefold() == wanted), None)
+    entry = next((s for s in settings.subscribers if str(s.email).casefold() == wanted), None)
+    return None if entry is None else from_settings(entry, settings)
+
+
+def schedules(settings: Settings, store: Store) -> set[tuple[str, str, bool]]:
+    """Every distinct (send_at, timezone, weekdays_only) among the subscribers, read without
+    loading them: the daemon asks every minute."""
+    defaults = settings.schedule
+    found = {
+        (
+            send_at or defaults.send_at,
+            timezone or settings.timezone,
+            defaults.weekdays_only if weekdays is None else weekdays,
+        )
+        for send_at, timezone, weekdays in store.subscriber_schedules()
+    }
+    overridden = store.stored_addresses(str(s.email) for s in settings.subscribers)
+    for entry in settings.subscribers:
+        if str(entry.email).casefold() not in overridden:
+            person = from_settings(entry, settings)
+            found.add((person.send_at, person.timezone, person.weekdays_only))
+    return found
 
 
 def profile_input(person: Subscriber) -> ProfileInput:

@@ -213,3 +213,35 @@ def test_import_of_many_subscribers_is_one_transaction(settings_path: Path) -> N
     assert result.returncode == 0, result.stderr
     assert "10000 new" in result.stdout
     assert _count(settings_path.parent) == 10_000
+
+
+def test_send_schedules_come_from_both_sources_without_loading_everyone(
+    settings_path: Path,
+) -> None:
+    """The daemon's groups: store rows (unset fields take the defaults) plus settings entries
+    that no store row overrides."""
+    from digest.subscribers import ProfileInput, schedules, validated_row
+
+    settings = load_settings(settings_path)
+    with Store.open(settings.database) as store:
+        assert schedules(settings, store) == {("07:30", "UTC", False)}
+        store.upsert_subscribers(
+            [
+                validated_row(ProfileInput("ada@example.org", send_at="06:00")),  # overrides
+                validated_row(ProfileInput("x@example.org", timezone="Asia/Tokyo")),
+                validated_row(ProfileInput("y@example.org", weekdays_only=True)),
+            ],
+            FIXED_NOW,
+        )
+        assert schedules(settings, store) == {
+            ("06:00", "UTC", False),  # ada, from the store
+            ("07:30", "UTC", False),  # grace, still from the settings
+            ("07:30", "Asia/Tokyo", False),
+            ("07:30", "UTC", True),
+        }
+        assert {p.email for p in all_subscribers(settings, store)} == {
+            "ada@example.org",
+            "grace@example.org",
+            "x@example.org",
+            "y@example.org",
+        }
