@@ -627,6 +627,17 @@ def subscribers_remove(obj: _Context, email: str) -> None:
         stderr.print(f"note: {email} is also in the settings file; remove it there to stop mail")
 
 
+@subscribers.command("resubscribe")
+@click.argument("email")
+@pass_context
+def subscribers_resubscribe(obj: _Context, email: str) -> None:
+    """Mail an address again that unsubscribed or bounced (only when they asked for it)."""
+    with Store.open(obj.settings.database) as store:
+        if not store.unsuppress(email):
+            raise SubscriberError(f"{email!r} is not unsubscribed or suppressed; nothing to undo")
+    click.echo(f"{email} gets digests again from the next edition")
+
+
 @subscribers.command("import")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
 @pass_context

@@ -837,6 +837,15 @@ class Store:
             row[0]: row[1] for row in self._db.execute("SELECT email, reason FROM suppressions")
         }
 
+    def sent_editions(self, email: str) -> list[str]:
+        """Editions this address was sent, newest first."""
+        rows = self._db.execute(
+            "SELECT edition_id FROM deliveries WHERE email = ? COLLATE NOCASE AND state = 'sent'"
+            " ORDER BY edition_id DESC",
+            (email,),
+        )
+        return [row[0] for row in rows]
+
     def delivery_counts(self, edition_id: str) -> dict[str, int]:
         rows = self._db.execute(
             "SELECT state, count(*) FROM deliveries WHERE edition_id = ? GROUP BY state",

@@ -245,3 +245,19 @@ def test_send_schedules_come_from_both_sources_without_loading_everyone(
             "x@example.org",
             "y@example.org",
         }
+
+
+def test_resubscribe_undoes_an_unsubscribe_only(settings_path: Path) -> None:
+    folder = settings_path.parent
+    with Store.open(load_settings(settings_path).database) as store:
+        store.unsubscribe("grace@example.org", FIXED_NOW)
+    assert {p["email"]: p["status"] for p in _list(settings_path)}["grace@example.org"] != "active"
+    back = run(
+        "--settings", settings_path, "subscribers", "resubscribe", "grace@example.org", cwd=folder
+    )
+    assert back.returncode == 0, back.stderr
+    assert {p["email"]: p["status"] for p in _list(settings_path)}["grace@example.org"] == "active"
+    again = run(
+        "--settings", settings_path, "subscribers", "resubscribe", "grace@example.org", cwd=folder
+    )
+    assert_clean_error(again, 7, "is not unsubscribed")

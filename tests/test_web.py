@@ -118,6 +118,10 @@ def test_archive_shows_the_sent_edition_at_its_view_link(web: Web, smtp_server: 
     assert httpx.get(f"{web.url}/archive/{day}/{ada[:-3]}abc").status_code == 403
     unsub = web.token("ada@example.org", "unsubscribe")
     assert httpx.get(f"{web.url}/archive/{day}/{unsub}").status_code == 403
+    listing = httpx.get(f"{web.url}/archive/{ada}")
+    assert listing.status_code == 200 and f'href="/archive/{day}/{ada}"' in listing.text
+    nobody = httpx.get(f"{web.url}/archive/{web.token('nobody@example.org', 'view')}")
+    assert "Nothing has been sent" in nobody.text
 
 
 def test_one_click_unsubscribe_works_without_cookies_or_redirects(

@@ -167,6 +167,13 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
             message = preview(store, settings, person, clock, templates.renderer())
         return email_page(message.html)
 
+    @app.get("/archive/<token>")
+    def archive_list(token: str) -> Response:
+        email = reader(token, "view")
+        with opened() as store:
+            editions = store.sent_editions(email)
+        return page("archive_list.html", email=email, editions=editions, token=token)
+
     @app.get("/archive/<edition>/<token>")
     def archive(edition: str, token: str) -> Response:
         email = reader(token, "view")
