@@ -287,7 +287,11 @@ def export(obj: _Context, format_: str, snapshot: int | None, out: Path | None) 
         if snapshot is not None:
             store.changes(snapshot)  # a clear error for an unknown dump number
         papers = [stored.paper for stored in store.papers(snapshot)]
-    text = write_dump(papers, format_)
+    _write_out(write_dump(papers, format_), out, f"{len(papers)} papers")
+
+
+def _write_out(text: str, out: Path | None, what: str) -> None:
+    """An export: to stdout, or to `out` with a one-line note of what was written."""
     if out is None:
         click.echo(text, nl=False)
         return
@@ -295,7 +299,7 @@ def export(obj: _Context, format_: str, snapshot: int | None, out: Path | None) 
         out.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise DigestError(f"cannot write {out} ({exc.strerror})") from None
-    stderr.print(f"wrote {len(papers)} papers to {out}")
+    stderr.print(f"wrote {what} to {out}")
 
 
 def _interest(text: str) -> Interest:
@@ -670,15 +674,7 @@ def subscribers_export(obj: _Context, out: Path | None) -> None:
     settings = obj.settings
     with Store.open(settings.database) as store:
         people = [from_row(row, settings) for row in store.subscriber_rows()]
-    text = write_csv(people)
-    if out is None:
-        click.echo(text, nl=False)
-        return
-    try:
-        out.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise DigestError(f"cannot write {out} ({exc.strerror})") from None
-    stderr.print(f"wrote {len(people)} subscriber(s) to {out}")
+    _write_out(write_csv(people), out, f"{len(people)} subscriber(s)")
 
 
 @cli.command()

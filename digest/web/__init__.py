@@ -17,7 +17,7 @@ from flask import Flask, Response, abort, render_template, request
 
 from digest.deliver.send import archived, preview, renderer_for
 from digest.errors import DigestError, SettingsError
-from digest.models import Subscriber
+from digest.models import Email, Subscriber
 from digest.render import BUILTIN_TEMPLATES, Renderer
 from digest.settings import Settings
 from digest.store import Store
@@ -151,21 +151,20 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
             suppressed = store.suppressions()
         return page("preview_list.html", people=people, suppressed=suppressed)
 
-    @app.get("/preview/<email>")
-    def preview_page(email: str) -> Response:
+    def next_digest(email: str) -> tuple[Subscriber, Email]:
         preview_enabled()
         with opened() as store:
             person = subscriber_or_404(store, email)
-            message = preview(store, settings, person, clock, templates.renderer())
+            return person, preview(store, settings, person, clock, templates.renderer())
+
+    @app.get("/preview/<email>")
+    def preview_page(email: str) -> Response:
+        person, message = next_digest(email)
         return page("preview.html", person=person, message=message)
 
     @app.get("/preview/<email>/email.html")
     def preview_email(email: str) -> Response:
-        preview_enabled()
-        with opened() as store:
-            person = subscriber_or_404(store, email)
-            message = preview(store, settings, person, clock, templates.renderer())
-        return email_page(message.html)
+        return email_page(next_digest(email)[1].html)
 
     @app.get("/archive/<token>")
     def archive_list(token: str) -> Response:
