@@ -139,22 +139,25 @@ def validated_row(given: ProfileInput) -> SubscriberRow:
 
 
 def from_settings(entry: SubscriberSettings, settings: Settings) -> Subscriber:
-    return Subscriber(
-        email=str(entry.email),
-        name=entry.name,
-        interests=tuple(i if isinstance(i, str) else i.phrase for i in entry.interests),
-        interest_weights=tuple(1.0 if isinstance(i, str) else i.weight for i in entry.interests),
-        exclude=entry.exclude,
-        authors=entry.authors,
-        liked=entry.liked,
-        min_score=entry.min_score,
-        max_items=entry.max_items,
-        send_at=entry.send_at or settings.schedule.send_at,
-        timezone=entry.timezone or settings.timezone,
-        weekdays_only=(
-            settings.schedule.weekdays_only if entry.weekdays_only is None else entry.weekdays_only
-        ),
+    """A `[[subscribers]]` entry, read as the store row it would be (one place for defaults)."""
+    interests = [
+        {"phrase": i, "weight": 1.0}
+        if isinstance(i, str)
+        else {"phrase": i.phrase, "weight": i.weight}
+        for i in entry.interests
+    ]
+    profile = {
+        "interests": interests,
+        "exclude": list(entry.exclude),
+        "authors": list(entry.authors),
+        "liked": list(entry.liked),
+        "min_score": entry.min_score,
+        "max_items": entry.max_items,
+    }
+    row = SubscriberRow(
+        str(entry.email), entry.name, profile, entry.send_at, entry.timezone, entry.weekdays_only
     )
+    return from_row(row, settings)
 
 
 def from_row(row: SubscriberRow, settings: Settings) -> Subscriber:
