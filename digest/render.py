@@ -546,7 +546,8 @@ def compile_mjml(mjml_source: str) -> str:
         allow_network=False,
         cssutils_logging_level=logging.CRITICAL,
     )
-    return _tight(str(inliner.transform()))
+    # lxml drops the doctype MRML wrote; without it browsers render the email in quirks mode.
+    return _tight(str(inliner.transform(doctype="<!DOCTYPE html>")))
 
 
 def _tight(html: str) -> str:

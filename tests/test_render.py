@@ -98,3 +98,12 @@ def test_header_safe_folds_control_characters() -> None:
 def test_missing_template_folder(tmp_path: object) -> None:
     with pytest.raises(RenderError, match="does not exist"):
         Renderer(template_dir=__import__("pathlib").Path("/nonexistent/templates"))
+
+
+def test_rendered_email_keeps_a_doctype() -> None:
+    """Regression: premailer's lxml serialiser dropped MRML's doctype, so browsers and
+    webmail previews rendered every digest in quirks mode."""
+    from digest.render import compile_mjml
+
+    html = compile_mjml("<mjml><mj-body><mj-text>hi</mj-text></mj-body></mjml>")
+    assert html.startswith("<!DOCTYPE html><html")
