@@ -224,7 +224,12 @@ class Daemon:
 
     def reconcile(self) -> None:
         """Make the stored jobs match the subscribers. A job whose trigger and arguments are
-        unchanged is left alone, so its (possibly missed) next run time survives a restart."""
+        unchanged is left alone, so its (possibly missed) next run time survives a restart.
+        The settings file is read again too: a changed default send time needs no restart."""
+        try:
+            self.settings = load_settings(Path(self.settings_path))
+        except DigestError as exc:
+            log.error("settings: %s; keeping the previous ones", exc)
         wanted = self._wanted()
         for job in self.scheduler.get_jobs(jobstore="default"):
             if job.id not in wanted:

@@ -62,15 +62,32 @@ def format_interest(phrase: str, weight: float) -> str:
 
 
 def normalise_address(address: str) -> str:
-    """A syntactically valid address (domain lower-cased), or ValueError saying why not."""
+    """A syntactically valid ASCII address (an international domain in its punycode form,
+    lower-cased), or ValueError saying why not. Non-ASCII local parts are refused: they need
+    SMTPUTF8 on every relay on the way, and cannot be written into a plain To header."""
     try:
-        return validate_email(address.strip(), check_deliverability=False).normalized
+        checked = validate_email(address.strip(), check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
         raise ValueError(f"{address!r} is not a valid address ({exc})") from None
+    return str(checked.ascii_email or checked.normalized)
 
 
-def _terms(values: Iterable[str]) -> list[str]:
-    return [" ".join(v.split()) for v in values if v.strip()]
+# A reader's lists are read on every send: keep them to what a person would type.
+MAX_TERMS = 50
+MAX_TERM_CHARS = 200
+
+
+def _terms(values: Iterable[str], what: str = "entries") -> list[str]:
+    terms = [" ".join(v.split()) for v in values if v.strip()]
+    if len(terms) > MAX_TERMS:
+        raise ValueError(f"{len(terms)} {what} is too many; keep at most {MAX_TERMS}")
+    for term in terms:
+        if len(term) > MAX_TERM_CHARS:
+            raise ValueError(
+                f"{what[:-1] if what.endswith('s') else what} {term[:40]!r}… is longer than"
+                f" {MAX_TERM_CHARS} characters"
+            )
+    return terms
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +124,7 @@ def validated_row(given: ProfileInput) -> SubscriberRow:
     """Check everything a person typed; ValueError names the bad value and the fix."""
     email = normalise_address(given.email)
     name = " ".join(given.name.split())
-    interests = [parse_interest(text) for text in _terms(given.interests)]
+    interests = [parse_interest(text) for text in _terms(given.interests, "interests")]
     try:
         max_items = int(given.max_items)
     except ValueError:
@@ -129,9 +146,9 @@ def validated_row(given: ProfileInput) -> SubscriberRow:
         check_timezone(timezone)
     profile: dict[str, Any] = {
         "interests": [{"phrase": p, "weight": w} for p, w in interests],
-        "exclude": _terms(given.exclude),
-        "authors": _terms(given.authors),
-        "liked": _terms(given.liked),
+        "exclude": _terms(given.exclude, "exclude terms"),
+        "authors": _terms(given.authors, "authors"),
+        "liked": _terms(given.liked, "liked papers"),
         "min_score": min_score,
         "max_items": max_items,
     }

@@ -89,6 +89,9 @@ def test_add_list_update_remove(settings_path: Path) -> None:
         (["a@example.org", "--send-at", "25:00"], "is not HH:MM"),
         (["a@example.org", "--timezone", "Mars/Base"], "unknown time zone"),
         (["a@example.org", "--interest", "x^0"], "weight after ^"),
+        (["josé@example.org"], "is not a valid address"),  # needs SMTPUTF8 everywhere
+        (["a@example.org", *[f"--interest=t{n}" for n in range(51)]], "51 interests is too many"),
+        (["a@example.org", "--exclude", "x" * 201], "longer than 200 characters"),
     ],
 )
 def test_add_refuses_bad_input_in_one_line(
@@ -261,3 +264,10 @@ def test_resubscribe_undoes_an_unsubscribe_only(settings_path: Path) -> None:
         "--settings", settings_path, "subscribers", "resubscribe", "grace@example.org", cwd=folder
     )
     assert_clean_error(again, 7, "is not unsubscribed")
+
+
+def test_international_domains_are_stored_in_their_ascii_form(settings_path: Path) -> None:
+    folder = settings_path.parent
+    added = run("--settings", settings_path, "subscribers", "add", "kai@Bücher.de", cwd=folder)
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.strip() == "added kai@xn--bcher-kva.de"

@@ -191,6 +191,10 @@ def test_preferences_edit_interests_and_schedule(web: Web) -> None:
     assert refused.status_code == 400 and "between 1 and 100" in refused.text
     bad_zone = httpx.post(url, data={"interests": "x", "timezone": "Mars/Olympus"})
     assert bad_zone.status_code == 400 and "unknown time zone" in bad_zone.text
+    too_many = httpx.post(url, data={"interests": "\n".join(f"t{n}" for n in range(60))})
+    assert too_many.status_code == 400 and "too many" in too_many.text
+    huge = httpx.post(url, data={"interests": "x" * 100_000})
+    assert huge.status_code == 413
     with Store.open(web.settings.database) as store:
         [row] = store.subscriber_rows("ada@example.org")
     assert row.profile["max_items"] == 4  # the refused forms changed nothing

@@ -77,6 +77,8 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
         )
     secret = settings.secret_key.get_secret_value()
     app = Flask(__name__, template_folder=str(BUILTIN_TEMPLATES / "web"))
+    # A preferences form is a few hundred bytes; anything far larger is refused with 413.
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     templates = _Templates(settings)
 
     @contextmanager
@@ -116,6 +118,7 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
     @app.errorhandler(403)
     @app.errorhandler(404)
     @app.errorhandler(405)
+    @app.errorhandler(413)
     def refused(error: Any) -> Response:
         return page("message.html", error.code, title=error.name, text=error.description)
 
