@@ -248,3 +248,20 @@ def test_serve_without_a_secret_key_is_one_line(tmp_path: Path) -> None:
         "--settings", write_settings(tmp_path), "serve", cwd=tmp_path, env={"DIGEST_SECRET_KEY": ""}
     )
     assert_clean_error(result, 2, "DIGEST_SECRET_KEY")
+
+
+def test_preview_listing_pages_and_finds_addresses(web: Web) -> None:
+    from digest.subscribers import ProfileInput, validated_row
+
+    with Store.open(web.settings.database) as store:
+        store.upsert_subscribers(
+            [validated_row(ProfileInput(f"reader{n}@example.org")) for n in range(250)], FIXED_NOW
+        )
+    first = httpx.get(f"{web.url}/preview").text
+    assert "252 subscriber(s)" in first and "Page 1 of 3" in first
+    assert first.count('<a href="/preview/') == 100
+    last = httpx.get(f"{web.url}/preview", params={"page": "3"}).text
+    assert last.count('<a href="/preview/') == 52
+    found = httpx.get(f"{web.url}/preview", params={"q": "READER17"}).text
+    assert found.count('<a href="/preview/') == 11  # reader17 and reader170-179
+    assert httpx.get(f"{web.url}/preview", params={"page": "x"}).status_code == 200

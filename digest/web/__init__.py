@@ -40,6 +40,9 @@ _PAGE_POLICY = (
 )
 
 
+PREVIEW_PAGE = 100  # subscribers per preview listing page
+
+
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -149,10 +152,23 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
     @app.get("/preview")
     def preview_list() -> Response:
         preview_enabled()
+        query = request.args.get("q", "").strip().casefold()
+        number = request.args.get("page", "1")
         with opened() as store:
-            people = all_subscribers(settings, store)
+            people = [p for p in all_subscribers(settings, store) if query in p.email.casefold()]
             suppressed = store.suppressions()
-        return page("preview_list.html", people=people, suppressed=suppressed)
+        pages = max(1, -(-len(people) // PREVIEW_PAGE))
+        current = min(max(int(number) if number.isdigit() else 1, 1), pages)
+        shown = people[(current - 1) * PREVIEW_PAGE : current * PREVIEW_PAGE]
+        return page(
+            "preview_list.html",
+            people=shown,
+            total=len(people),
+            suppressed=suppressed,
+            query=request.args.get("q", ""),
+            current=current,
+            pages=pages,
+        )
 
     def next_digest(email: str) -> tuple[Subscriber, Email]:
         preview_enabled()
