@@ -421,34 +421,42 @@ def send(
         chosen = MaildirTransport(outbox)
     else:
         chosen = [SmtpTransport(settings.smtp) for _ in range(settings.smtp.concurrency)]
-    if retry_failed and not dry_run:
-        with Store.open(settings.database) as store:
-            edition = edition_date(utc_now(), settings.timezone).isoformat()
-            again = store.retry_failed(edition, utc_now())
-        stderr.print(f"edition {edition}: {again} failed message(s) queued again")
 
     def report(address: str, outcome: str) -> None:
         stderr.print(f"  {outcome:>10}  {address}")
 
-    with Store.open(settings.database) as store:
-        result = send_edition(
-            store,
-            settings,
-            chosen,
-            utc_now,
-            subscribers=people,
-            dry_run=dry_run,
-            on_message=report,
-        )
+    # Each reader's edition is dated in their own time zone, as `digest daemon` dates it.
+    zones: dict[str, list[Subscriber]] = {}
+    for person in people:
+        zones.setdefault(person.timezone, []).append(person)
+    failed: list[tuple[str, str]] = []
     verb = "would send" if dry_run else "sent"
-    click.echo(
-        f"edition {result.edition_id}: {verb} {len(result.sent)}, already sent"
-        f" {len(result.already_sent)}, nothing new for {len(result.empty)},"
-        f" suppressed {len(result.suppressed)}, failed {len(result.failed)}"
-    )
-    for address, reason in result.failed:
+    for zone, members in sorted(zones.items()):
+        with Store.open(settings.database) as store:
+            if retry_failed and not dry_run:
+                edition = edition_date(utc_now(), zone).isoformat()
+                again = store.retry_failed(edition, utc_now())
+                stderr.print(f"edition {edition}: {again} failed message(s) queued again")
+            result = send_edition(
+                store,
+                settings,
+                chosen,
+                utc_now,
+                subscribers=members,
+                dry_run=dry_run,
+                on_message=report,
+                timezone=zone,
+            )
+        where = f" ({zone})" if len(zones) > 1 else ""
+        click.echo(
+            f"edition {result.edition_id}{where}: {verb} {len(result.sent)}, already sent"
+            f" {len(result.already_sent)}, nothing new for {len(result.empty)},"
+            f" suppressed {len(result.suppressed)}, failed {len(result.failed)}"
+        )
+        failed.extend(result.failed)
+    for address, reason in failed:
         click.echo(f"  failed: {address}: {reason}", err=True)
-    if result.failed:
+    if failed:
         sys.exit(6)
 
 

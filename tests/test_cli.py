@@ -165,3 +165,34 @@ def test_eval_command_runs_on_a_few_days(tmp_path: Path) -> None:
     assert scores["digest (liked: SVM)"]["ndcg_at_10"] > scores["random"]["ndcg_at_10"]
     assert 0 <= scores["newest first"]["precision_at_10"] <= 1
     assert_clean_error(run("eval", tmp_path, cwd=tmp_path), 1, "needs more than")
+
+
+def test_one_shot_send_dates_each_edition_in_the_readers_zone(
+    tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    """UTC+14 and UTC-11 are always on different dates: each reader's edition carries their
+    own, as the daemon would date it."""
+    import datetime as dt
+    import sqlite3
+    import zoneinfo
+
+    people = "".join(
+        f'\n[[subscribers]]\nemail = "{who}@example.org"\ninterests = []\ntimezone = "{zone}"\n'
+        for who, zone in (("east", "Pacific/Kiritimati"), ("west", "Pacific/Pago_Pago"))
+    )
+    settings = write_settings(tmp_path, port=smtp_server.port, subscribers=people)
+    assert run("--settings", settings, "ingest", EXAMPLES / "dumps", cwd=tmp_path).returncode == 0
+    sent = run("--settings", settings, "send", cwd=tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    assert "(Pacific/Kiritimati): sent 1" in sent.stdout
+    assert "(Pacific/Pago_Pago): sent 1" in sent.stdout
+    db = sqlite3.connect(tmp_path / "digest.sqlite")
+    editions = dict(db.execute("SELECT email, edition_id FROM deliveries").fetchall())
+    db.close()
+    east = dt.date.fromisoformat(editions["east@example.org"])
+    west = dt.date.fromisoformat(editions["west@example.org"])
+    assert east - west == dt.timedelta(days=1)
+    assert west == dt.datetime.now(zoneinfo.ZoneInfo("Pacific/Pago_Pago")).date()
+    again = run("--settings", settings, "send", cwd=tmp_path)
+    assert again.stdout.count("sent 0, already sent 1") == 2
+    assert len(smtp_server.handler.messages) == 2
