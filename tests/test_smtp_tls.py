@@ -36,7 +36,9 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
     ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"digest", b"s3cret")
-    return AuthResult(success=ok)
+    # handled=False: aiosmtpd then answers 535 itself. With its default (handled=True) it
+    # answers nothing, which is why a wrong-password test once hung until the client timeout.
+    return AuthResult(success=ok, handled=False)
 
 
 def _server(certificate: tuple[Path, Path], implicit: bool) -> tuple[Controller, RecordingHandler]:
@@ -104,3 +106,22 @@ def test_an_untrusted_certificate_is_a_clear_error(
         SmtpTransport(untrusted.smtp),
     ):
         pass
+
+
+def test_a_wrong_password_is_a_clear_error_and_sends_nothing(
+    tmp_path: Path,
+    tls_server: tuple[str, int, RecordingHandler],
+    certificate: tuple[Path, Path],
+    secret_env: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    security, port, handler = tls_server
+    monkeypatch.setenv("DIGEST_SMTP__USERNAME", "digest")
+    monkeypatch.setenv("DIGEST_SMTP__PASSWORD", "wrong")
+    settings = _settings(tmp_path, port, security, certificate[0])
+    with Store.open(settings.database) as store:
+        ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock())
+        with pytest.raises(DeliveryError, match="refused the login; check DIGEST_SMTP__USERNAME"):
+            send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+        assert store.deliveries("2026-11-22") == []  # nothing planned: the relay said no first
+    assert handler.messages == []

@@ -94,10 +94,14 @@ class SmtpTransport:
                 )
             else:
                 smtp = smtplib.SMTP(host, port, timeout=s.timeout)
+            try:
                 if s.security == "starttls":
                     smtp.starttls(context=context)
-            if s.username and s.password:
-                smtp.login(s.username.get_secret_value(), s.password.get_secret_value())
+                if s.username and s.password:
+                    smtp.login(s.username.get_secret_value(), s.password.get_secret_value())
+            except BaseException:
+                smtp.close()  # connected, but STARTTLS or the login failed: hang up
+                raise
         except smtplib.SMTPAuthenticationError:
             raise DeliveryError(
                 f"SMTP server {self.where} refused the login; check DIGEST_SMTP__USERNAME and"
