@@ -446,6 +446,9 @@ def send(
                 dry_run=dry_run,
                 on_message=report,
                 timezone=zone,
+                on_wait=lambda: stderr.print(
+                    "another send is running on this database; waiting for it to finish"
+                ),
             )
         where = f" ({zone})" if len(zones) > 1 else ""
         click.echo(

@@ -123,6 +123,7 @@ def run_send(settings_path: str, send_at: str, timezone: str, weekdays_only: boo
                 subscribers=people,
                 timezone=timezone,
                 should_stop=STOP.is_set,
+                on_wait=lambda: log.info("%s: waiting for another send to finish", group.job_id),
             )
     except DigestError as exc:
         log.error("%s failed: %s", group.job_id, exc)
@@ -265,6 +266,30 @@ class Daemon:
         elif event.job_id != "refresh":
             log.info("%s done; next run %s", event.job_id, upcoming)
 
+    def resume_interrupted(self) -> None:
+        """Finish, before anything else runs, a send that was cut short (the daemon was killed
+        or crashed mid-send) and is still fresh: APScheduler counts that run as done, so its
+        misfire handling would not retry it and those readers would be skipped for the day.
+        A send missed entirely while the daemon was down is APScheduler's to run (misfire)."""
+        now = utc_now()
+        grace = dt.timedelta(minutes=self.settings.schedule.grace_minutes)
+        with Store.open(self.settings.database) as store:
+            groups = send_groups(self.settings, store)
+            owed: dict[SendGroup, dt.datetime] = {}
+            for group in groups:
+                due = group.trigger().get_next_fire_time(None, now - grace)
+                job = self.scheduler.get_job(group.job_id, jobstore="default")
+                already_ran = job is not None and job.next_run_time and job.next_run_time > now
+                if due is None or due > now or not already_ran:
+                    continue
+                edition = due.astimezone(zoneinfo.ZoneInfo(group.timezone)).date().isoformat()
+                if store.unfinished(edition):
+                    owed[group] = due
+        for group, due in owed.items():
+            log.info("%s: the run due %s was cut short; sending the rest", group.job_id,
+                     due.isoformat())  # fmt: skip
+            run_send(self.settings_path, group.send_at, group.timezone, group.weekdays_only)
+
     def run(self) -> None:
         """Run until SIGTERM/SIGINT; then let the send in flight finish and exit."""
         stop = self._stop
@@ -280,6 +305,7 @@ class Daemon:
         signal.signal(signal.SIGINT, request_stop)
         self.scheduler.start(paused=True)
         self.reconcile()
+        self.resume_interrupted()
         self.scheduler.add_job(
             self.reconcile,
             IntervalTrigger(seconds=REFRESH_SECONDS, timezone=dt.UTC),

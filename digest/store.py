@@ -837,6 +837,14 @@ class Store:
             row[0]: row[1] for row in self._db.execute("SELECT email, reason FROM suppressions")
         }
 
+    def unfinished(self, edition_id: str) -> list[str]:
+        """Addresses of an edition still `pending` or `sending` (a run was cut short)."""
+        rows = self._db.execute(
+            "SELECT email FROM deliveries WHERE edition_id = ? AND state IN ('pending', 'sending')",
+            (edition_id,),
+        )
+        return [row[0] for row in rows]
+
     def sent_editions(self, email: str) -> list[str]:
         """Editions this address was sent, newest first."""
         rows = self._db.execute(

@@ -249,3 +249,34 @@ def test_concurrency_cap_rate_limit_and_fallback_relay(
     # 50 messages/s: message k waits for its slot k x 20 ms after the first (the recorded sleeps
     # do not pass time, so the last one asks for about 8 x 20 ms).
     assert 0.1 <= max(waits) <= 0.2
+
+
+def test_two_senders_at_once_mail_nobody_twice(
+    tmp_path: Path, faulty: tuple[FaultyHandler, int]
+) -> None:
+    """A second `digest send` (cron and the daemon both set up, or an impatient operator)
+    waits for the first instead of taking the same pending rows."""
+    handler, port = faulty
+    handler.delay = 0.1
+    readers = 10
+    path = write_settings(tmp_path, port=port, subscribers=reader_subscribers(readers))
+    env = {k: v for k, v in os.environ.items() if k != "DIGEST_SETTINGS"}
+    env["DIGEST_SECRET_KEY"] = "two-senders-secret-0123456789"
+    command = [sys.executable, "-m", "digest", "--settings", str(path)]
+    ingest = subprocess.run(
+        [*command, "ingest", EXAMPLES / "dumps"], env=env, capture_output=True, timeout=60
+    )
+    assert ingest.returncode == 0, ingest.stderr
+    senders = [
+        subprocess.Popen(
+            [*command, "send"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [sender.communicate(timeout=120) for sender in senders]
+    assert [sender.returncode for sender in senders] == [0, 0], outputs
+    assert sorted(to for to, _ in handler.messages) == sorted(
+        f"reader{n:02d}@example.org" for n in range(readers)
+    )
+    assert sum("waiting for it to finish" in err for _, err in outputs) == 1
+    assert sum(f"already sent {readers}" in out for out, _ in outputs) == 1

@@ -233,3 +233,35 @@ def test_sigterm_mid_send_finishes_the_message_in_flight_and_the_rest_follow(
 def test_daemon_with_a_bad_send_time_is_one_line(tmp_path: Path) -> None:
     settings = _settings(tmp_path, 2525, _subscribers([("a@example.org", "25:99", "UTC")]))
     assert_clean_error(run("--settings", settings, "daemon", cwd=tmp_path), 2, "send_at")
+
+
+def test_a_daemon_killed_mid_send_finishes_the_edition_when_restarted(
+    tmp_path: Path, faulty: tuple[FaultyHandler, int], daemons: list[Daemon]
+) -> None:
+    """SIGKILL mid-send: APScheduler counts that run as done, so without digest's own check
+    the rest of the edition would be skipped until tomorrow."""
+    handler, port = faulty
+    handler.delay = 0.3
+    readers = 8
+    at = _clock_in(3)
+    people = _subscribers([(f"reader{n}@example.org", at, "UTC") for n in range(readers)])
+    settings = _settings(tmp_path, port, people)
+    assert run("--settings", settings, "ingest", EXAMPLES / "dumps", cwd=tmp_path).returncode == 0
+    first = Daemon(settings)
+    daemons.append(first)
+    first.wait_for(lambda: len(handler.messages) >= 2)
+    first.stop(signal.SIGKILL)
+    cut_short = len(handler.messages)
+    assert cut_short < readers, "the kill must land mid-send"
+    handler.delay = 0.0
+    second = Daemon(settings)
+    daemons.append(second)
+    second.wait_for(lambda: "was cut short; sending the rest" in second.log)
+    second.wait_for(lambda: _states(tmp_path) == {"sent": readers})
+    assert second.stop() == 0
+    received: dict[str, set[str]] = {}
+    for to, data in handler.messages:
+        received.setdefault(to, set()).add(email.message_from_bytes(data)["Message-ID"])
+    assert sorted(received) == sorted(f"reader{n}@example.org" for n in range(readers))
+    assert len(handler.messages) - readers <= 1  # at most the one in flight at the kill...
+    assert all(len(ids) == 1 for ids in received.values())  # ...and with the same Message-ID

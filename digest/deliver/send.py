@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import queue
 import random
 import secrets
 import threading
 import time
 import zoneinfo
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from pathlib import Path
 
 from digest.deliver.message import (
     build_message,
@@ -185,6 +187,42 @@ def _secret(settings: Settings, *, ephemeral: bool = False) -> str:
     return secrets.token_urlsafe(32) if ephemeral else ""
 
 
+@contextlib.contextmanager
+def sender_lock(
+    database: Path,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_wait: Callable[[], None] | None = None,
+) -> Iterator[bool]:
+    """Hold the database's sender lock: one send at a time, across processes and threads.
+
+    Two senders working on one edition at once could both take a `pending` row and mail it
+    twice, so a second `digest send` (or a daemon job, or cron) waits for the first. Yields
+    False, holding nothing, if `should_stop()` turned true while waiting."""
+    path = database.with_name(database.name + ".send-lock")
+    try:
+        handle = path.open("a")
+    except OSError as exc:
+        raise DeliveryError(f"cannot create the send lock {path} ({exc.strerror})") from None
+    with handle:
+        waited = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if should_stop():
+                    yield False
+                    return
+                if not waited and on_wait is not None:
+                    on_wait()
+                waited = True
+                time.sleep(0.1)
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def send_edition(
     store: Store,
     settings: Settings,
@@ -198,12 +236,43 @@ def send_edition(
     sleep: Callable[[float], None] = time.sleep,
     timezone: str | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    on_wait: Callable[[], None] | None = None,
 ) -> SendReport:
     """Plan and send today's edition to every subscriber not yet served; safe to re-run.
 
     The edition is today's date in `timezone` (default: the settings' time zone). When
     `should_stop()` turns true, no further message is started: those in flight finish and are
-    recorded, the rest stay `pending` for the next run, and the report says `stopped`."""
+    recorded, the rest stay `pending` for the next run, and the report says `stopped`. Only
+    one send runs per database at a time (see sender_lock); `on_wait` is told if this one
+    has to wait."""
+    if dry_run:  # records nothing, so it needs no lock
+        return _send_edition(
+            store, settings, transport, clock, subscribers, dry_run, renderer, on_message,
+            sleep, timezone, should_stop,
+        )  # fmt: skip
+    with sender_lock(store.path, should_stop, on_wait) as held:
+        if not held:
+            day = edition_date(clock(), timezone or settings.timezone)
+            return SendReport(edition_id=day.isoformat(), stopped=True)
+        return _send_edition(
+            store, settings, transport, clock, subscribers, dry_run, renderer, on_message,
+            sleep, timezone, should_stop,
+        )  # fmt: skip
+
+
+def _send_edition(
+    store: Store,
+    settings: Settings,
+    transport: Transport | Sequence[Transport],
+    clock: Clock,
+    subscribers: Sequence[Subscriber] | None,
+    dry_run: bool,
+    renderer: Renderer | None,
+    on_message: Callable[[str, str], None] | None,
+    sleep: Callable[[float], None],
+    timezone: str | None,
+    should_stop: Callable[[], bool],
+) -> SendReport:
     now = clock()
     day = edition_date(now, timezone or settings.timezone)
     edition_id = day.isoformat()
