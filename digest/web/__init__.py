@@ -9,6 +9,7 @@ with `[web] preview = false` for a server the public reaches.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -48,27 +49,29 @@ def _utc_now() -> dt.datetime:
 
 
 class _Templates:
-    """The email renderer, rebuilt when a template file changes (the preview reloads)."""
+    """The email renderer, rebuilt when a template file changes (the preview reloads). One per
+    server thread: a Renderer keeps per-edition caches that are not meant to be shared."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._folders = [BUILTIN_TEMPLATES] + ([settings.templates] if settings.templates else [])
-        self._stamp: tuple[tuple[str, int], ...] = ()
-        self._renderer: Renderer | None = None
+        self._local = threading.local()
 
     def _current_stamp(self) -> tuple[tuple[str, int], ...]:
         return tuple(
             (str(path), path.stat().st_mtime_ns)
             for folder in self._folders
-            for path in sorted(folder.glob("digest.*.j2"))
+            for path in sorted(folder.rglob("*.j2"))
         )
 
     def renderer(self) -> Renderer:
         stamp = self._current_stamp()
-        if self._renderer is None or stamp != self._stamp:
-            self._renderer = renderer_for(self.settings)
-            self._stamp = stamp
-        return self._renderer
+        local = self._local
+        if getattr(local, "stamp", None) != stamp:
+            local.renderer = renderer_for(self.settings)
+            local.stamp = stamp
+        renderer: Renderer = local.renderer
+        return renderer
 
 
 def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
