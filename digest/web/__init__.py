@@ -9,6 +9,7 @@ with `[web] preview = false` for a server the public reaches.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -261,6 +262,13 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
     return app
 
 
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 def serve(settings: Settings, host: str, port: int, *, announce: Callable[[str], None]) -> None:
     """Serve the app with waitress until interrupted."""
     from waitress import create_server
@@ -273,6 +281,11 @@ def serve(settings: Settings, host: str, port: int, *, announce: Callable[[str],
             f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port"
         ) from None
     announce(f"digest serve: http://{host}:{server.effective_port}/ (Ctrl-C stops)")
+    if settings.web.preview and not _loopback(host):
+        announce(
+            f"warning: {host} is reachable from other machines and the preview pages list every"
+            " subscriber; set [web] preview = false on a public server"
+        )
     try:
         server.run()
     except KeyboardInterrupt:
