@@ -122,3 +122,6 @@ class Email:
     html: str
     text: str
     headers: dict[str, str] = field(default_factory=dict)
+    # The HTML part already quoted-printable encoded, when the renderer could assemble it from
+    # pieces encoded once per edition (decodes to exactly `html`); None: encode `html`.
+    html_qp: bytes | None = field(default=None, compare=False, repr=False)

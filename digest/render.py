@@ -14,6 +14,7 @@ render of the compiled HTML, and gives byte-for-byte what the per-recipient pipe
 
 from __future__ import annotations
 
+import binascii
 import functools
 import html as html_module
 import logging
@@ -238,6 +239,30 @@ def _slot_values(fields: dict[str, Any]) -> list[str]:
     ]
 
 
+def quoted_printable(text: str) -> bytes:
+    """Quoted-printable body with CRLF line ends (binascii: ~10x faster than the email package)."""
+    normalised = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
+    return binascii.b2a_qp(normalised, istext=True).replace(b"\n", b"\r\n")
+
+
+# A soft line break: ends a quoted-printable line without adding anything to the decoded text.
+# Put between pieces, it lets each piece be encoded on its own, starting at column 0.
+_SOFT_BREAK = b"=\r\n"
+_QP_LINE = 76  # RFC 2045: at most 76 characters a line, a soft break's "=" included
+
+
+def _room_for_soft_break(encoded: bytes) -> bytes:
+    """Make the last line short enough for the "=" of a soft break after it: b2a_qp fills
+    lines up to 76 characters. The cut never splits an =XX escape."""
+    start = encoded.rfind(b"\n") + 1
+    if len(encoded) - start < _QP_LINE:
+        return encoded
+    cut = len(encoded) - 3
+    while encoded[cut - 2 : cut - 1] == b"=" or encoded[cut - 1 : cut] == b"=":
+        cut -= 1
+    return encoded[:cut] + _SOFT_BREAK + encoded[cut:]
+
+
 @dataclass(frozen=True, slots=True)
 class _Shared:
     """One edition's email for everyone who gets the same papers, with the reader's own values
@@ -249,6 +274,28 @@ class _Shared:
     html_tail: str
     text: tuple[tuple[str, int, Callable[[Any], str] | None], ...]
     text_tail: str
+    # The HTML's literal chunks (and tail), each quoted-printable encoded once per edition;
+    # None when a chunk holds a bare CR, whose line-end folding must see the whole text.
+    html_qp: tuple[bytes, ...] | None
+
+    def fill_html(self, values: list[str]) -> tuple[str, bytes | None]:
+        """The reader's HTML, and the same already quoted-printable encoded: the edition's
+        encoded chunks with only the reader's few values encoded here, soft breaks between."""
+        escaped = [
+            escape(values[slot]) if escape else values[slot] for _, slot, escape in self.html
+        ]
+        pieces: list[str] = []
+        for (chunk, _, _), value in zip(self.html, escaped, strict=True):
+            pieces += (chunk, value)
+        html = "".join(pieces) + self.html_tail
+        if self.html_qp is None:
+            return html, None
+        encoded: list[bytes] = []
+        for literal, value in zip(self.html_qp, escaped, strict=False):  # the tail comes last
+            encoded += (literal, _SOFT_BREAK, _room_for_soft_break(quoted_printable(value)))
+            encoded.append(_SOFT_BREAK)
+        encoded.append(self.html_qp[-1])
+        return html, b"".join(encoded)
 
     @staticmethod
     def fill(
@@ -303,6 +350,9 @@ _CONTROL: dict[int, str | None] = {
     **dict.fromkeys(range(32)),
     **dict.fromkeys((9, 10, 13), " "),
     127: None,
+    # Not characters at all (and not XML): MRML refuses a template holding one.
+    0xFFFE: None,
+    0xFFFF: None,
 }
 _URL_SAFE = ":/?#[]@!$&()*+,;=%~-._"
 _EXPRESSION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
@@ -486,7 +536,7 @@ class Renderer:
             return self._render(edition, links, naive=False)
         values = _slot_values(recipient_fields(edition, links))
         try:
-            html = _Shared.fill(shared.html, shared.html_tail, values)
+            html, html_qp = shared.fill_html(values)
         except _Unshareable:
             return self._render(edition, links, naive=False)
         return Email(
@@ -494,6 +544,7 @@ class Renderer:
             preheader=shared.preheader,
             html=html,
             text=_Shared.fill(shared.text, shared.text_tail, values),
+            html_qp=html_qp,
         )
 
     def _share(self, edition: Edition, links: Links) -> _Shared | None:
@@ -507,8 +558,19 @@ class Renderer:
             raise RenderError(f"template error while rendering: {exc}") from None
         html_parts, html_tail = _split_slots(html, html=True)
         text_parts, text_tail = _split_slots(text, html=False)
+        chunks = [chunk for chunk, _, _ in html_parts] + [html_tail]
+        encoded = None
+        if not any("\r" in c for c in chunks):
+            *literals, tail = map(quoted_printable, chunks)
+            encoded = (*map(_room_for_soft_break, literals), tail)
         shared = _Shared(
-            context["subject"], context["preheader"], html_parts, html_tail, text_parts, text_tail
+            context["subject"],
+            context["preheader"],
+            html_parts,
+            html_tail,
+            text_parts,
+            text_tail,
+            encoded,
         )
         if self._share_verified:
             return shared
@@ -516,7 +578,7 @@ class Renderer:
         # share, and from then on every email is rendered directly.
         values = _slot_values(recipient_fields(edition, links))
         try:
-            filled = _Shared.fill(html_parts, html_tail, values)
+            filled = shared.fill_html(values)[0]
         except _Unshareable:
             return shared  # this reader renders directly; verify with the next one
         direct = self._render(edition, links, naive=False)

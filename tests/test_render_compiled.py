@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import quopri
 from pathlib import Path
 
 import pytest
@@ -62,7 +63,13 @@ def test_compiled_equals_per_recipient_pipeline(
 ) -> None:
     renderer = Renderer()
     edition = _edition(listing, f"{local}@example.org", tuple(interests))
-    assert renderer.render(edition, _links(local)) == renderer.render_naive(edition, _links(local))
+    email = renderer.render(edition, _links(local))
+    assert email == renderer.render_naive(edition, _links(local))
+    if email.html_qp is not None:  # assembled from pieces encoded once per edition
+        assert quopri.decodestring(email.html_qp).decode("utf-8") == email.html.replace(
+            "\n", "\r\n"
+        )
+        assert max(len(line) for line in email.html_qp.split(b"\r\n")) <= 76
 
 
 def test_readers_sharing_papers_get_their_own_values(renderer: Renderer) -> None:

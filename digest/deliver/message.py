@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 import functools
 import hashlib
@@ -12,7 +11,7 @@ from email.utils import format_datetime, formataddr, parseaddr
 
 from digest.errors import DeliveryError, SettingsError
 from digest.models import Email
-from digest.render import header_safe
+from digest.render import header_safe, quoted_printable
 
 
 def sender_domain(sender: str) -> str:
@@ -33,12 +32,6 @@ def message_id(edition_id: str, email: str, domain: str) -> str:
     """Stable per (edition, recipient): a resend after a crash carries the same Message-ID."""
     digest = hashlib.sha256(f"{edition_id}\0{email.casefold()}".encode()).hexdigest()[:20]
     return f"<digest.{edition_id}.{digest}@{domain}>"
-
-
-def _qp(text: str) -> bytes:
-    """Quoted-printable body with CRLF line ends (binascii: ~10x faster than the email package)."""
-    normalised = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    return binascii.b2a_qp(normalised, istext=True).replace(b"\n", b"\r\n")
 
 
 # 39 bytes → 52 base64 characters + 12 for "=?utf-8?b?" and "?=": 64, so even the first word
@@ -151,10 +144,10 @@ def build_message(
             head,
             b"\r\n",
             part_head.format(b=boundary, kind="plain").encode("ascii"),
-            _qp(email.text),
+            quoted_printable(email.text),
             b"\r\n",
             part_head.format(b=boundary, kind="html").encode("ascii"),
-            _qp(email.html),
+            quoted_printable(email.html) if email.html_qp is None else email.html_qp,
             f"\r\n--{boundary}--\r\n".encode("ascii"),
         )
     )
