@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import signal
 import sys
+import threading
 import webbrowser
 from collections.abc import Sequence
 from pathlib import Path
@@ -431,7 +433,10 @@ def send(
         zones.setdefault(person.timezone, []).append(person)
     failed: list[tuple[str, str]] = []
     verb = "would send" if dry_run else "sent"
+    stop = _stop_on_signals()
     for zone, members in sorted(zones.items()):
+        if stop.is_set():
+            break
         with Store.open(settings.database) as store:
             if retry_failed and not dry_run:
                 edition = edition_date(utc_now(), zone).isoformat()
@@ -446,6 +451,7 @@ def send(
                 dry_run=dry_run,
                 on_message=report,
                 timezone=zone,
+                should_stop=stop.is_set,
                 on_wait=lambda: stderr.print(
                     "another send is running on this database; waiting for it to finish"
                 ),
@@ -459,8 +465,31 @@ def send(
         failed.extend(result.failed)
     for address, reason in failed:
         click.echo(f"  failed: {address}: {reason}", err=True)
+    if stop.is_set():
+        click.echo(
+            "stopped on request after the message in flight; the rest stays queued:"
+            " run `digest send` again to send it",
+            err=True,
+        )
+        sys.exit(130)
     if failed:
         sys.exit(6)
+
+
+def _stop_on_signals() -> threading.Event:
+    """SIGTERM or Ctrl-C during a send: start no new message, let the one in flight finish
+    and be recorded (a second Ctrl-C still interrupts at once)."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        stderr.print(f"{signal.Signals(signum).name}: finishing the message in flight")
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    return stop
 
 
 @cli.command()

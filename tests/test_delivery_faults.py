@@ -280,3 +280,41 @@ def test_two_senders_at_once_mail_nobody_twice(
     )
     assert sum("waiting for it to finish" in err for _, err in outputs) == 1
     assert sum(f"already sent {readers}" in out for out, _ in outputs) == 1
+
+
+def test_sigterm_stops_a_one_shot_send_after_the_message_in_flight(
+    tmp_path: Path, faulty: tuple[FaultyHandler, int]
+) -> None:
+    handler, port = faulty
+    handler.delay = 0.3
+    readers = 8
+    path = write_settings(tmp_path, port=port, subscribers=reader_subscribers(readers))
+    env = {k: v for k, v in os.environ.items() if k != "DIGEST_SETTINGS"}
+    env["DIGEST_SECRET_KEY"] = "sigterm-test-secret-0123456789"
+    command = [sys.executable, "-m", "digest", "--settings", str(path)]
+    ingest = subprocess.run(
+        [*command, "ingest", EXAMPLES / "dumps"], env=env, capture_output=True, timeout=60
+    )
+    assert ingest.returncode == 0, ingest.stderr
+    sender = subprocess.Popen(
+        [*command, "send"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while len(handler.messages) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    sender.send_signal(signal.SIGTERM)
+    _, err = sender.communicate(timeout=30)
+    assert sender.returncode == 130, err
+    assert "Traceback" not in err and "run `digest send` again" in err
+    delivered = len(handler.messages)
+    assert delivered < readers, "the stop must land mid-send"
+    db = sqlite3.connect(tmp_path / "digest.sqlite")
+    states = dict(db.execute("SELECT state, count(*) FROM deliveries GROUP BY state").fetchall())
+    db.close()
+    assert states == {"sent": delivered, "pending": readers - delivered}  # none half-sent
+    handler.delay = 0.0
+    resumed = subprocess.run([*command, "send"], env=env, capture_output=True, timeout=120)
+    assert resumed.returncode == 0
+    assert sorted(to for to, _ in handler.messages) == sorted(
+        f"reader{n:02d}@example.org" for n in range(readers)
+    )
