@@ -784,20 +784,37 @@ class Store:
             after = db.execute("SELECT count(*) FROM subscribers").fetchone()[0]
         return int(after - before)
 
-    def subscriber_rows(self, email: str | None = None) -> list[SubscriberRow]:
-        """Subscribers kept in the store (all, or the one with this address), by address."""
+    def subscriber_rows(
+        self,
+        email: str | None = None,
+        *,
+        containing: str = "",
+        offset: int = 0,
+        limit: int = -1,
+    ) -> list[SubscriberRow]:
+        """Subscribers kept in the store, by address: the one with this address, or those whose
+        address contains `containing` (any case), `limit` of them from `offset` (-1: all)."""
         query = "SELECT email, name, profile, send_at, timezone, weekdays_only FROM subscribers"
-        rows = (
-            self._db.execute(query + " WHERE email = ?", (email,))
-            if email is not None
-            else self._db.execute(query + " ORDER BY email")
-        )
+        if email is not None:
+            rows = self._db.execute(query + " WHERE email = ?", (email,))
+        else:
+            rows = self._db.execute(
+                query + " WHERE instr(lower(email), ?) > 0 ORDER BY email LIMIT ? OFFSET ?",
+                (containing.casefold(), limit, offset),
+            )
         return [
             SubscriberRow(
                 r[0], r[1], json.loads(r[2]), r[3], r[4], None if r[5] is None else bool(r[5])
             )
             for r in rows
         ]
+
+    def count_subscribers(self, containing: str = "") -> int:
+        row = self._db.execute(
+            "SELECT count(*) FROM subscribers WHERE instr(lower(email), ?) > 0",
+            (containing.casefold(),),
+        ).fetchone()
+        return int(row[0])
 
     def subscriber_schedules(self) -> list[tuple[str | None, str | None, bool | None]]:
         """The distinct (send_at, timezone, weekdays_only) of stored subscribers (None: unset)."""

@@ -210,6 +210,26 @@ def all_subscribers(settings: Settings, store: Store | None) -> list[Subscriber]
     return people
 
 
+def page_of_subscribers(
+    settings: Settings, store: Store, containing: str, offset: int, limit: int
+) -> tuple[list[Subscriber], int]:
+    """One page of everyone whose address contains `containing`, and how many match: the
+    settings' readers the store does not override first, then the store's, by address. Only
+    the page is read from the store (a listing of 100k readers stays quick)."""
+    wanted = containing.casefold()
+    overridden = store.stored_addresses(str(s.email) for s in settings.subscribers)
+    from_file = [
+        from_settings(entry, settings)
+        for entry in settings.subscribers
+        if str(entry.email).casefold() not in overridden and wanted in str(entry.email).casefold()
+    ]
+    shown = from_file[offset : offset + limit]
+    skip = max(0, offset - len(from_file))
+    rows = store.subscriber_rows(containing=wanted, offset=skip, limit=limit - len(shown))
+    shown += [from_row(row, settings) for row in rows]
+    return shown, len(from_file) + store.count_subscribers(wanted)
+
+
 def find(settings: Settings, store: Store | None, email: str) -> Subscriber | None:
     """One subscriber by address (an indexed lookup: a web request must not load 100k rows)."""
     rows = store.subscriber_rows(email) if store else []

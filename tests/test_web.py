@@ -262,6 +262,15 @@ def test_preview_listing_pages_and_finds_addresses(web: Web) -> None:
     assert first.count('<a href="/preview/') == 100
     last = httpx.get(f"{web.url}/preview", params={"page": "3"}).text
     assert last.count('<a href="/preview/') == 52
+    every = [
+        *re.findall(r'<a href="/preview/([^"]+)"', first),
+        *re.findall(r'<a href="/preview/([^"]+)"', httpx.get(f"{web.url}/preview?page=2").text),
+        *re.findall(r'<a href="/preview/([^"]+)"', last),
+    ]
+    assert len(every) == len(set(every)) == 252  # settings readers first, nobody twice
+    assert every[:2] == ["ada%40example.org", "grace%40example.org"]
+    beyond = httpx.get(f"{web.url}/preview", params={"page": "99"}).text
+    assert "Page 3 of 3" in beyond and beyond.count('<a href="/preview/') == 52
     found = httpx.get(f"{web.url}/preview", params={"q": "READER17"}).text
     assert found.count('<a href="/preview/') == 11  # reader17 and reader170-179
     assert httpx.get(f"{web.url}/preview", params={"page": "x"}).status_code == 200

@@ -25,8 +25,8 @@ from digest.settings import Settings
 from digest.store import Store
 from digest.subscribers import (
     ProfileInput,
-    all_subscribers,
     find,
+    page_of_subscribers,
     profile_input,
     validated_row,
 )
@@ -156,18 +156,24 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
     @app.get("/preview")
     def preview_list() -> Response:
         preview_enabled()
-        query = request.args.get("q", "").strip().casefold()
+        query = request.args.get("q", "").strip()
         number = request.args.get("page", "1")
+        wanted = max(int(number) if number.isdigit() else 1, 1)
         with opened() as store:
-            people = [p for p in all_subscribers(settings, store) if query in p.email.casefold()]
+            shown, total = page_of_subscribers(
+                settings, store, query, (wanted - 1) * PREVIEW_PAGE, PREVIEW_PAGE
+            )
+            pages = max(1, -(-total // PREVIEW_PAGE))
+            current = min(wanted, pages)
+            if current != wanted:  # past the end: show the last page
+                shown, total = page_of_subscribers(
+                    settings, store, query, (current - 1) * PREVIEW_PAGE, PREVIEW_PAGE
+                )
             suppressed = store.suppressions()
-        pages = max(1, -(-len(people) // PREVIEW_PAGE))
-        current = min(max(int(number) if number.isdigit() else 1, 1), pages)
-        shown = people[(current - 1) * PREVIEW_PAGE : current * PREVIEW_PAGE]
         return page(
             "preview_list.html",
             people=shown,
-            total=len(people),
+            total=total,
             suppressed=suppressed,
             query=request.args.get("q", ""),
             current=current,
