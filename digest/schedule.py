@@ -33,7 +33,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.deliver import SmtpTransport, send_edition
 from digest.diff import load_all
-from digest.errors import DigestError
+from digest.errors import DigestError, DumpError
 from digest.settings import Settings, load_settings, parse_send_at
 from digest.store import Store
 from digest.subscribers import all_subscribers, schedules
@@ -102,9 +102,9 @@ def send_groups(settings: Settings, store: Store) -> list[SendGroup]:
 
 def run_send(settings_path: str, send_at: str, timezone: str, weekdays_only: bool) -> None:
     """Send today's edition (in the group's zone) to the group's subscribers."""
-    settings = load_settings(Path(settings_path))
     group = SendGroup(send_at, timezone, weekdays_only)
     try:
+        settings = load_settings(Path(settings_path))
         with Store.open(settings.database) as store:
             people = [
                 p
@@ -141,16 +141,22 @@ def run_send(settings_path: str, send_at: str, timezone: str, weekdays_only: boo
     )
 
 
+# Watched files already ingested (or refused as bad dumps), by (size, mtime): a file is read
+# again only when it changes.
 _seen_files: dict[str, tuple[int, int]] = {}
 
 
 def run_ingest(settings_path: str) -> None:
     """Ingest what is new in the watched folders and URLs; a bad dump is logged and skipped."""
-    settings = load_settings(Path(settings_path))
-    sources: list[str] = []
+    try:
+        settings = load_settings(Path(settings_path))
+    except DigestError as exc:
+        log.error("ingest: %s", exc)
+        return
+    sources: list[tuple[str, tuple[int, int] | None]] = []
     for entry in settings.schedule.watch:
         if entry.startswith(("http://", "https://")):
-            sources.append(entry)
+            sources.append((entry, None))  # an identical download is a duplicate dump: no-op
             continue
         folder = Path(entry) if Path(entry).is_absolute() else Path(settings_path).parent / entry
         if not folder.is_dir():
@@ -158,24 +164,35 @@ def run_ingest(settings_path: str) -> None:
             continue
         for path in sorted(p for p in folder.iterdir() if p.is_file()):
             stat = path.stat()
-            if _seen_files.get(str(path)) == (stat.st_size, stat.st_mtime_ns):
-                continue
-            _seen_files[str(path)] = (stat.st_size, stat.st_mtime_ns)
-            sources.append(str(path))
+            if _seen_files.get(str(path)) != (stat.st_size, stat.st_mtime_ns):
+                sources.append((str(path), (stat.st_size, stat.st_mtime_ns)))
     if not sources:
         return
-    with Store.open(settings.database) as store:
-        for source in sources:  # one by one: a bad dump must not hold back the good ones
+    try:
+        store = Store.open(settings.database)
+    except DigestError as exc:
+        log.error("ingest: %s", exc)
+        return
+    with store:
+        for source, version in sources:  # one by one: a bad dump must not hold back the others
             try:
                 [snapshot] = load_all([source], None, timeout=settings.sources.timeout)
                 result = store.ingest(snapshot, utc_now())
-            except DigestError as exc:
+            except DumpError as exc:
+                log.error("ingest: %s", exc)
+            except DigestError as exc:  # the store or the network: try again next time
                 log.error("ingest: %s", exc)
                 continue
-            if not result.duplicate_dump:
-                log.info(
-                    "ingest: %s: %d new, %d seen again", source, len(result.new), result.seen_again
-                )
+            else:
+                if not result.duplicate_dump:
+                    log.info(
+                        "ingest: %s: %d new, %d seen again",
+                        source,
+                        len(result.new),
+                        result.seen_again,
+                    )
+            if version is not None:
+                _seen_files[source] = version
 
 
 # -- the daemon ----------------------------------------------------------------------------

@@ -265,3 +265,29 @@ def test_a_daemon_killed_mid_send_finishes_the_edition_when_restarted(
     assert sorted(received) == sorted(f"reader{n}@example.org" for n in range(readers))
     assert len(handler.messages) - readers <= 1  # at most the one in flight at the kill...
     assert all(len(ids) == 1 for ids in received.values())  # ...and with the same Message-ID
+
+
+def test_the_ingest_job_skips_a_bad_dump_and_reads_a_changed_file_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import shutil
+
+    from digest.schedule import run_ingest
+
+    watched = tmp_path / "incoming"
+    watched.mkdir()
+    dumps = sorted((EXAMPLES / "dumps").iterdir())
+    shutil.copy(dumps[0], watched / "a.txt")
+    (watched / "b.txt").write_bytes(b"\x00\x01 not a dump")
+    settings = _settings(tmp_path, 2525, "", 'watch = ["incoming"]\n')
+    caplog.set_level(logging.INFO, logger="digest.daemon")
+    run_ingest(str(settings))
+    assert "a.txt: 5 new" in caplog.text
+    assert "b.txt" in caplog.text and "ERROR" in caplog.text
+    caplog.clear()
+    run_ingest(str(settings))
+    assert caplog.text == ""  # nothing changed: nothing read, nothing logged again
+    shutil.copy(dumps[1], watched / "b.txt")  # the bad file is replaced by a good dump
+    run_ingest(str(settings))
+    assert "b.txt: 4 new, 2 seen again" in caplog.text
