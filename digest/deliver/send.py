@@ -245,19 +245,27 @@ def send_edition(
     recorded, the rest stay `pending` for the next run, and the report says `stopped`. Only
     one send runs per database at a time (see sender_lock); `on_wait` is told if this one
     has to wait."""
-    if dry_run:  # records nothing, so it needs no lock
-        return _send_edition(
-            store, settings, transport, clock, subscribers, dry_run, renderer, on_message,
-            sleep, timezone, should_stop,
-        )  # fmt: skip
-    with sender_lock(store.path, should_stop, on_wait) as held:
+    # A dry run records nothing, so it needs no lock.
+    lock = (
+        contextlib.nullcontext(True) if dry_run else sender_lock(store.path, should_stop, on_wait)
+    )
+    with lock as held:
         if not held:
             day = edition_date(clock(), timezone or settings.timezone)
             return SendReport(edition_id=day.isoformat(), stopped=True)
         return _send_edition(
-            store, settings, transport, clock, subscribers, dry_run, renderer, on_message,
-            sleep, timezone, should_stop,
-        )  # fmt: skip
+            store,
+            settings,
+            transport,
+            clock,
+            subscribers=subscribers,
+            dry_run=dry_run,
+            renderer=renderer,
+            on_message=on_message,
+            sleep=sleep,
+            timezone=timezone,
+            should_stop=should_stop,
+        )
 
 
 def _send_edition(
@@ -265,6 +273,7 @@ def _send_edition(
     settings: Settings,
     transport: Transport | Sequence[Transport],
     clock: Clock,
+    *,
     subscribers: Sequence[Subscriber] | None,
     dry_run: bool,
     renderer: Renderer | None,
