@@ -130,6 +130,20 @@ def test_a_relay_that_keeps_failing_pauses_the_send(
     assert sorted(report.sent) == ["ada@example.org", "grace@example.org"]
 
 
+def _readers_ready(folder: Path, port: int, readers: int) -> tuple[list[str], dict[str, str]]:
+    """Settings with `readers` subscribers, the example dumps ingested through the CLI; returns
+    the `digest --settings …` command and its environment, for tests that run real processes."""
+    path = write_settings(folder, port=port, subscribers=reader_subscribers(readers))
+    env = {k: v for k, v in os.environ.items() if k != "DIGEST_SETTINGS"}
+    env["DIGEST_SECRET_KEY"] = "process-test-secret-0123456789"
+    command = [sys.executable, "-m", "digest", "--settings", str(path)]
+    ingest = subprocess.run(
+        [*command, "ingest", str(EXAMPLES / "dumps")], env=env, capture_output=True, timeout=60
+    )
+    assert ingest.returncode == 0, ingest.stderr
+    return command, env
+
+
 def test_sigkill_mid_send_then_resume_misses_nobody(
     tmp_path: Path, faulty: tuple[FaultyHandler, int]
 ) -> None:
@@ -137,18 +151,7 @@ def test_sigkill_mid_send_then_resume_misses_nobody(
     handler, port = faulty
     handler.delay = 0.15
     readers = 12
-    path = write_settings(tmp_path, port=port, subscribers=reader_subscribers(readers))
-    env = {k: v for k, v in os.environ.items() if k != "DIGEST_SETTINGS"}
-    env["DIGEST_SECRET_KEY"] = "sigkill-test-secret-0123456789"
-    command = [sys.executable, "-m", "digest", "--settings", str(path)]
-    ingest = subprocess.run(
-        [*command, "ingest", EXAMPLES / "dumps"],
-        env=env,
-        check=False,
-        capture_output=True,
-        timeout=60,
-    )
-    assert ingest.returncode == 0, ingest.stderr
+    command, env = _readers_ready(tmp_path, port, readers)
     sender = subprocess.Popen(
         [*command, "send"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -259,14 +262,7 @@ def test_two_senders_at_once_mail_nobody_twice(
     handler, port = faulty
     handler.delay = 0.1
     readers = 10
-    path = write_settings(tmp_path, port=port, subscribers=reader_subscribers(readers))
-    env = {k: v for k, v in os.environ.items() if k != "DIGEST_SETTINGS"}
-    env["DIGEST_SECRET_KEY"] = "two-senders-secret-0123456789"
-    command = [sys.executable, "-m", "digest", "--settings", str(path)]
-    ingest = subprocess.run(
-        [*command, "ingest", EXAMPLES / "dumps"], env=env, capture_output=True, timeout=60
-    )
-    assert ingest.returncode == 0, ingest.stderr
+    command, env = _readers_ready(tmp_path, port, readers)
     senders = [
         subprocess.Popen(
             [*command, "send"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -288,14 +284,7 @@ def test_sigterm_stops_a_one_shot_send_after_the_message_in_flight(
     handler, port = faulty
     handler.delay = 0.3
     readers = 8
-    path = write_settings(tmp_path, port=port, subscribers=reader_subscribers(readers))
-    env = {k: v for k, v in os.environ.items() if k != "DIGEST_SETTINGS"}
-    env["DIGEST_SECRET_KEY"] = "sigterm-test-secret-0123456789"
-    command = [sys.executable, "-m", "digest", "--settings", str(path)]
-    ingest = subprocess.run(
-        [*command, "ingest", EXAMPLES / "dumps"], env=env, capture_output=True, timeout=60
-    )
-    assert ingest.returncode == 0, ingest.stderr
+    command, env = _readers_ready(tmp_path, port, readers)
     sender = subprocess.Popen(
         [*command, "send"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -202,16 +202,22 @@ def test_a_send_missed_beyond_grace_is_skipped_and_logged(
     assert "skipped (next: " in second.log
 
 
+def _group_ready(folder: Path, port: int, readers: int) -> Path:
+    """`readers` subscribers due in 3 seconds (UTC), the example dumps ingested."""
+    at = _clock_in(3)
+    people = _subscribers([(f"reader{n}@example.org", at, "UTC") for n in range(readers)])
+    settings = _settings(folder, port, people)
+    assert run("--settings", settings, "ingest", EXAMPLES / "dumps", cwd=folder).returncode == 0
+    return settings
+
+
 def test_sigterm_mid_send_finishes_the_message_in_flight_and_the_rest_follow(
     tmp_path: Path, faulty: tuple[FaultyHandler, int], daemons: list[Daemon]
 ) -> None:
     handler, port = faulty
     handler.delay = 0.4
     readers = 8
-    at = _clock_in(3)
-    people = _subscribers([(f"reader{n}@example.org", at, "UTC") for n in range(readers)])
-    settings = _settings(tmp_path, port, people)
-    assert run("--settings", settings, "ingest", EXAMPLES / "dumps", cwd=tmp_path).returncode == 0
+    settings = _group_ready(tmp_path, port, readers)
     daemon = Daemon(settings)
     daemons.append(daemon)
     daemon.wait_for(lambda: len(handler.messages) >= 2)
@@ -243,10 +249,7 @@ def test_a_daemon_killed_mid_send_finishes_the_edition_when_restarted(
     handler, port = faulty
     handler.delay = 0.3
     readers = 8
-    at = _clock_in(3)
-    people = _subscribers([(f"reader{n}@example.org", at, "UTC") for n in range(readers)])
-    settings = _settings(tmp_path, port, people)
-    assert run("--settings", settings, "ingest", EXAMPLES / "dumps", cwd=tmp_path).returncode == 0
+    settings = _group_ready(tmp_path, port, readers)
     first = Daemon(settings)
     daemons.append(first)
     first.wait_for(lambda: len(handler.messages) >= 2)
