@@ -78,22 +78,29 @@ def _settings(folder: Path, port: int, security: str, ca_file: Path | None) -> A
     return load_settings(path)
 
 
-def test_tls_and_auth_deliver(
+@pytest.mark.parametrize("password", ["s3cret", "wrong"])
+def test_tls_and_auth_deliver_or_refuse_clearly(
     tmp_path: Path,
     tls_server: tuple[str, int, RecordingHandler],
     certificate: tuple[Path, Path],
     secret_env: str,
     monkeypatch: pytest.MonkeyPatch,
+    password: str,
 ) -> None:
     security, port, handler = tls_server
     monkeypatch.setenv("DIGEST_SMTP__USERNAME", "digest")
-    monkeypatch.setenv("DIGEST_SMTP__PASSWORD", "s3cret")
+    monkeypatch.setenv("DIGEST_SMTP__PASSWORD", password)
     settings = _settings(tmp_path, port, security, certificate[0])
     with Store.open(settings.database) as store:
         ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock())
-        report = send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
-    assert sorted(report.sent) == ["ada@example.org", "grace@example.org"]
-    assert len(handler.messages) == 2
+        if password == "wrong":
+            with pytest.raises(DeliveryError, match="refused the login; check DIGEST_SMTP__USER"):
+                send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+            assert store.deliveries("2026-11-22") == []  # nothing planned: the relay said no
+        else:
+            report = send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+            assert sorted(report.sent) == ["ada@example.org", "grace@example.org"]
+    assert len(handler.messages) == (2 if password == "s3cret" else 0)
 
 
 def test_an_untrusted_certificate_is_a_clear_error(
@@ -106,22 +113,3 @@ def test_an_untrusted_certificate_is_a_clear_error(
         SmtpTransport(untrusted.smtp),
     ):
         pass
-
-
-def test_a_wrong_password_is_a_clear_error_and_sends_nothing(
-    tmp_path: Path,
-    tls_server: tuple[str, int, RecordingHandler],
-    certificate: tuple[Path, Path],
-    secret_env: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    security, port, handler = tls_server
-    monkeypatch.setenv("DIGEST_SMTP__USERNAME", "digest")
-    monkeypatch.setenv("DIGEST_SMTP__PASSWORD", "wrong")
-    settings = _settings(tmp_path, port, security, certificate[0])
-    with Store.open(settings.database) as store:
-        ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock())
-        with pytest.raises(DeliveryError, match="refused the login; check DIGEST_SMTP__USERNAME"):
-            send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
-        assert store.deliveries("2026-11-22") == []  # nothing planned: the relay said no first
-    assert handler.messages == []
