@@ -737,12 +737,16 @@ class Store:
         ).fetchone()
         return None if row is None else str(row[0])
 
-    def unsuppress(self, email: str) -> bool:
+    def unsuppress(self, email: str, *, only_unsubscribed: bool = False) -> bool:
+        """Mail an address again. With `only_unsubscribed`, only the reader's own unsubscribe
+        is lifted, never a bounce (a relay's 5xx)."""
         with self.transaction() as db:
-            return (
-                db.execute("DELETE FROM suppressions WHERE email = ?", (email.casefold(),)).rowcount
-                > 0
+            deleted = db.execute(
+                "DELETE FROM suppressions WHERE email = ?"
+                " AND (NOT ? OR reason LIKE 'unsubscribed%')",
+                (email.casefold(), only_unsubscribed),
             )
+            return deleted.rowcount > 0
 
     def retry_failed(self, edition_id: str, now: dt.datetime) -> int:
         """Put an edition's failed deliveries back to pending; returns how many."""

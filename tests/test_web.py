@@ -274,3 +274,29 @@ def test_preview_listing_pages_and_finds_addresses(web: Web) -> None:
     found = httpx.get(f"{web.url}/preview", params={"q": "READER17"}).text
     assert found.count('<a href="/preview/') == 11  # reader17 and reader170-179
     assert httpx.get(f"{web.url}/preview", params={"page": "x"}).status_code == 200
+
+
+def test_resubscribe_undoes_an_unsubscribe_but_never_a_bounce(web: Web) -> None:
+    token = web.token("grace@example.org", "unsubscribe")
+    done = httpx.post(f"{web.url}/unsubscribe/{token}")
+    assert f'action="/resubscribe/{token}"' in done.text
+    back = httpx.post(f"{web.url}/resubscribe/{token}")
+    assert back.status_code == 200 and "gets trending-paper digests again" in back.text
+    with Store.open(web.settings.database) as store:
+        assert store.suppressed("grace@example.org") is None
+        store.mark_failed(
+            "2026-11-22", "ada@example.org", "550 no such user", FIXED_NOW, suppress=True
+        )
+    bounced = httpx.post(f"{web.url}/resubscribe/{web.token('ada@example.org', 'unsubscribe')}")
+    assert bounced.status_code == 409 and "550 no such user" in bounced.text
+    with Store.open(web.settings.database) as store:
+        assert store.suppressed("ada@example.org") == "550 no such user"
+    assert httpx.get(f"{web.url}/resubscribe/{token}").status_code == 405  # a GET changes nothing
+    forged = httpx.post(f"{web.url}/resubscribe/{web.token('ada@example.org', 'view')}")
+    assert forged.status_code == 403
+
+
+def test_preferences_link_to_the_archive_and_unsubscribe(web: Web) -> None:
+    page = httpx.get(f"{web.url}/preferences/{web.token('ada@example.org', 'preferences')}").text
+    assert f'href="/archive/{web.token("ada@example.org", "view")}"' in page
+    assert f'href="/unsubscribe/{web.token("ada@example.org", "unsubscribe")}"' in page

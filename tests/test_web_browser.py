@@ -79,6 +79,13 @@ def test_preview_then_unsubscribe_by_clicking_through(
     page.goto(f"{url}/preview")
     row = page.locator("tr", has_text="grace@example.org")
     assert "unsubscribed" in row.inner_text()
+    # Clicked by mistake: the confirmation page offers the way back.
+    page.goto(href)
+    page.get_by_role("button", name="Unsubscribe").click()
+    page.get_by_role("button", name="Resubscribe").click()
+    page.wait_for_selector("text=Welcome back")
+    with Store.open(database) as store:
+        assert store.suppressed("grace@example.org") is None
     page.close()
 
 

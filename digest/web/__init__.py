@@ -30,7 +30,7 @@ from digest.subscribers import (
     profile_input,
     validated_row,
 )
-from digest.tokens import BadToken, read_token
+from digest.tokens import BadToken, make_token, read_token
 
 Clock = Callable[[], dt.datetime]
 
@@ -125,6 +125,7 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
     @app.errorhandler(403)
     @app.errorhandler(404)
     @app.errorhandler(405)
+    @app.errorhandler(409)
     @app.errorhandler(413)
     def refused(error: Any) -> Response:
         return page("message.html", error.code, title=error.name, text=error.description)
@@ -220,12 +221,29 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
         email = reader(token, "unsubscribe")
         if request.method == "GET":
             # A GET only asks: link scanners and prefetchers must not unsubscribe anyone.
-            return page("unsubscribe.html", email=email, done=False)
+            return page("unsubscribe.html", email=email, done=False, token=token)
         # RFC 8058 one-click (List-Unsubscribe=One-Click) and the confirmation button both land
         # here; either way the token alone authorises it: no cookie, no redirect.
         with opened() as store:
             store.unsubscribe(email, clock(), reason="unsubscribed (link)")
-        return page("unsubscribe.html", email=email, done=True)
+        return page("unsubscribe.html", email=email, done=True, token=token)
+
+    @app.post("/resubscribe/<token>")
+    def resubscribe(token: str) -> Response:
+        # The person holding the unsubscribe link undoes their own unsubscribe; a bounce stays.
+        email = reader(token, "unsubscribe")
+        with opened() as store:
+            lifted = store.unsuppress(email, only_unsubscribed=True)
+            still = store.suppressed(email)
+        if still is not None and not lifted:
+            return page(
+                "message.html",
+                409,
+                title="This address cannot be mailed",
+                text=f"Mail to {email} was refused by its server ({still}); ask the sender to"
+                " check the address.",
+            )
+        return page("resubscribed.html", email=email)
 
     @app.route("/preferences/<token>", methods=["GET", "POST"])
     def preferences(token: str) -> Response:
@@ -234,9 +252,18 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
             person = subscriber_or_404(store, email)
             unsubscribed = store.suppressed(email) is not None
             form = profile_input(person)
+            nav = {
+                "archive": f"/archive/{make_token(secret, email, 'view')}",
+                "unsubscribe": f"/unsubscribe/{make_token(secret, email, 'unsubscribe')}",
+            }
             if request.method == "GET":
                 return page(
-                    "preferences.html", form=form, error=None, saved=False, off=unsubscribed
+                    "preferences.html",
+                    form=form,
+                    error=None,
+                    saved=False,
+                    off=unsubscribed,
+                    nav=nav,
                 )
             given = ProfileInput(
                 email=person.email,
@@ -261,9 +288,12 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
                     error=str(exc),
                     saved=False,
                     off=unsubscribed,
+                    nav=nav,
                 )
             store.upsert_subscribers([row], clock())
-        return page("preferences.html", form=given, error=None, saved=True, off=unsubscribed)
+        return page(
+            "preferences.html", form=given, error=None, saved=True, off=unsubscribed, nav=nav
+        )
 
     return app
 
