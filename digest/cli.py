@@ -578,6 +578,9 @@ def _profile_options(function: Any) -> Any:
     return function
 
 
+_EVERYONE = 2**62  # "no limit" for SQLite's LIMIT
+
+
 @subscribers.command("add")
 @click.argument("email")
 @_profile_options
@@ -614,13 +617,20 @@ def subscribers_add(obj: _Context, /, email: str, **fields: Any) -> None:
 
 @subscribers.command("list")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list.")
+@click.option("--containing", default="", help="Only addresses containing this text.")
+@click.option("--limit", type=click.IntRange(1), help="At most this many [default: all].")
+@click.option("--offset", type=click.IntRange(0), default=0, help="Skip this many first.")
 @pass_context
-def subscribers_list(obj: _Context, as_json: bool) -> None:
-    """Everyone digest knows: settings and store, with their status."""
+def subscribers_list(
+    obj: _Context, as_json: bool, containing: str, limit: int | None, offset: int
+) -> None:
+    """Everyone digest knows: settings first, then the store by address, with their status."""
+    from digest.subscribers import page_of_subscribers
+
     settings = obj.settings
     with Store.open(settings.database) as store:
-        people = subscribers_from(settings, store)
-        stored = {row.email.casefold() for row in store.subscriber_rows()}
+        people, total = page_of_subscribers(settings, store, containing, offset, limit or _EVERYONE)
+        stored = store.stored_addresses(p.email for p in people)
         suppressed = store.suppressions()
     rows: list[dict[str, Any]] = [
         {
@@ -651,7 +661,7 @@ def subscribers_list(obj: _Context, as_json: bool) -> None:
             str(r["status"]),
         )
     stdout.print(table)
-    stderr.print(f"{len(rows)} subscriber(s)")
+    stderr.print(f"{len(rows)} of {total} subscriber(s)")
 
 
 @subscribers.command("remove")

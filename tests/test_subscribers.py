@@ -271,3 +271,25 @@ def test_international_domains_are_stored_in_their_ascii_form(settings_path: Pat
     added = run("--settings", settings_path, "subscribers", "add", "kai@Bücher.de", cwd=folder)
     assert added.returncode == 0, added.stderr
     assert added.stdout.strip() == "added kai@xn--bcher-kva.de"
+
+
+def test_list_pages_and_filters_without_loading_everyone(settings_path: Path) -> None:
+    folder = settings_path.parent
+    lines = ["email"] + [f"r{n:03d}@example.org" for n in range(30)]
+    path = _write(folder / "some.csv", "\n".join(lines) + "\n")
+    assert (
+        run("--settings", settings_path, "subscribers", "import", path, cwd=folder).returncode == 0
+    )
+    page = run(
+        "--settings", settings_path, "subscribers", "list", "--json", "--offset", "1",
+        "--limit", "3", cwd=folder,
+    )  # fmt: skip
+    assert [p["email"] for p in json.loads(page.stdout)] == [
+        "grace@example.org",  # the settings' readers come first
+        "r000@example.org",
+        "r001@example.org",
+    ]
+    found = run(
+        "--settings", settings_path, "subscribers", "list", "--containing", "R02", cwd=folder
+    )
+    assert "10 of 10 subscriber(s)" in found.stderr
