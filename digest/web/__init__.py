@@ -93,10 +93,14 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
         with Store.open(settings.database) as store:
             yield store
 
-    def reader(token: str, purpose: str) -> str:
+    def reader(token: str, purpose: str, *, also: str | None = None) -> str:
+        """The address a link is for; 400 for a malformed token, 403 for a forged one or one
+        made for another purpose (`also` names a second purpose accepted here)."""
         try:
             return read_token(secret, token, purpose)
         except BadToken as exc:
+            if also is not None and exc.tampered:
+                return reader(token, also)
             abort(403 if exc.tampered else 400, description=str(exc))
 
     def page(name: str, status: int = 200, **context: Any) -> Response:
@@ -247,7 +251,9 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
 
     @app.route("/preferences/<token>", methods=["GET", "POST"])
     def preferences(token: str) -> Response:
-        email = reader(token, "preferences")
+        # The unsubscribe link's token opens the preferences too: whoever may stop the mail
+        # may also change it (and a client that only knows List-Unsubscribe can link here).
+        email = reader(token, "preferences", also="unsubscribe")
         with opened() as store:
             person = subscriber_or_404(store, email)
             unsubscribed = store.suppressed(email) is not None
