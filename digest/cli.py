@@ -567,10 +567,12 @@ def _profile_options(function: Any) -> Any:
         click.option("--like", "liked", multiple=True, help="Liked paper: arXiv id or title."),
         click.option("--max-items", default="10", show_default=True),
         click.option("--min-score", default="0", show_default=True),
-        click.option("--send-at", help="HH:MM local time [default: [schedule] send_at]."),
+        click.option("--send-at", help="HH:MM local time [default: the settings' send_at]."),
         click.option("--timezone", help="IANA zone [default: the settings' timezone]."),
         click.option(
-            "--weekdays-only/--every-day", default=None, help="[default: [schedule] setting]."
+            "--weekdays-only/--every-day",
+            default=None,
+            help="[default: the settings' weekdays_only].",
         ),
     ]
     for option in reversed(options):

@@ -198,7 +198,7 @@ class SubscriberSettings(_Section):
     liked: tuple[str, ...] = ()
     min_score: float = Field(default=0.0, ge=0)
     max_items: int = Field(default=10, ge=1, le=100)
-    # When this reader's edition goes out (`digest daemon`); unset: the [schedule] defaults.
+    # When this reader's edition goes out (`digest daemon`); unset: the top-level defaults.
     send_at: str | None = None
     timezone: str | None = None
     weekdays_only: bool | None = None
@@ -209,20 +209,15 @@ class SubscriberSettings(_Section):
 
 
 class ScheduleSettings(_Section):
-    """`digest daemon`: when editions go out and where new dumps are picked up."""
+    """`digest daemon`: missed runs and where new dumps are picked up. (When editions go out
+    is the top-level send_at / timezone / weekdays_only, per subscriber if they set their own.)"""
 
-    # Default send time and days for every subscriber (each may override them); the time zone
-    # is the top-level `timezone` unless a subscriber sets their own.
-    send_at: str = "07:30"
-    weekdays_only: bool = False
     # A send missed while the daemon was down still goes out if it is at most this many
     # minutes late; older ones are skipped (a stale "daily" email helps nobody).
     grace_minutes: float = Field(default=180, gt=0, le=24 * 60)
     # Folders (new dump files in them) and http(s) URLs the ingest job polls, and how often.
     watch: tuple[str, ...] = ()
     poll_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
-
-    _send_time = field_validator("send_at")(_send_at)
 
 
 class WebSettings(_Section):
@@ -264,6 +259,10 @@ class Settings(BaseSettings):
     database: Path = Path("digest.sqlite")
     templates: Path | None = None
     timezone: str = "UTC"
+    # When every subscriber's edition goes out (`digest daemon`), in their time zone (the one
+    # above unless they set their own), and whether only Monday to Friday; each may override.
+    send_at: str = "07:30"
+    weekdays_only: bool = False
     window_days: int = Field(default=7, ge=1, le=365)
     secret_key: SecretStr | None = None
     smtp: SmtpSettings = SmtpSettings()
@@ -277,6 +276,7 @@ class Settings(BaseSettings):
     subscribers: tuple[SubscriberSettings, ...] = ()
 
     _known_zone = field_validator("timezone")(check_timezone)
+    _send_time = field_validator("send_at")(_send_at)
 
     @classmethod
     def settings_customise_sources(

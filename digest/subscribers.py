@@ -190,11 +190,9 @@ def from_row(row: SubscriberRow, settings: Settings) -> Subscriber:
         liked=tuple(profile.get("liked", ())),
         min_score=float(profile.get("min_score", 0.0)),
         max_items=int(profile.get("max_items", 10)),
-        send_at=row.send_at or settings.schedule.send_at,
+        send_at=row.send_at or settings.send_at,
         timezone=row.timezone or settings.timezone,
-        weekdays_only=(
-            settings.schedule.weekdays_only if row.weekdays_only is None else row.weekdays_only
-        ),
+        weekdays_only=(settings.weekdays_only if row.weekdays_only is None else row.weekdays_only),
     )
 
 
@@ -243,12 +241,11 @@ def find(settings: Settings, store: Store | None, email: str) -> Subscriber | No
 def schedules(settings: Settings, store: Store) -> set[tuple[str, str, bool]]:
     """Every distinct (send_at, timezone, weekdays_only) among the subscribers, read without
     loading them: the daemon asks every minute."""
-    defaults = settings.schedule
     found = {
         (
-            send_at or defaults.send_at,
+            send_at or settings.send_at,
             timezone or settings.timezone,
-            defaults.weekdays_only if weekdays is None else weekdays,
+            settings.weekdays_only if weekdays is None else weekdays,
         )
         for send_at, timezone, weekdays in store.subscriber_schedules()
     }
