@@ -180,6 +180,7 @@ def from_settings(entry: SubscriberSettings, settings: Settings) -> Subscriber:
 def from_row(row: SubscriberRow, settings: Settings) -> Subscriber:
     profile = row.profile
     interests = profile.get("interests", [])
+    send_at, timezone, weekdays_only = _when(settings, row.send_at, row.timezone, row.weekdays_only)
     return Subscriber(
         email=row.email,
         name=row.name,
@@ -190,10 +191,27 @@ def from_row(row: SubscriberRow, settings: Settings) -> Subscriber:
         liked=tuple(profile.get("liked", ())),
         min_score=float(profile.get("min_score", 0.0)),
         max_items=int(profile.get("max_items", 10)),
-        send_at=row.send_at or settings.send_at,
-        timezone=row.timezone or settings.timezone,
-        weekdays_only=(settings.weekdays_only if row.weekdays_only is None else row.weekdays_only),
+        send_at=send_at,
+        timezone=timezone,
+        weekdays_only=weekdays_only,
     )
+
+
+def _when(
+    settings: Settings, send_at: str | None, timezone: str | None, weekdays: bool | None
+) -> tuple[str, str, bool]:
+    """(send_at, timezone, weekdays_only) with the settings' defaults for what is unset."""
+    return (
+        send_at or settings.send_at,
+        timezone or settings.timezone,
+        settings.weekdays_only if weekdays is None else weekdays,
+    )
+
+
+def _settings_only(settings: Settings, store: Store) -> list[SubscriberSettings]:
+    """The settings' readers that no store row overrides (in the settings' order)."""
+    overridden = store.stored_addresses(str(s.email) for s in settings.subscribers)
+    return [s for s in settings.subscribers if str(s.email).casefold() not in overridden]
 
 
 def all_subscribers(settings: Settings, store: Store | None) -> list[Subscriber]:
@@ -215,11 +233,10 @@ def page_of_subscribers(
     settings' readers the store does not override first, then the store's, by address. Only
     the page is read from the store (a listing of 100k readers stays quick)."""
     wanted = containing.casefold()
-    overridden = store.stored_addresses(str(s.email) for s in settings.subscribers)
     from_file = [
         from_settings(entry, settings)
-        for entry in settings.subscribers
-        if str(entry.email).casefold() not in overridden and wanted in str(entry.email).casefold()
+        for entry in _settings_only(settings, store)
+        if wanted in str(entry.email).casefold()
     ]
     shown = from_file[offset : offset + limit]
     skip = max(0, offset - len(from_file))
@@ -241,19 +258,9 @@ def find(settings: Settings, store: Store | None, email: str) -> Subscriber | No
 def schedules(settings: Settings, store: Store) -> set[tuple[str, str, bool]]:
     """Every distinct (send_at, timezone, weekdays_only) among the subscribers, read without
     loading them: the daemon asks every minute."""
-    found = {
-        (
-            send_at or settings.send_at,
-            timezone or settings.timezone,
-            settings.weekdays_only if weekdays is None else weekdays,
-        )
-        for send_at, timezone, weekdays in store.subscriber_schedules()
-    }
-    overridden = store.stored_addresses(str(s.email) for s in settings.subscribers)
-    for entry in settings.subscribers:
-        if str(entry.email).casefold() not in overridden:
-            person = from_settings(entry, settings)
-            found.add((person.send_at, person.timezone, person.weekdays_only))
+    found = {_when(settings, *stored) for stored in store.subscriber_schedules()}
+    for entry in _settings_only(settings, store):
+        found.add(_when(settings, entry.send_at, entry.timezone, entry.weekdays_only))
     return found
 
 
