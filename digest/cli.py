@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import signal
 import sys
 import threading
 import webbrowser
@@ -26,6 +25,7 @@ from digest.deliver import (
     edition_date,
     preview,
     send_edition,
+    stop_on_signals,
     subscribers_from,
 )
 from digest.diff import load_all
@@ -433,7 +433,8 @@ def send(
         zones.setdefault(person.timezone, []).append(person)
     failed: list[tuple[str, str]] = []
     verb = "would send" if dry_run else "sent"
-    stop = _stop_on_signals()
+    stop = threading.Event()
+    stop_on_signals(stop, stderr.print, again_interrupts=True)
     for zone, members in sorted(zones.items()):
         if stop.is_set():
             break
@@ -474,22 +475,6 @@ def send(
         sys.exit(130)
     if failed:
         sys.exit(6)
-
-
-def _stop_on_signals() -> threading.Event:
-    """SIGTERM or Ctrl-C during a send: start no new message, let the one in flight finish
-    and be recorded (a second Ctrl-C still interrupts at once)."""
-    stop = threading.Event()
-
-    def request_stop(signum: int, _frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        stderr.print(f"{signal.Signals(signum).name}: finishing the message in flight")
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    return stop
 
 
 @cli.command()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import signal
 import threading
 import zoneinfo
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from digest.deliver import SmtpTransport, send_edition
+from digest.deliver import SmtpTransport, edition_date, send_edition, stop_on_signals
 from digest.diff import load_all
 from digest.errors import DigestError, DumpError
 from digest.settings import Settings, load_settings, parse_send_at
@@ -299,7 +298,7 @@ class Daemon:
                 already_ran = job is not None and job.next_run_time and job.next_run_time > now
                 if due is None or due > now or not already_ran:
                     continue
-                edition = due.astimezone(zoneinfo.ZoneInfo(group.timezone)).date().isoformat()
+                edition = edition_date(due, group.timezone).isoformat()
                 if store.unfinished(edition):
                     owed[group] = due
         for group, due in owed.items():
@@ -310,16 +309,7 @@ class Daemon:
     def run(self) -> None:
         """Run until SIGTERM/SIGINT; then let the send in flight finish and exit."""
         stop = self._stop
-
-        def request_stop(signum: int, _frame: object) -> None:
-            log.info(
-                "%s received: finishing the message in flight, then exiting",
-                signal.Signals(signum).name,
-            )
-            stop.set()
-
-        signal.signal(signal.SIGTERM, request_stop)
-        signal.signal(signal.SIGINT, request_stop)
+        stop_on_signals(stop, lambda said: log.info("%s, then exiting", said))
         self.scheduler.start(paused=True)
         self.reconcile()
         self.resume_interrupted()

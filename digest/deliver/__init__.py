@@ -1,7 +1,14 @@
 """Deliver stage: ledger-backed, exactly-once sending over pluggable transports."""
 
 from digest.deliver.message import build_message, message_id
-from digest.deliver.send import SendReport, edition_date, preview, send_edition, subscribers_from
+from digest.deliver.send import (
+    SendReport,
+    edition_date,
+    preview,
+    send_edition,
+    stop_on_signals,
+    subscribers_from,
+)
 from digest.deliver.transports import (
     DryRunTransport,
     FileTransport,
@@ -26,5 +33,6 @@ __all__ = [
     "message_id",
     "preview",
     "send_edition",
+    "stop_on_signals",
     "subscribers_from",
 ]

@@ -13,6 +13,7 @@ import fcntl
 import queue
 import random
 import secrets
+import signal
 import threading
 import time
 import zoneinfo
@@ -185,6 +186,23 @@ def _secret(settings: Settings, *, ephemeral: bool = False) -> str:
         return settings.secret_key.get_secret_value()
     # A preview's links need a key to be well-formed, but it never leaves this machine.
     return secrets.token_urlsafe(32) if ephemeral else ""
+
+
+def stop_on_signals(
+    stop: threading.Event, announce: Callable[[str], None], *, again_interrupts: bool = False
+) -> None:
+    """SIGTERM or Ctrl-C set `stop`: a send watching it (should_stop) starts no new message
+    and lets the one in flight finish and be recorded. With `again_interrupts`, a second
+    signal interrupts at once (KeyboardInterrupt)."""
+
+    def request_stop(signum: int, _frame: object) -> None:
+        if again_interrupts and stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        announce(f"{signal.Signals(signum).name}: finishing the message in flight")
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
 
 
 @contextlib.contextmanager
