@@ -263,6 +263,10 @@ def _room_for_soft_break(encoded: bytes) -> bytes:
     return encoded[:cut] + _SOFT_BREAK + encoded[cut:]
 
 
+# Literal chunks of a shared rendering, each followed by (slot number, escaping) to fill in.
+_Parts = tuple[tuple[str, int, Callable[[Any], str] | None], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class _Shared:
     """One edition's email for everyone who gets the same papers, with the reader's own values
@@ -270,9 +274,9 @@ class _Shared:
 
     subject: str
     preheader: str
-    html: tuple[tuple[str, int, Callable[[Any], str] | None], ...]
+    html: _Parts
     html_tail: str
-    text: tuple[tuple[str, int, Callable[[Any], str] | None], ...]
+    text: _Parts
     text_tail: str
     # The HTML's literal chunks (and tail), each quoted-printable encoded once per edition;
     # None when a chunk holds a bare CR, whose line-end folding must see the whole text.
@@ -281,13 +285,8 @@ class _Shared:
     def fill_html(self, values: list[str]) -> tuple[str, bytes | None]:
         """The reader's HTML, and the same already quoted-printable encoded: the edition's
         encoded chunks with only the reader's few values encoded here, soft breaks between."""
-        escaped = [
-            escape(values[slot]) if escape else values[slot] for _, slot, escape in self.html
-        ]
-        pieces: list[str] = []
-        for (chunk, _, _), value in zip(self.html, escaped, strict=True):
-            pieces += (chunk, value)
-        html = "".join(pieces) + self.html_tail
+        escaped = _Shared._escaped(self.html, values)
+        html = _Shared._joined(self.html, self.html_tail, escaped)
         if self.html_qp is None:
             return html, None
         encoded: list[bytes] = []
@@ -298,17 +297,20 @@ class _Shared:
         return html, b"".join(encoded)
 
     @staticmethod
-    def fill(
-        parts: tuple[tuple[str, int, Callable[[Any], str] | None], ...],
-        tail: str,
-        values: list[str],
-    ) -> str:
-        out = []
-        for chunk, slot, escape in parts:
-            out.append(chunk)
-            out.append(escape(values[slot]) if escape else values[slot])
-        out.append(tail)
-        return "".join(out)
+    def fill(parts: _Parts, tail: str, values: list[str]) -> str:
+        return _Shared._joined(parts, tail, _Shared._escaped(parts, values))
+
+    @staticmethod
+    def _escaped(parts: _Parts, values: list[str]) -> list[str]:
+        """Each slot's value, escaped for where it stands."""
+        return [escape(values[slot]) if escape else values[slot] for _, slot, escape in parts]
+
+    @staticmethod
+    def _joined(parts: _Parts, tail: str, escaped: list[str]) -> str:
+        pieces: list[str] = []
+        for (chunk, _, _), value in zip(parts, escaped, strict=True):
+            pieces += (chunk, value)
+        return "".join(pieces) + tail
 
 
 class _Unshareable(Exception):
