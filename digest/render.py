@@ -335,7 +335,7 @@ def _mrml_attribute(text: str) -> str:
 
 def _split_slots(
     rendered: str, html: bool
-) -> tuple[tuple[tuple[str, int, Callable[[Any], str] | None], ...], str]:
+) -> tuple[_Parts, str]:
     parts = []
     start = 0
     for match in _SLOT.finditer(rendered):
