@@ -333,9 +333,7 @@ def _mrml_attribute(text: str) -> str:
     return text.replace("\\", "\\\\")
 
 
-def _split_slots(
-    rendered: str, html: bool
-) -> tuple[_Parts, str]:
+def _split_slots(rendered: str, html: bool) -> tuple[_Parts, str]:
     parts = []
     start = 0
     for match in _SLOT.finditer(rendered):
