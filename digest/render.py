@@ -123,8 +123,9 @@ def _plural(count: int, word: str) -> str:
 
 
 def _printable(value: str) -> str:
-    """Control characters never reach a template: MJML's parser rejects them."""
-    return value.translate(_CONTROL)
+    """Control characters never reach a template (MJML's parser rejects them), and neither do
+    the slot markers of a shared rendering (a title must never become another reader's slot)."""
+    return value.translate(_CONTENT)
 
 
 DEFAULT_SUBJECT = "{papers} · {date}: {top}"
@@ -220,12 +221,19 @@ def recipient_fields(edition: Edition, links: Links) -> dict[str, Any]:
     }
 
 
+# Slots are marked with two private-use code points that _printable removes from every value
+# taken from a dump or a reader, so no content can pose as a slot.
+_SLOT_OPEN, _SLOT_CLOSE = "\ue000", "\ue001"
 _SLOTS = {
-    "recipient": "zqr0z",
-    "interests": "zqr1z",
-    "links": {"browser": "zqr2z", "preferences": "zqr3z", "unsubscribe": "zqr4z"},
+    "recipient": f"{_SLOT_OPEN}0{_SLOT_CLOSE}",
+    "interests": f"{_SLOT_OPEN}1{_SLOT_CLOSE}",
+    "links": {
+        "browser": f"{_SLOT_OPEN}2{_SLOT_CLOSE}",
+        "preferences": f"{_SLOT_OPEN}3{_SLOT_CLOSE}",
+        "unsubscribe": f"{_SLOT_OPEN}4{_SLOT_CLOSE}",
+    },
 }
-_SLOT = re.compile(r"zqr(\d)z")
+_SLOT = re.compile(f"{_SLOT_OPEN}(\\d){_SLOT_CLOSE}")
 
 
 def _slot_values(fields: dict[str, Any]) -> list[str]:
@@ -354,6 +362,8 @@ _CONTROL: dict[int, str | None] = {
     0xFFFE: None,
     0xFFFF: None,
 }
+# What content loses before it reaches a template: control characters and the slot markers.
+_CONTENT: dict[int, str | None] = {**_CONTROL, ord(_SLOT_OPEN): None, ord(_SLOT_CLOSE): None}
 _URL_SAFE = ":/?#[]@!$&()*+,;=%~-._"
 _EXPRESSION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _STATEMENT = re.compile(r"\{%.*?%\}", re.DOTALL)

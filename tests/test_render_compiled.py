@@ -37,7 +37,11 @@ def _edition(
     return Edition(DAY.isoformat(), DAY, Subscriber(email, "Ada", interests), picks)
 
 
-text = st.text(st.characters(blacklist_categories=["Cs"]), max_size=120)
+# Arbitrary text, plus strings that look like the shared rendering's slot markers (old and new).
+SLOT_LOOKALIKES = ["On zqr0z markers", "zqr4z", "\ue0000\ue001", "a\ue0004\ue001b", "\ue000\ue001"]
+text = st.text(st.characters(blacklist_categories=["Cs"]), max_size=120) | st.sampled_from(
+    SLOT_LOOKALIKES
+)
 
 
 @st.composite
@@ -143,3 +147,21 @@ def test_reader_values_in_attributes_keep_lxml_quoting(tmp_path: Path) -> None:
     for interests in (("plain",), ('say "hi"',), ("back\\slash",)):
         edition = _edition(listing, "ada@example.org", interests)
         assert renderer.render(edition, _links(1)) == renderer.render_naive(edition, _links(1))
+
+
+@pytest.mark.parametrize("title", SLOT_LOOKALIKES[:4])
+def test_a_title_that_looks_like_a_slot_is_shown_as_written(renderer: Renderer, title: str) -> None:
+    plain = [Paper(key="p", title="Plain", abstract="Body.", arxiv_id="2501.00002")]
+    renderer.render(_edition(plain, "ada@example.org"), _links("ada"))  # sharing verified
+    listing = [Paper(key="k", title=title, abstract="Body.", arxiv_id="2501.00001")]
+    # The first reader's rendering is shared with the second: their values fill the slots.
+    renderer.render(_edition(listing, "ada@example.org"), _links("ada"))
+    email = renderer.render(_edition(listing, "carol@example.org", ("x",)), _links("carol"))
+    shown = title.replace("\ue000", "").replace("\ue001", "")
+    assert shown in email.text and shown in email.html
+    assert email.text.count("carol@example.org") == renderer.render_naive(
+        _edition(listing, "carol@example.org", ("x",)), _links("carol")
+    ).text.count("carol@example.org")
+    assert email == renderer.render_naive(
+        _edition(listing, "carol@example.org", ("x",)), _links("carol")
+    )
