@@ -32,14 +32,33 @@ from digest.diff import load_all
 from digest.errors import DigestError, SettingsError, SubscriberError
 from digest.models import IngestResult, Paper, Snapshot, Subscriber, UpvoteMove
 from digest.rank import Interest, Profile, rank
+from digest.safe_text import terminal_safe as _safe
 from digest.settings import Settings, load_settings
 from digest.sources import FORMATS
 from digest.store import Store
 from digest.subscribers import parse_interest
 
+
+class _Console(Console):
+    """A console that shows stored text (titles, names, addresses, relay replies) as text:
+    control characters and direction overrides never reach the terminal."""
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        super().print(*(_safe(o) if isinstance(o, str) else o for o in objects), **options)
+
+
+class _Table(Table):
+    def add_row(self, *cells: Any, **options: Any) -> None:
+        super().add_row(*(_safe(c) if isinstance(c, str) else c for c in cells), **options)
+
+
 # markup=False: titles from dumps may hold "[...]", which rich would read as (broken) markup.
-stdout = Console(highlight=False, markup=False)
-stderr = Console(stderr=True, highlight=False, markup=False)
+stdout = _Console(highlight=False, markup=False)
+stderr = _Console(stderr=True, highlight=False, markup=False)
+
+
+def _echo(text: str, *, err: bool = False) -> None:
+    click.echo(_safe(text), err=err)
 
 
 def utc_now() -> dt.datetime:
@@ -116,12 +135,12 @@ def _ingest_and_report(
     settings: Settings, snapshots: list[Snapshot], as_json: bool
 ) -> list[IngestResult]:
     with Store.open(settings.database) as store:
-        results = [store.ingest(snapshot, utc_now()) for snapshot in snapshots]
+        results = store.ingest_many(snapshots, utc_now())  # the batch: all or nothing
     if as_json:
         for result in results:
             click.echo(json.dumps(_result_json(result), ensure_ascii=False))
         return results
-    table = Table("dump", "layout", "papers", "new", "seen again", "upvotes moved", box=None)
+    table = _Table("dump", "layout", "papers", "new", "seen again", "upvotes moved", box=None)
     for result in results:
         total = len(result.new) + result.seen_again
         note = " (identical to an earlier dump)" if result.duplicate_dump else ""
@@ -225,7 +244,7 @@ def history(obj: _Context, limit: int, as_json: bool) -> None:
         ]
         click.echo(json.dumps(listing, ensure_ascii=False, indent=2))
         return
-    table = Table("#", "ingested", "dump", "layout", "papers", "new", box=None)
+    table = _Table("#", "ingested", "dump", "layout", "papers", "new", box=None)
     for r in rows:
         table.add_row(
             str(r.id),
@@ -368,7 +387,7 @@ def rank_command(
         ]
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    table = Table("#", "score", "title", "why", box=None)
+    table = _Table("#", "score", "title", "why", box=None)
     for number, pick in enumerate(picks, 1):
         table.add_row(str(number), f"{pick.score:.3f}", pick.paper.title, "; ".join(pick.reasons))
     stdout.print(table)
@@ -465,7 +484,7 @@ def send(
         )
         failed.extend(result.failed)
     for address, reason in failed:
-        click.echo(f"  failed: {address}: {reason}", err=True)
+        _echo(f"  failed: {address}: {reason}", err=True)
     if stop.is_set():
         click.echo(
             "stopped on request after the message in flight; the rest stays queued:"
@@ -507,7 +526,7 @@ def status(obj: _Context, edition: str | None, as_json: bool) -> None:
         f"edition {chosen}: " + ", ".join(f"{state} {n}" for state, n in sorted(counts.items()))
     )
     for address, error in failures:
-        click.echo(f"  failed: {address}: {error}")
+        _echo(f"  failed: {address}: {error}")
 
 
 @cli.command("preview")
@@ -531,7 +550,7 @@ def preview_command(obj: _Context, email: str | None, out: Path, open_browser: b
         out.with_suffix(".txt").write_text(message.text, encoding="utf-8")
     except OSError as exc:
         raise DigestError(f"cannot write preview to {out} ({exc.strerror})") from None
-    click.echo(f"{message.subject}\nwrote {out} and {out.with_suffix('.txt')}")
+    _echo(f"{message.subject}\nwrote {out} and {out.with_suffix('.txt')}")
     if open_browser:
         webbrowser.open(out.resolve().as_uri())
 
@@ -597,7 +616,7 @@ def subscribers_add(obj: _Context, /, email: str, **fields: Any) -> None:
     with Store.open(obj.settings.database) as store:
         added = store.upsert_subscribers([row], utc_now())
         why = store.suppressed(row.email)
-    click.echo(f"{'added' if added else 'updated'} {row.email}")
+    _echo(f"{'added' if added else 'updated'} {row.email}")
     if why is not None:
         stderr.print(f"note: {row.email} gets no mail ({why}); their choice stands")
 
@@ -636,7 +655,7 @@ def subscribers_list(
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    table = Table("email", "name", "interests", "sends", "from", "status", box=None)
+    table = _Table("email", "name", "interests", "sends", "from", "status", box=None)
     for r in rows:
         days = " weekdays" if r["weekdays_only"] else ""
         table.add_row(
@@ -663,7 +682,7 @@ def subscribers_remove(obj: _Context, email: str) -> None:
     if not removed and not in_settings:
         raise SubscriberError(f"no subscriber {email!r} in the store; `digest subscribers list`")
     if removed:
-        click.echo(f"removed {email}")
+        _echo(f"removed {email}")
     if in_settings:
         stderr.print(f"note: {email} is also in the settings file; remove it there to stop mail")
 
@@ -676,7 +695,7 @@ def subscribers_resubscribe(obj: _Context, email: str) -> None:
     with Store.open(obj.settings.database) as store:
         if not store.unsuppress(email):
             raise SubscriberError(f"{email!r} is not unsubscribed or suppressed; nothing to undo")
-    click.echo(f"{email} gets digests again from the next edition")
+    _echo(f"{email} gets digests again from the next edition")
 
 
 @subscribers.command("import")

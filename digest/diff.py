@@ -1,7 +1,7 @@
 """Diff stage: dumps → snapshots → what is new against everything seen before.
 
 Every dump is parsed (and every URL downloaded) before anything is stored, so one bad dump in a
-batch changes nothing; each dump is then stored in its own transaction.
+batch changes nothing; the batch is then stored in one transaction.
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ def ingest_snapshots(
     snapshots: Iterable[Snapshot],
     clock: Callable[[], dt.datetime],
 ) -> list[IngestResult]:
-    return [store.ingest(snapshot, clock()) for snapshot in snapshots]
+    """Store a batch in one transaction: a failure anywhere stores none of it."""
+    return store.ingest_many(list(snapshots), clock())
 
 
 def ingest_paths(
@@ -82,5 +83,5 @@ def ingest_paths(
     format: str | None = None,
     client: httpx.Client | None = None,
 ) -> list[IngestResult]:
-    """Parse every dump first (all-or-nothing), then store each in its own transaction."""
+    """Parse every dump first, then store the batch in one transaction (all or nothing)."""
     return ingest_snapshots(store, load_all(paths, format, client), clock)

@@ -3,6 +3,8 @@ that names the bad value and the fix; the CLI maps each class to its own exit co
 
 from __future__ import annotations
 
+from digest.safe_text import terminal_safe
+
 
 class DigestError(Exception):
     """Base of every error digest raises on purpose."""
@@ -10,8 +12,8 @@ class DigestError(Exception):
     exit_code = 1
 
     def __init__(self, message: str) -> None:
-        # One line, always: multi-line text from a dump must not spill into logs or terminals.
-        super().__init__(" ".join(message.split()))
+        # One line, always, and nothing a terminal would act on: messages quote dumps and relays.
+        super().__init__(" ".join(terminal_safe(message).split()))
 
     @property
     def message(self) -> str:

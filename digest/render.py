@@ -34,6 +34,7 @@ from premailer import Premailer
 
 from digest.errors import RenderError
 from digest.models import Edition, Email, Pick
+from digest.safe_text import web_url
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 HTML_TEMPLATE = "digest.mjml.j2"
@@ -96,14 +97,17 @@ def byline(pick: Pick) -> str:
 
 
 def paper_links(pick: Pick) -> list[dict[str, str]]:
+    """The card's links; only http(s) ones (a store filled before ingest checked links may
+    still hold others)."""
     paper = pick.paper
     links = []
     if paper.arxiv_id:
         links.append({"label": "Abstract", "href": f"https://arxiv.org/abs/{paper.arxiv_id}"})
-    if paper.pdf_url:
-        links.append({"label": "PDF", "href": paper.pdf_url})
-    if paper.code_url:
-        links.append({"label": "Code", "href": paper.code_url})
+    pdf_url, code_url = web_url(paper.pdf_url), web_url(paper.code_url)
+    if pdf_url:
+        links.append({"label": "PDF", "href": pdf_url})
+    if code_url:
+        links.append({"label": "Code", "href": code_url})
     if not links:
         links.append({"label": "Find on arXiv", "href": paper_url(pick)})
     return [{"label": link["label"], "href": safe_url(link["href"])} for link in links]
@@ -111,8 +115,9 @@ def paper_links(pick: Pick) -> list[dict[str, str]]:
 
 def paper_url(pick: Pick) -> str:
     paper = pick.paper
-    if paper.url:
-        return paper.url
+    url = web_url(paper.url)
+    if url:
+        return url
     if paper.arxiv_id:
         return f"https://arxiv.org/abs/{paper.arxiv_id}"
     return f"https://arxiv.org/search/?searchtype=title&query={quote_plus(paper.title)}"

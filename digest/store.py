@@ -305,36 +305,45 @@ class Store:
         One transaction: either the snapshot, its new papers and all its sightings are stored,
         or nothing is.
         """
+        return self.ingest_many([snapshot], now)[0]
+
+    def ingest_many(self, snapshots: Sequence[Snapshot], now: dt.datetime) -> list[IngestResult]:
+        """Store a batch of snapshots in order, in one transaction: all of them, or (if any
+        fails) none. A paper new in the first dump is seen again in a later one."""
         with self.transaction() as db:
-            known = db.execute(
-                "SELECT id FROM snapshots WHERE content_hash = ?", (snapshot.content_hash,)
-            ).fetchone()
-            if known is not None:
-                return IngestResult(
-                    source=snapshot.source,
-                    format=snapshot.format,
-                    snapshot_id=known["id"],
-                    new=(),
-                    seen_again=len(snapshot.papers),
-                    duplicate_dump=True,
-                )
-            snapshot_id = db.execute(
-                "INSERT INTO snapshots(source, format, content_hash, ingested_at, paper_count)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (
-                    snapshot.source,
-                    snapshot.format,
-                    snapshot.content_hash,
-                    _iso(now),
-                    len(snapshot.papers),
-                ),
-            ).lastrowid
-            assert snapshot_id is not None
-            new_positions, moves = self._merge_papers(db, snapshot, snapshot_id, _iso(now))
-            db.execute(
-                "UPDATE snapshots SET new_count = ? WHERE id = ?",
-                (len(new_positions), snapshot_id),
+            return [self._ingest_one(db, snapshot, now) for snapshot in snapshots]
+
+    def _ingest_one(
+        self, db: sqlite3.Connection, snapshot: Snapshot, now: dt.datetime
+    ) -> IngestResult:
+        known = db.execute(
+            "SELECT id FROM snapshots WHERE content_hash = ?", (snapshot.content_hash,)
+        ).fetchone()
+        if known is not None:
+            return IngestResult(
+                source=snapshot.source,
+                format=snapshot.format,
+                snapshot_id=known["id"],
+                new=(),
+                seen_again=len(snapshot.papers),
+                duplicate_dump=True,
             )
+        snapshot_id = db.execute(
+            "INSERT INTO snapshots(source, format, content_hash, ingested_at, paper_count)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (
+                snapshot.source,
+                snapshot.format,
+                snapshot.content_hash,
+                _iso(now),
+                len(snapshot.papers),
+            ),
+        ).lastrowid
+        assert snapshot_id is not None
+        new_positions, moves = self._merge_papers(db, snapshot, snapshot_id, _iso(now))
+        db.execute(
+            "UPDATE snapshots SET new_count = ? WHERE id = ?", (len(new_positions), snapshot_id)
+        )
         new = tuple(snapshot.papers[pos] for pos in new_positions)
         return IngestResult(
             source=snapshot.source,

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -12,7 +13,15 @@ from typing import TYPE_CHECKING
 
 from digest.errors import DumpError
 from digest.models import Paper, Snapshot
-from digest.sources._text import decode_dump
+from digest.safe_text import web_url
+from digest.sources._text import (
+    MAX_AUTHORS,
+    MAX_DUMP_BYTES,
+    MAX_UPVOTES,
+    count_in_range,
+    decode_dump,
+    read_dump,
+)
 from digest.sources.arxiv import looks_like_arxiv_jsonl, parse_arxiv_jsonl
 from digest.sources.feeds import looks_like_feed, parse_feed
 from digest.sources.hf_json import looks_like_hf, parse_hf
@@ -64,8 +73,17 @@ def parse_snapshot(data: bytes, source: str, format: str | None = None) -> Snaps
         )
     if kind not in parsers:
         raise DumpError(f"{source}: unknown format {kind!r}; choose one of {', '.join(FORMATS)}")
-    layout, papers = parsers[kind](text, source)
-    unique = _dedupe(papers)
+    try:
+        layout, papers = parsers[kind](text, source)
+    except DumpError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+        # A shape no parser check foresaw: still this dump's one-line error, never a traceback.
+        raise DumpError(f"{source}: unexpected content ({type(exc).__name__}: {exc})") from None
+    except (RecursionError, MemoryError):
+        raise DumpError(f"{source}: nested too deeply or too large to parse") from None
+    unique = tuple(_checked(paper, f"{source}: paper {n}") for n, paper in enumerate(papers, 1))
+    unique = _dedupe(unique)
     if not unique:
         raise DumpError(f"{source}: the dump lists no papers")
     return Snapshot(
@@ -76,18 +94,22 @@ def parse_snapshot(data: bytes, source: str, format: str | None = None) -> Snaps
     )
 
 
+def _checked(paper: Paper, where: str) -> Paper:
+    """Every parser's papers pass here: counts in range, and only http(s) links (any other
+    link is dropped, the paper kept)."""
+    if paper.upvotes is not None:
+        count_in_range(paper.upvotes, "upvotes", where, MAX_UPVOTES)
+    if paper.author_count is not None:
+        count_in_range(paper.author_count, "author count", where, MAX_AUTHORS)
+    url, pdf_url, code_url = web_url(paper.url), web_url(paper.pdf_url), web_url(paper.code_url)
+    if (url, pdf_url, code_url) == (paper.url, paper.pdf_url, paper.code_url):
+        return paper
+    return dataclasses.replace(paper, url=url, pdf_url=pdf_url, code_url=code_url)
+
+
 def load_snapshot(path: Path, format: str | None = None) -> Snapshot:
     """Read and parse one dump file."""
-    source = str(path)
-    if path.is_dir():
-        raise DumpError(f"{source}: is a directory; pass the dump files inside it")
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DumpError(f"{source}: no such file") from None
-    except OSError as exc:
-        raise DumpError(f"{source}: cannot read it ({exc.strerror})") from None
-    return parse_snapshot(data, source, format)
+    return parse_snapshot(read_dump(path), str(path), format)
 
 
 def fetch_snapshot(url: str, client: httpx.Client, format: str | None = None) -> Snapshot:
@@ -97,4 +119,11 @@ def fetch_snapshot(url: str, client: httpx.Client, format: str | None = None) ->
     return parse_snapshot(fetch(url, client), url, format)
 
 
-__all__ = ["FORMATS", "detect_format", "fetch_snapshot", "load_snapshot", "parse_snapshot"]
+__all__ = [
+    "FORMATS",
+    "MAX_DUMP_BYTES",
+    "detect_format",
+    "fetch_snapshot",
+    "load_snapshot",
+    "parse_snapshot",
+]

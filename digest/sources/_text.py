@@ -3,10 +3,41 @@
 from __future__ import annotations
 
 import unicodedata
+from pathlib import Path
 
 from digest.errors import DumpError
+from digest.safe_text import terminal_safe
 
 MAX_DUMP_BYTES = 64 * 1024 * 1024
+# Numbers a listing may carry; anything outside is not a real listing (and would not fit the
+# store's 64-bit integers).
+MAX_UPVOTES = 10**9
+MAX_AUTHORS = 100_000
+
+
+def read_dump(path: Path) -> bytes:
+    """A dump file's bytes, never reading more than the size limit (a 3 GB file or /dev/zero is
+    refused after MAX_DUMP_BYTES + 1 bytes, not loaded whole)."""
+    source = str(path)
+    if path.is_dir():
+        raise DumpError(f"{source}: is a directory; pass the dump files inside it")
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_DUMP_BYTES + 1)
+    except FileNotFoundError:
+        raise DumpError(f"{source}: no such file") from None
+    except OSError as exc:
+        raise DumpError(f"{source}: cannot read it ({exc.strerror})") from None
+    if len(data) > MAX_DUMP_BYTES:
+        raise _too_large(source)
+    return data
+
+
+def _too_large(source: str) -> DumpError:
+    return DumpError(
+        f"{source}: over the {MAX_DUMP_BYTES:,}-byte limit for one dump; split it into several"
+        " dumps"
+    )
 
 
 def decode_dump(data: bytes, source: str) -> str:
@@ -14,10 +45,7 @@ def decode_dump(data: bytes, source: str) -> str:
     if not data.strip():
         raise DumpError(f"{source}: the file is empty; pass a dump that lists papers")
     if len(data) > MAX_DUMP_BYTES:
-        raise DumpError(
-            f"{source}: {len(data):,} bytes is over the {MAX_DUMP_BYTES:,}-byte limit for one dump;"
-            " split it into several dumps"
-        )
+        raise _too_large(source)
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raise DumpError(f"{source}: the file is UTF-16; re-save it as UTF-8")
     head = data[:8192]
@@ -28,8 +56,12 @@ def decode_dump(data: bytes, source: str) -> str:
         raise DumpError(
             f"{source}: the file looks like UTF-16 (no byte-order mark); re-save it as UTF-8"
         )
-    if b"\x00" in head:
-        raise DumpError(f"{source}: the file looks binary (NUL bytes); pass a text or JSON dump")
+    if b"\x00" in data:  # anywhere, not only at the start
+        offset = data.index(b"\x00")
+        raise DumpError(
+            f"{source}: the file looks binary (a NUL byte at offset {offset:,}); pass a text or"
+            " JSON dump"
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -41,9 +73,21 @@ def decode_dump(data: bytes, source: str) -> str:
 
 
 def clean_line(text: str) -> str:
-    """Compose accents (NFC), turn no-break and other odd spaces into one plain space, trim."""
-    composed = unicodedata.normalize("NFC", text)
+    """Compose accents (NFC), drop control characters and direction overrides, turn no-break
+    and other odd spaces into one plain space, trim."""
+    composed = terminal_safe(unicodedata.normalize("NFC", text))
     return " ".join(composed.replace("\u00a0", " ").replace("\u202f", " ").split())
+
+
+def count_in_range(value: int, what: str, where: str, maximum: int) -> int:
+    """A count from a dump, or DumpError naming it: negative or absurd numbers mean the dump is
+    not a real listing."""
+    if not 0 <= value <= maximum:
+        # str() of a huge int raises (Python limits int-to-text conversion to 4300 digits).
+        digits = int(value.bit_length() * 0.30103) + 1
+        shown = str(value) if digits <= 20 else f"a number of about {digits:,} digits"
+        raise DumpError(f"{where}: {what} {shown} is out of range (0 to {maximum:,})")
+    return value
 
 
 def excerpt(text: str, limit: int = 60) -> str:

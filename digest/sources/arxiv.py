@@ -30,7 +30,10 @@ def _paper(record: Any, where: str) -> Paper:
     arxiv_id = parse_arxiv_id(str(record.get("id") or record.get("abs") or ""))
     if not title or not arxiv_id:
         raise DumpError(f"{where}: every record needs an arXiv 'id' and a 'title'")
-    authors = tuple(clean_line(str(a)) for a in record.get("authors") or () if str(a).strip())
+    listed = record.get("authors") or []
+    if not isinstance(listed, list):
+        raise DumpError(f"{where}: 'authors' is {type(listed).__name__}, expected a list")
+    authors = tuple(clean_line(str(a)) for a in listed if str(a).strip())
     return Paper(
         key=paper_key(title, arxiv_id),
         title=title,
@@ -54,5 +57,9 @@ def parse_arxiv_jsonl(text: str, source: str) -> list[Paper]:
             raise DumpError(
                 f"{source}: line {number}: invalid JSON ({exc.msg}): {excerpt(line)!r}"
             ) from None
+        except RecursionError:
+            raise DumpError(f"{source}: line {number}: JSON nested too deeply") from None
+        except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+            raise DumpError(f"{source}: line {number}: invalid JSON ({exc})") from None
         papers.append(_paper(record, f"{source}: line {number}"))
     return papers

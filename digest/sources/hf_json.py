@@ -58,9 +58,12 @@ def _paper(item: dict[str, Any], where: str) -> Paper:
         raise DumpError(f"{where}: the paper has no title; every item needs paper.title")
     raw_id = paper.get("id")
     arxiv_id = parse_arxiv_id(str(raw_id)) if raw_id else None
+    listed = paper.get("authors") or ()
+    if not isinstance(listed, list | tuple):
+        raise DumpError(f"{where}: 'authors' is {type(listed).__name__}, expected a list")
     authors = tuple(
         clean_line(str(a.get("name", ""))) if isinstance(a, dict) else clean_line(str(a))
-        for a in paper.get("authors") or ()
+        for a in listed
     )
     authors = tuple(a for a in authors if a)
     upvotes = paper.get("upvotes")
@@ -73,7 +76,7 @@ def _paper(item: dict[str, Any], where: str) -> Paper:
         authors=authors,
         author_count=len(authors) or None,
         published=_date(paper.get("publishedAt") or item.get("publishedAt")),
-        upvotes=upvotes if isinstance(upvotes, int) and upvotes >= 0 else None,
+        upvotes=upvotes if isinstance(upvotes, int) and not isinstance(upvotes, bool) else None,
         url=f"https://huggingface.co/papers/{arxiv_id}" if arxiv_id else None,
         pdf_url=f"https://arxiv.org/pdf/{arxiv_id}" if arxiv_id else None,
         code_url=github if isinstance(github, str) and github.startswith("https://") else None,
@@ -89,6 +92,8 @@ def parse_hf(text: str, source: str) -> list[Paper]:
         ) from None
     except RecursionError:
         raise DumpError(f"{source}: JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise DumpError(f"{source}: invalid JSON ({exc})") from None
     if isinstance(document, dict):
         document = document.get("data")
         if not isinstance(document, list):

@@ -40,8 +40,9 @@ _MONTHS = {
 }
 _MONTH_DAY = r"(?P<month>[A-Z][a-z]{2})\s+(?P<day>\d{1,2})"
 _LISTING_DATE = re.compile(rf"^{_MONTH_DAY}(?:,\s*(?P<year>\d{{4}}))?$")
-_META_DATE = re.compile(rf"^{_MONTH_DAY}(?:,\s*(?P<year>\d{{4}}))?(?:\s+(?P<upvotes>\d+))?$")
-_AUTHORS = re.compile(r"^•\s*(?P<count>\d+)\s+authors?$")
+# Counts of up to 12 digits parse; the range check (digest.sources) refuses absurd ones.
+_META_DATE = re.compile(rf"^{_MONTH_DAY}(?:,\s*(?P<year>\d{{4}}))?(?:\s+(?P<upvotes>\d{{1,12}}))?$")
+_AUTHORS = re.compile(r"^•\s*(?P<count>\d{1,12})\s+authors?$")
 _SEPARATOR = "·"
 # A title longer than this means the title/abstract alternation has slipped.
 MAX_TITLE_CHARS = 400
