@@ -228,7 +228,7 @@ def fetch_arxiv(obj: _Context, categories: tuple[str, ...], as_json: bool) -> No
 @pass_context
 def history(obj: _Context, limit: int, as_json: bool) -> None:
     """List the stored dumps, newest first."""
-    with Store.open(obj.settings.database) as store:
+    with Store.open(obj.settings.database, read_only=True) as store:
         rows = store.snapshots(limit)
     if as_json:
         listing = [
@@ -263,7 +263,7 @@ def history(obj: _Context, limit: int, as_json: bool) -> None:
 @pass_context
 def changes(obj: _Context, snapshot: int | None, as_json: bool) -> None:
     """What one stored dump changed (default: the latest): new papers and upvote movement."""
-    with Store.open(obj.settings.database) as store:
+    with Store.open(obj.settings.database, read_only=True) as store:
         found = store.changes(snapshot)
     if as_json:
         document = {
@@ -304,7 +304,7 @@ def export(obj: _Context, format_: str, snapshot: int | None, out: Path | None) 
     """Write stored papers as a dump that `digest ingest` reads back."""
     from digest.sources.writers import write_dump
 
-    with Store.open(obj.settings.database) as store:
+    with Store.open(obj.settings.database, read_only=True) as store:
         if snapshot is not None:
             store.changes(snapshot)  # a clear error for an unknown dump number
         papers = [stored.paper for stored in store.papers(snapshot)]
@@ -502,7 +502,7 @@ def send(
 @pass_context
 def status(obj: _Context, edition: str | None, as_json: bool) -> None:
     """Delivery counts per state for an edition (default: the latest) and its failures."""
-    with Store.open(obj.settings.database) as store:
+    with Store.open(obj.settings.database, read_only=True) as store:
         chosen = edition or store.latest_edition()
         if chosen is None:
             raise DigestError("no edition has been sent yet; run `digest send`")

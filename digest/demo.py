@@ -87,16 +87,13 @@ def _one_click_unsubscribe(settings: Settings, port: int, data: bytes) -> tuple[
     """POST `List-Unsubscribe=One-Click` to the message's List-Unsubscribe URL, served by the
     real web app on 127.0.0.1, exactly as a mailbox provider's button does."""
     import httpx
-    from waitress import create_server
 
-    from digest.web import create_app
+    from digest.web import WebServer
 
     message, _, _ = _parts(data)
     header = str(message["List-Unsubscribe"])
     url = header.split("<", 1)[1].split(">", 1)[0]
-    server = create_server(create_app(settings), host="127.0.0.1", port=port)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    server = WebServer(settings, "127.0.0.1", port).start()
     try:
         response = httpx.post(
             url,
@@ -104,7 +101,7 @@ def _one_click_unsubscribe(settings: Settings, port: int, data: bytes) -> tuple[
             headers={"Content-Type": "application/x-www-form-urlencoded"},
         )
     finally:
-        server.close()
+        server.stop()
     if response.status_code != 200:
         raise DigestError(f"the demo's unsubscribe request got HTTP {response.status_code}")
     return str(message["To"].addresses[0].addr_spec), url

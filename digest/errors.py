@@ -38,6 +38,10 @@ class StoreError(DigestError):
     exit_code = 4
 
 
+class StoreBusy(StoreError):
+    """Another process holds the store's write lock for longer than this one would wait."""
+
+
 class RenderError(DigestError):
     """A template is missing or failed to compile."""
 

@@ -33,6 +33,7 @@ ENV_ONLY = {
     ("smtp", "username"): "DIGEST_SMTP__USERNAME",
     ("smtp", "password"): "DIGEST_SMTP__PASSWORD",
     ("secret_key",): "DIGEST_SECRET_KEY",
+    ("admin_token",): "DIGEST_ADMIN_TOKEN",
     ("dkim", "private_key"): "DIGEST_DKIM__PRIVATE_KEY",
 }
 
@@ -225,9 +226,17 @@ class WebSettings(_Section):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    # The preview pages list every subscriber: turn them off on a server the public can reach.
+    # The preview pages (every subscriber, their next digest) are for the operator: they open
+    # only with DIGEST_ADMIN_TOKEN set, and this switches them off even then.
     preview: bool = True
     threads: int = Field(default=4, ge=1, le=64)
+    # Open connections at most, and seconds a connection may sit idle (a slow or half-open
+    # client) before it is closed: together they keep a few slow clients from starving the rest.
+    connection_limit: int = Field(default=500, ge=1, le=10_000)
+    channel_timeout: float = Field(default=15.0, gt=0, le=600)
+    # How long a page that writes (unsubscribe, preferences) waits for another process writing
+    # to the database before it answers 503 with Retry-After.
+    busy_timeout: float = Field(default=10.0, gt=0, le=300)
 
     _host = field_validator("host")(_single_line)
 
@@ -264,7 +273,12 @@ class Settings(BaseSettings):
     send_at: str = "07:30"
     weekdays_only: bool = False
     window_days: int = Field(default=7, ge=1, le=365)
+    # One or more keys, separated by spaces or commas: the first signs links, all verify them
+    # (rotate by putting a new key first and dropping the old one once its links have expired
+    # from inboxes).
     secret_key: SecretStr | None = None
+    # The operator's credential for the preview pages (bearer token or HTTP Basic password).
+    admin_token: SecretStr | None = None
     smtp: SmtpSettings = SmtpSettings()
     sender: SenderSettings = SenderSettings()
     sources: SourcesSettings = SourcesSettings()

@@ -8,15 +8,18 @@ a temporary table rather than by loading stored keys into Python.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import inspect
 import json
+import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from digest.errors import StoreError
+from digest.errors import StoreBusy, StoreError
 from digest.identity import paper_key, parse_arxiv_id, title_key
 from digest.models import IngestResult, Paper, Snapshot, StoredPaper, UpvoteMove
 
@@ -211,6 +214,58 @@ def _row_to_paper(row: sqlite3.Row) -> StoredPaper:
     )
 
 
+def store_error(path: Path, exc: sqlite3.Error) -> StoreError:
+    """One line naming the file, what SQLite found and what to do about it."""
+    text = str(exc)
+    folded = text.casefold()
+    if "locked" in folded or "busy" in folded:
+        return StoreBusy(
+            f"database {path} is busy: another digest process is writing to it; try again in a"
+            " moment"
+        )
+    if "malformed" in folded or "not a database" in folded or "corrupt" in folded:
+        return StoreError(
+            f"database {path} is damaged ({text}); restore it from a backup, or rescue what is"
+            f" left with `sqlite3 {path} .recover`"
+        )
+    if "full" in folded:
+        return StoreError(
+            f"database {path}: the disk is full ({text}); nothing was half-written: free some"
+            " space and run the command again"
+        )
+    if "readonly" in folded or "read-only" in folded:
+        return StoreError(
+            f"database {path} is read-only ({text}); check the permissions of the file and its"
+            " folder"
+        )
+    if "unable to open" in folded:
+        return StoreError(f"cannot open database {path} ({text}); check the path and permissions")
+    return StoreError(f"database {path}: {text}")
+
+
+_Class = TypeVar("_Class", bound=type)
+
+
+def _translating_errors(cls: _Class) -> _Class:
+    """Every public method of the store raises StoreError, never a raw sqlite3 error."""
+
+    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def translated(self: Any, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.Error as exc:
+                raise store_error(self.path, exc) from None
+
+        return translated
+
+    for name, member in list(vars(cls).items()):
+        if not name.startswith("_") and name != "transaction" and inspect.isfunction(member):
+            setattr(cls, name, wrap(member))
+    return cls
+
+
+@_translating_errors
 class Store:
     """A digest database file. Use `Store.open(path)` as a context manager."""
 
@@ -219,25 +274,60 @@ class Store:
         self.path = path
 
     @classmethod
-    def open(cls, path: Path | str) -> Store:
+    def open(cls, path: Path | str, *, read_only: bool = False, timeout: float = 30.0) -> Store:
+        """Open (and create, or upgrade) a store. Opening takes no write lock unless the file
+        needs creating or upgrading, so readers never wait for a long write. `read_only` opens
+        for reading alone (a read-only file or folder works) and never creates anything.
+        `timeout` is how long a write waits for another process's write to finish."""
         path = Path(path)
         if path.is_dir():
             raise StoreError(f"database {path} is a directory; set `database` to a file path")
         if not path.parent.exists():
             raise StoreError(f"database folder {path.parent} does not exist; create it first")
+        if read_only and not path.exists():
+            raise StoreError(
+                f"database {path} does not exist yet; `digest ingest` some dumps first"
+            )
         try:
-            connection = sqlite3.connect(path, timeout=30, isolation_level=None)
-            connection.row_factory = sqlite3.Row
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA foreign_keys=ON")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            # 64 MiB of page cache: a big store's index pages stay hot across one ingest.
-            connection.execute("PRAGMA cache_size=-65536")
-            store = cls(connection, path)
-            store._migrate()
+            connection = cls._connect(path, read_only, timeout)
+        except sqlite3.Error as exc:
+            raise store_error(path, exc) from None
+        store = cls(connection, path)
+        try:
+            store._migrate(read_only)
         except sqlite3.DatabaseError as exc:
+            connection.close()
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise store_error(path, exc) from None
             raise StoreError(f"database {path} is not a usable digest store ({exc})") from None
+        except StoreError:
+            connection.close()
+            raise
         return store
+
+    @staticmethod
+    def _connect(path: Path, read_only: bool, timeout: float) -> sqlite3.Connection:
+        if read_only:
+            # mode=ro needs the WAL index beside the file; a read-only folder where nobody can
+            # be writing is read as immutable.
+            writable_folder = os.access(path.parent, os.W_OK)
+            query = (
+                "mode=ro"
+                if writable_folder or path.with_name(path.name + "-shm").exists()
+                else "immutable=1"
+            )
+            uri = f"{path.resolve().as_uri()}?{query}"
+            connection = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+        else:
+            connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+        connection.row_factory = sqlite3.Row
+        if not read_only:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA foreign_keys=ON")
+        # 64 MiB of page cache: a big store's index pages stay hot across one ingest.
+        connection.execute("PRAGMA cache_size=-65536")
+        return connection
 
     def close(self) -> None:
         self._db.close()
@@ -248,7 +338,31 @@ class Store:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _migrate(self) -> None:
+    def _schema_version(self) -> int | None:
+        try:
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return None
+            raise
+        return None if row is None else int(row["value"])
+
+    def _migrate(self, read_only: bool = False) -> None:
+        """Create or upgrade the schema; a store already at this version is only read."""
+        version = self._schema_version()
+        if version == SCHEMA_VERSION:
+            return
+        if version is not None and version > SCHEMA_VERSION:
+            raise StoreError(
+                f"database {self.path} has schema {version}, newer than this digest"
+                f" ({SCHEMA_VERSION}); upgrade digest"
+            )
+        if read_only:
+            raise StoreError(
+                f"database {self.path} has schema {version or 0}, older than this digest's"
+                f" ({SCHEMA_VERSION}); run any writing command (such as `digest ingest`) once to"
+                " upgrade it"
+            )
         # executescript commits any open transaction, so the idempotent DDL runs on its own.
         self._db.executescript(_SCHEMA)
         with self.transaction():
@@ -257,11 +371,6 @@ class Store:
                 self._db.execute(
                     "INSERT INTO meta(key, value) VALUES ('schema_version', ?)",
                     (str(SCHEMA_VERSION),),
-                )
-            elif int(row["value"]) > SCHEMA_VERSION:
-                raise StoreError(
-                    f"database {self.path} has schema {row['value']}, newer than this digest"
-                    f" ({SCHEMA_VERSION}); upgrade digest"
                 )
             elif int(row["value"]) < SCHEMA_VERSION:
                 if int(row["value"]) < 2:
@@ -287,15 +396,21 @@ class Store:
         """One write transaction; BEGIN IMMEDIATE takes the write lock up front."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"database {self.path} is busy or read-only ({exc})") from None
+        except sqlite3.Error as exc:
+            raise store_error(self.path, exc) from None
         try:
             yield self._db
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:  # SQLite may have rolled back itself (disk full)
+                self._db.execute("ROLLBACK")
             raise
         else:
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise store_error(self.path, exc) from None
 
     # -- ingest and diff -------------------------------------------------------------------
 
@@ -890,6 +1005,17 @@ class Store:
             (edition_id,),
         )
         return {state: count for state, count in rows}
+
+    def state_stamp(self, email: str) -> tuple[int, int, int]:
+        """Changes whenever what a reader's next edition would hold may change: a new dump, a
+        paper sent to them, an edition planned for them."""
+        row = self._db.execute(
+            "SELECT (SELECT coalesce(max(id), 0) FROM snapshots),"
+            " (SELECT count(*) FROM sent_papers WHERE email = ?),"
+            " (SELECT count(*) FROM deliveries WHERE email = ?)",
+            (email, email),
+        ).fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
 
     def latest_edition(self) -> str | None:
         row = self._db.execute("SELECT max(edition_id) FROM deliveries").fetchone()

@@ -3,6 +3,10 @@
 A token is `base64url(address).signature`: an HMAC-SHA1 signature (itsdangerous' Signer) over the
 address, with a key derived per purpose. A token for one address or purpose cannot be edited into
 a token for another without the secret key.
+
+Keys rotate: the secret may hold several keys separated by spaces or commas. The first signs new
+links; every one of them verifies, so links already in inboxes keep working until the old key is
+dropped.
 """
 
 from __future__ import annotations
@@ -40,14 +44,22 @@ class _Signer(Signer):
         return self._derived if secret_key is None else super().derive_key(secret_key)
 
 
+def signing_keys(secret: str) -> list[str]:
+    """The keys in a DIGEST_SECRET_KEY value (spaces or commas between them), first = signing."""
+    keys = secret.replace(",", " ").split()
+    if not keys or any(len(key) < 16 for key in keys):
+        raise SettingsError(
+            "DIGEST_SECRET_KEY is missing or a key in it is shorter than 16 characters; set a"
+            " long random value in the environment (e.g. python3 -c 'import secrets;"
+            " print(secrets.token_urlsafe())'), several separated by spaces to rotate keys"
+        )
+    return keys
+
+
 @functools.lru_cache(maxsize=32)
 def _signer(secret: str, purpose: str) -> _Signer:
-    if len(secret) < 16:
-        raise SettingsError(
-            "DIGEST_SECRET_KEY is missing or shorter than 16 characters; set a long random value"
-            " in the environment (e.g. python3 -c 'import secrets; print(secrets.token_urlsafe())')"
-        )
-    return _Signer(secret, salt=f"digest.{purpose}")
+    # itsdangerous signs with the last key of its list and verifies with all of them.
+    return _Signer(list(reversed(signing_keys(secret))), salt=f"digest.{purpose}")
 
 
 def make_token(secret: str, email: str, purpose: str = "unsubscribe") -> str:

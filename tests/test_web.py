@@ -11,14 +11,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from waitress import create_server
 
 from digest.deliver import SmtpTransport, send_edition
 from digest.diff import ingest_paths
 from digest.settings import Settings, load_settings
 from digest.store import Store
 from digest.tokens import make_token
-from digest.web import create_app
+from digest.web import WebServer, create_app
 
 from .conftest import EXAMPLES, FIXED_NOW, SmtpServer, fixed_clock, write_settings
 
@@ -38,14 +37,23 @@ class Web:
             send_edition(store, self.settings, SmtpTransport(self.settings.smtp), fixed_clock())
 
 
-def start(settings: Settings) -> tuple[str, object]:
-    server = create_server(create_app(settings, fixed_clock()), host="127.0.0.1", port=0)
-    threading.Thread(target=server.run, daemon=True).start()
-    return f"http://127.0.0.1:{server.effective_port}", server
+ADMIN = "operator-token-0123456789abcdef"
+OP = {"Authorization": f"Bearer {ADMIN}"}  # the operator's credential for the preview
 
 
 @pytest.fixture
-def web(tmp_path: Path, smtp_server: SmtpServer, secret_env: str) -> Iterator[Web]:
+def admin_env(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("DIGEST_ADMIN_TOKEN", ADMIN)
+    return ADMIN
+
+
+def start(settings: Settings) -> tuple[str, WebServer]:
+    server = WebServer(settings, "127.0.0.1", 0, app=create_app(settings, fixed_clock())).start()
+    return server.url, server
+
+
+@pytest.fixture
+def web(tmp_path: Path, smtp_server: SmtpServer, secret_env: str, admin_env: str) -> Iterator[Web]:
     path = write_settings(tmp_path, port=smtp_server.port)
     settings = load_settings(path)
     with Store.open(settings.database) as store:
@@ -54,26 +62,26 @@ def web(tmp_path: Path, smtp_server: SmtpServer, secret_env: str) -> Iterator[We
     try:
         yield Web(url, settings, secret_env, tmp_path)
     finally:
-        server.close()  # type: ignore[attr-defined]
+        server.stop()
 
 
 def test_preview_lists_subscribers_and_shows_both_parts(web: Web) -> None:
-    listing = httpx.get(f"{web.url}/preview")
+    listing = httpx.get(f"{web.url}/preview", headers=OP)
     assert listing.status_code == 200
     assert "ada@example.org" in listing.text and "grace@example.org" in listing.text
-    page = httpx.get(f"{web.url}/preview/ada@example.org")
+    page = httpx.get(f"{web.url}/preview/ada@example.org", headers=OP)
     assert page.status_code == 200
     assert 'width="640"' in page.text and 'width="375"' in page.text  # desktop and mobile
     assert "Manage preferences:" in page.text  # the plain-text part, shown as text
     assert "script-src" not in page.headers["content-security-policy"]
     assert page.headers["referrer-policy"] == "no-referrer"
-    email = httpx.get(f"{web.url}/preview/ada@example.org/email.html")
+    email = httpx.get(f"{web.url}/preview/ada@example.org/email.html", headers=OP)
     assert email.status_code == 200
     assert email.text.startswith('<!DOCTYPE html><html lang="en"')  # standards mode
-    assert httpx.get(f"{web.url}/preview/nobody@example.org").status_code == 404
+    assert httpx.get(f"{web.url}/preview/nobody@example.org", headers=OP).status_code == 404
 
 
-def test_preview_reloads_changed_templates(tmp_path: Path, secret_env: str) -> None:
+def test_preview_reloads_changed_templates(tmp_path: Path, secret_env: str, admin_env: str) -> None:
     from digest.render import BUILTIN_TEMPLATES
 
     own = tmp_path / "mine"
@@ -83,23 +91,23 @@ def test_preview_reloads_changed_templates(tmp_path: Path, secret_env: str) -> N
     settings = load_settings(write_settings(tmp_path, extra='templates = "mine"'))
     url, server = start(settings)
     try:
-        assert "FIRST VERSION" in httpx.get(f"{url}/preview/ada@example.org").text
+        assert "FIRST VERSION" in httpx.get(f"{url}/preview/ada@example.org", headers=OP).text
         (own / "digest.txt.j2").write_text("SECOND VERSION\n" + text)
-        page = httpx.get(f"{url}/preview/ada@example.org").text
+        page = httpx.get(f"{url}/preview/ada@example.org", headers=OP).text
         assert "SECOND VERSION" in page and "FIRST VERSION" not in page
     finally:
-        server.close()  # type: ignore[attr-defined]
+        server.stop()
 
 
-def test_preview_can_be_switched_off(tmp_path: Path, secret_env: str) -> None:
+def test_preview_can_be_switched_off(tmp_path: Path, secret_env: str, admin_env: str) -> None:
     settings = load_settings(write_settings(tmp_path, extra="[web]\npreview = false"))
     url, server = start(settings)
     try:
-        assert httpx.get(f"{url}/preview").status_code == 404
-        assert httpx.get(f"{url}/preview/ada@example.org/email.html").status_code == 404
+        assert httpx.get(f"{url}/preview", headers=OP).status_code == 404
+        assert httpx.get(f"{url}/preview/ada@example.org/email.html", headers=OP).status_code == 404
         assert "/preview" not in httpx.get(url).text
     finally:
-        server.close()  # type: ignore[attr-defined]
+        server.stop()
 
 
 def test_archive_shows_the_sent_edition_at_its_view_link(web: Web, smtp_server: SmtpServer) -> None:
@@ -259,23 +267,26 @@ def test_preview_listing_pages_and_finds_addresses(web: Web) -> None:
         store.upsert_subscribers(
             [validated_row(ProfileInput(f"reader{n}@example.org")) for n in range(250)], FIXED_NOW
         )
-    first = httpx.get(f"{web.url}/preview").text
+    first = httpx.get(f"{web.url}/preview", headers=OP).text
     assert "252 subscriber(s)" in first and "Page 1 of 3" in first
     assert first.count('<a href="/preview/') == 100
-    last = httpx.get(f"{web.url}/preview", params={"page": "3"}).text
+    last = httpx.get(f"{web.url}/preview", params={"page": "3"}, headers=OP).text
     assert last.count('<a href="/preview/') == 52
     every = [
         *re.findall(r'<a href="/preview/([^"]+)"', first),
-        *re.findall(r'<a href="/preview/([^"]+)"', httpx.get(f"{web.url}/preview?page=2").text),
+        *re.findall(
+            r'<a href="/preview/([^"]+)"', httpx.get(f"{web.url}/preview?page=2", headers=OP).text
+        ),
         *re.findall(r'<a href="/preview/([^"]+)"', last),
     ]
     assert len(every) == len(set(every)) == 252  # settings readers first, nobody twice
     assert every[:2] == ["ada%40example.org", "grace%40example.org"]
-    beyond = httpx.get(f"{web.url}/preview", params={"page": "99"}).text
+    beyond = httpx.get(f"{web.url}/preview", params={"page": "99"}, headers=OP).text
     assert "Page 3 of 3" in beyond and beyond.count('<a href="/preview/') == 52
-    found = httpx.get(f"{web.url}/preview", params={"q": "READER17"}).text
+    found = httpx.get(f"{web.url}/preview", params={"q": "READER17"}, headers=OP).text
     assert found.count('<a href="/preview/') == 11  # reader17 and reader170-179
-    assert httpx.get(f"{web.url}/preview", params={"page": "x"}).status_code == 200
+    for bad in ("x", "0", "-1", "9" * 30, "1e9", "99999999"):
+        assert httpx.get(f"{web.url}/preview", params={"page": bad}, headers=OP).status_code == 400
 
 
 def test_resubscribe_undoes_an_unsubscribe_but_never_a_bounce(web: Web) -> None:
@@ -302,3 +313,137 @@ def test_preferences_link_to_the_archive_and_unsubscribe(web: Web) -> None:
     page = httpx.get(f"{web.url}/preferences/{web.token('ada@example.org', 'preferences')}").text
     assert f'href="/archive/{web.token("ada@example.org", "view")}"' in page
     assert f'href="/unsubscribe/{web.token("ada@example.org", "unsubscribe")}"' in page
+
+
+def test_preview_needs_the_operator_credential(tmp_path: Path, secret_env: str) -> None:
+    settings = load_settings(write_settings(tmp_path))  # no DIGEST_ADMIN_TOKEN: preview off
+    url, server = start(settings)
+    try:
+        assert httpx.get(f"{url}/preview", headers=OP).status_code == 404
+        assert httpx.get(f"{url}/preview/ada@example.org/email.html").status_code == 404
+    finally:
+        server.stop()
+
+
+def test_preview_refuses_strangers_and_accepts_bearer_or_basic(web: Web) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789"}, {"Authorization": "x"}):
+        refused = httpx.get(f"{web.url}/preview", headers=headers)
+        assert refused.status_code == 401 and "ada@example.org" not in refused.text
+        assert refused.headers["www-authenticate"].startswith("Basic")
+        assert httpx.get(f"{web.url}/preview/ada@example.org/email.html").status_code == 401
+    assert httpx.get(f"{web.url}/preview", auth=("anyone", ADMIN)).status_code == 200
+    assert httpx.get(f"{web.url}/preview", auth=("anyone", "nope")).status_code == 401
+
+
+def test_preview_links_work_for_nobody(web: Web) -> None:
+    html = httpx.get(f"{web.url}/preview/ada@example.org/email.html", headers=OP).text
+    links = re.findall(
+        r"https://digest\.test(/(?:unsubscribe|preferences|archive)/[^\"'\s<>]+)", html
+    )
+    assert {link.split("/")[1] for link in links} == {"unsubscribe", "preferences", "archive"}
+    for link in links:
+        for method in ("GET", "POST"):
+            answer = httpx.request(method, web.url + link)
+            assert answer.status_code in (403, 405), (method, link)
+    with Store.open(web.settings.database) as store:
+        assert store.suppressions() == {} and store.subscriber_rows() == []
+
+
+def test_preview_is_ranked_once_per_edition(web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
+    import digest.web
+
+    calls: list[str] = []
+    real = digest.web.preview  # type: ignore[attr-defined]
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append("rank")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(digest.web, "preview", counting)
+    for _ in range(3):
+        assert httpx.get(f"{web.url}/preview/ada@example.org", headers=OP).status_code == 200
+        assert httpx.get(f"{web.url}/preview/ada@example.org/email.html", headers=OP).is_success
+    assert calls == ["rank"]
+    dump = web.folder / "new.json"
+    dump.write_text('[{"paper": {"id": "2511.99999", "title": "Graph neural nets anew"}}]')
+    with Store.open(web.settings.database) as store:  # a new dump: the next digest may change
+        ingest_paths(store, [dump], fixed_clock())
+    httpx.get(f"{web.url}/preview/ada@example.org", headers=OP)
+    assert len(calls) == 2
+
+
+def test_reader_pages_answer_while_another_process_writes(web: Web) -> None:
+    import sqlite3
+
+    impatient = load_settings(
+        write_settings(web.folder, extra="[web]\nbusy_timeout = 0.2\n"),
+        database=web.settings.database,
+    )
+    quick_url, quick = start(impatient)
+    writer = sqlite3.connect(web.settings.database, isolation_level=None, check_same_thread=False)
+    writer.execute("BEGIN IMMEDIATE")  # a long ingest holds the write lock
+    token = web.token("grace@example.org", "unsubscribe")
+    try:
+        assert httpx.get(f"{web.url}/healthz", timeout=60).text == "ok\n"
+        prefs = httpx.get(f"{web.url}/preferences/{web.token('ada@example.org', 'preferences')}")
+        assert prefs.status_code == 200
+        # A write that cannot get the lock within [web] busy_timeout: 503, nothing internal.
+        busy = httpx.post(f"{quick_url}/unsubscribe/{token}", timeout=120)
+        assert busy.status_code == 503 and busy.headers["retry-after"].isdigit()
+        assert "sqlite" not in busy.text and str(web.folder) not in busy.text
+        # The writer finishes while the next unsubscribe waits for it (up to 10 s by default):
+        # that one succeeds.
+        threading.Timer(0.2, lambda: writer.execute("COMMIT")).start()
+        done = httpx.post(f"{web.url}/unsubscribe/{token}", timeout=120)
+        assert done.status_code == 200, done.text
+    finally:
+        quick.stop()
+        if writer.in_transaction:
+            writer.execute("COMMIT")
+        writer.close()
+    with Store.open(web.settings.database) as store:
+        assert store.suppressed("grace@example.org") is not None
+
+
+def test_slow_clients_do_not_starve_the_server(tmp_path: Path, secret_env: str) -> None:
+    import socket
+
+    extra = "[web]\nconnection_limit = 20\nchannel_timeout = 1\n"
+    settings = load_settings(write_settings(tmp_path, extra=extra))
+    url, server = start(settings)
+    port = int(url.rsplit(":", 1)[1])
+    idle = []
+    try:
+        for _ in range(60):  # more half-open connections than the limit
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never finished
+            idle.append(sock)
+        # Idle connections are closed after channel_timeout, so a real client gets in (the
+        # old defaults, 100 connections and 120 s, would keep this waiting past the timeout).
+        answer = httpx.get(f"{url}/healthz", timeout=60)
+        assert answer.text == "ok\n"
+    finally:
+        for sock in idle:
+            sock.close()
+        server.stop()
+
+
+def test_rotated_keys_keep_old_links_working(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old, new = "old-secret-key-0123456789", "new-secret-key-9876543210"
+    monkeypatch.setenv("DIGEST_SECRET_KEY", f"{new} {old}")
+    settings = load_settings(write_settings(tmp_path))
+    url, server = start(settings)
+    try:
+        for key in (old, new):  # a link mailed before the rotation, and one after
+            token = make_token(key, "ada@example.org", "preferences")
+            assert httpx.get(f"{url}/preferences/{token}").status_code == 200
+        stranger = make_token("other-secret-key-000000000", "ada@example.org", "preferences")
+        assert httpx.get(f"{url}/preferences/{stranger}").status_code == 403
+    finally:
+        server.stop()
+    from digest.deliver.send import links_for
+
+    signed = links_for(settings, f"{new} {old}", "2026-11-22", "ada@example.org").preferences
+    assert signed.endswith(make_token(new, "ada@example.org", "preferences"))  # the first signs

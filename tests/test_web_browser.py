@@ -3,26 +3,31 @@ confirmation → unsubscribed, and the preferences form; screenshots kept in tes
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from waitress import create_server
 
 from digest.demo import free_port
 from digest.diff import ingest_paths
 from digest.settings import load_settings
 from digest.store import Store
-from digest.web import create_app
+from digest.tokens import make_token
+from digest.web import WebServer, create_app
 
 from .conftest import ARTIFACTS, EXAMPLES, fixed_clock, write_settings
+from .test_web import ADMIN
+
+OPERATOR = {"username": "operator", "password": ADMIN}  # HTTP Basic, as a browser asks for it
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def site(tmp_path: Path, secret_env: str) -> Iterator[tuple[str, Path]]:
+def site(
+    tmp_path: Path, secret_env: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[str, Path]]:
+    monkeypatch.setenv("DIGEST_ADMIN_TOKEN", ADMIN)
     port = free_port()
     path = write_settings(tmp_path)
     path.write_text(
@@ -32,12 +37,12 @@ def site(tmp_path: Path, secret_env: str) -> Iterator[tuple[str, Path]]:
     settings = load_settings(path)
     with Store.open(settings.database) as store:
         ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock())
-    server = create_server(create_app(settings, fixed_clock()), host="127.0.0.1", port=port)
-    threading.Thread(target=server.run, daemon=True).start()
+    server = WebServer(settings, "127.0.0.1", port, app=create_app(settings, fixed_clock()))
+    server.start()
     try:
-        yield f"http://127.0.0.1:{port}", settings.database
+        yield server.url, settings.database
     finally:
-        server.close()
+        server.stop()
 
 
 def _shot(page: object, name: str) -> None:
@@ -46,10 +51,12 @@ def _shot(page: object, name: str) -> None:
 
 
 def test_preview_then_unsubscribe_by_clicking_through(
-    browser: object, site: tuple[str, Path]
+    browser: object, site: tuple[str, Path], secret_env: str
 ) -> None:
     url, database = site
-    page = browser.new_page(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    page = browser.new_page(  # type: ignore[attr-defined]
+        viewport={"width": 1280, "height": 900}, http_credentials=OPERATOR
+    )
     page.goto(f"{url}/preview")
     page.get_by_role("link", name="grace@example.org").click()
     page.wait_for_url("**/preview/grace*example.org")
@@ -61,9 +68,13 @@ def test_preview_then_unsubscribe_by_clicking_through(
     assert text_part.startswith("6 new papers for you")  # the plain-text part, as text
     assert 'Attention <Is> Not All You Need & Other "Myths"' in text_part
     _shot(page, "web-preview.png")
-    # The email's own Unsubscribe link, followed as a mail client would open it.
-    href = desktop.get_by_role("link", name="Unsubscribe").get_attribute("href")
-    assert href is not None and href.startswith(f"{url}/unsubscribe/")
+    # The preview's Unsubscribe link works for nobody.
+    inert = desktop.get_by_role("link", name="Unsubscribe").get_attribute("href")
+    assert inert is not None and inert.startswith(f"{url}/unsubscribe/")
+    page.goto(inert)
+    assert "comes from a preview" in page.inner_text("body")
+    # The link a sent email carries, opened as a mail client would open it.
+    href = f"{url}/unsubscribe/{make_token(secret_env, 'grace@example.org', 'unsubscribe')}"
     page.goto(href)
     assert page.get_by_role("heading").inner_text() == "Unsubscribe?"
     assert "grace@example.org" in page.inner_text("body")
@@ -89,17 +100,12 @@ def test_preview_then_unsubscribe_by_clicking_through(
     page.close()
 
 
-def test_preferences_form_on_a_phone(browser: object, site: tuple[str, Path]) -> None:
+def test_preferences_form_on_a_phone(
+    browser: object, site: tuple[str, Path], secret_env: str
+) -> None:
     url, database = site
     page = browser.new_page(viewport={"width": 375, "height": 800})  # type: ignore[attr-defined]
-    page.goto(f"{url}/preview/ada@example.org")
-    href = (
-        page.frame_locator("iframe[title='Mobile preview']")
-        .get_by_role("link", name="Manage preferences")
-        .get_attribute("href")
-    )
-    assert href is not None
-    page.goto(href)
+    page.goto(f"{url}/preferences/{make_token(secret_env, 'ada@example.org', 'preferences')}")
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     page.fill("#interests", "sparse attention^2\nweather forecasting")
     page.fill("#max_items", "3")

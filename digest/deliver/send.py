@@ -64,12 +64,24 @@ def subscribers_from(settings: Settings, store: Store | None = None) -> list[Sub
     return all_subscribers(settings, store)
 
 
-def links_for(settings: Settings, secret: str, edition_id: str, email: str) -> Links:
+PREVIEW_PURPOSE = "preview-"
+
+
+def links_for(
+    settings: Settings, secret: str, edition_id: str, email: str, *, inert: bool = False
+) -> Links:
+    """The reader's signed links. `inert` links (a preview's) are signed for a preview-only
+    purpose that every reader page refuses: a preview never hands out a working link."""
     base = settings.sender.base_url
+    prefix = PREVIEW_PURPOSE if inert else ""
+
+    def token(purpose: str) -> str:
+        return make_token(secret, email, prefix + purpose)
+
     return Links(
-        browser=f"{base}/archive/{edition_id}/{make_token(secret, email, 'view')}",
-        preferences=f"{base}/preferences/{make_token(secret, email, 'preferences')}",
-        unsubscribe=f"{base}/unsubscribe/{make_token(secret, email, 'unsubscribe')}",
+        browser=f"{base}/archive/{edition_id}/{token('view')}",
+        preferences=f"{base}/preferences/{token('preferences')}",
+        unsubscribe=f"{base}/unsubscribe/{token('unsubscribe')}",
     )
 
 
@@ -156,9 +168,8 @@ def preview(
     picks = choose_picks(store, settings, [subscriber], now)[subscriber.email]
     secret = _secret(settings, ephemeral=True)
     edition = Edition(day.isoformat(), day, subscriber, tuple(picks))
-    return (renderer or renderer_for(settings)).render(
-        edition, links_for(settings, secret, edition.edition_id, subscriber.email)
-    )
+    links = links_for(settings, secret, edition.edition_id, subscriber.email, inert=True)
+    return (renderer or renderer_for(settings)).render(edition, links)
 
 
 def archived(

@@ -1,15 +1,22 @@
 """`digest serve`: preview, archive, one-click unsubscribe and preferences, as a Flask app.
 
 A thin shell like the CLI: every page calls the library (store, subscribers, deliver) and
-renders a Jinja template with autoescaping. Links carry signed tokens (digest.tokens), so no
-page needs a login or a cookie. Pages that list subscribers (the preview) can be switched off
-with `[web] preview = false` for a server the public reaches.
+renders a Jinja template with autoescaping. Reader pages are opened by signed tokens
+(digest.tokens), so they need no login or cookie. The preview (every subscriber and their next
+digest) is the operator's: it needs DIGEST_ADMIN_TOKEN, as a bearer token or an HTTP Basic
+password, and its links are signed for a purpose every reader page refuses.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import collections
 import datetime as dt
+import hmac
 import ipaddress
+import logging
+import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,8 +24,8 @@ from typing import Any
 
 from flask import Flask, Response, abort, render_template, request
 
-from digest.deliver.send import archived, preview, renderer_for
-from digest.errors import DigestError, SettingsError
+from digest.deliver.send import PREVIEW_PURPOSE, archived, edition_date, preview, renderer_for
+from digest.errors import DigestError, SettingsError, StoreBusy
 from digest.models import Email, Subscriber
 from digest.render import BUILTIN_TEMPLATES, Renderer
 from digest.settings import Settings
@@ -30,7 +37,7 @@ from digest.subscribers import (
     profile_input,
     validated_row,
 )
-from digest.tokens import BadToken, make_token, read_token
+from digest.tokens import BadToken, make_token, read_token, signing_keys
 
 Clock = Callable[[], dt.datetime]
 
@@ -43,6 +50,10 @@ _PAGE_POLICY = (
 
 
 PREVIEW_PAGE = 100  # subscribers per preview listing page
+MAX_PAGE_NUMBER = 10**6
+MAX_QUERY_CHARS = 200
+RETRY_AFTER_SECONDS = 30
+log = logging.getLogger("digest.web")
 
 
 def _utc_now() -> dt.datetime:
@@ -58,7 +69,8 @@ class _Templates:
         self._folders = [BUILTIN_TEMPLATES] + ([settings.templates] if settings.templates else [])
         self._local = threading.local()
 
-    def _current_stamp(self) -> tuple[tuple[str, int], ...]:
+    def stamp(self) -> tuple[tuple[str, int], ...]:
+        """Changes when any template file changes."""
         return tuple(
             (str(path), path.stat().st_mtime_ns)
             for folder in self._folders
@@ -66,7 +78,7 @@ class _Templates:
         )
 
     def renderer(self) -> Renderer:
-        stamp = self._current_stamp()
+        stamp = self.stamp()
         local = self._local
         if getattr(local, "stamp", None) != stamp:
             local.renderer = renderer_for(self.settings)
@@ -75,22 +87,79 @@ class _Templates:
         return renderer
 
 
+class _PreviewCache:
+    """Each subscriber's next digest, computed once per state of the store: a preview costs a
+    full ranking, so reloading the page (and its two frames) must not rank again. One preview
+    is computed at a time, which also bounds what preview requests can take from the server."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._entries: collections.OrderedDict[tuple[Any, ...], Email] = collections.OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...], compute: Callable[[], Email]) -> Email:
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+            email = compute()
+            self._entries[key] = email
+            if len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+            return email
+
+
+def _operator(header: str | None, token: str) -> bool:
+    """Whether an Authorization header carries the operator's token: `Bearer TOKEN`, or HTTP
+    Basic with TOKEN as the password (any user name). Compared in constant time."""
+    scheme, _, value = (header or "").partition(" ")
+    offered = ""
+    if scheme.casefold() == "bearer":
+        offered = value.strip()
+    elif scheme.casefold() == "basic":
+        try:
+            offered = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        offered = offered.partition(":")[2]
+    return bool(offered) and hmac.compare_digest(offered.encode(), token.encode())
+
+
+def _page_number(value: str | None) -> int:
+    """?page=N for a listing: a whole number from 1 (400 for anything else)."""
+    if value is None or value == "":
+        return 1
+    if not re.fullmatch(r"[0-9]{1,7}", value) or not 1 <= int(value) <= MAX_PAGE_NUMBER:
+        abort(400, description=f"page must be a whole number from 1 to {MAX_PAGE_NUMBER:,}.")
+    return int(value)
+
+
 def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
     """The web app for these settings. Needs DIGEST_SECRET_KEY (it checks link tokens)."""
-    if settings.secret_key is None or len(settings.secret_key.get_secret_value()) < 16:
+    if settings.secret_key is None:
         raise SettingsError(
             "digest serve checks signed links: set DIGEST_SECRET_KEY (16+ characters) in the"
             " environment, the same key `digest send` uses"
         )
     secret = settings.secret_key.get_secret_value()
+    signing_keys(secret)  # a clear error now for a key that is too short
+    admin = settings.admin_token.get_secret_value() if settings.admin_token else ""
+    if admin and len(admin) < 16:
+        raise SettingsError("DIGEST_ADMIN_TOKEN is shorter than 16 characters; set a long one")
     app = Flask(__name__, template_folder=str(BUILTIN_TEMPLATES / "web"))
     # A preferences form is a few hundred bytes; anything far larger is refused with 413.
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     templates = _Templates(settings)
+    previews = _PreviewCache()
 
     @contextmanager
-    def opened() -> Iterator[Store]:
-        with Store.open(settings.database) as store:
+    def opened(*, write: bool = False) -> Iterator[Store]:
+        """A page that only reads opens the store read-only: it never waits for a writer. One
+        that writes waits at most [web] busy_timeout for another writer (then 503)."""
+        read_only = not write and settings.database.exists()
+        with Store.open(
+            settings.database, read_only=read_only, timeout=settings.web.busy_timeout
+        ) as store:
             yield store
 
     def reader(token: str, purpose: str, *, also: str | None = None) -> str:
@@ -101,7 +170,16 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
         except BadToken as exc:
             if also is not None and exc.tampered:
                 return reader(token, also)
+            if exc.tampered and _verifies(token, PREVIEW_PURPOSE + purpose):
+                abort(403, description="This link comes from a preview and works for nobody.")
             abort(403 if exc.tampered else 400, description=str(exc))
+
+    def _verifies(token: str, purpose: str) -> bool:
+        try:
+            read_token(secret, token, purpose)
+        except BadToken:
+            return False
+        return True
 
     def page(name: str, status: int = 200, **context: Any) -> Response:
         response = Response(render_template(name, **context), status=status)
@@ -134,9 +212,35 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
     def refused(error: Any) -> Response:
         return page("message.html", error.code, title=error.name, text=error.description)
 
+    @app.errorhandler(401)
+    def unauthorised(error: Any) -> Response:
+        response = page("message.html", 401, title=error.name, text=error.description)
+        response.headers["WWW-Authenticate"] = 'Basic realm="digest operator", charset="UTF-8"'
+        return response
+
+    @app.errorhandler(StoreBusy)
+    def busy(error: StoreBusy) -> Response:
+        log.warning("busy: %s", error)
+        response = page(
+            "message.html",
+            503,
+            title="Busy",
+            text="The service is busy for a moment. Nothing was changed: please try again in a"
+            " minute.",
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
     @app.errorhandler(DigestError)
     def failed(error: DigestError) -> Response:
-        return page("message.html", 500, title="Something went wrong", text=str(error))
+        # The detail (a database path, a template error) is for the operator's log only.
+        log.error("%s: %s", request.path.split("/")[1] or "/", error)
+        return page(
+            "message.html",
+            500,
+            title="Something went wrong",
+            text="The service could not answer this request. Please try again later.",
+        )
 
     def subscriber_or_404(store: Store, email: str) -> Subscriber:
         person = find(settings, store, email)
@@ -146,7 +250,7 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
 
     @app.get("/")
     def index() -> Response:
-        return page("index.html", preview=settings.web.preview)
+        return page("index.html", preview=bool(settings.web.preview and admin))
 
     @app.get("/healthz")
     def health() -> Response:
@@ -155,15 +259,19 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
         return Response("ok\n", mimetype="text/plain")
 
     def preview_enabled() -> None:
-        if not settings.web.preview:
+        """The preview is the operator's: off without DIGEST_ADMIN_TOKEN, 401 without it."""
+        if not settings.web.preview or not admin:
             abort(404, description="The preview is switched off on this server.")
+        if not _operator(request.headers.get("Authorization"), admin):
+            abort(401, description="The preview needs the operator's credential.")
 
     @app.get("/preview")
     def preview_list() -> Response:
         preview_enabled()
         query = request.args.get("q", "").strip()
-        number = request.args.get("page", "1")
-        wanted = max(int(number) if number.isdigit() else 1, 1)
+        if len(query) > MAX_QUERY_CHARS:
+            abort(400, description=f"q is longer than {MAX_QUERY_CHARS} characters.")
+        wanted = _page_number(request.args.get("page"))
         with opened() as store:
             shown, total = page_of_subscribers(
                 settings, store, query, (wanted - 1) * PREVIEW_PAGE, PREVIEW_PAGE
@@ -189,7 +297,15 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
         preview_enabled()
         with opened() as store:
             person = subscriber_or_404(store, email)
-            return person, preview(store, settings, person, clock, templates.renderer())
+            renderer = templates.renderer()
+            key = (
+                person,
+                edition_date(clock(), settings.timezone),
+                store.state_stamp(person.email),
+                templates.stamp(),
+            )
+            message = previews.get(key, lambda: preview(store, settings, person, clock, renderer))
+            return person, message
 
     @app.get("/preview/<email>")
     def preview_page(email: str) -> Response:
@@ -228,7 +344,7 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
             return page("unsubscribe.html", email=email, done=False, token=token)
         # RFC 8058 one-click (List-Unsubscribe=One-Click) and the confirmation button both land
         # here; either way the token alone authorises it: no cookie, no redirect.
-        with opened() as store:
+        with opened(write=True) as store:
             store.unsubscribe(email, clock(), reason="unsubscribed (link)")
         return page("unsubscribe.html", email=email, done=True, token=token)
 
@@ -236,7 +352,7 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
     def resubscribe(token: str) -> Response:
         # The person holding the unsubscribe link undoes their own unsubscribe; a bounce stays.
         email = reader(token, "unsubscribe")
-        with opened() as store:
+        with opened(write=True) as store:
             lifted = store.unsuppress(email, only_unsubscribed=True)
             still = store.suppressed(email)
         if still is not None and not lifted:
@@ -254,7 +370,7 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
         # The unsubscribe link's token opens the preferences too: whoever may stop the mail
         # may also change it (and a client that only knows List-Unsubscribe can link here).
         email = reader(token, "preferences", also="unsubscribe")
-        with opened() as store:
+        with opened(write=request.method == "POST") as store:
             person = subscriber_or_404(store, email)
             unsubscribed = store.suppressed(email) is not None
             form = profile_input(person)
@@ -311,29 +427,80 @@ def _loopback(host: str) -> bool:
         return host == "localhost"
 
 
+class WebServer:
+    """waitress serving the app, with deliberate limits: at most [web] connection_limit open
+    connections, and any connection idle for [web] channel_timeout seconds (a slow or half-open
+    client) closed, so a few slow clients cannot stop it accepting. `run()` serves in this
+    thread until `stop()` (from any thread) or Ctrl-C; the loop closes its own sockets, so
+    stopping never races it."""
+
+    def __init__(self, settings: Settings, host: str, port: int, app: Flask | None = None) -> None:
+        from waitress import create_server
+
+        web = settings.web
+        try:
+            self._server = create_server(
+                app or create_app(settings),
+                host=host,
+                port=port,
+                threads=web.threads,
+                connection_limit=web.connection_limit,
+                channel_timeout=web.channel_timeout,
+                cleanup_interval=max(1, int(web.channel_timeout / 3)),
+                asyncore_use_poll=True,  # select() stops at 1,024 descriptors
+                max_request_header_size=64 * 1024,
+                max_request_body_size=1024 * 1024,
+                ident="digest",
+            )
+        except OSError as exc:
+            raise SettingsError(
+                f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port"
+            ) from None
+        self.url = f"http://{host}:{self._server.effective_port}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run(self) -> None:
+        server = self._server
+        try:
+            while not self._stop.is_set():
+                server.asyncore.loop(
+                    timeout=server.adj.asyncore_loop_timeout,
+                    map=server._map,
+                    use_poll=True,
+                    count=1,
+                )
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.close()
+            server.asyncore.close_all(server._map)
+
+    def start(self) -> WebServer:
+        """Serve in a background thread (the socket already listens)."""
+        self._thread = threading.Thread(target=self.run, name="digest-web", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._server.pull_trigger()  # wake the loop so it sees the flag
+        if self._thread is not None:
+            self._thread.join()
+
+
 def serve(settings: Settings, host: str, port: int, *, announce: Callable[[str], None]) -> None:
     """Serve the app with waitress until interrupted."""
-    from waitress import create_server
-
-    app = create_app(settings)
-    try:
-        server = create_server(app, host=host, port=port, threads=settings.web.threads)
-    except OSError as exc:
-        raise SettingsError(
-            f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port"
-        ) from None
-    announce(f"digest serve: http://{host}:{server.effective_port}/ (Ctrl-C stops)")
-    if settings.web.preview and not _loopback(host):
+    server = WebServer(settings, host, port)
+    announce(f"digest serve: {server.url}/ (Ctrl-C stops)")
+    if settings.web.preview and settings.admin_token is None:
+        announce("the preview pages are off: set DIGEST_ADMIN_TOKEN to open them")
+    if not _loopback(host):
         announce(
-            f"warning: {host} is reachable from other machines and the preview pages list every"
-            " subscriber; set [web] preview = false on a public server"
+            f"warning: {host} is reachable from other machines; serve on 127.0.0.1 behind a TLS"
+            " reverse proxy (see the README)"
         )
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
+    server.run()
 
 
-__all__ = ["create_app", "serve"]
+__all__ = ["WebServer", "create_app", "serve"]
