@@ -16,6 +16,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from digest.addresses import normalise_address
 from digest.deliver import (
     DryRunTransport,
     FileTransport,
@@ -24,10 +25,12 @@ from digest.deliver import (
     Transport,
     edition_date,
     preview,
+    retry_deferred,
     send_edition,
     stop_on_signals,
     subscribers_from,
 )
+from digest.deliver.preflight import check_real_mail
 from digest.diff import load_all
 from digest.errors import DigestError, SettingsError, SubscriberError
 from digest.models import IngestResult, Paper, Snapshot, Subscriber, UpvoteMove
@@ -393,6 +396,14 @@ def rank_command(
     stdout.print(table)
 
 
+def _as_stored(email: str) -> str:
+    """An address as typed, in the form digest keeps it (punycode domain), casefolded."""
+    try:
+        return normalise_address(email).casefold()
+    except ValueError:
+        return email.strip().casefold()
+
+
 def _select(settings: Settings, store: Store, email: str | None) -> list[Subscriber]:
     people = subscribers_from(settings, store)
     if email is None:
@@ -402,7 +413,8 @@ def _select(settings: Settings, store: Store, email: str | None) -> list[Subscri
                 " `digest subscribers add EMAIL`"
             )
         return people
-    chosen = [p for p in people if p.email.casefold() == email.casefold()]
+    wanted = _as_stored(email)
+    chosen = [p for p in people if p.email.casefold() == wanted]
     if not chosen:
         raise SettingsError(f"no subscriber {email!r}; `digest subscribers list` shows them")
     return chosen
@@ -441,19 +453,42 @@ def send(
     elif transport == "maildir":
         chosen = MaildirTransport(outbox)
     else:
+        check_real_mail(settings)
         chosen = [SmtpTransport(settings.smtp) for _ in range(settings.smtp.concurrency)]
 
     def report(address: str, outcome: str) -> None:
         stderr.print(f"  {outcome:>10}  {address}")
+
+    def waiting() -> None:
+        stderr.print("another send is running on this database; waiting for it to finish")
 
     # Each reader's edition is dated in their own time zone, as `digest daemon` dates it.
     zones: dict[str, list[Subscriber]] = {}
     for person in people:
         zones.setdefault(person.timezone, []).append(person)
     failed: list[tuple[str, str]] = []
+    deferred: list[tuple[str, str]] = []
     verb = "would send" if dry_run else "sent"
     stop = threading.Event()
     stop_on_signals(stop, stderr.print, again_interrupts=True)
+    if not dry_run and email is None:  # first the deferred messages whose time has come
+        with Store.open(settings.database) as store:
+            for retried in retry_deferred(
+                store,
+                settings,
+                chosen,
+                utc_now,
+                on_message=report,
+                should_stop=stop.is_set,
+                on_wait=waiting,
+            ):
+                click.echo(
+                    f"edition {retried.edition_id}: retried deferred messages: sent"
+                    f" {len(retried.sent)}, deferred again {len(retried.deferred)},"
+                    f" failed {len(retried.failed)}"
+                )
+                failed.extend(retried.failed)
+                deferred.extend(retried.deferred)
     for zone, members in sorted(zones.items()):
         if stop.is_set():
             break
@@ -472,17 +507,24 @@ def send(
                 on_message=report,
                 timezone=zone,
                 should_stop=stop.is_set,
-                on_wait=lambda: stderr.print(
-                    "another send is running on this database; waiting for it to finish"
-                ),
+                on_wait=waiting,
             )
         where = f" ({zone})" if len(zones) > 1 else ""
         click.echo(
             f"edition {result.edition_id}{where}: {verb} {len(result.sent)}, already sent"
             f" {len(result.already_sent)}, nothing new for {len(result.empty)},"
-            f" suppressed {len(result.suppressed)}, failed {len(result.failed)}"
+            f" suppressed {len(result.suppressed)}, deferred {len(result.deferred)},"
+            f" failed {len(result.failed)}"
         )
         failed.extend(result.failed)
+        deferred.extend(result.deferred)
+    for address, reason in deferred:
+        _echo(f"  deferred: {address}: {reason}", err=True)
+    if deferred:
+        stderr.print(
+            f"{len(deferred)} deferred message(s) are tried again automatically by `digest"
+            " daemon`, or by the next `digest send` once their time has come"
+        )
     for address, reason in failed:
         _echo(f"  failed: {address}: {reason}", err=True)
     if stop.is_set():
@@ -502,6 +544,8 @@ def send(
 @pass_context
 def status(obj: _Context, edition: str | None, as_json: bool) -> None:
     """Delivery counts per state for an edition (default: the latest) and its failures."""
+    if not obj.settings.database.exists():
+        raise DigestError("no edition has been sent yet; run `digest send`")
     with Store.open(obj.settings.database, read_only=True) as store:
         chosen = edition or store.latest_edition()
         if chosen is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from dataclasses import dataclass, field
 
 
@@ -125,3 +126,30 @@ class Email:
     # The HTML part already quoted-printable encoded, when the renderer could assemble it from
     # pieces encoded once per edition (decodes to exactly `html`); None: encode `html`.
     html_qp: bytes | None = field(default=None, compare=False, repr=False)
+
+
+class DeliveryState(enum.StrEnum):
+    """Where one reader's copy of one edition is. pending → sending → sent; or failed (with the
+    reason), deferred (a temporary failure, tried again later), suppressed (the address refused
+    mail for good, or unsubscribed) or empty (nothing new, not sent)."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    DEFERRED = "deferred"
+    SUPPRESSED = "suppressed"
+    EMPTY = "empty"
+
+
+@dataclass(frozen=True, slots=True)
+class Deferral:
+    """A temporary failure to record: try `email` again at `retry_at`. `failing_since` is the
+    first failure (the retry window counts from it); `ambiguous` says the relay may already
+    have the message (no answer after its data was sent)."""
+
+    email: str
+    error: str
+    retry_at: dt.datetime
+    failing_since: dt.datetime
+    ambiguous: bool = False

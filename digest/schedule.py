@@ -30,7 +30,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from digest.deliver import SmtpTransport, edition_date, send_edition, stop_on_signals
+from digest.deliver import (
+    SmtpTransport,
+    edition_date,
+    retry_deferred,
+    send_edition,
+    stop_on_signals,
+)
+from digest.deliver.preflight import check_real_mail
 from digest.diff import load_all
 from digest.errors import DigestError, DumpError
 from digest.settings import Settings, load_settings, parse_send_at
@@ -113,6 +120,7 @@ def run_send(settings_path: str, send_at: str, timezone: str, weekdays_only: boo
             if not people:
                 log.info("%s: no subscribers any more", group.job_id)
                 return
+            check_real_mail(settings)
             connections = [SmtpTransport(settings.smtp) for _ in range(settings.smtp.concurrency)]
             report = send_edition(
                 store,
@@ -138,6 +146,29 @@ def run_send(settings_path: str, send_at: str, timezone: str, weekdays_only: boo
         len(report.failed),
         " (stopped early; the next run sends the rest)" if report.stopped else "",
     )
+
+
+RETRY_POLL_MINUTES = 5.0
+
+
+def run_retries(settings_path: str) -> None:
+    """Send the deferred messages whose time has come (any edition)."""
+    try:
+        settings = load_settings(Path(settings_path))
+        with Store.open(settings.database) as store:
+            connections = [SmtpTransport(settings.smtp) for _ in range(settings.smtp.concurrency)]
+            reports = retry_deferred(store, settings, connections, utc_now, should_stop=STOP.is_set)
+    except DigestError as exc:
+        log.error("retry: %s", exc)
+        return
+    for report in reports:
+        log.info(
+            "retry: edition %s sent %d, deferred again %d, failed %d",
+            report.edition_id,
+            len(report.sent),
+            len(report.deferred),
+            len(report.failed),
+        )
 
 
 # Watched files already ingested (or refused as bad dumps), by (size, mtime): a file is read
@@ -182,6 +213,8 @@ def run_ingest(settings_path: str) -> None:
             except DigestError as exc:  # the store or the network: try again next time
                 log.error("ingest: %s", exc)
                 continue
+            except Exception as exc:  # a bug must not stop the files after this one
+                log.error("ingest: %s: refused (%s: %s)", source, type(exc).__name__, exc)
             else:
                 if not result.duplicate_dump:
                     log.info(
@@ -231,6 +264,13 @@ class Daemon:
             )
             for g in groups
         }
+        # Deferred messages (greylisting, a relay that was down) go out when their time comes.
+        retry_every = min(self.settings.smtp.retry_backoff_minutes, RETRY_POLL_MINUTES)
+        wanted["retry"] = (
+            run_retries,
+            IntervalTrigger(minutes=retry_every, timezone=dt.UTC),
+            (self.settings_path,),
+        )
         if self.settings.schedule.watch:
             wanted["ingest"] = (
                 run_ingest,
@@ -337,5 +377,6 @@ def run_daemon(settings_path: Path) -> None:
     # "Running job"/"executed successfully" lines would only repeat that.
     logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
     settings = load_settings(settings_path)
+    check_real_mail(settings)  # a clear error now for settings that would send broken mail
     Store.open(settings.database).close()  # a clear error now for an unusable database
     Daemon(settings_path, settings).run()

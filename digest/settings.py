@@ -17,7 +17,6 @@ from typing import Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
-    EmailStr,
     Field,
     SecretStr,
     ValidationError,
@@ -25,6 +24,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from digest.addresses import normalise_address
 from digest.errors import SettingsError
 
 DEFAULT_SETTINGS_PATH = Path("settings.toml")
@@ -57,10 +57,15 @@ class SmtpSettings(_Section):
     timeout: float = Field(default=30.0, gt=0)
     # Extra CA certificates (PEM) to trust for STARTTLS/TLS, e.g. a company relay's private CA.
     ca_file: Path | None = None
-    # 4xx replies and dropped connections are retried this many times, waiting retry_delay,
-    # then twice that, and so on (plus jitter).
+    # 4xx replies and dropped connections are retried at once this many times, waiting
+    # retry_delay, then twice that, and so on (plus jitter).
     max_retries: int = Field(default=4, ge=0, le=20)
     retry_delay: float = Field(default=2.0, ge=0, le=600)
+    # Then the message is deferred: tried again after retry_backoff_minutes, twice that, and so
+    # on (at most 6 h apart) by the daemon or the next `digest send`, until retry_for_hours
+    # after its first failure (greylisting asks for minutes to hours).
+    retry_backoff_minutes: float = Field(default=5.0, gt=0, le=24 * 60)
+    retry_for_hours: float = Field(default=24.0, gt=0, le=24 * 14)
     # This many failed messages in a row stop the send (the relay is probably down).
     max_consecutive_errors: int = Field(default=10, ge=1)
     # Connections used at once, messages per second across them (0 = no limit), and messages
@@ -88,6 +93,9 @@ class SenderSettings(_Section):
     base_url: str = "http://127.0.0.1:8000"
     # Optional second unsubscribe route for clients without HTTPS one-click: a mailbox address.
     unsubscribe_mailto: str = ""
+    # `digest send` refuses a sender at localhost and links to a loopback or http:// base_url
+    # (dead for every reader); a local test setup (the demo) turns that check off here.
+    allow_local: bool = False
 
     _from = field_validator("from_")(_single_line)
 
@@ -191,7 +199,7 @@ def _timezone(value: str | None) -> str | None:
 
 
 class SubscriberSettings(_Section):
-    email: EmailStr
+    email: str
     name: str = ""
     interests: tuple[str | InterestSettings, ...] = ()
     exclude: tuple[str, ...] = ()
@@ -205,6 +213,7 @@ class SubscriberSettings(_Section):
     weekdays_only: bool | None = None
 
     _name = field_validator("name")(_single_line)
+    _email = field_validator("email")(normalise_address)
     _send_time = field_validator("send_at")(_send_at)
     _zone = field_validator("timezone")(_timezone)
 

@@ -21,9 +21,17 @@ from typing import Any, TypeVar
 
 from digest.errors import StoreBusy, StoreError
 from digest.identity import paper_key, parse_arxiv_id, title_key
-from digest.models import IngestResult, Paper, Snapshot, StoredPaper, UpvoteMove
+from digest.models import (
+    Deferral,
+    DeliveryState,
+    IngestResult,
+    Paper,
+    Snapshot,
+    StoredPaper,
+    UpvoteMove,
+)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -67,12 +75,18 @@ CREATE TABLE IF NOT EXISTS deliveries (
     edition_id TEXT NOT NULL,
     email TEXT NOT NULL,
     message_id TEXT NOT NULL UNIQUE,
-    state TEXT NOT NULL
-        CHECK (state IN ('pending', 'sending', 'sent', 'failed', 'empty', 'suppressed')),
+    state TEXT NOT NULL CHECK (state IN
+        ('pending', 'sending', 'sent', 'failed', 'empty', 'suppressed', 'deferred')),
     picks TEXT NOT NULL,
     error TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
     updated_at TEXT NOT NULL,
+    -- deferred rows: when to try again, how often deferred so far, since when it fails, and
+    -- whether the relay may already have it (a timeout after the message data was sent)
+    retry_at TEXT,
+    deferrals INTEGER NOT NULL DEFAULT 0,
+    failing_since TEXT,
+    ambiguous INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (edition_id, email)
 );
 CREATE TABLE IF NOT EXISTS suppressions (
@@ -111,10 +125,14 @@ class DeliveryRow:
     edition_id: str
     email: str
     message_id: str
-    state: str
+    state: DeliveryState
     picks: tuple[dict[str, Any], ...]
     error: str | None
     attempts: int
+    retry_at: dt.datetime | None = None
+    deferrals: int = 0
+    failing_since: dt.datetime | None = None
+    ambiguous: bool = False
 
 
 _encode_json = json.JSONEncoder(ensure_ascii=False).encode
@@ -214,7 +232,7 @@ def _row_to_paper(row: sqlite3.Row) -> StoredPaper:
     )
 
 
-def store_error(path: Path, exc: sqlite3.Error) -> StoreError:
+def store_error(path: Path, exc: sqlite3.Error, *, opening: bool = False) -> StoreError:
     """One line naming the file, what SQLite found and what to do about it."""
     text = str(exc)
     folded = text.casefold()
@@ -240,6 +258,8 @@ def store_error(path: Path, exc: sqlite3.Error) -> StoreError:
         )
     if "unable to open" in folded:
         return StoreError(f"cannot open database {path} ({text}); check the path and permissions")
+    if opening:
+        return StoreError(f"database {path} is not a usable digest store ({text})")
     return StoreError(f"database {path}: {text}")
 
 
@@ -295,11 +315,9 @@ class Store:
         store = cls(connection, path)
         try:
             store._migrate(read_only)
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.Error as exc:
             connection.close()
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise store_error(path, exc) from None
-            raise StoreError(f"database {path} is not a usable digest store ({exc})") from None
+            raise store_error(path, exc, opening=True) from None
         except StoreError:
             connection.close()
             raise
@@ -373,23 +391,31 @@ class Store:
                     (str(SCHEMA_VERSION),),
                 )
             elif int(row["value"]) < SCHEMA_VERSION:
-                if int(row["value"]) < 2:
-                    self._upgrade_to_2()
-                # Schema 3 only adds the subscribers table, which the DDL above created.
+                if int(row["value"]) < 4:
+                    self._rebuild_deliveries()
+                # Schema 3 only added the subscribers table, which the DDL above created.
                 self._db.execute(
                     "UPDATE meta SET value = ? WHERE key = 'schema_version'",
                     (str(SCHEMA_VERSION),),
                 )
+            self._db.execute(
+                "CREATE INDEX IF NOT EXISTS deliveries_retry ON deliveries(retry_at)"
+                " WHERE state = 'deferred'"
+            )
 
-    def _upgrade_to_2(self) -> None:
-        """Schema 2 adds the `suppressed` delivery state: SQLite cannot alter a CHECK
-        constraint, so the ledger is copied into a new table (inside the open transaction)."""
+    def _rebuild_deliveries(self) -> None:
+        """The ledger in today's shape: SQLite cannot alter a CHECK constraint (schema 2 added
+        `suppressed`, 4 `deferred`) or add columns with constraints in place, so the rows are
+        copied into a new table (inside the open transaction), column by column."""
         db = self._db
-        db.execute("ALTER TABLE deliveries RENAME TO deliveries_v1")
+        old = [row[1] for row in db.execute("PRAGMA table_info(deliveries)")]
+        db.execute("DROP INDEX IF EXISTS deliveries_retry")
+        db.execute("ALTER TABLE deliveries RENAME TO deliveries_old")
         table = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS deliveries") :]
         db.execute(table[: table.index(");") + 2])
-        db.execute("INSERT INTO deliveries SELECT * FROM deliveries_v1")
-        db.execute("DROP TABLE deliveries_v1")
+        columns = ", ".join(old)
+        db.execute(f"INSERT INTO deliveries({columns}) SELECT {columns} FROM deliveries_old")  # noqa: S608
+        db.execute("DROP TABLE deliveries_old")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -797,10 +823,12 @@ class Store:
         sending: Sequence[str] = (),
         sent: Sequence[str] = (),
         failed: Sequence[tuple[str, str, bool]] = (),
+        deferred: Sequence[Deferral] = (),
     ) -> int:
         """Move ledger rows in one transaction: `sending` (about to be handed to the relay),
         `sent` (the relay accepted; the papers it carried are recorded as sent to that reader),
-        `failed` ((email, error, suppress): a permanent failure also suppresses the address).
+        `failed` ((email, error, suppress): a permanent failure also suppresses the address),
+        `deferred` (a temporary failure: tried again at its retry_at).
         Returns how many rows moved to `sending`: 0 means the row was withdrawn meanwhile (the
         reader unsubscribed), so its message must not go out."""
         stamp = _iso(now)
@@ -811,13 +839,13 @@ class Store:
                 moved = db.executemany(
                     "UPDATE deliveries SET state = 'sending', attempts = attempts + 1,"
                     " updated_at = ? WHERE edition_id = ? AND email = ?"
-                    " AND state IN ('pending', 'sending')",
+                    " AND state IN ('pending', 'sending', 'deferred')",
                     ((stamp, edition_id, email) for email in sending),
                 ).rowcount
             if sent:
                 db.executemany(
-                    "UPDATE deliveries SET state = 'sent', error = NULL, updated_at = ?"
-                    " WHERE edition_id = ? AND email = ?",
+                    "UPDATE deliveries SET state = 'sent', error = NULL, retry_at = NULL,"
+                    " updated_at = ? WHERE edition_id = ? AND email = ?",
                     ((stamp, edition_id, email) for email in sent),
                 )
                 db.execute(
@@ -837,6 +865,24 @@ class Store:
                     "INSERT OR REPLACE INTO suppressions(email, reason, created_at)"
                     " VALUES (?, ?, ?)",
                     ((email.casefold(), error, stamp) for email, error, drop in failed if drop),
+                )
+            if deferred:
+                db.executemany(
+                    "UPDATE deliveries SET state = 'deferred', error = ?, retry_at = ?,"
+                    " deferrals = deferrals + 1, failing_since = ?, ambiguous = ?,"
+                    " updated_at = ? WHERE edition_id = ? AND email = ?",
+                    (
+                        (
+                            d.error,
+                            _iso(d.retry_at),
+                            _iso(d.failing_since),
+                            d.ambiguous,
+                            stamp,
+                            edition_id,
+                            d.email,
+                        )
+                        for d in deferred
+                    ),
                 )
         return moved
 
@@ -872,11 +918,21 @@ class Store:
             )
             return deleted.rowcount > 0
 
+    def due_retries(self, now: dt.datetime) -> list[DeliveryRow]:
+        """Deferred rows whose time to try again has come, oldest edition first."""
+        rows = self._db.execute(
+            "SELECT * FROM deliveries WHERE state = 'deferred' AND retry_at <= ?"
+            " ORDER BY edition_id, email",
+            (_iso(now),),
+        )
+        return [_row_to_delivery(row) for row in rows]
+
     def retry_failed(self, edition_id: str, now: dt.datetime) -> int:
         """Put an edition's failed deliveries back to pending; returns how many."""
         with self.transaction() as db:
             return db.execute(
-                "UPDATE deliveries SET state = 'pending', error = NULL, updated_at = ?"
+                "UPDATE deliveries SET state = 'pending', error = NULL, updated_at = ?,"
+                " retry_at = NULL, deferrals = 0, failing_since = NULL, ambiguous = 0"
                 " WHERE edition_id = ? AND state = 'failed'",
                 (_iso(now), edition_id),
             ).rowcount
@@ -972,7 +1028,7 @@ class Store:
             )
             db.execute(
                 "UPDATE deliveries SET state = 'suppressed', updated_at = ?"
-                " WHERE email = ? COLLATE NOCASE AND state IN ('pending', 'failed')",
+                " WHERE email = ? COLLATE NOCASE AND state IN ('pending', 'failed', 'deferred')",
                 (stamp, email),
             )
 
@@ -1022,12 +1078,16 @@ class Store:
         return None if row is None or row[0] is None else str(row[0])
 
 
-def _initial_state(has_picks: bool, send_empty: bool, suppressed: bool) -> str:
+def _initial_state(has_picks: bool, send_empty: bool, suppressed: bool) -> DeliveryState:
     """A planned delivery starts `suppressed` (address refused mail for good), `pending`, or
     `empty` (nothing new, and empty editions are not sent)."""
     if suppressed:
-        return "suppressed"
-    return "pending" if has_picks or send_empty else "empty"
+        return DeliveryState.SUPPRESSED
+    return DeliveryState.PENDING if has_picks or send_empty else DeliveryState.EMPTY
+
+
+def _moment(value: str | None) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromisoformat(value)
 
 
 def _row_to_delivery(row: sqlite3.Row) -> DeliveryRow:
@@ -1035,8 +1095,12 @@ def _row_to_delivery(row: sqlite3.Row) -> DeliveryRow:
         edition_id=row["edition_id"],
         email=row["email"],
         message_id=row["message_id"],
-        state=row["state"],
+        state=DeliveryState(row["state"]),
         picks=tuple(json.loads(row["picks"])),
         error=row["error"],
         attempts=row["attempts"],
+        retry_at=_moment(row["retry_at"]),
+        deferrals=row["deferrals"],
+        failing_since=_moment(row["failing_since"]),
+        ambiguous=bool(row["ambiguous"]),
     )

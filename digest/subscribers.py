@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
-
+from digest.addresses import normalise_address
 from digest.errors import SubscriberError
 from digest.models import Subscriber
 from digest.settings import Settings, SubscriberSettings, check_timezone, parse_send_at
@@ -59,17 +58,6 @@ def parse_interest(text: str) -> tuple[str, float]:
 
 def format_interest(phrase: str, weight: float) -> str:
     return phrase if weight == 1 else f"{phrase}^{weight:g}"
-
-
-def normalise_address(address: str) -> str:
-    """A syntactically valid ASCII address (an international domain in its punycode form,
-    lower-cased), or ValueError saying why not. Non-ASCII local parts are refused: they need
-    SMTPUTF8 on every relay on the way, and cannot be written into a plain To header."""
-    try:
-        checked = validate_email(address.strip(), check_deliverability=False, allow_smtputf8=False)
-    except EmailNotValidError as exc:
-        raise ValueError(f"{address!r} is not a valid address ({exc})") from None
-    return str(checked.ascii_email or checked.normalized)
 
 
 # A reader's lists are read on every send: keep them to what a person would type.

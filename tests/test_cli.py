@@ -196,3 +196,38 @@ def test_one_shot_send_dates_each_edition_in_the_readers_zone(
     again = run("--settings", settings, "send", cwd=tmp_path)
     assert again.stdout.count("sent 0, already sent 1") == 2
     assert len(smtp_server.handler.messages) == 2
+
+
+@pytest.mark.parametrize(
+    ("sender", "needle"),
+    [
+        ('from = "Digest <digest@digest.test>"\nbase_url = "http://127.0.0.1:8000"', "base_url"),
+        ('from = "Digest <digest@digest.test>"\nbase_url = "http://digest.test"', "https"),
+        ('from = "Digest <digest@localhost>"\nbase_url = "https://digest.test"', "[sender] from"),
+    ],
+)
+def test_send_refuses_settings_that_would_mail_dead_links(
+    tmp_path: Path, smtp_server: SmtpServer, sender: str, needle: str
+) -> None:
+    path = write_settings(tmp_path, port=smtp_server.port)
+    text = path.read_text().replace(
+        'from = "Trending Papers <digest@digest.test>"\nbase_url = "https://digest.test"', sender
+    )
+    path.write_text(text)
+    assert run("ingest", EXAMPLES / "dumps", cwd=tmp_path).returncode == 0
+    assert_clean_error(run("send", cwd=tmp_path), 2, needle)
+    assert smtp_server.handler.messages == []
+    # A local test setup says so explicitly; a dry run or the file transport never checks.
+    assert run("send", "--dry-run", cwd=tmp_path).returncode == 0
+    path.write_text(text.replace("[sender]\n", "[sender]\nallow_local = true\n"))
+    assert run("send", cwd=tmp_path).returncode == 0
+    assert len(smtp_server.handler.messages) == 2
+
+
+def test_send_refuses_a_password_in_clear_text_to_a_remote_relay(tmp_path: Path) -> None:
+    path = write_settings(tmp_path)
+    path.write_text(path.read_text().replace('host = "127.0.0.1"', 'host = "relay.example.org"'))
+    secrets = {"DIGEST_SMTP__USERNAME": "digest", "DIGEST_SMTP__PASSWORD": "hunter2-secret"}
+    result = run("send", cwd=tmp_path, env=secrets)
+    assert_clean_error(result, 2, 'security = "starttls"')
+    assert "hunter2" not in result.stderr

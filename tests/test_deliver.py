@@ -103,11 +103,18 @@ def test_hostile_header_values_cannot_inject(
     assert received.rcpt_tos == ["grace@example.org"]
 
 
-class CrashingTransport:
-    """Wraps a real transport and dies (like a killed process) after N messages."""
+class SimulatedCrash(BaseException):
+    """Like a killed process: not an error of one reader, the end of the run."""
 
-    def __init__(self, inner: SmtpTransport, crash_after: int) -> None:
-        self.inner, self.left = inner, crash_after
+
+class CrashingTransport:
+    """Wraps a real transport and dies (like a killed process) after N messages, or raises an
+    ordinary exception for one message (`error`), as a broken library call would."""
+
+    def __init__(
+        self, inner: SmtpTransport, crash_after: int, error: BaseException | None = None
+    ) -> None:
+        self.inner, self.left, self.error = inner, crash_after, error
 
     def __enter__(self) -> CrashingTransport:
         self.inner.__enter__()
@@ -123,7 +130,8 @@ class CrashingTransport:
 
     def send(self, sender: str, recipient: str, data: bytes) -> None:
         if self.left == 0:
-            raise DeliveryError("simulated crash")
+            self.left = -1
+            raise self.error or SimulatedCrash()
         self.left -= 1
         self.inner.send(sender, recipient, data)
 
@@ -133,7 +141,7 @@ def test_send_that_stops_halfway_resumes_without_duplicates(
 ) -> None:
     settings, store = _setup(tmp_path, smtp_server.port)
     with store:
-        with pytest.raises(DeliveryError):
+        with pytest.raises(SimulatedCrash):
             send_edition(
                 store, settings, CrashingTransport(SmtpTransport(settings.smtp), 1), fixed_clock()
             )
@@ -144,6 +152,25 @@ def test_send_that_stops_halfway_resumes_without_duplicates(
     assert len(resumed.sent) == 1 and len(resumed.already_sent) == 1
     recipients = sorted(r.rcpt_tos[0] for r in smtp_server.handler.messages)
     assert recipients == ["ada@example.org", "grace@example.org"]
+
+
+def test_one_bad_reader_is_recorded_failed_and_the_others_are_sent(
+    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+) -> None:
+    settings, store = _setup(tmp_path, smtp_server.port)
+    broken = UnicodeEncodeError("ascii", "jörg", 1, 2, "ordinal not in range(128)")
+    with store:
+        report = send_edition(
+            store,
+            settings,
+            CrashingTransport(SmtpTransport(settings.smtp), 0, broken),
+            fixed_clock(),
+        )
+        states = {row.email: row.state for row in store.deliveries("2026-11-22")}
+    [(failed, reason)] = report.failed
+    assert "UnicodeEncodeError" in reason and states[failed] == "failed"
+    assert len(report.sent) == 1 and states[report.sent[0]] == "sent"
+    assert len(smtp_server.handler.messages) == 1
 
 
 def test_permanent_rejection_is_recorded_and_others_still_sent(

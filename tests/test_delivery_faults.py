@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import os
 import signal
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.deliver import SmtpTransport, send_edition
+from digest.deliver import SmtpTransport, retry_deferred, send_edition
 from digest.diff import ingest_paths
 from digest.errors import DeliveryError
 from digest.settings import Settings, load_settings
@@ -76,38 +77,66 @@ def test_a_550_fails_and_suppresses_the_address(
     assert "ada@example.org" not in [to for to, _ in handler.messages]
 
 
-def test_a_dropped_connection_reconnects_and_continues(
-    tmp_path: Path, faulty: tuple[FaultyHandler, int], secret_env: str
-) -> None:
-    handler, port = faulty
-    handler.drop_after = 1
-    settings, store = _setup(tmp_path, port)
-    with store:
-        report = send_edition(
-            store, settings, SmtpTransport(settings.smtp), fixed_clock(), sleep=lambda _: None
-        )
-    assert sorted(report.sent) == ["ada@example.org", "grace@example.org"]
-    assert sorted(to for to, _ in handler.messages) == ["ada@example.org", "grace@example.org"]
-
-
-def test_a_slow_reply_times_out_then_succeeds(
-    tmp_path: Path, faulty: tuple[FaultyHandler, int], secret_env: str
-) -> None:
-    handler, port = faulty
-    handler.slow_first = 3.0  # longer than the 2 s client timeout
-    settings, store = _setup(tmp_path, port)
-    with store:
-        report = send_edition(
-            store, settings, SmtpTransport(settings.smtp), fixed_clock(), sleep=lambda _: None
-        )
-    assert sorted(report.sent) == ["ada@example.org", "grace@example.org"]
-    # The slow first message may have been accepted after the client gave up: then it exists
-    # twice, with one Message-ID. Nobody is missing.
-    ids: dict[str, set[str]] = {}
+def _ids(handler: FaultyHandler) -> dict[str, list[str]]:
+    """Message-IDs received per recipient."""
+    ids: dict[str, list[str]] = {}
     for to, data in handler.messages:
-        ids.setdefault(to, set()).add(email.message_from_bytes(data)["Message-ID"])
+        ids.setdefault(to, []).append(email.message_from_bytes(data)["Message-ID"])
+    return ids
+
+
+LATER = fixed_clock(FIXED_NOW + dt.timedelta(minutes=10))  # past the first 5-minute backoff
+
+
+def test_a_connection_dropped_after_the_data_is_deferred_then_retried_once(
+    tmp_path: Path, faulty: tuple[FaultyHandler, int], secret_env: str
+) -> None:
+    handler, port = faulty
+    handler.drop_after = 1  # the relay hangs up after the second message's data, unanswered
+    settings, store = _setup(tmp_path, port)
+    with store:
+        report = send_edition(
+            store, settings, SmtpTransport(settings.smtp), fixed_clock(), sleep=lambda _: None
+        )
+        [(second, why)] = report.deferred
+        assert report.sent == (
+            next(a for a in ("ada@example.org", "grace@example.org") if a != second),
+        )
+        assert "may have been delivered" in why
+        row = store.delivery("2026-11-22", second)
+        assert row is not None and row.state == "deferred" and row.ambiguous
+        # Not resent blindly in the same run, nor by a re-run before its time.
+        again = send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+        assert again.sent == () and [a for a, _ in again.deferred] == [second]
+        assert retry_deferred(store, settings, SmtpTransport(settings.smtp), fixed_clock()) == []
+        [retried] = retry_deferred(store, settings, SmtpTransport(settings.smtp), LATER)
+        assert retried.sent == (second,)
+        assert retry_deferred(store, settings, SmtpTransport(settings.smtp), LATER) == []
+        assert store.delivery_counts("2026-11-22") == {"sent": 2}
+    ids = _ids(handler)
     assert sorted(ids) == ["ada@example.org", "grace@example.org"]
-    assert all(len(v) == 1 for v in ids.values())
+    assert all(len(set(v)) == 1 for v in ids.values())  # a repeat keeps its Message-ID
+
+
+def test_a_reply_that_times_out_after_the_data_is_ambiguous(
+    tmp_path: Path, faulty: tuple[FaultyHandler, int], secret_env: str
+) -> None:
+    handler, port = faulty
+    handler.slow_first = 6.0  # longer than the 2 s client timeout
+    settings, store = _setup(tmp_path, port)
+    with store:
+        report = send_edition(
+            store, settings, SmtpTransport(settings.smtp), fixed_clock(), sleep=lambda _: None
+        )
+        [(first, _)] = report.deferred
+        assert len(report.sent) == 1
+        [retried] = retry_deferred(store, settings, SmtpTransport(settings.smtp), LATER)
+        assert retried.sent == (first,)
+    # The slow first message may also have been accepted after the client gave up: then it
+    # exists twice, with one Message-ID. Nobody is missing.
+    ids = _ids(handler)
+    assert sorted(ids) == ["ada@example.org", "grace@example.org"]
+    assert all(len(set(v)) == 1 and len(v) <= 2 for v in ids.values())
 
 
 def test_a_relay_that_keeps_failing_pauses_the_send(
@@ -121,13 +150,35 @@ def test_a_relay_that_keeps_failing_pauses_the_send(
     with store, pytest.raises(DeliveryError, match="paused: 2 messages in a row failed"):
         send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
     with Store.open(settings.database) as store:
-        assert store.delivery_counts("2026-11-22") == {"failed": 2}
+        assert store.delivery_counts("2026-11-22") == {"deferred": 2}
         assert store.suppressed("ada@example.org") is None  # 4xx never suppresses
-        # The relay recovers; --retry-failed sends both.
+        # The relay recovers; the retry sends both once their time has come.
         handler.always.clear()
-        assert store.retry_failed("2026-11-22", FIXED_NOW) == 2
-        report = send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+        [report] = retry_deferred(store, settings, SmtpTransport(settings.smtp), LATER)
     assert sorted(report.sent) == ["ada@example.org", "grace@example.org"]
+
+
+def test_temporary_failures_back_off_until_the_cutoff_then_fail(
+    tmp_path: Path, faulty: tuple[FaultyHandler, int], secret_env: str
+) -> None:
+    handler, port = faulty
+    handler.always["ada@example.org"] = "451 4.7.1 greylisted, try again later"
+    settings, store = _setup(
+        tmp_path, port, "max_retries = 0\nretry_backoff_minutes = 5\nretry_for_hours = 1\n"
+    )
+    moments: list[dt.datetime] = []
+    with store:
+        send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+        while (row := store.delivery("2026-11-22", "ada@example.org")) and row.state == "deferred":
+            assert row.retry_at is not None
+            moments.append(row.retry_at)
+            retry_deferred(store, settings, SmtpTransport(settings.smtp), fixed_clock(row.retry_at))
+    gaps = [
+        (b - a).total_seconds() / 60 for a, b in zip([FIXED_NOW, *moments], moments, strict=False)
+    ]
+    assert gaps == [5, 10, 20, 40]  # backoff doubles; the 75th minute is past the hour
+    assert row is not None and row.state == "failed" and "gave up after 1 h" in (row.error or "")
+    assert "ada@example.org" not in _ids(handler)
 
 
 def _readers_ready(folder: Path, port: int, readers: int) -> tuple[list[str], dict[str, str]]:

@@ -111,7 +111,7 @@ def test_sightings_keep_upvote_history(store: Store) -> None:
 def test_not_a_database(tmp_path: Path) -> None:
     path = tmp_path / "junk.sqlite"
     path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(StoreError, match="not a usable digest store"):
+    with pytest.raises(StoreError, match=r"is damaged .*restore it from a backup"):
         Store.open(path)
     with pytest.raises(StoreError, match="does not exist"):
         Store.open(tmp_path / "missing" / "x.sqlite")

@@ -89,7 +89,7 @@ def test_add_list_update_remove(settings_path: Path) -> None:
         (["a@example.org", "--send-at", "25:00"], "is not HH:MM"),
         (["a@example.org", "--timezone", "Mars/Base"], "unknown time zone"),
         (["a@example.org", "--interest", "x^0"], "weight after ^"),
-        (["josé@example.org"], "is not a valid address"),  # needs SMTPUTF8 everywhere
+        (["josé@example.org"], "non-ASCII characters before the @"),  # needs SMTPUTF8
         (["a@example.org", *[f"--interest=t{n}" for n in range(51)]], "51 interests is too many"),
         (["a@example.org", "--exclude", "x" * 201], "longer than 200 characters"),
     ],

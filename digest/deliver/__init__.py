@@ -5,11 +5,13 @@ from digest.deliver.send import (
     SendReport,
     edition_date,
     preview,
+    retry_deferred,
     send_edition,
     stop_on_signals,
     subscribers_from,
 )
 from digest.deliver.transports import (
+    AmbiguousFailure,
     DryRunTransport,
     FileTransport,
     MaildirTransport,
@@ -20,6 +22,7 @@ from digest.deliver.transports import (
 )
 
 __all__ = [
+    "AmbiguousFailure",
     "DryRunTransport",
     "FileTransport",
     "MaildirTransport",
@@ -32,6 +35,7 @@ __all__ = [
     "edition_date",
     "message_id",
     "preview",
+    "retry_deferred",
     "send_edition",
     "stop_on_signals",
     "subscribers_from",

@@ -10,18 +10,16 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
-import queue
-import random
 import secrets
 import signal
 import threading
 import time
 import zoneinfo
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from digest.deliver.dispatch import Dispatcher, Outgoing
 from digest.deliver.message import (
     build_message,
     dkim_sign,
@@ -29,12 +27,12 @@ from digest.deliver.message import (
     sender_address,
     sender_domain,
 )
-from digest.deliver.transports import PermanentFailure, TemporaryFailure, Transport
-from digest.errors import DeliveryError
-from digest.models import Edition, Email, Pick, Subscriber
+from digest.deliver.transports import Transport
+from digest.errors import DeliveryError, DigestError
+from digest.models import DeliveryState, Edition, Email, Pick, Subscriber
 from digest.rank import Candidate, Interest, Profile, Weights, rank
 from digest.render import Links, Renderer
-from digest.settings import Settings, SmtpSettings
+from digest.settings import Settings
 from digest.store import DeliveryRow, Store
 from digest.subscribers import all_subscribers, find
 from digest.tokens import make_token
@@ -53,6 +51,8 @@ class SendReport:
     dry_run: bool = False
     # The send was asked to stop (SIGTERM) before every reader was served.
     stopped: bool = False
+    # Temporary failures to be tried again later: (address, why and when).
+    deferred: tuple[tuple[str, str], ...] = ()
 
 
 def edition_date(now: dt.datetime, timezone: str) -> dt.date:
@@ -314,127 +314,58 @@ def _send_edition(
     now = clock()
     day = edition_date(now, timezone or settings.timezone)
     edition_id = day.isoformat()
-    secret = _secret(settings, ephemeral=dry_run)
-    make_token(secret, "check@example.org")  # fail before sending anything if the key is unusable
-    domain = sender_domain(settings.sender.from_)
-    envelope_from = sender_address(settings.sender.from_)
-    renderer = renderer or renderer_for(settings)
+    builder = _Builder(settings, renderer, clock, ephemeral=dry_run)
     people = list(subscribers if subscribers is not None else subscribers_from(settings, store))
     # Everyone not planned yet is ranked in one vectorised call; planned rows resume as they are.
     planned = {row.email for row in store.deliveries(edition_id)}
     unplanned = [p for p in people if p.email not in planned]
     planned_picks = choose_picks(store, settings, unplanned, now)
-
-    sent: list[str] = []
-    already: list[str] = []
-    empty: list[str] = []
-    suppressed: list[str] = []
-    failed: list[tuple[str, str]] = []
+    records = {p.email: [_pick_record(pick) for pick in planned_picks[p.email]] for p in unplanned}
     connections = list(transport) if isinstance(transport, Sequence) else [transport]
-    idle: queue.SimpleQueue[Transport] = queue.SimpleQueue()
-    for connection in connections:
-        idle.put(connection)
-    limit = RateLimit(settings.smtp.rate_limit, sleep)
-    streak = 0  # failed messages in a row
+    dispatcher = Dispatcher(
+        store,
+        edition_id,
+        connections,
+        builder.envelope_from,
+        settings.smtp,
+        clock,
+        sleep=sleep,
+        on_message=on_message,
+    )
+    skipped = _Skipped()
 
-    def job(recipient: str, data: bytes) -> None:
-        connection = idle.get()  # a connection nobody else is using
-        try:
-            limit.wait()
-            deliver(connection, envelope_from, recipient, data, settings.smtp, sleep)
-        finally:
-            idle.put(connection)
-
-    done_sent: list[str] = []
-    done_failed: list[tuple[str, str, bool]] = []
-
-    def flush(sending: Sequence[str] = ()) -> int:
-        """One ledger transaction: results since the last flush, plus the next `sending`.
-        Returns how many of `sending` may go out (an unsubscribe may have withdrawn one)."""
-        moved = store.record_progress(
-            edition_id, clock(), sending=sending, sent=done_sent, failed=done_failed
-        )
-        done_sent.clear()
-        done_failed.clear()
-        return moved
-
-    def settle(done: Iterable[Future[None]], in_flight: dict[Future[None], str]) -> None:
-        """Collect finished sends (only this thread touches the store)."""
-        nonlocal streak
-        for future in done:
-            address = in_flight.pop(future)
-            error = future.exception()
-            if error is None:
-                streak = 0
-                done_sent.append(address)
-                sent.append(address)
-                if on_message:
-                    on_message(address, "sent")
-                continue
-            if not isinstance(error, PermanentFailure | TemporaryFailure):
-                flush()
-                raise error  # a crash: the ledger keeps this row `sending` for the resume
-            permanent = isinstance(error, PermanentFailure)
-            done_failed.append((address, str(error), permanent))
-            failed.append((address, str(error)))
-            if on_message:
-                on_message(address, "failed")
-            streak += 1
-            if streak >= settings.smtp.max_consecutive_errors:
-                flush()
-                raise DeliveryError(
-                    f"paused: {streak} messages in a row failed (last: {error}); fix the relay,"
-                    " then run `digest send --retry-failed`"
-                ) from None
-
-    with contextlib.ExitStack() as stack:
-        for connection in connections:
-            stack.enter_context(connection)
-        executor = stack.enter_context(ThreadPoolExecutor(len(connections), "digest-send"))
-        # Planned only once the relay answered, so an unreachable relay records nothing.
-        if not dry_run:  # one transaction for the whole plan, not one per reader
+    def messages() -> Iterator[Outgoing | tuple[DeliveryRow, str]]:
+        """Each reader's message, built while the previous ones are on the wire."""
+        # Planned only once the relay answered (the dispatcher has connected), so an
+        # unreachable relay records nothing; one transaction for the whole plan.
+        if not dry_run:
             store.plan_deliveries(
                 [
                     (
                         edition_id,
                         p.email,
-                        message_id(edition_id, p.email, domain),
-                        [_pick_record(pick) for pick in planned_picks[p.email]],
+                        message_id(edition_id, p.email, builder.domain),
+                        records[p.email],
                     )
                     for p in unplanned
                 ],
                 now,
                 send_empty=settings.email.send_empty,
             )
-        in_flight: dict[Future[None], str] = {}
         ledger = {row.email: row for row in store.deliveries(edition_id)}
-        stopped = False
         for person in people:
-            if should_stop():
-                stopped = True
-                break
             row = ledger.get(person.email)
             if row is None:  # a dry run records nothing, so its rows are made here
                 row = store.plan_delivery(
                     edition_id,
                     person.email,
-                    message_id(edition_id, person.email, domain),
-                    [_pick_record(p) for p in planned_picks[person.email]],
+                    message_id(edition_id, person.email, builder.domain),
+                    records[person.email],
                     now,
-                    dry_run=dry_run,
+                    dry_run=True,
                     send_empty=settings.email.send_empty,
                 )
-            if row.state == "sent":
-                already.append(person.email)
-                continue
-            if row.state == "suppressed":
-                suppressed.append(person.email)
-                continue
-            if row.state == "empty":
-                empty.append(person.email)
-                continue
-            if row.state == "failed":
-                failed.append((person.email, row.error or "failed"))
+            if not skipped.due(row, now):
                 continue
             # Picks ranked in this run are at hand; a resumed row reads its recorded picks back.
             fresh = planned_picks.get(person.email)
@@ -443,9 +374,101 @@ def _send_edition(
                 picks = tuple(fresh)
             else:
                 picks = _picks_from_row(store, row)
-            edition = Edition(edition_id, day, person, picks)
-            links = links_for(settings, secret, edition_id, person.email)
-            email = renderer.render(edition, links)
+            yield builder.build(Edition(edition_id, day, person, picks), row)
+
+    if dry_run:
+        sent = []
+        for item in messages():
+            if isinstance(item, Outgoing):
+                sent.append(item.row.email)
+                if on_message:
+                    on_message(item.row.email, "would send")
+        return skipped.report(edition_id, sent=sent, dry_run=True)
+    stopped = dispatcher.run(messages(), should_stop)
+    done = dispatcher.outcomes
+    return skipped.report(
+        edition_id,
+        sent=done.sent,
+        failed=done.failed,
+        deferred=done.deferred,
+        withdrawn=done.withdrawn,
+        stopped=stopped,
+    )
+
+
+@dataclass(slots=True)
+class _Skipped:
+    """Ledger rows a run does not send, by why."""
+
+    already: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)
+    suppressed: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    waiting: list[tuple[str, str]] = field(default_factory=list)  # deferred, not due yet
+
+    def due(self, row: DeliveryRow, now: dt.datetime) -> bool:
+        """Whether this row is sent in this run; if not, it is counted where it belongs."""
+        state = row.state
+        if state == DeliveryState.SENT:
+            self.already.append(row.email)
+        elif state == DeliveryState.SUPPRESSED:
+            self.suppressed.append(row.email)
+        elif state == DeliveryState.EMPTY:
+            self.empty.append(row.email)
+        elif state == DeliveryState.FAILED:
+            self.failed.append((row.email, row.error or "failed"))
+        elif state == DeliveryState.DEFERRED and row.retry_at is not None and row.retry_at > now:
+            when = row.retry_at.strftime("%Y-%m-%d %H:%M UTC")
+            self.waiting.append((row.email, f"{row.error or 'deferred'} (next try {when})"))
+        else:
+            return True
+        return False
+
+    def report(
+        self,
+        edition_id: str,
+        *,
+        sent: Sequence[str],
+        failed: Sequence[tuple[str, str]] = (),
+        deferred: Sequence[tuple[str, str]] = (),
+        withdrawn: Sequence[str] = (),
+        dry_run: bool = False,
+        stopped: bool = False,
+    ) -> SendReport:
+        return SendReport(
+            edition_id=edition_id,
+            sent=tuple(sent),
+            already_sent=tuple(self.already),
+            empty=tuple(self.empty),
+            suppressed=(*self.suppressed, *withdrawn),
+            failed=(*self.failed, *failed),
+            deferred=(*self.waiting, *deferred),
+            dry_run=dry_run,
+            stopped=stopped,
+        )
+
+
+class _Builder:
+    """Turns a reader's edition into the bytes for the relay: render, MIME, DKIM. A reader
+    whose message cannot be built is a (row, reason) pair, recorded `failed`."""
+
+    def __init__(
+        self, settings: Settings, renderer: Renderer | None, clock: Clock, *, ephemeral: bool
+    ) -> None:
+        self.settings = settings
+        self.secret = _secret(settings, ephemeral=ephemeral)
+        make_token(self.secret, "check@example.org")  # fail before sending if the key is unusable
+        self.domain = sender_domain(settings.sender.from_)
+        self.envelope_from = sender_address(settings.sender.from_)
+        self.renderer = renderer or renderer_for(settings)
+        self.clock = clock
+
+    def build(self, edition: Edition, row: DeliveryRow) -> Outgoing | tuple[DeliveryRow, str]:
+        settings = self.settings
+        person = edition.subscriber
+        try:
+            links = links_for(settings, self.secret, edition.edition_id, person.email)
+            email = self.renderer.render(edition, links)
             data = build_message(
                 email,
                 sender=settings.sender.from_,
@@ -453,92 +476,86 @@ def _send_edition(
                 recipient_name=person.name,
                 message_id=row.message_id,
                 unsubscribe_url=links.unsubscribe,
-                date=clock(),
+                date=self.clock(),
                 unsubscribe_mailto=settings.sender.unsubscribe_mailto,
             )
             if settings.dkim.private_key is not None:
                 data = dkim_sign(
                     data,
                     selector=settings.dkim.selector,
-                    domain=settings.dkim.domain or domain,
+                    domain=settings.dkim.domain or self.domain,
                     private_key=settings.dkim.private_key.get_secret_value(),
                 )
-            if dry_run:
-                sent.append(person.email)
-                if on_message:
-                    on_message(person.email, "would send")
-                continue
-            # At most one message per connection in flight: a crash repeats no more than that.
-            # This message was built while the others were on the wire; now it waits for a
-            # free connection.
-            if len(in_flight) >= len(connections):
-                settle(wait(in_flight, return_when=FIRST_COMPLETED).done, in_flight)
-            if should_stop():  # asked to stop while waiting: start nothing new
-                stopped = True
-                break
-            # Committed before the relay sees the message.
-            if not flush(sending=[person.email]):
-                suppressed.append(person.email)  # unsubscribed while this edition went out
-                continue
-            in_flight[executor.submit(job, person.email, data)] = person.email
-        settle(wait(in_flight).done, in_flight)
-        flush()
-    return SendReport(
-        edition_id=edition_id,
-        sent=tuple(sent),
-        already_sent=tuple(already),
-        empty=tuple(empty),
-        suppressed=tuple(suppressed),
-        failed=tuple(failed),
-        dry_run=dry_run,
-        stopped=stopped,
-    )
+        except (ValueError, UnicodeError, DigestError) as exc:
+            return row, f"could not build the message: {exc}"
+        return Outgoing(row, data)
 
 
-class RateLimit:
-    """At most `per_second` messages a second across all connections (0: no limit)."""
-
-    def __init__(self, per_second: float, sleep: Callable[[float], None] = time.sleep) -> None:
-        self.interval = 1 / per_second if per_second > 0 else 0.0
-        self.sleep = sleep
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next)
-            self._next = slot + self.interval
-        if slot > now:
-            self.sleep(slot - now)
-
-
-def deliver(
-    transport: Transport,
-    sender: str,
-    recipient: str,
-    data: bytes,
-    policy: SmtpSettings,
+def retry_deferred(
+    store: Store,
+    settings: Settings,
+    transport: Transport | Sequence[Transport],
+    clock: Clock,
+    *,
+    renderer: Renderer | None = None,
+    on_message: Callable[[str, str], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
-) -> None:
-    """Send one message; retry 4xx replies and dropped connections with exponential backoff
-    and jitter (retry_delay, 2x, 4x, ... each plus up to as much again at random)."""
-    for attempt in range(policy.max_retries + 1):
-        try:
-            transport.send(sender, recipient, data)
-            return
-        except TemporaryFailure:
-            if attempt == policy.max_retries:
-                raise
-            delay = policy.retry_delay * 2**attempt
-            sleep(delay + random.uniform(0, delay))
-            reconnect = getattr(transport, "reconnect", None)
-            if reconnect is not None:
-                # A failed reconnect is not fatal: the next attempt connects again or retries.
-                with contextlib.suppress(DeliveryError):
-                    reconnect()
+    should_stop: Callable[[], bool] = lambda: False,
+    on_wait: Callable[[], None] | None = None,
+) -> list[SendReport]:
+    """Send every deferred message whose time has come, of any edition, with its recorded
+    picks and Message-ID (the daemon runs this every few minutes; `digest send` first thing).
+    Holds the sender lock like a send (only when something is due)."""
+    if not store.due_retries(clock()):
+        return []
+    with sender_lock(store.path, should_stop, on_wait) as held:
+        if not held:
+            return []
+        now = clock()
+        due: dict[str, list[DeliveryRow]] = {}
+        for row in store.due_retries(now):
+            due.setdefault(row.edition_id, []).append(row)
+        if not due:
+            return []
+        builder = _Builder(settings, renderer, clock, ephemeral=False)
+        connections = list(transport) if isinstance(transport, Sequence) else [transport]
+        reports = []
+        for edition_id, rows in due.items():
+            day = dt.date.fromisoformat(edition_id)
+
+            def messages(
+                rows: list[DeliveryRow] = rows, day: dt.date = day
+            ) -> Iterator[Outgoing | tuple[DeliveryRow, str]]:
+                for row in rows:
+                    person = find(settings, store, row.email) or Subscriber(email=row.email)
+                    picks = _picks_from_row(store, row)
+                    yield builder.build(Edition(row.edition_id, day, person, picks), row)
+
+            dispatcher = Dispatcher(
+                store,
+                edition_id,
+                connections,
+                builder.envelope_from,
+                settings.smtp,
+                clock,
+                sleep=sleep,
+                on_message=on_message,
+            )
+            stopped = dispatcher.run(messages(), should_stop)
+            done = dispatcher.outcomes
+            reports.append(
+                _Skipped().report(
+                    edition_id,
+                    sent=done.sent,
+                    failed=done.failed,
+                    deferred=done.deferred,
+                    withdrawn=done.withdrawn,
+                    stopped=stopped,
+                )
+            )
+            if stopped:
+                break
+        return reports
 
 
 def _pick_record(pick: Pick) -> dict[str, object]:

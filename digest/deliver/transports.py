@@ -26,6 +26,23 @@ class TemporaryFailure(DeliveryError):
     """A 4xx reply or a dropped connection: worth retrying after a pause."""
 
 
+class AmbiguousFailure(TemporaryFailure):
+    """No answer after the whole message was sent (a timeout, a dropped connection): the relay
+    may have queued it. Never resent in the same run; tried once more later, with the same
+    Message-ID."""
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """The DATA payload: lines starting with "." doubled, ended by CRLF "." CRLF (RFC 5321)."""
+    stuffed = _LEADING_DOT.sub(b"..", data)
+    if not stuffed.endswith(b"\r\n"):
+        stuffed += b"\r\n"
+    return stuffed + b".\r\n"
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
 class Transport(Protocol):
     def __enter__(self) -> Transport: ...
 
@@ -123,6 +140,8 @@ class SmtpTransport:
             self._smtp = None
 
     def send(self, sender: str, recipient: str, data: bytes) -> None:
+        """Hand one message to the relay. Raises PermanentFailure (5xx), TemporaryFailure (4xx,
+        a drop before the message was complete) or AmbiguousFailure (no answer after it was)."""
         # Dropped earlier, or at the relay's per-connection message limit: start a fresh one.
         if self._smtp is None or (
             self._sent_on_connection >= self.settings.max_messages_per_connection
@@ -132,25 +151,56 @@ class SmtpTransport:
             except DeliveryError as exc:
                 raise TemporaryFailure(str(exc)) from None
         assert self._smtp is not None
+        smtp = self._smtp
         try:
-            self._smtp.sendmail(sender, [recipient], data)
-            self._sent_on_connection += 1
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, reason = exc.recipients[recipient]
-            if code >= 500:
-                raise PermanentFailure(f"{code} {_text(reason)}") from None
-            raise TemporaryFailure(
-                f"SMTP server {self.where} deferred {recipient}: {code} {_text(reason)}"
-            ) from None
-        except smtplib.SMTPResponseException as exc:
-            if exc.smtp_code >= 500:
-                raise PermanentFailure(f"{exc.smtp_code} {_text(exc.smtp_error)}") from None
-            raise TemporaryFailure(
-                f"SMTP server {self.where} answered {exc.smtp_code} for {recipient}"
-            ) from None
+            self._envelope(smtp, sender, recipient)
+            smtp.putcmd("data")
+            code, reply = smtp.getreply()
+            if code != 354:
+                self._refused(code, reply, recipient)
+            smtp.send(_dot_stuffed(data))
         except (OSError, smtplib.SMTPException) as exc:
-            self._smtp = None  # the connection is gone; reconnect() opens a new one
+            self._drop()  # the relay has no complete message: safe to send again
             raise TemporaryFailure(f"lost the SMTP connection to {self.where} ({exc})") from None
+        try:
+            code, reply = smtp.getreply()
+        except (OSError, smtplib.SMTPException) as exc:
+            self._drop()
+            raise AmbiguousFailure(
+                f"SMTP server {self.where} did not confirm the message for {recipient} ({exc});"
+                " it may have been delivered"
+            ) from None
+        if code != 250:
+            self._refused(code, reply, recipient)
+        self._sent_on_connection += 1
+
+    def _envelope(self, smtp: smtplib.SMTP, sender: str, recipient: str) -> None:
+        smtp.ehlo_or_helo_if_needed()
+        code, reply = smtp.mail(sender)
+        if code == 250:
+            code, reply = smtp.rcpt(recipient)
+        if code not in (250, 251):
+            self._refused(code, reply, recipient)
+
+    def _refused(self, code: int, reply: bytes, recipient: str) -> None:
+        """The relay said no: reset the transaction (the connection stays usable) and raise
+        PermanentFailure for a 5xx, TemporaryFailure for anything else."""
+        try:
+            assert self._smtp is not None
+            self._smtp.rset()
+        except (OSError, smtplib.SMTPException):
+            self._drop()
+        if code >= 500:
+            raise PermanentFailure(f"{code} {_text(reply)}")
+        raise TemporaryFailure(
+            f"SMTP server {self.where} deferred {recipient}: {code} {_text(reply)}"
+        )
+
+    def _drop(self) -> None:
+        """Forget a connection in an unknown state; the next send opens a new one."""
+        if self._smtp is not None:
+            self._smtp.close()
+            self._smtp = None
 
 
 class _ConnectionlessTransport:

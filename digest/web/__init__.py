@@ -14,7 +14,6 @@ import binascii
 import collections
 import datetime as dt
 import hmac
-import ipaddress
 import logging
 import re
 import threading
@@ -24,6 +23,7 @@ from typing import Any
 
 from flask import Flask, Response, abort, render_template, request
 
+from digest.deliver.preflight import is_loopback
 from digest.deliver.send import PREVIEW_PURPOSE, archived, edition_date, preview, renderer_for
 from digest.errors import DigestError, SettingsError, StoreBusy
 from digest.models import Email, Subscriber
@@ -420,13 +420,6 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
     return app
 
 
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
 class WebServer:
     """waitress serving the app, with deliberate limits: at most [web] connection_limit open
     connections, and any connection idle for [web] channel_timeout seconds (a slow or half-open
@@ -495,7 +488,7 @@ def serve(settings: Settings, host: str, port: int, *, announce: Callable[[str],
     announce(f"digest serve: {server.url}/ (Ctrl-C stops)")
     if settings.web.preview and settings.admin_token is None:
         announce("the preview pages are off: set DIGEST_ADMIN_TOKEN to open them")
-    if not _loopback(host):
+    if not is_loopback(host):
         announce(
             f"warning: {host} is reachable from other machines; serve on 127.0.0.1 behind a TLS"
             " reverse proxy (see the README)"

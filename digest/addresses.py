@@ -1,0 +1,27 @@
+"""Subscriber addresses: one normalisation for every source (settings, CSV, CLI, web form).
+
+An address is kept in the form every relay accepts: ASCII, an international domain as its
+punycode (`user@bücher.example` → `user@xn--bcher-kva.example`). A non-ASCII local part
+(`jörg@example.org`) needs SMTPUTF8 on every relay on the way and cannot be written into a
+plain To header, so it is refused with a message naming it.
+"""
+
+from __future__ import annotations
+
+from email_validator import EmailNotValidError, validate_email
+
+
+def normalise_address(address: str) -> str:
+    """The address as digest stores and mails it, or ValueError naming it and the fix."""
+    text = address.strip()
+    local = text.rpartition("@")[0]
+    if local and not local.isascii():
+        raise ValueError(
+            f"{text!r} has non-ASCII characters before the @, which most mail relays cannot"
+            " deliver; use an ASCII address for this reader"
+        )
+    try:
+        checked = validate_email(text, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"{text!r} is not a valid address ({exc})") from None
+    return str(checked.ascii_email or checked.normalized)
