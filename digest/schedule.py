@@ -296,10 +296,44 @@ class Daemon:
             job = self.scheduler.get_job(job_id, jobstore="default")
             if job is not None and repr(job.trigger) == repr(trigger) and job.args == args:
                 continue
+            first = self._first_run(job_id, trigger) if function is run_send else None
             self.scheduler.add_job(
-                function, trigger, args=args, id=job_id, name=job_id, replace_existing=True
+                function,
+                trigger,
+                args=args,
+                id=job_id,
+                name=job_id,
+                replace_existing=True,
+                **({"next_run_time": first} if first is not None else {}),
             )
             log.info("scheduled %r", job_id)
+
+    def _first_run(self, job_id: str, trigger: DailyTrigger) -> dt.datetime | None:
+        """A new send job whose time today has passed runs at once if it is at most
+        grace_minutes late (a daemon started, or a reader's send time moved, just after it),
+        exactly as a run missed while the daemon was down would; an older one is logged and
+        waits for its next time. None: the trigger's own next time."""
+        now = utc_now()
+        last = None  # the latest time this job would have fired, within the last day
+        upcoming = trigger.get_next_fire_time(None, now - dt.timedelta(days=1))
+        while upcoming is not None and upcoming <= now:
+            last = upcoming
+            upcoming = trigger.get_next_fire_time(upcoming, upcoming + dt.timedelta(seconds=1))
+        if last is None:
+            return None
+        grace = self.settings.schedule.grace_minutes
+        if now - last <= dt.timedelta(minutes=grace):
+            log.info("%s: the run due %s is late but within grace; running it now", job_id,
+                     last.isoformat())  # fmt: skip
+            return now
+        log.warning(
+            "%s: the run due %s was missed by more than %g minutes; skipped (next: %s)",
+            job_id,
+            last.isoformat(),
+            grace,
+            upcoming.isoformat() if upcoming else "none",
+        )
+        return None
 
     def _after_job(self, event: JobEvent) -> None:
         if self._stop.is_set():
@@ -351,6 +385,8 @@ class Daemon:
         stop = self._stop
         stop_on_signals(stop, lambda said: log.info("%s, then exiting", said))
         self.scheduler.start(paused=True)
+        if self.settings.schedule.watch:
+            run_ingest(self.settings_path)  # what arrived while down, before any send
         self.reconcile()
         self.resume_interrupted()
         self.scheduler.add_job(

@@ -86,6 +86,7 @@ class Dispatcher:
         *,
         sleep: Callable[[float], None] = time.sleep,
         on_message: Callable[[str, str], None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.edition_id = edition_id
@@ -99,7 +100,7 @@ class Dispatcher:
         self._idle: queue.SimpleQueue[Transport] = queue.SimpleQueue()
         for connection in self.connections:
             self._idle.put(connection)
-        self._limit = RateLimit(policy.rate_limit, sleep)
+        self._limit = RateLimit(policy.rate_limit, sleep, monotonic)
         self._in_flight: dict[Future[None], DeliveryRow] = {}
         self._done_sent: list[str] = []
         self._done_failed: list[tuple[str, str, bool]] = []
@@ -238,9 +239,15 @@ class Dispatcher:
 class RateLimit:
     """At most `per_second` messages a second across all connections (0: no limit)."""
 
-    def __init__(self, per_second: float, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        per_second: float,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.interval = 1 / per_second if per_second > 0 else 0.0
         self.sleep = sleep
+        self.monotonic = monotonic
         self._next = 0.0
         self._lock = threading.Lock()
 
@@ -248,7 +255,7 @@ class RateLimit:
         if not self.interval:
             return
         with self._lock:
-            now = time.monotonic()
+            now = self.monotonic()
             slot = max(now, self._next)
             self._next = slot + self.interval
         if slot > now:

@@ -266,6 +266,7 @@ def send_edition(
     timezone: str | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     on_wait: Callable[[], None] | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> SendReport:
     """Plan and send today's edition to every subscriber not yet served; safe to re-run.
 
@@ -294,6 +295,7 @@ def send_edition(
             sleep=sleep,
             timezone=timezone,
             should_stop=should_stop,
+            monotonic=monotonic,
         )
 
 
@@ -310,6 +312,7 @@ def _send_edition(
     sleep: Callable[[float], None],
     timezone: str | None,
     should_stop: Callable[[], bool],
+    monotonic: Callable[[], float],
 ) -> SendReport:
     now = clock()
     day = edition_date(now, timezone or settings.timezone)
@@ -331,6 +334,7 @@ def _send_edition(
         clock,
         sleep=sleep,
         on_message=on_message,
+        monotonic=monotonic,
     )
     skipped = _Skipped()
 
