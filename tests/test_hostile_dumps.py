@@ -145,3 +145,36 @@ def test_a_stored_script_link_never_reaches_the_email() -> None:
     for scheme in ("javascript:", "data:text", "vbscript:"):
         assert scheme not in email.html and scheme not in email.text
     assert "https://arxiv.org/search/" in email.html
+
+
+def test_subscriber_names_cannot_drive_the_terminal(tmp_path: Path) -> None:
+    write_settings(tmp_path)
+    added = run(
+        "subscribers", "add", "eve@example.org", "--name", "Eve\x1b[2J\x1b[31m", cwd=tmp_path
+    )
+    assert added.returncode == 0, added.stderr
+    listed = run("subscribers", "list", cwd=tmp_path)
+    assert listed.returncode == 0 and "eve@example.org" in listed.stdout
+    assert "\x1b" not in listed.stdout + listed.stderr
+
+
+def test_the_daemon_refuses_a_hostile_file_once_and_ingests_the_next(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import shutil
+
+    from digest.schedule import run_ingest
+
+    watched = tmp_path / "incoming"
+    watched.mkdir()
+    (watched / "a-hostile.json").write_bytes(_hf(upvotes=10**30))
+    shutil.copy(GOOD, watched / "b-good.txt")
+    settings = write_settings(tmp_path, extra='[schedule]\nwatch = ["incoming"]\n')
+    caplog.set_level(logging.INFO, logger="digest.daemon")
+    run_ingest(str(settings))
+    assert "a-hostile.json" in caplog.text and "out of range" in caplog.text
+    assert "b-good.txt: 5 new" in caplog.text
+    caplog.clear()
+    run_ingest(str(settings))
+    assert caplog.text == ""  # the refused file is remembered: one log line, not every poll

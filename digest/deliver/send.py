@@ -324,18 +324,7 @@ def _send_edition(
     unplanned = [p for p in people if p.email not in planned]
     planned_picks = choose_picks(store, settings, unplanned, now)
     records = {p.email: [_pick_record(pick) for pick in planned_picks[p.email]] for p in unplanned}
-    connections = list(transport) if isinstance(transport, Sequence) else [transport]
-    dispatcher = Dispatcher(
-        store,
-        edition_id,
-        connections,
-        builder.envelope_from,
-        settings.smtp,
-        clock,
-        sleep=sleep,
-        on_message=on_message,
-        monotonic=monotonic,
-    )
+    sending = _Sending(store, settings, transport, clock, builder, sleep, on_message, monotonic)
     skipped = _Skipped()
 
     def messages() -> Iterator[Outgoing | tuple[DeliveryRow, str]]:
@@ -388,16 +377,52 @@ def _send_edition(
                 if on_message:
                     on_message(item.row.email, "would send")
         return skipped.report(edition_id, sent=sent, dry_run=True)
-    stopped = dispatcher.run(messages(), should_stop)
-    done = dispatcher.outcomes
-    return skipped.report(
-        edition_id,
-        sent=done.sent,
-        failed=done.failed,
-        deferred=done.deferred,
-        withdrawn=done.withdrawn,
-        stopped=stopped,
-    )
+    return sending.dispatch(edition_id, messages(), skipped, should_stop)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sending:
+    """What every dispatch of a run shares: the store, the connections, the message builder."""
+
+    store: Store
+    settings: Settings
+    transport: Transport | Sequence[Transport]
+    clock: Clock
+    builder: _Builder
+    sleep: Callable[[float], None]
+    on_message: Callable[[str, str], None] | None
+    monotonic: Callable[[], float] = time.monotonic
+
+    def dispatch(
+        self,
+        edition_id: str,
+        messages: Iterator[Outgoing | tuple[DeliveryRow, str]],
+        skipped: _Skipped,
+        should_stop: Callable[[], bool],
+    ) -> SendReport:
+        """Send one edition's messages; the report adds what was sent to what was skipped."""
+        transport = self.transport
+        dispatcher = Dispatcher(
+            self.store,
+            edition_id,
+            list(transport) if isinstance(transport, Sequence) else [transport],
+            self.builder.envelope_from,
+            self.settings.smtp,
+            self.clock,
+            sleep=self.sleep,
+            on_message=self.on_message,
+            monotonic=self.monotonic,
+        )
+        stopped = dispatcher.run(messages, should_stop)
+        done = dispatcher.outcomes
+        return skipped.report(
+            edition_id,
+            sent=done.sent,
+            failed=done.failed,
+            deferred=done.deferred,
+            withdrawn=done.withdrawn,
+            stopped=stopped,
+        )
 
 
 @dataclass(slots=True)
@@ -522,7 +547,7 @@ def retry_deferred(
         if not due:
             return []
         builder = _Builder(settings, renderer, clock, ephemeral=False)
-        connections = list(transport) if isinstance(transport, Sequence) else [transport]
+        sending = _Sending(store, settings, transport, clock, builder, sleep, on_message)
         reports = []
         for edition_id, rows in due.items():
             day = dt.date.fromisoformat(edition_id)
@@ -535,29 +560,8 @@ def retry_deferred(
                     picks = _picks_from_row(store, row)
                     yield builder.build(Edition(row.edition_id, day, person, picks), row)
 
-            dispatcher = Dispatcher(
-                store,
-                edition_id,
-                connections,
-                builder.envelope_from,
-                settings.smtp,
-                clock,
-                sleep=sleep,
-                on_message=on_message,
-            )
-            stopped = dispatcher.run(messages(), should_stop)
-            done = dispatcher.outcomes
-            reports.append(
-                _Skipped().report(
-                    edition_id,
-                    sent=done.sent,
-                    failed=done.failed,
-                    deferred=done.deferred,
-                    withdrawn=done.withdrawn,
-                    stopped=stopped,
-                )
-            )
-            if stopped:
+            reports.append(sending.dispatch(edition_id, messages(), _Skipped(), should_stop))
+            if reports[-1].stopped:
                 break
         return reports
 
