@@ -231,3 +231,18 @@ def test_send_refuses_a_password_in_clear_text_to_a_remote_relay(tmp_path: Path)
     result = run("send", cwd=tmp_path, env=secrets)
     assert_clean_error(result, 2, 'security = "starttls"')
     assert "hunter2" not in result.stderr
+
+
+def test_every_exit_code_is_in_the_readme() -> None:
+    from digest import errors
+    from digest.tokens import BadToken
+
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    codes = {0, 1, 130} | {
+        cls.exit_code
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, errors.DigestError)
+    }
+    codes.add(BadToken.exit_code)
+    for code in sorted(codes):
+        assert f"\n| {code} | " in readme, code

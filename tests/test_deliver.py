@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 from digest.deliver import SmtpTransport, send_edition
 from digest.diff import ingest_paths
 from digest.errors import DeliveryError, SettingsError
+from digest.models import Edition, Email
+from digest.render import Links
 from digest.settings import Settings, load_settings
 from digest.store import Store
 from digest.tokens import read_token
@@ -372,3 +374,32 @@ def test_header_folding_round_trips_and_keeps_lines_short(words: list[str], unic
         encoded = _header("Subject", unicode).decode("ascii")[len("Subject: ") : -2]
         assert all(len(part.strip()) <= 75 for part in encoded.split("\r\n"))
         assert str(make_header(decode_header(encoded.replace("\r\n", "")))) == unicode
+
+
+def test_a_crash_while_building_the_next_message_still_records_the_one_in_flight(
+    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+) -> None:
+    """The message in flight when the loop dies is settled in a finally: recorded `sent`, so
+    the resume does not mail that reader twice (it was left `sending` before)."""
+    from digest.render import Renderer
+
+    class Dying(Renderer):
+        calls = 0
+
+        def render(self, edition: Edition, links: Links) -> Email:
+            Dying.calls += 1
+            if Dying.calls == 2:
+                raise SimulatedCrash
+            return super().render(edition, links)
+
+    settings, store = _setup(tmp_path, smtp_server.port)
+    with store:
+        with pytest.raises(SimulatedCrash):
+            send_edition(
+                store, settings, SmtpTransport(settings.smtp), fixed_clock(), renderer=Dying()
+            )
+        states = sorted(row.state for row in store.deliveries("2026-11-22"))
+        assert states == ["pending", "sent"]
+        send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+    recipients = sorted(r.rcpt_tos[0] for r in smtp_server.handler.messages)
+    assert recipients == ["ada@example.org", "grace@example.org"]
