@@ -839,6 +839,10 @@ def eval_command(corpus: Path, every: int, as_json: bool) -> None:
                 "profile": s.profile,
                 "ndcg_at_10": round(s.ndcg, 4),
                 "precision_at_10": round(s.precision, 4),
+                "shown_precision": None
+                if s.shown_precision is None
+                else round(s.shown_precision, 4),
+                "shown_per_day": None if s.shown_per_day is None else round(s.shown_per_day, 2),
                 "per_topic": {
                     t: {"ndcg_at_10": round(v[0], 4), "precision_at_10": round(v[1], 4)}
                     for t, v in s.per_topic.items()
@@ -860,6 +864,13 @@ def eval_command(corpus: Path, every: int, as_json: bool) -> None:
         )
         click.echo(f"{s.method:26} {s.profile:9} {s.ndcg:7.3f} {s.precision:6.3f}  {cells}")
     click.echo("(per-topic columns: nDCG@10, mean over days; macro average in the nDCG@10 column)")
+    for s in scores:
+        if s.shown_precision is not None and s.shown_per_day is not None:
+            click.echo(
+                f"{s.method}: the email shows {s.shown_per_day:.1f} papers a day (those that"
+                f" clear a bar), precision {s.shown_precision:.3f}, against P@10"
+                f" {s.precision:.3f} for the unthresholded top 10"
+            )
 
 
 @cli.command()

@@ -119,6 +119,10 @@ class Score:
     method: str
     profile: str  # "keywords" or "liked"
     per_topic: dict[str, tuple[float, float]]  # topic → (nDCG@10, P@10)
+    # digest only: precision of the papers an email would show (those that clear a bar), and
+    # how many it shows a day on average.
+    shown_precision: float | None = None
+    shown_per_day: float | None = None
 
     @property
     def ndcg(self) -> float:
@@ -155,12 +159,17 @@ def _digest_picks(
     plain = Weights(popularity=0, trending=0, freshness=0, diversity=0)
     ranker = Ranker(papers, corpus=corpus, weights=plain)
     topics = list(KEYWORD_TOPICS)
-    by_keywords = ranker.rank([Profile(KEYWORD_TOPICS[t], max_items=K) for t in topics])
-    by_liked = ranker.rank([Profile(liked=liked[t], max_items=K) for t in topics])
+    keywords = [Profile(KEYWORD_TOPICS[t], max_items=K) for t in topics]
+    likes = [Profile(liked=liked[t], max_items=K) for t in topics]
     picks = {}
-    for topic, kw, lk in zip(topics, by_keywords, by_liked, strict=True):
-        picks[("keywords", topic)] = [p.paper for p in kw]
-        picks[("liked", topic)] = [p.paper for p in lk]
+    # nDCG judges the ranking itself (the top K whatever they score); "shown" is what an email
+    # holds: only the papers that clear a bar.
+    for kind, profiles in (("keywords", keywords), ("liked", likes)):
+        ranked = ranker.rank(profiles, thresholded=False)
+        shown = ranker.rank(profiles)
+        for topic, full, kept in zip(topics, ranked, shown, strict=True):
+            picks[(kind, topic)] = [p.paper for p in full]
+            picks[(f"{kind} shown", topic)] = [p.paper for p in kept]
     return picks
 
 
@@ -183,6 +192,44 @@ def _plain_tfidf(papers: Sequence[Paper], topic: str, ctx: Context) -> Sequence[
     return [papers[i] for i in np.argsort(-scores, kind="stable")[:K]]
 
 
+def _bm25(papers: Sequence[Paper], topic: str, ctx: Context) -> Sequence[Paper]:
+    """Plain BM25 (bm25s, Snowball-stemmed English, stop words out) over the day's papers, the
+    topic's phrases as one query: the baseline the issue names."""
+    import bm25s
+    import Stemmer
+
+    stemmer = Stemmer.Stemmer("english")
+    corpus = bm25s.tokenize(
+        [document(p) for p in papers], stopwords="en", stemmer=stemmer, show_progress=False
+    )
+    retriever = bm25s.BM25()
+    retriever.index(corpus, show_progress=False)
+    query = bm25s.tokenize(
+        " ".join(KEYWORD_TOPICS[topic]), stopwords="en", stemmer=stemmer, show_progress=False
+    )
+    vocabulary = {index: word for word, index in query.vocab.items()}
+    words = [vocabulary[i] for i in query.ids[0] if vocabulary[i] in retriever.vocab_dict]
+    scores = retriever.get_scores(words) if words else np.zeros(len(papers))
+    return [papers[i] for i in np.argsort(-scores, kind="stable")[:K]]
+
+
+def _arxiv_sanity(papers: Sequence[Paper], topic: str, ctx: Context) -> Sequence[Paper]:
+    """arxiv-sanity-lite's recommender: tf-idf of 1-2 grams, a linear SVM (C=0.01, balanced)
+    with the liked papers as positives and the day's candidates as negatives."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.svm import LinearSVC
+
+    texts = [document(p) for p in papers]
+    liked = [document(p) for p in ctx.liked]
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, max_features=50_000)
+    features = vectorizer.fit_transform([*texts, *liked])
+    labels = np.r_[np.zeros(len(texts)), np.ones(len(liked))]
+    svm = LinearSVC(C=0.01, class_weight="balanced", max_iter=10_000, tol=1e-6)
+    svm.fit(features, labels)
+    scores = svm.decision_function(features[: len(texts)])
+    return [papers[i] for i in np.argsort(-scores, kind="stable")[:K]]
+
+
 def _centroid(papers: Sequence[Paper], topic: str, ctx: Context) -> Sequence[Paper]:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -196,9 +243,11 @@ METHODS: dict[str, tuple[str, Scorer]] = {
     "random": ("keywords", _random),
     "newest first": ("keywords", _newest),
     "plain tf-idf": ("keywords", _plain_tfidf),
+    "BM25 (bm25s)": ("keywords", _bm25),
     "digest (keywords)": ("keywords", _digest_keywords),
     "tf-idf centroid of liked": ("liked", _centroid),
-    "digest (liked: SVM)": ("liked", _digest_liked),
+    "arxiv-sanity SVM": ("liked", _arxiv_sanity),
+    "digest (liked)": ("liked", _digest_liked),
 }
 
 
@@ -236,6 +285,7 @@ def evaluate(
         raise DigestError(f"{folder}: needs more than {HISTORY_DAYS} days of arXiv JSONL")
     categories, primary = _categories(days)  # for grading only; the ranker never sees these
     results: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    shown: dict[str, list[tuple[int, int]]] = {}  # method → (relevant shown, shown) per day
     history: list[Paper] = []
     seed_pool: tuple[Paper, ...] = ()
     clock = lambda: dt.datetime(2025, 1, 1, tzinfo=dt.UTC)  # noqa: E731
@@ -261,12 +311,15 @@ def evaluate(
                     ctx = Context(corpus, liked[topic], number, picks)
                     graded = dict(zip((p.key for p in candidates), relevant, strict=True))
                     for name in methods:
-                        _, method = METHODS[name]
+                        profile, method = METHODS[name]
                         top = method(candidates, topic, ctx)
                         hits = [graded[p.key] for p in top]
                         results.setdefault((name, topic), []).append(
                             (ndcg_at(hits, sum(relevant)), sum(hits) / K)
                         )
+                        if method in (_digest_keywords, _digest_liked):
+                            kept = [graded[p.key] for p in picks[(f"{profile} shown", topic)]]
+                            shown.setdefault(name, []).append((sum(kept), len(kept)))
             history.extend(candidates)
             if number == HISTORY_DAYS - 1:
                 seed_pool = tuple(history)  # liked papers come from the first days only
@@ -280,5 +333,17 @@ def evaluate(
             for topic in KEYWORD_TOPICS
             if (name, topic) in results
         }
-        scores.append(Score(name, METHODS[name][0], per_topic))
+        days_shown = shown.get(name, [])
+        scores.append(
+            Score(
+                name,
+                METHODS[name][0],
+                per_topic,
+                shown_precision=sum(h for h, _ in days_shown)
+                / max(1, sum(n for _, n in days_shown))
+                if days_shown
+                else None,
+                shown_per_day=float(np.mean([n for _, n in days_shown])) if days_shown else None,
+            )
+        )
     return scores

@@ -102,6 +102,10 @@ class Pick:
     score: float
     reasons: tuple[str, ...] = ()
     paper_id: int | None = None
+    # The sentence that earned the pick (from the abstract, or the title) and the (start, end)
+    # character spans in it of the reader's words, to emphasise; empty when none applies.
+    evidence: str = ""
+    highlights: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

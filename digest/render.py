@@ -63,6 +63,14 @@ def header_safe(text: str, limit: int = 160) -> str:
     return collapsed if len(collapsed) <= limit else collapsed[: limit - 1].rstrip() + "…"
 
 
+def _page_title(subject: str) -> str:
+    """The subject as the HTML title: MRML copies the title into an aria-label and writes
+    combining marks there as escape codes (\\u{301}), so accents are composed and marks that
+    compose with nothing are left out."""
+    composed = unicodedata.normalize("NFC", subject)
+    return "".join(c for c in composed if unicodedata.category(c) not in ("Mn", "Me"))
+
+
 def snippet(abstract: str, limit: int = SNIPPET_CHARS) -> str:
     """Whole sentences up to `limit` characters; a cut at a word boundary when one is too long."""
     text = " ".join(abstract.split())
@@ -171,17 +179,26 @@ def edition_context(
     items = [_item(pick, number) for number, pick in enumerate(picks, 1)]
     return {
         "subject": subject,
+        "page_title": _page_title(subject),
         "preheader": preheader,
         "edition_label": edition.date.strftime("%A %-d %B %Y").upper(),
         "headline": f"{_plural(count, 'new paper')} for you" if count else "Nothing new today",
-        "summary": (
-            f"Top pick: {picks[0].paper.title}"
-            if picks
-            else "No new papers matched your interests."
-        ),
+        "summary": _summary(picks, edition.subscriber.max_items),
         "items": items,
         **recipient_fields(edition, links),
     }
+
+
+def _summary(picks: tuple[Pick, ...], max_items: int) -> str:
+    """One line under the headline; it says so when little cleared the bar today."""
+    if not picks:
+        return "No new papers matched your interests."
+    if len(picks) < min(3, max_items):
+        return (
+            f"A quiet day: only {_plural(len(picks), 'paper')} cleared the bar for your"
+            f" interests. Top pick: {picks[0].paper.title}"
+        )
+    return f"Top pick: {picks[0].paper.title}"
 
 
 def _printable_pick(pick: Pick) -> Pick:
@@ -192,14 +209,35 @@ def _printable_pick(pick: Pick) -> Pick:
         abstract=_printable(paper.abstract),
         authors=tuple(_printable(a) for a in paper.authors),
     )
+    # The evidence keeps its characters until it is cut at its highlights (evidence_parts).
     return replace(pick, paper=clean, reasons=tuple(_printable(r) for r in pick.reasons))
+
+
+def evidence_parts(pick: Pick) -> list[dict[str, Any]]:
+    """The card's snippet as pieces, the reader's words marked `em`: the sentence that earned
+    the pick when there is one, else the abstract's first sentences."""
+    if not pick.evidence:
+        return [{"text": snippet(pick.paper.abstract), "em": False}] if pick.paper.abstract else []
+    parts: list[dict[str, Any]] = []
+    done = 0
+    for start, end in sorted(pick.highlights):
+        if start < done or end > len(pick.evidence):
+            continue
+        if start > done:
+            parts.append({"text": _printable(pick.evidence[done:start]), "em": False})
+        parts.append({"text": _printable(pick.evidence[start:end]), "em": True})
+        done = end
+    if done < len(pick.evidence):
+        parts.append({"text": _printable(pick.evidence[done:]), "em": False})
+    return parts
 
 
 @functools.lru_cache(maxsize=50_000)
 def _item(pick: Pick, number: int) -> dict[str, Any]:
     """One card's values. Cached: in an edition most papers are picked for many readers, and
     snippets and wrapped text cost ~60 us a card. Templates only read these dicts."""
-    text = snippet(pick.paper.abstract)
+    parts = evidence_parts(pick)
+    text = "".join(part["text"] for part in parts)
     return {
         "number": number,
         "title": pick.paper.title,
@@ -207,6 +245,7 @@ def _item(pick: Pick, number: int) -> dict[str, Any]:
         "url": safe_url(paper_url(pick)),
         "byline": byline(pick),
         "snippet": text,
+        "snippet_parts": parts,
         "snippet_wrapped": textwrap.fill(text, 72, initial_indent="   ", subsequent_indent="   "),
         "reasons": "; ".join(pick.reasons),
         "links": paper_links(pick),

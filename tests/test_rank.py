@@ -125,7 +125,7 @@ def test_liked_papers_pull_similar_ones_up() -> None:
     ]
     [picks] = rank(candidates, [Profile(liked=liked, max_items=1)], weights=STILL)
     assert picks[0].paper.title.startswith("Equivariant")
-    assert picks[0].reasons[0] == "like: Message passing on molecular graphs"
+    assert picks[0].reasons[0] == "similar to papers you liked: Message passing on molecular graphs"
 
 
 def test_min_score_and_skip_ids() -> None:
@@ -140,7 +140,10 @@ def test_min_score_and_skip_ids() -> None:
 
 def test_diversity_keeps_near_duplicates_from_filling_the_list() -> None:
     twins = [
-        _paper(f"Diffusion models for video {i}", "diffusion models generate video frames")
+        _paper(
+            f"Diffusion models for video {i}",
+            "diffusion models generate video frames, as diffusion models do",
+        )
         for i in range(3)
     ]
     different = _paper("Diffusion models for proteins", "diffusion models design protein backbones")

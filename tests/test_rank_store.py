@@ -94,12 +94,12 @@ def test_store_backed_ranking(tmp_path: Path) -> None:
     liker = picks["liker@example.org"]
     # The liked paper is outside the window; its look-alike is the first pick, with the reason.
     assert liker[0].paper.arxiv_id == "2501.00002"
-    assert liker[0].reasons[0] == "like: Graph networks for molecules"
+    assert liker[0].reasons[0] == "similar to papers you liked: Graph networks for molecules"
     follower = picks["follower@example.org"]
     ids = [p.paper.arxiv_id for p in follower]
-    # Mira's paper matches a phrase and has a followed author; weather weighs 3.
-    assert ids[:2] == ["2501.00004", "2501.00003"]
-    assert follower[0].reasons[:2] == ("matches: language models", "by Mira Okafor")
-    assert follower[1].reasons[0] == "matches: weather"
+    # Weather weighs 3; Mira's paper matches the other phrase and has a followed author.
+    assert ids[:2] == ["2501.00003", "2501.00004"]
+    assert follower[0].reasons[0] == "matches: weather"
+    assert follower[1].reasons[:2] == ("matches: language models", "by Mira Okafor")
     assert "2501.00005" not in ids  # popular but matches nothing this reader asked for
     assert all(p.paper_id is not None for p in follower)

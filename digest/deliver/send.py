@@ -149,6 +149,8 @@ def _picks_from_row(store: Store, row: DeliveryRow) -> tuple[Pick, ...]:
             score=pick["score"],
             reasons=tuple(pick["reasons"]),
             paper_id=pick["paper_id"],
+            evidence=pick.get("evidence", ""),
+            highlights=tuple((int(a), int(b)) for a, b in pick.get("highlights", ())),
         )
         for pick in row.picks
         if pick["paper_id"] in papers
@@ -567,4 +569,11 @@ def retry_deferred(
 
 
 def _pick_record(pick: Pick) -> dict[str, object]:
-    return {"paper_id": pick.paper_id, "score": pick.score, "reasons": list(pick.reasons)}
+    """A pick as the ledger keeps it (the archive renders the edition again from this)."""
+    return {
+        "paper_id": pick.paper_id,
+        "score": pick.score,
+        "reasons": list(pick.reasons),
+        "evidence": pick.evidence,
+        "highlights": [list(span) for span in pick.highlights],
+    }

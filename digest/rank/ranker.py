@@ -1,0 +1,651 @@
+"""Rank stage: (candidate papers, reader profiles) → each reader's picks, with their evidence.
+
+Vectorised over every reader at once:
+
+- relevance is BM25 (digest.rank.text) of each distinct interest phrase, with document
+  frequencies from the store's recent papers and today's candidates; one sparse product spreads
+  the phrases over the readers by weight;
+- every phrase is calibrated on the store: its score is read in units of its bar, the score that
+  only the top SELECTIVITY of the store's papers reach. A pick must clear a bar (a phrase whose
+  own words it contains, the reader's liked papers, or a followed author), so an edition holds
+  the papers worth reading, not `max_items` of whatever scored highest;
+- liked papers train a linear SVM per reader (liked vs the store), calibrated the same way;
+- exclusions veto; popularity, upvote movement and freshness are blended in lightly;
+- MMR picks the final list for all readers in lock-step, so near-duplicates do not fill it.
+
+Scores are rounded before ordering and ties break by upvotes, then listing order, so the same
+input always gives the same picks, alone or in a batch.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from digest.identity import normalise_title
+from digest.models import Paper, Pick
+from digest.rank.text import (
+    Bm25,
+    Evidence,
+    document,
+    evidence,
+    lemma,
+    lemmas,
+    padded,
+    sentences,
+    stem,
+    stems,
+    words,
+)
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
+
+# A paper clears a phrase's bar when it scores like the top SELECTIVITY of the store's papers.
+SELECTIVITY = 0.03
+# With fewer store papers than this, the candidates join the calibration sample.
+MIN_CALIBRATION = 200
+# A phrase (or the liked papers) counts at most this many bars: one phrase repeated forty times
+# does not outweigh three phrases matched.
+CAP = 3.0
+# An exact run of the phrase's words adds this many bars (title) or this many (abstract).
+TITLE_RUN_BONUS = 0.5
+ABSTRACT_RUN_BONUS = 0.25
+# SVM regularisation for liked papers (few and precise, as arxiv-sanity-lite uses) and for the
+# per-phrase models (pseudo-labels: the store papers a phrase's BM25 ranks highest).
+SEED_C = 0.01
+PHRASE_C = 0.1
+PSEUDO_POSITIVES = 20
+# MMR looks this many times `max_items` deep into each reader's ranking.
+SHORTLIST_FACTOR = 4
+# Scores are compared at this precision: a batch and a single reader order exactly alike.
+DECIMALS = 6
+
+
+@dataclass(frozen=True, slots=True)
+class Interest:
+    """An interest phrase and how much it counts relative to the reader's others."""
+
+    phrase: str
+    weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What one reader wants."""
+
+    interests: tuple[str | Interest, ...] = ()
+    exclude: tuple[str, ...] = ()
+    max_items: int = 10
+    authors: tuple[str, ...] = ()
+    liked: tuple[Paper, ...] = ()
+    min_score: float = 0.0
+    # Store ids of papers this reader must not get again (already sent).
+    skip_ids: frozenset[int] = frozenset()
+
+    def weighted_interests(self) -> tuple[Interest, ...]:
+        return tuple(i if isinstance(i, Interest) else Interest(i) for i in self.interests)
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """How the signals blend into one score (settings: [ranking]); relevance and liked papers
+    are in units of their calibrated bar."""
+
+    relevance: float = 1.0
+    # Per-phrase models learned from the store (in standard deviations); they reorder papers
+    # that cleared a bar and never make one eligible. 0 turns them off.
+    learned: float = 0.4
+    seed: float = 1.0
+    authors: float = 0.5
+    popularity: float = 0.05
+    trending: float = 0.05
+    freshness: float = 0.05
+    # MMR trade-off: 0 = pure relevance order, 1 = as diverse as possible.
+    diversity: float = 0.3
+    # Freshness halves every this many days.
+    freshness_half_life_days: float = 7.0
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A paper to rank, with what the store knows about it beyond the paper itself."""
+
+    paper: Paper
+    paper_id: int | None = None
+    upvote_delta: int = 0
+    first_seen: dt.datetime | None = None
+
+
+class TextModel:
+    """tf-idf over stems (digest.rank.text.stems), for the SVMs and MMR's similarity; fitted on
+    pre-tokenised documents."""
+
+    def __init__(self) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self._vectorizer = TfidfVectorizer(analyzer=_given, sublinear_tf=True, dtype=np.float32)
+        self.empty = False
+
+    def fit_transform(self, documents: Sequence[Sequence[str]]) -> csr_matrix:
+        from scipy.sparse import csr_matrix
+
+        try:
+            matrix: csr_matrix = self._vectorizer.fit_transform(documents).tocsr()
+        except ValueError:  # no document had a single content word
+            self.empty = True
+            return csr_matrix((len(documents), 1), dtype=np.float32)
+        return matrix
+
+    def transform(self, documents: Sequence[Sequence[str]]) -> csr_matrix:
+        from scipy.sparse import csr_matrix
+
+        if self.empty:
+            return csr_matrix((len(documents), 1), dtype=np.float32)
+        return self._vectorizer.transform(documents)
+
+    def idf(self) -> dict[str, float]:
+        """Rarity of each stem: evidence sentences prefer rare matched words."""
+        if self.empty:
+            return {}
+        vocabulary = self._vectorizer.vocabulary_
+        weights = self._vectorizer.idf_
+        return {t: float(weights[i]) for t, i in vocabulary.items()}
+
+
+def _given(tokens: Sequence[str]) -> Sequence[str]:
+    return tokens
+
+
+@dataclass(slots=True)
+class _Texts:
+    """Per-candidate word forms, computed once per ranking run."""
+
+    titles: list[str]
+    bodies: list[str]
+    words: list[frozenset[str]]
+    every_word: list[frozenset[str]]  # stop words too: for a phrase of stop words only
+    authors: list[frozenset[str]]
+
+    @classmethod
+    def of(cls, papers: Sequence[Paper]) -> _Texts:
+        titles = [lemmas(p.title) for p in papers]
+        bodies = [lemmas(p.abstract) for p in papers]
+        return cls(
+            titles=[padded(t) for t in titles],
+            bodies=[padded(b) for b in bodies],
+            words=[frozenset(t) | frozenset(b) for t, b in zip(titles, bodies, strict=True)],
+            every_word=[frozenset(map(lemma, words(f"{p.title} {p.abstract}"))) for p in papers],
+            authors=[frozenset(normalise_title(a) for a in p.authors) for p in papers],
+        )
+
+    def runs(self, phrases: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(in title, in abstract): the phrase's words as one run, in order."""
+        needles = [padded(lemmas(p)) for p in phrases]
+        in_title = np.zeros((len(self.titles), len(phrases)), dtype=bool)
+        in_body = np.zeros_like(in_title)
+        for j, needle in enumerate(needles):
+            if needle.strip():
+                in_title[:, j] = [needle in t for t in self.titles]
+                in_body[:, j] = [needle in b for b in self.bodies]
+        return in_title, in_body
+
+    def contains_all(self, phrases: Sequence[str]) -> np.ndarray:
+        """papers × phrases: the paper holds every one of the phrase's own words (any order)."""
+        found = np.zeros((len(self.words), len(phrases)), dtype=bool)
+        for j, phrase in enumerate(phrases):
+            wanted, pool = frozenset(lemmas(phrase)), self.words
+            if not wanted:  # "the", "it": a phrase of stop words is matched word for word
+                wanted, pool = frozenset(map(lemma, words(phrase))), self.every_word
+            if wanted:
+                found[:, j] = [wanted <= have for have in pool]
+        return found
+
+
+def _index(items: Sequence[str]) -> dict[str, int]:
+    """Distinct items in first-seen order → column number."""
+    columns: dict[str, int] = {}
+    for item in items:
+        columns.setdefault(item, len(columns))
+    return columns
+
+
+# -- signals ---------------------------------------------------------------------------------
+
+
+def _any_per_profile(
+    hits: np.ndarray, columns: dict[str, int], wanted: Sequence[Sequence[str]]
+) -> np.ndarray:
+    """profiles × papers: does the paper hit any of that profile's items (terms, authors)?"""
+    result = np.zeros((len(wanted), hits.shape[0]), dtype=bool)
+    for s, items in enumerate(wanted):
+        if items:
+            result[s] = hits[:, [columns[item] for item in items]].any(axis=1)
+    return result
+
+
+def _scaled_log(values: np.ndarray) -> np.ndarray:
+    logged = np.log1p(np.maximum(values, 0))
+    top = logged.max() if len(logged) else 0.0
+    return logged / top if top > 0 else np.zeros_like(logged)
+
+
+def _freshness(
+    candidates: Sequence[Candidate], now: dt.datetime | None, half_life: float
+) -> np.ndarray:
+    if now is None:
+        return np.ones(len(candidates), dtype=np.float64)
+    ages = []
+    for c in candidates:
+        age: float
+        if c.paper.published is not None:
+            age = float((now.date() - c.paper.published).days)
+        elif c.first_seen is not None:
+            age = (now - c.first_seen).total_seconds() / 86400
+        else:
+            age = 0.0
+        ages.append(max(age, 0.0))
+    decay: np.ndarray = np.power(0.5, np.asarray(ages, dtype=np.float64) / half_life)
+    return decay
+
+
+def calibrated(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """`scores` in units of the bar the top SELECTIVITY of `reference` reaches, measured from
+    the reference's median (so 0 = an ordinary paper, 1 = the bar). A rare phrase, which most
+    papers score 0 on, has its bar at least at the median of those that score at all. A sample
+    smaller than MIN_CALIBRATION cannot say what is unusual: there the unit is simply the median
+    of the scores above zero."""
+    if len(reference) == 0:
+        return np.zeros_like(scores)
+    if len(reference) < MIN_CALIBRATION:
+        positive = reference[reference > 0]
+        unit = float(np.median(positive)) if len(positive) else 0.0
+        return scores / unit if unit > 0 else np.zeros_like(scores)
+    median = float(np.median(reference))
+    bar = float(np.quantile(reference, 1 - SELECTIVITY))
+    positive = reference[reference > median]
+    if len(positive):
+        bar = max(bar, float(np.median(positive)))
+    if bar <= median:
+        return np.zeros_like(scores)
+    result: np.ndarray = (scores - median) / (bar - median)
+    return result
+
+
+def _fit_svm(features: csr_matrix, labels: np.ndarray, c: float) -> Any:
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.svm import LinearSVC
+
+    svm = LinearSVC(C=c, class_weight="balanced", max_iter=2000, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return svm.fit(features, labels)
+
+
+# -- ranking ---------------------------------------------------------------------------------
+
+
+class Ranker:
+    """One ranking run: the candidates, the store's statistics and the models built from them,
+    then any number of profiles (`digest send` ranks every reader in one call)."""
+
+    def __init__(
+        self,
+        papers: Sequence[Paper | Candidate],
+        *,
+        corpus: Sequence[str] = (),
+        now: dt.datetime | None = None,
+        weights: Weights | None = None,
+    ) -> None:
+        self.weights = weights or Weights()
+        self.now = now
+        self.candidates = tuple(p if isinstance(p, Candidate) else Candidate(p) for p in papers)
+        self.items = [c.paper for c in self.candidates]
+        self.texts = _Texts.of(self.items)
+        # Scoring works on stems (wide recall); honesty (what matched) on lemmas, in _Texts.
+        corpus_terms = [stems(text) for text in corpus]
+        candidate_terms = [stems(document(p)) for p in self.items]
+        self.bm25 = Bm25([*corpus_terms, *candidate_terms])
+        self.n_corpus = len(corpus_terms)
+        self.model = TextModel()
+        both = self.model.fit_transform([*corpus_terms, *candidate_terms])
+        self.matrix = both[self.n_corpus :]
+        self.corpus_matrix = both[: self.n_corpus] if corpus_terms else None
+        self.idf = self.model.idf()
+        self._phrase_cache: dict[str, np.ndarray] = {}
+        self._learned_cache: dict[str, np.ndarray] = {}
+
+    def rarity(self, word: str) -> float:
+        """How rare a word (a lemma) is in the store: its stem's idf."""
+        return self.idf.get(stem(word), 1.0)
+
+    def _reference(self, scores: np.ndarray) -> np.ndarray:
+        """The calibration sample: the store's papers, plus the candidates when it is small."""
+        return scores if self.n_corpus < MIN_CALIBRATION else scores[: self.n_corpus]
+
+    def phrase_confidence(self, phrases: Sequence[str]) -> np.ndarray:
+        """papers × phrases: each phrase's BM25 score in units of its calibrated bar."""
+        missing = [p for p in phrases if p not in self._phrase_cache]
+        for phrase in missing:
+            scores = self.bm25.scores(phrase)
+            self._phrase_cache[phrase] = calibrated(
+                scores[self.n_corpus :], self._reference(scores)
+            )
+        if not phrases:
+            return np.zeros((len(self.items), 0))
+        return np.stack([self._phrase_cache[p] for p in phrases], axis=1)
+
+    def learn(self, phrases: Sequence[str]) -> None:
+        """Score, calibrate and learn these phrases now (cached; `rank` does any missing)."""
+        self.phrase_confidence(phrases)
+        if self.weights.learned and self.corpus_matrix is not None:
+            self.learned(phrases)
+
+    def learned(self, phrases: Sequence[str]) -> np.ndarray:
+        """papers × phrases: what each phrase is about, learned from the store. Per phrase, a
+        linear SVM separates the PSEUDO_POSITIVES store papers its BM25 ranks highest from the
+        rest of the store; a candidate's score is read in standard deviations above the
+        store's. It finds on-topic papers in other words; cached per phrase."""
+        corpus = self.corpus_matrix
+        assert corpus is not None
+        for phrase in phrases:
+            if phrase in self._learned_cache:
+                continue
+            scores = self.bm25.scores(phrase)[: self.n_corpus]
+            top = np.argsort(-scores, kind="stable")[:PSEUDO_POSITIVES]
+            top = top[scores[top] > 0]
+            if len(top) < 2 or len(top) == self.n_corpus:
+                self._learned_cache[phrase] = np.zeros(len(self.items))
+                continue
+            labels = np.zeros(self.n_corpus)
+            labels[top] = 1
+            svm = _fit_svm(corpus, labels, PHRASE_C)
+            known = np.asarray(svm.decision_function(corpus), dtype=np.float64)
+            found = np.asarray(svm.decision_function(self.matrix), dtype=np.float64)
+            self._learned_cache[phrase] = (found - known.mean()) / (float(known.std()) or 1.0)
+        return np.stack([self._learned_cache[p] for p in phrases], axis=1)
+
+    def _liked(self, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
+        """(confidence in bar units, index of the most similar liked paper) per candidate: a
+        linear SVM with the liked papers as positives and the store's other papers (else the
+        candidates) as negatives, as arxiv-sanity-lite does, calibrated on those negatives."""
+        from scipy.sparse import vstack
+
+        liked_terms = [stems(document(p)) for p in profile.liked]
+        liked = self.model.transform(liked_terms)
+        nearest = (self.matrix @ liked.T).toarray().argmax(axis=1)
+        background = self.corpus_matrix
+        if background is None or background.shape[0] < MIN_CALIBRATION:
+            background = self.matrix if background is None else vstack([background, self.matrix])
+        features = vstack([liked, background])
+        labels = np.r_[np.ones(liked.shape[0]), np.zeros(background.shape[0])]
+        svm = _fit_svm(features, labels, SEED_C)
+        reference = np.asarray(svm.decision_function(background), dtype=np.float64)
+        scores = np.asarray(svm.decision_function(self.matrix), dtype=np.float64)
+        return calibrated(scores, reference), nearest
+
+    def rank(self, profiles: Sequence[Profile], *, thresholded: bool = True) -> list[list[Pick]]:
+        """For each profile, its best papers (at most `max_items`), best first. With
+        `thresholded` (the default) only papers that clear a bar; without it, the top
+        `max_items` of the ranking whatever they score (for evaluation)."""
+        if not self.candidates or not profiles:
+            return [[] for _ in profiles]
+        return _Run(self, profiles, thresholded).picks()
+
+
+class _Run:
+    """One call of Ranker.rank: the signals for these profiles, then the picks."""
+
+    def __init__(self, ranker: Ranker, profiles: Sequence[Profile], thresholded: bool) -> None:
+        from scipy.sparse import csr_matrix
+
+        self._sentences: dict[int, list[tuple[str, frozenset[str]]]] = {}
+        self._evidence_cache: dict[tuple[int, frozenset[str]], Evidence | None] = {}
+        self._phrase_lemmas: dict[str, list[str]] = {}
+
+        self.ranker, self.profiles = ranker, profiles
+        texts, n_papers = ranker.texts, len(ranker.items)
+        self.interests = [p.weighted_interests() for p in profiles]
+        self.phrases = _index([i.phrase for group in self.interests for i in group])
+        phrase_list = list(self.phrases)
+        # Phrases: calibrated BM25 (capped) plus a bonus for the words as one run.
+        confidence = ranker.phrase_confidence(phrase_list)
+        in_title, in_body = texts.runs(phrase_list)
+        self.confidence = confidence
+        # A phrase matches when the paper holds its own words and, once the store is large
+        # enough to say what is unusual, clears the phrase's bar.
+        self.honest = texts.contains_all(phrase_list)
+        if ranker.n_corpus >= MIN_CALIBRATION:
+            self.honest &= confidence >= 1
+        topical = np.minimum(confidence, CAP) + np.where(
+            in_title, TITLE_RUN_BONUS, np.where(in_body, ABSTRACT_RUN_BONUS, 0)
+        )
+        rows, cols, vals = [], [], []
+        for s, group in enumerate(self.interests):
+            total = sum(i.weight for i in group)
+            for interest in group:
+                rows.append(s)
+                cols.append(self.phrases[interest.phrase])
+                vals.append(interest.weight / total)
+        shape = (len(profiles), max(len(self.phrases), 1))
+        self.spread = csr_matrix((vals, (rows, cols)), shape=shape, dtype=np.float64)
+        relevance = (
+            np.asarray(self.spread[:, : len(phrase_list)] @ topical.T)
+            if phrase_list
+            else np.zeros((len(profiles), n_papers))
+        )
+        if ranker.weights.learned and phrase_list and ranker.corpus_matrix is not None:
+            # What each phrase is about, learned from the store: orders the papers that clear a
+            # bar (it never makes a paper eligible, so it cannot bring in off-topic ones).
+            about = ranker.learned(phrase_list)
+            relevance += ranker.weights.learned * np.asarray(
+                self.spread[:, : len(phrase_list)] @ about.T
+            )
+        pattern = self.spread.copy()
+        pattern.data[:] = 1
+        phrase_match = (
+            np.asarray(pattern[:, : len(phrase_list)] @ self.honest.T.astype(np.float64)) > 0
+            if phrase_list
+            else np.zeros((len(profiles), n_papers), dtype=bool)
+        )
+        # Exclusions veto; followed authors boost and qualify.
+        exclusions = [p.exclude for p in profiles]
+        terms_ = _index([t for group in exclusions for t in group])
+        ex_title, ex_body = texts.runs(list(terms_))
+        excluded = _any_per_profile(ex_title | ex_body, terms_, exclusions)
+        authors = [tuple(normalise_title(a) for a in p.authors) for p in profiles]
+        names = _index([a for group in authors for a in group])
+        by_name = np.array(
+            [[name in written for name in names] for written in texts.authors], dtype=bool
+        ).reshape(n_papers, len(names))
+        self.followed = _any_per_profile(by_name, names, authors)
+        # Liked papers: one SVM per reader who has any.
+        self.seed = np.zeros((len(profiles), n_papers))
+        self.nearest = np.zeros((len(profiles), n_papers), dtype=np.int64)
+        for s, profile in enumerate(profiles):
+            if profile.liked:
+                self.seed[s], self.nearest[s] = ranker._liked(profile)
+        weights, items, candidates = ranker.weights, ranker.items, ranker.candidates
+        self.upvotes = np.array([p.upvotes or 0 for p in items], dtype=np.float64)
+        deltas = np.array([c.upvote_delta for c in candidates], dtype=np.float64)
+        shared = (
+            weights.popularity * _scaled_log(self.upvotes)
+            + weights.trending * _scaled_log(deltas)
+            + weights.freshness
+            * _freshness(candidates, ranker.now, weights.freshness_half_life_days)
+        )
+        self.scores = np.round(
+            weights.relevance * relevance
+            + weights.seed * np.minimum(self.seed, CAP)
+            + weights.authors * self.followed
+            + shared[None, :],
+            DECIMALS,
+        )
+        has_interest = np.array([bool(g) for g in self.interests])
+        has_liked = np.array([bool(p.liked) for p in profiles])
+        has_authors = np.array([bool(p.authors) for p in profiles])
+        targeted = has_interest | has_liked | has_authors
+        self.liked_match = has_liked[:, None] & (self.seed >= 1)
+        cleared = phrase_match | self.liked_match | self.followed
+        eligible = ~excluded
+        if thresholded:
+            eligible &= np.where(targeted[:, None], cleared, True)
+        ids = np.array([-1 if c.paper_id is None else c.paper_id for c in candidates])
+        for s, profile in enumerate(profiles):
+            if profile.skip_ids:
+                eligible[s] &= ~np.isin(ids, list(profile.skip_ids))
+        minimum = np.array([p.min_score for p in profiles], dtype=np.float64)[:, None]
+        self.eligible = eligible & (self.scores >= minimum)
+
+    def _lemmas(self, phrase: str) -> list[str]:
+        if phrase not in self._phrase_lemmas:
+            self._phrase_lemmas[phrase] = lemmas(phrase)
+        return self._phrase_lemmas[phrase]
+
+    def _evidence(self, col: int, wanted: frozenset[str]) -> Evidence | None:
+        """Cached per (paper, words): readers with the same interests share the sentence."""
+        key = (col, wanted)
+        if key not in self._evidence_cache:
+            if col not in self._sentences:
+                self._sentences[col] = sentences(self.ranker.items[col])
+            self._evidence_cache[key] = evidence(self._sentences[col], wanted, self.ranker.rarity)
+        return self._evidence_cache[key]
+
+    def picks(self) -> list[list[Pick]]:
+        ranker, profiles = self.ranker, self.profiles
+        chosen = _mmr(
+            self.scores,
+            self.eligible,
+            ranker.matrix,
+            [p.max_items for p in profiles],
+            self.upvotes,
+            ranker.weights.diversity,
+        )
+        return [[self._pick(s, col) for col in chosen[s]] for s in range(len(profiles))]
+
+    def _pick(self, s: int, col: int) -> Pick:
+        ranker = self.ranker
+        profile, candidate = self.profiles[s], ranker.candidates[col]
+        paper = candidate.paper
+        reasons: list[str] = []
+        wanted: frozenset[str] = frozenset()
+        matched = sorted(
+            (i for i in self.interests[s] if self.honest[col, self.phrases[i.phrase]]),
+            key=lambda i: -self.confidence[col, self.phrases[i.phrase]] * i.weight,
+        )
+        if matched:
+            reasons.append(f"matches: {', '.join(dict.fromkeys(i.phrase for i in matched))}")
+            wanted = frozenset(w for i in matched for w in self._lemmas(i.phrase))
+        if self.liked_match[s, col]:
+            liked = profile.liked[self.nearest[s, col]]
+            reasons.append(f"similar to papers you liked: {liked.title}")
+            if not wanted:
+                shared = ranker.texts.words[col] & frozenset(lemmas(document(liked)))
+                wanted = frozenset(sorted(shared, key=lambda w: (-ranker.rarity(w), w))[:6])
+        if self.followed[s, col]:
+            followed = {normalise_title(a) for a in profile.authors}
+            names = [a for a in paper.authors if normalise_title(a) in followed]
+            reasons.append(f"by {', '.join(names)}")
+        if not reasons:
+            related = [
+                i.phrase
+                for i in self.interests[s]
+                if self.confidence[col, self.phrases[i.phrase]] >= 0.5
+            ]
+            if related:
+                reasons.append(f"related to {', '.join(dict.fromkeys(related))}")
+        if paper.upvotes:
+            popular = f"{paper.upvotes} upvote{'s' if paper.upvotes != 1 else ''}"
+            if candidate.upvote_delta > 0:
+                popular += f" (+{candidate.upvote_delta} since the last listing)"
+            reasons.append(popular)
+        if not reasons:
+            reasons.append("new in this listing")
+        found = self._evidence(col, wanted)
+        return Pick(
+            paper=paper,
+            score=round(float(self.scores[s, col]), 4),
+            reasons=tuple(reasons),
+            paper_id=candidate.paper_id,
+            evidence=found.sentence if found else "",
+            highlights=found.highlights if found else (),
+        )
+
+
+def rank(
+    papers: Sequence[Paper | Candidate],
+    profiles: Sequence[Profile],
+    *,
+    corpus: Sequence[str] = (),
+    now: dt.datetime | None = None,
+    weights: Weights | None = None,
+) -> list[list[Pick]]:
+    """Return, for each profile, its best papers (at most `max_items`), best first.
+
+    `corpus`: texts of earlier papers (the store) for BM25 statistics, calibration and SVM
+    negatives.
+    """
+    if not papers or not profiles:
+        return [[] for _ in profiles]
+    return Ranker(papers, corpus=corpus, now=now, weights=weights).rank(profiles)
+
+
+def _mmr(
+    scores: np.ndarray,
+    eligible: np.ndarray,
+    matrix: csr_matrix,
+    limits: Sequence[int],
+    upvotes: np.ndarray,
+    diversity: float,
+) -> list[list[int]]:
+    """Maximal marginal relevance for all readers in lock-step.
+
+    Each reader's shortlist is its best SHORTLIST_FACTOR × max_items papers (score, then
+    upvotes, then listing order); each step takes, per reader, the shortlisted paper with the
+    best (1 - diversity) · relevance - diversity · (max cosine to what it already took)."""
+    n_profiles, n_papers = scores.shape
+    depth = min(n_papers, max(limits) * SHORTLIST_FACTOR)
+    masked = np.where(eligible, scores, -np.inf)
+    # Order: score desc, then upvotes desc, then listing order. Columns are pre-permuted into
+    # tie-break order once, so one stable sort per row gives the full order.
+    tie_order = np.lexsort((np.arange(n_papers), -upvotes))
+    order = tie_order[np.argsort(-masked[:, tie_order], axis=1, kind="stable")]
+    shortlist = order[:, :depth]
+    valid = np.take_along_axis(eligible, shortlist, axis=1)
+    relevance = np.take_along_axis(scores, shortlist, axis=1)
+    top = np.where(valid, relevance, -np.inf).max(axis=1, keepdims=True)
+    relevance = np.where(np.isfinite(top) & (top > 0), relevance / np.where(top > 0, top, 1), 0)
+    relevance = np.round(relevance, DECIMALS)
+    union = np.unique(shortlist[valid]) if valid.any() else np.zeros(0, dtype=np.int64)
+    position = np.full(n_papers, -1)
+    position[union] = np.arange(len(union))
+    similar = (
+        np.round((matrix[union] @ matrix[union].T).toarray().astype(np.float64), DECIMALS)
+        if len(union)
+        else np.zeros((0, 0))
+    )
+    local = position[shortlist]
+    closest = np.zeros(shortlist.shape, dtype=np.float64)
+    taken = ~valid
+    picks: list[list[int]] = [[] for _ in range(n_profiles)]
+    rows = np.arange(n_profiles)
+    for step in range(max(limits)):
+        value = np.round((1 - diversity) * relevance - diversity * closest, DECIMALS)
+        value[taken] = -np.inf
+        best = value.argmax(axis=1)  # first of equals = better by score/upvotes/order
+        alive = np.isfinite(value[rows, best]) & (np.array(limits) > step)
+        if not alive.any():
+            break
+        for s in rows[alive]:
+            picks[s].append(int(shortlist[s, best[s]]))
+        taken[rows[alive], best[alive]] = True
+        chosen_local = local[rows, best]
+        safe = np.where(alive, chosen_local, 0)
+        sims = similar[safe[:, None], np.where(local >= 0, local, 0)] if len(union) else closest
+        closest = np.where(alive[:, None], np.maximum(closest, sims), closest)
+    return picks
