@@ -46,8 +46,10 @@ from digest.rank.text import (
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
 
-# A paper clears a phrase's bar when it scores like the top SELECTIVITY of the store's papers.
-SELECTIVITY = 0.03
+# A paper clears a phrase's bar when it scores like the top SELECTIVITY of the store's papers
+# (measured: `digest eval` shows ~6 papers a day per topic at 0.41 precision, against 0.34 for
+# the top 10 whatever they score).
+SELECTIVITY = 0.01
 # With fewer store papers than this, the candidates join the calibration sample.
 MIN_CALIBRATION = 200
 # A phrase (or the liked papers) counts at most this many bars: one phrase repeated forty times
@@ -257,7 +259,8 @@ def _freshness(
 def calibrated(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """`scores` in units of the bar the top SELECTIVITY of `reference` reaches, measured from
     the reference's median (so 0 = an ordinary paper, 1 = the bar). A rare phrase, which most
-    papers score 0 on, has its bar at least at the median of those that score at all. A sample
+    papers score 0 on, has its bar at least at the upper quartile of those that score at all. A
+    sample
     smaller than MIN_CALIBRATION cannot say what is unusual: there the unit is simply the median
     of the scores above zero."""
     if len(reference) == 0:
@@ -270,7 +273,7 @@ def calibrated(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
     bar = float(np.quantile(reference, 1 - SELECTIVITY))
     positive = reference[reference > median]
     if len(positive):
-        bar = max(bar, float(np.median(positive)))
+        bar = max(bar, float(np.quantile(positive, 0.75)))
     if bar <= median:
         return np.zeros_like(scores)
     result: np.ndarray = (scores - median) / (bar - median)
