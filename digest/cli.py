@@ -33,7 +33,7 @@ from digest.deliver import (
 from digest.deliver.preflight import check_real_mail
 from digest.diff import load_all
 from digest.errors import DigestError, SettingsError, SubscriberError
-from digest.models import IngestResult, Paper, Snapshot, Subscriber, UpvoteMove
+from digest.models import IngestResult, Paper, Snapshot, StoredPaper, Subscriber, UpvoteMove
 from digest.rank import Interest, Profile, rank
 from digest.safe_text import terminal_safe as _safe
 from digest.settings import Settings, load_settings
@@ -416,7 +416,11 @@ def _select(settings: Settings, store: Store, email: str | None) -> list[Subscri
     wanted = _as_stored(email)
     chosen = [p for p in people if p.email.casefold() == wanted]
     if not chosen:
-        raise SettingsError(f"no subscriber {email!r}; `digest subscribers list` shows them")
+        import difflib
+
+        close = difflib.get_close_matches(wanted, [p.email.casefold() for p in people], n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise SettingsError(f"no subscriber {email!r}; {hint}`digest subscribers list` shows them")
     return chosen
 
 
@@ -599,6 +603,33 @@ def preview_command(obj: _Context, email: str | None, out: Path, open_browser: b
         webbrowser.open(out.resolve().as_uri())
 
 
+@cli.command("feedback")
+@click.argument("email")
+@click.argument("papers", nargs=-1, required=True)
+@click.option("--more", "verdict", flag_value="more", help="More papers like these.")
+@click.option("--less", "verdict", flag_value="less", help="Fewer papers like these.")
+@click.option("--forget", "verdict", flag_value="forget", help="Undo feedback on these papers.")
+@pass_context
+def feedback_command(
+    obj: _Context, email: str, papers: tuple[str, ...], verdict: str | None
+) -> None:
+    """Record a reader's feedback on PAPERS (arXiv ids or stored paper ids), as the email's
+    "More like this" / "Less like this" links do: it shapes their next digests."""
+    from digest.feedback import record, resolve
+
+    if verdict is None:
+        raise SubscriberError("say --more, --less or --forget; nothing was recorded")
+    settings = obj.settings
+    with Store.open(settings.database) as store:
+        person = _select(settings, store, email)[0]
+        ids = resolve(store, papers)
+        record(store, person.email, ids, None if verdict == "forget" else verdict, utc_now())
+    done = (
+        "forgot the feedback on" if verdict == "forget" else f"recorded '{verdict} like this' for"
+    )
+    _echo(f"{done} {len(ids)} paper(s) for {person.email}")
+
+
 @cli.group()
 def subscribers() -> None:
     """Manage the subscribers kept in the store (any number; no TOML needed)."""
@@ -750,11 +781,21 @@ def subscribers_import(obj: _Context, file: Path) -> None:
 
     The header names the columns: email (required), name, interests, exclude, authors, liked
     (lists separated by ";"), max_items, min_score, send_at, timezone, weekdays_only."""
+    from digest.feedback import record, resolve
     from digest.subscribers import read_csv
 
     rows = read_csv(file)
     with Store.open(obj.settings.database) as store:
+        # Feedback columns name stored papers: all of them must resolve before anything is kept.
+        votes = [
+            (row.email, resolve(store, refs), verdict)
+            for row in rows
+            for refs, verdict in ((row.more, "more"), (row.less, "less"))
+            if refs
+        ]
         added = store.upsert_subscribers(rows, utc_now())
+        for email, ids, verdict in votes:
+            record(store, email, ids, verdict, utc_now())
         suppressed = store.suppressions()
     kept_out = sum(1 for row in rows if row.email.casefold() in suppressed)
     click.echo(
@@ -774,7 +815,13 @@ def subscribers_export(obj: _Context, out: Path | None) -> None:
     settings = obj.settings
     with Store.open(settings.database) as store:
         people = [from_row(row, settings) for row in store.subscriber_rows()]
-    _write_out(write_csv(people), out, f"{len(people)} subscriber(s)")
+        given = store.feedback(p.email for p in people)
+
+    def refs(papers: list[StoredPaper]) -> list[str]:
+        return [p.paper.arxiv_id or str(p.id) for p in papers]
+
+    feedback = {email: (refs(v["more"]), refs(v["less"])) for email, v in given.items()}
+    _write_out(write_csv(people, feedback), out, f"{len(people)} subscriber(s)")
 
 
 @cli.command()

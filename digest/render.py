@@ -49,11 +49,13 @@ logging.getLogger("CSSUTILS").setLevel(logging.CRITICAL)
 
 @dataclass(frozen=True, slots=True)
 class Links:
-    """Per-recipient URLs for the footer (and the List-Unsubscribe header)."""
+    """Per-recipient URLs for the footer (and the List-Unsubscribe header), and per card the
+    reader's "More like this" / "Less like this" links (in the order of the picks)."""
 
     browser: str
     preferences: str
     unsubscribe: str
+    votes: tuple[tuple[str, str], ...] = ()
 
 
 def header_safe(text: str, limit: int = 160) -> str:
@@ -262,6 +264,7 @@ def recipient_fields(edition: Edition, links: Links) -> dict[str, Any]:
             "preferences": safe_url(links.preferences),
             "unsubscribe": safe_url(links.unsubscribe),
         },
+        "votes": [{"more": safe_url(more), "less": safe_url(less)} for more, less in links.votes],
     }
 
 
@@ -277,7 +280,21 @@ _SLOTS = {
         "unsubscribe": f"{_SLOT_OPEN}4{_SLOT_CLOSE}",
     },
 }
-_SLOT = re.compile(f"{_SLOT_OPEN}(\\d){_SLOT_CLOSE}")
+_SLOT = re.compile(f"{_SLOT_OPEN}(\\d+){_SLOT_CLOSE}")
+
+
+def _slots(votes: int) -> dict[str, Any]:
+    """The slot markers for a rendering whose cards carry `votes` pairs of feedback links."""
+    return {
+        **_SLOTS,
+        "votes": [
+            {
+                "more": f"{_SLOT_OPEN}{5 + 2 * n}{_SLOT_CLOSE}",
+                "less": f"{_SLOT_OPEN}{6 + 2 * n}{_SLOT_CLOSE}",
+            }
+            for n in range(votes)
+        ],
+    }
 
 
 def _slot_values(fields: dict[str, Any]) -> list[str]:
@@ -288,6 +305,7 @@ def _slot_values(fields: dict[str, Any]) -> list[str]:
         links["browser"],
         links["preferences"],
         links["unsubscribe"],
+        *(url for vote in fields["votes"] for url in (vote["more"], vote["less"])),
     ]
 
 
@@ -578,7 +596,7 @@ class Renderer:
     def render(self, edition: Edition, links: Links) -> Email:
         """One email: the edition's shared rendering (made once for everyone who gets the same
         papers) with this reader's address, interests and signed links filled in."""
-        key = (edition.edition_id, edition.date, edition.picks)
+        key = (edition.edition_id, edition.date, edition.picks, len(links.votes))
         if self._share_broken:
             return self._render(edition, links, naive=False)
         if key not in self._shared:
@@ -604,7 +622,7 @@ class Renderer:
     def _share(self, edition: Edition, links: Links) -> _Shared | None:
         """Render the edition once with slots for the reader's values."""
         context = edition_context(edition, links, *self._formats)
-        context.update(_SLOTS)
+        context.update(_slots(len(links.votes)))
         try:
             html = self._compiled.render(context)
             text = self._text.render(context)

@@ -31,7 +31,7 @@ from digest.models import (
     UpvoteMove,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -104,6 +104,13 @@ CREATE TABLE IF NOT EXISTS subscribers (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS feedback (
+    email TEXT NOT NULL COLLATE NOCASE,
+    paper_id INTEGER NOT NULL REFERENCES papers(id),
+    verdict TEXT NOT NULL CHECK (verdict IN ('more', 'less')),
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (email, paper_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sent_papers (
     email TEXT NOT NULL,
     paper_id INTEGER NOT NULL REFERENCES papers(id),
@@ -149,6 +156,9 @@ class SubscriberRow:
     send_at: str | None = None
     timezone: str | None = None
     weekdays_only: bool | None = None
+    # Feedback carried by an import (arXiv ids or stored ids); kept in the feedback table.
+    more: tuple[str, ...] = ()
+    less: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -393,7 +403,8 @@ class Store:
             elif int(row["value"]) < SCHEMA_VERSION:
                 if int(row["value"]) < 4:
                     self._rebuild_deliveries()
-                # Schema 3 only added the subscribers table, which the DDL above created.
+                # Schema 3 added the subscribers table, 5 the feedback table: the DDL above
+                # created them.
                 self._db.execute(
                     "UPDATE meta SET value = ? WHERE key = 'schema_version'",
                     (str(SCHEMA_VERSION),),
@@ -1014,8 +1025,49 @@ class Store:
         return {row[0].casefold() for row in rows}
 
     def remove_subscriber(self, email: str) -> bool:
+        """Remove a reader's row and their feedback (one transaction); history stays."""
         with self.transaction() as db:
+            db.execute("DELETE FROM feedback WHERE email = ?", (email,))
             return db.execute("DELETE FROM subscribers WHERE email = ?", (email,)).rowcount > 0
+
+    # -- feedback ------------------------------------------------------------------------
+
+    def record_feedback(
+        self, email: str, paper_ids: Sequence[int], verdict: str, now: dt.datetime
+    ) -> None:
+        """ "more" or "less" like these papers, for this reader (the latest word wins)."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO feedback(email, paper_id, verdict, created_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(email, paper_id) DO UPDATE SET verdict = excluded.verdict,"
+                " created_at = excluded.created_at",
+                ((email.casefold(), paper_id, verdict, _iso(now)) for paper_id in paper_ids),
+            )
+
+    def forget_feedback(self, email: str, paper_ids: Sequence[int]) -> int:
+        """Undo feedback on these papers; returns how many rows went."""
+        with self.transaction() as db:
+            return db.executemany(
+                "DELETE FROM feedback WHERE email = ? AND paper_id = ?",
+                ((email.casefold(), paper_id) for paper_id in paper_ids),
+            ).rowcount
+
+    def feedback(self, emails: Iterable[str]) -> dict[str, dict[str, list[StoredPaper]]]:
+        """Each reader's feedback: {"more": [...], "less": [...]}, oldest first."""
+        wanted = {email.casefold(): email for email in emails}
+        found: dict[str, dict[str, list[StoredPaper]]] = {
+            email: {"more": [], "less": []} for email in wanted.values()
+        }
+        rows = self._db.execute(
+            f"SELECT f.email, f.verdict, {_PAPER_COLUMNS} FROM feedback f"  # noqa: S608
+            " JOIN papers p ON p.id = f.paper_id"
+            " WHERE f.email IN (SELECT value FROM json_each(?))"
+            " ORDER BY f.created_at, f.paper_id",
+            (json.dumps(list(wanted)),),
+        )
+        for row in rows:
+            found[wanted[row["email"]]][row["verdict"]].append(_row_to_paper(row))
+        return found
 
     def unsubscribe(self, email: str, now: dt.datetime, reason: str = "unsubscribed") -> None:
         """Stop all mail to an address at once: suppress it, and withdraw whatever of an

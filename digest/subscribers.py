@@ -8,6 +8,7 @@ address, the table wins. One validation path serves the CLI, CSV import and the 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ CSV_COLUMNS = (
     "send_at",
     "timezone",
     "weekdays_only",
+    "more",
+    "less",
 )
 MAX_SHOWN_ERRORS = 5
 
@@ -328,6 +331,9 @@ def read_csv(path: Path) -> list[SubscriberRow]:
         except ValueError as exc:
             errors.append(f"line {line}: {exc}")
             continue
+        asked_more, asked_less = _split(record.get("more")), _split(record.get("less"))
+        if asked_more or asked_less:
+            row = dataclasses.replace(row, more=tuple(asked_more), less=tuple(asked_less))
         key = row.email.casefold()
         if key in rows:
             errors.append(f"line {line}: {row.email} is already on line {first_line[key]}")
@@ -347,8 +353,11 @@ def read_csv(path: Path) -> list[SubscriberRow]:
     return list(rows.values())
 
 
-def write_csv(people: Iterable[Subscriber]) -> str:
-    """The CSV `read_csv` reads back (every field explicit)."""
+def write_csv(
+    people: Iterable[Subscriber], feedback: dict[str, tuple[list[str], list[str]]] | None = None
+) -> str:
+    """The CSV `read_csv` reads back (every field explicit); `feedback` per address: the
+    papers (arXiv ids or stored ids) the reader asked more and less of."""
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -367,6 +376,7 @@ def write_csv(people: Iterable[Subscriber]) -> str:
                 given.send_at,
                 given.timezone,
                 "true" if given.weekdays_only else "false",
+                *(";".join(refs) for refs in (feedback or {}).get(person.email, ([], []))),
             ]
         )
     return out.getvalue()

@@ -29,6 +29,7 @@ from digest.deliver.message import (
 )
 from digest.deliver.transports import Transport
 from digest.errors import DeliveryError, DigestError
+from digest.feedback import Vote, vote_token
 from digest.models import DeliveryState, Edition, Email, Pick, Subscriber
 from digest.rank import Candidate, Interest, Profile, Weights, rank
 from digest.render import Links, Renderer
@@ -68,20 +69,37 @@ PREVIEW_PURPOSE = "preview-"
 
 
 def links_for(
-    settings: Settings, secret: str, edition_id: str, email: str, *, inert: bool = False
+    settings: Settings,
+    secret: str,
+    edition_id: str,
+    email: str,
+    *,
+    inert: bool = False,
+    picks: Sequence[Pick] = (),
 ) -> Links:
-    """The reader's signed links. `inert` links (a preview's) are signed for a preview-only
-    purpose that every reader page refuses: a preview never hands out a working link."""
+    """The reader's signed links, with a "More like this" / "Less like this" pair per pick
+    (signed per reader, paper and verdict). `inert` links (a preview's) are signed for a
+    preview-only purpose that every reader page refuses: a preview never hands out a working
+    link."""
     base = settings.sender.base_url
     prefix = PREVIEW_PURPOSE if inert else ""
 
     def token(purpose: str) -> str:
         return make_token(secret, email, prefix + purpose)
 
+    def vote(paper_id: int, verdict: str) -> str:
+        return f"{base}/feedback/{vote_token(secret, Vote(email, paper_id, verdict), prefix)}"
+
+    votes = tuple(
+        (vote(pick.paper_id, "more"), vote(pick.paper_id, "less"))
+        for pick in picks
+        if pick.paper_id is not None
+    )
     return Links(
         browser=f"{base}/archive/{edition_id}/{token('view')}",
         preferences=f"{base}/preferences/{token('preferences')}",
         unsubscribe=f"{base}/unsubscribe/{token('unsubscribe')}",
+        votes=votes if len(votes) == len(picks) else (),
     )
 
 
@@ -93,6 +111,7 @@ def weights_from(settings: Settings) -> Weights:
     r = settings.ranking
     return Weights(
         relevance=r.relevance,
+        feedback=r.feedback,
         learned=r.learned,
         seed=r.seed,
         authors=r.authors,
@@ -119,6 +138,7 @@ def choose_picks(
     deltas = store.upvote_deltas(p.id for p in stored)
     candidates = [Candidate(p.paper, p.id, deltas.get(p.id, 0), p.first_seen) for p in stored]
     sent = store.sent_paper_ids(person.email for person in people)
+    feedback = store.feedback(person.email for person in people)
     profiles = []
     for person in people:
         liked, _unknown = store.find_papers(person.liked)
@@ -132,6 +152,8 @@ def choose_picks(
                 max_items=person.max_items,
                 authors=person.authors,
                 liked=tuple(p.paper for p in liked),
+                more=tuple(p.paper for p in feedback[person.email]["more"]),
+                less=tuple(p.paper for p in feedback[person.email]["less"]),
                 min_score=person.min_score,
                 skip_ids=frozenset(sent[person.email]),
             )
@@ -170,7 +192,9 @@ def preview(
     picks = choose_picks(store, settings, [subscriber], now)[subscriber.email]
     secret = _secret(settings, ephemeral=True)
     edition = Edition(day.isoformat(), day, subscriber, tuple(picks))
-    links = links_for(settings, secret, edition.edition_id, subscriber.email, inert=True)
+    links = links_for(
+        settings, secret, edition.edition_id, subscriber.email, inert=True, picks=edition.picks
+    )
     return (renderer or renderer_for(settings)).render(edition, links)
 
 
@@ -190,7 +214,7 @@ def archived(
     edition = Edition(
         edition_id, dt.date.fromisoformat(edition_id), person, _picks_from_row(store, row)
     )
-    links = links_for(settings, _secret(settings), edition_id, row.email)
+    links = links_for(settings, _secret(settings), edition_id, row.email, picks=edition.picks)
     return (renderer or renderer_for(settings)).render(edition, links)
 
 
@@ -498,7 +522,9 @@ class _Builder:
         settings = self.settings
         person = edition.subscriber
         try:
-            links = links_for(settings, self.secret, edition.edition_id, person.email)
+            links = links_for(
+                settings, self.secret, edition.edition_id, person.email, picks=edition.picks
+            )
             email = self.renderer.render(edition, links)
             data = build_message(
                 email,

@@ -86,6 +86,9 @@ class Profile:
     max_items: int = 10
     authors: tuple[str, ...] = ()
     liked: tuple[Paper, ...] = ()
+    # One-tap feedback: papers the reader asked for more of, and less of.
+    more: tuple[Paper, ...] = ()
+    less: tuple[Paper, ...] = ()
     min_score: float = 0.0
     # Store ids of papers this reader must not get again (already sent).
     skip_ids: frozenset[int] = frozenset()
@@ -100,6 +103,8 @@ class Weights:
     are in units of their calibrated bar."""
 
     relevance: float = 1.0
+    # The reader's feedback ("more like this" / "less like this"), in units of its bar.
+    feedback: float = 1.0
     # Per-phrase models learned from the store (in standard deviations); they reorder papers
     # that cleared a bar and never make one eligible. 0 turns them off.
     learned: float = 0.4
@@ -373,6 +378,54 @@ class Ranker:
             self._learned_cache[phrase] = (found - known.mean()) / (float(known.std()) or 1.0)
         return np.stack([self._learned_cache[p] for p in phrases], axis=1)
 
+    def taste(self, profiles: Sequence[Profile]) -> tuple[np.ndarray, np.ndarray]:
+        """readers × papers: what each reader's feedback says, in units of its bar, and the
+        index of the "more" paper most like each candidate. Rocchio for all readers at once:
+        the mean of the papers they asked more of, minus the mean of those they asked less of,
+        minus the store's mean, as one weight vector per reader; every reader's scores are
+        calibrated on the store in one more product."""
+        from scipy.sparse import csr_matrix
+
+        n_papers = len(self.items)
+        scores = np.zeros((len(profiles), n_papers))
+        nearest = np.zeros((len(profiles), n_papers), dtype=np.int64)
+        readers = [s for s, p in enumerate(profiles) if p.more or p.less]
+        if not readers or self.model.empty:
+            return scores, nearest
+        rows: list[int] = []
+        columns: list[int] = []
+        values: list[float] = []
+        documents: list[list[str]] = []
+        first_more: list[int] = []  # where each reader's "more" papers start in `documents`
+        for row, s in enumerate(readers):
+            first_more.append(len(documents))
+            for papers, sign in ((profiles[s].more, 1.0), (profiles[s].less, -1.0)):
+                for paper in papers:
+                    rows.append(row)
+                    columns.append(len(documents))
+                    values.append(sign / len(papers))
+                    documents.append(stems(document(paper)))
+        examples = self.model.transform(documents)
+        mix = csr_matrix((values, (rows, columns)), shape=(len(readers), len(documents)))
+        background = self.corpus_matrix if self.corpus_matrix is not None else self.matrix
+        centre = np.asarray(background.mean(axis=0)).ravel()
+        has_more = np.array([bool(profiles[s].more) for s in readers], dtype=np.float64)
+        weights = np.asarray((mix @ examples).todense()) - has_more[:, None] * centre[None, :]
+        candidate_scores = np.asarray(self.matrix @ weights.T).T
+        reference = np.asarray(background @ weights.T).T
+        reference_all = (
+            np.hstack([reference, candidate_scores])
+            if background.shape[0] < MIN_CALIBRATION
+            else reference
+        )
+        for row, s in enumerate(readers):
+            scores[s] = calibrated(candidate_scores[row], reference_all[row])
+            if profiles[s].more:
+                start = first_more[row]
+                more = examples[start : start + len(profiles[s].more)]
+                nearest[s] = (self.matrix @ more.T).toarray().argmax(axis=1)
+        return scores, nearest
+
     def _liked(self, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
         """(confidence in bar units, index of the most similar liked paper) per candidate: a
         linear SVM with the liked papers as positives and the store's other papers (else the
@@ -482,8 +535,11 @@ class _Run:
             + weights.freshness
             * _freshness(candidates, ranker.now, weights.freshness_half_life_days)
         )
+        # Feedback: one model for every reader who gave any, in one sparse product.
+        self.taste, self.taste_nearest = ranker.taste(profiles)
         self.scores = np.round(
             weights.relevance * relevance
+            + weights.feedback * np.clip(self.taste, -CAP, CAP)
             + weights.seed * np.minimum(self.seed, CAP)
             + weights.authors * self.followed
             + shared[None, :],
@@ -492,9 +548,11 @@ class _Run:
         has_interest = np.array([bool(g) for g in self.interests])
         has_liked = np.array([bool(p.liked) for p in profiles])
         has_authors = np.array([bool(p.authors) for p in profiles])
-        targeted = has_interest | has_liked | has_authors
+        has_more = np.array([bool(p.more) for p in profiles])
+        targeted = has_interest | has_liked | has_authors | has_more
         self.liked_match = has_liked[:, None] & (self.seed >= 1)
-        cleared = phrase_match | self.liked_match | self.followed
+        self.taste_match = has_more[:, None] & (self.taste >= 1)
+        cleared = phrase_match | self.liked_match | self.followed | self.taste_match
         eligible = ~excluded
         if thresholded:
             eligible &= np.where(targeted[:, None], cleared, True)
@@ -549,6 +607,12 @@ class _Run:
             reasons.append(f"similar to papers you liked: {liked.title}")
             if not wanted:
                 shared = ranker.texts.words[col] & frozenset(lemmas(document(liked)))
+                wanted = frozenset(sorted(shared, key=lambda w: (-ranker.rarity(w), w))[:6])
+        if self.taste_match[s, col]:
+            asked = profile.more[self.taste_nearest[s, col]]
+            reasons.append(f"like a paper you asked more of: {asked.title}")
+            if not wanted:
+                shared = ranker.texts.words[col] & frozenset(lemmas(document(asked)))
                 wanted = frozenset(sorted(shared, key=lambda w: (-ranker.rarity(w), w))[:6])
         if self.followed[s, col]:
             followed = {normalise_title(a) for a in profile.authors}

@@ -26,6 +26,7 @@ from flask import Flask, Response, abort, render_template, request
 from digest.deliver.preflight import is_loopback
 from digest.deliver.send import PREVIEW_PURPOSE, archived, edition_date, preview, renderer_for
 from digest.errors import DigestError, SettingsError, StoreBusy
+from digest.feedback import Vote, read_vote, record
 from digest.models import Email, Subscriber
 from digest.render import BUILTIN_TEMPLATES, Renderer
 from digest.settings import Settings
@@ -365,6 +366,36 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
             )
         return page("resubscribed.html", email=email)
 
+    def vote_or_abort(token: str) -> Vote:
+        try:
+            return read_vote(secret, token)
+        except BadToken as exc:
+            abort(403 if exc.tampered else 400, description=str(exc))
+
+    def feedback_page(token: str, state: str) -> Response:
+        """GET asks (a link scanner changes nothing); POST records; /undo forgets."""
+        vote = vote_or_abort(token)
+        with opened(write=state != "ask") as store:
+            subscriber_or_404(store, vote.email)
+            papers = store.papers_by_id([vote.paper_id])
+            if vote.paper_id not in papers:
+                abort(404, description="That paper is no longer in the store.")
+            if state == "done":
+                record(store, vote.email, [vote.paper_id], vote.verdict, clock())
+            elif state == "undone":
+                record(store, vote.email, [vote.paper_id], None, clock())
+        nav = {"preferences": f"/preferences/{make_token(secret, vote.email, 'preferences')}"}
+        title = papers[vote.paper_id].paper.title
+        return page("feedback.html", vote=vote, state=state, title=title, token=token, nav=nav)
+
+    @app.route("/feedback/<token>", methods=["GET", "POST"])
+    def feedback(token: str) -> Response:
+        return feedback_page(token, "ask" if request.method == "GET" else "done")
+
+    @app.post("/feedback/<token>/undo")
+    def feedback_undo(token: str) -> Response:
+        return feedback_page(token, "undone")
+
     @app.route("/preferences/<token>", methods=["GET", "POST"])
     def preferences(token: str) -> Response:
         # The unsubscribe link's token opens the preferences too: whoever may stop the mail
@@ -372,28 +403,33 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
         email = reader(token, "preferences", also="unsubscribe")
         with opened(write=request.method == "POST") as store:
             person = subscriber_or_404(store, email)
-            unsubscribed = store.suppressed(email) is not None
-            form = profile_input(person)
             nav = {
                 "archive": f"/archive/{make_token(secret, email, 'view')}",
                 "unsubscribe": f"/unsubscribe/{make_token(secret, email, 'unsubscribe')}",
             }
-            if request.method == "GET":
+
+            def show(form: ProfileInput, status: int = 200, **state: Any) -> Response:
+                """The page: the editable profile, then what else shapes the digest."""
                 return page(
                     "preferences.html",
+                    status,
                     form=form,
-                    error=None,
-                    saved=False,
-                    off=unsubscribed,
+                    votes=store.feedback([email])[email],
+                    off=store.suppressed(email) is not None,
                     nav=nav,
+                    **{"error": None, "saved": False, **state},
                 )
+
+            if request.method == "GET":
+                return show(profile_input(person))
+            forget = [int(v) for v in request.form.getlist("forget") if v.isdigit()]
             given = ProfileInput(
                 email=person.email,
                 name=person.name,
                 interests=request.form.get("interests", "").splitlines(),
                 exclude=request.form.get("exclude", "").splitlines(),
-                authors=person.authors,
-                liked=person.liked,
+                authors=request.form.get("authors", "\n".join(person.authors)).splitlines(),
+                liked=request.form.get("liked", "\n".join(person.liked)).splitlines(),
                 max_items=request.form.get("max_items", "").strip() or person.max_items,
                 min_score=person.min_score,
                 send_at=request.form.get("send_at", ""),
@@ -403,19 +439,11 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
             try:
                 row = validated_row(given)
             except ValueError as exc:
-                return page(
-                    "preferences.html",
-                    400,
-                    form=given,
-                    error=str(exc),
-                    saved=False,
-                    off=unsubscribed,
-                    nav=nav,
-                )
+                return show(given, 400, error=str(exc))
             store.upsert_subscribers([row], clock())
-        return page(
-            "preferences.html", form=given, error=None, saved=True, off=unsubscribed, nav=nav
-        )
+            if forget:
+                record(store, email, forget, None, clock())
+            return show(given, saved=True)
 
     return app
 

@@ -1,0 +1,79 @@
+"""One-tap feedback: "more like this" / "less like this" on a paper, for one reader.
+
+The email's links carry a signed token per reader, paper and verdict; the web app records it on
+a POST from a one-button page (a link scanner's GET changes nothing). The command line records
+the same for scripts and imports. The ranker reads it as the reader's taste (digest.rank).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from digest.errors import SubscriberError
+from digest.identity import parse_arxiv_id
+from digest.store import Store
+from digest.tokens import BadToken, make_token, read_token
+
+VERDICTS = ("more", "less")
+_PURPOSE = "feedback"
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    """What one feedback link says: this reader wants more (or less) like this paper."""
+
+    email: str
+    paper_id: int
+    verdict: str
+
+
+def vote_token(secret: str, vote: Vote, prefix: str = "") -> str:
+    """The signed token of a feedback link (per reader, paper and verdict); `prefix` signs it
+    for another purpose (a preview's links work for nobody)."""
+    payload = f"{vote.email}\n{vote.paper_id}\n{vote.verdict}"
+    return make_token(secret, payload, prefix + _PURPOSE)
+
+
+def read_vote(secret: str, token: str) -> Vote:
+    """The vote a token was made for, or BadToken."""
+    payload = read_token(secret, token, _PURPOSE)
+    email, _, rest = payload.partition("\n")
+    paper, _, verdict = rest.partition("\n")
+    if not paper.isdigit() or verdict not in VERDICTS:
+        raise BadToken("the link is invalid; use the link from your email")
+    return Vote(email, int(paper), verdict)
+
+
+def resolve(store: Store, references: Iterable[str]) -> list[int]:
+    """Stored paper ids for arXiv ids, arXiv URLs or stored ids; SubscriberError naming every
+    one that is not in the store (nothing is recorded then)."""
+    found: list[int] = []
+    missing: list[str] = []
+    for reference in references:
+        text = reference.strip()
+        if text.isdigit() and store.papers_by_id([int(text)]):
+            found.append(int(text))
+            continue
+        papers, _ = store.find_papers([text]) if parse_arxiv_id(text) else ([], [])
+        if papers:
+            found.append(papers[0].id)
+        else:
+            missing.append(text)
+    if missing:
+        raise SubscriberError(
+            f"no stored paper {', '.join(map(repr, missing))}; give arXiv ids (2501.01234) or"
+            " the ids of stored papers; nothing was recorded"
+        )
+    return found
+
+
+def record(
+    store: Store, email: str, paper_ids: Sequence[int], verdict: str | None, now: dt.datetime
+) -> None:
+    """Record `verdict` ("more" or "less") on these papers, or forget it (None)."""
+    if verdict is None:
+        store.forget_feedback(email, paper_ids)
+    else:
+        store.record_feedback(email, paper_ids, verdict, now)

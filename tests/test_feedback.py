@@ -1,0 +1,173 @@
+"""One-tap feedback: the email's "More like this" / "Less like this" links, the web page that
+records a tap on POST (never on a link scanner's GET) and offers undo, `digest feedback` on the
+command line, and the ranker reading it as the reader's taste."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import httpx
+
+from digest.deliver import SmtpTransport, send_edition
+from digest.diff import ingest_paths
+from digest.models import Paper
+from digest.rank import Profile, Ranker
+from digest.settings import load_settings
+from digest.store import Store
+
+from .conftest import (
+    EXAMPLES,
+    FIXED_NOW,
+    SmtpServer,
+    assert_clean_error,
+    fixed_clock,
+    run,
+    write_settings,
+)
+from .test_web import start
+
+
+def _paper(title: str, abstract: str) -> Paper:
+    return Paper(key=f"title:{title.lower()}", title=title, abstract=abstract)
+
+
+def test_more_and_less_reshape_the_ranking() -> None:
+    papers = [
+        _paper("Protein folding with diffusion", "diffusion models fold proteins"),
+        _paper("Video diffusion at scale", "diffusion models generate long videos"),
+        _paper("Diffusion for weather", "diffusion models forecast the weather"),
+    ]
+    liked_protein = _paper("Protein structure", "proteins fold; structure prediction")
+    boring_video = _paper("Video generation", "generate videos of cats")
+    ranker = Ranker(papers)
+    plain = Profile(("diffusion models",), max_items=3)
+    taught = Profile(
+        ("diffusion models",), max_items=3, more=(liked_protein,), less=(boring_video,)
+    )
+    [before, after] = ranker.rank([plain, taught])
+    assert after[0].paper.title == "Protein folding with diffusion"
+    assert "Video diffusion at scale" not in [p.paper.title for p in after]  # asked for less
+    assert any("asked more of: Protein structure" in r for r in after[0].reasons)
+    assert [p.paper.title for p in before] != [p.paper.title for p in after]
+
+
+def _sent(tmp_path: Path, smtp_server: SmtpServer) -> str:
+    settings = load_settings(write_settings(tmp_path, port=smtp_server.port))
+    with Store.open(settings.database) as store:
+        ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock())
+        send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+    return next(
+        m.data.decode() for m in smtp_server.handler.messages if m.rcpt_tos == ["ada@example.org"]
+    ).replace("=\r\n", "")
+
+
+def test_every_card_carries_signed_feedback_links_that_a_get_never_acts_on(
+    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+) -> None:
+    message = _sent(tmp_path, smtp_server)
+    more = re.findall(r"https://digest\.test(/feedback/[A-Za-z0-9_=.\-]+)", message)
+    assert more, "no feedback links in the email"
+    assert "More like this" in message and "Less like this" in message
+    settings = load_settings(tmp_path / "settings.toml")
+    url, server = start(settings)
+    try:
+        link = url + more[0]
+        asked = httpx.get(link)  # a link scanner, or the reader's first tap
+        assert asked.status_code == 200 and '<form method="post">' in asked.text
+        with Store.open(settings.database) as store:
+            assert store.feedback(["ada@example.org"])["ada@example.org"] == {
+                "more": [],
+                "less": [],
+            }
+        done = httpx.post(link)
+        assert done.status_code == 200 and "Noted" in done.text and "Undo" in done.text
+        with Store.open(settings.database) as store:
+            given = store.feedback(["ada@example.org"])["ada@example.org"]
+        assert len(given["more"]) + len(given["less"]) == 1
+        undone = httpx.post(link + "/undo")
+        assert undone.status_code == 200 and "forgotten" in undone.text
+        with Store.open(settings.database) as store:
+            assert store.feedback(["ada@example.org"])["ada@example.org"] == {
+                "more": [],
+                "less": [],
+            }
+        assert httpx.post(link[:-3] + "abc").status_code == 403  # tampered
+    finally:
+        server.stop()
+
+
+def test_feedback_from_the_command_line_is_exported_and_deleted_with_the_reader(
+    tmp_path: Path,
+) -> None:
+    write_settings(tmp_path)
+    papers = tmp_path / "papers.json"
+    papers.write_text(
+        json.dumps(
+            [
+                {"paper": {"id": "2501.00001", "title": "Graph transformers", "summary": "x"}},
+                {"paper": {"id": "2501.00002", "title": "Robot hands", "summary": "y"}},
+            ]
+        )
+    )
+    assert run("ingest", papers, cwd=tmp_path).returncode == 0
+    assert run("subscribers", "add", "lin@example.org", cwd=tmp_path).returncode == 0
+    done = run("feedback", "lin@example.org", "2501.00001", "--more", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    less = run(
+        "feedback", "lin@example.org", "https://arxiv.org/abs/2501.00002v2", "--less", cwd=tmp_path
+    )
+    assert less.returncode == 0, less.stderr
+    assert_clean_error(
+        run("feedback", "lin@example.org", "2501.99999", "--more", cwd=tmp_path), 7, "2501.99999"
+    )
+    assert_clean_error(
+        run("feedback", "lim@example.org", "2501.00001", "--more", cwd=tmp_path),
+        2,
+        "did you mean lin@example.org",
+    )
+    with Store.open(tmp_path / "digest.sqlite") as store:
+        given = store.feedback(["lin@example.org"])["lin@example.org"]
+        assert [p.paper.arxiv_id for p in given["more"]] == ["2501.00001"]
+        assert [p.paper.arxiv_id for p in given["less"]] == ["2501.00002"]
+    exported = run("subscribers", "export", cwd=tmp_path).stdout
+    assert "2501.00001" in exported and "2501.00002" in exported
+    assert run("subscribers", "remove", "lin@example.org", cwd=tmp_path).returncode == 0
+    with Store.open(tmp_path / "digest.sqlite") as store:
+        assert store.feedback(["lin@example.org"])["lin@example.org"] == {"more": [], "less": []}
+
+
+def test_the_preferences_page_lists_feedback_and_forgets_what_is_ticked(
+    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+) -> None:
+    from digest.tokens import make_token
+
+    _sent(tmp_path, smtp_server)
+    settings = load_settings(tmp_path / "settings.toml")
+    with Store.open(settings.database) as store:
+        [first, second] = store.papers()[:2]
+        store.record_feedback("ada@example.org", [first.id], "more", FIXED_NOW)
+        store.record_feedback("ada@example.org", [second.id], "less", FIXED_NOW)
+    url, server = start(settings)
+    try:
+        page = f"{url}/preferences/{make_token(secret_env, 'ada@example.org', 'preferences')}"
+        shown = httpx.get(page).text
+        assert f"More like: {first.paper.title}" in shown.replace("&#34;", '"').replace(
+            "&amp;", "&"
+        )
+        assert f'name="forget" value="{second.id}"' in shown
+        form = {
+            "interests": "graph neural networks",
+            "authors": "Ada Nwosu",
+            "forget": str(second.id),
+        }
+        saved = httpx.post(page, data=form)
+        assert saved.status_code == 200 and "Saved" in saved.text
+        with Store.open(settings.database) as store:
+            given = store.feedback(["ada@example.org"])["ada@example.org"]
+            [row] = store.subscriber_rows("ada@example.org")
+        assert [p.id for p in given["more"]] == [first.id] and given["less"] == []
+        assert row.profile["authors"] == ["Ada Nwosu"]
+    finally:
+        server.stop()
