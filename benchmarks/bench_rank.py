@@ -68,7 +68,11 @@ PHRASES = (
 EXCLUDES = ("survey", "benchmark", "dataset", "medical", "review")
 
 
-def profiles(count: int, authors: list[str], seed: int = 7) -> list[Profile]:
+def profiles(
+    count: int, authors: list[str], history: list[Paper], with_feedback: int, seed: int = 7
+) -> list[Profile]:
+    """Readers with 2-5 phrases from the pool; the first `with_feedback` of them have tapped
+    "more" on 1-5 and "less" on 0-3 earlier papers (a feedback model each)."""
     rng = random.Random(seed)
     return [
         Profile(
@@ -76,8 +80,10 @@ def profiles(count: int, authors: list[str], seed: int = 7) -> list[Profile]:
             exclude=tuple(rng.sample(EXCLUDES, rng.randint(0, 1))),
             max_items=rng.choice((5, 10, 10, 20)),
             authors=tuple(rng.sample(authors, 1)) if rng.random() < 0.2 else (),
+            more=tuple(rng.sample(history, rng.randint(1, 5))) if n < with_feedback else (),
+            less=tuple(rng.sample(history, rng.randint(0, 3))) if n < with_feedback else (),
         )
-        for _ in range(count)
+        for n in range(count)
     ]
 
 
@@ -85,6 +91,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--subscribers", type=int, default=10_000)
     parser.add_argument("--papers", type=int, default=1_000)
+    parser.add_argument(
+        "--feedback", type=int, default=1_000, help="how many subscribers have feedback models"
+    )
     parser.add_argument(
         "--loop-sample",
         type=int,
@@ -99,7 +108,7 @@ def main() -> None:
             break
     candidates, history = papers[: args.papers], papers[args.papers : args.papers * 2]
     authors = sorted({a for p in candidates for a in p.authors})
-    people = profiles(args.subscribers, authors)
+    people = profiles(args.subscribers, authors, history, args.feedback)
 
     started = time.perf_counter()
     ranker = Ranker(candidates, corpus=[f"{p.title}. {p.abstract}" for p in history])
@@ -122,8 +131,11 @@ def main() -> None:
         for a, b in zip(together, one_by_one, strict=False)
     )
     assert same == len(sample), f"only {same} of {len(sample)} subscribers got identical picks"
-    print(f"{args.subscribers:,} subscribers x {len(candidates):,} papers")
-    print(f"  shared by both: tf-idf model and paper vectors {prepare:.2f} s,")
+    print(
+        f"{args.subscribers:,} subscribers x {len(candidates):,} papers,"
+        f" {args.feedback:,} of them with feedback models"
+    )
+    print(f"  shared by both: BM25 index, tf-idf model and paper vectors {prepare:.2f} s,")
     print(f"  one classifier per distinct interest phrase (learned from the corpus) {learn:.2f} s")
     print(
         f"  digest, all subscribers in one call: {vectorised:.2f} s   per-subscriber loop:"

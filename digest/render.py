@@ -264,7 +264,10 @@ def recipient_fields(edition: Edition, links: Links) -> dict[str, Any]:
             "preferences": safe_url(links.preferences),
             "unsubscribe": safe_url(links.unsubscribe),
         },
-        "votes": [{"more": safe_url(more), "less": safe_url(less)} for more, less in links.votes],
+        # One pair per card, or none at all (a template indexes them by card).
+        "votes": [{"more": safe_url(more), "less": safe_url(less)} for more, less in links.votes]
+        if len(links.votes) == len(edition.picks)
+        else [],
     }
 
 
@@ -622,7 +625,7 @@ class Renderer:
     def _share(self, edition: Edition, links: Links) -> _Shared | None:
         """Render the edition once with slots for the reader's values."""
         context = edition_context(edition, links, *self._formats)
-        context.update(_slots(len(links.votes)))
+        context.update(_slots(len(links.votes) if len(links.votes) == len(edition.picks) else 0))
         try:
             html = self._compiled.render(context)
             text = self._text.render(context)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import quopri
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -67,8 +68,14 @@ def test_compiled_equals_per_recipient_pipeline(
 ) -> None:
     renderer = Renderer()
     edition = _edition(listing, f"{local}@example.org", tuple(interests))
-    email = renderer.render(edition, _links(local))
-    assert email == renderer.render_naive(edition, _links(local))
+    # Each card's feedback links are the reader's own too (slots in the shared rendering).
+    votes = tuple(
+        (f"https://digest.test/feedback/m{n}{local}", f"https://digest.test/feedback/l{n}")
+        for n in range(len(listing))
+    )
+    links = replace(_links(local), votes=votes)
+    email = renderer.render(edition, links)
+    assert email == renderer.render_naive(edition, links)
     if email.html_qp is not None:  # assembled from pieces encoded once per edition
         assert quopri.decodestring(email.html_qp).decode("utf-8") == email.html.replace(
             "\n", "\r\n"

@@ -327,6 +327,7 @@ class Ranker:
         self.idf = self.model.idf()
         self._phrase_cache: dict[str, np.ndarray] = {}
         self._learned_cache: dict[str, np.ndarray] = {}
+        self._example_stems: dict[str, list[str]] = {}
 
     def rarity(self, word: str) -> float:
         """How rare a word (a lemma) is in the store: its stem's idf."""
@@ -378,6 +379,12 @@ class Ranker:
             self._learned_cache[phrase] = (found - known.mean()) / (float(known.std()) or 1.0)
         return np.stack([self._learned_cache[p] for p in phrases], axis=1)
 
+    def _stems(self, paper: Paper) -> list[str]:
+        """A reader's example paper as stems (cached: many readers tap the same papers)."""
+        if paper.key not in self._example_stems:
+            self._example_stems[paper.key] = stems(document(paper))
+        return self._example_stems[paper.key]
+
     def taste(self, profiles: Sequence[Profile]) -> tuple[np.ndarray, np.ndarray]:
         """readers × papers: what each reader's feedback says, in units of its bar, and the
         index of the "more" paper most like each candidate. Rocchio for all readers at once:
@@ -404,26 +411,28 @@ class Ranker:
                     rows.append(row)
                     columns.append(len(documents))
                     values.append(sign / len(papers))
-                    documents.append(stems(document(paper)))
+                    documents.append(self._stems(paper))
         examples = self.model.transform(documents)
         mix = csr_matrix((values, (rows, columns)), shape=(len(readers), len(documents)))
         background = self.corpus_matrix if self.corpus_matrix is not None else self.matrix
         centre = np.asarray(background.mean(axis=0)).ravel()
         has_more = np.array([bool(profiles[s].more) for s in readers], dtype=np.float64)
-        weights = np.asarray((mix @ examples).todense()) - has_more[:, None] * centre[None, :]
-        candidate_scores = np.asarray(self.matrix @ weights.T).T
-        reference = np.asarray(background @ weights.T).T
-        reference_all = (
-            np.hstack([reference, candidate_scores])
-            if background.shape[0] < MIN_CALIBRATION
-            else reference
+        # Never the readers × vocabulary weights themselves: papers × examples similarities,
+        # mixed per reader (two thin products instead of one wide dense matrix).
+        to_examples = (self.matrix @ examples.T).toarray().astype(np.float64)
+        candidate_scores = np.asarray(mix @ to_examples.T) - np.outer(
+            has_more, self.matrix @ centre
         )
+        reference = np.asarray(mix @ (background @ examples.T).toarray().T) - np.outer(
+            has_more, background @ centre
+        )
+        if background.shape[0] < MIN_CALIBRATION:
+            reference = np.hstack([reference, candidate_scores])
         for row, s in enumerate(readers):
-            scores[s] = calibrated(candidate_scores[row], reference_all[row])
+            scores[s] = calibrated(candidate_scores[row], reference[row])
             if profiles[s].more:
                 start = first_more[row]
-                more = examples[start : start + len(profiles[s].more)]
-                nearest[s] = (self.matrix @ more.T).toarray().argmax(axis=1)
+                nearest[s] = to_examples[:, start : start + len(profiles[s].more)].argmax(axis=1)
         return scores, nearest
 
     def _liked(self, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
@@ -463,6 +472,8 @@ class _Run:
         self._sentences: dict[int, list[tuple[str, frozenset[str]]]] = {}
         self._evidence_cache: dict[tuple[int, frozenset[str]], Evidence | None] = {}
         self._phrase_lemmas: dict[str, list[str]] = {}
+        self._example_words: dict[str, frozenset[str]] = {}
+        self._shared_cache: dict[tuple[str, int], frozenset[str]] = {}
 
         self.ranker, self.profiles = ranker, profiles
         texts, n_papers = ranker.texts, len(ranker.items)
@@ -568,6 +579,18 @@ class _Run:
             self._phrase_lemmas[phrase] = lemmas(phrase)
         return self._phrase_lemmas[phrase]
 
+    def _shared_words(self, example: Paper, col: int) -> frozenset[str]:
+        """The rarest words a candidate shares with a paper the reader liked or asked more of:
+        what its evidence sentence should show. Cached per (paper, candidate)."""
+        key = (example.key, col)
+        if key not in self._shared_cache:
+            if example.key not in self._example_words:
+                self._example_words[example.key] = frozenset(lemmas(document(example)))
+            shared = self.ranker.texts.words[col] & self._example_words[example.key]
+            ranked = sorted(shared, key=lambda w: (-self.ranker.rarity(w), w))
+            self._shared_cache[key] = frozenset(ranked[:6])
+        return self._shared_cache[key]
+
     def _evidence(self, col: int, wanted: frozenset[str]) -> Evidence | None:
         """Cached per (paper, words): readers with the same interests share the sentence."""
         key = (col, wanted)
@@ -606,14 +629,12 @@ class _Run:
             liked = profile.liked[self.nearest[s, col]]
             reasons.append(f"similar to papers you liked: {liked.title}")
             if not wanted:
-                shared = ranker.texts.words[col] & frozenset(lemmas(document(liked)))
-                wanted = frozenset(sorted(shared, key=lambda w: (-ranker.rarity(w), w))[:6])
+                wanted = self._shared_words(liked, col)
         if self.taste_match[s, col]:
             asked = profile.more[self.taste_nearest[s, col]]
             reasons.append(f"like a paper you asked more of: {asked.title}")
             if not wanted:
-                shared = ranker.texts.words[col] & frozenset(lemmas(document(asked)))
-                wanted = frozenset(sorted(shared, key=lambda w: (-ranker.rarity(w), w))[:6])
+                wanted = self._shared_words(asked, col)
         if self.followed[s, col]:
             followed = {normalise_title(a) for a in profile.authors}
             names = [a for a in paper.authors if normalise_title(a) in followed]
