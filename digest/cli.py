@@ -864,13 +864,39 @@ def daemon(obj: _Context) -> None:
     help="Evaluate every N-th day (faster, rougher).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
-def eval_command(corpus: Path, every: int, as_json: bool) -> None:
+@click.option(
+    "--learning-curve",
+    "curve",
+    is_flag=True,
+    help="Instead: readers who answer each email with More/Less, against twins who never do.",
+)
+def eval_command(corpus: Path, every: int, as_json: bool, curve: bool) -> None:
     """Measure ranking quality (nDCG@10, P@10) on arXiv daily listings against baselines.
 
     CORPUS is a folder of arXiv JSONL days [default: ../shared/corpora/arxiv-daily]."""
     from rich.progress import Progress
 
-    from digest.evaluate import evaluate
+    from digest.evaluate import evaluate, learning_curve
+
+    if curve:
+        with Progress(console=stderr, transient=True) as bar:
+            task = bar.add_task("answering each day's email", total=None)
+            points = learning_curve(
+                corpus, progress=lambda done, total: bar.update(task, completed=done, total=total)
+            )
+        if as_json:
+            rows = [{"day": p.day, "learner": p.learner, "twin": p.twin} for p in points]
+            click.echo(json.dumps(rows, indent=2))
+            return
+        click.echo(f"{'day':12} {'learner':>8} {'twin':>8}  (nDCG@10 of what each email shows)")
+        for point in points:
+            click.echo(f"{point.day:12} {point.learner:8.3f} {point.twin:8.3f}")
+        last = points[-5:]
+        learner = sum(p.learner for p in last) / max(1, len(last))
+        twin = sum(p.twin for p in last) / max(1, len(last))
+        ratio = learner / twin if twin else float("inf")
+        click.echo(f"last {len(last)} days: learner {learner:.3f}, twin {twin:.3f}: {ratio:.2f}x")
+        return
 
     with Progress(console=stderr, transient=True) as bar:
         task = bar.add_task("ranking each day", total=None)

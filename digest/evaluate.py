@@ -347,3 +347,96 @@ def evaluate(
             )
         )
     return scores
+
+
+# -- the learning curve ------------------------------------------------------------------------
+
+LEARNING_DAYS = 15
+
+
+@dataclass(frozen=True, slots=True)
+class CurvePoint:
+    """One day of the learning curve: macro nDCG@10 of the readers who answer their email and
+    of their twins who never do (same phrases)."""
+
+    day: str
+    learner: float
+    twin: float
+
+
+def _constant(moment: dt.datetime) -> Callable[[], dt.datetime]:
+    return lambda: moment
+
+
+def learning_curve(
+    folder: Path,
+    *,
+    days: int = LEARNING_DAYS,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[CurvePoint]:
+    """Per topic, a reader with the topic's phrases answers each day's email through the real
+    feedback path ("more" for every shown paper of its category, "less" for the others); its
+    twin never answers. Both are ranked by the send path (`choose_picks`, a real store); nDCG@10
+    is measured on what each email shows."""
+    from digest.deliver.send import choose_picks
+    from digest.models import Subscriber
+    from digest.settings import RankingSettings, Settings
+
+    files = sorted(folder.glob("*.jsonl"))
+    if len(files) < HISTORY_DAYS + days:
+        raise DigestError(f"{folder}: needs {HISTORY_DAYS + days} days of arXiv JSONL")
+    categories, _ = _categories(files)
+    topics = list(KEYWORD_TOPICS)
+    people = {
+        (role, topic): Subscriber(
+            email=f"{role}-{topic.replace('.', '-')}@eval.example", interests=KEYWORD_TOPICS[topic]
+        )
+        for role in ("learner", "twin")
+        for topic in topics
+    }
+    start = dt.datetime(2025, 1, 1, 6, tzinfo=dt.UTC)
+    points: list[CurvePoint] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        settings = Settings(
+            database=Path(scratch) / "curve.sqlite",
+            window_days=1,
+            ranking=RankingSettings(popularity=0, trending=0, freshness=0, diversity=0),
+        )
+        with Store.open(settings.database) as store:
+            for number, day in enumerate(files[: HISTORY_DAYS + days]):
+                moment = start + dt.timedelta(days=number)
+                [result] = ingest_paths(store, [day], _constant(moment))
+                if progress:
+                    progress(number + 1, HISTORY_DAYS + days)
+                if number < HISTORY_DAYS or not result.new:
+                    continue
+                picks = choose_picks(
+                    store, settings, list(people.values()), moment + dt.timedelta(hours=1)
+                )
+                scores: dict[str, list[float]] = {"learner": [], "twin": []}
+                for (role, topic), person in people.items():
+                    relevant = sum(
+                        topic in categories.get(p.arxiv_id or "", set()) for p in result.new
+                    )
+                    if not relevant:
+                        continue
+                    shown = picks[person.email]
+                    hits = [topic in categories.get(p.paper.arxiv_id or "", set()) for p in shown]
+                    scores[role].append(ndcg_at(hits, relevant))
+                    if role == "learner":
+                        for verdict, wanted in (("more", True), ("less", False)):
+                            ids = [
+                                p.paper_id
+                                for p, hit in zip(shown, hits, strict=True)
+                                if hit == wanted and p.paper_id is not None
+                            ]
+                            if ids:
+                                store.record_feedback(person.email, ids, verdict, moment)
+                points.append(
+                    CurvePoint(
+                        day.stem,
+                        float(np.mean(scores["learner"] or [0.0])),
+                        float(np.mean(scores["twin"] or [0.0])),
+                    )
+                )
+    return points

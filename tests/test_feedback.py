@@ -171,3 +171,20 @@ def test_the_preferences_page_lists_feedback_and_forgets_what_is_ticked(
         assert row.profile["authors"] == ["Ada Nwosu"]
     finally:
         server.stop()
+
+
+def test_the_learning_curve_answers_through_the_store(tmp_path: Path) -> None:
+    """`digest eval --learning-curve` on a few real days: readers answer, twins do not."""
+    from digest.evaluate import HISTORY_DAYS, learning_curve
+
+    from .conftest import CORPORA, shared_or_skip
+
+    days = sorted(shared_or_skip(CORPORA / "arxiv-daily").glob("*.jsonl"))[: HISTORY_DAYS + 4]
+    folder = tmp_path / "days"
+    folder.mkdir()
+    for day in days:
+        (folder / day.name).write_bytes(day.read_bytes())
+    points = learning_curve(folder, days=4)
+    assert 1 <= len(points) <= 4
+    assert all(0 <= p.learner <= 1 and 0 <= p.twin <= 1 for p in points)
+    assert points[0].learner == points[0].twin  # nobody has answered anything yet
