@@ -256,6 +256,7 @@ class RankingSettings(_Section):
     relevance: float = Field(default=1.0, ge=0)
     feedback: float = Field(default=1.0, ge=0)
     learned: float = Field(default=0.4, ge=0)
+    semantic: float = Field(default=0.5, ge=0)
     seed: float = Field(default=1.0, ge=0)
     authors: float = Field(default=0.5, ge=0)
     popularity: float = Field(default=0.05, ge=0)

@@ -166,14 +166,14 @@ def test_trending_and_freshness_break_ties_with_reasons() -> None:
         [old, new],
         [Profile(("graph networks",), (), 2)],
         now=now,
-        weights=Weights(popularity=0, trending=0, freshness=1, diversity=0),
+        weights=Weights(popularity=0, trending=0, freshness=1, diversity=0, semantic=0),
     )
     assert picks[0].paper is new
     moving = [Candidate(old, 1, upvote_delta=0), Candidate(new, 2, upvote_delta=40)]
     [picks] = rank(
         moving,
         [Profile(("graph networks",), (), 2)],
-        weights=Weights(popularity=0, trending=1, freshness=0, diversity=0),
+        weights=Weights(popularity=0, trending=1, freshness=0, diversity=0, semantic=0),
     )
     assert picks[0].paper is new
     assert "5 upvotes (+40 since the last listing)" in picks[0].reasons

@@ -113,6 +113,7 @@ def weights_from(settings: Settings) -> Weights:
         relevance=r.relevance,
         feedback=r.feedback,
         learned=r.learned,
+        semantic=r.semantic,
         seed=r.seed,
         authors=r.authors,
         popularity=r.popularity,

@@ -112,6 +112,9 @@ class Weights:
     # Per-phrase models learned from the store (in standard deviations); they reorder papers
     # that cleared a bar and never make one eligible. 0 turns them off.
     learned: float = 0.4
+    # Semantic similarity of phrase and paper (only with `digest[embeddings]`), in standard
+    # deviations over the day's papers; reorders, never admits a paper.
+    semantic: float = 0.5
     seed: float = 1.0
     authors: float = 0.5
     popularity: float = 0.05
@@ -332,6 +335,8 @@ class Ranker:
         self._phrase_cache: dict[str, np.ndarray] = {}
         self._learned_cache: dict[str, np.ndarray] = {}
         self._example_stems: dict[str, list[str]] = {}
+        self._paper_embeddings: np.ndarray | None = None
+        self._documents = [document(p) for p in self.items]
 
     def rarity(self, word: str) -> float:
         """How rare a word (a lemma) is in the store: its stem's idf."""
@@ -352,6 +357,20 @@ class Ranker:
         if not phrases:
             return np.zeros((len(self.items), 0))
         return np.stack([self._phrase_cache[p] for p in phrases], axis=1)
+
+    def semantic(self, phrases: Sequence[str]) -> np.ndarray | None:
+        """papers × phrases: embedding similarity z-scores, or None without the extra. The
+        papers are embedded once per ranking run."""
+        from digest.rank import semantic
+
+        if not self._documents:
+            return None
+        if self._paper_embeddings is None:
+            self._paper_embeddings = semantic.embed(self._documents)
+        queries = semantic.embed(phrases) if self._paper_embeddings is not None else None
+        if self._paper_embeddings is None or queries is None:
+            return None
+        return semantic.similarity_z(self._paper_embeddings, queries)
 
     def learn(self, phrases: Sequence[str]) -> None:
         """Score, calibrate and learn these phrases now (cached; `rank` does any missing)."""
@@ -517,6 +536,13 @@ class _Run:
             relevance += ranker.weights.learned * np.asarray(
                 self.spread[:, : len(phrase_list)] @ about.T
             )
+        if ranker.weights.semantic and phrase_list:
+            # Optional (digest[embeddings]): meaning beyond the words; reorders only.
+            semantic = ranker.semantic(phrase_list)
+            if semantic is not None:
+                relevance += ranker.weights.semantic * np.asarray(
+                    self.spread[:, : len(phrase_list)] @ semantic.T
+                )
         pattern = self.spread.copy()
         pattern.data[:] = 1
         phrase_match = (
