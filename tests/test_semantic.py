@@ -42,3 +42,15 @@ def test_meaning_reorders_but_never_admits() -> None:
     )
     order = [p.paper.title for p in ranked]
     assert order.index("Self-driving cars") < order.index("Cooking pasta")
+
+
+def test_loading_the_model_leaves_digest_output_alone() -> None:
+    """wordllama configures the root logger on import; digest undoes it (bm25s's DEBUG lines
+    reached every `digest rank` and `digest eval`)."""
+    from .conftest import EXAMPLES, run
+
+    result = run(
+        "rank", EXAMPLES / "dumps" / "2026-11-20-listing.txt", "--interest", "graphs", cwd=EXAMPLES
+    )
+    assert result.returncode == 0, result.stderr
+    assert "DEBUG" not in result.stderr and "INFO" not in result.stderr

@@ -9,6 +9,7 @@ nDCG@10 0.561 → 0.577 on every third arXiv day). Without the extra, ranking st
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import tempfile
 from collections.abc import Sequence
@@ -21,11 +22,19 @@ import numpy as np
 @functools.cache
 def _model() -> Any | None:
     """The bundled WordLlama model, or None when the extra is not installed."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
     try:
         import wordllama
         from wordllama import WordLlama
     except ImportError:
         return None
+    finally:
+        # wordllama calls logging.basicConfig on import: digest's output is not its to set.
+        for handler in root.handlers[:]:
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     # The loader looks for its tokenizer in a cache folder, not beside the bundled weights: a
     # private folder that links to the file the wheel ships.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ from typing import Any
 import numpy as np
 
 from digest.models import Paper
+
+# bm25s logs each index it builds at DEBUG level.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 # Words too common to carry meaning (bm25s's English list: articles, prepositions, auxiliaries).
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
