@@ -496,6 +496,9 @@ class _Run:
         self._evidence_cache: dict[tuple[int, frozenset[str]], Evidence | None] = {}
         self._phrase_lemmas: dict[str, list[str]] = {}
         self._example_words: dict[str, frozenset[str]] = {}
+        self._honest_rows: list[frozenset[int]] | None = None
+        self._confidence_rows: list[list[float]] = []
+        self._matched_cache: dict[tuple[str, ...], frozenset[str]] = {}
         self._shared_cache: dict[tuple[str, int], frozenset[str]] = {}
 
         self.ranker, self.profiles = ranker, profiles
@@ -609,6 +612,27 @@ class _Run:
             self._phrase_lemmas[phrase] = lemmas(phrase)
         return self._phrase_lemmas[phrase]
 
+    def _matched(self, s: int, col: int) -> tuple[str, ...]:
+        """The reader's phrases this paper honestly matches, strongest first. Read from plain
+        Python rows made once per run: numpy indexing per pick would cost more than the pick."""
+        if self._honest_rows is None:
+            self._honest_rows = [frozenset(np.flatnonzero(row).tolist()) for row in self.honest]
+            self._confidence_rows = self.confidence.tolist()
+        honest, confidence = self._honest_rows[col], self._confidence_rows[col]
+        found = [
+            (-confidence[j] * interest.weight, n, interest.phrase)
+            for n, interest in enumerate(self.interests[s])
+            if (j := self.phrases[interest.phrase]) in honest
+        ]
+        return tuple(dict.fromkeys(phrase for _, _, phrase in sorted(found)))
+
+    def _matched_words(self, matched: tuple[str, ...]) -> frozenset[str]:
+        if matched not in self._matched_cache:
+            self._matched_cache[matched] = frozenset(
+                w for phrase in matched for w in self._lemmas(phrase)
+            )
+        return self._matched_cache[matched]
+
     def _shared_words(self, example: Paper, col: int) -> frozenset[str]:
         """The rarest words a candidate shares with a paper the reader liked or asked more of:
         what its evidence sentence should show. Cached per (paper, candidate)."""
@@ -648,13 +672,10 @@ class _Run:
         paper = candidate.paper
         reasons: list[str] = []
         wanted: frozenset[str] = frozenset()
-        matched = sorted(
-            (i for i in self.interests[s] if self.honest[col, self.phrases[i.phrase]]),
-            key=lambda i: -self.confidence[col, self.phrases[i.phrase]] * i.weight,
-        )
+        matched = self._matched(s, col)
         if matched:
-            reasons.append(f"matches: {', '.join(dict.fromkeys(i.phrase for i in matched))}")
-            wanted = frozenset(w for i in matched for w in self._lemmas(i.phrase))
+            reasons.append(f"matches: {', '.join(matched)}")
+            wanted = self._matched_words(matched)
         if self.liked_match[s, col]:
             liked = profile.liked[self.nearest[s, col]]
             reasons.append(f"similar to papers you liked: {liked.title}")
