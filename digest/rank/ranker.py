@@ -324,7 +324,8 @@ class Ranker:
         self.texts = _Texts.of(self.items)
         # Scoring works on stems (wide recall); honesty (what matched) on lemmas, in _Texts.
         corpus_terms = [stems(text) for text in corpus]
-        candidate_terms = [stems(document(p)) for p in self.items]
+        self._documents = [document(p) for p in self.items]
+        candidate_terms = [stems(text) for text in self._documents]
         self.bm25 = Bm25([*corpus_terms, *candidate_terms])
         self.n_corpus = len(corpus_terms)
         self.model = TextModel()
@@ -336,7 +337,6 @@ class Ranker:
         self._learned_cache: dict[str, np.ndarray] = {}
         self._example_stems: dict[str, list[str]] = {}
         self._paper_embeddings: np.ndarray | None = None
-        self._documents = [document(p) for p in self.items]
 
     def rarity(self, word: str) -> float:
         """How rare a word (a lemma) is in the store: its stem's idf."""

@@ -1,16 +1,16 @@
-"""Text for ranking: a paper's words as lemmas, BM25 over the store's statistics, and the
-sentence that shows why a paper matched.
+"""Text for ranking: a paper's words as stems (for scoring) and as lemmas (for telling a reader
+what matched), BM25 over the store's statistics, and the sentence that shows why a paper
+matched.
 
-Words are reduced to their dictionary form (simplemma: "networks" → "network", "learning" →
-"learn") and nothing further, so different words never collide the way stems do ("general",
-"generality" and "generalization" stay three words). Terms are those lemmas plus the bigrams of
-neighbouring ones, so a phrase's word order counts.
+Stems widen recall ("generalization" → "general"), so scores use them. What a reader is told
+matched uses lemmas, the dictionary form and nothing further (simplemma: "networks" →
+"network", "learning" → "learn"), so different words never collide the way stems do ("general",
+"generality" and "generalization" stay three words).
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -57,12 +57,6 @@ def lemmas(text: str) -> list[str]:
     """The text's words as lemmas, stop words left out."""
     stop = _stop_words()
     return [lemma(w) for w in _WORD.findall(text) if w.lower() not in stop]
-
-
-def terms(text: str) -> list[str]:
-    """Lemmas plus bigrams of neighbouring lemmas (word order counts)."""
-    words = lemmas(text)
-    return words + [f"{a} {b}" for a, b in itertools.pairwise(words)]
 
 
 @functools.cache
