@@ -17,7 +17,7 @@ from digest.store import Store
 from digest.tokens import BadToken, make_token, read_token
 
 VERDICTS = ("more", "less")
-_PURPOSE = "feedback"
+FEEDBACK_PURPOSE = "feedback"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +33,12 @@ def vote_token(secret: str, vote: Vote, prefix: str = "") -> str:
     """The signed token of a feedback link (per reader, paper and verdict); `prefix` signs it
     for another purpose (a preview's links work for nobody)."""
     payload = f"{vote.email}\n{vote.paper_id}\n{vote.verdict}"
-    return make_token(secret, payload, prefix + _PURPOSE)
+    return make_token(secret, payload, prefix + FEEDBACK_PURPOSE)
 
 
 def read_vote(secret: str, token: str) -> Vote:
     """The vote a token was made for, or BadToken."""
-    payload = read_token(secret, token, _PURPOSE)
+    payload = read_token(secret, token, FEEDBACK_PURPOSE)
     email, _, rest = payload.partition("\n")
     paper, _, verdict = rest.partition("\n")
     if not paper.isdigit() or verdict not in VERDICTS:

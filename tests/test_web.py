@@ -338,13 +338,20 @@ def test_preview_refuses_strangers_and_accepts_bearer_or_basic(web: Web) -> None
 def test_preview_links_work_for_nobody(web: Web) -> None:
     html = httpx.get(f"{web.url}/preview/ada@example.org/email.html", headers=OP).text
     links = re.findall(
-        r"https://digest\.test(/(?:unsubscribe|preferences|archive)/[^\"'\s<>]+)", html
+        r"https://digest\.test(/(?:unsubscribe|preferences|archive|feedback)/[^\"'\s<>]+)", html
     )
-    assert {link.split("/")[1] for link in links} == {"unsubscribe", "preferences", "archive"}
+    assert {link.split("/")[1] for link in links} == {
+        "unsubscribe",
+        "preferences",
+        "archive",
+        "feedback",
+    }
     for link in links:
         for method in ("GET", "POST"):
             answer = httpx.request(method, web.url + link)
             assert answer.status_code in (403, 405), (method, link)
+            if answer.status_code == 403:
+                assert "comes from a preview" in answer.text, link
     with Store.open(web.settings.database) as store:
         assert store.suppressions() == {} and store.subscriber_rows() == []
 

@@ -19,14 +19,14 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import Flask, Response, abort, render_template, request
 
 from digest.deliver.preflight import is_loopback
 from digest.deliver.send import PREVIEW_PURPOSE, archived, edition_date, preview, renderer_for
 from digest.errors import DigestError, SettingsError, StoreBusy
-from digest.feedback import Vote, read_vote, record
+from digest.feedback import FEEDBACK_PURPOSE, Vote, read_vote, record
 from digest.models import Email, Subscriber
 from digest.render import BUILTIN_TEMPLATES, Renderer
 from digest.settings import Settings
@@ -166,21 +166,26 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
     def reader(token: str, purpose: str, *, also: str | None = None) -> str:
         """The address a link is for; 400 for a malformed token, 403 for a forged one or one
         made for another purpose (`also` names a second purpose accepted here)."""
-        try:
-            return read_token(secret, token, purpose)
-        except BadToken as exc:
-            if also is not None and exc.tampered:
-                return reader(token, also)
-            if exc.tampered and _verifies(token, PREVIEW_PURPOSE + purpose):
-                abort(403, description="This link comes from a preview and works for nobody.")
-            abort(403 if exc.tampered else 400, description=str(exc))
+        purposes = (purpose,) if also is None else (purpose, also)
+        for accepted in purposes:
+            try:
+                return read_token(secret, token, accepted)
+            except BadToken as exc:
+                error = exc
+                if not exc.tampered:
+                    break
+        return refuse(error, token, purposes)
 
-    def _verifies(token: str, purpose: str) -> bool:
-        try:
-            read_token(secret, token, purpose)
-        except BadToken:
-            return False
-        return True
+    def refuse(error: BadToken, token: str, purposes: tuple[str, ...]) -> NoReturn:
+        """400 for a malformed token, 403 for a forged one or another purpose's, saying so
+        when it is a preview's (those are signed to work for nobody)."""
+        for purpose in purposes if error.tampered else ():
+            try:
+                read_token(secret, token, PREVIEW_PURPOSE + purpose)
+            except BadToken:
+                continue
+            abort(403, description="This link comes from a preview and works for nobody.")
+        abort(403 if error.tampered else 400, description=str(error))
 
     def page(name: str, status: int = 200, **context: Any) -> Response:
         response = Response(render_template(name, **context), status=status)
@@ -370,7 +375,7 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
         try:
             return read_vote(secret, token)
         except BadToken as exc:
-            abort(403 if exc.tampered else 400, description=str(exc))
+            refuse(exc, token, (FEEDBACK_PURPOSE,))
 
     def feedback_page(token: str, state: str) -> Response:
         """GET asks (a link scanner changes nothing); POST records; /undo forgets."""
