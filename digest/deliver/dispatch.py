@@ -213,20 +213,19 @@ class Dispatcher:
                     raise self._pause
 
     def _deferred(self, row: DeliveryRow, error: TemporaryFailure) -> None:
-        self._streak += 1
         ambiguous = isinstance(error, AmbiguousFailure)
         decision = next_try(row, str(error), self.clock(), self.policy, ambiguous=ambiguous)
         if isinstance(decision, str):
-            self._failed(row.email, decision, permanent=False, counted=True)
+            self._failed(row.email, decision, permanent=False)
             return
+        self._streak += 1
         self._done_deferred.append(decision)
         retry_at = decision.retry_at.strftime("%Y-%m-%d %H:%M UTC")
         self.outcomes.deferred.append((row.email, f"{error} (next try {retry_at})"))
         self._tell(row.email, "deferred")
 
-    def _failed(self, email: str, error: str, *, permanent: bool, counted: bool = False) -> None:
-        if not counted:
-            self._streak += 1
+    def _failed(self, email: str, error: str, *, permanent: bool) -> None:
+        self._streak += 1
         self._done_failed.append((email, error, permanent))
         self.outcomes.failed.append((email, error))
         self._tell(email, "failed")
