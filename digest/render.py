@@ -625,7 +625,7 @@ class Renderer:
     def _share(self, edition: Edition, links: Links) -> _Shared | None:
         """Render the edition once with slots for the reader's values."""
         context = edition_context(edition, links, *self._formats)
-        context.update(_slots(len(links.votes) if len(links.votes) == len(edition.picks) else 0))
+        context.update(_slots(len(context["votes"])))  # the reader's own links become slots
         try:
             html = self._compiled.render(context)
             text = self._text.render(context)
