@@ -435,6 +435,18 @@ def test_slow_clients_do_not_starve_the_server(tmp_path: Path, secret_env: str) 
         server.stop()
 
 
+def test_stopping_after_the_loop_has_closed_its_sockets(tmp_path: Path, secret_env: str) -> None:
+    # CI once failed with EBADF: the loop saw the stop flag between stop() setting it and
+    # pulling the trigger, closed the trigger, and the pull wrote to a closed descriptor.
+    settings = load_settings(write_settings(tmp_path))
+    url, server = start(settings)
+    assert httpx.get(f"{url}/healthz").text == "ok\n"
+    server._stop.set()  # the flag alone: the loop notices it within one poll timeout
+    assert server._thread is not None
+    server._thread.join()
+    server.stop()  # must not write to the closed trigger
+
+
 def test_rotated_keys_keep_old_links_working(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

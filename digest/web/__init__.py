@@ -457,8 +457,8 @@ class WebServer:
     """waitress serving the app, with deliberate limits: at most [web] connection_limit open
     connections, and any connection idle for [web] channel_timeout seconds (a slow or half-open
     client) closed, so a few slow clients cannot stop it accepting. `run()` serves in this
-    thread until `stop()` (from any thread) or Ctrl-C; the loop closes its own sockets, so
-    stopping never races it."""
+    thread until `stop()` (from any thread) or Ctrl-C; the loop closes its own sockets, and
+    `stop()` wakes it only under the lock that closing takes, so the two never race."""
 
     def __init__(self, settings: Settings, host: str, port: int, app: Flask | None = None) -> None:
         from waitress import create_server
@@ -484,6 +484,8 @@ class WebServer:
             ) from None
         self.url = f"http://{host}:{self._server.effective_port}"
         self._stop = threading.Event()
+        self._closing = threading.Lock()  # the trigger is pulled only while still open
+        self._closed = False
         self._thread: threading.Thread | None = None
 
     def run(self) -> None:
@@ -499,8 +501,10 @@ class WebServer:
         except KeyboardInterrupt:
             pass
         finally:
-            server.close()
-            server.asyncore.close_all(server._map)
+            with self._closing:
+                self._closed = True
+                server.close()
+                server.asyncore.close_all(server._map)
 
     def start(self) -> WebServer:
         """Serve in a background thread (the socket already listens)."""
@@ -510,7 +514,9 @@ class WebServer:
 
     def stop(self) -> None:
         self._stop.set()
-        self._server.pull_trigger()  # wake the loop so it sees the flag
+        with self._closing:  # the loop may have seen the flag and closed already
+            if not self._closed:
+                self._server.pull_trigger()  # wake the loop so it sees the flag
         if self._thread is not None:
             self._thread.join()
 
