@@ -191,3 +191,24 @@ def test_all_subscribers_at_once_equals_one_at_a_time() -> None:
     together = ranker.rank(profiles)
     alone = [ranker.rank([p])[0] for p in profiles]
     assert together == alone
+
+
+def test_a_phrase_listed_twice_is_one_reason_at_its_larger_weight() -> None:
+    papers = [_paper("Quantization of Language Models", "int4 robot"), _paper("Robot Folding")]
+    twice = Profile((Interest("robot", 1.0), "quantization", Interest("robot", 5.0)), (), 2)
+    [picks] = rank(papers, [twice], weights=STILL)
+    both = next(p for p in picks if p.paper.title.startswith("Quantization"))
+    assert both.reasons[0] == "matches: robot, quantization"  # robot's weight is 5, not 1
+
+
+def test_ties_across_readers_in_one_batch_keep_listing_order() -> None:
+    # The shortlist sorts every reader's eligible papers in one pass: each reader's ties still
+    # break by upvotes, then listing order, whatever the other readers are eligible for.
+    twins = [_paper(f"Robot paper {i}", "robot", upvotes=i % 2) for i in range(6)]
+    readers = [Profile(("robot",), (), 6), Profile(exclude=("robot",)), Profile(("robot",), (), 3)]
+    flat = Weights(popularity=0, trending=0, freshness=0, diversity=0, learned=0, semantic=0)
+    first, nothing, third = rank(twins, readers, weights=flat)
+    expected = [f"Robot paper {i}" for i in (1, 3, 5, 0, 2, 4)]
+    assert [p.paper.title for p in first] == expected
+    assert nothing == []
+    assert [p.paper.title for p in third] == expected[:3]

@@ -337,10 +337,15 @@ class Ranker:
         self._learned_cache: dict[str, np.ndarray] = {}
         self._example_stems: dict[str, list[str]] = {}
         self._paper_embeddings: np.ndarray | None = None
+        self._phrase_embeddings: dict[str, np.ndarray] = {}
+        self._rarity: dict[str, float] = {}
 
     def rarity(self, word: str) -> float:
-        """How rare a word (a lemma) is in the store: its stem's idf."""
-        return self.idf.get(stem(word), 1.0)
+        """How rare a word (a lemma) is in the store: its stem's idf (cached per word)."""
+        found = self._rarity.get(word)
+        if found is None:
+            found = self._rarity[word] = self.idf.get(stem(word), 1.0)
+        return found
 
     def _reference(self, scores: np.ndarray) -> np.ndarray:
         """The calibration sample: the store's papers, plus the candidates when it is small."""
@@ -360,23 +365,29 @@ class Ranker:
 
     def semantic(self, phrases: Sequence[str]) -> np.ndarray | None:
         """papers × phrases: embedding similarity z-scores, or None without the extra. The
-        papers are embedded once per ranking run."""
+        papers are embedded once per Ranker, each phrase once."""
         from digest.rank import semantic
 
-        if not self._documents:
-            return None
-        if self._paper_embeddings is None:
+        if self._paper_embeddings is None and self._documents and phrases:
             self._paper_embeddings = semantic.embed(self._documents)
-        queries = semantic.embed(phrases) if self._paper_embeddings is not None else None
-        if self._paper_embeddings is None or queries is None:
+        if self._paper_embeddings is None or not phrases:
             return None
+        missing = [p for p in dict.fromkeys(phrases) if p not in self._phrase_embeddings]
+        if missing:
+            found = semantic.embed(missing)
+            assert found is not None
+            self._phrase_embeddings.update(zip(missing, found, strict=True))
+        queries = np.stack([self._phrase_embeddings[p] for p in phrases])
         return semantic.similarity_z(self._paper_embeddings, queries)
 
     def learn(self, phrases: Sequence[str]) -> None:
-        """Score, calibrate and learn these phrases now (cached; `rank` does any missing)."""
+        """Score, calibrate, learn and embed these phrases now (cached; `rank` does any
+        missing): what a ranking run needs per phrase and per paper, whoever the readers are."""
         self.phrase_confidence(phrases)
         if self.weights.learned and self.corpus_matrix is not None:
             self.learned(phrases)
+        if self.weights.semantic:
+            self.semantic(phrases)
 
     def learned(self, phrases: Sequence[str]) -> np.ndarray:
         """papers × phrases: what each phrase is about, learned from the store. Per phrase, a
@@ -425,18 +436,17 @@ class Ranker:
         rows: list[int] = []
         columns: list[int] = []
         values: list[float] = []
-        documents: list[list[str]] = []
-        first_more: list[int] = []  # where each reader's "more" papers start in `documents`
+        papers_by_key = {p.key: p for s in readers for p in (*profiles[s].more, *profiles[s].less)}
+        example = _index(list(papers_by_key))
         for row, s in enumerate(readers):
-            first_more.append(len(documents))
             for papers, sign in ((profiles[s].more, 1.0), (profiles[s].less, -LESS_WEIGHT)):
-                for paper in papers:
+                for paper in papers:  # the same paper twice adds up (csr sums duplicates)
                     rows.append(row)
-                    columns.append(len(documents))
+                    columns.append(example[paper.key])
                     values.append(sign / len(papers))
-                    documents.append(self._stems(paper))
-        examples = self.model.transform(documents)
-        mix = csr_matrix((values, (rows, columns)), shape=(len(readers), len(documents)))
+        # Each distinct example paper once: many readers tap the same papers.
+        examples = self.model.transform([self._stems(papers_by_key[k]) for k in example])
+        mix = csr_matrix((values, (rows, columns)), shape=(len(readers), len(example)))
         background = self.corpus_matrix if self.corpus_matrix is not None else self.matrix
         centre = np.asarray(background.mean(axis=0)).ravel()
         has_more = np.array([bool(profiles[s].more) for s in readers], dtype=np.float64)
@@ -454,8 +464,8 @@ class Ranker:
         for row, s in enumerate(readers):
             scores[s] = calibrated(candidate_scores[row], reference[row])
             if profiles[s].more:
-                start = first_more[row]
-                nearest[s] = to_examples[:, start : start + len(profiles[s].more)].argmax(axis=1)
+                asked = [example[p.key] for p in profiles[s].more]
+                nearest[s] = to_examples[:, asked].argmax(axis=1)
         return scores, nearest
 
     def _liked(self, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
@@ -500,6 +510,7 @@ class _Run:
         self._confidence_rows: list[list[float]] = []
         self._matched_cache: dict[tuple[str, ...], frozenset[str]] = {}
         self._shared_cache: dict[tuple[str, int], frozenset[str]] = {}
+        self._own: dict[int, list[tuple[int, float, int, str]]] = {}
 
         self.ranker, self.profiles = ranker, profiles
         texts, n_papers = ranker.texts, len(ranker.items)
@@ -527,25 +538,22 @@ class _Run:
                 vals.append(interest.weight / total)
         shape = (len(profiles), max(len(self.phrases), 1))
         self.spread = csr_matrix((vals, (rows, cols)), shape=shape, dtype=np.float64)
-        relevance = (
-            np.asarray(self.spread[:, : len(phrase_list)] @ topical.T)
-            if phrase_list
-            else np.zeros((len(profiles), n_papers))
-        )
+        per_phrase = topical
         if ranker.weights.learned and phrase_list and ranker.corpus_matrix is not None:
             # What each phrase is about, learned from the store: orders the papers that clear a
             # bar (it never makes a paper eligible, so it cannot bring in off-topic ones).
-            about = ranker.learned(phrase_list)
-            relevance += ranker.weights.learned * np.asarray(
-                self.spread[:, : len(phrase_list)] @ about.T
-            )
+            per_phrase = per_phrase + ranker.weights.learned * ranker.learned(phrase_list)
         if ranker.weights.semantic and phrase_list:
             # Optional (digest[embeddings]): meaning beyond the words; reorders only.
             semantic = ranker.semantic(phrase_list)
             if semantic is not None:
-                relevance += ranker.weights.semantic * np.asarray(
-                    self.spread[:, : len(phrase_list)] @ semantic.T
-                )
+                per_phrase = per_phrase + ranker.weights.semantic * semantic
+        # Every signal per phrase first, then one product spreads them over the readers.
+        relevance = (
+            np.asarray(self.spread[:, : len(phrase_list)] @ per_phrase.T)
+            if phrase_list
+            else np.zeros((len(profiles), n_papers))
+        )
         pattern = self.spread.copy()
         pattern.data[:] = 1
         phrase_match = (
@@ -581,18 +589,17 @@ class _Run:
         )
         # Feedback: one model for every reader who gave any, in one sparse product.
         self.taste, self.taste_nearest = ranker.taste(profiles)
-        self.scores = np.round(
-            weights.relevance * relevance
-            + weights.feedback * np.clip(self.taste, -CAP, CAP)
-            + weights.seed * np.minimum(self.seed, CAP)
-            + weights.authors * self.followed
-            + shared[None, :],
-            DECIMALS,
-        )
         has_interest = np.array([bool(g) for g in self.interests])
         has_liked = np.array([bool(p.liked) for p in profiles])
         has_authors = np.array([bool(p.authors) for p in profiles])
         has_more = np.array([bool(p.more) for p in profiles])
+        has_feedback = has_more | np.array([bool(p.less) for p in profiles])
+        # The per-reader signals are zero for the readers without them: added only where not.
+        total = weights.relevance * relevance + shared[None, :]
+        total[has_feedback] += weights.feedback * np.clip(self.taste[has_feedback], -CAP, CAP)
+        total[has_liked] += weights.seed * np.minimum(self.seed[has_liked], CAP)
+        total[has_authors] += weights.authors * self.followed[has_authors]
+        self.scores = np.round(total, DECIMALS)
         targeted = has_interest | has_liked | has_authors | has_more
         self.liked_match = has_liked[:, None] & (self.seed >= 1)
         self.taste_match = has_more[:, None] & (self.taste >= 1)
@@ -612,19 +619,33 @@ class _Run:
             self._phrase_lemmas[phrase] = lemmas(phrase)
         return self._phrase_lemmas[phrase]
 
+    def _own_phrases(self, s: int) -> list[tuple[int, float, int, str]]:
+        """The reader's distinct phrases as (column, weight, position, phrase); a phrase
+        listed twice counts with its larger weight, at its first position."""
+        mine: dict[str, tuple[int, float, int, str]] = {}
+        for n, interest in enumerate(self.interests[s]):
+            phrase = interest.phrase
+            if phrase in mine:
+                j, weight, first, _ = mine[phrase]
+                mine[phrase] = (j, max(weight, interest.weight), first, phrase)
+            else:
+                mine[phrase] = (self.phrases[phrase], interest.weight, n, phrase)
+        return list(mine.values())
+
     def _matched(self, s: int, col: int) -> tuple[str, ...]:
         """The reader's phrases this paper honestly matches, strongest first. Read from plain
         Python rows made once per run: numpy indexing per pick would cost more than the pick."""
         if self._honest_rows is None:
             self._honest_rows = [frozenset(np.flatnonzero(row).tolist()) for row in self.honest]
             self._confidence_rows = self.confidence.tolist()
+        mine = self._own.get(s)
+        if mine is None:
+            mine = self._own[s] = self._own_phrases(s)
         honest, confidence = self._honest_rows[col], self._confidence_rows[col]
-        found = [
-            (-confidence[j] * interest.weight, n, interest.phrase)
-            for n, interest in enumerate(self.interests[s])
-            if (j := self.phrases[interest.phrase]) in honest
-        ]
-        return tuple(dict.fromkeys(phrase for _, _, phrase in sorted(found)))
+        found = sorted(
+            (-confidence[j] * weight, n, phrase) for j, weight, n, phrase in mine if j in honest
+        )
+        return tuple(phrase for _, _, phrase in found)
 
     def _matched_words(self, matched: tuple[str, ...]) -> frozenset[str]:
         if matched not in self._matched_cache:
@@ -664,9 +685,15 @@ class _Run:
             self.upvotes,
             ranker.weights.diversity,
         )
-        return [[self._pick(s, col) for col in chosen[s]] for s in range(len(profiles))]
+        return [
+            [
+                self._pick(s, col, score)
+                for col, score in zip(columns, self.scores[s, columns].tolist(), strict=True)
+            ]
+            for s, columns in enumerate(chosen)
+        ]
 
-    def _pick(self, s: int, col: int) -> Pick:
+    def _pick(self, s: int, col: int, score: float) -> Pick:
         ranker = self.ranker
         profile, candidate = self.profiles[s], ranker.candidates[col]
         paper = candidate.paper
@@ -676,17 +703,18 @@ class _Run:
         if matched:
             reasons.append(f"matches: {', '.join(matched)}")
             wanted = self._matched_words(matched)
-        if self.liked_match[s, col]:
+        # The numpy lookups only for readers who have the signal at all.
+        if profile.liked and self.liked_match[s, col]:
             liked = profile.liked[self.nearest[s, col]]
             reasons.append(f"similar to papers you liked: {liked.title}")
             if not wanted:
                 wanted = self._shared_words(liked, col)
-        if self.taste_match[s, col]:
+        if profile.more and self.taste_match[s, col]:
             asked = profile.more[self.taste_nearest[s, col]]
             reasons.append(f"like a paper you asked more of: {asked.title}")
             if not wanted:
                 wanted = self._shared_words(asked, col)
-        if self.followed[s, col]:
+        if profile.authors and self.followed[s, col]:
             followed = {normalise_title(a) for a in profile.authors}
             names = [a for a in paper.authors if normalise_title(a) in followed]
             reasons.append(f"by {', '.join(names)}")
@@ -708,7 +736,7 @@ class _Run:
         found = self._evidence(col, wanted)
         return Pick(
             paper=paper,
-            score=round(float(self.scores[s, col]), 4),
+            score=round(score, 4),
             reasons=tuple(reasons),
             paper_id=candidate.paper_id,
             evidence=found.sentence if found else "",
@@ -749,13 +777,19 @@ def _mmr(
     best (1 - diversity) · relevance - diversity · (max cosine to what it already took)."""
     n_profiles, n_papers = scores.shape
     depth = min(n_papers, max(limits) * SHORTLIST_FACTOR)
-    masked = np.where(eligible, scores, -np.inf)
-    # Order: score desc, then upvotes desc, then listing order. Columns are pre-permuted into
-    # tie-break order once, so one stable sort per row gives the full order.
-    tie_order = np.lexsort((np.arange(n_papers), -upvotes))
-    order = tie_order[np.argsort(-masked[:, tie_order], axis=1, kind="stable")]
-    shortlist = order[:, :depth]
-    valid = np.take_along_axis(eligible, shortlist, axis=1)
+    # Only the eligible (reader, paper) pairs are ordered, all readers in one sort: by reader,
+    # then score desc, then upvotes desc, then listing order (the tie-break rank).
+    tie_rank = np.empty(n_papers, dtype=np.int64)
+    tie_rank[np.lexsort((np.arange(n_papers), -upvotes))] = np.arange(n_papers)
+    rows, cols = np.nonzero(eligible)
+    order = np.lexsort((tie_rank[cols], -scores[rows, cols], rows))
+    rows, cols = rows[order], cols[order]
+    within = np.arange(len(rows)) - np.searchsorted(rows, np.arange(n_profiles))[rows]
+    kept = within < depth
+    shortlist = np.zeros((n_profiles, depth), dtype=np.int64)
+    valid = np.zeros((n_profiles, depth), dtype=bool)
+    shortlist[rows[kept], within[kept]] = cols[kept]
+    valid[rows[kept], within[kept]] = True
     relevance = np.take_along_axis(scores, shortlist, axis=1)
     top = np.where(valid, relevance, -np.inf).max(axis=1, keepdims=True)
     relevance = np.where(np.isfinite(top) & (top > 0), relevance / np.where(top > 0, top, 1), 0)
