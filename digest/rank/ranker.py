@@ -595,7 +595,7 @@ class _Run:
         has_more = np.array([bool(p.more) for p in profiles])
         has_feedback = has_more | np.array([bool(p.less) for p in profiles])
         # The per-reader signals are zero for the readers without them: added only where not.
-        total = weights.relevance * relevance + shared[None, :]
+        total: np.ndarray = weights.relevance * relevance + shared[None, :]
         total[has_feedback] += weights.feedback * np.clip(self.taste[has_feedback], -CAP, CAP)
         total[has_liked] += weights.seed * np.minimum(self.seed[has_liked], CAP)
         total[has_authors] += weights.authors * self.followed[has_authors]
