@@ -531,11 +531,11 @@ class _Run:
         )
         rows, cols, vals = [], [], []
         for s, group in enumerate(self.interests):
-            total = sum(i.weight for i in group)
+            weight_sum = sum(i.weight for i in group)
             for interest in group:
                 rows.append(s)
                 cols.append(self.phrases[interest.phrase])
-                vals.append(interest.weight / total)
+                vals.append(interest.weight / weight_sum)
         shape = (len(profiles), max(len(self.phrases), 1))
         self.spread = csr_matrix((vals, (rows, cols)), shape=shape, dtype=np.float64)
         per_phrase = topical
@@ -595,7 +595,7 @@ class _Run:
         has_more = np.array([bool(p.more) for p in profiles])
         has_feedback = has_more | np.array([bool(p.less) for p in profiles])
         # The per-reader signals are zero for the readers without them: added only where not.
-        total: np.ndarray = weights.relevance * relevance + shared[None, :]
+        total = weights.relevance * relevance + shared[None, :]
         total[has_feedback] += weights.feedback * np.clip(self.taste[has_feedback], -CAP, CAP)
         total[has_liked] += weights.seed * np.minimum(self.seed[has_liked], CAP)
         total[has_authors] += weights.authors * self.followed[has_authors]
