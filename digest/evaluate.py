@@ -403,13 +403,15 @@ def learning_curve(
             ranking=RankingSettings(popularity=0, trending=0, freshness=0, diversity=0),
         )
         with Store.open(settings.database) as store:
-            for number, day in enumerate(files[: HISTORY_DAYS + days]):
+            for number, day in enumerate(files):
+                if len(points) == days:
+                    break
                 moment = start + dt.timedelta(days=number)
                 [result] = ingest_paths(store, [day], _constant(moment))
                 if progress:
-                    progress(number + 1, HISTORY_DAYS + days)
+                    progress(min(number + 1, HISTORY_DAYS + len(points)), HISTORY_DAYS + days)
                 if number < HISTORY_DAYS or not result.new:
-                    continue
+                    continue  # a weekend's listing brings nothing new: no email that day
                 picks = choose_picks(
                     store, settings, list(people.values()), moment + dt.timedelta(hours=1)
                 )
@@ -439,4 +441,6 @@ def learning_curve(
                         float(np.mean(scores["twin"] or [0.0])),
                     )
                 )
+    if len(points) < days:
+        raise DigestError(f"{folder}: only {len(points)} days with new papers; needs {days}")
     return points
