@@ -22,6 +22,10 @@ class Paper:
     url: str | None = None
     pdf_url: str | None = None
     code_url: str | None = None
+    # What Hugging Face's daily papers add: a preview image, a project page, a discussion size.
+    thumbnail_url: str | None = None
+    project_url: str | None = None
+    comments: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,18 @@ class Subscriber:
     weekdays_only: bool = False
 
 
+class Basis(enum.StrEnum):
+    """What brought a pick to a reader, strongest first: one of their interest phrases, their
+    liked papers, their "more like this" answers, an author they follow, or (with none of
+    those) being popular in the listing. The email groups picks by it."""
+
+    INTEREST = "interest"
+    LIKED = "liked"
+    FEEDBACK = "feedback"
+    AUTHOR = "author"
+    POPULAR = "popular"
+
+
 @dataclass(frozen=True, slots=True)
 class Pick:
     """A paper chosen for one subscriber, with its score and why it was chosen."""
@@ -106,6 +122,12 @@ class Pick:
     # character spans in it of the reader's words, to emphasise; empty when none applies.
     evidence: str = ""
     highlights: tuple[tuple[int, int], ...] = ()
+    basis: Basis = Basis.POPULAR
+    # With basis INTEREST: the reader's phrase that brought it (their strongest match).
+    interest: str = ""
+    # Upvotes gained since the store last saw the paper, and when the store first saw it.
+    upvote_delta: int = 0
+    first_seen: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 import zoneinfo
+from typing import Any
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from digest.deliver.message import (
 from digest.deliver.transports import Transport
 from digest.errors import DeliveryError, DigestError
 from digest.feedback import Vote, vote_token
-from digest.models import DeliveryState, Edition, Email, Pick, Subscriber
+from digest.models import Basis, DeliveryState, Edition, Email, Pick, Subscriber
 from digest.rank import Candidate, Interest, Profile, Weights, rank
 from digest.render import Links, Renderer
 from digest.settings import Settings
@@ -174,10 +175,34 @@ def _picks_from_row(store: Store, row: DeliveryRow) -> tuple[Pick, ...]:
             paper_id=pick["paper_id"],
             evidence=pick.get("evidence", ""),
             highlights=tuple((int(a), int(b)) for a, b in pick.get("highlights", ())),
+            **_basis_of(pick),
+            upvote_delta=int(pick.get("upvote_delta", 0)),
+            first_seen=papers[pick["paper_id"]].first_seen,
         )
         for pick in row.picks
         if pick["paper_id"] in papers
     )
+
+
+_OLD_REASONS = (
+    ("matches: ", Basis.INTEREST),
+    ("similar to papers you liked", Basis.LIKED),
+    ("like a paper you asked more of", Basis.FEEDBACK),
+    ("by ", Basis.AUTHOR),
+)
+
+
+def _basis_of(pick: dict[str, Any]) -> dict[str, Any]:
+    """A recorded pick's basis and interest; a row recorded before they were kept has them
+    read back from its first reason."""
+    if "basis" in pick:
+        return {"basis": Basis(pick["basis"]), "interest": pick.get("interest", "")}
+    first = pick["reasons"][0] if pick["reasons"] else ""
+    for prefix, basis in _OLD_REASONS:
+        if first.startswith(prefix):
+            interest = first.removeprefix(prefix).split(", ")[0] if basis is Basis.INTEREST else ""
+            return {"basis": basis, "interest": interest}
+    return {"basis": Basis.POPULAR, "interest": ""}
 
 
 def preview(
@@ -603,4 +628,7 @@ def _pick_record(pick: Pick) -> dict[str, object]:
         "reasons": list(pick.reasons),
         "evidence": pick.evidence,
         "highlights": [list(span) for span in pick.highlights],
+        "basis": pick.basis.value,
+        "interest": pick.interest,
+        "upvote_delta": pick.upvote_delta,
     }

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from digest.identity import normalise_title
-from digest.models import Paper, Pick
+from digest.models import Basis, Paper, Pick
 from digest.rank.text import (
     Bm25,
     Evidence,
@@ -698,26 +698,31 @@ class _Run:
         profile, candidate = self.profiles[s], ranker.candidates[col]
         paper = candidate.paper
         reasons: list[str] = []
+        bases: list[Basis] = []
         wanted: frozenset[str] = frozenset()
         matched = self._matched(s, col)
         if matched:
             reasons.append(f"matches: {', '.join(matched)}")
+            bases.append(Basis.INTEREST)
             wanted = self._matched_words(matched)
         # The numpy lookups only for readers who have the signal at all.
         if profile.liked and self.liked_match[s, col]:
             liked = profile.liked[self.nearest[s, col]]
             reasons.append(f"similar to papers you liked: {liked.title}")
+            bases.append(Basis.LIKED)
             if not wanted:
                 wanted = self._shared_words(liked, col)
         if profile.more and self.taste_match[s, col]:
             asked = profile.more[self.taste_nearest[s, col]]
             reasons.append(f"like a paper you asked more of: {asked.title}")
+            bases.append(Basis.FEEDBACK)
             if not wanted:
                 wanted = self._shared_words(asked, col)
         if profile.authors and self.followed[s, col]:
             followed = {normalise_title(a) for a in profile.authors}
             names = [a for a in paper.authors if normalise_title(a) in followed]
             reasons.append(f"by {', '.join(names)}")
+            bases.append(Basis.AUTHOR)
         if not reasons:
             related = [
                 i.phrase
@@ -726,13 +731,8 @@ class _Run:
             ]
             if related:
                 reasons.append(f"related to {', '.join(dict.fromkeys(related))}")
-        if paper.upvotes:
-            popular = f"{paper.upvotes} upvote{'s' if paper.upvotes != 1 else ''}"
-            if candidate.upvote_delta > 0:
-                popular += f" (+{candidate.upvote_delta} since the last listing)"
-            reasons.append(popular)
-        if not reasons:
-            reasons.append("new in this listing")
+        if not reasons:  # nothing personal: popularity is the reason (the card shows counts)
+            reasons.append("trending in this listing" if paper.upvotes else "new in this listing")
         found = self._evidence(col, wanted)
         return Pick(
             paper=paper,
@@ -741,6 +741,10 @@ class _Run:
             paper_id=candidate.paper_id,
             evidence=found.sentence if found else "",
             highlights=found.highlights if found else (),
+            basis=bases[0] if bases else Basis.POPULAR,
+            interest=matched[0] if matched else "",
+            upvote_delta=candidate.upvote_delta,
+            first_seen=candidate.first_seen,
         )
 
 
