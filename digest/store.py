@@ -31,7 +31,7 @@ from digest.models import (
     UpvoteMove,
 )
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,7 +58,10 @@ CREATE TABLE IF NOT EXISTS papers (
     pdf_url TEXT,
     code_url TEXT,
     first_snapshot_id INTEGER NOT NULL REFERENCES snapshots(id),
-    first_seen TEXT NOT NULL
+    first_seen TEXT NOT NULL,
+    thumbnail_url TEXT,
+    project_url TEXT,
+    comments INTEGER
 );
 CREATE INDEX IF NOT EXISTS papers_title_key ON papers(title_key);
 CREATE INDEX IF NOT EXISTS papers_first_seen ON papers(first_seen);
@@ -121,7 +124,7 @@ CREATE TABLE IF NOT EXISTS sent_papers (
 
 _PAPER_COLUMNS = (
     "p.id, p.arxiv_id, p.title, p.abstract, p.authors, p.author_count, p.published, p.upvotes,"
-    " p.url, p.pdf_url, p.code_url, p.first_seen"
+    " p.url, p.pdf_url, p.code_url, p.first_seen, p.thumbnail_url, p.project_url, p.comments"
 )
 
 
@@ -211,6 +214,9 @@ def _paper_row(
         paper.code_url,
         snapshot_id,
         now,
+        paper.thumbnail_url,
+        paper.project_url,
+        paper.comments,
     )
 
 
@@ -233,6 +239,9 @@ def _row_to_paper(row: sqlite3.Row) -> StoredPaper:
         url=row["url"],
         pdf_url=row["pdf_url"],
         code_url=row["code_url"],
+        thumbnail_url=row["thumbnail_url"],
+        project_url=row["project_url"],
+        comments=row["comments"],
     )
     return StoredPaper(
         id=row["id"],
@@ -403,6 +412,8 @@ class Store:
             elif int(row["value"]) < SCHEMA_VERSION:
                 if int(row["value"]) < 4:
                     self._rebuild_deliveries()
+                if int(row["value"]) < 6:
+                    self._add_paper_columns()
                 # Schema 3 added the subscribers table, 5 the feedback table: the DDL above
                 # created them.
                 self._db.execute(
@@ -413,6 +424,17 @@ class Store:
                 "CREATE INDEX IF NOT EXISTS deliveries_retry ON deliveries(retry_at)"
                 " WHERE state = 'deferred'"
             )
+
+    def _add_paper_columns(self) -> None:
+        """Schema 6: what Hugging Face's daily papers add (thumbnail, project page, comments)."""
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(papers)")}
+        for column, kind in (
+            ("thumbnail_url", "TEXT"),
+            ("project_url", "TEXT"),
+            ("comments", "INTEGER"),
+        ):
+            if column not in have:
+                self._db.execute(f"ALTER TABLE papers ADD COLUMN {column} {kind}")
 
     def _rebuild_deliveries(self) -> None:
         """The ledger in today's shape: SQLite cannot alter a CHECK constraint (schema 2 added
@@ -563,8 +585,9 @@ class Store:
             sightings.append((snapshot_id, known.id, pos, paper.upvotes))
         db.executemany(
             "INSERT INTO papers(id, arxiv_id, title_key, title, abstract, authors, author_count,"
-            " published, upvotes, url, pdf_url, code_url, first_snapshot_id, first_seen)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " published, upvotes, url, pdf_url, code_url, first_snapshot_id, first_seen,"
+            " thumbnail_url, project_url, comments)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             new_rows,
         )
         db.executemany("UPDATE papers SET arxiv_id = ? WHERE id = ?", learned_ids)

@@ -27,6 +27,9 @@ CARRIED = {
         "published",
         "upvotes",
         "code_url",
+        "thumbnail_url",
+        "project_url",
+        "comments",
     ),
     "arxiv-feed": ("key", "title", "abstract", "arxiv_id", "authors", "published"),
     "page": ("key", "title", "abstract", "author_count", "published", "upvotes"),
@@ -74,6 +77,9 @@ def papers(draw: st.DrawFn, *, with_id: bool, title: st.SearchStrategy[str] = fr
         published=published,
         upvotes=draw(st.none() | st.integers(0, 10**6)),
         code_url=draw(st.none() | github),
+        thumbnail_url=draw(st.none() | github.map(lambda url: url + ".png")),
+        project_url=draw(st.none() | github),
+        comments=draw(st.none() | st.integers(0, 10**4)),
     )
 
 

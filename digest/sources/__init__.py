@@ -101,10 +101,13 @@ def _checked(paper: Paper, where: str) -> Paper:
         count_in_range(paper.upvotes, "upvotes", where, MAX_UPVOTES)
     if paper.author_count is not None:
         count_in_range(paper.author_count, "author count", where, MAX_AUTHORS)
-    url, pdf_url, code_url = web_url(paper.url), web_url(paper.pdf_url), web_url(paper.code_url)
-    if (url, pdf_url, code_url) == (paper.url, paper.pdf_url, paper.code_url):
+    if paper.comments is not None:
+        count_in_range(paper.comments, "comment count", where, MAX_UPVOTES)
+    links = ("url", "pdf_url", "code_url", "thumbnail_url", "project_url")
+    checked = {name: web_url(getattr(paper, name)) for name in links}
+    if all(checked[name] == getattr(paper, name) for name in links):
         return paper
-    return dataclasses.replace(paper, url=url, pdf_url=pdf_url, code_url=code_url)
+    return dataclasses.replace(paper, **checked)
 
 
 def load_snapshot(path: Path, format: str | None = None) -> Snapshot:

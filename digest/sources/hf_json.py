@@ -66,8 +66,9 @@ def _paper(item: dict[str, Any], where: str) -> Paper:
         for a in listed
     )
     authors = tuple(a for a in authors if a)
-    upvotes = paper.get("upvotes")
+    upvotes = _count(paper.get("upvotes"))
     github = paper.get("githubRepo")
+    thumbnail, project = item.get("thumbnail") or paper.get("thumbnail"), paper.get("projectPage")
     return Paper(
         key=paper_key(title, arxiv_id),
         title=title,
@@ -76,11 +77,25 @@ def _paper(item: dict[str, Any], where: str) -> Paper:
         authors=authors,
         author_count=len(authors) or None,
         published=_date(paper.get("publishedAt") or item.get("publishedAt")),
-        upvotes=upvotes if isinstance(upvotes, int) and not isinstance(upvotes, bool) else None,
+        upvotes=upvotes,
         url=f"https://huggingface.co/papers/{arxiv_id}" if arxiv_id else None,
         pdf_url=f"https://arxiv.org/pdf/{arxiv_id}" if arxiv_id else None,
         code_url=github if isinstance(github, str) and github.startswith("https://") else None,
+        thumbnail_url=thumbnail if isinstance(thumbnail, str) else None,
+        project_url=project if isinstance(project, str) else None,
+        comments=_count(item.get("numComments", paper.get("numComments"))),
     )
+
+
+def _count(value: Any) -> int | None:
+    """A count as the API writes it: an integer, or (in archived days) its digits as text."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 12:
+        return int(value)
+    return None
 
 
 def parse_hf(text: str, source: str) -> list[Paper]:

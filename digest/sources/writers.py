@@ -50,7 +50,14 @@ def write_hf_json(papers: Sequence[Paper]) -> str:
             item["upvotes"] = paper.upvotes
         if paper.code_url:
             item["githubRepo"] = paper.code_url
-        items.append({"paper": item, "title": paper.title})
+        if paper.project_url:
+            item["projectPage"] = paper.project_url
+        outer: dict[str, object] = {"paper": item, "title": paper.title}
+        if paper.thumbnail_url:
+            outer["thumbnail"] = paper.thumbnail_url
+        if paper.comments is not None:
+            outer["numComments"] = paper.comments
+        items.append(outer)
     return json.dumps(items, ensure_ascii=False, indent=1) + "\n"
 
 
