@@ -15,6 +15,7 @@ render of the compiled HTML, and gives byte-for-byte what the per-recipient pipe
 from __future__ import annotations
 
 import binascii
+import datetime as dt
 import functools
 import html as html_module
 import logging
@@ -25,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, urlsplit
 
 import jinja2
 from markupsafe import Markup
@@ -33,7 +34,7 @@ from mjml import mjml2html
 from premailer import Premailer
 
 from digest.errors import RenderError
-from digest.models import Edition, Email, Pick
+from digest.models import Basis, Edition, Email, Pick
 from digest.safe_text import web_url
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -41,6 +42,10 @@ HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
 SNIPPET_CHARS = 320
 MAX_AUTHORS_SHOWN = 3
+# A paper published more than this many days before the edition is not called new.
+RECENT_DAYS = 30
+# The lead and this many more get a full card; the rest are one-line titles under "Also new".
+FULL_CARDS = 7
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
 
 # cssutils logs one warning per vendor-specific property; they are expected in email CSS.
@@ -90,20 +95,73 @@ def snippet(abstract: str, limit: int = SNIPPET_CHARS) -> str:
     return cut.rstrip(",;:") + "…"
 
 
-def byline(pick: Pick) -> str:
+def short_name(name: str) -> str:
+    """"Ashish Vaswani" → "A. Vaswani", "Jean-Pierre Serre" → "J.-P. Serre"; a name of one word
+    (or written without spaces, as many Chinese names are) stays as it is."""
+    words = name.split()
+    if len(words) < 2:
+        return name
+    initials = [
+        "-".join(part[0] + "." for part in word.split("-") if part) for word in words[:-1]
+    ]
+    return " ".join([*initials, words[-1]])
+
+
+def authors_line(pick: Pick) -> str:
+    """The first authors by name ("A. Vaswani, N. Shazeer, … +6"), else how many there are."""
+    paper = pick.paper
+    if paper.authors:
+        if len(paper.authors) <= MAX_AUTHORS_SHOWN:
+            return ", ".join(short_name(a) for a in paper.authors)
+        shown = ", ".join(short_name(a) for a in paper.authors[: MAX_AUTHORS_SHOWN - 1])
+        return f"{shown}, … +{len(paper.authors) - MAX_AUTHORS_SHOWN + 1}"
+    if paper.author_count:
+        return _plural(paper.author_count, "author")
+    return ""
+
+
+def is_recent(pick: Pick, today: dt.date) -> bool:
+    """Published (or, without a date, first listed) within RECENT_DAYS of the edition."""
+    paper = pick.paper
+    if paper.published is not None:
+        return (today - paper.published).days <= RECENT_DAYS
+    return True
+
+
+def date_note(pick: Pick, today: dt.date) -> str:
+    """When the paper came out, truthfully: an old paper that a listing shows again is
+    "published 2018, trending now", not new."""
+    published = pick.paper.published
+    if published is not None:
+        age = (today - published).days
+        if age > RECENT_DAYS:
+            when = str(published.year) if age > 365 else published.strftime("%b %Y")
+            return f"published {when}, trending now"
+        if age <= 0:
+            return "published today"
+        return "published yesterday" if age == 1 else f"published {published:%b %-d}"
+    if pick.first_seen is not None:
+        seen = pick.first_seen.date()
+        return "first listed today" if seen >= today else f"first listed {seen:%b %-d}"
+    return ""
+
+
+def stats_line(pick: Pick) -> str:
+    """Upvotes and their movement, and the discussion size, once."""
     paper = pick.paper
     parts = []
-    if paper.authors:
-        shown = ", ".join(paper.authors[:MAX_AUTHORS_SHOWN])
-        extra = len(paper.authors) - MAX_AUTHORS_SHOWN
-        parts.append(f"{shown} +{extra} more" if extra > 0 else shown)
-    elif paper.author_count:
-        parts.append(f"{paper.author_count} author{'s' if paper.author_count != 1 else ''}")
-    if paper.published:
-        parts.append(paper.published.strftime("%b %-d, %Y"))
     if paper.upvotes:
-        parts.append(f"▲ {paper.upvotes}")
+        votes = f"▲ {paper.upvotes}"
+        if pick.upvote_delta > 0:
+            votes += f" (+{pick.upvote_delta} since the last listing)"
+        parts.append(votes)
+    if paper.comments:
+        parts.append(_plural(paper.comments, "comment"))
     return " · ".join(parts)
+
+
+def meta_line(pick: Pick, today: dt.date) -> str:
+    return " · ".join(part for part in (date_note(pick, today), stats_line(pick)) if part)
 
 
 def paper_links(pick: Pick) -> list[dict[str, str]]:
@@ -118,18 +176,25 @@ def paper_links(pick: Pick) -> list[dict[str, str]]:
         links.append({"label": "PDF", "href": pdf_url})
     if code_url:
         links.append({"label": "Code", "href": code_url})
+    project = web_url(paper.project_url)
+    if project:
+        links.append({"label": "Project", "href": project})
+    page = web_url(paper.url)
+    if page and urlsplit(page).hostname == "huggingface.co":
+        links.append({"label": "Hugging Face", "href": page})
     if not links:
         links.append({"label": "Find on arXiv", "href": paper_url(pick)})
     return [{"label": link["label"], "href": safe_url(link["href"])} for link in links]
 
 
 def paper_url(pick: Pick) -> str:
+    """Where the title leads: the arXiv abstract when known, else the listing's page."""
     paper = pick.paper
+    if paper.arxiv_id:
+        return f"https://arxiv.org/abs/{paper.arxiv_id}"
     url = web_url(paper.url)
     if url:
         return url
-    if paper.arxiv_id:
-        return f"https://arxiv.org/abs/{paper.arxiv_id}"
     return f"https://arxiv.org/search/?searchtype=title&query={quote_plus(paper.title)}"
 
 
@@ -166,9 +231,12 @@ def edition_context(
     short_date = edition.date.strftime("%a %-d %b")
     top = header_safe(picks[0].paper.title, 70) if picks else ""
     others = [header_safe(p.paper.title, 60) for p in picks[1:3]]
+    # "New" only when every paper is: an old paper trending again is not new.
+    fresh = all(is_recent(p, edition.date) for p in picks)
+    papers = _plural(count, "new paper" if fresh else "paper")
     fields = {
         "count": count,
-        "papers": _plural(count, "new paper"),
+        "papers": papers,
         "date": short_date,
         "top": top,
         "others": "; ".join(others),
@@ -178,29 +246,69 @@ def edition_context(
         _format(preheader_format, fields) if others else "Picked for you from today's listings",
         150,
     )
-    items = [_item(pick, number) for number, pick in enumerate(picks, 1)]
+    items = [_item(pick, index, edition.date) for index, pick in enumerate(picks)]
+    sections = _sections(items[1:FULL_CARDS])
     return {
         "subject": subject,
         "page_title": _page_title(subject),
         "preheader": preheader,
         "edition_label": edition.date.strftime("%A %-d %B %Y").upper(),
-        "headline": f"{_plural(count, 'new paper')} for you" if count else "Nothing new today",
-        "summary": _summary(picks, edition.subscriber.max_items),
-        "items": items,
+        "headline": f"{papers} for you" if count else "Nothing new today",
+        "summary": _summary(picks, edition, sections),
+        "lead": items[0] if items else None,
+        "sections": sections,
+        "also": items[FULL_CARDS:],
         **recipient_fields(edition, links),
     }
 
 
-def _summary(picks: tuple[Pick, ...], max_items: int) -> str:
-    """One line under the headline; it says so when little cleared the bar today."""
+# Section headings for picks that no interest phrase brought, and how the summary names them.
+_HEADINGS = {
+    Basis.INTEREST: ("Matching your interests", "your interests"),
+    Basis.LIKED: ("Like the papers you liked", "papers like those you liked"),
+    Basis.FEEDBACK: ("More like what you asked for", "more of what you asked for"),
+    Basis.AUTHOR: ("From authors you follow", "authors you follow"),
+    Basis.POPULAR: ("Trending today", "what is trending"),
+}
+
+
+def _sections(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The full cards after the lead, grouped under what brought them (an interest phrase,
+    liked papers, ...), groups in the order of their best paper, papers in rank order."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        groups.setdefault(item["heading"], []).append(item)
+    return [
+        {"heading": heading, "topic": members[0]["topic"], "items": members}
+        for heading, members in groups.items()
+    ]
+
+
+def _listed(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def _summary(picks: tuple[Pick, ...], edition: Edition, sections: list[dict[str, Any]]) -> str:
+    """One line under the headline: what follows, and that little cleared the bar today or
+    that some papers are old ones trending again."""
     if not picks:
         return "No new papers matched your interests."
-    if len(picks) < min(3, max_items):
-        return (
+    if len(picks) < min(3, edition.subscriber.max_items):
+        line = (
             f"A quiet day: only {_plural(len(picks), 'paper')} cleared the bar for your"
-            f" interests. Top pick: {picks[0].paper.title}"
+            " interests."
         )
-    return f"Top pick: {picks[0].paper.title}"
+    else:
+        topics = [section["topic"] for section in sections]
+        line = f"Your top pick, then {_listed(topics)}." if topics else "Your top pick."
+    older = sum(not is_recent(p, edition.date) for p in picks)
+    if older:
+        line += (
+            " One is an older paper trending again."
+            if older == 1
+            else f" {older} are older papers trending again."
+        )
+    return line
 
 
 def _printable_pick(pick: Pick) -> Pick:
@@ -235,22 +343,27 @@ def evidence_parts(pick: Pick) -> list[dict[str, Any]]:
 
 
 @functools.lru_cache(maxsize=50_000)
-def _item(pick: Pick, number: int) -> dict[str, Any]:
+def _item(pick: Pick, index: int, today: dt.date) -> dict[str, Any]:
     """One card's values. Cached: in an edition most papers are picked for many readers, and
     snippets and wrapped text cost ~60 us a card. Templates only read these dicts."""
     parts = evidence_parts(pick)
     text = "".join(part["text"] for part in parts)
+    thumbnail = web_url(pick.paper.thumbnail_url)
     return {
-        "number": number,
+        "index": index,  # the card's place among the picks: its pair of vote links
         "title": pick.paper.title,
-        "title_wrapped": textwrap.fill(pick.paper.title, 72, subsequent_indent="   "),
+        "title_wrapped": textwrap.fill(pick.paper.title, 72),
         "url": safe_url(paper_url(pick)),
-        "byline": byline(pick),
+        "authors": authors_line(pick),
+        "meta": meta_line(pick, today),
+        "heading": pick.interest or _HEADINGS[pick.basis][0],
+        "topic": pick.interest or _HEADINGS[pick.basis][1],
         "snippet": text,
         "snippet_parts": parts,
-        "snippet_wrapped": textwrap.fill(text, 72, initial_indent="   ", subsequent_indent="   "),
+        "snippet_wrapped": textwrap.fill(text, 72),
         "reasons": "; ".join(pick.reasons),
         "links": paper_links(pick),
+        "thumbnail": safe_url(thumbnail) if thumbnail else "",
     }
 
 
