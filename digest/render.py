@@ -96,14 +96,12 @@ def snippet(abstract: str, limit: int = SNIPPET_CHARS) -> str:
 
 
 def short_name(name: str) -> str:
-    """"Ashish Vaswani" → "A. Vaswani", "Jean-Pierre Serre" → "J.-P. Serre"; a name of one word
+    """ "Ashish Vaswani" → "A. Vaswani", "Jean-Pierre Serre" → "J.-P. Serre"; a name of one word
     (or written without spaces, as many Chinese names are) stays as it is."""
     words = name.split()
     if len(words) < 2:
         return name
-    initials = [
-        "-".join(part[0] + "." for part in word.split("-") if part) for word in words[:-1]
-    ]
+    initials = ["-".join(part[0] + "." for part in word.split("-") if part) for word in words[:-1]]
     return " ".join([*initials, words[-1]])
 
 
@@ -295,8 +293,7 @@ def _summary(picks: tuple[Pick, ...], edition: Edition, sections: list[dict[str,
         return "No new papers matched your interests."
     if len(picks) < min(3, edition.subscriber.max_items):
         line = (
-            f"A quiet day: only {_plural(len(picks), 'paper')} cleared the bar for your"
-            " interests."
+            f"A quiet day: only {_plural(len(picks), 'paper')} cleared the bar for your interests."
         )
     else:
         topics = [section["topic"] for section in sections]

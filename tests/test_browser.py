@@ -1,15 +1,23 @@
-"""The rendered email in real headless Chromium (Debian's package, never a downloaded browser)."""
+"""The rendered email in real headless Chromium (Debian's package, never a downloaded browser):
+600 and 375 px wide, light and dark, with images loading from a real HTTP server and with
+images blocked. Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import http.server
+import struct
+import threading
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from digest.identity import paper_key
-from digest.models import Edition, Paper, Pick, Subscriber
-from digest.render import Links, Renderer
+from digest.models import Basis, Edition, Paper, Pick, Subscriber
+from digest.render import FULL_CARDS, Links, Renderer
 
 from .conftest import ARTIFACTS
 
@@ -21,63 +29,140 @@ TITLES = [
     "Emoji 🚀🔥 Everywhere: A Study of Pictographs in Paper Titles",
     "Supercalifragilisticexpialidocious" * 4,  # one very long unbroken word
     "A Paper With No Abstract And No Authors",
+    "Graph Transformers for Molecules",
+    "Robots That Fold Laundry",
+    "Diffusion Policies, Revisited",
+    "A Benchmark Nobody Asked For",
+]
+GROUPS = [
+    (Basis.INTEREST, "attention"),
+    (Basis.INTEREST, "language models"),
+    (Basis.INTEREST, "attention"),
+    (Basis.LIKED, ""),
+    (Basis.INTEREST, "language models"),
+    (Basis.AUTHOR, ""),
+    (Basis.INTEREST, "attention"),
+    (Basis.INTEREST, "robots"),
+    (Basis.POPULAR, ""),
 ]
 
 
+def _png(width: int, height: int) -> bytes:
+    """A plain blue PNG, written by hand (no imaging library needed)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + bytes((90, 110, 200)) * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
 @pytest.fixture(scope="module")
-def email_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 serving the thumbnails."""
+    folder = tmp_path_factory.mktemp("images")
+    (folder / "thumb.png").write_bytes(_png(1200, 630))
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def email_file(tmp_path_factory: pytest.TempPathFactory, images: str) -> Path:
     picks = []
-    for i, title in enumerate(TITLES, 1):
+    for i, (title, (basis, interest)) in enumerate(zip(TITLES, GROUPS, strict=True), 1):
         bare = "No Abstract" in title
         paper = Paper(
             key=paper_key(title),
             title=title,
             abstract="" if bare else "We study things. " * 20 + "Longwordwithoutbreaks" * 8,
-            authors=() if bare else tuple(f"Author {n}" for n in range(12)),
+            authors=() if bare else tuple(f"Author{n} Surname{n}" for n in range(12)),
             upvotes=None if bare else 40 + i,
             arxiv_id=None if bare else f"2501.{i:05d}",
+            published=dt.date(2019, 5, 1) if i == 3 else dt.date(2026, 11, 21),
+            thumbnail_url=None if bare or i % 4 == 0 else f"{images}/thumb.png",
+            comments=i,
         )
-        picks.append(Pick(paper=paper, score=1.0, reasons=("matches: attention",), paper_id=i))
+        picks.append(
+            Pick(
+                paper=paper,
+                score=1.0,
+                reasons=(f"matches: {interest}" if interest else "similar to papers you liked",),
+                paper_id=i,
+                evidence="" if bare else "We study attention heads in depth.",
+                highlights=() if bare else ((9, 18),),
+                basis=basis,
+                interest=interest,
+                upvote_delta=3 if i == 1 else 0,
+            )
+        )
     edition = Edition(
         "2026-11-22",
         dt.date(2026, 11, 22),
-        Subscriber(email="ada@example.org", interests=("attention",)),
+        Subscriber(email="ada@example.org", interests=("attention", "language models", "robots")),
         tuple(picks),
     )
-    html = (
-        Renderer()
-        .render(edition, Links("https://d.test/b", "https://d.test/p", "https://d.test/u"))
-        .html
-    )
+    votes = tuple((f"https://d.test/f/m{n}", f"https://d.test/f/l{n}") for n in range(len(picks)))
+    links = Links("https://d.test/b", "https://d.test/p", "https://d.test/u", votes)
     path = tmp_path_factory.mktemp("email") / "email.html"
-    path.write_text(html, encoding="utf-8")
+    path.write_text(Renderer().render(edition, links).html, encoding="utf-8")
     return path
 
 
+@pytest.mark.parametrize("images_on", [True, False], ids=["images", "no-images"])
+@pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("width", [600, 375])
-def test_email_fits_and_shows_every_title(browser: object, email_file: Path, width: int) -> None:
-    page = browser.new_page(viewport={"width": width, "height": 900})  # type: ignore[attr-defined]
+def test_email_reads_well_everywhere(
+    browser: object, email_file: Path, width: int, scheme: str, images_on: bool
+) -> None:
+    page = browser.new_page(  # type: ignore[attr-defined]
+        viewport={"width": width, "height": 900}, color_scheme=scheme
+    )
+    if not images_on:  # as a mail client that blocks remote images shows it
+        page.route("**/*.png", lambda route: route.abort())
     page.goto(email_file.as_uri())
+    page.wait_for_load_state("networkidle")
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"horizontal overflow of {overflow}px at {width}px"
     assert page.evaluate("document.querySelectorAll('script').length") == 0
-    titles = page.locator("p.title a")
-    assert titles.count() == len(TITLES)
-    for index in range(len(TITLES)):
-        link = titles.nth(index)
-        assert link.is_visible()
-        box = link.bounding_box()
+    # Every full card's title is a heading a screen reader can jump to, inside the page.
+    titles = page.locator("h3 a")
+    assert titles.count() == FULL_CARDS
+    for index in range(FULL_CARDS):
+        box = titles.nth(index).bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width + 1
     assert "<script>alert(1)</script>" in titles.nth(0).inner_text()
+    assert page.locator("h2").all_inner_texts()[:3] == [
+        "TOP PICK FOR YOU",
+        "LANGUAGE MODELS",
+        "ATTENTION",
+    ]
+    # Thumbnails: fixed size, alt text; loaded from the server or, when blocked, not there.
+    loaded = page.evaluate(
+        "[...document.images].map(i => [i.alt.length > 0, i.getAttribute('width') !== null,"
+        " i.getAttribute('height') !== null, i.naturalWidth > 0])"
+    )
+    assert loaded and all(alt and w and h for alt, w, h, _ in loaded)
+    assert all(natural == images_on for *_, natural in loaded)
+    if scheme == "dark":
+        card = "getComputedStyle(document.querySelector('.card td, .card')).backgroundColor"
+        assert page.evaluate(card) == "rgb(27, 32, 40)"
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"email-{width}.png"), full_page=True)
-    page.close()
-
-
-def test_dark_mode_changes_the_card_colour(browser: object, email_file: Path) -> None:
-    page = browser.new_page(color_scheme="dark")  # type: ignore[attr-defined]
-    page.goto(email_file.as_uri())
-    background = page.evaluate("getComputedStyle(document.querySelector('.card')).backgroundColor")
-    assert background == "rgb(27, 32, 40)"
-    page.screenshot(path=str(ARTIFACTS / "email-dark.png"), full_page=True)
+    name = f"email-{width}-{scheme}-{'images' if images_on else 'no-images'}.png"
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
     page.close()

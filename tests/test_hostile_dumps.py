@@ -85,9 +85,14 @@ def test_only_http_links_leave_a_dump() -> None:
         "https://github.com/a/b": "https://github.com/a/b",
     }
     for link, kept in links.items():
-        snapshot = parse_snapshot(_hf(githubRepo=link), "hf.json")
+        snapshot = parse_snapshot(_hf(githubRepo=link, projectPage=link), "hf.json")
         assert snapshot.papers[0].code_url == kept, link
+        assert snapshot.papers[0].project_url == kept, link
         assert snapshot.papers[0].title == "A paper"
+        item = json.loads(_hf())
+        item[0]["thumbnail"] = link  # an image source is a link too
+        [paper] = parse_snapshot(json.dumps(item).encode(), "hf.json").papers
+        assert paper.thumbnail_url == kept, link
     feed = (
         '<?xml version="1.0"?><rss version="2.0"><channel><title>x</title><item>'
         "<title>Kept paper</title><link>javascript:alert(1)</link>"

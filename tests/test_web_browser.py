@@ -61,7 +61,7 @@ def test_preview_then_unsubscribe_by_clicking_through(
     page.get_by_role("link", name="grace@example.org").click()
     page.wait_for_url("**/preview/grace*example.org")
     desktop = page.frame_locator("iframe[title='Desktop preview']")
-    first_title = desktop.locator("p.title a").first
+    first_title = desktop.locator("h3 a").first
     first_title.wait_for()
     assert first_title.is_visible()
     text_part = page.locator("pre").inner_text()

@@ -15,10 +15,10 @@ import signal
 import threading
 import time
 import zoneinfo
-from typing import Any
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from digest.deliver.dispatch import Dispatcher, Outgoing
 from digest.deliver.message import (

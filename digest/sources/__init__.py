@@ -103,11 +103,15 @@ def _checked(paper: Paper, where: str) -> Paper:
         count_in_range(paper.author_count, "author count", where, MAX_AUTHORS)
     if paper.comments is not None:
         count_in_range(paper.comments, "comment count", where, MAX_UPVOTES)
-    links = ("url", "pdf_url", "code_url", "thumbnail_url", "project_url")
-    checked = {name: web_url(getattr(paper, name)) for name in links}
-    if all(checked[name] == getattr(paper, name) for name in links):
-        return paper
-    return dataclasses.replace(paper, **checked)
+    checked = dataclasses.replace(
+        paper,
+        url=web_url(paper.url),
+        pdf_url=web_url(paper.pdf_url),
+        code_url=web_url(paper.code_url),
+        thumbnail_url=web_url(paper.thumbnail_url),
+        project_url=web_url(paper.project_url),
+    )
+    return paper if checked == paper else checked
 
 
 def load_snapshot(path: Path, format: str | None = None) -> Snapshot:
