@@ -36,6 +36,8 @@ def editions(count: int, items: int) -> list[tuple[Edition, Links]]:
             f"https://digest.example.org/archive/2026-11-22/tok{n}",
             f"https://digest.example.org/preferences/tok{n}",
             f"https://digest.example.org/unsubscribe/tok{n}",
+            f"https://digest.example.org/archive/tok{n}",
+            f"https://digest.example.org/feed/feedtok{n}",
         )
         result.append((Edition("2026-11-22", dt.date(2026, 11, 22), person, picks), links))
     return result

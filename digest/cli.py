@@ -653,6 +653,27 @@ def _profile_options(function: Any) -> Any:
             default=None,
             help="[default: the settings' weekdays_only].",
         ),
+        click.option(
+            "--frequency",
+            type=click.Choice(["daily", "weekly"]),
+            default="daily",
+            show_default=True,
+            help="Weekly: the week's best unsent papers, on --weekday.",
+        ),
+        click.option(
+            "--weekday",
+            type=click.Choice(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]),
+            default="mon",
+            show_default=True,
+            help="The day a weekly edition comes.",
+        ),
+        click.option(
+            "--delivery",
+            type=click.Choice(["email", "feed"]),
+            default="email",
+            show_default=True,
+            help="feed: only in their private Atom feed, never mailed.",
+        ),
     ]
     for option in reversed(options):
         function = option(function)
@@ -684,6 +705,9 @@ def subscribers_add(obj: _Context, /, email: str, **fields: Any) -> None:
                 send_at=fields["send_at"],
                 timezone=fields["timezone"],
                 weekdays_only=fields["weekdays_only"],
+                frequency=fields["frequency"],
+                weekday=fields["weekday"],
+                delivery=fields["delivery"],
             )
         )
     except ValueError as exc:
@@ -722,6 +746,9 @@ def subscribers_list(
             "send_at": p.send_at,
             "timezone": p.timezone,
             "weekdays_only": p.weekdays_only,
+            "frequency": p.frequency.value,
+            "weekday": p.weekday,
+            "delivery": p.delivery.value,
             "source": "store" if p.email.casefold() in stored else "settings",
             "status": suppressed.get(p.email.casefold(), "active"),
         }
@@ -733,16 +760,39 @@ def subscribers_list(
     table = _Table("email", "name", "interests", "sends", "from", "status", box=None)
     for r in rows:
         days = " weekdays" if r["weekdays_only"] else ""
+        if r["frequency"] == "weekly":
+            days = f" {r['weekday']}s"
+        channel = " feed only" if r["delivery"] == "feed" else ""
         table.add_row(
             str(r["email"]),
             str(r["name"]),
             "; ".join(map(str, r["interests"])),
-            f"{r['send_at']} {r['timezone']}{days}",
+            f"{r['send_at']} {r['timezone']}{days}{channel}",
             str(r["source"]),
             str(r["status"]),
         )
     stdout.print(table)
     stderr.print(f"{len(rows)} of {total} subscriber(s)")
+
+
+@subscribers.command("links")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="A JSON object.")
+@pass_context
+def subscribers_links(obj: _Context, email: str, as_json: bool) -> None:
+    """A reader's own signed links (preferences, archive, Atom feed, unsubscribe), to help
+    them without digging through sent mail."""
+    from digest.deliver.send import reader_links
+
+    settings = obj.settings
+    with Store.open(settings.database, read_only=True) as store:
+        person = _select(settings, store, email)[0]
+    links = reader_links(settings, person.email)
+    if as_json:
+        click.echo(json.dumps(links, indent=2))
+        return
+    for name, url in links.items():
+        click.echo(f"{name}: {url}")
 
 
 @subscribers.command("remove")
@@ -780,7 +830,8 @@ def subscribers_import(obj: _Context, file: Path) -> None:
     """Add or update subscribers from a CSV file, all or nothing.
 
     The header names the columns: email (required), name, interests, exclude, authors, liked
-    (lists separated by ";"), max_items, min_score, send_at, timezone, weekdays_only."""
+    (lists separated by ";"), max_items, min_score, send_at, timezone, weekdays_only, more,
+    less, frequency (daily|weekly), weekday (mon…sun), delivery (email|feed)."""
     from digest.feedback import record, resolve
     from digest.subscribers import read_csv
 

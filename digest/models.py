@@ -77,6 +77,24 @@ class IngestResult:
     moved: tuple[UpvoteMove, ...] = ()
 
 
+class Frequency(enum.StrEnum):
+    """How often a reader gets an edition: every day, or once a week on their weekday (the
+    week's best unsent papers)."""
+
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
+class Delivery(enum.StrEnum):
+    """Where a reader reads their editions: by email, or only in their private Atom feed."""
+
+    EMAIL = "email"
+    FEED = "feed"
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
 @dataclass(frozen=True, slots=True)
 class Subscriber:
     """A reader: where the digest goes and what they want in it."""
@@ -96,6 +114,14 @@ class Subscriber:
     send_at: str = "07:30"
     timezone: str = "UTC"
     weekdays_only: bool = False
+    frequency: Frequency = Frequency.DAILY
+    # With a weekly frequency: the day it comes (one of WEEKDAYS).
+    weekday: str = "mon"
+    delivery: Delivery = Delivery.EMAIL
+
+    def due_on(self, day: dt.date) -> bool:
+        """Whether this reader gets an edition on `day` (their local date)."""
+        return self.frequency is Frequency.DAILY or WEEKDAYS[day.weekday()] == self.weekday
 
 
 class Basis(enum.StrEnum):
@@ -166,6 +192,8 @@ class DeliveryState(enum.StrEnum):
     DEFERRED = "deferred"
     SUPPRESSED = "suppressed"
     EMPTY = "empty"
+    # A feed-only reader's edition: in their Atom feed and archive, never mailed.
+    PUBLISHED = "published"
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,12 +55,17 @@ logging.getLogger("CSSUTILS").setLevel(logging.CRITICAL)
 @dataclass(frozen=True, slots=True)
 class Links:
     """Per-recipient URLs for the footer (and the List-Unsubscribe header), and per card the
-    reader's "More like this" / "Less like this" links (in the order of the picks)."""
+    reader's "More like this" / "Less like this" links (in the order of the picks).
+    `in_browser`: the edition is shown on its archive page, whose footer links to the list of
+    past editions instead of to itself."""
 
     browser: str
     preferences: str
     unsubscribe: str
+    archive: str
+    feed: str
     votes: tuple[tuple[str, str], ...] = ()
+    in_browser: bool = False
 
 
 def header_safe(text: str, limit: int = 160) -> str:
@@ -200,7 +205,7 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def _printable(value: str) -> str:
+def printable(value: str) -> str:
     """Control characters never reach a template (MJML's parser rejects them), and neither do
     the slot markers of a shared rendering (a title must never become another reader's slot)."""
     return value.translate(_CONTENT)
@@ -312,12 +317,12 @@ def _printable_pick(pick: Pick) -> Pick:
     paper = pick.paper
     clean = replace(
         paper,
-        title=_printable(paper.title),
-        abstract=_printable(paper.abstract),
-        authors=tuple(_printable(a) for a in paper.authors),
+        title=printable(paper.title),
+        abstract=printable(paper.abstract),
+        authors=tuple(printable(a) for a in paper.authors),
     )
     # The evidence keeps its characters until it is cut at its highlights (evidence_parts).
-    return replace(pick, paper=clean, reasons=tuple(_printable(r) for r in pick.reasons))
+    return replace(pick, paper=clean, reasons=tuple(printable(r) for r in pick.reasons))
 
 
 def evidence_parts(pick: Pick) -> list[dict[str, Any]]:
@@ -331,11 +336,11 @@ def evidence_parts(pick: Pick) -> list[dict[str, Any]]:
         if start < done or end > len(pick.evidence):
             continue
         if start > done:
-            parts.append({"text": _printable(pick.evidence[done:start]), "em": False})
-        parts.append({"text": _printable(pick.evidence[start:end]), "em": True})
+            parts.append({"text": printable(pick.evidence[done:start]), "em": False})
+        parts.append({"text": printable(pick.evidence[start:end]), "em": True})
         done = end
     if done < len(pick.evidence):
-        parts.append({"text": _printable(pick.evidence[done:]), "em": False})
+        parts.append({"text": printable(pick.evidence[done:]), "em": False})
     return parts
 
 
@@ -367,13 +372,16 @@ def _item(pick: Pick, index: int, today: dt.date) -> dict[str, Any]:
 def recipient_fields(edition: Edition, links: Links) -> dict[str, Any]:
     """The values that differ between two readers who get the same papers."""
     return {
-        "recipient": _printable(edition.subscriber.email),
-        "interests": _printable(", ".join(edition.subscriber.interests) or "everything trending"),
+        "recipient": printable(edition.subscriber.email),
+        "interests": printable(", ".join(edition.subscriber.interests) or "everything trending"),
         "links": {
             "browser": safe_url(links.browser),
             "preferences": safe_url(links.preferences),
             "unsubscribe": safe_url(links.unsubscribe),
+            "archive": safe_url(links.archive),
+            "feed": safe_url(links.feed),
         },
+        "in_browser": links.in_browser,
         # One pair per card, or none at all (a template indexes them by card).
         "votes": [{"more": safe_url(more), "less": safe_url(less)} for more, less in links.votes]
         if len(links.votes) == len(edition.picks)
@@ -391,8 +399,11 @@ _SLOTS = {
         "browser": f"{_SLOT_OPEN}2{_SLOT_CLOSE}",
         "preferences": f"{_SLOT_OPEN}3{_SLOT_CLOSE}",
         "unsubscribe": f"{_SLOT_OPEN}4{_SLOT_CLOSE}",
+        "archive": f"{_SLOT_OPEN}5{_SLOT_CLOSE}",
+        "feed": f"{_SLOT_OPEN}6{_SLOT_CLOSE}",
     },
 }
+_FIRST_VOTE_SLOT = 7
 _SLOT = re.compile(f"{_SLOT_OPEN}(\\d+){_SLOT_CLOSE}")
 
 
@@ -402,8 +413,8 @@ def _slots(votes: int) -> dict[str, Any]:
         **_SLOTS,
         "votes": [
             {
-                "more": f"{_SLOT_OPEN}{5 + 2 * n}{_SLOT_CLOSE}",
-                "less": f"{_SLOT_OPEN}{6 + 2 * n}{_SLOT_CLOSE}",
+                "more": f"{_SLOT_OPEN}{_FIRST_VOTE_SLOT + 2 * n}{_SLOT_CLOSE}",
+                "less": f"{_SLOT_OPEN}{_FIRST_VOTE_SLOT + 1 + 2 * n}{_SLOT_CLOSE}",
             }
             for n in range(votes)
         ],
@@ -418,6 +429,8 @@ def _slot_values(fields: dict[str, Any]) -> list[str]:
         links["browser"],
         links["preferences"],
         links["unsubscribe"],
+        links["archive"],
+        links["feed"],
         *(url for vote in fields["votes"] for url in (vote["more"], vote["less"])),
     ]
 
@@ -709,7 +722,7 @@ class Renderer:
     def render(self, edition: Edition, links: Links) -> Email:
         """One email: the edition's shared rendering (made once for everyone who gets the same
         papers) with this reader's address, interests and signed links filled in."""
-        key = (edition.edition_id, edition.date, edition.picks, len(links.votes))
+        key = (edition.edition_id, edition.date, edition.picks, len(links.votes), links.in_browser)
         if self._share_broken:
             return self._render(edition, links, naive=False)
         if key not in self._shared:

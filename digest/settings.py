@@ -211,6 +211,11 @@ class SubscriberSettings(_Section):
     send_at: str | None = None
     timezone: str | None = None
     weekdays_only: bool | None = None
+    # "daily", or "weekly" on `weekday` (mon … sun): the week's best unsent papers.
+    frequency: Literal["daily", "weekly"] = "daily"
+    weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    # "email", or "feed": only in their private Atom feed, never mailed.
+    delivery: Literal["email", "feed"] = "email"
 
     _name = field_validator("name")(_single_line)
     _email = field_validator("email")(normalise_address)

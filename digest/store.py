@@ -79,7 +79,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     email TEXT NOT NULL,
     message_id TEXT NOT NULL UNIQUE,
     state TEXT NOT NULL CHECK (state IN
-        ('pending', 'sending', 'sent', 'failed', 'empty', 'suppressed', 'deferred')),
+        ('pending', 'sending', 'sent', 'failed', 'empty', 'suppressed', 'deferred',
+         'published')),
     picks TEXT NOT NULL,
     error TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
@@ -410,7 +411,7 @@ class Store:
                     (str(SCHEMA_VERSION),),
                 )
             elif int(row["value"]) < SCHEMA_VERSION:
-                if int(row["value"]) < 4:
+                if int(row["value"]) < 6:  # 4 added `deferred`, 6 `published`
                     self._rebuild_deliveries()
                 if int(row["value"]) < 6:
                     self._add_paper_columns()
@@ -858,11 +859,13 @@ class Store:
         sent: Sequence[str] = (),
         failed: Sequence[tuple[str, str, bool]] = (),
         deferred: Sequence[Deferral] = (),
+        published: Sequence[str] = (),
     ) -> int:
         """Move ledger rows in one transaction: `sending` (about to be handed to the relay),
         `sent` (the relay accepted; the papers it carried are recorded as sent to that reader),
         `failed` ((email, error, suppress): a permanent failure also suppresses the address),
-        `deferred` (a temporary failure: tried again at its retry_at).
+        `deferred` (a temporary failure: tried again at its retry_at), `published` (a
+        feed-only reader's edition, in their feed: its papers count as sent to them).
         Returns how many rows moved to `sending`: 0 means the row was withdrawn meanwhile (the
         reader unsubscribed), so its message must not go out."""
         stamp = _iso(now)
@@ -876,18 +879,20 @@ class Store:
                     " AND state IN ('pending', 'sending', 'deferred')",
                     ((stamp, edition_id, email) for email in sending),
                 ).rowcount
-            if sent:
+            for state, emails in (("sent", sent), ("published", published)):
+                if not emails:
+                    continue
                 db.executemany(
-                    "UPDATE deliveries SET state = 'sent', error = NULL, retry_at = NULL,"
+                    "UPDATE deliveries SET state = ?, error = NULL, retry_at = NULL,"
                     " updated_at = ? WHERE edition_id = ? AND email = ?",
-                    ((stamp, edition_id, email) for email in sent),
+                    ((state, stamp, edition_id, email) for email in emails),
                 )
                 db.execute(
                     "INSERT OR IGNORE INTO sent_papers(email, paper_id, edition_id)"
                     " SELECT d.email, json_extract(p.value, '$.paper_id'), d.edition_id"
                     " FROM deliveries d, json_each(d.picks) p"
                     " WHERE d.edition_id = ? AND d.email IN (SELECT value FROM json_each(?))",
-                    (edition_id, json.dumps(list(sent))),
+                    (edition_id, json.dumps(list(emails))),
                 )
             if failed:
                 db.executemany(
@@ -1121,14 +1126,14 @@ class Store:
         )
         return [row[0] for row in rows]
 
-    def sent_editions(self, email: str) -> list[str]:
-        """Editions this address was sent, newest first."""
+    def sent_editions(self, email: str, limit: int = 1000) -> list[DeliveryRow]:
+        """The editions this address got (mailed, or published to their feed), newest first."""
         rows = self._db.execute(
-            "SELECT edition_id FROM deliveries WHERE email = ? COLLATE NOCASE AND state = 'sent'"
-            " ORDER BY edition_id DESC",
-            (email,),
+            "SELECT * FROM deliveries WHERE email = ? COLLATE NOCASE"
+            " AND state IN ('sent', 'published') ORDER BY edition_id DESC LIMIT ?",
+            (email, limit),
         )
-        return [row[0] for row in rows]
+        return [_row_to_delivery(row) for row in rows]
 
     def delivery_counts(self, edition_id: str) -> dict[str, int]:
         rows = self._db.execute(

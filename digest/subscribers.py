@@ -10,14 +10,14 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from digest.addresses import normalise_address
 from digest.errors import SubscriberError
-from digest.models import Subscriber
+from digest.models import WEEKDAYS, Delivery, Frequency, Subscriber
 from digest.settings import Settings, SubscriberSettings, check_timezone, parse_send_at
 from digest.store import Store, SubscriberRow
 
@@ -37,6 +37,9 @@ CSV_COLUMNS = (
     "weekdays_only",
     "more",
     "less",
+    "frequency",
+    "weekday",
+    "delivery",
 )
 MAX_SHOWN_ERRORS = 5
 
@@ -96,6 +99,26 @@ class ProfileInput:
     send_at: str | None = None
     timezone: str | None = None
     weekdays_only: bool | str | None = None
+    frequency: str = "daily"
+    weekday: str = "mon"
+    delivery: str = "email"
+
+
+def _choice(value: str, what: str, choices: Sequence[str]) -> str:
+    text = value.strip().casefold()
+    if text not in choices:
+        raise ValueError(f"{what} {value!r} must be one of {', '.join(choices)}")
+    return text
+
+
+def _weekday(value: str) -> str:
+    """ "mon" … "sun"; full names ("Monday") are accepted and shortened."""
+    text = value.strip().casefold()
+    full = {
+        day: day[:3]
+        for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    }
+    return _choice(full.get(text, text), "weekday", WEEKDAYS)
 
 
 def _bool(value: bool | str | None) -> bool | None:
@@ -111,39 +134,89 @@ def _bool(value: bool | str | None) -> bool | None:
     raise ValueError(f"weekdays_only {value!r} must be true or false")
 
 
+class ProfileErrors(ValueError):
+    """Everything wrong with what a person typed, one message per field (str: all of them)."""
+
+    def __init__(self, messages: Sequence[str]) -> None:
+        super().__init__("; ".join(messages))
+        self.messages = tuple(messages)
+
+
+def _max_items(value: int | str) -> int:
+    try:
+        count = int(value)
+    except ValueError:
+        raise ValueError(f"max_items {value!r} must be a whole number") from None
+    if not 1 <= count <= 100:
+        raise ValueError(f"max_items {count} must be between 1 and 100")
+    return count
+
+
+def _min_score(value: float | str) -> float:
+    try:
+        score = float(value)
+    except ValueError:
+        raise ValueError(f"min_score {value!r} must be a number") from None
+    if score < 0:
+        raise ValueError(f"min_score {score} must not be negative")
+    return score
+
+
+def _send_time(value: str | None) -> str | None:
+    text = (value or "").strip() or None
+    if text is None:
+        return None
+    hour, minute, second = parse_send_at(text)
+    return f"{hour:02d}:{minute:02d}" + (f":{second:02d}" if second else "")
+
+
+def _zone(value: str | None) -> str | None:
+    text = (value or "").strip() or None
+    return None if text is None else check_timezone(text)
+
+
 def validated_row(given: ProfileInput) -> SubscriberRow:
-    """Check everything a person typed; ValueError names the bad value and the fix."""
-    email = normalise_address(given.email)
-    name = " ".join(given.name.split())
-    interests = [parse_interest(text) for text in _terms(given.interests, "interests")]
-    try:
-        max_items = int(given.max_items)
-    except ValueError:
-        raise ValueError(f"max_items {given.max_items!r} must be a whole number") from None
-    if not 1 <= max_items <= 100:
-        raise ValueError(f"max_items {max_items} must be between 1 and 100")
-    try:
-        min_score = float(given.min_score)
-    except ValueError:
-        raise ValueError(f"min_score {given.min_score!r} must be a number") from None
-    if min_score < 0:
-        raise ValueError(f"min_score {min_score} must not be negative")
-    send_at = (given.send_at or "").strip() or None
-    if send_at is not None:
-        hour, minute, second = parse_send_at(send_at)
-        send_at = f"{hour:02d}:{minute:02d}" + (f":{second:02d}" if second else "")
-    timezone = (given.timezone or "").strip() or None
-    if timezone is not None:
-        check_timezone(timezone)
+    """Check everything a person typed; ProfileErrors (a ValueError) names every bad value
+    and its fix, not only the first."""
+    errors: list[str] = []
+
+    def checked(check: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return check(*args)
+        except ValueError as exc:
+            errors.append(str(exc))
+            return None
+
+    email = checked(normalise_address, given.email)
+    terms = checked(_terms, given.interests, "interests") or []
+    interests = [found for text in terms if (found := checked(parse_interest, text))]
+    max_items = checked(_max_items, given.max_items)
+    min_score = checked(_min_score, given.min_score)
+    send_at = checked(_send_time, given.send_at)
+    timezone = checked(_zone, given.timezone)
+    frequency = checked(_choice, given.frequency or "daily", "frequency", list(Frequency))
+    weekday = checked(_weekday, given.weekday or "mon")
+    weekdays_only = checked(_bool, given.weekdays_only)
+    if frequency == Frequency.WEEKLY and weekdays_only and weekday in ("sat", "sun"):
+        errors.append(
+            f"a weekly edition on {weekday} never comes with weekdays_only: pick a weekday"
+            " from mon to fri, or turn weekdays_only off"
+        )
     profile: dict[str, Any] = {
         "interests": [{"phrase": p, "weight": w} for p, w in interests],
-        "exclude": _terms(given.exclude, "exclude terms"),
-        "authors": _terms(given.authors, "authors"),
-        "liked": _terms(given.liked, "liked papers"),
+        "exclude": checked(_terms, given.exclude, "exclude terms"),
+        "authors": checked(_terms, given.authors, "authors"),
+        "liked": checked(_terms, given.liked, "liked papers"),
         "min_score": min_score,
         "max_items": max_items,
+        "frequency": frequency,
+        "weekday": weekday,
+        "delivery": checked(_choice, given.delivery or "email", "delivery", list(Delivery)),
     }
-    return SubscriberRow(email, name, profile, send_at, timezone, _bool(given.weekdays_only))
+    if errors:
+        raise ProfileErrors(errors)
+    name = " ".join(given.name.split())
+    return SubscriberRow(email, name, profile, send_at, timezone, weekdays_only)
 
 
 def from_settings(entry: SubscriberSettings, settings: Settings) -> Subscriber:
@@ -161,6 +234,9 @@ def from_settings(entry: SubscriberSettings, settings: Settings) -> Subscriber:
         "liked": list(entry.liked),
         "min_score": entry.min_score,
         "max_items": entry.max_items,
+        "frequency": entry.frequency,
+        "weekday": entry.weekday,
+        "delivery": entry.delivery,
     }
     row = SubscriberRow(
         str(entry.email), entry.name, profile, entry.send_at, entry.timezone, entry.weekdays_only
@@ -185,6 +261,9 @@ def from_row(row: SubscriberRow, settings: Settings) -> Subscriber:
         send_at=send_at,
         timezone=timezone,
         weekdays_only=weekdays_only,
+        frequency=Frequency(profile.get("frequency", Frequency.DAILY)),
+        weekday=str(profile.get("weekday", "mon")),
+        delivery=Delivery(profile.get("delivery", Delivery.EMAIL)),
     )
 
 
@@ -270,6 +349,9 @@ def profile_input(person: Subscriber) -> ProfileInput:
         send_at=person.send_at,
         timezone=person.timezone,
         weekdays_only=person.weekdays_only,
+        frequency=person.frequency.value,
+        weekday=person.weekday,
+        delivery=person.delivery.value,
     )
 
 
@@ -326,6 +408,9 @@ def read_csv(path: Path) -> list[SubscriberRow]:
                     send_at=record.get("send_at"),
                     timezone=record.get("timezone"),
                     weekdays_only=record.get("weekdays_only"),
+                    frequency=record.get("frequency") or "daily",
+                    weekday=record.get("weekday") or "mon",
+                    delivery=record.get("delivery") or "email",
                 )
             )
         except ValueError as exc:
@@ -377,6 +462,9 @@ def write_csv(
                 given.timezone,
                 "true" if given.weekdays_only else "false",
                 *(";".join(refs) for refs in (feedback or {}).get(person.email, ([], []))),
+                given.frequency,
+                given.weekday,
+                given.delivery,
             ]
         )
     return out.getvalue()

@@ -69,6 +69,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real HTTP server on 127.0.0.1 serving the thumbnails."""
     folder = tmp_path_factory.mktemp("images")
     (folder / "thumb.png").write_bytes(_png(1200, 630))
+
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:
             pass
@@ -118,7 +119,14 @@ def email_file(tmp_path_factory: pytest.TempPathFactory, images: str) -> Path:
         tuple(picks),
     )
     votes = tuple((f"https://d.test/f/m{n}", f"https://d.test/f/l{n}") for n in range(len(picks)))
-    links = Links("https://d.test/b", "https://d.test/p", "https://d.test/u", votes)
+    links = Links(
+        "https://d.test/b",
+        "https://d.test/p",
+        "https://d.test/u",
+        "https://d.test/a",
+        "https://d.test/f",
+        votes,
+    )
     path = tmp_path_factory.mktemp("email") / "email.html"
     path.write_text(Renderer().render(edition, links).html, encoding="utf-8")
     return path

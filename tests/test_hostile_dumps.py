@@ -145,7 +145,13 @@ def test_a_stored_script_link_never_reaches_the_email() -> None:
     )
     day = dt.date(2026, 11, 22)
     edition = Edition(day.isoformat(), day, Subscriber("ada@example.org"), (Pick(paper, 1.0),))
-    links = Links("https://d.test/a", "https://d.test/p", "https://d.test/u")
+    links = Links(
+        "https://d.test/a",
+        "https://d.test/p",
+        "https://d.test/u",
+        "https://d.test/l",
+        "https://d.test/f",
+    )
     email = Renderer().render(edition, links)
     for scheme in ("javascript:", "data:text", "vbscript:"):
         assert scheme not in email.html and scheme not in email.text

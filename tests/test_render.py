@@ -22,7 +22,13 @@ from digest.render import (
 )
 
 HOSTILE = "<script>alert('x')</script> & \"quotes\"\r\nBcc: victim@example.org"
-LINKS = Links("https://d.test/b", "https://d.test/p", "https://d.test/u?a=1&b=2")
+LINKS = Links(
+    "https://d.test/b",
+    "https://d.test/p",
+    "https://d.test/u?a=1&b=2",
+    "https://d.test/archive/tok",
+    "https://d.test/feed/tok",
+)
 
 
 def _edition(*titles: str, abstract: str = "An abstract. With two sentences.") -> Edition:

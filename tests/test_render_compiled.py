@@ -28,6 +28,8 @@ def _links(n: int | str) -> Links:
         f"https://digest.test/archive/2026-11-22/tok{n}",
         f"https://digest.test/preferences/tok{n}?a=1&b=2",
         f"https://digest.test/unsubscribe/tok{n}",
+        f"https://digest.test/archive/tok{n}",
+        f"https://digest.test/feed/feed{n}",
     )
 
 

@@ -16,7 +16,7 @@ import threading
 import time
 import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +29,9 @@ from digest.deliver.message import (
     sender_domain,
 )
 from digest.deliver.transports import Transport
-from digest.errors import DeliveryError, DigestError
+from digest.errors import DeliveryError, DigestError, SettingsError
 from digest.feedback import Vote, vote_token
-from digest.models import Basis, DeliveryState, Edition, Email, Pick, Subscriber
+from digest.models import Basis, Delivery, DeliveryState, Edition, Email, Pick, Subscriber
 from digest.rank import Candidate, Interest, Profile, Weights, rank
 from digest.render import Links, Renderer
 from digest.settings import Settings
@@ -55,6 +55,10 @@ class SendReport:
     stopped: bool = False
     # Temporary failures to be tried again later: (address, why and when).
     deferred: tuple[tuple[str, str], ...] = ()
+    # Feed-only readers whose edition went to their Atom feed (never mailed).
+    published: tuple[str, ...] = ()
+    # Weekly readers whose weekday it is not.
+    not_due: tuple[str, ...] = ()
 
 
 def edition_date(now: dt.datetime, timezone: str) -> dt.date:
@@ -96,12 +100,31 @@ def links_for(
         for pick in picks
         if pick.paper_id is not None
     )
+    view = token("view")
     return Links(
-        browser=f"{base}/archive/{edition_id}/{token('view')}",
+        browser=f"{base}/archive/{edition_id}/{view}",
         preferences=f"{base}/preferences/{token('preferences')}",
         unsubscribe=f"{base}/unsubscribe/{token('unsubscribe')}",
+        archive=f"{base}/archive/{view}",
+        feed=f"{base}/feed/{token('feed')}",
         votes=votes if len(votes) == len(picks) else (),
     )
+
+
+def reader_links(settings: Settings, email: str) -> dict[str, str]:
+    """A reader's own pages, signed for them: preferences, archive, feed, unsubscribe."""
+    if settings.secret_key is None:
+        raise SettingsError(
+            "reader links are signed: set DIGEST_SECRET_KEY in the environment (the key"
+            " `digest send` and `digest serve` use)"
+        )
+    links = links_for(settings, _secret(settings), "", email)
+    return {
+        "preferences": links.preferences,
+        "archive": links.archive,
+        "feed": links.feed,
+        "unsubscribe": links.unsubscribe,
+    }
 
 
 def renderer_for(settings: Settings) -> Renderer:
@@ -234,14 +257,27 @@ def archived(
     """The edition as it was mailed to this address (None if it never went out), rendered
     from the ledger's recorded picks: the "view in browser" page."""
     row = store.delivery(edition_id, email)
-    if row is None or row.state != "sent":
+    if row is None or row.state not in (DeliveryState.SENT, DeliveryState.PUBLISHED):
         return None
     person = find(settings, store, row.email) or Subscriber(email=row.email)
     edition = Edition(
         edition_id, dt.date.fromisoformat(edition_id), person, _picks_from_row(store, row)
     )
     links = links_for(settings, _secret(settings), edition_id, row.email, picks=edition.picks)
-    return (renderer or renderer_for(settings)).render(edition, links)
+    return (renderer or renderer_for(settings)).render(edition, replace(links, in_browser=True))
+
+
+def past_editions(
+    store: Store, settings: Settings, email: str, limit: int = 1000
+) -> list[tuple[Edition, DeliveryRow]]:
+    """The editions this address got (mailed or published to their feed), newest first, with
+    their recorded picks: the archive list and the Atom feed."""
+    person = find(settings, store, email) or Subscriber(email=email)
+    found = []
+    for row in store.sent_editions(email, limit):
+        day = dt.date.fromisoformat(row.edition_id)
+        found.append((Edition(row.edition_id, day, person, _picks_from_row(store, row)), row))
+    return found
 
 
 def _secret(settings: Settings, *, ephemeral: bool = False) -> str:
@@ -370,14 +406,20 @@ def _send_edition(
     day = edition_date(now, timezone or settings.timezone)
     edition_id = day.isoformat()
     builder = _Builder(settings, renderer, clock, ephemeral=dry_run)
-    people = list(subscribers if subscribers is not None else subscribers_from(settings, store))
+    everyone = subscribers if subscribers is not None else subscribers_from(settings, store)
+    skipped = _Skipped()
+    people = []
+    for person in everyone:  # a weekly reader only on their weekday (in their time zone)
+        if person.due_on(edition_date(now, person.timezone)):
+            people.append(person)
+        else:
+            skipped.not_due.append(person.email)
     # Everyone not planned yet is ranked in one vectorised call; planned rows resume as they are.
     planned = {row.email for row in store.deliveries(edition_id)}
     unplanned = [p for p in people if p.email not in planned]
     planned_picks = choose_picks(store, settings, unplanned, now)
     records = {p.email: [_pick_record(pick) for pick in planned_picks[p.email]] for p in unplanned}
     sending = _Sending(store, settings, transport, clock, builder, sleep, on_message, monotonic)
-    skipped = _Skipped()
 
     def messages() -> Iterator[Outgoing | tuple[DeliveryRow, str]]:
         """Each reader's message, built while the previous ones are on the wire."""
@@ -411,6 +453,14 @@ def _send_edition(
                     send_empty=settings.email.send_empty,
                 )
             if not skipped.due(row, now):
+                continue
+            if person.delivery is Delivery.FEED:  # their feed shows the row: nothing to mail
+                if not dry_run:
+                    store.record_progress(edition_id, now, published=[person.email])
+                skipped.published.append(person.email)
+                if on_message:
+                    verb = "would publish" if dry_run else "published"
+                    on_message(person.email, f"{verb} to the feed")
                 continue
             # Picks ranked in this run are at hand; a resumed row reads its recorded picks back.
             fresh = planned_picks.get(person.email)
@@ -486,11 +536,13 @@ class _Skipped:
     suppressed: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     waiting: list[tuple[str, str]] = field(default_factory=list)  # deferred, not due yet
+    published: list[str] = field(default_factory=list)  # feed-only readers, served in this run
+    not_due: list[str] = field(default_factory=list)  # weekly readers on another weekday
 
     def due(self, row: DeliveryRow, now: dt.datetime) -> bool:
         """Whether this row is sent in this run; if not, it is counted where it belongs."""
         state = row.state
-        if state == DeliveryState.SENT:
+        if state in (DeliveryState.SENT, DeliveryState.PUBLISHED):
             self.already.append(row.email)
         elif state == DeliveryState.SUPPRESSED:
             self.suppressed.append(row.email)
@@ -526,6 +578,8 @@ class _Skipped:
             deferred=(*self.waiting, *deferred),
             dry_run=dry_run,
             stopped=stopped,
+            published=tuple(self.published),
+            not_due=tuple(self.not_due),
         )
 
 

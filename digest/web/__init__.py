@@ -13,10 +13,13 @@ import base64
 import binascii
 import collections
 import datetime as dt
+import functools
 import hmac
 import logging
 import re
+import secrets
 import threading
+import zoneinfo
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
@@ -24,14 +27,24 @@ from typing import Any, NoReturn
 from flask import Flask, Response, abort, render_template, request
 
 from digest.deliver.preflight import is_loopback
-from digest.deliver.send import PREVIEW_PURPOSE, archived, edition_date, preview, renderer_for
+from digest.deliver.send import (
+    PREVIEW_PURPOSE,
+    archived,
+    edition_date,
+    links_for,
+    past_editions,
+    preview,
+    renderer_for,
+)
 from digest.errors import DigestError, SettingsError, StoreBusy
+from digest.feed import atom_feed
 from digest.feedback import FEEDBACK_PURPOSE, Vote, read_vote, record
-from digest.models import Email, Subscriber
+from digest.models import DeliveryState, Email, Subscriber
 from digest.render import BUILTIN_TEMPLATES, Renderer
 from digest.settings import Settings
 from digest.store import Store
 from digest.subscribers import (
+    ProfileErrors,
     ProfileInput,
     find,
     page_of_subscribers,
@@ -50,10 +63,24 @@ _PAGE_POLICY = (
 )
 
 
+# The preview page's frames take the height of the email inside them (same origin).
+_FIT_FRAMES = """
+for (const frame of document.querySelectorAll("iframe[data-fit]")) {
+  const fit = () => {
+    const page = frame.contentDocument && frame.contentDocument.documentElement;
+    if (page) frame.style.height = page.scrollHeight + "px";
+  };
+  frame.addEventListener("load", fit);
+  fit();
+}
+"""
+
 PREVIEW_PAGE = 100  # subscribers per preview listing page
 MAX_PAGE_NUMBER = 10**6
 MAX_QUERY_CHARS = 200
 RETRY_AFTER_SECONDS = 30
+ARCHIVE_LIMIT = 1000  # editions listed on a reader's archive page
+FEED_ENTRIES = 50  # editions in a reader's Atom feed
 log = logging.getLogger("digest.web")
 
 
@@ -143,6 +170,7 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
             " environment, the same key `digest send` uses"
         )
     secret = settings.secret_key.get_secret_value()
+    base = settings.sender.base_url
     signing_keys(secret)  # a clear error now for a key that is too short
     admin = settings.admin_token.get_secret_value() if settings.admin_token else ""
     if admin and len(admin) < 16:
@@ -313,21 +341,82 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
             message = previews.get(key, lambda: preview(store, settings, person, clock, renderer))
             return person, message
 
+    def last_digest(email: str) -> tuple[str, Email] | None:
+        """The newest edition this reader got, as it went out but with inert links."""
+        preview_enabled()
+        with opened() as store:
+            person = subscriber_or_404(store, email)
+            editions = past_editions(store, settings, person.email, 1)
+            if not editions:
+                return None
+            edition = editions[0][0]
+            links = links_for(
+                settings,
+                secrets.token_urlsafe(32),
+                edition.edition_id,
+                person.email,
+                inert=True,
+                picks=edition.picks,
+            )
+            return edition.edition_id, templates.renderer().render(edition, links)
+
     @app.get("/preview/<email>")
     def preview_page(email: str) -> Response:
         person, message = next_digest(email)
-        return page("preview.html", person=person, message=message)
+        last = last_digest(email)
+        response = page("preview.html", person=person, message=message, last=last)
+        # The one page with a script: it fits each frame to its email's height.
+        response.headers["Content-Security-Policy"] = _PAGE_POLICY + "; script-src 'self'"
+        return response
 
     @app.get("/preview/<email>/email.html")
     def preview_email(email: str) -> Response:
         return email_page(next_digest(email)[1].html)
 
+    @app.get("/preview/<email>/last.html")
+    def preview_last(email: str) -> Response:
+        last = last_digest(email)
+        if last is None:
+            abort(404, description="Nothing has been sent to this address yet.")
+        return email_page(last[1].html)
+
+    @app.get("/static/fit-frames.js")
+    def fit_frames() -> Response:
+        return Response(_FIT_FRAMES, mimetype="text/javascript")
+
     @app.get("/archive/<token>")
     def archive_list(token: str) -> Response:
         email = reader(token, "view")
         with opened() as store:
-            editions = store.sent_editions(email)
-        return page("archive_list.html", email=email, editions=editions, token=token)
+            editions = [
+                {
+                    "id": edition.edition_id,
+                    "date": f"{edition.date:%A %-d %B %Y}",
+                    "count": len(edition.picks),
+                    "lead": edition.picks[0].paper.title if edition.picks else "",
+                    "published": row.state == DeliveryState.PUBLISHED,
+                }
+                for edition, row in past_editions(store, settings, email, ARCHIVE_LIMIT)
+            ]
+        feed = f"{base}/feed/{make_token(secret, email, 'feed')}"
+        return page("archive_list.html", email=email, editions=editions, token=token, feed=feed)
+
+    @app.get("/feed/<token>")
+    def feed(token: str) -> Response:
+        email = reader(token, "feed")
+        view = make_token(secret, email, "view")
+        with opened() as store:
+            editions = [
+                (edition, f"{base}/archive/{edition.edition_id}/{view}")
+                for edition, _ in past_editions(store, settings, email, FEED_ENTRIES)
+            ]
+        xml = atom_feed(
+            editions,
+            email=email,
+            self_url=f"{base}/feed/{token}",
+            home_url=f"{base}/archive/{view}",
+        )
+        return Response(xml, mimetype="application/atom+xml")
 
     @app.get("/archive/<edition>/<token>")
     def archive(edition: str, token: str) -> Response:
@@ -410,6 +499,7 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
             person = subscriber_or_404(store, email)
             nav = {
                 "archive": f"/archive/{make_token(secret, email, 'view')}",
+                "feed": f"{base}/feed/{make_token(secret, email, 'feed')}",
                 "unsubscribe": f"/unsubscribe/{make_token(secret, email, 'unsubscribe')}",
             }
 
@@ -422,7 +512,8 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
                     votes=store.feedback([email])[email],
                     off=store.suppressed(email) is not None,
                     nav=nav,
-                    **{"error": None, "saved": False, **state},
+                    zones=_time_zones(),
+                    **{"errors": (), "saved": False, **state},
                 )
 
             if request.method == "GET":
@@ -440,17 +531,28 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
                 send_at=request.form.get("send_at", ""),
                 timezone=request.form.get("timezone", ""),
                 weekdays_only="weekdays_only" in request.form,
+                frequency=request.form.get("frequency", person.frequency.value),
+                weekday=request.form.get("weekday", person.weekday),
+                delivery=request.form.get("delivery", person.delivery.value),
             )
             try:
                 row = validated_row(given)
+            except ProfileErrors as exc:
+                return show(given, 400, errors=exc.messages)
             except ValueError as exc:
-                return show(given, 400, error=str(exc))
+                return show(given, 400, errors=(str(exc),))
             store.upsert_subscribers([row], clock())
             if forget:
                 record(store, email, forget, None, clock())
             return show(given, saved=True)
 
     return app
+
+
+@functools.cache
+def _time_zones() -> tuple[str, ...]:
+    """The IANA names the preferences page offers (the system's zone database)."""
+    return tuple(sorted(z for z in zoneinfo.available_timezones() if "/" in z or z == "UTC"))
 
 
 class WebServer:
