@@ -404,7 +404,7 @@ def _as_stored(email: str) -> str:
         return email.strip().casefold()
 
 
-def _select(settings: Settings, store: Store, email: str | None) -> list[Subscriber]:
+def _select(settings: Settings, store: Store | None, email: str | None) -> list[Subscriber]:
     people = subscribers_from(settings, store)
     if email is None:
         if not people:
@@ -785,8 +785,11 @@ def subscribers_links(obj: _Context, email: str, as_json: bool) -> None:
     from digest.deliver.send import reader_links
 
     settings = obj.settings
-    with Store.open(settings.database, read_only=True) as store:
-        person = _select(settings, store, email)[0]
+    if settings.database.exists():
+        with Store.open(settings.database, read_only=True) as store:
+            person = _select(settings, store, email)[0]
+    else:  # no store yet: the settings' readers are all there is
+        person = _select(settings, None, email)[0]
     links = reader_links(settings, person.email)
     if as_json:
         click.echo(json.dumps(links, indent=2))

@@ -3,6 +3,7 @@ SQLite store and a real SMTP server for the editions the archive and unsubscribe
 
 from __future__ import annotations
 
+import html
 import re
 import threading
 from collections.abc import Iterator
@@ -211,6 +212,44 @@ def test_preferences_edit_interests_and_schedule(web: Web) -> None:
     with Store.open(web.settings.database) as store:
         [row] = store.subscriber_rows("ada@example.org")
     assert row.profile["max_items"] == 4  # the refused forms changed nothing
+
+
+def test_preferences_show_every_error_and_keep_the_channels(web: Web) -> None:
+    url = f"{web.url}/preferences/{web.token('ada@example.org', 'preferences')}"
+    form = httpx.get(url).text
+    assert 'type="time"' in form and '<datalist id="zones">' in form
+    assert '<option value="Europe/Berlin">' in form
+    assert 'name="authors"' in form and 'name="liked"' in form
+    assert f"/feed/{web.token('ada@example.org', 'feed')}" in form
+    refused = httpx.post(
+        url,
+        data={
+            "interests": "x^0",
+            "max_items": "500",
+            "send_at": "25:99",
+            "timezone": "Mars/Olympus",
+            "frequency": "weekly",
+            "weekday": "sun",
+            "weekdays_only": "on",
+        },
+    )
+    assert refused.status_code == 400
+    page = html.unescape(refused.text)
+    for needle in ("weight after ^", "between 1 and 100", "25:99", "Mars/Olympus", "weekly"):
+        assert needle in page, needle
+    saved = httpx.post(
+        url,
+        data={"interests": "graphs", "frequency": "weekly", "weekday": "wed", "delivery": "feed"},
+    )
+    assert saved.status_code == 200 and "Saved" in saved.text
+    with Store.open(web.settings.database) as store:
+        [row] = store.subscriber_rows("ada@example.org")
+    assert (row.profile["frequency"], row.profile["weekday"], row.profile["delivery"]) == (
+        "weekly",
+        "wed",
+        "feed",
+    )
+    assert 'value="wed" selected' in saved.text and 'value="feed" checked' in saved.text
 
 
 def test_hostile_text_in_a_form_comes_back_escaped(web: Web) -> None:
