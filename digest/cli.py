@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 import threading
 import webbrowser
@@ -29,10 +30,12 @@ from digest.deliver import (
     send_edition,
     stop_on_signals,
     subscribers_from,
+    unresolved_liked,
 )
 from digest.deliver.preflight import check_real_mail
 from digest.diff import load_all
 from digest.errors import DigestError, SettingsError, SubscriberError
+from digest.identity import title_key
 from digest.models import IngestResult, Paper, Snapshot, StoredPaper, Subscriber, UpvoteMove
 from digest.rank import Interest, Profile, rank
 from digest.safe_text import terminal_safe as _safe
@@ -51,13 +54,27 @@ class _Console(Console):
 
 
 class _Table(Table):
+    """A table that never cuts a cell short: long values (file names, addresses, titles) fold
+    onto more lines instead of ending in "…"."""
+
+    def __init__(self, *headers: str, **options: Any) -> None:
+        super().__init__(**options)
+        for header in headers:
+            self.add_column(header, overflow="fold")
+
     def add_row(self, *cells: Any, **options: Any) -> None:
         super().add_row(*(_safe(c) if isinstance(c, str) else c for c in cells), **options)
 
 
+def _width(stream: Any) -> int | None:
+    """A terminal's own width; a pipe or a CI log gets lines as long as their content (rich
+    would otherwise wrap everything at 80 columns)."""
+    return None if stream.isatty() or os.environ.get("COLUMNS") else 10_000
+
+
 # markup=False: titles from dumps may hold "[...]", which rich would read as (broken) markup.
-stdout = _Console(highlight=False, markup=False)
-stderr = _Console(stderr=True, highlight=False, markup=False)
+stdout = _Console(highlight=False, markup=False, width=_width(sys.stdout))
+stderr = _Console(stderr=True, highlight=False, markup=False, width=_width(sys.stderr))
 
 
 def _echo(text: str, *, err: bool = False) -> None:
@@ -144,17 +161,20 @@ def _ingest_and_report(
             click.echo(json.dumps(_result_json(result), ensure_ascii=False))
         return results
     table = _Table("dump", "layout", "papers", "new", "seen again", "upvotes moved", box=None)
+    sums = [0, 0, 0, 0]
     for result in results:
-        total = len(result.new) + result.seen_again
+        counts = [
+            len(result.new) + result.seen_again,
+            len(result.new),
+            result.seen_again,
+            len(result.moved),
+        ]
+        sums = [a + b for a, b in zip(sums, counts, strict=True)]
         note = " (identical to an earlier dump)" if result.duplicate_dump else ""
-        table.add_row(
-            result.source + note,
-            result.format,
-            str(total),
-            str(len(result.new)),
-            str(result.seen_again),
-            str(len(result.moved)),
-        )
+        table.add_row(result.source + note, result.format, *map(str, counts))
+    if len(results) > 1:
+        table.add_section()
+        table.add_row(f"total: {len(results)} dumps", "", *map(str, sums))
     stdout.print(table)
     return results
 
@@ -175,9 +195,20 @@ def _load_and_ingest(
 def ingest(obj: _Context, sources: tuple[str, ...], as_json: bool, format_: str | None) -> None:
     """Ingest dumps and report what is new.
 
-    SOURCES are files, folders (their dumps in name order) or http(s) URLs. Every source is
-    read and parsed before anything is stored, so a bad one changes nothing."""
+    SOURCES are files, folders (their dumps in name order; subfolders are not read) or http(s)
+    URLs. Every source is read and parsed before anything is stored, so a bad one changes
+    nothing."""
+    from digest.diff import DUMP_SUFFIXES, skipped_in
+    from digest.sources.fetch import is_url
+
     _load_and_ingest(obj.settings, sources, format_, as_json)
+    skipped = skipped_in(Path(s) for s in sources if not is_url(s))
+    if skipped:
+        names = ", ".join(f"{p}/" if p.is_dir() else str(p) for p in skipped)
+        stderr.print(
+            f"skipped {len(skipped)} item(s), not dump files ({' '.join(DUMP_SUFFIXES)})"
+            f" or subfolders: {names}"
+        )
 
 
 @cli.group()
@@ -367,7 +398,11 @@ def rank_command(
     format_: str | None,
 ) -> None:
     """Rank the papers of one dump for an ad-hoc profile (read-only: no store, no settings)."""
-    papers = [p for snapshot in load_all([path], format_) for p in snapshot.papers]
+    # The same paper in several dumps of a folder is ranked once (its latest listing).
+    latest = {
+        title_key(p.title): p for snapshot in load_all([path], format_) for p in snapshot.papers
+    }
+    papers = list(latest.values())
     liked = tuple(p for snapshot in load_all(like_dumps) for p in snapshot.papers)
     profile = Profile(
         interests=tuple(_interest(i) for i in interests),
@@ -394,6 +429,12 @@ def rank_command(
     for number, pick in enumerate(picks, 1):
         table.add_row(str(number), f"{pick.score:.3f}", pick.paper.title, "; ".join(pick.reasons))
     stdout.print(table)
+    scores = [pick.score for pick in picks]
+    if scores != sorted(scores, reverse=True):
+        stderr.print(
+            "rows are in the order chosen: diversity (MMR) moves a paper much like one above it"
+            " below papers that score lower"
+        )
 
 
 def _as_stored(email: str) -> str:
@@ -449,6 +490,7 @@ def send(
     settings = obj.settings
     with Store.open(settings.database) as store:
         people = _select(settings, store, email)
+        unknown = unresolved_liked(store, people)
     chosen: Transport | list[Transport]
     if dry_run:
         chosen = DryRunTransport()
@@ -531,6 +573,12 @@ def send(
         )
     for address, reason in failed:
         _echo(f"  failed: {address}: {reason}", err=True)
+    for address, references in unknown.items():
+        _echo(
+            f"note: {len(references)} liked paper(s) of {address} are not in the store and were"
+            f" left out: {'; '.join(references)} (they count once a dump brings them)",
+            err=True,
+        )
     if stop.is_set():
         click.echo(
             "stopped on request after the message in flight; the rest stays queued:"
@@ -737,6 +785,7 @@ def subscribers_list(
         people, total = page_of_subscribers(settings, store, containing, offset, limit or _EVERYONE)
         stored = store.stored_addresses(p.email for p in people)
         suppressed = store.suppressions()
+        unknown = unresolved_liked(store, people)
     rows: list[dict[str, Any]] = [
         {
             "email": p.email,
@@ -751,6 +800,7 @@ def subscribers_list(
             "delivery": p.delivery.value,
             "source": "store" if p.email.casefold() in stored else "settings",
             "status": suppressed.get(p.email.casefold(), "active"),
+            "unresolved_liked": unknown.get(p.email, []),
         }
         for p in people
     ]
@@ -769,7 +819,12 @@ def subscribers_list(
             "; ".join(map(str, r["interests"])),
             f"{r['send_at']} {r['timezone']}{days}{channel}",
             str(r["source"]),
-            str(r["status"]),
+            str(r["status"])
+            + (
+                f"; {len(r['unresolved_liked'])} liked paper(s) not in the store"
+                if r["unresolved_liked"]
+                else ""
+            ),
         )
     stdout.print(table)
     stderr.print(f"{len(rows)} of {total} subscriber(s)")

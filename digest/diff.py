@@ -23,6 +23,20 @@ if TYPE_CHECKING:
 DUMP_SUFFIXES = (".txt", ".json", ".jsonl", ".xml", ".atom", ".rss")
 
 
+def skipped_in(paths: Iterable[Path]) -> list[Path]:
+    """What expand_paths leaves out of the directories given: files that are not dumps (by
+    their suffix) and subfolders (never read), in name order."""
+    skipped: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            skipped.extend(
+                sorted(
+                    p for p in path.iterdir() if p.is_dir() or p.suffix.lower() not in DUMP_SUFFIXES
+                )
+            )
+    return skipped
+
+
 def expand_paths(paths: Iterable[Path]) -> list[Path]:
     """Files as given; a directory stands for its dump files in name order."""
     expanded: list[Path] = []

@@ -387,6 +387,11 @@ class Daemon:
         self.scheduler.start(paused=True)
         if self.settings.schedule.watch:
             run_ingest(self.settings_path)  # what arrived while down, before any send
+        else:
+            log.warning(
+                "nothing to watch: [schedule] watch is empty, so no dumps are ingested; editions"
+                " go out from what `digest ingest` stores (add folders or URLs to watch)"
+            )
         self.reconcile()
         self.resume_interrupted()
         self.scheduler.add_job(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,10 @@ def test_send_dry_run_then_real_send_then_nothing(tmp_path: Path, smtp_server: S
     assert run("ingest", EXAMPLES / "dumps", cwd=tmp_path).returncode == 0
     dry = run("send", "--dry-run", cwd=tmp_path)
     assert dry.returncode == 0 and "would send 2" in dry.stdout
+    # Per reader: how many papers, and the one they would see first.
+    lines = [line for line in dry.stderr.splitlines() if "would send" in line]
+    assert len(lines) == 2
+    assert all(re.search(r"@example\.org · \d+ papers? · lead: \S", line) for line in lines)
     assert smtp_server.handler.messages == []
     one = run("send", "--subscriber", "grace@example.org", cwd=tmp_path)
     assert one.returncode == 0 and "sent 1" in one.stdout
@@ -246,3 +251,53 @@ def test_every_exit_code_is_in_the_readme() -> None:
     codes.add(BadToken.exit_code)
     for code in sorted(codes):
         assert f"\n| {code} | " in readme, code
+
+
+def test_ingest_totals_skipped_files_and_untruncated_names_in_a_pipe(tmp_path: Path) -> None:
+    write_settings(tmp_path)
+    folder = tmp_path / ("a-folder-with-a-rather-long-name-" * 3)
+    (folder / "older").mkdir(parents=True)
+    for dump in sorted((EXAMPLES / "dumps").iterdir()):
+        (folder / dump.name).write_bytes(dump.read_bytes())
+    (folder / "notes.pdf").write_bytes(b"%PDF")
+    result = run("ingest", folder, cwd=tmp_path)  # stdout is a pipe here, as in CI
+    assert result.returncode == 0, result.stderr
+    assert f"{folder}/2026-11-22-listing.txt" in result.stdout  # whole, on one line
+    assert "…" not in result.stdout
+    total = result.stdout.strip().splitlines()[-1].split()
+    assert total[:3] == ["total:", "3", "dumps"] and total[3:] == ["17", "12", "5", "2"]
+    assert "skipped 2 item(s)" in result.stderr
+    assert "notes.pdf" in result.stderr and "older/" in result.stderr
+
+
+def test_rank_lists_a_paper_once_and_explains_the_order(tmp_path: Path) -> None:
+    result = run(
+        "rank", EXAMPLES / "dumps", "--interest", "language models", "--json", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    titles = [row["title"] for row in json.loads(result.stdout)]
+    assert titles and len(titles) == len(set(titles))  # the three dumps overlap
+
+
+def test_unresolved_liked_papers_are_named(tmp_path: Path, smtp_server: SmtpServer) -> None:
+    write_settings(tmp_path, port=smtp_server.port)
+    assert run("ingest", EXAMPLES / "dumps", cwd=tmp_path).returncode == 0
+    added = run(
+        "subscribers",
+        "add",
+        "lin@example.org",
+        "--interest",
+        "graphs",
+        "--like",
+        "9999.99999",
+        cwd=tmp_path,
+    )
+    assert added.returncode == 0, added.stderr
+    listed = run("subscribers", "list", "--json", cwd=tmp_path)
+    [lin] = [r for r in json.loads(listed.stdout) if r["email"] == "lin@example.org"]
+    assert lin["unresolved_liked"] == ["9999.99999"]
+    table = run("subscribers", "list", cwd=tmp_path)
+    assert "1 liked paper(s) not in the store" in table.stdout
+    sent = run("send", "--dry-run", "--subscriber", "lin@example.org", cwd=tmp_path)
+    assert "1 liked paper(s) of lin@example.org are not in the store" in sent.stderr
+    assert "9999.99999" in sent.stderr

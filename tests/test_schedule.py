@@ -291,3 +291,14 @@ def test_the_ingest_job_skips_a_bad_dump_and_reads_a_changed_file_again(
     shutil.copy(dumps[1], watched / "b.txt")  # the bad file is replaced by a good dump
     run_ingest(str(settings))
     assert "b.txt: 4 new, 2 seen again" in caplog.text
+
+
+def test_a_daemon_with_nothing_to_watch_says_so_at_start(
+    tmp_path: Path, faulty: tuple[FaultyHandler, int], daemons: list[Daemon]
+) -> None:
+    _, port = faulty
+    daemon = Daemon(_settings(tmp_path, port, _subscribers([("a@example.org", "23:59", "UTC")])))
+    daemons.append(daemon)
+    daemon.wait_for(lambda: "nothing to watch" in daemon.log)
+    assert daemon.stop() == 0
+    assert "[schedule] watch is empty" in daemon.log

@@ -9,6 +9,7 @@ from digest.deliver.send import (
     send_edition,
     stop_on_signals,
     subscribers_from,
+    unresolved_liked,
 )
 from digest.deliver.transports import (
     AmbiguousFailure,
@@ -39,4 +40,5 @@ __all__ = [
     "send_edition",
     "stop_on_signals",
     "subscribers_from",
+    "unresolved_liked",
 ]

@@ -228,6 +228,18 @@ def _basis_of(pick: dict[str, Any]) -> dict[str, Any]:
     return {"basis": Basis.POPULAR, "interest": ""}
 
 
+def unresolved_liked(store: Store, people: Sequence[Subscriber]) -> dict[str, list[str]]:
+    """Per reader, the liked papers (arXiv ids or titles) the store does not hold: ranking
+    leaves them out until a dump brings them."""
+    missing = {}
+    for person in people:
+        if person.liked:
+            unknown = store.find_papers(person.liked)[1]
+            if unknown:
+                missing[person.email] = unknown
+    return missing
+
+
 def preview(
     store: Store,
     settings: Settings,
@@ -476,8 +488,11 @@ def _send_edition(
         for item in messages():
             if isinstance(item, Outgoing):
                 sent.append(item.row.email)
-                if on_message:
-                    on_message(item.row.email, "would send")
+                if on_message:  # what the reader would get: how many papers, which first
+                    picks = planned_picks.get(item.row.email) or _picks_from_row(store, item.row)
+                    lead = f" · lead: {picks[0].paper.title}" if picks else ""
+                    count = f"{len(picks)} paper{'' if len(picks) == 1 else 's'}"
+                    on_message(f"{item.row.email} · {count}{lead}", "would send")
         return skipped.report(edition_id, sent=sent, dry_run=True)
     return sending.dispatch(edition_id, messages(), skipped, should_stop)
 
