@@ -8,6 +8,7 @@ import email
 import email.policy
 import html
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -117,16 +118,23 @@ def run_demo(out: Path, examples: Path | None = None, console: Console | None = 
     mailbox_dir.mkdir(parents=True)
     preview_dir.mkdir()
     port = free_port()
-    # The demo signs its links with a throwaway key unless the environment provides one.
-    os.environ.setdefault("DIGEST_SECRET_KEY", secrets.token_urlsafe(32))
+    # The demo signs its links with a fresh key unless the environment provides one; the key
+    # is kept in demo.env so that `digest serve` afterwards opens the links of its emails.
+    if not os.environ.get("DIGEST_SECRET_KEY"):
+        os.environ["DIGEST_SECRET_KEY"] = secrets.token_urlsafe(32)
+        key_file = out / "demo.env"
+        key_file.write_text(f"DIGEST_SECRET_KEY={os.environ['DIGEST_SECRET_KEY']}\n")
+        key_file.chmod(0o600)
     settings = load_settings(
         examples / "settings.toml",
         database=str((out / "digest.sqlite").resolve()),
         smtp={"host": "127.0.0.1", "port": port, "security": "none"},
     )
 
-    # The links in the demo's emails point at the web app the demo starts in step 3.
-    web_port = free_port()
+    # The links in the demo's emails point at the web app the demo starts in step 3, on the
+    # settings' web port when it is free (so that `digest serve` later answers them too).
+    web_port = settings.web.port if _is_free(settings.web.port) else free_port()
+    _write_settings(out, examples / "settings.toml", web_port)
     settings = settings.model_copy(
         update={
             "sender": settings.sender.model_copy(
@@ -215,4 +223,29 @@ def run_demo(out: Path, examples: Path | None = None, console: Console | None = 
     console.print(
         f"[bold]Done.[/] {len(mailbox.received)} messages in {mailbox_dir}/, previews at {index}"
     )
+    key = f"env $(cat {out / 'demo.env'}) " if (out / "demo.env").exists() else ""
+    console.print(
+        "   Every link in those emails (archive, feed, preferences, More/Less like this) opens"
+        f" with:\n   {key}.venv/bin/digest --settings {out / 'settings.toml'} serve"
+        f" --port {web_port}"
+    )
     return len(mailbox.received)
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _write_settings(out: Path, example: Path, web_port: int) -> None:
+    """The demo's settings for `digest serve` afterwards: the example's, with the demo's
+    database and the web port its emails link to (no secret: that stays in demo.env)."""
+    text = example.read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^database = .*$", 'database = "digest.sqlite"', text)
+    text = re.sub(r"(?m)^base_url = .*$", f'base_url = "http://127.0.0.1:{web_port}"', text)
+    text += f"\n[web]\nport = {web_port}\n"
+    (out / "settings.toml").write_text(text, encoding="utf-8")

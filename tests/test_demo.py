@@ -3,14 +3,20 @@ from __future__ import annotations
 import email
 import email.policy
 import io
+import re
 from pathlib import Path
 
+import httpx
+import pytest
 from rich.console import Console
 
 from digest.demo import run_demo
+from digest.settings import load_settings
+from digest.web import WebServer
 
 
-def test_demo_runs_the_whole_pipeline(tmp_path: Path, monkeypatch: object) -> None:
+def test_demo_runs_the_whole_pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "")  # the demo makes its own key (restored after)
     out = tmp_path / "demo-output"
     console = Console(file=io.StringIO(), width=120)
     received = run_demo(out, console=console)
@@ -37,3 +43,22 @@ def test_demo_runs_the_whole_pipeline(tmp_path: Path, monkeypatch: object) -> No
         "katherine@example.org.html",
     ]
     assert (out / "digest.sqlite").exists()
+    # After the demo, `digest serve` with the demo's settings and key opens every link.
+    key = (out / "demo.env").read_text().strip().split("=", 1)[1]
+    assert "--settings" in log and "demo.env" in log and " serve --port " in log
+    monkeypatch.setenv("DIGEST_SECRET_KEY", key)
+    settings = load_settings(out / "settings.toml")
+    server = WebServer(settings, "127.0.0.1", settings.web.port).start()
+    try:
+        links = set()
+        for path in messages:
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            text = message.get_body(("plain",))
+            assert text is not None
+            links |= set(re.findall(rf"{re.escape(server.url)}/\S+", text.get_content()))
+        kinds = {link.split("/")[3] for link in links}
+        assert kinds == {"archive", "feed", "preferences", "unsubscribe", "feedback"}
+        for link in sorted(links):
+            assert httpx.get(link).status_code == 200, link
+    finally:
+        server.stop()
