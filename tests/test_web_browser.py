@@ -119,3 +119,79 @@ def test_preferences_form_on_a_phone(
     assert row.profile["max_items"] == 3 and row.send_at == "06:15" and row.weekdays_only
     assert row.profile["interests"][0] == {"phrase": "sparse attention", "weight": 2.0}
     page.close()
+
+
+def _luminance(css: str) -> float:
+    red, green, blue = (int(v) / 255 for v in css[css.index("(") + 1 : -1].split(",")[:3])
+
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * linear(red) + 0.7152 * linear(green) + 0.0722 * linear(blue)
+
+
+def _contrast(one: str, two: str) -> float:
+    light, dark = sorted((_luminance(one), _luminance(two)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", [1280, 375])
+def test_every_page_fits_and_reads(
+    browser: object,
+    site: tuple[str, Path],
+    secret_env: str,
+    tmp_path: Path,
+    width: int,
+    scheme: str,
+) -> None:
+    from digest.deliver import FileTransport, send_edition
+    from digest.feedback import Vote, vote_token
+
+    url, database = site
+    settings = load_settings(tmp_path / "settings.toml")
+    with Store.open(database) as store:
+        send_edition(store, settings, FileTransport(tmp_path / "outbox"), fixed_clock())
+        [row] = [r for r in store.deliveries("2026-11-22") if r.email == "ada@example.org"]
+    paper_id = row.picks[0]["paper_id"]
+
+    def token(purpose: str) -> str:
+        return make_token(secret_env, "ada@example.org", purpose)
+
+    pages = {
+        "home": "/",
+        "preview-list": "/preview",
+        "preview": "/preview/ada@example.org",
+        "archive-list": f"/archive/{token('view')}",
+        "archive": f"/archive/2026-11-22/{token('view')}",
+        "preferences": f"/preferences/{token('preferences')}",
+        "unsubscribe": f"/unsubscribe/{token('unsubscribe')}",
+        "feedback": f"/feedback/{vote_token(secret_env, Vote('ada@example.org', paper_id, 'more'))}",
+    }
+    page = browser.new_page(  # type: ignore[attr-defined]
+        viewport={"width": width, "height": 900}, color_scheme=scheme, http_credentials=OPERATOR
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    for name, path in pages.items():
+        page.goto(url + path)
+        page.wait_for_load_state("networkidle")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{name}: {overflow}px of horizontal overflow at {width}px"
+        _shot(page, f"web-{name}-{width}-{scheme}.png")
+    # The preview's frames fit their emails instead of a fixed 900 px.
+    page.goto(url + pages["preview"])
+    page.wait_for_load_state("networkidle")
+    heights = page.evaluate(
+        "[...document.querySelectorAll('iframe')].map(f =>"
+        " [f.getBoundingClientRect().height, f.contentDocument.documentElement.scrollHeight])"
+    )
+    assert len(heights) == 3  # next edition (desktop, mobile) and the last one sent
+    assert all(abs(frame - content) <= 2 for frame, content in heights), heights
+    # The Save button is readable (WCAG AA: 4.5:1) in both schemes.
+    page.goto(url + pages["preferences"])
+    colours = page.evaluate(
+        "(() => { const s = getComputedStyle(document.querySelector('button'));"
+        " return [s.color, s.backgroundColor]; })()"
+    )
+    assert _contrast(*colours) >= 4.5, colours
+    page.close()
