@@ -221,6 +221,23 @@ def _paper_row(
     )
 
 
+def _details(paper: Paper, paper_id: int) -> tuple[object, ...]:
+    """The UPDATE parameters that fill a stored paper's missing details from `paper`."""
+    return (
+        _encode_json(list(paper.authors)),
+        paper.author_count,
+        paper.abstract,
+        paper.published.isoformat() if paper.published else None,
+        paper.url,
+        paper.pdf_url,
+        paper.code_url,
+        paper.thumbnail_url,
+        paper.project_url,
+        paper.comments,
+        paper_id,
+    )
+
+
 def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="seconds")
 
@@ -563,6 +580,7 @@ class Store:
         new_positions: list[int] = []
         sightings: list[tuple[int, int, int, int | None]] = []
         learned_ids: list[tuple[str, int]] = []
+        details: list[tuple[object, ...]] = []  # what a paper seen by title only lacked
         moves: list[UpvoteMove] = []
         for pos, (paper, key) in enumerate(zip(papers, keys, strict=True)):
             known = self._match(paper, key, by_id, by_title)
@@ -578,6 +596,7 @@ class Store:
                     # A paper first seen by title learns its arXiv id from a later dump.
                     known.arxiv_id = paper.arxiv_id
                     learned_ids.append((paper.arxiv_id, known.id))
+                    details.append(_details(paper, known.id))
                 if paper.upvotes is not None and paper.upvotes != known.upvotes:
                     moves.append(UpvoteMove(known.id, paper, known.upvotes, paper.upvotes))
                     known.upvotes = paper.upvotes
@@ -592,6 +611,19 @@ class Store:
             new_rows,
         )
         db.executemany("UPDATE papers SET arxiv_id = ? WHERE id = ?", learned_ids)
+        # A paper first listed without an id (a page dump: an author count, no links) takes
+        # what the richer listing knows, where it had nothing.
+        db.executemany(
+            "UPDATE papers SET"
+            " authors = CASE WHEN authors = '[]' THEN ? ELSE authors END,"
+            " author_count = coalesce(author_count, ?), abstract = CASE WHEN abstract = ''"
+            " THEN ? ELSE abstract END, published = coalesce(published, ?),"
+            " url = coalesce(url, ?), pdf_url = coalesce(pdf_url, ?),"
+            " code_url = coalesce(code_url, ?), thumbnail_url = coalesce(thumbnail_url, ?),"
+            " project_url = coalesce(project_url, ?), comments = coalesce(?, comments)"
+            " WHERE id = ?",
+            details,
+        )
         db.executemany(
             "UPDATE papers SET upvotes = ? WHERE id = ?",
             ((move.upvotes_now, move.paper_id) for move in moves),

@@ -64,6 +64,32 @@ def test_title_then_arxiv_id_is_one_paper(store: Store) -> None:
     assert store.counts()["sightings"] == 3
 
 
+def test_a_page_listed_paper_learns_its_details_from_a_richer_listing(store: Store) -> None:
+    # A seed page knows a title, an author count and a date; Hugging Face knows the rest.
+    page = Paper(key=paper_key("Deep Sets"), title="Deep Sets", author_count=7, abstract="")
+    rich = Paper(
+        key=paper_key("Deep Sets", "1703.06114"),
+        title="Deep Sets",
+        abstract="Permutation invariance.",
+        arxiv_id="1703.06114",
+        authors=("Manzil Zaheer", "Satwik Kottur"),
+        author_count=2,
+        url="https://huggingface.co/papers/1703.06114",
+        pdf_url="https://arxiv.org/pdf/1703.06114",
+        thumbnail_url="https://cdn.example.org/1703.06114.png",
+        comments=4,
+    )
+    store.ingest(_snapshot("page", page), fixed_clock()())
+    store.ingest(_snapshot("hf", rich), fixed_clock()())
+    [stored] = store.candidate_papers("x@example.org", dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    learned = stored.paper
+    assert learned.authors == ("Manzil Zaheer", "Satwik Kottur")
+    assert learned.author_count == 7  # kept: the store's own count is not overwritten
+    assert learned.abstract == "Permutation invariance."
+    assert learned.url == "https://huggingface.co/papers/1703.06114"
+    assert (learned.thumbnail_url, learned.comments) == (rich.thumbnail_url, 4)
+
+
 def test_same_title_different_ids_are_two_papers(store: Store) -> None:
     a = Paper(key="arxiv:2401.00001", title="Survey", arxiv_id="2401.00001")
     b = Paper(key="arxiv:2402.00002", title="Survey", arxiv_id="2402.00002")
