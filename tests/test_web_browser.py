@@ -158,6 +158,7 @@ def test_every_page_fits_and_reads(
     def token(purpose: str) -> str:
         return make_token(secret_env, "ada@example.org", purpose)
 
+    vote = vote_token(secret_env, Vote("ada@example.org", paper_id, "more"))
     pages = {
         "home": "/",
         "preview-list": "/preview",
@@ -166,7 +167,7 @@ def test_every_page_fits_and_reads(
         "archive": f"/archive/2026-11-22/{token('view')}",
         "preferences": f"/preferences/{token('preferences')}",
         "unsubscribe": f"/unsubscribe/{token('unsubscribe')}",
-        "feedback": f"/feedback/{vote_token(secret_env, Vote('ada@example.org', paper_id, 'more'))}",
+        "feedback": f"/feedback/{vote}",
     }
     page = browser.new_page(  # type: ignore[attr-defined]
         viewport={"width": width, "height": 900}, color_scheme=scheme, http_credentials=OPERATOR
