@@ -36,7 +36,17 @@ from digest.deliver.preflight import check_real_mail
 from digest.diff import load_all
 from digest.errors import DigestError, SettingsError, SubscriberError
 from digest.identity import title_key
-from digest.models import IngestResult, Paper, Snapshot, StoredPaper, Subscriber, UpvoteMove
+from digest.models import (
+    WEEKDAYS,
+    Delivery,
+    Frequency,
+    IngestResult,
+    Paper,
+    Snapshot,
+    StoredPaper,
+    Subscriber,
+    UpvoteMove,
+)
 from digest.rank import Interest, Profile, rank
 from digest.safe_text import terminal_safe as _safe
 from digest.settings import Settings, load_settings
@@ -701,26 +711,23 @@ def _profile_options(function: Any) -> Any:
             default=None,
             help="[default: the settings' weekdays_only].",
         ),
-        click.option(
-            "--frequency",
-            type=click.Choice(["daily", "weekly"]),
-            default="daily",
-            show_default=True,
-            help="Weekly: the week's best unsent papers, on --weekday.",
-        ),
-        click.option(
-            "--weekday",
-            type=click.Choice(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]),
-            default="mon",
-            show_default=True,
-            help="The day a weekly edition comes.",
-        ),
-        click.option(
-            "--delivery",
-            type=click.Choice(["email", "feed"]),
-            default="email",
-            show_default=True,
-            help="feed: only in their private Atom feed, never mailed.",
+        *(
+            click.option(
+                name, type=click.Choice(choices), default=choices[0], show_default=True, help=what
+            )
+            for name, choices, what in (
+                (
+                    "--frequency",
+                    [f.value for f in Frequency],
+                    "Weekly: the week's best papers, on --weekday.",
+                ),
+                ("--weekday", list(WEEKDAYS), "The day a weekly edition comes."),
+                (
+                    "--delivery",
+                    [d.value for d in Delivery],
+                    "feed: only in their Atom feed, never mailed.",
+                ),
+            )
         ),
     ]
     for option in reversed(options):
