@@ -1,12 +1,17 @@
 """Sending: `send_edition` end to end versus replaying pre-built bytes, to one local aiosmtpd.
 
-The sink's own limit is measured first: the same messages, already built, replayed over one
-reused smtplib connection (no ranking, rendering, MIME building or ledger writes). Then digest
-plans, ranks, renders, builds and sends N personalised digests to the same server, recording
-every step in the ledger. Same run, same server, same message sizes.
+The sink's own limit is measured first: the same messages, already built, replayed over the
+same number of reused smtplib connections (no ranking, rendering, MIME building or ledger
+writes). Then digest plans, ranks, renders, builds and sends N personalised digests to the same
+server, recording every step in the ledger. Same run, same server, same messages.
 
-    .venv/bin/python benchmarks/bench_send.py                      # 5,000 readers, 4 connections
-    .venv/bin/python benchmarks/bench_send.py --readers 300 --concurrency 1
+Readers are "diverse" by default: 2-4 interest phrases each, drawn from a pool of a few hundred
+phrases taken from real arXiv titles (earlier days than the one sent), so nearly every reader
+gets different papers and no rendering is shared. `--profiles shared` gives the old case (six
+profiles, shared renderings); `both` prints both lines.
+
+    .venv/bin/python benchmarks/bench_send.py          # 10,000 diverse readers, 2 connections
+    .venv/bin/python benchmarks/bench_send.py --readers 1000 --profiles both
 """
 
 from __future__ import annotations
@@ -32,6 +37,53 @@ from digest.store import Store
 ARXIV = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora" / "arxiv-daily"
 NOW = dt.datetime(2025, 3, 20, 7, 0, tzinfo=dt.UTC)
 PHRASES = ("language models", "diffusion", "segmentation", "robot", "reasoning", "benchmark")
+POOL_SIZE = 300
+STOP_WORDS = frozenset(
+    {
+        *("a", "an", "and", "are", "as", "at", "based", "by", "for", "from", "in", "into"),
+        *("is", "of", "on", "or", "the", "to", "via", "with", "without", "towards", "toward"),
+        *("using", "its", "their", "our", "we", "do", "does", "can", "more", "than", "over"),
+    }
+)
+
+
+def phrase_pool(days: list[Path], size: int = POOL_SIZE) -> list[str]:
+    """The `size` most frequent two-word phrases of these days' titles (no stop words)."""
+    import collections
+    import itertools
+    import re
+
+    from digest.sources import load_snapshot
+
+    counts: collections.Counter[str] = collections.Counter()
+    for day in days:
+        for paper in load_snapshot(day).papers:
+            words = re.findall(r"[a-z][a-z-]+", paper.title.lower())
+            for first, second in itertools.pairwise(words):
+                if first not in STOP_WORDS and second not in STOP_WORDS:
+                    counts[f"{first} {second}"] += 1
+    return [phrase for phrase, _ in counts.most_common(size)]
+
+
+def readers(count: int, profiles: str, pool: list[str]) -> list[Any]:
+    """Subscriber rows: diverse (2-4 phrases from the pool each) or shared (six profiles)."""
+    import random
+
+    from digest.subscribers import ProfileInput, validated_row
+
+    rng = random.Random(11)
+    rows = []
+    for n in range(count):
+        if profiles == "shared":
+            interests = [PHRASES[n % len(PHRASES)], PHRASES[(n * 7) % len(PHRASES)]]
+        else:
+            interests = rng.sample(pool, rng.randint(2, 4))
+        rows.append(
+            validated_row(
+                ProfileInput(email=f"reader{n}@example.org", interests=interests, max_items=10)
+            )
+        )
+    return rows
 
 
 class Sink:
@@ -54,20 +106,13 @@ def serve(port: int, counter: Any, stop: Any) -> None:
     controller.stop()
 
 
-def settings_file(folder: Path, port: int, readers: int, concurrency: int) -> Path:
-    people = "".join(
-        f'[[subscribers]]\nemail = "reader{n}@example.org"\n'
-        f'interests = ["{PHRASES[n % len(PHRASES)]}", "{PHRASES[(n * 7) % len(PHRASES)]}"]\n'
-        "max_items = 10\n\n"
-        for n in range(readers)
-    )
+def settings_file(folder: Path, port: int, concurrency: int) -> Path:
     path = folder / "settings.toml"
     path.write_text(
         'database = "digest.sqlite"\n'
         f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nconcurrency = {concurrency}\n'
         "max_messages_per_connection = 100000\n"
         '[sender]\nfrom = "Digest <digest@example.org>"\nbase_url = "https://d.example.org"\n'
-        + people
     )
     return path
 
@@ -87,10 +132,51 @@ def timed_replay(port: int, messages: list[bytes], connections: int) -> float:
     return time.perf_counter() - started
 
 
+def measure(
+    port: int, counter: Any, profiles: str, count: int, concurrency: int
+) -> tuple[float, float, int, float]:
+    """(digest msg/s, replay msg/s over as many connections, distinct pick sets, KB a message)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        settings = load_settings(settings_file(folder, port, concurrency))
+        files = sorted(ARXIV.glob("*.jsonl"))
+        history, today = files[:6], files[6]  # a Monday: a full listing
+        people = readers(count, profiles, phrase_pool(history))
+        for database in (settings.database, folder / "scratch.sqlite"):
+            with Store.open(database) as store:
+                ingest_paths(store, history, lambda: NOW - dt.timedelta(days=8))
+                ingest_paths(store, [today], lambda: NOW)
+                store.upsert_subscribers(people, NOW)
+        # The exact bytes digest sends, built once through the file transport (not timed).
+        outbox = folder / "outbox"
+        with Store.open(folder / "scratch.sqlite") as scratch:
+            send_edition(scratch, settings, FileTransport(outbox), lambda: NOW)
+            distinct = len(
+                {
+                    tuple(p["paper_id"] for p in r.picks)
+                    for r in scratch.deliveries(NOW.date().isoformat())
+                }
+            )
+        # Readers for whom nothing cleared the bar get no email (and are not counted).
+        messages = [p.read_bytes() for p in sorted(outbox.glob("*.eml"))]
+        sent = len(messages)
+        replay = timed_replay(port, messages, concurrency)
+        before = counter.value
+        started = time.perf_counter()
+        with Store.open(settings.database) as store:
+            connections = [SmtpTransport(settings.smtp) for _ in range(concurrency)]
+            report = send_edition(store, settings, connections, lambda: NOW)
+        seconds = time.perf_counter() - started
+        assert len(report.sent) == sent and counter.value - before == sent
+    size = sum(map(len, messages)) / sent / 1024
+    return sent / seconds, sent / replay, distinct, size
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--readers", type=int, default=5000)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--readers", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--profiles", choices=["diverse", "shared", "both"], default="diverse")
     args = parser.parse_args()
     import os
 
@@ -107,48 +193,24 @@ def main() -> None:
                 break
         except OSError:
             time.sleep(0.1)
+    kinds = ["diverse", "shared"] if args.profiles == "both" else [args.profiles]
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            settings = load_settings(settings_file(folder, port, args.readers, args.concurrency))
-            days = sorted(ARXIV.glob("*.jsonl"))[:2]
-            with Store.open(settings.database) as store:
-                ingest_paths(store, days, lambda: NOW)
-            # The exact bytes digest sends, built once through the file transport (not timed).
-            outbox = folder / "outbox"
-            with Store.open(folder / "scratch.sqlite") as scratch:
-                ingest_paths(scratch, days, lambda: NOW)
-                send_edition(scratch, settings, FileTransport(outbox), lambda: NOW)
-            messages = [p.read_bytes() for p in sorted(outbox.glob("*.eml"))]
-            assert len(messages) == args.readers
-
-            replay = timed_replay(port, messages, 1)
-            replay_same = timed_replay(port, messages, args.concurrency)
-
-            before = counter.value
-            started = time.perf_counter()
-            with Store.open(settings.database) as store:
-                connections = [SmtpTransport(settings.smtp) for _ in range(args.concurrency)]
-                report = send_edition(store, settings, connections, lambda: NOW)
-            digest_seconds = time.perf_counter() - started
-            assert len(report.sent) == args.readers and counter.value - before == args.readers
+        print(
+            f"{args.readers:,} readers, one arXiv day, local aiosmtpd in its own process,"
+            f" {args.concurrency} connection(s)"
+        )
+        for kind in kinds:
+            rate, replay, distinct, size = measure(
+                port, counter, kind, args.readers, args.concurrency
+            )
+            print(
+                f"  {kind:>7} readers ({distinct:,} distinct pick sets, {size:.0f} KB a message):"
+                f" digest end to end {rate:,.0f} msg/s, replay of the same bytes {replay:,.0f}"
+                f" msg/s: {rate / replay:.0%}"
+            )
     finally:
         stop.set()
         sink.join()
-    size = sum(map(len, messages)) / len(messages)
-    replay_rate, digest_rate = args.readers / replay, args.readers / digest_seconds
-    same_rate = args.readers / replay_same
-    print(
-        f"{args.readers:,} personalised digests, {size / 1024:.0f} KB each,"
-        " local aiosmtpd in its own process"
-    )
-    print(f"  replay of pre-built bytes, one connection: {replay_rate:,.0f} msg/s (the baseline)")
-    print(f"  replay of pre-built bytes, {args.concurrency} connection(s): {same_rate:,.0f} msg/s")
-    print(
-        f"  digest end to end (rank, render, MIME, ledger, {args.concurrency} connection(s)):"
-        f" {digest_rate:,.0f} msg/s = {digest_rate / replay_rate:.0%} of the one-connection"
-        f" replay, {digest_rate / same_rate:.0%} of the {args.concurrency}-connection replay"
-    )
 
 
 if __name__ == "__main__":
