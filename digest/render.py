@@ -34,7 +34,7 @@ from mjml import mjml2html
 from premailer import Premailer
 
 from digest.errors import RenderError
-from digest.models import Basis, Edition, Email, Pick
+from digest.models import Basis, Edition, Email, Paper, Pick
 from digest.safe_text import web_url
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -70,8 +70,14 @@ class Links:
 
 def header_safe(text: str, limit: int = 160) -> str:
     """One line of printable text, for anything that may end up in an email header."""
-    printable = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text)
-    collapsed = " ".join(printable.split())
+    # isprintable() is False exactly when some character is of category C or Z (but " "):
+    # most titles need no per-character pass.
+    shown = (
+        text
+        if text.isprintable()
+        else "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text)
+    )
+    collapsed = " ".join(shown.split())
     return collapsed if len(collapsed) <= limit else collapsed[: limit - 1].rstrip() + "…"
 
 
@@ -208,7 +214,7 @@ def _plural(count: int, word: str) -> str:
 def printable(value: str) -> str:
     """Control characters never reach a template (MJML's parser rejects them), and neither do
     the slot markers of a shared rendering (a title must never become another reader's slot)."""
-    return value.translate(_CONTENT)
+    return value if value.isprintable() else value.translate(_CONTENT)
 
 
 DEFAULT_SUBJECT = "{papers} · {date}: {top}"
@@ -314,15 +320,23 @@ def _summary(picks: tuple[Pick, ...], edition: Edition, sections: list[dict[str,
 
 
 def _printable_pick(pick: Pick) -> Pick:
-    paper = pick.paper
-    clean = replace(
+    # The evidence keeps its characters until it is cut at its highlights (evidence_parts).
+    return replace(
+        pick,
+        paper=_printable_paper(pick.paper),
+        reasons=tuple(printable(r) for r in pick.reasons),
+    )
+
+
+@functools.lru_cache(maxsize=50_000)
+def _printable_paper(paper: Paper) -> Paper:
+    """Cached: the same papers reach many readers."""
+    return replace(
         paper,
         title=printable(paper.title),
         abstract=printable(paper.abstract),
         authors=tuple(printable(a) for a in paper.authors),
     )
-    # The evidence keeps its characters until it is cut at its highlights (evidence_parts).
-    return replace(pick, paper=clean, reasons=tuple(printable(r) for r in pick.reasons))
 
 
 def evidence_parts(pick: Pick) -> list[dict[str, Any]]:
@@ -344,29 +358,47 @@ def evidence_parts(pick: Pick) -> list[dict[str, Any]]:
     return parts
 
 
-@functools.lru_cache(maxsize=50_000)
 def _item(pick: Pick, index: int, today: dt.date) -> dict[str, Any]:
-    """One card's values. Cached: in an edition most papers are picked for many readers, and
-    snippets and wrapped text cost ~60 us a card. Templates only read these dicts."""
-    parts = evidence_parts(pick)
-    text = "".join(part["text"] for part in parts)
-    thumbnail = web_url(pick.paper.thumbnail_url)
+    """One card's values: the paper's (the same for every reader who gets it) and the
+    snippet's (the same for readers matched by the same words) come from caches, since with
+    readers of different interests nearly every edition is new but its papers are not.
+    Templates only read these dicts."""
     return {
+        **_paper_fields(pick.paper, pick.upvote_delta, pick.first_seen, today),
+        **_snippet_fields(pick.evidence, pick.highlights, pick.paper.abstract),
         "index": index,  # the card's place among the picks: its pair of vote links
-        "title": pick.paper.title,
-        "title_wrapped": textwrap.fill(pick.paper.title, 72),
+        "heading": pick.interest or _HEADINGS[pick.basis][0],
+        "topic": pick.interest or _HEADINGS[pick.basis][1],
+        "reasons": "; ".join(pick.reasons),
+    }
+
+
+@functools.lru_cache(maxsize=50_000)
+def _paper_fields(
+    paper: Paper, upvote_delta: int, first_seen: dt.datetime | None, today: dt.date
+) -> dict[str, Any]:
+    pick = Pick(paper, 0.0, upvote_delta=upvote_delta, first_seen=first_seen)
+    thumbnail = web_url(paper.thumbnail_url)
+    return {
+        "title": paper.title,
+        "title_wrapped": textwrap.fill(paper.title, 72),
         "url": safe_url(paper_url(pick)),
         "authors": authors_line(pick),
         "meta": meta_line(pick, today),
-        "heading": pick.interest or _HEADINGS[pick.basis][0],
-        "topic": pick.interest or _HEADINGS[pick.basis][1],
-        "snippet": text,
-        "snippet_parts": parts,
-        "snippet_wrapped": textwrap.fill(text, 72),
-        "reasons": "; ".join(pick.reasons),
         "links": paper_links(pick),
         "thumbnail": safe_url(thumbnail) if thumbnail else "",
     }
+
+
+@functools.lru_cache(maxsize=50_000)
+def _snippet_fields(
+    evidence: str, highlights: tuple[tuple[int, int], ...], abstract: str
+) -> dict[str, Any]:
+    parts = evidence_parts(
+        Pick(Paper("", "", abstract), 0.0, evidence=evidence, highlights=highlights)
+    )
+    text = "".join(part["text"] for part in parts)
+    return {"snippet": text, "snippet_parts": parts, "snippet_wrapped": textwrap.fill(text, 72)}
 
 
 def recipient_fields(edition: Edition, links: Links) -> dict[str, Any]:
@@ -561,11 +593,17 @@ _EXPRESSION_TOKEN = re.compile(r"(zqv\d+z)")
 _ATTRIBUTE_WITH_TOKEN = re.compile(r"""(\s[\w:.-]+)=(["'])([^"']*?zqv\d+z[^"']*?)\2""")
 
 
+def _single_line(text: str) -> str:
+    """`text` without control characters (line breaks and tabs as spaces). Most values have
+    none: isprintable() answers that in C before the slower translation."""
+    return text if text.isprintable() else text.translate(_CONTROL)
+
+
 def _text(value: Any) -> Markup:
     """Escape as premailer (lxml) serialises text: & < > only; quotes and non-ASCII as they are."""
     if isinstance(value, Markup):
         return value
-    raw = str(value).translate(_CONTROL)
+    raw = _single_line(str(value))
     return Markup(raw.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))  # noqa: S704 - escaped here
 
 
@@ -573,7 +611,7 @@ def _attribute(value: Any) -> Markup:
     """Escape as lxml serialises a double-quoted attribute value."""
     if isinstance(value, Markup):
         return value
-    raw = str(value).translate(_CONTROL)
+    raw = _single_line(str(value))
     return Markup(  # noqa: S704 - escaped here
         raw.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
     )
@@ -582,7 +620,7 @@ def _attribute(value: Any) -> Markup:
 def safe_url(url: str) -> str:
     """Percent-encode what an HTML serialiser would otherwise re-encode or re-quote (spaces,
     quotes, angle brackets, non-ASCII), so a URL reads the same in every output."""
-    return quote(url.translate(_CONTROL).strip(), safe=_URL_SAFE)
+    return quote(_single_line(url).strip(), safe=_URL_SAFE)
 
 
 def _inside_tag(html: str, position: int) -> bool:
@@ -624,6 +662,8 @@ class CompiledHtml:
             return f"{attribute_name}={{{{ _attribute_value({index}, {arguments}) }}}}"
 
         html = _ATTRIBUTE_WITH_TOKEN.sub(attribute, html)
+        # The literal pieces as text, unescaped once here rather than on every render.
+        self._literals = [[html_module.unescape(p) for p in pieces] for pieces in self.attributes]
 
         def restore(match: re.Match[str]) -> str:
             token = match.group(1) or match.group(2)
@@ -650,11 +690,11 @@ class CompiledHtml:
     def _attribute_value(self, index: int, *values: Any) -> Markup:
         """Rebuild attribute `index` as lxml serialises it: & < > escaped; double quotes around
         it, unless the value holds " but no ', when lxml uses single quotes and leaves " as is."""
-        literals = self.attributes[index]
-        joined = [html_module.unescape(literals[0])]
+        literals = self._literals[index]
+        joined = [literals[0]]
         for value, literal in zip(values, literals[1:], strict=True):
-            joined.append(_mrml_attribute(str(value).translate(_CONTROL)))
-            joined.append(html_module.unescape(literal))
+            joined.append(_mrml_attribute(_single_line(str(value))))
+            joined.append(literal)
         raw = "".join(joined)
         escaped = raw.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         if '"' in raw and "'" not in raw:
