@@ -1,0 +1,296 @@
+"""The delivery ledger: who gets which papers in which edition, and how far each got."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from digest.models import (
+    Deferral,
+    DeliveryState,
+)
+from digest.store._base import Connected, _iso, _translating_errors
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    """One row of the delivery ledger: who gets which papers in which edition, and how far."""
+
+    edition_id: str
+    email: str
+    message_id: str
+    state: DeliveryState
+    picks: tuple[dict[str, Any], ...]
+    error: str | None
+    attempts: int
+    retry_at: dt.datetime | None = None
+    deferrals: int = 0
+    failing_since: dt.datetime | None = None
+    ambiguous: bool = False
+
+
+@_translating_errors
+class Ledger(Connected):
+    """Deliveries and the papers each reader was sent."""
+
+    def delivery(self, edition_id: str, email: str) -> DeliveryRow | None:
+        """One ledger row; the address matches regardless of ASCII case."""
+        row = self._db.execute(
+            "SELECT * FROM deliveries WHERE edition_id = ? AND email = ? COLLATE NOCASE",
+            (edition_id, email),
+        ).fetchone()
+        return _row_to_delivery(row) if row else None
+
+    def deliveries(self, edition_id: str) -> list[DeliveryRow]:
+        rows = self._db.execute(
+            "SELECT * FROM deliveries WHERE edition_id = ? ORDER BY email", (edition_id,)
+        )
+        return [_row_to_delivery(row) for row in rows]
+
+    def plan_delivery(
+        self,
+        edition_id: str,
+        email: str,
+        message_id: str,
+        picks: Sequence[dict[str, Any]],
+        now: dt.datetime,
+        *,
+        dry_run: bool = False,
+        send_empty: bool = False,
+    ) -> DeliveryRow:
+        """Record who gets which papers before anything is sent, so a resume sends the same.
+
+        An edition without papers is `empty` (not sent) unless `send_empty`. A dry run returns
+        the row it would have recorded and records nothing."""
+        suppressed = self._db.execute(
+            "SELECT 1 FROM suppressions WHERE email = ?", (email.casefold(),)
+        ).fetchone()
+        state = _initial_state(bool(picks), send_empty, suppressed is not None)
+        if dry_run:
+            return DeliveryRow(edition_id, email, message_id, state, tuple(picks), None, 0)
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO deliveries(edition_id, email, message_id, state, picks,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (edition_id, email, message_id, state, json.dumps(list(picks)), _iso(now)),
+            )
+        row = self.delivery(edition_id, email)
+        assert row is not None
+        return row
+
+    def plan_deliveries(
+        self,
+        rows: Sequence[tuple[str, str, str, Sequence[dict[str, Any]]]],
+        now: dt.datetime,
+        *,
+        send_empty: bool = False,
+    ) -> None:
+        """plan_delivery for many readers in one transaction; rows: (edition, email, id, picks)."""
+        suppressed = {row[0] for row in self._db.execute("SELECT email FROM suppressions")}
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO deliveries(edition_id, email, message_id, state, picks,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    (
+                        edition_id,
+                        email,
+                        message_id,
+                        _initial_state(bool(picks), send_empty, email.casefold() in suppressed),
+                        json.dumps(list(picks)),
+                        _iso(now),
+                    )
+                    for edition_id, email, message_id, picks in rows
+                ),
+            )
+
+    def record_progress(
+        self,
+        edition_id: str,
+        now: dt.datetime,
+        *,
+        sending: Sequence[str] = (),
+        sent: Sequence[str] = (),
+        failed: Sequence[tuple[str, str, bool]] = (),
+        deferred: Sequence[Deferral] = (),
+        published: Sequence[str] = (),
+    ) -> int:
+        """Move ledger rows in one transaction: `sending` (about to be handed to the relay),
+        `sent` (the relay accepted; the papers it carried are recorded as sent to that reader),
+        `failed` ((email, error, suppress): a permanent failure also suppresses the address),
+        `deferred` (a temporary failure: tried again at its retry_at), `published` (a
+        feed-only reader's edition, in their feed: its papers count as sent to them).
+        Returns how many rows moved to `sending`: 0 means the row was withdrawn meanwhile (the
+        reader unsubscribed), so its message must not go out."""
+        stamp = _iso(now)
+        with self.transaction() as db:
+            # Only the statements that have rows to touch: this runs once per message sent.
+            moved = 0
+            if sending:
+                moved = db.executemany(
+                    "UPDATE deliveries SET state = 'sending', attempts = attempts + 1,"
+                    " updated_at = ? WHERE edition_id = ? AND email = ?"
+                    " AND state IN ('pending', 'sending', 'deferred')",
+                    ((stamp, edition_id, email) for email in sending),
+                ).rowcount
+            for state, emails in (("sent", sent), ("published", published)):
+                if not emails:
+                    continue
+                db.executemany(
+                    "UPDATE deliveries SET state = ?, error = NULL, retry_at = NULL,"
+                    " updated_at = ? WHERE edition_id = ? AND email = ?",
+                    ((state, stamp, edition_id, email) for email in emails),
+                )
+                db.execute(
+                    "INSERT OR IGNORE INTO sent_papers(email, paper_id, edition_id)"
+                    " SELECT d.email, json_extract(p.value, '$.paper_id'), d.edition_id"
+                    " FROM deliveries d, json_each(d.picks) p"
+                    " WHERE d.edition_id = ? AND d.email IN (SELECT value FROM json_each(?))",
+                    (edition_id, json.dumps(list(emails))),
+                )
+            if failed:
+                db.executemany(
+                    "UPDATE deliveries SET state = 'failed', error = ?, updated_at = ?"
+                    " WHERE edition_id = ? AND email = ?",
+                    ((error, stamp, edition_id, email) for email, error, _ in failed),
+                )
+                db.executemany(
+                    "INSERT OR REPLACE INTO suppressions(email, reason, created_at)"
+                    " VALUES (?, ?, ?)",
+                    ((email.casefold(), error, stamp) for email, error, drop in failed if drop),
+                )
+            if deferred:
+                db.executemany(
+                    "UPDATE deliveries SET state = 'deferred', error = ?, retry_at = ?,"
+                    " deferrals = deferrals + 1, failing_since = ?, ambiguous = ?,"
+                    " updated_at = ? WHERE edition_id = ? AND email = ?",
+                    (
+                        (
+                            d.error,
+                            _iso(d.retry_at),
+                            _iso(d.failing_since),
+                            d.ambiguous,
+                            stamp,
+                            edition_id,
+                            d.email,
+                        )
+                        for d in deferred
+                    ),
+                )
+        return moved
+
+    def mark_sending(self, edition_id: str, email: str, now: dt.datetime) -> None:
+        self.record_progress(edition_id, now, sending=[email])
+
+    def mark_sent(self, edition_id: str, email: str, now: dt.datetime) -> None:
+        """Record the send and the papers it carried, in one transaction."""
+        self.record_progress(edition_id, now, sent=[email])
+
+    def mark_failed(
+        self, edition_id: str, email: str, error: str, now: dt.datetime, *, suppress: bool = False
+    ) -> None:
+        """Record a failed delivery; a permanent one (5xx) also suppresses the address for
+        future editions, in the same transaction."""
+        self.record_progress(edition_id, now, failed=[(email, error, suppress)])
+
+    def due_retries(self, now: dt.datetime) -> list[DeliveryRow]:
+        """Deferred rows whose time to try again has come, oldest edition first."""
+        rows = self._db.execute(
+            "SELECT * FROM deliveries WHERE state = 'deferred' AND retry_at <= ?"
+            " ORDER BY edition_id, email",
+            (_iso(now),),
+        )
+        return [_row_to_delivery(row) for row in rows]
+
+    def retry_failed(self, edition_id: str, now: dt.datetime) -> int:
+        """Put an edition's failed deliveries back to pending; returns how many."""
+        with self.transaction() as db:
+            return db.execute(
+                "UPDATE deliveries SET state = 'pending', error = NULL, updated_at = ?,"
+                " retry_at = NULL, deferrals = 0, failing_since = NULL, ambiguous = 0"
+                " WHERE edition_id = ? AND state = 'failed'",
+                (_iso(now), edition_id),
+            ).rowcount
+
+    def unfinished(self, edition_id: str) -> list[str]:
+        """Addresses of an edition still `pending` or `sending` (a run was cut short)."""
+        rows = self._db.execute(
+            "SELECT email FROM deliveries WHERE edition_id = ? AND state IN ('pending', 'sending')",
+            (edition_id,),
+        )
+        return [row[0] for row in rows]
+
+    def sent_editions(self, email: str, limit: int = 1000) -> list[DeliveryRow]:
+        """The editions this address got (mailed, or published to their feed), newest first."""
+        rows = self._db.execute(
+            "SELECT * FROM deliveries WHERE email = ? COLLATE NOCASE"
+            " AND state IN ('sent', 'published') ORDER BY edition_id DESC LIMIT ?",
+            (email, limit),
+        )
+        return [_row_to_delivery(row) for row in rows]
+
+    def delivery_counts(self, edition_id: str) -> dict[str, int]:
+        rows = self._db.execute(
+            "SELECT state, count(*) FROM deliveries WHERE edition_id = ? GROUP BY state",
+            (edition_id,),
+        )
+        return {state: count for state, count in rows}
+
+    def latest_edition(self) -> str | None:
+        row = self._db.execute("SELECT max(edition_id) FROM deliveries").fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
+    def sent_paper_ids(self, emails: Iterable[str]) -> dict[str, set[int]]:
+        """For each address, the papers it has already been sent (in any edition)."""
+        sent: dict[str, set[int]] = {email: set() for email in emails}
+        rows = self._db.execute(
+            "SELECT email, paper_id FROM sent_papers"
+            " WHERE email IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(sent)),),
+        )
+        for email, paper_id in rows:
+            sent[email].add(paper_id)
+        return sent
+
+    def state_stamp(self, email: str) -> tuple[int, int, int]:
+        """Changes whenever what a reader's next edition would hold may change: a new dump, a
+        paper sent to them, an edition planned for them."""
+        row = self._db.execute(
+            "SELECT (SELECT coalesce(max(id), 0) FROM snapshots),"
+            " (SELECT count(*) FROM sent_papers WHERE email = ?),"
+            " (SELECT count(*) FROM deliveries WHERE email = ?)",
+            (email, email),
+        ).fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
+
+
+def _initial_state(has_picks: bool, send_empty: bool, suppressed: bool) -> DeliveryState:
+    """A planned delivery starts `suppressed` (address refused mail for good), `pending`, or
+    `empty` (nothing new, and empty editions are not sent)."""
+    if suppressed:
+        return DeliveryState.SUPPRESSED
+    return DeliveryState.PENDING if has_picks or send_empty else DeliveryState.EMPTY
+
+
+def _moment(value: str | None) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromisoformat(value)
+
+
+def _row_to_delivery(row: sqlite3.Row) -> DeliveryRow:
+    return DeliveryRow(
+        edition_id=row["edition_id"],
+        email=row["email"],
+        message_id=row["message_id"],
+        state=DeliveryState(row["state"]),
+        picks=tuple(json.loads(row["picks"])),
+        error=row["error"],
+        attempts=row["attempts"],
+        retry_at=_moment(row["retry_at"]),
+        deferrals=row["deferrals"],
+        failing_since=_moment(row["failing_since"]),
+        ambiguous=bool(row["ambiguous"]),
+    )

@@ -1,0 +1,192 @@
+"""Readers: subscribers kept in the store, their feedback, and who gets no mail."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from digest.models import (
+    StoredPaper,
+)
+from digest.store._base import Connected, _encode_json, _iso, _translating_errors
+from digest.store.catalog import _PAPER_COLUMNS, _row_to_paper
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberRow:
+    """A subscriber kept in the store. `profile` holds interests (each {phrase, weight}),
+    exclude, authors, liked, min_score and max_items; unset schedule fields are None."""
+
+    email: str
+    name: str
+    profile: dict[str, Any]
+    send_at: str | None = None
+    timezone: str | None = None
+    weekdays_only: bool | None = None
+    # Feedback carried by an import (arXiv ids or stored ids); kept in the feedback table.
+    more: tuple[str, ...] = ()
+    less: tuple[str, ...] = ()
+
+
+@_translating_errors
+class Readers(Connected):
+    """Subscribers, feedback and suppressions."""
+
+    def upsert_subscribers(self, rows: Sequence[SubscriberRow], now: dt.datetime) -> int:
+        """Add or update subscribers in one transaction; returns how many were new."""
+        stamp = _iso(now)
+        with self.transaction() as db:
+            before = db.execute("SELECT count(*) FROM subscribers").fetchone()[0]
+            db.executemany(
+                "INSERT INTO subscribers(email, name, profile, send_at, timezone, weekdays_only,"
+                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(email) DO UPDATE SET name = excluded.name,"
+                " profile = excluded.profile, send_at = excluded.send_at,"
+                " timezone = excluded.timezone, weekdays_only = excluded.weekdays_only,"
+                " updated_at = excluded.updated_at",
+                (
+                    (
+                        r.email,
+                        r.name,
+                        _encode_json(r.profile),
+                        r.send_at,
+                        r.timezone,
+                        r.weekdays_only,
+                        stamp,
+                        stamp,
+                    )
+                    for r in rows
+                ),
+            )
+            after = db.execute("SELECT count(*) FROM subscribers").fetchone()[0]
+        return int(after - before)
+
+    def subscriber_rows(
+        self,
+        email: str | None = None,
+        *,
+        containing: str = "",
+        offset: int = 0,
+        limit: int = -1,
+    ) -> list[SubscriberRow]:
+        """Subscribers kept in the store, by address: the one with this address, or those whose
+        address contains `containing` (any case), `limit` of them from `offset` (-1: all)."""
+        query = "SELECT email, name, profile, send_at, timezone, weekdays_only FROM subscribers"
+        if email is not None:
+            rows = self._db.execute(query + " WHERE email = ?", (email,))
+        else:
+            rows = self._db.execute(
+                query + " WHERE instr(lower(email), ?) > 0 ORDER BY email LIMIT ? OFFSET ?",
+                (containing.casefold(), limit, offset),
+            )
+        return [
+            SubscriberRow(
+                r[0], r[1], json.loads(r[2]), r[3], r[4], None if r[5] is None else bool(r[5])
+            )
+            for r in rows
+        ]
+
+    def count_subscribers(self, containing: str = "") -> int:
+        row = self._db.execute(
+            "SELECT count(*) FROM subscribers WHERE instr(lower(email), ?) > 0",
+            (containing.casefold(),),
+        ).fetchone()
+        return int(row[0])
+
+    def subscriber_schedules(self) -> list[tuple[str | None, str | None, bool | None]]:
+        """The distinct (send_at, timezone, weekdays_only) of stored subscribers (None: unset)."""
+        rows = self._db.execute("SELECT DISTINCT send_at, timezone, weekdays_only FROM subscribers")
+        return [(r[0], r[1], None if r[2] is None else bool(r[2])) for r in rows]
+
+    def stored_addresses(self, emails: Iterable[str]) -> set[str]:
+        """Which of these addresses have a row in the subscribers table (casefolded)."""
+        rows = self._db.execute(
+            "SELECT email FROM subscribers WHERE email IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(emails)),),
+        )
+        return {row[0].casefold() for row in rows}
+
+    def remove_subscriber(self, email: str) -> bool:
+        """Remove a reader's row and their feedback (one transaction); history stays."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM feedback WHERE email = ?", (email,))
+            return db.execute("DELETE FROM subscribers WHERE email = ?", (email,)).rowcount > 0
+
+    def record_feedback(
+        self, email: str, paper_ids: Sequence[int], verdict: str, now: dt.datetime
+    ) -> None:
+        """ "more" or "less" like these papers, for this reader (the latest word wins)."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO feedback(email, paper_id, verdict, created_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(email, paper_id) DO UPDATE SET verdict = excluded.verdict,"
+                " created_at = excluded.created_at",
+                ((email.casefold(), paper_id, verdict, _iso(now)) for paper_id in paper_ids),
+            )
+
+    def forget_feedback(self, email: str, paper_ids: Sequence[int]) -> int:
+        """Undo feedback on these papers; returns how many rows went."""
+        with self.transaction() as db:
+            return db.executemany(
+                "DELETE FROM feedback WHERE email = ? AND paper_id = ?",
+                ((email.casefold(), paper_id) for paper_id in paper_ids),
+            ).rowcount
+
+    def feedback(self, emails: Iterable[str]) -> dict[str, dict[str, list[StoredPaper]]]:
+        """Each reader's feedback: {"more": [...], "less": [...]}, oldest first."""
+        wanted = {email.casefold(): email for email in emails}
+        found: dict[str, dict[str, list[StoredPaper]]] = {
+            email: {"more": [], "less": []} for email in wanted.values()
+        }
+        rows = self._db.execute(
+            f"SELECT f.email, f.verdict, {_PAPER_COLUMNS} FROM feedback f"  # noqa: S608
+            " JOIN papers p ON p.id = f.paper_id"
+            " WHERE f.email IN (SELECT value FROM json_each(?))"
+            " ORDER BY f.created_at, f.paper_id",
+            (json.dumps(list(wanted)),),
+        )
+        for row in rows:
+            found[wanted[row["email"]]][row["verdict"]].append(_row_to_paper(row))
+        return found
+
+    def unsubscribe(self, email: str, now: dt.datetime, reason: str = "unsubscribed") -> None:
+        """Stop all mail to an address at once: suppress it, and withdraw whatever of an
+        edition was planned for it but not handed to a relay yet (one transaction)."""
+        stamp = _iso(now)
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO suppressions(email, reason, created_at) VALUES (?, ?, ?)",
+                (email.casefold(), reason, stamp),
+            )
+            db.execute(
+                "UPDATE deliveries SET state = 'suppressed', updated_at = ?"
+                " WHERE email = ? COLLATE NOCASE AND state IN ('pending', 'failed', 'deferred')",
+                (stamp, email),
+            )
+
+    def suppressions(self) -> dict[str, str]:
+        """Every suppressed address (casefolded) with the reason."""
+        return {
+            row[0]: row[1] for row in self._db.execute("SELECT email, reason FROM suppressions")
+        }
+
+    def suppressed(self, email: str) -> str | None:
+        """Why this address gets no more mail, or None."""
+        row = self._db.execute(
+            "SELECT reason FROM suppressions WHERE email = ?", (email.casefold(),)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def unsuppress(self, email: str, *, only_unsubscribed: bool = False) -> bool:
+        """Mail an address again. With `only_unsubscribed`, only the reader's own unsubscribe
+        is lifted, never a bounce (a relay's 5xx)."""
+        with self.transaction() as db:
+            deleted = db.execute(
+                "DELETE FROM suppressions WHERE email = ?"
+                " AND (NOT ? OR reason LIKE 'unsubscribed%')",
+                (email.casefold(), only_unsubscribed),
+            )
+            return deleted.rowcount > 0

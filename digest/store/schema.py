@@ -1,0 +1,93 @@
+"""The schema and its version; `Store.open` creates or upgrades to it."""
+
+SCHEMA_VERSION = 6
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS snapshots (
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    format TEXT NOT NULL,
+    content_hash TEXT NOT NULL UNIQUE,
+    ingested_at TEXT NOT NULL,
+    paper_count INTEGER NOT NULL,
+    new_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS papers (
+    id INTEGER PRIMARY KEY,
+    arxiv_id TEXT UNIQUE,
+    title_key TEXT NOT NULL,
+    title TEXT NOT NULL,
+    abstract TEXT NOT NULL DEFAULT '',
+    authors TEXT NOT NULL DEFAULT '[]',
+    author_count INTEGER,
+    published TEXT,
+    upvotes INTEGER,
+    url TEXT,
+    pdf_url TEXT,
+    code_url TEXT,
+    first_snapshot_id INTEGER NOT NULL REFERENCES snapshots(id),
+    first_seen TEXT NOT NULL,
+    thumbnail_url TEXT,
+    project_url TEXT,
+    comments INTEGER
+);
+CREATE INDEX IF NOT EXISTS papers_title_key ON papers(title_key);
+CREATE INDEX IF NOT EXISTS papers_first_seen ON papers(first_seen);
+CREATE INDEX IF NOT EXISTS papers_first_snapshot ON papers(first_snapshot_id);
+CREATE TABLE IF NOT EXISTS sightings (
+    snapshot_id INTEGER NOT NULL REFERENCES snapshots(id),
+    paper_id INTEGER NOT NULL REFERENCES papers(id),
+    position INTEGER NOT NULL,
+    upvotes INTEGER,
+    PRIMARY KEY (snapshot_id, paper_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sightings_paper ON sightings(paper_id);
+CREATE TABLE IF NOT EXISTS deliveries (
+    edition_id TEXT NOT NULL,
+    email TEXT NOT NULL,
+    message_id TEXT NOT NULL UNIQUE,
+    state TEXT NOT NULL CHECK (state IN
+        ('pending', 'sending', 'sent', 'failed', 'empty', 'suppressed', 'deferred',
+         'published')),
+    picks TEXT NOT NULL,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL,
+    -- deferred rows: when to try again, how often deferred so far, since when it fails, and
+    -- whether the relay may already have it (a timeout after the message data was sent)
+    retry_at TEXT,
+    deferrals INTEGER NOT NULL DEFAULT 0,
+    failing_since TEXT,
+    ambiguous INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (edition_id, email)
+);
+CREATE TABLE IF NOT EXISTS suppressions (
+    email TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS subscribers (
+    email TEXT PRIMARY KEY COLLATE NOCASE,
+    name TEXT NOT NULL DEFAULT '',
+    profile TEXT NOT NULL,
+    send_at TEXT,
+    timezone TEXT,
+    weekdays_only INTEGER,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    email TEXT NOT NULL COLLATE NOCASE,
+    paper_id INTEGER NOT NULL REFERENCES papers(id),
+    verdict TEXT NOT NULL CHECK (verdict IN ('more', 'less')),
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (email, paper_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sent_papers (
+    email TEXT NOT NULL,
+    paper_id INTEGER NOT NULL REFERENCES papers(id),
+    edition_id TEXT NOT NULL,
+    PRIMARY KEY (email, paper_id)
+) WITHOUT ROWID;
+"""
