@@ -28,9 +28,10 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from digest.deliver import FileTransport, SmtpTransport, send_edition
+from digest.deliver import FileTransport, SmtpTransport
 from digest.demo import free_port
 from digest.diff import ingest_paths
+from digest.editions import send_edition
 from digest.settings import load_settings
 from digest.store import Store
 

@@ -3,8 +3,8 @@
 The pipeline, one stage per module: sources → store → diff → rank → render → deliver.
 """
 
-from digest.deliver import SendReport, preview, send_edition
 from digest.diff import ingest_paths, load_all
+from digest.editions import SendReport, preview, send_edition
 from digest.errors import (
     DeliveryError,
     DigestError,

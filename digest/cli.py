@@ -24,6 +24,10 @@ from digest.deliver import (
     MaildirTransport,
     SmtpTransport,
     Transport,
+)
+from digest.deliver.preflight import check_real_mail
+from digest.diff import load_all
+from digest.editions import (
     edition_date,
     preview,
     retry_deferred,
@@ -32,8 +36,6 @@ from digest.deliver import (
     subscribers_from,
     unresolved_liked,
 )
-from digest.deliver.preflight import check_real_mail
-from digest.diff import load_all
 from digest.errors import DigestError, SettingsError, SubscriberError
 from digest.identity import title_key
 from digest.models import (
@@ -844,7 +846,7 @@ def subscribers_list(
 def subscribers_links(obj: _Context, email: str, as_json: bool) -> None:
     """A reader's own signed links (preferences, archive, Atom feed, unsubscribe), to help
     them without digging through sent mail."""
-    from digest.deliver.send import reader_links
+    from digest.editions import reader_links
 
     settings = obj.settings
     if settings.database.exists():

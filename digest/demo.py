@@ -22,8 +22,9 @@ from aiosmtpd.controller import Controller
 from rich.console import Console
 from rich.table import Table
 
-from digest.deliver import DryRunTransport, SmtpTransport, send_edition
+from digest.deliver import DryRunTransport, SmtpTransport
 from digest.diff import ingest_paths
+from digest.editions import send_edition
 from digest.errors import DigestError
 from digest.settings import Settings, load_settings
 from digest.store import Store

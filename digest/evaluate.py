@@ -378,7 +378,7 @@ def learning_curve(
     feedback path ("more" for every shown paper of its category, "less" for the others); its
     twin never answers. Both are ranked by the send path (`choose_picks`, a real store); nDCG@10
     is measured on what each email shows."""
-    from digest.deliver.send import choose_picks
+    from digest.editions import choose_picks
     from digest.models import Subscriber
     from digest.settings import RankingSettings, Settings
 

@@ -30,15 +30,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from digest.deliver import (
-    SmtpTransport,
-    edition_date,
-    retry_deferred,
-    send_edition,
-    stop_on_signals,
-)
+from digest.deliver import SmtpTransport
 from digest.deliver.preflight import check_real_mail
 from digest.diff import load_all
+from digest.editions import edition_date, retry_deferred, send_edition, stop_on_signals
 from digest.errors import DigestError, DumpError
 from digest.settings import Settings, load_settings, parse_send_at
 from digest.store import Store

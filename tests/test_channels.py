@@ -15,8 +15,9 @@ import feedparser
 import httpx
 import pytest
 
-from digest.deliver import SmtpTransport, send_edition
+from digest.deliver import SmtpTransport
 from digest.diff import ingest_paths
+from digest.editions import send_edition
 from digest.settings import load_settings
 from digest.store import Store
 from digest.tokens import make_token

@@ -11,8 +11,9 @@ from hypothesis import given
 from hypothesis import settings as settings_profile
 from hypothesis import strategies as st
 
-from digest.deliver import SmtpTransport, send_edition
+from digest.deliver import SmtpTransport
 from digest.diff import ingest_paths
+from digest.editions import send_edition
 from digest.errors import DeliveryError, SettingsError
 from digest.models import Edition, Email
 from digest.render import Links

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from digest.deliver import SmtpTransport, retry_deferred, send_edition
+from digest.deliver import SmtpTransport
 from digest.diff import ingest_paths
+from digest.editions import retry_deferred, send_edition
 from digest.errors import DeliveryError
 from digest.settings import Settings, load_settings
 from digest.store import Store

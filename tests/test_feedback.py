@@ -12,8 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from digest.deliver import SmtpTransport, send_edition
+from digest.deliver import SmtpTransport
 from digest.diff import ingest_paths
+from digest.editions import send_edition
 from digest.errors import DigestError
 from digest.models import Paper
 from digest.rank import Profile, Ranker

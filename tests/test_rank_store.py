@@ -7,8 +7,8 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from digest.deliver.send import choose_picks, subscribers_from
 from digest.diff import ingest_paths
+from digest.editions import choose_picks, subscribers_from
 from digest.settings import load_settings
 from digest.store import Store
 

@@ -102,7 +102,7 @@ def test_weighted_interests_and_ranking_section(tmp_path: Path) -> None:
         'interests = ["plain", { phrase = "heavy", weight = 2.5 }]\nauthors = ["Ada"]\n'
         'liked = ["2501.00001"]\nmin_score = 0.2\n'
     )
-    from digest.deliver.send import subscribers_from, weights_from
+    from digest.editions import subscribers_from, weights_from
 
     settings = load_settings(path)
     [person] = subscribers_from(settings)

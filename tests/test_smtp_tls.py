@@ -12,8 +12,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from digest.deliver import SmtpTransport, send_edition
+from digest.deliver import SmtpTransport
 from digest.diff import ingest_paths
+from digest.editions import send_edition
 from digest.errors import DeliveryError
 from digest.settings import load_settings
 from digest.store import Store

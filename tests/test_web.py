@@ -13,8 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from digest.deliver import SmtpTransport, send_edition
+from digest.deliver import SmtpTransport
 from digest.diff import ingest_paths
+from digest.editions import send_edition
 from digest.settings import Settings, load_settings
 from digest.store import Store
 from digest.tokens import make_token
@@ -504,7 +505,7 @@ def test_rotated_keys_keep_old_links_working(
         assert httpx.get(f"{url}/preferences/{stranger}").status_code == 403
     finally:
         server.stop()
-    from digest.deliver.send import links_for
+    from digest.editions import links_for
 
     signed = links_for(settings, f"{new} {old}", "2026-11-22", "ada@example.org").preferences
     assert signed.endswith(make_token(new, "ada@example.org", "preferences"))  # the first signs

@@ -145,7 +145,8 @@ def test_every_page_fits_and_reads(
     width: int,
     scheme: str,
 ) -> None:
-    from digest.deliver import FileTransport, send_edition
+    from digest.deliver import FileTransport
+    from digest.editions import send_edition
     from digest.feedback import Vote, vote_token
 
     url, database = site

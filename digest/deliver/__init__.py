@@ -1,16 +1,7 @@
-"""Deliver stage: ledger-backed, exactly-once sending over pluggable transports."""
+"""Mail: messages built from rendered emails (RFC 5322, DKIM), sent over pluggable transports
+by a dispatcher that records each outcome in the ledger. The editions service drives it."""
 
 from digest.deliver.message import build_message, message_id
-from digest.deliver.send import (
-    SendReport,
-    edition_date,
-    preview,
-    retry_deferred,
-    send_edition,
-    stop_on_signals,
-    subscribers_from,
-    unresolved_liked,
-)
 from digest.deliver.transports import (
     AmbiguousFailure,
     DryRunTransport,
@@ -28,17 +19,9 @@ __all__ = [
     "FileTransport",
     "MaildirTransport",
     "PermanentFailure",
-    "SendReport",
     "SmtpTransport",
     "TemporaryFailure",
     "Transport",
     "build_message",
-    "edition_date",
     "message_id",
-    "preview",
-    "retry_deferred",
-    "send_edition",
-    "stop_on_signals",
-    "subscribers_from",
-    "unresolved_liked",
 ]

@@ -27,7 +27,7 @@ from typing import Any, NoReturn
 from flask import Flask, Response, abort, render_template, request
 
 from digest.deliver.preflight import is_loopback
-from digest.deliver.send import (
+from digest.editions import (
     PREVIEW_PURPOSE,
     archived,
     edition_date,

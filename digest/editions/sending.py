@@ -1,24 +1,20 @@
-"""Deliver stage: plan an edition in the ledger, then send each planned row exactly once.
+"""plan an edition in the ledger, then send each planned row exactly once.
 
 Planning records each subscriber's picks and Message-ID before anything is sent, so a send that
 stops halfway resumes with the same content: rows already `sent` are never sent again, rows left
-`pending` or `sending` are sent on the next run with the same Message-ID.
-"""
+`pending` or `sending` are sent on the next run with the same Message-ID."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 import fcntl
-import secrets
 import signal
 import threading
 import time
-import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from digest.deliver.dispatch import Dispatcher, Outgoing
 from digest.deliver.message import (
@@ -29,17 +25,16 @@ from digest.deliver.message import (
     sender_domain,
 )
 from digest.deliver.transports import Transport
-from digest.errors import DeliveryError, DigestError, SettingsError
-from digest.feedback import Vote, vote_token
-from digest.models import Basis, Delivery, DeliveryState, Edition, Email, Pick, Subscriber
-from digest.rank import Candidate, Interest, Profile, Weights, rank
-from digest.render import Links, Renderer
+from digest.editions.links import _secret, links_for
+from digest.editions.picks import _pick_record, _picks_from_row, choose_picks
+from digest.editions.views import Clock, edition_date, renderer_for
+from digest.errors import DeliveryError, DigestError
+from digest.models import Delivery, DeliveryState, Edition, Subscriber
+from digest.render import Renderer
 from digest.settings import Settings
 from digest.store import DeliveryRow, Store
 from digest.subscribers import all_subscribers, find
 from digest.tokens import make_token
-
-Clock = Callable[[], dt.datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,242 +56,9 @@ class SendReport:
     not_due: tuple[str, ...] = ()
 
 
-def edition_date(now: dt.datetime, timezone: str) -> dt.date:
-    return now.astimezone(zoneinfo.ZoneInfo(timezone)).date()
-
-
 def subscribers_from(settings: Settings, store: Store | None = None) -> list[Subscriber]:
     """Every subscriber: the settings' `[[subscribers]]` and the store's table."""
     return all_subscribers(settings, store)
-
-
-PREVIEW_PURPOSE = "preview-"
-
-
-def links_for(
-    settings: Settings,
-    secret: str,
-    edition_id: str,
-    email: str,
-    *,
-    inert: bool = False,
-    picks: Sequence[Pick] = (),
-) -> Links:
-    """The reader's signed links, with a "More like this" / "Less like this" pair per pick
-    (signed per reader, paper and verdict). `inert` links (a preview's) are signed for a
-    preview-only purpose that every reader page refuses: a preview never hands out a working
-    link."""
-    base = settings.sender.base_url
-    prefix = PREVIEW_PURPOSE if inert else ""
-
-    def token(purpose: str) -> str:
-        return make_token(secret, email, prefix + purpose)
-
-    def vote(paper_id: int, verdict: str) -> str:
-        return f"{base}/feedback/{vote_token(secret, Vote(email, paper_id, verdict), prefix)}"
-
-    votes = tuple(
-        (vote(pick.paper_id, "more"), vote(pick.paper_id, "less"))
-        for pick in picks
-        if pick.paper_id is not None
-    )
-    view = token("view")
-    return Links(
-        browser=f"{base}/archive/{edition_id}/{view}",
-        preferences=f"{base}/preferences/{token('preferences')}",
-        unsubscribe=f"{base}/unsubscribe/{token('unsubscribe')}",
-        archive=f"{base}/archive/{view}",
-        feed=f"{base}/feed/{token('feed')}",
-        votes=votes if len(votes) == len(picks) else (),
-    )
-
-
-def reader_links(settings: Settings, email: str) -> dict[str, str]:
-    """A reader's own pages, signed for them: preferences, archive, feed, unsubscribe."""
-    if settings.secret_key is None:
-        raise SettingsError(
-            "reader links are signed: set DIGEST_SECRET_KEY in the environment (the key"
-            " `digest send` and `digest serve` use)"
-        )
-    links = links_for(settings, _secret(settings), "", email)
-    return {
-        "preferences": links.preferences,
-        "archive": links.archive,
-        "feed": links.feed,
-        "unsubscribe": links.unsubscribe,
-    }
-
-
-def renderer_for(settings: Settings) -> Renderer:
-    return Renderer(settings.templates, settings.email.subject, settings.email.preheader)
-
-
-def weights_from(settings: Settings) -> Weights:
-    r = settings.ranking
-    return Weights(
-        relevance=r.relevance,
-        feedback=r.feedback,
-        learned=r.learned,
-        semantic=r.semantic,
-        seed=r.seed,
-        authors=r.authors,
-        popularity=r.popularity,
-        trending=r.trending,
-        freshness=r.freshness,
-        diversity=r.diversity,
-        freshness_half_life_days=r.freshness_half_life_days,
-    )
-
-
-def choose_picks(
-    store: Store,
-    settings: Settings,
-    people: Sequence[Subscriber],
-    now: dt.datetime,
-) -> dict[str, list[Pick]]:
-    """Rank, for every subscriber at once, the papers first seen in the window that they have
-    not been sent yet. Liked papers are looked up in the store; unknown ones are skipped."""
-    if not people:
-        return {}
-    since = now - dt.timedelta(days=settings.window_days)
-    stored = store.recent_papers(since)
-    deltas = store.upvote_deltas(p.id for p in stored)
-    candidates = [Candidate(p.paper, p.id, deltas.get(p.id, 0), p.first_seen) for p in stored]
-    sent = store.sent_paper_ids(person.email for person in people)
-    feedback = store.feedback(person.email for person in people)
-    profiles = []
-    for person in people:
-        liked, _unknown = store.find_papers(person.liked)
-        weights = person.interest_weights or (1.0,) * len(person.interests)
-        profiles.append(
-            Profile(
-                interests=tuple(
-                    Interest(p, w) for p, w in zip(person.interests, weights, strict=True)
-                ),
-                exclude=person.exclude,
-                max_items=person.max_items,
-                authors=person.authors,
-                liked=tuple(p.paper for p in liked),
-                more=tuple(p.paper for p in feedback[person.email]["more"]),
-                less=tuple(p.paper for p in feedback[person.email]["less"]),
-                min_score=person.min_score,
-                skip_ids=frozenset(sent[person.email]),
-            )
-        )
-    corpus = store.corpus_texts(settings.ranking.corpus_size) if candidates else []
-    ranked = rank(candidates, profiles, corpus=corpus, now=now, weights=weights_from(settings))
-    return {person.email: picks for person, picks in zip(people, ranked, strict=True)}
-
-
-def _picks_from_row(store: Store, row: DeliveryRow) -> tuple[Pick, ...]:
-    papers = store.papers_by_id(pick["paper_id"] for pick in row.picks)
-    return tuple(
-        Pick(
-            paper=papers[pick["paper_id"]].paper,
-            score=pick["score"],
-            reasons=tuple(pick["reasons"]),
-            paper_id=pick["paper_id"],
-            evidence=pick.get("evidence", ""),
-            highlights=tuple((int(a), int(b)) for a, b in pick.get("highlights", ())),
-            **_basis_of(pick),
-            upvote_delta=int(pick.get("upvote_delta", 0)),
-            first_seen=papers[pick["paper_id"]].first_seen,
-        )
-        for pick in row.picks
-        if pick["paper_id"] in papers
-    )
-
-
-_OLD_REASONS = (
-    ("matches: ", Basis.INTEREST),
-    ("similar to papers you liked", Basis.LIKED),
-    ("like a paper you asked more of", Basis.FEEDBACK),
-    ("by ", Basis.AUTHOR),
-)
-
-
-def _basis_of(pick: dict[str, Any]) -> dict[str, Any]:
-    """A recorded pick's basis and interest; a row recorded before they were kept has them
-    read back from its first reason."""
-    if "basis" in pick:
-        return {"basis": Basis(pick["basis"]), "interest": pick.get("interest", "")}
-    first = pick["reasons"][0] if pick["reasons"] else ""
-    for prefix, basis in _OLD_REASONS:
-        if first.startswith(prefix):
-            interest = first.removeprefix(prefix).split(", ")[0] if basis is Basis.INTEREST else ""
-            return {"basis": basis, "interest": interest}
-    return {"basis": Basis.POPULAR, "interest": ""}
-
-
-def unresolved_liked(store: Store, people: Sequence[Subscriber]) -> dict[str, list[str]]:
-    """Per reader, the liked papers (arXiv ids or titles) the store does not hold: ranking
-    leaves them out until a dump brings them."""
-    missing = {}
-    for person in people:
-        if person.liked:
-            unknown = store.find_papers(person.liked)[1]
-            if unknown:
-                missing[person.email] = unknown
-    return missing
-
-
-def preview(
-    store: Store,
-    settings: Settings,
-    subscriber: Subscriber,
-    clock: Clock,
-    renderer: Renderer | None = None,
-) -> Email:
-    """Render what this subscriber's next digest would hold, without recording anything."""
-    now = clock()
-    day = edition_date(now, settings.timezone)
-    picks = choose_picks(store, settings, [subscriber], now)[subscriber.email]
-    secret = _secret(settings, ephemeral=True)
-    edition = Edition(day.isoformat(), day, subscriber, tuple(picks))
-    links = links_for(
-        settings, secret, edition.edition_id, subscriber.email, inert=True, picks=edition.picks
-    )
-    return (renderer or renderer_for(settings)).render(edition, links)
-
-
-def archived(
-    store: Store,
-    settings: Settings,
-    edition_id: str,
-    email: str,
-    renderer: Renderer | None = None,
-) -> Email | None:
-    """The edition as it was mailed to this address (None if it never went out), rendered
-    from the ledger's recorded picks: the "view in browser" page."""
-    row = store.delivery(edition_id, email)
-    if row is None or row.state not in (DeliveryState.SENT, DeliveryState.PUBLISHED):
-        return None
-    person = find(settings, store, row.email) or Subscriber(email=row.email)
-    edition = Edition(
-        edition_id, dt.date.fromisoformat(edition_id), person, _picks_from_row(store, row)
-    )
-    links = links_for(settings, _secret(settings), edition_id, row.email, picks=edition.picks)
-    return (renderer or renderer_for(settings)).render(edition, replace(links, in_browser=True))
-
-
-def past_editions(
-    store: Store, settings: Settings, email: str, limit: int = 1000
-) -> list[tuple[Edition, DeliveryRow]]:
-    """The editions this address got (mailed or published to their feed), newest first, with
-    their recorded picks: the archive list and the Atom feed."""
-    person = find(settings, store, email) or Subscriber(email=email)
-    found = []
-    for row in store.sent_editions(email, limit):
-        day = dt.date.fromisoformat(row.edition_id)
-        found.append((Edition(row.edition_id, day, person, _picks_from_row(store, row)), row))
-    return found
-
-
-def _secret(settings: Settings, *, ephemeral: bool = False) -> str:
-    if settings.secret_key is not None:
-        return settings.secret_key.get_secret_value()
-    # A preview's links need a key to be well-formed, but it never leaves this machine.
-    return secrets.token_urlsafe(32) if ephemeral else ""
 
 
 def stop_on_signals(
@@ -687,17 +449,3 @@ def retry_deferred(
             if reports[-1].stopped:
                 break
         return reports
-
-
-def _pick_record(pick: Pick) -> dict[str, object]:
-    """A pick as the ledger keeps it (the archive renders the edition again from this)."""
-    return {
-        "paper_id": pick.paper_id,
-        "score": pick.score,
-        "reasons": list(pick.reasons),
-        "evidence": pick.evidence,
-        "highlights": [list(span) for span in pick.highlights],
-        "basis": pick.basis.value,
-        "interest": pick.interest,
-        "upvote_delta": pick.upvote_delta,
-    }

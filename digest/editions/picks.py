@@ -1,0 +1,136 @@
+"""The picks of an edition: every reader ranked in one call from the store and the settings, and
+read back from the ledger, where each planned row records them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from digest.models import Basis, Pick, Subscriber
+from digest.rank import Candidate, Interest, Profile, Weights, rank
+from digest.settings import Settings
+from digest.store import DeliveryRow, Store
+
+
+def weights_from(settings: Settings) -> Weights:
+    r = settings.ranking
+    return Weights(
+        relevance=r.relevance,
+        feedback=r.feedback,
+        learned=r.learned,
+        semantic=r.semantic,
+        seed=r.seed,
+        authors=r.authors,
+        popularity=r.popularity,
+        trending=r.trending,
+        freshness=r.freshness,
+        diversity=r.diversity,
+        freshness_half_life_days=r.freshness_half_life_days,
+    )
+
+
+def choose_picks(
+    store: Store,
+    settings: Settings,
+    people: Sequence[Subscriber],
+    now: dt.datetime,
+) -> dict[str, list[Pick]]:
+    """Rank, for every subscriber at once, the papers first seen in the window that they have
+    not been sent yet. Liked papers are looked up in the store; unknown ones are skipped."""
+    if not people:
+        return {}
+    since = now - dt.timedelta(days=settings.window_days)
+    stored = store.recent_papers(since)
+    deltas = store.upvote_deltas(p.id for p in stored)
+    candidates = [Candidate(p.paper, p.id, deltas.get(p.id, 0), p.first_seen) for p in stored]
+    sent = store.sent_paper_ids(person.email for person in people)
+    feedback = store.feedback(person.email for person in people)
+    profiles = []
+    for person in people:
+        liked, _unknown = store.find_papers(person.liked)
+        weights = person.interest_weights or (1.0,) * len(person.interests)
+        profiles.append(
+            Profile(
+                interests=tuple(
+                    Interest(p, w) for p, w in zip(person.interests, weights, strict=True)
+                ),
+                exclude=person.exclude,
+                max_items=person.max_items,
+                authors=person.authors,
+                liked=tuple(p.paper for p in liked),
+                more=tuple(p.paper for p in feedback[person.email]["more"]),
+                less=tuple(p.paper for p in feedback[person.email]["less"]),
+                min_score=person.min_score,
+                skip_ids=frozenset(sent[person.email]),
+            )
+        )
+    corpus = store.corpus_texts(settings.ranking.corpus_size) if candidates else []
+    ranked = rank(candidates, profiles, corpus=corpus, now=now, weights=weights_from(settings))
+    return {person.email: picks for person, picks in zip(people, ranked, strict=True)}
+
+
+def _pick_record(pick: Pick) -> dict[str, object]:
+    """A pick as the ledger keeps it (the archive renders the edition again from this)."""
+    return {
+        "paper_id": pick.paper_id,
+        "score": pick.score,
+        "reasons": list(pick.reasons),
+        "evidence": pick.evidence,
+        "highlights": [list(span) for span in pick.highlights],
+        "basis": pick.basis.value,
+        "interest": pick.interest,
+        "upvote_delta": pick.upvote_delta,
+    }
+
+
+def _picks_from_row(store: Store, row: DeliveryRow) -> tuple[Pick, ...]:
+    papers = store.papers_by_id(pick["paper_id"] for pick in row.picks)
+    return tuple(
+        Pick(
+            paper=papers[pick["paper_id"]].paper,
+            score=pick["score"],
+            reasons=tuple(pick["reasons"]),
+            paper_id=pick["paper_id"],
+            evidence=pick.get("evidence", ""),
+            highlights=tuple((int(a), int(b)) for a, b in pick.get("highlights", ())),
+            **_basis_of(pick),
+            upvote_delta=int(pick.get("upvote_delta", 0)),
+            first_seen=papers[pick["paper_id"]].first_seen,
+        )
+        for pick in row.picks
+        if pick["paper_id"] in papers
+    )
+
+
+_OLD_REASONS = (
+    ("matches: ", Basis.INTEREST),
+    ("similar to papers you liked", Basis.LIKED),
+    ("like a paper you asked more of", Basis.FEEDBACK),
+    ("by ", Basis.AUTHOR),
+)
+
+
+def _basis_of(pick: dict[str, Any]) -> dict[str, Any]:
+    """A recorded pick's basis and interest; a row recorded before they were kept has them
+    read back from its first reason."""
+    if "basis" in pick:
+        return {"basis": Basis(pick["basis"]), "interest": pick.get("interest", "")}
+    first = pick["reasons"][0] if pick["reasons"] else ""
+    for prefix, basis in _OLD_REASONS:
+        if first.startswith(prefix):
+            interest = first.removeprefix(prefix).split(", ")[0] if basis is Basis.INTEREST else ""
+            return {"basis": basis, "interest": interest}
+    return {"basis": Basis.POPULAR, "interest": ""}
+
+
+def unresolved_liked(store: Store, people: Sequence[Subscriber]) -> dict[str, list[str]]:
+    """Per reader, the liked papers (arXiv ids or titles) the store does not hold: ranking
+    leaves them out until a dump brings them."""
+    missing = {}
+    for person in people:
+        if person.liked:
+            unknown = store.find_papers(person.liked)[1]
+            if unknown:
+                missing[person.email] = unknown
+    return missing
