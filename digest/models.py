@@ -175,9 +175,11 @@ class Email:
     html: str
     text: str
     headers: dict[str, str] = field(default_factory=dict)
-    # The HTML part already quoted-printable encoded, when the renderer could assemble it from
-    # pieces encoded once per edition (decodes to exactly `html`); None: encode `html`.
-    html_qp: bytes | None = field(default=None, compare=False, repr=False)
+    # `html` as (literal pieces shared by every reader of the edition, this reader's values
+    # between them), so that the mail code encodes the shared pieces once; None: encode `html`.
+    html_pieces: tuple[tuple[str, ...], tuple[str, ...]] | None = field(
+        default=None, compare=False, repr=False
+    )
 
 
 class DeliveryState(enum.StrEnum):

@@ -14,7 +14,6 @@ render of the compiled HTML, and gives byte-for-byte what the per-recipient pipe
 
 from __future__ import annotations
 
-import binascii
 import datetime as dt
 import functools
 import html as html_module
@@ -467,30 +466,6 @@ def _slot_values(fields: dict[str, Any]) -> list[str]:
     ]
 
 
-def quoted_printable(text: str) -> bytes:
-    """Quoted-printable body with CRLF line ends (binascii: ~10x faster than the email package)."""
-    normalised = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    return binascii.b2a_qp(normalised, istext=True).replace(b"\n", b"\r\n")
-
-
-# A soft line break: ends a quoted-printable line without adding anything to the decoded text.
-# Put between pieces, it lets each piece be encoded on its own, starting at column 0.
-_SOFT_BREAK = b"=\r\n"
-_QP_LINE = 76  # RFC 2045: at most 76 characters a line, a soft break's "=" included
-
-
-def _room_for_soft_break(encoded: bytes) -> bytes:
-    """Make the last line short enough for the "=" of a soft break after it: b2a_qp fills
-    lines up to 76 characters. The cut never splits an =XX escape."""
-    start = encoded.rfind(b"\n") + 1
-    if len(encoded) - start < _QP_LINE:
-        return encoded
-    cut = len(encoded) - 3
-    while encoded[cut - 2 : cut - 1] == b"=" or encoded[cut - 1 : cut] == b"=":
-        cut -= 1
-    return encoded[:cut] + _SOFT_BREAK + encoded[cut:]
-
-
 # Literal chunks of a shared rendering, each followed by (slot number, escaping) to fill in.
 _Parts = tuple[tuple[str, int, Callable[[Any], str] | None], ...]
 
@@ -506,23 +481,19 @@ class _Shared:
     html_tail: str
     text: _Parts
     text_tail: str
-    # The HTML's literal chunks (and tail), each quoted-printable encoded once per edition;
-    # None when a chunk holds a bare CR, whose line-end folding must see the whole text.
-    html_qp: tuple[bytes, ...] | None
+    # The HTML's literal chunks and tail (one tuple for all readers: the mail code encodes it
+    # once per edition); None when a chunk holds a bare CR, whose line ends fold across pieces.
+    html_literals: tuple[str, ...] | None
 
-    def fill_html(self, values: list[str]) -> tuple[str, bytes | None]:
-        """The reader's HTML, and the same already quoted-printable encoded: the edition's
-        encoded chunks with only the reader's few values encoded here, soft breaks between."""
+    def fill_html(
+        self, values: list[str]
+    ) -> tuple[str, tuple[tuple[str, ...], tuple[str, ...]] | None]:
+        """The reader's HTML, and the same as (shared literals, the reader's escaped values)."""
         escaped = _Shared._escaped(self.html, values)
         html = _Shared._joined(self.html, self.html_tail, escaped)
-        if self.html_qp is None:
+        if self.html_literals is None:
             return html, None
-        encoded: list[bytes] = []
-        for literal, value in zip(self.html_qp, escaped, strict=False):  # the tail comes last
-            encoded += (literal, _SOFT_BREAK, _room_for_soft_break(quoted_printable(value)))
-            encoded.append(_SOFT_BREAK)
-        encoded.append(self.html_qp[-1])
-        return html, b"".join(encoded)
+        return html, (self.html_literals, tuple(escaped))
 
     @staticmethod
     def fill(parts: _Parts, tail: str, values: list[str]) -> str:
@@ -774,7 +745,7 @@ class Renderer:
             return self._render(edition, links, naive=False)
         values = _slot_values(recipient_fields(edition, links))
         try:
-            html, html_qp = shared.fill_html(values)
+            html, pieces = shared.fill_html(values)
         except _Unshareable:
             return self._render(edition, links, naive=False)
         return Email(
@@ -782,7 +753,7 @@ class Renderer:
             preheader=shared.preheader,
             html=html,
             text=_Shared.fill(shared.text, shared.text_tail, values),
-            html_qp=html_qp,
+            html_pieces=pieces,
         )
 
     def _share(self, edition: Edition, links: Links) -> _Shared | None:
@@ -796,11 +767,7 @@ class Renderer:
             raise RenderError(f"template error while rendering: {exc}") from None
         html_parts, html_tail = _split_slots(html, html=True)
         text_parts, text_tail = _split_slots(text, html=False)
-        chunks = [chunk for chunk, _, _ in html_parts] + [html_tail]
-        encoded = None
-        if not any("\r" in c for c in chunks):
-            *literals, tail = map(quoted_printable, chunks)
-            encoded = (*map(_room_for_soft_break, literals), tail)
+        chunks = (*(chunk for chunk, _, _ in html_parts), html_tail)
         shared = _Shared(
             context["subject"],
             context["preheader"],
@@ -808,7 +775,7 @@ class Renderer:
             html_tail,
             text_parts,
             text_tail,
-            encoded,
+            None if any("\r" in c for c in chunks) else chunks,
         )
         if self._share_verified:
             return shared

@@ -5,8 +5,6 @@ import re
 from dataclasses import replace
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from digest.errors import RenderError
 from digest.identity import paper_key
@@ -265,20 +263,3 @@ def test_rendered_email_keeps_a_doctype() -> None:
 
     html = compile_mjml("<mjml><mj-body><mj-text>hi</mj-text></mj-body></mjml>")
     assert html.startswith("<!DOCTYPE html><html")
-
-
-@settings(max_examples=400, deadline=None)
-@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=300))
-def test_pieces_encoded_alone_join_into_valid_quoted_printable(text: str) -> None:
-    """The send path encodes an edition's HTML chunks once and each reader's values alone,
-    joined by soft line breaks: every line must stay within 76 characters (=XX escapes never
-    split) and the whole must decode to the pieces joined."""
-    import quopri
-
-    from digest.render import _SOFT_BREAK, _room_for_soft_break, quoted_printable
-
-    pieces = [text, "x" * (len(text) % 80), text[::-1]]
-    encoded = b"".join(_room_for_soft_break(quoted_printable(p)) + _SOFT_BREAK for p in pieces)
-    assert all(len(line) <= 76 for line in encoded.split(b"\r\n"))
-    expected = "".join(pieces).replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
-    assert quopri.decodestring(encoded).decode("utf-8") == expected

@@ -9,9 +9,10 @@ import hashlib
 import secrets
 from email.utils import format_datetime, formataddr, parseaddr
 
+from digest.deliver.encoding import encode_pieces, quoted_printable
 from digest.errors import DeliveryError, SettingsError
 from digest.models import Email
-from digest.render import header_safe, quoted_printable
+from digest.render import header_safe
 
 
 def sender_domain(sender: str) -> str:
@@ -147,7 +148,9 @@ def build_message(
             quoted_printable(email.text),
             b"\r\n",
             part_head.format(b=boundary, kind="html").encode("ascii"),
-            quoted_printable(email.html) if email.html_qp is None else email.html_qp,
+            quoted_printable(email.html)
+            if email.html_pieces is None
+            else encode_pieces(*email.html_pieces),
             f"\r\n--{boundary}--\r\n".encode("ascii"),
         )
     )
