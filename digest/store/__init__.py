@@ -20,7 +20,7 @@ from digest.store._base import Connected, _translating_errors, store_error
 from digest.store.catalog import Catalog, Changes, SnapshotRow
 from digest.store.ledger import DeliveryRow, Ledger
 from digest.store.readers import Readers, SubscriberRow
-from digest.store.schema import SCHEMA, SCHEMA_VERSION
+from digest.store.schema import SCHEMA, SCHEMA_VERSION, upgrade
 
 
 @_translating_errors
@@ -129,12 +129,7 @@ class Store(Catalog, Readers, Ledger, Connected):
                     (str(SCHEMA_VERSION),),
                 )
             elif int(row["value"]) < SCHEMA_VERSION:
-                if int(row["value"]) < 6:  # 4 added `deferred`, 6 `published`
-                    self._rebuild_deliveries()
-                if int(row["value"]) < 6:
-                    self._add_paper_columns()
-                # Schema 3 added the subscribers table, 5 the feedback table: the DDL above
-                # created them.
+                upgrade(self._db, int(row["value"]))
                 self._db.execute(
                     "UPDATE meta SET value = ? WHERE key = 'schema_version'",
                     (str(SCHEMA_VERSION),),
@@ -143,31 +138,6 @@ class Store(Catalog, Readers, Ledger, Connected):
                 "CREATE INDEX IF NOT EXISTS deliveries_retry ON deliveries(retry_at)"
                 " WHERE state = 'deferred'"
             )
-
-    def _add_paper_columns(self) -> None:
-        """Schema 6: what Hugging Face's daily papers add (thumbnail, project page, comments)."""
-        have = {row[1] for row in self._db.execute("PRAGMA table_info(papers)")}
-        for column, kind in (
-            ("thumbnail_url", "TEXT"),
-            ("project_url", "TEXT"),
-            ("comments", "INTEGER"),
-        ):
-            if column not in have:
-                self._db.execute(f"ALTER TABLE papers ADD COLUMN {column} {kind}")
-
-    def _rebuild_deliveries(self) -> None:
-        """The ledger in today's shape: SQLite cannot alter a CHECK constraint (schema 2 added
-        `suppressed`, 4 `deferred`) or add columns with constraints in place, so the rows are
-        copied into a new table (inside the open transaction), column by column."""
-        db = self._db
-        old = [row[1] for row in db.execute("PRAGMA table_info(deliveries)")]
-        db.execute("DROP INDEX IF EXISTS deliveries_retry")
-        db.execute("ALTER TABLE deliveries RENAME TO deliveries_old")
-        table = SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS deliveries") :]
-        db.execute(table[: table.index(");") + 2])
-        columns = ", ".join(old)
-        db.execute(f"INSERT INTO deliveries({columns}) SELECT {columns} FROM deliveries_old")  # noqa: S608
-        db.execute("DROP TABLE deliveries_old")
 
     def counts(self) -> dict[str, int]:
         tables = ("snapshots", "papers", "sightings", "deliveries", "sent_papers")

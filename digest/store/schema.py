@@ -1,4 +1,7 @@
-"""The schema and its version; `Store.open` creates or upgrades to it."""
+"""The schema, its version and the numbered migrations; `Store.open` creates or upgrades."""
+
+import sqlite3
+from collections.abc import Callable
 
 SCHEMA_VERSION = 6
 
@@ -91,3 +94,55 @@ CREATE TABLE IF NOT EXISTS sent_papers (
     PRIMARY KEY (email, paper_id)
 ) WITHOUT ROWID;
 """
+
+
+def _rebuild_deliveries(db: sqlite3.Connection) -> None:
+    """The ledger in today's shape: SQLite cannot alter a CHECK constraint or add columns with
+    constraints in place, so the rows are copied into a new table, column by column."""
+    old = [row[1] for row in db.execute("PRAGMA table_info(deliveries)")]
+    db.execute("DROP INDEX IF EXISTS deliveries_retry")
+    db.execute("ALTER TABLE deliveries RENAME TO deliveries_old")
+    table = SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS deliveries") :]
+    db.execute(table[: table.index(");") + 2])
+    columns = ", ".join(old)
+    db.execute(f"INSERT INTO deliveries({columns}) SELECT {columns} FROM deliveries_old")  # noqa: S608
+    db.execute("DROP TABLE deliveries_old")
+
+
+def _add_paper_columns(db: sqlite3.Connection) -> None:
+    """What Hugging Face's daily papers add: thumbnail, project page, comment count."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(papers)")}
+    for column, kind in (
+        ("thumbnail_url", "TEXT"),
+        ("project_url", "TEXT"),
+        ("comments", "INTEGER"),
+    ):
+        if column not in have:
+            db.execute(f"ALTER TABLE papers ADD COLUMN {column} {kind}")
+
+
+def _tables_only(db: sqlite3.Connection) -> None:
+    """A version that only added tables: SCHEMA's idempotent DDL made them before the steps."""
+
+
+# Version → the steps that bring a store from the version before it. Tables a version added
+# are created by SCHEMA (idempotent DDL, run first); a step shared by several versions (the
+# ledger's rebuild) runs once however far behind the store is.
+MIGRATIONS: dict[int, tuple[Callable[[sqlite3.Connection], None], ...]] = {
+    2: (_rebuild_deliveries,),  # ledger state `suppressed`
+    3: (_tables_only,),  # subscribers
+    4: (_rebuild_deliveries,),  # ledger state `deferred`, retry columns
+    5: (_tables_only,),  # feedback
+    6: (_add_paper_columns, _rebuild_deliveries),  # Hugging Face details; ledger `published`
+}
+assert max(MIGRATIONS) == SCHEMA_VERSION
+
+
+def upgrade(db: sqlite3.Connection, version: int) -> None:
+    """Run the migrations after `version`, in order, inside the caller's transaction."""
+    done: set[Callable[[sqlite3.Connection], None]] = set()
+    for number in sorted(MIGRATIONS):
+        for step in MIGRATIONS[number] if number > version else ():
+            if step not in done:
+                step(db)
+                done.add(step)
