@@ -15,19 +15,15 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import multiprocessing
-import os
 import random
 import resource
-import smtplib
 import tempfile
 import time
 from pathlib import Path
 
-from bench_send import ARXIV, NOW, phrase_pool, serve, settings_file
+from bench_send import ARXIV, NOW, phrase_pool, settings_file, start_sink
 
 from digest.deliver import SmtpTransport
-from digest.demo import free_port
 from digest.diff import ingest_paths
 from digest.editions import send_edition
 from digest.settings import load_settings
@@ -55,19 +51,7 @@ def main() -> None:
     parser.add_argument("--readers", type=int, default=100_000)
     parser.add_argument("--concurrency", type=int, default=2)
     args = parser.parse_args()
-    os.environ.setdefault("DIGEST_SECRET_KEY", "bench-secret-key-0123456789")
-    spawn = multiprocessing.get_context("spawn")
-    counter, stop = spawn.Value("i", 0), spawn.Event()
-    port = free_port()
-    sink = spawn.Process(target=serve, args=(port, counter, stop))
-    sink.start()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with smtplib.SMTP("127.0.0.1", port, timeout=1):
-                break
-        except OSError:
-            time.sleep(0.1)
+    sink, port, counter, stop = start_sink()
     stages: list[tuple[str, float, float]] = []
     try:
         with tempfile.TemporaryDirectory() as tmp:

@@ -173,12 +173,9 @@ def measure(
     return sent / seconds, sent / replay, distinct, size
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--readers", type=int, default=10_000)
-    parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--profiles", choices=["diverse", "shared", "both"], default="diverse")
-    args = parser.parse_args()
+def start_sink() -> tuple[Any, int, Any, Any]:
+    """The sink in its own process, answering: (process, port, message counter, stop event).
+    Also sets the signing key the benchmarks use."""
     import os
 
     os.environ.setdefault("DIGEST_SECRET_KEY", "bench-secret-key-0123456789")
@@ -194,6 +191,16 @@ def main() -> None:
                 break
         except OSError:
             time.sleep(0.1)
+    return sink, port, counter, stop
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--readers", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--profiles", choices=["diverse", "shared", "both"], default="diverse")
+    args = parser.parse_args()
+    sink, port, counter, stop = start_sink()
     kinds = ["diverse", "shared"] if args.profiles == "both" else [args.profiles]
     try:
         print(
