@@ -400,16 +400,16 @@ def test_preview_links_work_for_nobody(web: Web) -> None:
 
 
 def test_preview_is_ranked_once_per_edition(web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
-    import digest.web
+    import digest.web.operator
 
     calls: list[str] = []
-    real = digest.web.preview  # type: ignore[attr-defined]
+    real = digest.web.operator.preview
 
     def counting(*args: object, **kwargs: object) -> object:
         calls.append("rank")
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(digest.web, "preview", counting)
+    monkeypatch.setattr(digest.web.operator, "preview", counting)
     for _ in range(3):
         assert httpx.get(f"{web.url}/preview/ada@example.org", headers=OP).status_code == 200
         assert httpx.get(f"{web.url}/preview/ada@example.org/email.html", headers=OP).is_success

@@ -1,0 +1,117 @@
+"""A reader's pages, opened by the signed links of their emails: past editions (list, one
+edition, the Atom feed) and unsubscribing (a GET asks; a POST, or RFC 8058 one-click, acts)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint, Response, abort, request
+
+from digest.editions import archived, past_editions
+from digest.feed import atom_feed
+from digest.models import DeliveryState
+from digest.web.site import email_page, page, site
+
+pages = Blueprint("reader", __name__)
+
+ARCHIVE_LIMIT = 1000  # editions listed on a reader's archive page
+FEED_ENTRIES = 50  # editions in a reader's Atom feed
+
+
+@pages.get("/")
+def index() -> Response:
+    here = site()
+    return page("index.html", preview=bool(here.settings.web.preview and here.admin))
+
+
+@pages.get("/healthz")
+def health() -> Response:
+    with site().opened() as store:
+        store.latest_edition()
+    return Response("ok\n", mimetype="text/plain")
+
+
+@pages.get("/archive/<token>")
+def archive_list(token: str) -> Response:
+    here = site()
+    email = here.reader(token, "view")
+    with here.opened() as store:
+        editions = [
+            {
+                "id": edition.edition_id,
+                "date": f"{edition.date:%A %-d %B %Y}",
+                "count": len(edition.picks),
+                "lead": edition.picks[0].paper.title if edition.picks else "",
+                "published": row.state == DeliveryState.PUBLISHED,
+            }
+            for edition, row in past_editions(store, here.settings, email, ARCHIVE_LIMIT)
+        ]
+    feed = f"{here.base}/feed/{here.token(email, 'feed')}"
+    return page("archive_list.html", email=email, editions=editions, token=token, feed=feed)
+
+
+@pages.get("/feed/<token>")
+def feed(token: str) -> Response:
+    here = site()
+    email = here.reader(token, "feed")
+    view = here.token(email, "view")
+    with here.opened() as store:
+        editions = [
+            (edition, f"{here.base}/archive/{edition.edition_id}/{view}")
+            for edition, _ in past_editions(store, here.settings, email, FEED_ENTRIES)
+        ]
+    xml = atom_feed(
+        editions,
+        email=email,
+        self_url=f"{here.base}/feed/{token}",
+        home_url=f"{here.base}/archive/{view}",
+    )
+    return Response(xml, mimetype="application/atom+xml")
+
+
+@pages.get("/archive/<edition>/<token>")
+def archive(edition: str, token: str) -> Response:
+    here = site()
+    email = here.reader(token, "view")
+    try:
+        dt.date.fromisoformat(edition)
+    except ValueError:
+        abort(404, description=f"No edition {edition!r}.")
+    with here.opened() as store:
+        message = archived(store, here.settings, edition, email, here.templates.renderer())
+    if message is None:
+        abort(404, description=f"The {edition} edition was not sent to this address.")
+    return email_page(message.html)
+
+
+@pages.route("/unsubscribe/<token>", methods=["GET", "POST"])
+def unsubscribe(token: str) -> Response:
+    here = site()
+    email = here.reader(token, "unsubscribe")
+    if request.method == "GET":
+        # A GET only asks: link scanners and prefetchers must not unsubscribe anyone.
+        return page("unsubscribe.html", email=email, done=False, token=token)
+    # RFC 8058 one-click (List-Unsubscribe=One-Click) and the confirmation button both land
+    # here; either way the token alone authorises it: no cookie, no redirect.
+    with here.opened(write=True) as store:
+        store.unsubscribe(email, here.clock(), reason="unsubscribed (link)")
+    return page("unsubscribe.html", email=email, done=True, token=token)
+
+
+@pages.post("/resubscribe/<token>")
+def resubscribe(token: str) -> Response:
+    # The person holding the unsubscribe link undoes their own unsubscribe; a bounce stays.
+    here = site()
+    email = here.reader(token, "unsubscribe")
+    with here.opened(write=True) as store:
+        lifted = store.unsuppress(email, only_unsubscribed=True)
+        still = store.suppressed(email)
+    if still is not None and not lifted:
+        return page(
+            "message.html",
+            409,
+            title="This address cannot be mailed",
+            text=f"Mail to {email} was refused by its server ({still}); ask the sender to"
+            " check the address.",
+        )
+    return page("resubscribed.html", email=email)

@@ -1,0 +1,164 @@
+"""What every page of the web app shares: the site's settings, key and clock, the store opened
+for one request, reading a link's token, and the responses with their security headers."""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from flask import Response, abort, current_app, render_template
+
+from digest.editions import PREVIEW_PURPOSE, renderer_for
+from digest.models import Email, Subscriber
+from digest.render import BUILTIN_TEMPLATES, Renderer
+from digest.settings import Settings
+from digest.store import Store
+from digest.subscribers import find
+from digest.tokens import BadToken, make_token, read_token
+
+Clock = Callable[[], dt.datetime]
+log = logging.getLogger("digest.web")
+
+# Pages never run scripts (but the preview's own file); they frame only their own previews, and
+# send no Referer (the URL carries a token).
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data: https:;"
+    " form-action 'self'; frame-src 'self'; frame-ancestors 'self'; base-uri 'none'"
+)
+
+
+class _Templates:
+    """The email renderer, rebuilt when a template file changes (the preview reloads). One per
+    server thread: a Renderer keeps per-edition caches that are not meant to be shared."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._folders = [BUILTIN_TEMPLATES] + ([settings.templates] if settings.templates else [])
+        self._local = threading.local()
+
+    def stamp(self) -> tuple[tuple[str, int], ...]:
+        """Changes when any template file changes."""
+        return tuple(
+            (str(path), path.stat().st_mtime_ns)
+            for folder in self._folders
+            for path in sorted(folder.rglob("*.j2"))
+        )
+
+    def renderer(self) -> Renderer:
+        stamp = self.stamp()
+        local = self._local
+        if getattr(local, "stamp", None) != stamp:
+            local.renderer = renderer_for(self.settings)
+            local.stamp = stamp
+        renderer: Renderer = local.renderer
+        return renderer
+
+
+class _PreviewCache:
+    """Each subscriber's next digest, computed once per state of the store: a preview costs a
+    full ranking, so reloading the page (and its two frames) must not rank again. One preview
+    is computed at a time, which also bounds what preview requests can take from the server."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._entries: collections.OrderedDict[tuple[Any, ...], Email] = collections.OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...], compute: Callable[[], Email]) -> Email:
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+            email = compute()
+            self._entries[key] = email
+            if len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+            return email
+
+
+@dataclass
+class Site:
+    """The app's state, built once by create_app (`site()` reads it in a request)."""
+
+    settings: Settings
+    clock: Clock
+    secret: str
+    admin: str
+    templates: _Templates
+    previews: _PreviewCache = field(default_factory=_PreviewCache)
+
+    @property
+    def base(self) -> str:
+        return self.settings.sender.base_url
+
+    def token(self, email: str, purpose: str) -> str:
+        return make_token(self.secret, email, purpose)
+
+    @contextmanager
+    def opened(self, *, write: bool = False) -> Iterator[Store]:
+        """A page that only reads opens the store read-only: it never waits for a writer. One
+        that writes waits at most [web] busy_timeout for another writer (then 503)."""
+        settings = self.settings
+        read_only = not write and settings.database.exists()
+        with Store.open(
+            settings.database, read_only=read_only, timeout=settings.web.busy_timeout
+        ) as store:
+            yield store
+
+    def reader(self, token: str, purpose: str, *, also: str | None = None) -> str:
+        """The address a link is for; 400 for a malformed token, 403 for a forged one or one
+        made for another purpose (`also` names a second purpose accepted here)."""
+        purposes = (purpose,) if also is None else (purpose, also)
+        for accepted in purposes:
+            try:
+                return read_token(self.secret, token, accepted)
+            except BadToken as exc:
+                error = exc
+                if not exc.tampered:
+                    break
+        return self.refuse(error, token, purposes)
+
+    def refuse(self, error: BadToken, token: str, purposes: tuple[str, ...]) -> NoReturn:
+        """400 for a malformed token, 403 for a forged one or another purpose's, saying so
+        when it is a preview's (those are signed to work for nobody)."""
+        for purpose in purposes if error.tampered else ():
+            try:
+                read_token(self.secret, token, PREVIEW_PURPOSE + purpose)
+            except BadToken:
+                continue
+            abort(403, description="This link comes from a preview and works for nobody.")
+        abort(403 if error.tampered else 400, description=str(error))
+
+    def subscriber_or_404(self, store: Store, email: str) -> Subscriber:
+        person = find(self.settings, store, email)
+        if person is None:
+            abort(404, description=f"No subscription for {email}.")
+        return person
+
+
+def site() -> Site:
+    """The running app's Site."""
+    found: Site = current_app.extensions["digest"]
+    return found
+
+
+def page(name: str, status: int = 200, **context: Any) -> Response:
+    response = Response(render_template(name, **context), status=status)
+    response.headers["Content-Security-Policy"] = PAGE_POLICY
+    return response
+
+
+def email_page(html: str) -> Response:
+    response = Response(html, mimetype="text/html")
+    # An email is shown as sent: no scripts, images from anywhere, links open on top.
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data: https:;"
+        " frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+    )
+    return response

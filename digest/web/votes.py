@@ -1,0 +1,47 @@
+"""A card's "More like this" / "Less like this": GET shows one button (a link scanner changes
+nothing), POST records the vote and offers Undo."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, request
+
+from digest.feedback import FEEDBACK_PURPOSE, Vote, read_vote, record
+from digest.tokens import BadToken
+from digest.web.site import page, site
+
+vote_pages = Blueprint("votes", __name__)
+
+
+def _vote(token: str) -> Vote:
+    try:
+        return read_vote(site().secret, token)
+    except BadToken as exc:
+        site().refuse(exc, token, (FEEDBACK_PURPOSE,))
+
+
+def _feedback_page(token: str, state: str) -> Response:
+    """GET asks (a link scanner changes nothing); POST records; /undo forgets."""
+    here = site()
+    vote = _vote(token)
+    with here.opened(write=state != "ask") as store:
+        here.subscriber_or_404(store, vote.email)
+        papers = store.papers_by_id([vote.paper_id])
+        if vote.paper_id not in papers:
+            abort(404, description="That paper is no longer in the store.")
+        if state == "done":
+            record(store, vote.email, [vote.paper_id], vote.verdict, here.clock())
+        elif state == "undone":
+            record(store, vote.email, [vote.paper_id], None, here.clock())
+    nav = {"preferences": f"/preferences/{here.token(vote.email, 'preferences')}"}
+    title = papers[vote.paper_id].paper.title
+    return page("feedback.html", vote=vote, state=state, title=title, token=token, nav=nav)
+
+
+@vote_pages.route("/feedback/<token>", methods=["GET", "POST"])
+def feedback(token: str) -> Response:
+    return _feedback_page(token, "ask" if request.method == "GET" else "done")
+
+
+@vote_pages.post("/feedback/<token>/undo")
+def feedback_undo(token: str) -> Response:
+    return _feedback_page(token, "undone")
