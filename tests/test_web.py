@@ -401,9 +401,9 @@ def test_preview_links_work_for_nobody(web: Web) -> None:
 
 def test_preview_is_ranked_once_per_edition(web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
     import digest.web.operator
+    from digest.editions import preview as real
 
     calls: list[str] = []
-    real = digest.web.operator.preview
 
     def counting(*args: object, **kwargs: object) -> object:
         calls.append("rank")
