@@ -154,7 +154,7 @@ def measure(
             send_edition(scratch, settings, FileTransport(outbox), lambda: NOW)
             distinct = len(
                 {
-                    tuple(p["paper_id"] for p in r.picks)
+                    tuple(p.paper_id for p in r.picks)
                     for r in scratch.deliveries(NOW.date().isoformat())
                 }
             )

@@ -157,6 +157,21 @@ class Pick:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordedPick:
+    """A pick as the ledger keeps it, by the paper's store id: enough to render the edition
+    again (the archive, a resumed send) exactly as it was planned."""
+
+    paper_id: int
+    score: float = 0.0
+    reasons: tuple[str, ...] = ()
+    evidence: str = ""
+    highlights: tuple[tuple[int, int], ...] = ()
+    basis: Basis = Basis.POPULAR
+    interest: str = ""
+    upvote_delta: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Edition:
     """One subscriber's digest for one edition date."""
 

@@ -19,6 +19,7 @@ from digest.deliver import SmtpTransport
 from digest.diff import ingest_paths
 from digest.editions import retry_deferred, send_edition
 from digest.errors import DeliveryError
+from digest.models import RecordedPick
 from digest.settings import Settings, load_settings
 from digest.store import Store
 
@@ -270,7 +271,7 @@ def test_a_schema_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
     with Store.open(path) as store:
         assert store.delivery("2026-11-21", "a@x.org").state == "sent"  # type: ignore[union-attr]
         store.mark_failed("2026-11-21", "a@x.org", "550", FIXED_NOW, suppress=True)
-        row = store.plan_delivery("2026-11-22", "a@x.org", "<n@x>", [{"paper_id": 1}], FIXED_NOW)
+        row = store.plan_delivery("2026-11-22", "a@x.org", "<n@x>", [RecordedPick(1)], FIXED_NOW)
         assert row.state == "suppressed"  # a state schema 1 could not hold
 
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sqlite3
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 from digest.diff import ingest_paths
 from digest.errors import DumpError, StoreError
 from digest.identity import paper_key
-from digest.models import Paper, Snapshot
+from digest.models import Paper, RecordedPick, Snapshot
 from digest.store import Store
 
 from .conftest import fixed_clock
@@ -150,7 +149,7 @@ def test_ledger_records_papers_sent(store: Store) -> None:
         "2026-11-22",
         "a@example.org",
         "<m@x>",
-        [{"paper_id": 1, "score": 1.0, "reasons": ["r"]}],
+        [RecordedPick(1, 1.0, ("r",))],
         fixed_clock()(),
     )
     assert row.state == "pending"
@@ -160,7 +159,9 @@ def test_ledger_records_papers_sent(store: Store) -> None:
     since = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
     assert store.candidate_papers("a@example.org", since) == []
     assert len(store.candidate_papers("b@example.org", since)) == 1
-    assert json.loads(json.dumps(row.picks))[0]["paper_id"] == 1
+    assert store.delivery("2026-11-22", "a@example.org").picks == (  # type: ignore[union-attr]
+        RecordedPick(1, 1.0, ("r",)),
+    )
 
 
 def test_one_dump_listing_a_paper_by_title_and_by_id_stores_it_once(store: Store) -> None:

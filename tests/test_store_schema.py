@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from digest.models import DeliveryState
+from digest.models import Basis, DeliveryState, RecordedPick
 from digest.store import Store
 from digest.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -46,7 +46,35 @@ def test_a_schema_5_store_gains_paper_details_and_the_published_state(tmp_path: 
         [paper] = store.papers()
         assert paper.paper.title == "Deep Sets" and paper.paper.thumbnail_url is None
         assert store.delivery("2026-11-21", "a@x.org").state == DeliveryState.SENT  # type: ignore[union-attr]
-        store.plan_delivery("2026-11-22", "a@x.org", "<n@x>", [{"paper_id": 1}], FIXED_NOW)
+        store.plan_delivery("2026-11-22", "a@x.org", "<n@x>", [RecordedPick(1)], FIXED_NOW)
         store.record_progress("2026-11-22", FIXED_NOW, published=["a@x.org"])
         assert store.delivery("2026-11-22", "a@x.org").state == DeliveryState.PUBLISHED  # type: ignore[union-attr]
         assert store.sent_paper_ids(["a@x.org"])["a@x.org"] == {1}
+
+
+def test_picks_recorded_before_their_basis_read_it_from_their_reason(tmp_path: Path) -> None:
+    path = tmp_path / "old-picks.sqlite"
+    with Store.open(path):
+        pass
+    db = sqlite3.connect(path)
+    old = (
+        '[{"paper_id": 1, "score": 2.5, "reasons": ["matches: graphs, robots", "7 upvotes"]},'
+        ' {"paper_id": 2, "score": 1.0, "reasons": ["similar to papers you liked: X"]},'
+        ' {"paper_id": 3, "score": 0.5, "reasons": ["7 upvotes"]}]'
+    )
+    db.execute(
+        "INSERT INTO deliveries(edition_id, email, message_id, state, picks, updated_at)"
+        " VALUES ('2026-11-21', 'a@x.org', '<m@x>', 'sent', ?, '')",
+        (old,),
+    )
+    db.commit()
+    db.close()
+    with Store.open(path) as store:
+        row = store.delivery("2026-11-21", "a@x.org")
+    assert row is not None
+    assert [(p.paper_id, p.basis, p.interest) for p in row.picks] == [
+        (1, Basis.INTEREST, "graphs"),
+        (2, Basis.LIKED, ""),
+        (3, Basis.POPULAR, ""),
+    ]
+    assert row.picks[0].score == 2.5 and row.picks[0].reasons[1] == "7 upvotes"

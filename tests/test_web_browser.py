@@ -154,7 +154,7 @@ def test_every_page_fits_and_reads(
     with Store.open(database) as store:
         send_edition(store, settings, FileTransport(tmp_path / "outbox"), fixed_clock())
         [row] = [r for r in store.deliveries("2026-11-22") if r.email == "ada@example.org"]
-    paper_id = row.picks[0]["paper_id"]
+    paper_id = row.picks[0].paper_id
 
     def token(purpose: str) -> str:
         return make_token(secret_env, "ada@example.org", purpose)

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
 
-from digest.models import Basis, Pick, Subscriber
+from digest.models import Pick, RecordedPick, Subscriber
 from digest.rank import Candidate, Interest, Profile, Weights, rank
 from digest.settings import Settings
 from digest.store import DeliveryRow, Store
@@ -70,58 +69,40 @@ def choose_picks(
     return {person.email: picks for person, picks in zip(people, ranked, strict=True)}
 
 
-def _pick_record(pick: Pick) -> dict[str, object]:
+def _pick_record(pick: Pick) -> RecordedPick:
     """A pick as the ledger keeps it (the archive renders the edition again from this)."""
-    return {
-        "paper_id": pick.paper_id,
-        "score": pick.score,
-        "reasons": list(pick.reasons),
-        "evidence": pick.evidence,
-        "highlights": [list(span) for span in pick.highlights],
-        "basis": pick.basis.value,
-        "interest": pick.interest,
-        "upvote_delta": pick.upvote_delta,
-    }
-
-
-def _picks_from_row(store: Store, row: DeliveryRow) -> tuple[Pick, ...]:
-    papers = store.papers_by_id(pick["paper_id"] for pick in row.picks)
-    return tuple(
-        Pick(
-            paper=papers[pick["paper_id"]].paper,
-            score=pick["score"],
-            reasons=tuple(pick["reasons"]),
-            paper_id=pick["paper_id"],
-            evidence=pick.get("evidence", ""),
-            highlights=tuple((int(a), int(b)) for a, b in pick.get("highlights", ())),
-            **_basis_of(pick),
-            upvote_delta=int(pick.get("upvote_delta", 0)),
-            first_seen=papers[pick["paper_id"]].first_seen,
-        )
-        for pick in row.picks
-        if pick["paper_id"] in papers
+    assert pick.paper_id is not None  # picks for a send come from the store
+    return RecordedPick(
+        paper_id=pick.paper_id,
+        score=pick.score,
+        reasons=pick.reasons,
+        evidence=pick.evidence,
+        highlights=pick.highlights,
+        basis=pick.basis,
+        interest=pick.interest,
+        upvote_delta=pick.upvote_delta,
     )
 
 
-_OLD_REASONS = (
-    ("matches: ", Basis.INTEREST),
-    ("similar to papers you liked", Basis.LIKED),
-    ("like a paper you asked more of", Basis.FEEDBACK),
-    ("by ", Basis.AUTHOR),
-)
-
-
-def _basis_of(pick: dict[str, Any]) -> dict[str, Any]:
-    """A recorded pick's basis and interest; a row recorded before they were kept has them
-    read back from its first reason."""
-    if "basis" in pick:
-        return {"basis": Basis(pick["basis"]), "interest": pick.get("interest", "")}
-    first = pick["reasons"][0] if pick["reasons"] else ""
-    for prefix, basis in _OLD_REASONS:
-        if first.startswith(prefix):
-            interest = first.removeprefix(prefix).split(", ")[0] if basis is Basis.INTEREST else ""
-            return {"basis": basis, "interest": interest}
-    return {"basis": Basis.POPULAR, "interest": ""}
+def _picks_from_row(store: Store, row: DeliveryRow) -> tuple[Pick, ...]:
+    """The picks a ledger row recorded, with their papers as the store holds them now."""
+    papers = store.papers_by_id(pick.paper_id for pick in row.picks)
+    return tuple(
+        Pick(
+            paper=papers[pick.paper_id].paper,
+            score=pick.score,
+            reasons=pick.reasons,
+            paper_id=pick.paper_id,
+            evidence=pick.evidence,
+            highlights=pick.highlights,
+            basis=pick.basis,
+            interest=pick.interest,
+            upvote_delta=pick.upvote_delta,
+            first_seen=papers[pick.paper_id].first_seen,
+        )
+        for pick in row.picks
+        if pick.paper_id in papers
+    )
 
 
 def unresolved_liked(store: Store, people: Sequence[Subscriber]) -> dict[str, list[str]]:

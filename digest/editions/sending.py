@@ -238,7 +238,7 @@ def _send_edition(
                 continue
             # Picks ranked in this run are at hand; a resumed row reads its recorded picks back.
             fresh = planned_picks.get(person.email)
-            recorded = [pick["paper_id"] for pick in row.picks]
+            recorded = [pick.paper_id for pick in row.picks]
             if fresh is not None and recorded == [pick.paper_id for pick in fresh]:
                 picks = tuple(fresh)
             else:

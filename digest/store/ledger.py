@@ -9,10 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from digest.models import (
-    Deferral,
-    DeliveryState,
-)
+from digest.models import Basis, Deferral, DeliveryState, RecordedPick
 from digest.store._base import Connected, _iso, _translating_errors
 
 
@@ -24,7 +21,7 @@ class DeliveryRow:
     email: str
     message_id: str
     state: DeliveryState
-    picks: tuple[dict[str, Any], ...]
+    picks: tuple[RecordedPick, ...]
     error: str | None
     attempts: int
     retry_at: dt.datetime | None = None
@@ -56,7 +53,7 @@ class Ledger(Connected):
         edition_id: str,
         email: str,
         message_id: str,
-        picks: Sequence[dict[str, Any]],
+        picks: Sequence[RecordedPick],
         now: dt.datetime,
         *,
         dry_run: bool = False,
@@ -76,7 +73,7 @@ class Ledger(Connected):
             db.execute(
                 "INSERT OR IGNORE INTO deliveries(edition_id, email, message_id, state, picks,"
                 " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (edition_id, email, message_id, state, json.dumps(list(picks)), _iso(now)),
+                (edition_id, email, message_id, state, _picks_json(picks), _iso(now)),
             )
         row = self.delivery(edition_id, email)
         assert row is not None
@@ -84,7 +81,7 @@ class Ledger(Connected):
 
     def plan_deliveries(
         self,
-        rows: Sequence[tuple[str, str, str, Sequence[dict[str, Any]]]],
+        rows: Sequence[tuple[str, str, str, Sequence[RecordedPick]]],
         now: dt.datetime,
         *,
         send_empty: bool = False,
@@ -101,7 +98,7 @@ class Ledger(Connected):
                         email,
                         message_id,
                         _initial_state(bool(picks), send_empty, email.casefold() in suppressed),
-                        json.dumps(list(picks)),
+                        _picks_json(picks),
                         _iso(now),
                     )
                     for edition_id, email, message_id, picks in rows
@@ -286,11 +283,64 @@ def _row_to_delivery(row: sqlite3.Row) -> DeliveryRow:
         email=row["email"],
         message_id=row["message_id"],
         state=DeliveryState(row["state"]),
-        picks=tuple(json.loads(row["picks"])),
+        picks=tuple(_pick_from_json(pick) for pick in json.loads(row["picks"])),
         error=row["error"],
         attempts=row["attempts"],
         retry_at=_moment(row["retry_at"]),
         deferrals=row["deferrals"],
         failing_since=_moment(row["failing_since"]),
         ambiguous=bool(row["ambiguous"]),
+    )
+
+
+def _picks_json(picks: Sequence[RecordedPick]) -> str:
+    return json.dumps(
+        [
+            {
+                "paper_id": p.paper_id,
+                "score": p.score,
+                "reasons": list(p.reasons),
+                "evidence": p.evidence,
+                "highlights": [list(span) for span in p.highlights],
+                "basis": p.basis.value,
+                "interest": p.interest,
+                "upvote_delta": p.upvote_delta,
+            }
+            for p in picks
+        ]
+    )
+
+
+# Rows recorded before picks kept their basis: it is read back from the first reason.
+_OLD_REASONS = (
+    ("matches: ", Basis.INTEREST),
+    ("similar to papers you liked", Basis.LIKED),
+    ("like a paper you asked more of", Basis.FEEDBACK),
+    ("by ", Basis.AUTHOR),
+)
+
+
+def _pick_from_json(pick: dict[str, Any]) -> RecordedPick:
+    reasons = tuple(pick.get("reasons", ()))
+    basis, interest = Basis.POPULAR, ""
+    if "basis" in pick:
+        basis, interest = Basis(pick["basis"]), pick.get("interest", "")
+    else:
+        first = reasons[0] if reasons else ""
+        for prefix, old in _OLD_REASONS:
+            if first.startswith(prefix):
+                basis = old
+                interest = (
+                    first.removeprefix(prefix).split(", ")[0] if old is Basis.INTEREST else ""
+                )
+                break
+    return RecordedPick(
+        paper_id=int(pick["paper_id"]),
+        score=float(pick.get("score", 0.0)),
+        reasons=reasons,
+        evidence=pick.get("evidence", ""),
+        highlights=tuple((int(a), int(b)) for a, b in pick.get("highlights", ())),
+        basis=basis,
+        interest=interest,
+        upvote_delta=int(pick.get("upvote_delta", 0)),
     )
