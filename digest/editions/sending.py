@@ -1,4 +1,4 @@
-"""plan an edition in the ledger, then send each planned row exactly once.
+"""Send an edition: plan it in the ledger, then send each planned row exactly once.
 
 Planning records each subscriber's picks and Message-ID before anything is sent, so a send that
 stops halfway resumes with the same content: rows already `sent` are never sent again, rows left
