@@ -9,41 +9,31 @@ from collections.abc import Sequence
 from markupsafe import Markup, escape
 
 from digest.models import Edition
-from digest.render import (
-    authors_line,
-    evidence_parts,
-    header_safe,
-    meta_line,
-    paper_links,
-    paper_url,
-    printable,
-    safe_url,
-)
+from digest.render import card_fields, header_safe, printable
 
 
 def _entry_html(edition: Edition) -> str:
-    """The edition's picks as a small HTML document (escaped: every value comes from a dump)."""
+    """The edition's picks as a small HTML document (escaped: every value comes from a dump),
+    from the same card values as the email."""
     parts: list[str] = []
-    for pick in edition.picks:
-        title = Markup('<h3><a href="{}">{}</a></h3>').format(
-            safe_url(paper_url(pick)), pick.paper.title
-        )
-        lines = [title]
-        for line in (authors_line(pick), meta_line(pick, edition.date)):
+    for index, pick in enumerate(edition.picks):
+        card = card_fields(pick, index, edition.date)
+        lines = [Markup('<h3><a href="{}">{}</a></h3>').format(card["url"], card["title"])]
+        for line in (card["authors"], card["meta"]):
             if line:
                 lines.append(Markup("<p>{}</p>").format(line))
         snippet = Markup("").join(
             Markup("<strong>{}</strong>").format(part["text"])
             if part["em"]
             else escape(part["text"])
-            for part in evidence_parts(pick)
+            for part in card["snippet_parts"]
         )
         if snippet:
             lines.append(Markup("<p>{}</p>").format(snippet))
-        lines.append(Markup("<p>Why: {}</p>").format("; ".join(pick.reasons)))
+        lines.append(Markup("<p>Why: {}</p>").format(card["reasons"]))
         links = Markup(" · ").join(
             Markup('<a href="{}">{}</a>').format(link["href"], link["label"])
-            for link in paper_links(pick)
+            for link in card["links"]
         )
         lines.append(Markup("<p>{}</p>").format(links))
         parts.append(str(Markup("").join(lines)))

@@ -115,9 +115,8 @@ def short_name(name: str) -> str:
     return " ".join([*initials, words[-1]])
 
 
-def authors_line(pick: Pick) -> str:
+def authors_line(paper: Paper) -> str:
     """The first authors by name ("A. Vaswani, N. Shazeer, … +6"), else how many there are."""
-    paper = pick.paper
     if paper.authors:
         if len(paper.authors) <= MAX_AUTHORS_SHOWN:
             return ", ".join(short_name(a) for a in paper.authors)
@@ -128,18 +127,16 @@ def authors_line(pick: Pick) -> str:
     return ""
 
 
-def is_recent(pick: Pick, today: dt.date) -> bool:
-    """Published (or, without a date, first listed) within RECENT_DAYS of the edition."""
-    paper = pick.paper
-    if paper.published is not None:
-        return (today - paper.published).days <= RECENT_DAYS
-    return True
+def is_recent(paper: Paper, today: dt.date) -> bool:
+    """Published within RECENT_DAYS of the edition; a paper without a date counts as recent
+    (the listing is all that is known of it)."""
+    return paper.published is None or (today - paper.published).days <= RECENT_DAYS
 
 
-def date_note(pick: Pick, today: dt.date) -> str:
+def date_note(paper: Paper, first_seen: dt.datetime | None, today: dt.date) -> str:
     """When the paper came out, truthfully: an old paper that a listing shows again is
     "published 2018, trending now", not new."""
-    published = pick.paper.published
+    published = paper.published
     if published is not None:
         age = (today - published).days
         if age > RECENT_DAYS:
@@ -148,34 +145,28 @@ def date_note(pick: Pick, today: dt.date) -> str:
         if age <= 0:
             return "published today"
         return "published yesterday" if age == 1 else f"published {published:%b %-d}"
-    if pick.first_seen is not None:
-        seen = pick.first_seen.date()
+    if first_seen is not None:
+        seen = first_seen.date()
         return "first listed today" if seen >= today else f"first listed {seen:%b %-d}"
     return ""
 
 
-def stats_line(pick: Pick) -> str:
+def stats_line(paper: Paper, upvote_delta: int) -> str:
     """Upvotes and their movement, and the discussion size, once."""
-    paper = pick.paper
     parts = []
     if paper.upvotes:
         votes = f"▲ {paper.upvotes}"
-        if pick.upvote_delta > 0:
-            votes += f" (+{pick.upvote_delta} since the last listing)"
+        if upvote_delta > 0:
+            votes += f" (+{upvote_delta} since the last listing)"
         parts.append(votes)
     if paper.comments:
         parts.append(_plural(paper.comments, "comment"))
     return " · ".join(parts)
 
 
-def meta_line(pick: Pick, today: dt.date) -> str:
-    return " · ".join(part for part in (date_note(pick, today), stats_line(pick)) if part)
-
-
-def paper_links(pick: Pick) -> list[dict[str, str]]:
+def paper_links(paper: Paper) -> list[dict[str, str]]:
     """The card's links; only http(s) ones (a store filled before ingest checked links may
     still hold others)."""
-    paper = pick.paper
     links = []
     if paper.arxiv_id:
         links.append({"label": "Abstract", "href": f"https://arxiv.org/abs/{paper.arxiv_id}"})
@@ -191,13 +182,12 @@ def paper_links(pick: Pick) -> list[dict[str, str]]:
     if page and urlsplit(page).hostname == "huggingface.co":
         links.append({"label": "Hugging Face", "href": page})
     if not links:
-        links.append({"label": "Find on arXiv", "href": paper_url(pick)})
+        links.append({"label": "Find on arXiv", "href": paper_url(paper)})
     return [{"label": link["label"], "href": safe_url(link["href"])} for link in links]
 
 
-def paper_url(pick: Pick) -> str:
+def paper_url(paper: Paper) -> str:
     """Where the title leads: the arXiv abstract when known, else the listing's page."""
-    paper = pick.paper
     if paper.arxiv_id:
         return f"https://arxiv.org/abs/{paper.arxiv_id}"
     url = web_url(paper.url)
@@ -240,8 +230,8 @@ def edition_context(
     top = header_safe(picks[0].paper.title, 70) if picks else ""
     others = [header_safe(p.paper.title, 60) for p in picks[1:3]]
     # "New" only when every paper is: an old paper trending again is not new.
-    fresh = all(is_recent(p, edition.date) for p in picks)
-    papers = _plural(count, "new paper" if fresh else "paper")
+    older = sum(not is_recent(p.paper, edition.date) for p in picks)
+    papers = _plural(count, "paper" if older else "new paper")
     fields = {
         "count": count,
         "papers": papers,
@@ -254,7 +244,7 @@ def edition_context(
         _format(preheader_format, fields) if others else "Picked for you from today's listings",
         150,
     )
-    items = [_item(pick, index, edition.date) for index, pick in enumerate(picks)]
+    items = [card_fields(pick, index, edition.date) for index, pick in enumerate(picks)]
     sections = _sections(items[1:FULL_CARDS])
     return {
         "subject": subject,
@@ -262,7 +252,7 @@ def edition_context(
         "preheader": preheader,
         "edition_label": edition.date.strftime("%A %-d %B %Y").upper(),
         "headline": f"{papers} for you" if count else "Nothing new today",
-        "summary": _summary(picks, edition, sections),
+        "summary": _summary(picks, edition, sections, older),
         "lead": items[0] if items else None,
         "sections": sections,
         "also": items[FULL_CARDS:],
@@ -296,9 +286,11 @@ def _listed(words: list[str]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
-def _summary(picks: tuple[Pick, ...], edition: Edition, sections: list[dict[str, Any]]) -> str:
+def _summary(
+    picks: tuple[Pick, ...], edition: Edition, sections: list[dict[str, Any]], older: int
+) -> str:
     """One line under the headline: what follows, and that little cleared the bar today or
-    that some papers are old ones trending again."""
+    that `older` papers are old ones trending again."""
     if not picks:
         return "No new papers matched your interests."
     if len(picks) < min(3, edition.subscriber.max_items):
@@ -308,7 +300,6 @@ def _summary(picks: tuple[Pick, ...], edition: Edition, sections: list[dict[str,
     else:
         topics = [section["topic"] for section in sections]
         line = f"Your top pick, then {_listed(topics)}." if topics else "Your top pick."
-    older = sum(not is_recent(p, edition.date) for p in picks)
     if older:
         line += (
             " One is an older paper trending again."
@@ -338,30 +329,32 @@ def _printable_paper(paper: Paper) -> Paper:
     )
 
 
-def evidence_parts(pick: Pick) -> list[dict[str, Any]]:
+def evidence_parts(
+    evidence: str, highlights: tuple[tuple[int, int], ...], abstract: str
+) -> list[dict[str, Any]]:
     """The card's snippet as pieces, the reader's words marked `em`: the sentence that earned
     the pick when there is one, else the abstract's first sentences."""
-    if not pick.evidence:
-        return [{"text": snippet(pick.paper.abstract), "em": False}] if pick.paper.abstract else []
+    if not evidence:
+        return [{"text": snippet(abstract), "em": False}] if abstract else []
     parts: list[dict[str, Any]] = []
     done = 0
-    for start, end in sorted(pick.highlights):
-        if start < done or end > len(pick.evidence):
+    for start, end in sorted(highlights):
+        if start < done or end > len(evidence):
             continue
         if start > done:
-            parts.append({"text": printable(pick.evidence[done:start]), "em": False})
-        parts.append({"text": printable(pick.evidence[start:end]), "em": True})
+            parts.append({"text": printable(evidence[done:start]), "em": False})
+        parts.append({"text": printable(evidence[start:end]), "em": True})
         done = end
-    if done < len(pick.evidence):
-        parts.append({"text": printable(pick.evidence[done:]), "em": False})
+    if done < len(evidence):
+        parts.append({"text": printable(evidence[done:]), "em": False})
     return parts
 
 
-def _item(pick: Pick, index: int, today: dt.date) -> dict[str, Any]:
-    """One card's values: the paper's (the same for every reader who gets it) and the
-    snippet's (the same for readers matched by the same words) come from caches, since with
-    readers of different interests nearly every edition is new but its papers are not.
-    Templates only read these dicts."""
+def card_fields(pick: Pick, index: int, today: dt.date) -> dict[str, Any]:
+    """One card's values, for the email's templates and the Atom feed: the paper's (the same
+    for every reader who gets it) and the snippet's (the same for readers matched by the same
+    words) come from caches, since with readers of different interests nearly every edition is
+    new but its papers are not. Callers only read these dicts."""
     return {
         **_paper_fields(pick.paper, pick.upvote_delta, pick.first_seen, today),
         **_snippet_fields(pick.evidence, pick.highlights, pick.paper.abstract),
@@ -376,15 +369,15 @@ def _item(pick: Pick, index: int, today: dt.date) -> dict[str, Any]:
 def _paper_fields(
     paper: Paper, upvote_delta: int, first_seen: dt.datetime | None, today: dt.date
 ) -> dict[str, Any]:
-    pick = Pick(paper, 0.0, upvote_delta=upvote_delta, first_seen=first_seen)
     thumbnail = web_url(paper.thumbnail_url)
+    meta = (date_note(paper, first_seen, today), stats_line(paper, upvote_delta))
     return {
         "title": paper.title,
         "title_wrapped": textwrap.fill(paper.title, 72),
-        "url": safe_url(paper_url(pick)),
-        "authors": authors_line(pick),
-        "meta": meta_line(pick, today),
-        "links": paper_links(pick),
+        "url": safe_url(paper_url(paper)),
+        "authors": authors_line(paper),
+        "meta": " · ".join(part for part in meta if part),
+        "links": paper_links(paper),
         "thumbnail": safe_url(thumbnail) if thumbnail else "",
     }
 
@@ -393,9 +386,7 @@ def _paper_fields(
 def _snippet_fields(
     evidence: str, highlights: tuple[tuple[int, int], ...], abstract: str
 ) -> dict[str, Any]:
-    parts = evidence_parts(
-        Pick(Paper("", "", abstract), 0.0, evidence=evidence, highlights=highlights)
-    )
+    parts = evidence_parts(evidence, highlights, abstract)
     text = "".join(part["text"] for part in parts)
     return {"snippet": text, "snippet_parts": parts, "snippet_wrapped": textwrap.fill(text, 72)}
 

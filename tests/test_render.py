@@ -198,20 +198,18 @@ def test_a_lead_then_sections_by_interest_then_also_new(renderer: Renderer) -> N
     ],
 )
 def test_cards_name_the_first_authors(authors: tuple[str, ...], shown: str) -> None:
-    pick = Pick(Paper(key="k", title="T", authors=authors), 1.0)
-    assert authors_line(pick) == shown
+    assert authors_line(Paper(key="k", title="T", authors=authors)) == shown
 
 
 def test_counted_authors_when_a_listing_has_no_names() -> None:
-    assert authors_line(Pick(Paper(key="k", title="T", author_count=7), 1.0)) == "7 authors"
+    assert authors_line(Paper(key="k", title="T", author_count=7)) == "7 authors"
 
 
 def test_dates_tell_the_truth() -> None:
     today = dt.date(2026, 11, 22)
 
     def note(published: dt.date | None, first_seen: dt.datetime | None = None) -> str:
-        pick = Pick(Paper(key="k", title="T", published=published), 1.0, first_seen=first_seen)
-        return date_note(pick, today)
+        return date_note(Paper(key="k", title="T", published=published), first_seen, today)
 
     assert note(dt.date(2018, 3, 1)) == "published 2018, trending now"
     assert note(dt.date(2026, 6, 1)) == "published Jun 2026, trending now"
