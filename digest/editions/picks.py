@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import fields
 
 from digest.models import Pick, RecordedPick, Subscriber
 from digest.rank import Candidate, Interest, Profile, Weights, rank
@@ -13,20 +14,12 @@ from digest.store import DeliveryRow, Store
 
 
 def weights_from(settings: Settings) -> Weights:
-    r = settings.ranking
-    return Weights(
-        relevance=r.relevance,
-        feedback=r.feedback,
-        learned=r.learned,
-        semantic=r.semantic,
-        seed=r.seed,
-        authors=r.authors,
-        popularity=r.popularity,
-        trending=r.trending,
-        freshness=r.freshness,
-        diversity=r.diversity,
-        freshness_half_life_days=r.freshness_half_life_days,
-    )
+    """[ranking] names every weight the ranker has (and more: corpus_size)."""
+    return Weights(**{f.name: getattr(settings.ranking, f.name) for f in fields(Weights)})
+
+
+# What a pick and the ledger's record of it share, field for field.
+_RECORDED = tuple(f.name for f in fields(RecordedPick))
 
 
 def choose_picks(
@@ -72,16 +65,7 @@ def choose_picks(
 def _pick_record(pick: Pick) -> RecordedPick:
     """A pick as the ledger keeps it (the archive renders the edition again from this)."""
     assert pick.paper_id is not None  # picks for a send come from the store
-    return RecordedPick(
-        paper_id=pick.paper_id,
-        score=pick.score,
-        reasons=pick.reasons,
-        evidence=pick.evidence,
-        highlights=pick.highlights,
-        basis=pick.basis,
-        interest=pick.interest,
-        upvote_delta=pick.upvote_delta,
-    )
+    return RecordedPick(**{name: getattr(pick, name) for name in _RECORDED})
 
 
 def _picks_from_row(store: Store, row: DeliveryRow) -> tuple[Pick, ...]:
@@ -90,15 +74,8 @@ def _picks_from_row(store: Store, row: DeliveryRow) -> tuple[Pick, ...]:
     return tuple(
         Pick(
             paper=papers[pick.paper_id].paper,
-            score=pick.score,
-            reasons=pick.reasons,
-            paper_id=pick.paper_id,
-            evidence=pick.evidence,
-            highlights=pick.highlights,
-            basis=pick.basis,
-            interest=pick.interest,
-            upvote_delta=pick.upvote_delta,
             first_seen=papers[pick.paper_id].first_seen,
+            **{name: getattr(pick, name) for name in _RECORDED},
         )
         for pick in row.picks
         if pick.paper_id in papers
