@@ -29,7 +29,7 @@ from digest.editions.links import _secret, links_for
 from digest.editions.picks import _pick_record, _picks_from_row, choose_picks
 from digest.editions.views import Clock, edition_date, renderer_for
 from digest.errors import DeliveryError, DigestError
-from digest.models import Delivery, DeliveryState, Edition, Subscriber
+from digest.models import Delivery, DeliveryState, Edition, Pick, Subscriber
 from digest.render import Renderer
 from digest.settings import Settings
 from digest.store import DeliveryRow, Store
@@ -194,6 +194,7 @@ def _send_edition(
     planned_picks = choose_picks(store, settings, unplanned, now)
     records = {p.email: [_pick_record(pick) for pick in planned_picks[p.email]] for p in unplanned}
     sending = _Sending(store, settings, transport, clock, builder, sleep, on_message, monotonic)
+    chosen: dict[str, tuple[Pick, ...]] = {}  # each reader's picks, as their message has them
 
     def messages() -> Iterator[Outgoing | tuple[DeliveryRow, str]]:
         """Each reader's message, built while the previous ones are on the wire."""
@@ -214,6 +215,7 @@ def _send_edition(
                 send_empty=settings.email.send_empty,
             )
         ledger = {row.email: row for row in store.deliveries(edition_id)}
+        due: list[tuple[Subscriber, DeliveryRow]] = []
         for person in people:
             row = ledger.get(person.email)
             if row is None:  # a dry run records nothing, so its rows are made here
@@ -229,21 +231,24 @@ def _send_edition(
             if not skipped.due(row, now):
                 continue
             if person.delivery is Delivery.FEED:  # their feed shows the row: nothing to mail
-                if not dry_run:
-                    store.record_progress(edition_id, now, published=[person.email])
                 skipped.published.append(person.email)
-                if on_message:
-                    verb = "would publish" if dry_run else "published"
-                    on_message(person.email, f"{verb} to the feed")
-                continue
+            else:
+                due.append((person, row))
+        # Feed-only readers' editions, all in one transaction, before any mail goes out.
+        if skipped.published and not dry_run:
+            store.record_progress(edition_id, now, published=skipped.published)
+        if on_message:
+            for email in skipped.published:
+                on_message(email, f"{'would publish' if dry_run else 'published'} to the feed")
+        for person, row in due:
             # Picks ranked in this run are at hand; a resumed row reads its recorded picks back.
             fresh = planned_picks.get(person.email)
             recorded = [pick.paper_id for pick in row.picks]
             if fresh is not None and recorded == [pick.paper_id for pick in fresh]:
-                picks = tuple(fresh)
+                chosen[person.email] = tuple(fresh)
             else:
-                picks = _picks_from_row(store, row)
-            yield builder.build(Edition(edition_id, day, person, picks), row)
+                chosen[person.email] = _picks_from_row(store, row)
+            yield builder.build(Edition(edition_id, day, person, chosen[person.email]), row)
 
     if dry_run:
         sent = []
@@ -251,7 +256,7 @@ def _send_edition(
             if isinstance(item, Outgoing):
                 sent.append(item.row.email)
                 if on_message:  # what the reader would get: how many papers, which first
-                    picks = planned_picks.get(item.row.email) or _picks_from_row(store, item.row)
+                    picks = chosen[item.row.email]
                     lead = f" · lead: {picks[0].paper.title}" if picks else ""
                     count = f"{len(picks)} paper{'' if len(picks) == 1 else 's'}"
                     on_message(f"{item.row.email} · {count}{lead}", "would send")
