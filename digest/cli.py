@@ -568,11 +568,12 @@ def send(
                 on_wait=waiting,
             )
         where = f" ({zone})" if len(zones) > 1 else ""
+        others = f", by other senders {len(result.elsewhere)}" if result.elsewhere else ""
         click.echo(
             f"edition {result.edition_id}{where}: {verb} {len(result.sent)}, already sent"
             f" {len(result.already_sent)}, nothing new for {len(result.empty)},"
             f" suppressed {len(result.suppressed)}, deferred {len(result.deferred)},"
-            f" failed {len(result.failed)}"
+            f" failed {len(result.failed)}{others}"
         )
         failed.extend(result.failed)
         deferred.extend(result.deferred)
@@ -608,7 +609,7 @@ def send(
 @pass_context
 def status(obj: _Context, edition: str | None, as_json: bool) -> None:
     """Delivery counts per state for an edition (default: the latest) and its failures."""
-    if not obj.settings.database.exists():
+    if not Store.exists(obj.settings.database):
         raise DigestError("no edition has been sent yet; run `digest send`")
     with Store.open(obj.settings.database, read_only=True) as store:
         chosen = edition or store.latest_edition()
@@ -849,7 +850,7 @@ def subscribers_links(obj: _Context, email: str, as_json: bool) -> None:
     from digest.editions import reader_links
 
     settings = obj.settings
-    if settings.database.exists():
+    if Store.exists(settings.database):
         with Store.open(settings.database, read_only=True) as store:
             person = _select(settings, store, email)[0]
     else:  # no store yet: the settings' readers are all there is

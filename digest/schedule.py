@@ -225,6 +225,15 @@ def run_ingest(settings_path: str) -> None:
 # -- the daemon ----------------------------------------------------------------------------
 
 
+def jobstore_url(database: Path | str) -> str:
+    """Where the scheduler keeps its jobs: beside the papers, in the same store. Daemons on
+    several hosts share a server's jobs; whichever runs a job first, the ledger's claims keep
+    each reader to one message."""
+    if isinstance(database, str):  # a PostgreSQL URL (settings checked it)
+        return "postgresql+psycopg" + database[database.index("://") :]
+    return f"sqlite:///{database.resolve()}"
+
+
 class Daemon:
     """The scheduler with digest's jobs, reconciled against the subscribers."""
 
@@ -233,7 +242,7 @@ class Daemon:
         self.settings = settings
         self.scheduler = BackgroundScheduler(
             jobstores={
-                "default": SQLAlchemyJobStore(url=f"sqlite:///{settings.database.resolve()}"),
+                "default": SQLAlchemyJobStore(url=jobstore_url(settings.database)),
                 "memory": MemoryJobStore(),
             },
             job_defaults={

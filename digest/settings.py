@@ -7,12 +7,14 @@ refused, so secrets never end up in a repository.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import tomllib
 import zoneinfo
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -26,6 +28,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from digest.addresses import normalise_address
 from digest.errors import SettingsError
+from digest.store.db import SERVER_SCHEMES
 
 DEFAULT_SETTINGS_PATH = Path("settings.toml")
 # Keys that must come from the environment, with the variable that carries each.
@@ -73,6 +76,15 @@ class SmtpSettings(_Section):
     concurrency: int = Field(default=1, ge=1, le=64)
     rate_limit: float = Field(default=0.0, ge=0)
     max_messages_per_connection: int = Field(default=100, ge=1)
+    # Several senders on one PostgreSQL store: a reader a sender claimed is taken over by
+    # another this long after the claimant stopped renewing it (it crashed). Longer than one
+    # message can take with all its retries.
+    claim_lease_seconds: float = Field(default=300.0, ge=1, le=24 * 3600)
+
+    @property
+    def claim_lease(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.claim_lease_seconds)
+
     # Relays tried in order when `host` cannot be reached: "host" or "host:port".
     fallback_hosts: tuple[str, ...] = ()
 
@@ -272,6 +284,26 @@ class RankingSettings(_Section):
     corpus_size: int = Field(default=5000, ge=0, le=1_000_000)
 
 
+def _database(value: Any) -> Any:
+    """A path stays a path; a URL must name PostgreSQL and carry no password."""
+    if not isinstance(value, str):
+        return value
+    if "://" not in value:
+        return Path(value)
+    parts = urlsplit(value)
+    if parts.scheme not in SERVER_SCHEMES:
+        raise ValueError(
+            f"{parts.scheme}:// is not a database digest can use; give a SQLite file path or"
+            " postgresql://user@host/dbname"
+        )
+    if parts.password is not None:
+        raise ValueError(
+            "a PostgreSQL URL must not carry a password; set PGPASSWORD in the environment (or"
+            " use ~/.pgpass) instead"
+        )
+    return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="DIGEST_",
@@ -281,7 +313,9 @@ class Settings(BaseSettings):
         populate_by_name=True,
     )
 
-    database: Path = Path("digest.sqlite")
+    # A SQLite file (relative to this file's folder), or a PostgreSQL server:
+    # "postgresql://user@host:5432/dbname", its password from PGPASSWORD or ~/.pgpass.
+    database: Path | str = Path("digest.sqlite")
     templates: Path | None = None
     timezone: str = "UTC"
     # When every subscriber's edition goes out (`digest daemon`), in their time zone (the one
@@ -306,6 +340,7 @@ class Settings(BaseSettings):
     subscribers: tuple[SubscriberSettings, ...] = ()
 
     _known_zone = field_validator("timezone")(check_timezone)
+    _database_location = field_validator("database", mode="before")(_database)
     _send_time = field_validator("send_at")(_send_at)
 
     @classmethod
@@ -381,10 +416,12 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         where = _location(tuple(error["loc"])) or "(top level)"
         value = error.get("input")
         shown = f" (got {value!r})" if isinstance(value, str | int | float) else ""
+        if where == "database":  # a URL may hold a password: never echoed
+            shown = ""
         raise SettingsError(f"settings file {path}: {where}: {error['msg']}{shown}{more}") from None
     base = path.parent
     updates: dict[str, Any] = {}
-    if not settings.database.is_absolute():
+    if isinstance(settings.database, Path) and not settings.database.is_absolute():
         updates["database"] = base / settings.database
     if settings.templates is not None and not settings.templates.is_absolute():
         updates["templates"] = base / settings.templates

@@ -10,16 +10,20 @@ import subprocess
 import sys
 import textwrap
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from aiosmtpd.controller import Controller
 
 from digest.demo import free_port
-from digest.store import Store
+from digest.errors import StoreError
+from digest.store import Store, pgserver
+from digest.store.postgres import close_pools
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -43,9 +47,45 @@ def seeds() -> list[Path]:
     return sorted(shared_or_skip(SEEDS).glob("*.txt"))
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[pgserver.PostgresServer]:
+    """A real PostgreSQL server for the whole run, started here (initdb + pg_ctl on a temporary
+    folder and a free port). Where it cannot start, its tests are skipped; never in CI."""
+    try:
+        server = pgserver.start(free_port())
+    except StoreError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI: {exc}")
+        pytest.skip(f"PostgreSQL tests skipped: {exc}")
+    try:
+        yield server
+    finally:
+        close_pools()
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | str]:
+    """Where a test's store lives: a SQLite file, or a fresh schema on the PostgreSQL server.
+    Every test that stores anything runs once on each engine."""
+    if request.param == "sqlite":
+        yield tmp_path / "digest.sqlite"
+        return
+    server: pgserver.PostgresServer = request.getfixturevalue("postgres_server")
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server.url(), autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield server.url(schema)
+    finally:
+        close_pools()
+        with psycopg.connect(server.url(), autocommit=True) as connection:
+            connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(tmp_path / "digest.sqlite") as opened:
+def store(database: Path | str) -> Iterator[Store]:
+    with Store.open(database) as opened:
         yield opened
 
 
@@ -123,6 +163,7 @@ def write_settings(
     folder: Path,
     *,
     port: int = 2525,
+    database: Path | str = "digest.sqlite",
     extra: str = "",
     timezone: str = "UTC",
     subscribers: str = SUBSCRIBERS_TOML,
@@ -131,7 +172,7 @@ def write_settings(
     path.write_text(
         textwrap.dedent(
             f"""
-            database = "digest.sqlite"
+            database = "{database}"
             timezone = "{timezone}"
             {extra}
             [smtp]

@@ -25,7 +25,7 @@ def test_international_domains_become_punycode_and_local_parts_must_be_ascii() -
     assert validated_row(ProfileInput("user@bücher.example")).email == "user@xn--bcher-kva.example"
 
 
-def _settings_with(folder: Path, port: int, address: str) -> None:
+def _settings_with(database: Path | str, folder: Path, port: int, address: str) -> None:
     readers = f"""
 [[subscribers]]
 email = "ada@example.org"
@@ -39,13 +39,13 @@ interests = []
 email = "grace@example.org"
 interests = []
 """
-    write_settings(folder, port=port, subscribers=readers)
+    write_settings(folder, database=database, port=port, subscribers=readers)
 
 
 def test_a_non_ascii_local_part_in_the_settings_is_one_line_and_mails_nobody(
-    tmp_path: Path, smtp_server: SmtpServer
+    database: Path | str, tmp_path: Path, smtp_server: SmtpServer
 ) -> None:
-    _settings_with(tmp_path, smtp_server.port, "jörg@example.org")
+    _settings_with(database, tmp_path, smtp_server.port, "jörg@example.org")
     assert_clean_error(run("ingest", EXAMPLES / "dumps", cwd=tmp_path), 2, "jörg@example.org")
     for _ in range(2):  # each run: a clear error, and nobody mailed (twice or at all)
         result = run("send", cwd=tmp_path)
@@ -55,9 +55,9 @@ def test_a_non_ascii_local_part_in_the_settings_is_one_line_and_mails_nobody(
 
 
 def test_an_international_domain_in_the_settings_is_mailed_as_punycode(
-    tmp_path: Path, smtp_server: SmtpServer
+    database: Path | str, tmp_path: Path, smtp_server: SmtpServer
 ) -> None:
-    _settings_with(tmp_path, smtp_server.port, "user@bücher.example")
+    _settings_with(database, tmp_path, smtp_server.port, "user@bücher.example")
     assert run("ingest", EXAMPLES / "dumps", cwd=tmp_path).returncode == 0
     for _ in range(2):  # the second run sends nothing new
         result = run("send", cwd=tmp_path)

@@ -53,9 +53,9 @@ def _send(settings_path: Path, moment: dt.datetime) -> object:
 
 
 def test_feed_only_and_weekly_readers(
-    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+    database: Path | str, tmp_path: Path, smtp_server: SmtpServer, secret_env: str
 ) -> None:
-    path = write_settings(tmp_path, port=smtp_server.port, subscribers=READERS)
+    path = write_settings(tmp_path, database=database, port=smtp_server.port, subscribers=READERS)
     sunday = _send(path, SUNDAY)
     # Only the daily email reader is mailed; the feed-only reader's edition is published;
     # the weekly reader waits for Monday.
@@ -76,9 +76,9 @@ def test_feed_only_and_weekly_readers(
 
 
 def test_the_private_feed_reads_back_as_atom(
-    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+    database: Path | str, tmp_path: Path, smtp_server: SmtpServer, secret_env: str
 ) -> None:
-    path = write_settings(tmp_path, port=smtp_server.port, subscribers=READERS)
+    path = write_settings(tmp_path, database=database, port=smtp_server.port, subscribers=READERS)
     _send(path, SUNDAY)
     settings = load_settings(path)
     url, server = start(settings)
@@ -111,9 +111,9 @@ def test_the_private_feed_reads_back_as_atom(
 
 
 def test_email_footer_links_the_feed(
-    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+    database: Path | str, tmp_path: Path, smtp_server: SmtpServer, secret_env: str
 ) -> None:
-    path = write_settings(tmp_path, port=smtp_server.port, subscribers=READERS)
+    path = write_settings(tmp_path, database=database, port=smtp_server.port, subscribers=READERS)
     _send(path, SUNDAY)
     [received] = smtp_server.handler.messages
     message = email.message_from_bytes(received.data, policy=email.policy.default)
@@ -123,8 +123,8 @@ def test_email_footer_links_the_feed(
     assert f"Atom feed: https://digest.test/feed/{token}" in text.get_content()
 
 
-def test_subscribers_links_prints_every_reader_url(tmp_path: Path) -> None:
-    write_settings(tmp_path, subscribers=READERS)
+def test_subscribers_links_prints_every_reader_url(database: Path | str, tmp_path: Path) -> None:
+    write_settings(tmp_path, database=database, subscribers=READERS)
     result = run("subscribers", "links", "ada@example.org", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     links = json.loads(result.stdout)
@@ -150,8 +150,14 @@ def test_subscribers_links_prints_every_reader_url(tmp_path: Path) -> None:
         ('frequency = "weekly"\nweekday = "someday"', "weekday"),
     ],
 )
-def test_bad_channel_settings_are_clear_errors(tmp_path: Path, row: str, needle: str) -> None:
-    write_settings(tmp_path, subscribers=f'[[subscribers]]\nemail = "a@example.org"\n{row}\n')
+def test_bad_channel_settings_are_clear_errors(
+    database: Path | str, tmp_path: Path, row: str, needle: str
+) -> None:
+    write_settings(
+        tmp_path,
+        database=database,
+        subscribers=f'[[subscribers]]\nemail = "a@example.org"\n{row}\n',
+    )
     result = run("subscribers", "list", cwd=tmp_path)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert needle in result.stderr

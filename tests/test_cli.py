@@ -11,8 +11,10 @@ import pytest
 from .conftest import EXAMPLES, SmtpServer, assert_clean_error, run, write_settings
 
 
-def test_ingest_json_reports_new_and_seen_again(tmp_path: Path, seeds: list[Path]) -> None:
-    write_settings(tmp_path)
+def test_ingest_json_reports_new_and_seen_again(
+    database: Path | str, tmp_path: Path, seeds: list[Path]
+) -> None:
+    write_settings(tmp_path, database=database)
     result = run("ingest", *seeds, "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
@@ -24,8 +26,10 @@ def test_ingest_json_reports_new_and_seen_again(tmp_path: Path, seeds: list[Path
     assert json.loads(again.stdout)["new"] == []
 
 
-def test_ingest_bad_inputs_fail_cleanly_and_change_nothing(tmp_path: Path) -> None:
-    write_settings(tmp_path)
+def test_ingest_bad_inputs_fail_cleanly_and_change_nothing(
+    database: Path | str, tmp_path: Path
+) -> None:
+    write_settings(tmp_path, database=database)
     good = EXAMPLES / "dumps" / "2026-11-20-listing.txt"
     cases = {
         "empty.txt": b"",
@@ -75,8 +79,10 @@ def test_rank_is_read_only_and_prints_json(tmp_path: Path, seeds: list[Path]) ->
     assert list(tmp_path.iterdir()) == []  # no store, no settings needed, nothing written
 
 
-def test_send_dry_run_then_real_send_then_nothing(tmp_path: Path, smtp_server: SmtpServer) -> None:
-    write_settings(tmp_path, port=smtp_server.port)
+def test_send_dry_run_then_real_send_then_nothing(
+    database: Path | str, tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    write_settings(tmp_path, database=database, port=smtp_server.port)
     assert run("ingest", EXAMPLES / "dumps", cwd=tmp_path).returncode == 0
     dry = run("send", "--dry-run", cwd=tmp_path)
     assert dry.returncode == 0 and "would send 2" in dry.stdout
@@ -96,16 +102,16 @@ def test_send_dry_run_then_real_send_then_nothing(tmp_path: Path, smtp_server: S
     assert_clean_error(unknown, 2, "nobody@example.org")
 
 
-def test_send_to_a_dead_server_is_one_line(tmp_path: Path) -> None:
+def test_send_to_a_dead_server_is_one_line(database: Path | str, tmp_path: Path) -> None:
     from digest.demo import free_port
 
-    write_settings(tmp_path, port=free_port())
+    write_settings(tmp_path, database=database, port=free_port())
     run("ingest", EXAMPLES / "dumps", cwd=tmp_path)
     assert_clean_error(run("send", cwd=tmp_path), 6, "cannot connect to SMTP server")
 
 
-def test_preview_writes_html_and_text(tmp_path: Path) -> None:
-    write_settings(tmp_path)
+def test_preview_writes_html_and_text(database: Path | str, tmp_path: Path) -> None:
+    write_settings(tmp_path, database=database)
     run("ingest", EXAMPLES / "dumps", cwd=tmp_path)
     out = tmp_path / "p" / "ada.html"
     out.parent.mkdir()
@@ -121,8 +127,8 @@ def test_help_and_version(tmp_path: Path, command: list[str]) -> None:
     assert run(*command, cwd=tmp_path).returncode == 0
 
 
-def test_file_transport_writes_eml_files(tmp_path: Path) -> None:
-    write_settings(tmp_path)
+def test_file_transport_writes_eml_files(database: Path | str, tmp_path: Path) -> None:
+    write_settings(tmp_path, database=database)
     run("ingest", EXAMPLES / "dumps", cwd=tmp_path)
     result = run("send", "--transport", "file", "--outbox", tmp_path / "out", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -212,9 +218,9 @@ def test_one_shot_send_dates_each_edition_in_the_readers_zone(
     ],
 )
 def test_send_refuses_settings_that_would_mail_dead_links(
-    tmp_path: Path, smtp_server: SmtpServer, sender: str, needle: str
+    database: Path | str, tmp_path: Path, smtp_server: SmtpServer, sender: str, needle: str
 ) -> None:
-    path = write_settings(tmp_path, port=smtp_server.port)
+    path = write_settings(tmp_path, database=database, port=smtp_server.port)
     text = path.read_text().replace(
         'from = "Trending Papers <digest@digest.test>"\nbase_url = "https://digest.test"', sender
     )
@@ -229,8 +235,10 @@ def test_send_refuses_settings_that_would_mail_dead_links(
     assert len(smtp_server.handler.messages) == 2
 
 
-def test_send_refuses_a_password_in_clear_text_to_a_remote_relay(tmp_path: Path) -> None:
-    path = write_settings(tmp_path)
+def test_send_refuses_a_password_in_clear_text_to_a_remote_relay(
+    database: Path | str, tmp_path: Path
+) -> None:
+    path = write_settings(tmp_path, database=database)
     path.write_text(path.read_text().replace('host = "127.0.0.1"', 'host = "relay.example.org"'))
     secrets = {"DIGEST_SMTP__USERNAME": "digest", "DIGEST_SMTP__PASSWORD": "hunter2-secret"}
     result = run("send", cwd=tmp_path, env=secrets)
@@ -253,8 +261,10 @@ def test_every_exit_code_is_in_the_readme() -> None:
         assert f"\n| {code} | " in readme, code
 
 
-def test_ingest_totals_skipped_files_and_untruncated_names_in_a_pipe(tmp_path: Path) -> None:
-    write_settings(tmp_path)
+def test_ingest_totals_skipped_files_and_untruncated_names_in_a_pipe(
+    database: Path | str, tmp_path: Path
+) -> None:
+    write_settings(tmp_path, database=database)
     folder = tmp_path / ("a-folder-with-a-rather-long-name-" * 3)
     (folder / "older").mkdir(parents=True)
     for dump in sorted((EXAMPLES / "dumps").iterdir()):
@@ -279,8 +289,10 @@ def test_rank_lists_a_paper_once_and_explains_the_order(tmp_path: Path) -> None:
     assert titles and len(titles) == len(set(titles))  # the three dumps overlap
 
 
-def test_unresolved_liked_papers_are_named(tmp_path: Path, smtp_server: SmtpServer) -> None:
-    write_settings(tmp_path, port=smtp_server.port)
+def test_unresolved_liked_papers_are_named(
+    database: Path | str, tmp_path: Path, smtp_server: SmtpServer
+) -> None:
+    write_settings(tmp_path, database=database, port=smtp_server.port)
     assert run("ingest", EXAMPLES / "dumps", cwd=tmp_path).returncode == 0
     added = run(
         "subscribers",

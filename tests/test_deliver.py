@@ -30,17 +30,21 @@ def _parse(data: bytes) -> EmailMessage:
     return message
 
 
-def _setup(tmp_path: Path, port: int, timezone: str = "UTC") -> tuple[Settings, Store]:
-    settings = load_settings(write_settings(tmp_path, port=port, timezone=timezone))
+def _setup(
+    database: Path | str, tmp_path: Path, port: int, timezone: str = "UTC"
+) -> tuple[Settings, Store]:
+    settings = load_settings(
+        write_settings(tmp_path, database=database, port=port, timezone=timezone)
+    )
     store = Store.open(settings.database)
     ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock())
     return settings, store
 
 
 def test_send_delivers_once_per_subscriber_and_edition(
-    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+    database: Path | str, tmp_path: Path, smtp_server: SmtpServer, secret_env: str
 ) -> None:
-    settings, store = _setup(tmp_path, smtp_server.port)
+    settings, store = _setup(database, tmp_path, smtp_server.port)
     with store:
         report = send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
         assert sorted(report.sent) == ["ada@example.org", "grace@example.org"]
@@ -54,9 +58,9 @@ def test_send_delivers_once_per_subscriber_and_edition(
 
 
 def test_received_message_is_well_formed(
-    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+    database: Path | str, tmp_path: Path, smtp_server: SmtpServer, secret_env: str
 ) -> None:
-    settings, store = _setup(tmp_path, smtp_server.port)
+    settings, store = _setup(database, tmp_path, smtp_server.port)
     with store:
         send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
     grace = next(r for r in smtp_server.handler.messages if r.rcpt_tos == ["grace@example.org"])
@@ -86,7 +90,7 @@ def test_received_message_is_well_formed(
 
 
 def test_hostile_header_values_cannot_inject(
-    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+    database: Path | str, tmp_path: Path, smtp_server: SmtpServer, secret_env: str
 ) -> None:
     dump = tmp_path / "evil.txt"
     dump.write_text(
@@ -95,7 +99,7 @@ def test_hostile_header_values_cannot_inject(
         "Language models and quantization, an abstract.\n",
         encoding="utf-8",
     )
-    settings = load_settings(write_settings(tmp_path, port=smtp_server.port))
+    settings = load_settings(write_settings(tmp_path, database=database, port=smtp_server.port))
     with Store.open(settings.database) as store:
         ingest_paths(store, [dump], fixed_clock())
         send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
@@ -140,9 +144,9 @@ class CrashingTransport:
 
 
 def test_send_that_stops_halfway_resumes_without_duplicates(
-    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+    database: Path | str, tmp_path: Path, smtp_server: SmtpServer, secret_env: str
 ) -> None:
-    settings, store = _setup(tmp_path, smtp_server.port)
+    settings, store = _setup(database, tmp_path, smtp_server.port)
     with store:
         with pytest.raises(SimulatedCrash):
             send_edition(
@@ -158,9 +162,9 @@ def test_send_that_stops_halfway_resumes_without_duplicates(
 
 
 def test_one_bad_reader_is_recorded_failed_and_the_others_are_sent(
-    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+    database: Path | str, tmp_path: Path, smtp_server: SmtpServer, secret_env: str
 ) -> None:
-    settings, store = _setup(tmp_path, smtp_server.port)
+    settings, store = _setup(database, tmp_path, smtp_server.port)
     broken = UnicodeEncodeError("ascii", "jörg", 1, 2, "ordinal not in range(128)")
     with store:
         report = send_edition(
@@ -177,10 +181,10 @@ def test_one_bad_reader_is_recorded_failed_and_the_others_are_sent(
 
 
 def test_permanent_rejection_is_recorded_and_others_still_sent(
-    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+    database: Path | str, tmp_path: Path, smtp_server: SmtpServer, secret_env: str
 ) -> None:
     smtp_server.handler.reject["ada@example.org"] = "550 5.1.1 No such user"
-    settings, store = _setup(tmp_path, smtp_server.port)
+    settings, store = _setup(database, tmp_path, smtp_server.port)
     with store:
         report = send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
         row = store.delivery("2026-11-22", "ada@example.org")
@@ -189,10 +193,12 @@ def test_permanent_rejection_is_recorded_and_others_still_sent(
     assert row is not None and row.state == "failed"
 
 
-def test_unreachable_server_is_a_clear_error(tmp_path: Path, secret_env: str) -> None:
+def test_unreachable_server_is_a_clear_error(
+    database: Path | str, tmp_path: Path, secret_env: str
+) -> None:
     from digest.demo import free_port
 
-    settings, store = _setup(tmp_path, free_port())
+    settings, store = _setup(database, tmp_path, free_port())
     with store, pytest.raises(DeliveryError, match=r"cannot connect to SMTP server 127\.0\.0\.1"):
         send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
     with Store.open(settings.database) as reopened:
@@ -200,25 +206,27 @@ def test_unreachable_server_is_a_clear_error(tmp_path: Path, secret_env: str) ->
 
 
 def test_missing_secret_key_refuses_before_sending(
-    tmp_path: Path, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+    database: Path | str, tmp_path: Path, smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("DIGEST_SECRET_KEY", raising=False)
-    settings, store = _setup(tmp_path, smtp_server.port)
+    settings, store = _setup(database, tmp_path, smtp_server.port)
     with store, pytest.raises(SettingsError, match="DIGEST_SECRET_KEY"):
         send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
     assert smtp_server.handler.messages == []
 
 
 def test_edition_date_follows_the_configured_time_zone(
-    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+    database: Path | str, tmp_path: Path, smtp_server: SmtpServer, secret_env: str
 ) -> None:
-    settings, store = _setup(tmp_path, smtp_server.port, timezone="Pacific/Auckland")
+    settings, store = _setup(database, tmp_path, smtp_server.port, timezone="Pacific/Auckland")
     with store:
         report = send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock(FIXED_NOW))
     assert report.edition_id == "2026-11-22"  # 06:30 UTC is 19:30 in Auckland, same day
     late = FIXED_NOW.replace(hour=13)  # 02:00 the next day in Auckland
     settings2 = load_settings(
-        write_settings(tmp_path, port=smtp_server.port, timezone="Pacific/Auckland")
+        write_settings(
+            tmp_path, database=database, port=smtp_server.port, timezone="Pacific/Auckland"
+        )
     )
     with Store.open(settings2.database) as store2:
         report2 = send_edition(store2, settings2, SmtpTransport(settings2.smtp), fixed_clock(late))
@@ -245,8 +253,8 @@ def test_empty_edition_is_skipped_unless_asked_for(
     assert html is not None and "Nothing new today" in html.get_content()
 
 
-def test_subject_placeholders_are_checked(tmp_path: Path) -> None:
-    path = write_settings(tmp_path, extra='[email]\nsubject = "{title} today"\n')
+def test_subject_placeholders_are_checked(database: Path | str, tmp_path: Path) -> None:
+    path = write_settings(tmp_path, database=database, extra='[email]\nsubject = "{title} today"\n')
     with pytest.raises(SettingsError, match=r"email\.subject: .*\{count\}"):
         load_settings(path)
 
@@ -273,7 +281,11 @@ def test_non_ascii_subjects_are_encoded_words_within_78_characters() -> None:
 
 
 def test_dkim_signature_covers_the_unsubscribe_headers_and_verifies(
-    tmp_path: Path, smtp_server: SmtpServer, secret_env: str, monkeypatch: pytest.MonkeyPatch
+    database: Path | str,
+    tmp_path: Path,
+    smtp_server: SmtpServer,
+    secret_env: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import base64
     import subprocess
@@ -292,7 +304,7 @@ def test_dkim_signature_covers_the_unsubscribe_headers_and_verifies(
         capture_output=True,
     ).stdout
     monkeypatch.setenv("DIGEST_DKIM__PRIVATE_KEY", key.read_text())
-    settings, store = _setup(tmp_path, smtp_server.port)
+    settings, store = _setup(database, tmp_path, smtp_server.port)
     with store:
         send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
     data = smtp_server.handler.messages[0].data
@@ -308,9 +320,9 @@ def test_dkim_signature_covers_the_unsubscribe_headers_and_verifies(
 
 
 def test_optional_mailto_unsubscribe_carries_the_same_signed_token(
-    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+    database: Path | str, tmp_path: Path, smtp_server: SmtpServer, secret_env: str
 ) -> None:
-    path = write_settings(tmp_path, port=smtp_server.port)
+    path = write_settings(tmp_path, database=database, port=smtp_server.port)
     path.write_text(
         path.read_text().replace(
             'base_url = "https://digest.test"',
@@ -328,8 +340,8 @@ def test_optional_mailto_unsubscribe_carries_the_same_signed_token(
     assert read_token(secret_env, token, "unsubscribe") == message["To"].addresses[0].addr_spec
 
 
-def test_unsubscribe_mailto_must_be_a_plain_address(tmp_path: Path) -> None:
-    path = write_settings(tmp_path)
+def test_unsubscribe_mailto_must_be_a_plain_address(database: Path | str, tmp_path: Path) -> None:
+    path = write_settings(tmp_path, database=database)
     path.write_text(
         path.read_text().replace(
             'base_url = "https://digest.test"',
@@ -378,7 +390,7 @@ def test_header_folding_round_trips_and_keeps_lines_short(words: list[str], unic
 
 
 def test_a_crash_while_building_the_next_message_still_records_the_one_in_flight(
-    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+    database: Path | str, tmp_path: Path, smtp_server: SmtpServer, secret_env: str
 ) -> None:
     """The message in flight when the loop dies is settled in a finally: recorded `sent`, so
     the resume does not mail that reader twice (it was left `sending` before)."""
@@ -393,7 +405,7 @@ def test_a_crash_while_building_the_next_message_still_records_the_one_in_flight
                 raise SimulatedCrash
             return super().render(edition, links)
 
-    settings, store = _setup(tmp_path, smtp_server.port)
+    settings, store = _setup(database, tmp_path, smtp_server.port)
     with store:
         with pytest.raises(SimulatedCrash):
             send_edition(

@@ -59,8 +59,8 @@ def test_more_and_less_reshape_the_ranking() -> None:
     assert [p.paper.title for p in before] != [p.paper.title for p in after]
 
 
-def _sent(tmp_path: Path, smtp_server: SmtpServer) -> str:
-    settings = load_settings(write_settings(tmp_path, port=smtp_server.port))
+def _sent(database: Path | str, tmp_path: Path, smtp_server: SmtpServer) -> str:
+    settings = load_settings(write_settings(tmp_path, database=database, port=smtp_server.port))
     with Store.open(settings.database) as store:
         ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock())
         send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
@@ -70,9 +70,9 @@ def _sent(tmp_path: Path, smtp_server: SmtpServer) -> str:
 
 
 def test_every_card_carries_signed_feedback_links_that_a_get_never_acts_on(
-    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+    database: Path | str, tmp_path: Path, smtp_server: SmtpServer, secret_env: str
 ) -> None:
-    message = _sent(tmp_path, smtp_server)
+    message = _sent(database, tmp_path, smtp_server)
     more = re.findall(r"https://digest\.test(/feedback/[A-Za-z0-9_=.\-]+)", message)
     assert more, "no feedback links in the email"
     assert "More like this" in message and "Less like this" in message
@@ -105,9 +105,10 @@ def test_every_card_carries_signed_feedback_links_that_a_get_never_acts_on(
 
 
 def test_feedback_from_the_command_line_is_exported_and_deleted_with_the_reader(
+    database: Path | str,
     tmp_path: Path,
 ) -> None:
-    write_settings(tmp_path)
+    write_settings(tmp_path, database=database)
     papers = tmp_path / "papers.json"
     papers.write_text(
         json.dumps(
@@ -133,23 +134,23 @@ def test_feedback_from_the_command_line_is_exported_and_deleted_with_the_reader(
         2,
         "did you mean lin@example.org",
     )
-    with Store.open(tmp_path / "digest.sqlite") as store:
+    with Store.open(database) as store:
         given = store.feedback(["lin@example.org"])["lin@example.org"]
         assert [p.paper.arxiv_id for p in given["more"]] == ["2501.00001"]
         assert [p.paper.arxiv_id for p in given["less"]] == ["2501.00002"]
     exported = run("subscribers", "export", cwd=tmp_path).stdout
     assert "2501.00001" in exported and "2501.00002" in exported
     assert run("subscribers", "remove", "lin@example.org", cwd=tmp_path).returncode == 0
-    with Store.open(tmp_path / "digest.sqlite") as store:
+    with Store.open(database) as store:
         assert store.feedback(["lin@example.org"])["lin@example.org"] == {"more": [], "less": []}
 
 
 def test_the_preferences_page_lists_feedback_and_forgets_what_is_ticked(
-    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+    database: Path | str, tmp_path: Path, smtp_server: SmtpServer, secret_env: str
 ) -> None:
     from digest.tokens import make_token
 
-    _sent(tmp_path, smtp_server)
+    _sent(database, tmp_path, smtp_server)
     settings = load_settings(tmp_path / "settings.toml")
     with Store.open(settings.database) as store:
         [first, second] = store.papers()[:2]

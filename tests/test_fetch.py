@@ -17,9 +17,10 @@ from .conftest import CORPORA, HttpServer, assert_clean_error, fixed_clock, run,
 from .conftest import write_settings as base_settings
 
 
-def write_settings(folder: Path, server: HttpServer) -> Path:
+def fetch_settings(database: Path | str, folder: Path, server: HttpServer) -> Path:
     return base_settings(
         folder,
+        database=database,
         extra=f"""
 [sources]
 hf_api_url = "{server.url}/api/daily_papers"
@@ -36,9 +37,11 @@ def test_hf_url_carries_the_date() -> None:
     assert url == "https://huggingface.co/api/daily_papers?date=2025-01-10"
 
 
-def test_fetch_hf_days_through_the_cli(tmp_path: Path, http_server: HttpServer) -> None:
+def test_fetch_hf_days_through_the_cli(
+    database: Path | str, tmp_path: Path, http_server: HttpServer
+) -> None:
     shared_or_skip(CORPORA / "hf-daily")
-    settings = write_settings(tmp_path, http_server)
+    settings = fetch_settings(database, tmp_path, http_server)
     args = ("--settings", settings, "fetch", "hf", "--date", "2025-01-10", "--date", "2025-01-13")
     first = run(*args, "--json", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
@@ -58,10 +61,10 @@ def test_fetch_hf_days_through_the_cli(tmp_path: Path, http_server: HttpServer) 
 
 
 def test_a_missing_day_is_one_line_and_stores_nothing(
-    tmp_path: Path, http_server: HttpServer
+    database: Path | str, tmp_path: Path, http_server: HttpServer
 ) -> None:
     shared_or_skip(CORPORA / "hf-daily")
-    settings = write_settings(tmp_path, http_server)
+    settings = fetch_settings(database, tmp_path, http_server)
     # The first day exists, the second does not: nothing at all may be stored.
     result = run(
         "--settings",
@@ -76,12 +79,14 @@ def test_a_missing_day_is_one_line_and_stores_nothing(
     )
     assert_clean_error(result, 3, "HTTP 404")
     assert "date=1999-01-01" in result.stderr
-    with Store.open(tmp_path / "digest.sqlite") as store:
+    with Store.open(database) as store:
         assert store.counts()["snapshots"] == 0
 
 
-def test_fetch_arxiv_feed_and_ingest_a_url(tmp_path: Path, http_server: HttpServer) -> None:
-    settings = write_settings(tmp_path, http_server)
+def test_fetch_arxiv_feed_and_ingest_a_url(
+    database: Path | str, tmp_path: Path, http_server: HttpServer
+) -> None:
+    settings = fetch_settings(database, tmp_path, http_server)
     fetched = run("--settings", settings, "fetch", "arxiv", "cs.CL", "--json", cwd=tmp_path)
     assert fetched.returncode == 0, fetched.stderr
     report = json.loads(fetched.stdout)
@@ -98,9 +103,9 @@ def test_fetch_arxiv_feed_and_ingest_a_url(tmp_path: Path, http_server: HttpServ
 
 
 def test_server_errors_and_refused_connections_are_clean(
-    tmp_path: Path, http_server: HttpServer
+    database: Path | str, tmp_path: Path, http_server: HttpServer
 ) -> None:
-    settings = write_settings(tmp_path, http_server)
+    settings = fetch_settings(database, tmp_path, http_server)
     broken = run("--settings", settings, "ingest", f"{http_server.url}/broken", cwd=tmp_path)
     assert_clean_error(broken, 3, "HTTP 500")
     from digest.demo import free_port

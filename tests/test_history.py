@@ -12,8 +12,8 @@ from .conftest import EXAMPLES, assert_clean_error, run, write_settings
 DUMPS = sorted((EXAMPLES / "dumps").glob("*.txt"))
 
 
-def test_history_and_changes(tmp_path: Path) -> None:
-    write_settings(tmp_path)
+def test_history_and_changes(database: Path | str, tmp_path: Path) -> None:
+    write_settings(tmp_path, database=database)
     assert run("ingest", *DUMPS, cwd=tmp_path).returncode == 0
     listing = json.loads(run("history", "--json", cwd=tmp_path).stdout)
     assert [row["snapshot"] for row in listing] == [3, 2, 1]  # newest first
@@ -29,11 +29,13 @@ def test_history_and_changes(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("format", ["page", "hf-json", "arxiv-feed"])
-def test_export_then_ingest_elsewhere_finds_the_same_papers(tmp_path: Path, format: str) -> None:
+def test_export_then_ingest_elsewhere_finds_the_same_papers(
+    database: Path | str, tmp_path: Path, format: str
+) -> None:
     source, target = tmp_path / "a", tmp_path / "b"
     for folder in (source, target):
         folder.mkdir()
-        write_settings(folder)
+        write_settings(folder, database=database)
     assert run("ingest", *DUMPS, cwd=source).returncode == 0
     exported = run("export", "--format", format, "--out", tmp_path / "all.dump", cwd=source)
     assert exported.returncode == 0, exported.stderr

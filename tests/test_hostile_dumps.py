@@ -49,9 +49,9 @@ HOSTILE = {
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_dump_is_one_line_error_and_its_batch_stores_nothing(
-    tmp_path: Path, name: str
+    database: Path | str, tmp_path: Path, name: str
 ) -> None:
-    write_settings(tmp_path)
+    write_settings(tmp_path, database=database)
     data, needle = HOSTILE[name]
     bad = tmp_path / name
     bad.write_bytes(data)
@@ -158,8 +158,8 @@ def test_a_stored_script_link_never_reaches_the_email() -> None:
     assert "https://arxiv.org/search/" in email.html
 
 
-def test_subscriber_names_cannot_drive_the_terminal(tmp_path: Path) -> None:
-    write_settings(tmp_path)
+def test_subscriber_names_cannot_drive_the_terminal(database: Path | str, tmp_path: Path) -> None:
+    write_settings(tmp_path, database=database)
     added = run(
         "subscribers", "add", "eve@example.org", "--name", "Eve\x1b[2J\x1b[31m", cwd=tmp_path
     )
@@ -170,7 +170,7 @@ def test_subscriber_names_cannot_drive_the_terminal(tmp_path: Path) -> None:
 
 
 def test_the_daemon_refuses_a_hostile_file_once_and_ingests_the_next(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    database: Path | str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     import logging
     import shutil
@@ -181,7 +181,9 @@ def test_the_daemon_refuses_a_hostile_file_once_and_ingests_the_next(
     watched.mkdir()
     (watched / "a-hostile.json").write_bytes(_hf(upvotes=10**30))
     shutil.copy(GOOD, watched / "b-good.txt")
-    settings = write_settings(tmp_path, extra='[schedule]\nwatch = ["incoming"]\n')
+    settings = write_settings(
+        tmp_path, database=database, extra='[schedule]\nwatch = ["incoming"]\n'
+    )
     caplog.set_level(logging.INFO, logger="digest.daemon")
     run_ingest(str(settings))
     assert "a-hostile.json" in caplog.text and "out of range" in caplog.text

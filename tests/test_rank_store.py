@@ -49,8 +49,8 @@ def _day(folder: Path, name: str, items: list[tuple[str, str, str, list[str], in
     return path
 
 
-def test_store_backed_ranking(tmp_path: Path) -> None:
-    settings = load_settings(write_settings(tmp_path, subscribers=SUBSCRIBERS))
+def test_store_backed_ranking(database: Path | str, tmp_path: Path) -> None:
+    settings = load_settings(write_settings(tmp_path, database=database, subscribers=SUBSCRIBERS))
     old = _day(
         tmp_path,
         "1.json",

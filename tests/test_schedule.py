@@ -7,7 +7,6 @@ import datetime as dt
 import email
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from digest.schedule import SendGroup
+from digest.store import Store
 
 from .conftest import EXAMPLES, FaultyHandler, assert_clean_error, run, write_settings
 
@@ -117,23 +117,21 @@ def daemons() -> Iterator[list[Daemon]]:
             daemon.stop(signal.SIGKILL)
 
 
-def _settings(folder: Path, port: int, people: str, schedule: str = "") -> Path:
-    path = write_settings(folder, port=port, subscribers=people)
+def _settings(
+    database: Path | str, folder: Path, port: int, people: str, schedule: str = ""
+) -> Path:
+    path = write_settings(folder, database=database, port=port, subscribers=people)
     path.write_text(path.read_text().replace("[smtp]", f"[schedule]\n{schedule}\n[smtp]"))
     return path
 
 
-def _states(folder: Path) -> dict[str, int]:
-    db = sqlite3.connect(folder / "digest.sqlite")
-    try:
-        rows = db.execute("SELECT state, count(*) FROM deliveries GROUP BY state").fetchall()
-    finally:
-        db.close()
-    return dict(rows)
+def _states(database: Path | str) -> dict[str, int]:
+    with Store.open(database) as store:
+        return store.delivery_counts(store.latest_edition() or "")
 
 
 def test_daemon_ingests_then_sends_at_each_readers_local_time_and_stops_on_sigterm(
-    tmp_path: Path, faulty: tuple[FaultyHandler, int], daemons: list[Daemon]
+    database: Path | str, tmp_path: Path, faulty: tuple[FaultyHandler, int], daemons: list[Daemon]
 ) -> None:
     handler, port = faulty
     people = _subscribers(
@@ -143,7 +141,7 @@ def test_daemon_ingests_then_sends_at_each_readers_local_time_and_stops_on_sigte
         ]
     )
     watch = f'watch = ["{EXAMPLES / "dumps"}"]\npoll_minutes = 0.02\n'
-    daemon = Daemon(_settings(tmp_path, port, people, watch))
+    daemon = Daemon(_settings(database, tmp_path, port, people, watch))
     daemons.append(daemon)
     daemon.wait_for(lambda: len(handler.messages) == 2)
     assert daemon.stop() == 0
@@ -154,23 +152,28 @@ def test_daemon_ingests_then_sends_at_each_readers_local_time_and_stops_on_sigte
     assert "edition" in log and "sent 1" in log
     assert "done; next run" in log and "stopped" in log
     berlin_day = dt.datetime.now(zoneinfo.ZoneInfo("Europe/Berlin")).date().isoformat()
-    db = sqlite3.connect(tmp_path / "digest.sqlite")
-    edition = db.execute(
-        "SELECT edition_id FROM deliveries WHERE email = 'berlin@example.org'"
-    ).fetchone()[0]
-    db.close()
+    with Store.open(database) as store:
+        edition = store.sent_editions("berlin@example.org")[0].edition_id
     assert edition == berlin_day  # the reader's own date, not the server's
 
 
 def test_a_send_time_passed_while_down_goes_out_once_within_grace(
-    tmp_path: Path, faulty: tuple[FaultyHandler, int], daemons: list[Daemon]
+    database: Path | str, tmp_path: Path, faulty: tuple[FaultyHandler, int], daemons: list[Daemon]
 ) -> None:
     """No daemon ran at the send time (down, or started just after it): within grace the
     edition goes out at start, once; another start sends nothing more. However long the
     daemon takes to start, the outcome is the same."""
     handler, port = faulty
-    assert run("--settings", write_settings(tmp_path), "ingest", EXAMPLES / "dumps", cwd=tmp_path)
-    settings = _settings(tmp_path, port, _subscribers([("late@example.org", _clock_in(-2), "UTC")]))
+    assert run(
+        "--settings",
+        write_settings(tmp_path, database=database),
+        "ingest",
+        EXAMPLES / "dumps",
+        cwd=tmp_path,
+    )
+    settings = _settings(
+        database, tmp_path, port, _subscribers([("late@example.org", _clock_in(-2), "UTC")])
+    )
     first = Daemon(settings)
     daemons.append(first)
     first.wait_for(lambda: len(handler.messages) == 1)
@@ -182,15 +185,15 @@ def test_a_send_time_passed_while_down_goes_out_once_within_grace(
     second.wait_for(lambda: "next run" in second.log)
     assert second.stop() == 0
     assert [to for to, _ in handler.messages] == ["late@example.org"]
-    assert _states(tmp_path) == {"sent": 1}
+    assert _states(database) == {"sent": 1}
 
 
 def test_a_send_missed_beyond_grace_is_skipped_and_logged(
-    tmp_path: Path, faulty: tuple[FaultyHandler, int], daemons: list[Daemon]
+    database: Path | str, tmp_path: Path, faulty: tuple[FaultyHandler, int], daemons: list[Daemon]
 ) -> None:
     handler, port = faulty
     people = _subscribers([("stale@example.org", _clock_in(-10), "UTC")])
-    settings = _settings(tmp_path, port, people, "grace_minutes = 0.01\n")  # 0.6 s
+    settings = _settings(database, tmp_path, port, people, "grace_minutes = 0.01\n")  # 0.6 s
     daemon = Daemon(settings)
     daemons.append(daemon)
     daemon.wait_for(lambda: "was missed" in daemon.log)
@@ -199,29 +202,29 @@ def test_a_send_missed_beyond_grace_is_skipped_and_logged(
     assert "skipped (next: " in daemon.log
 
 
-def _group_ready(folder: Path, port: int, readers: int) -> Path:
+def _group_ready(database: Path | str, folder: Path, port: int, readers: int) -> Path:
     """`readers` subscribers due in 3 seconds (UTC), the example dumps ingested."""
     at = _clock_in(3)
     people = _subscribers([(f"reader{n}@example.org", at, "UTC") for n in range(readers)])
-    settings = _settings(folder, port, people)
+    settings = _settings(database, folder, port, people)
     assert run("--settings", settings, "ingest", EXAMPLES / "dumps", cwd=folder).returncode == 0
     return settings
 
 
 def test_sigterm_mid_send_finishes_the_message_in_flight_and_the_rest_follow(
-    tmp_path: Path, faulty: tuple[FaultyHandler, int], daemons: list[Daemon]
+    database: Path | str, tmp_path: Path, faulty: tuple[FaultyHandler, int], daemons: list[Daemon]
 ) -> None:
     handler, port = faulty
     handler.delay = 0.4
     readers = 8
-    settings = _group_ready(tmp_path, port, readers)
+    settings = _group_ready(database, tmp_path, port, readers)
     daemon = Daemon(settings)
     daemons.append(daemon)
     daemon.wait_for(lambda: len(handler.messages) >= 2)
     assert daemon.stop() == 0
     received_at_stop = len(handler.messages)
     assert received_at_stop < readers, "the stop must land mid-send"
-    states = _states(tmp_path)
+    states = _states(database)
     # The message in flight was delivered and recorded; nothing is left half-sent.
     assert states == {"sent": received_at_stop, "pending": readers - received_at_stop}
     assert "stopped early" in daemon.log
@@ -230,23 +233,25 @@ def test_sigterm_mid_send_finishes_the_message_in_flight_and_the_rest_follow(
     assert resumed.returncode == 0, resumed.stderr
     ids = [email.message_from_bytes(data)["Message-ID"] for _, data in handler.messages]
     assert len(ids) == len(set(ids)) == readers  # everyone once, nobody twice
-    assert _states(tmp_path) == {"sent": readers}
+    assert _states(database) == {"sent": readers}
 
 
-def test_daemon_with_a_bad_send_time_is_one_line(tmp_path: Path) -> None:
-    settings = _settings(tmp_path, 2525, _subscribers([("a@example.org", "25:99", "UTC")]))
+def test_daemon_with_a_bad_send_time_is_one_line(database: Path | str, tmp_path: Path) -> None:
+    settings = _settings(
+        database, tmp_path, 2525, _subscribers([("a@example.org", "25:99", "UTC")])
+    )
     assert_clean_error(run("--settings", settings, "daemon", cwd=tmp_path), 2, "send_at")
 
 
 def test_a_daemon_killed_mid_send_finishes_the_edition_when_restarted(
-    tmp_path: Path, faulty: tuple[FaultyHandler, int], daemons: list[Daemon]
+    database: Path | str, tmp_path: Path, faulty: tuple[FaultyHandler, int], daemons: list[Daemon]
 ) -> None:
     """SIGKILL mid-send: APScheduler counts that run as done, so without digest's own check
     the rest of the edition would be skipped until tomorrow."""
     handler, port = faulty
     handler.delay = 0.3
     readers = 8
-    settings = _group_ready(tmp_path, port, readers)
+    settings = _group_ready(database, tmp_path, port, readers)
     first = Daemon(settings)
     daemons.append(first)
     first.wait_for(lambda: len(handler.messages) >= 2)
@@ -257,7 +262,7 @@ def test_a_daemon_killed_mid_send_finishes_the_edition_when_restarted(
     second = Daemon(settings)
     daemons.append(second)
     second.wait_for(lambda: "was cut short; sending the rest" in second.log)
-    second.wait_for(lambda: _states(tmp_path) == {"sent": readers})
+    second.wait_for(lambda: _states(database) == {"sent": readers})
     assert second.stop() == 0
     received: dict[str, set[str]] = {}
     for to, data in handler.messages:
@@ -268,7 +273,7 @@ def test_a_daemon_killed_mid_send_finishes_the_edition_when_restarted(
 
 
 def test_the_ingest_job_skips_a_bad_dump_and_reads_a_changed_file_again(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    database: Path | str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     import logging
     import shutil
@@ -280,7 +285,7 @@ def test_the_ingest_job_skips_a_bad_dump_and_reads_a_changed_file_again(
     dumps = sorted((EXAMPLES / "dumps").iterdir())
     shutil.copy(dumps[0], watched / "a.txt")
     (watched / "b.txt").write_bytes(b"\x00\x01 not a dump")
-    settings = _settings(tmp_path, 2525, "", 'watch = ["incoming"]\n')
+    settings = _settings(database, tmp_path, 2525, "", 'watch = ["incoming"]\n')
     caplog.set_level(logging.INFO, logger="digest.daemon")
     run_ingest(str(settings))
     assert "a.txt: 5 new" in caplog.text
@@ -294,10 +299,12 @@ def test_the_ingest_job_skips_a_bad_dump_and_reads_a_changed_file_again(
 
 
 def test_a_daemon_with_nothing_to_watch_says_so_at_start(
-    tmp_path: Path, faulty: tuple[FaultyHandler, int], daemons: list[Daemon]
+    database: Path | str, tmp_path: Path, faulty: tuple[FaultyHandler, int], daemons: list[Daemon]
 ) -> None:
     _, port = faulty
-    daemon = Daemon(_settings(tmp_path, port, _subscribers([("a@example.org", "23:59", "UTC")])))
+    daemon = Daemon(
+        _settings(database, tmp_path, port, _subscribers([("a@example.org", "23:59", "UTC")]))
+    )
     daemons.append(daemon)
     daemon.wait_for(lambda: "nothing to watch" in daemon.log)
     assert daemon.stop() == 0

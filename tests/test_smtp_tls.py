@@ -70,8 +70,10 @@ def tls_server(
         controller.stop()
 
 
-def _settings(folder: Path, port: int, security: str, ca_file: Path | None) -> Any:
-    path = write_settings(folder, port=port)
+def _settings(
+    database: Path | str, folder: Path, port: int, security: str, ca_file: Path | None
+) -> Any:
+    path = write_settings(folder, database=database, port=port)
     trust = f'ca_file = "{ca_file}"\n' if ca_file else ""
     path.write_text(
         path.read_text().replace('security = "none"\n', f'security = "{security}"\n{trust}')
@@ -81,6 +83,7 @@ def _settings(folder: Path, port: int, security: str, ca_file: Path | None) -> A
 
 @pytest.mark.parametrize("password", ["s3cret", "wrong"])
 def test_tls_and_auth_deliver_or_refuse_clearly(
+    database: Path | str,
     tmp_path: Path,
     tls_server: tuple[str, int, RecordingHandler],
     certificate: tuple[Path, Path],
@@ -91,7 +94,7 @@ def test_tls_and_auth_deliver_or_refuse_clearly(
     security, port, handler = tls_server
     monkeypatch.setenv("DIGEST_SMTP__USERNAME", "digest")
     monkeypatch.setenv("DIGEST_SMTP__PASSWORD", password)
-    settings = _settings(tmp_path, port, security, certificate[0])
+    settings = _settings(database, tmp_path, port, security, certificate[0])
     with Store.open(settings.database) as store:
         ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock())
         if password == "wrong":
@@ -105,10 +108,10 @@ def test_tls_and_auth_deliver_or_refuse_clearly(
 
 
 def test_an_untrusted_certificate_is_a_clear_error(
-    tmp_path: Path, tls_server: tuple[str, int, RecordingHandler]
+    database: Path | str, tmp_path: Path, tls_server: tuple[str, int, RecordingHandler]
 ) -> None:
     security, port, _ = tls_server
-    untrusted = _settings(tmp_path, port, security, None)
+    untrusted = _settings(database, tmp_path, port, security, None)
     with (
         pytest.raises(DeliveryError, match="CERTIFICATE_VERIFY_FAILED"),
         SmtpTransport(untrusted.smtp),

@@ -19,8 +19,8 @@ from .conftest import FIXED_NOW, assert_clean_error, run, write_settings
 
 
 @pytest.fixture
-def settings_path(tmp_path: Path) -> Path:
-    return write_settings(tmp_path)
+def settings_path(database: Path | str, tmp_path: Path) -> Path:
+    return write_settings(tmp_path, database=database)
 
 
 def _count(folder: Path) -> int:
@@ -151,7 +151,9 @@ def test_import_latin1_file_is_refused(settings_path: Path) -> None:
     assert_clean_error(result, 7, "not UTF-8")
 
 
-def test_export_then_import_round_trips(settings_path: Path, tmp_path: Path) -> None:
+def test_export_then_import_round_trips(
+    database: Path | str, settings_path: Path, tmp_path: Path
+) -> None:
     folder = settings_path.parent
     source = folder / "in.csv"
     source.write_text(
@@ -170,7 +172,7 @@ def test_export_then_import_round_trips(settings_path: Path, tmp_path: Path) -> 
     assert rows[0]["name"] == "Ana, PhD" and rows[0]["interests"] == "diffusion^3;video"
     other = tmp_path / "other"
     other.mkdir()
-    copy = write_settings(other)
+    copy = write_settings(other, database=database)
     (other / "out.csv").write_text(exported.stdout, encoding="utf-8")
     assert (
         run("--settings", copy, "subscribers", "import", other / "out.csv", cwd=other).returncode

@@ -55,8 +55,10 @@ def start(settings: Settings) -> tuple[str, WebServer]:
 
 
 @pytest.fixture
-def web(tmp_path: Path, smtp_server: SmtpServer, secret_env: str, admin_env: str) -> Iterator[Web]:
-    path = write_settings(tmp_path, port=smtp_server.port)
+def web(
+    database: Path | str, tmp_path: Path, smtp_server: SmtpServer, secret_env: str, admin_env: str
+) -> Iterator[Web]:
+    path = write_settings(tmp_path, database=database, port=smtp_server.port)
     settings = load_settings(path)
     with Store.open(settings.database) as store:
         ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock())
@@ -86,14 +88,18 @@ def test_preview_lists_subscribers_and_shows_both_parts(web: Web) -> None:
     assert httpx.get(f"{web.url}/preview/nobody@example.org", headers=OP).status_code == 404
 
 
-def test_preview_reloads_changed_templates(tmp_path: Path, secret_env: str, admin_env: str) -> None:
+def test_preview_reloads_changed_templates(
+    database: Path | str, tmp_path: Path, secret_env: str, admin_env: str
+) -> None:
     from digest.render import BUILTIN_TEMPLATES
 
     own = tmp_path / "mine"
     own.mkdir()
     text = (BUILTIN_TEMPLATES / "digest.txt.j2").read_text()
     (own / "digest.txt.j2").write_text("FIRST VERSION\n" + text)
-    settings = load_settings(write_settings(tmp_path, extra='templates = "mine"'))
+    settings = load_settings(
+        write_settings(tmp_path, database=database, extra='templates = "mine"')
+    )
     url, server = start(settings)
     try:
         assert "FIRST VERSION" in httpx.get(f"{url}/preview/ada@example.org", headers=OP).text
@@ -104,8 +110,12 @@ def test_preview_reloads_changed_templates(tmp_path: Path, secret_env: str, admi
         server.stop()
 
 
-def test_preview_can_be_switched_off(tmp_path: Path, secret_env: str, admin_env: str) -> None:
-    settings = load_settings(write_settings(tmp_path, extra="[web]\npreview = false"))
+def test_preview_can_be_switched_off(
+    database: Path | str, tmp_path: Path, secret_env: str, admin_env: str
+) -> None:
+    settings = load_settings(
+        write_settings(tmp_path, database=database, extra="[web]\npreview = false")
+    )
     url, server = start(settings)
     try:
         assert httpx.get(f"{url}/preview", headers=OP).status_code == 404
@@ -260,12 +270,12 @@ def test_hostile_text_in_a_form_comes_back_escaped(web: Web) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
 
 
-def test_serve_binds_loopback_by_default(tmp_path: Path) -> None:
+def test_serve_binds_loopback_by_default(database: Path | str, tmp_path: Path) -> None:
     import subprocess
     import sys
     import time
 
-    settings = write_settings(tmp_path)
+    settings = write_settings(tmp_path, database=database)
     env = {"DIGEST_SECRET_KEY": "serve-test-secret-0123456789", "PATH": "/usr/bin:/bin"}
     process = subprocess.Popen(
         [sys.executable, "-m", "digest", "--settings", str(settings), "serve", "--port", "0"],
@@ -294,11 +304,15 @@ def test_serve_binds_loopback_by_default(tmp_path: Path) -> None:
             process.stderr.close()
 
 
-def test_serve_without_a_secret_key_is_one_line(tmp_path: Path) -> None:
+def test_serve_without_a_secret_key_is_one_line(database: Path | str, tmp_path: Path) -> None:
     from .conftest import assert_clean_error, run
 
     result = run(
-        "--settings", write_settings(tmp_path), "serve", cwd=tmp_path, env={"DIGEST_SECRET_KEY": ""}
+        "--settings",
+        write_settings(tmp_path, database=database),
+        "serve",
+        cwd=tmp_path,
+        env={"DIGEST_SECRET_KEY": ""},
     )
     assert_clean_error(result, 2, "DIGEST_SECRET_KEY")
 
@@ -358,8 +372,12 @@ def test_preferences_link_to_the_archive_and_unsubscribe(web: Web) -> None:
     assert f'href="/unsubscribe/{web.token("ada@example.org", "unsubscribe")}"' in page
 
 
-def test_preview_needs_the_operator_credential(tmp_path: Path, secret_env: str) -> None:
-    settings = load_settings(write_settings(tmp_path))  # no DIGEST_ADMIN_TOKEN: preview off
+def test_preview_needs_the_operator_credential(
+    database: Path | str, tmp_path: Path, secret_env: str
+) -> None:
+    settings = load_settings(
+        write_settings(tmp_path, database=database)
+    )  # no DIGEST_ADMIN_TOKEN: preview off
     url, server = start(settings)
     try:
         assert httpx.get(f"{url}/preview", headers=OP).status_code == 404
@@ -455,11 +473,13 @@ def test_reader_pages_answer_while_another_process_writes(web: Web) -> None:
         assert store.suppressed("grace@example.org") is not None
 
 
-def test_slow_clients_do_not_starve_the_server(tmp_path: Path, secret_env: str) -> None:
+def test_slow_clients_do_not_starve_the_server(
+    database: Path | str, tmp_path: Path, secret_env: str
+) -> None:
     import socket
 
     extra = "[web]\nconnection_limit = 20\nchannel_timeout = 1\n"
-    settings = load_settings(write_settings(tmp_path, extra=extra))
+    settings = load_settings(write_settings(tmp_path, database=database, extra=extra))
     url, server = start(settings)
     port = int(url.rsplit(":", 1)[1])
     idle = []
@@ -478,10 +498,12 @@ def test_slow_clients_do_not_starve_the_server(tmp_path: Path, secret_env: str) 
         server.stop()
 
 
-def test_stopping_after_the_loop_has_closed_its_sockets(tmp_path: Path, secret_env: str) -> None:
+def test_stopping_after_the_loop_has_closed_its_sockets(
+    database: Path | str, tmp_path: Path, secret_env: str
+) -> None:
     # CI once failed with EBADF: the loop saw the stop flag between stop() setting it and
     # pulling the trigger, closed the trigger, and the pull wrote to a closed descriptor.
-    settings = load_settings(write_settings(tmp_path))
+    settings = load_settings(write_settings(tmp_path, database=database))
     url, server = start(settings)
     assert httpx.get(f"{url}/healthz").text == "ok\n"
     server._stop.set()  # the flag alone: the loop notices it within one poll timeout
@@ -491,11 +513,11 @@ def test_stopping_after_the_loop_has_closed_its_sockets(tmp_path: Path, secret_e
 
 
 def test_rotated_keys_keep_old_links_working(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    database: Path | str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     old, new = "old-secret-key-0123456789", "new-secret-key-9876543210"
     monkeypatch.setenv("DIGEST_SECRET_KEY", f"{new} {old}")
-    settings = load_settings(write_settings(tmp_path))
+    settings = load_settings(write_settings(tmp_path, database=database))
     url, server = start(settings)
     try:
         for key in (old, new):  # a link mailed before the rotation, and one after

@@ -25,11 +25,11 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def site(
-    tmp_path: Path, secret_env: str, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[str, Path]]:
+    database: Path | str, tmp_path: Path, secret_env: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[str, Path | str]]:
     monkeypatch.setenv("DIGEST_ADMIN_TOKEN", ADMIN)
     port = free_port()
-    path = write_settings(tmp_path)
+    path = write_settings(tmp_path, database=database)
     path.write_text(
         path.read_text().replace("https://digest.test", f"http://127.0.0.1:{port}"),
         encoding="utf-8",
@@ -51,7 +51,7 @@ def _shot(page: object, name: str) -> None:
 
 
 def test_preview_then_unsubscribe_by_clicking_through(
-    browser: object, site: tuple[str, Path], secret_env: str
+    browser: object, site: tuple[str, Path | str], secret_env: str
 ) -> None:
     url, database = site
     page = browser.new_page(  # type: ignore[attr-defined]
@@ -101,7 +101,7 @@ def test_preview_then_unsubscribe_by_clicking_through(
 
 
 def test_preferences_form_on_a_phone(
-    browser: object, site: tuple[str, Path], secret_env: str
+    browser: object, site: tuple[str, Path | str], secret_env: str
 ) -> None:
     url, database = site
     page = browser.new_page(viewport={"width": 375, "height": 800})  # type: ignore[attr-defined]
@@ -139,7 +139,7 @@ def _contrast(one: str, two: str) -> float:
 @pytest.mark.parametrize("width", [1280, 375])
 def test_every_page_fits_and_reads(
     browser: object,
-    site: tuple[str, Path],
+    site: tuple[str, Path | str],
     secret_env: str,
     tmp_path: Path,
     width: int,

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from digest.deliver.transports import (
     AmbiguousFailure,
@@ -29,8 +30,8 @@ from digest.deliver.transports import (
 )
 from digest.errors import DeliveryError
 from digest.models import Deferral
-from digest.settings import SmtpSettings
-from digest.store import DeliveryRow, Store
+from digest.settings import Settings, SmtpSettings
+from digest.store import Claim, DeliveryRow, Store
 
 Clock = Callable[[], dt.datetime]
 # The longest wait between two tries of a deferred message.
@@ -87,8 +88,11 @@ class Dispatcher:
         sleep: Callable[[float], None] = time.sleep,
         on_message: Callable[[str, str], None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        claim: Claim | None = None,
+        rate_limit: Pace | None = None,
     ) -> None:
         self.store = store
+        self.claim = claim
         self.edition_id = edition_id
         self.connections = list(connections)
         self.envelope_from = envelope_from
@@ -100,7 +104,7 @@ class Dispatcher:
         self._idle: queue.SimpleQueue[Transport] = queue.SimpleQueue()
         for connection in self.connections:
             self._idle.put(connection)
-        self._limit = RateLimit(policy.rate_limit, sleep, monotonic)
+        self._limit = rate_limit or RateLimit(policy.rate_limit, sleep, monotonic)
         self._in_flight: dict[Future[None], DeliveryRow] = {}
         self._done_sent: list[str] = []
         self._done_failed: list[tuple[str, str, bool]] = []
@@ -117,6 +121,7 @@ class Dispatcher:
         """Send each message (a (row, error) pair records a reader whose message could not be
         built). Returns True if `should_stop()` cut the run short."""
         with contextlib.ExitStack() as stack:
+            stack.callback(self._limit.close)
             for connection in self.connections:
                 stack.enter_context(connection)
             executor = stack.enter_context(ThreadPoolExecutor(len(self.connections), "digest-send"))
@@ -177,6 +182,7 @@ class Dispatcher:
             sent=self._done_sent,
             failed=self._done_failed,
             deferred=self._done_deferred,
+            claim=self.claim,
         )
         self._done_sent.clear()
         self._done_failed.clear()
@@ -235,6 +241,13 @@ class Dispatcher:
             self.on_message(email, outcome)
 
 
+class Pace(Protocol):
+    """Waits until the next message may go to the relay."""
+
+    def wait(self) -> None: ...
+    def close(self) -> None: ...
+
+
 class RateLimit:
     """At most `per_second` messages a second across all connections (0: no limit)."""
 
@@ -259,6 +272,59 @@ class RateLimit:
             self._next = slot + self.interval
         if slot > now:
             self.sleep(slot - now)
+
+    def close(self) -> None:
+        return None
+
+
+class SharedRateLimit:
+    """At most `per_second` messages a second to one relay across every sender of a server
+    store, on every host: each message takes the next slot from the store (the server's
+    clock), on a connection of its own (the sending threads share it in turn)."""
+
+    def __init__(
+        self,
+        location: str,
+        relay: str,
+        per_second: float,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.location = location
+        self.relay = relay
+        self.interval = 1 / per_second
+        self.sleep = sleep
+        self._store: Store | None = None
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            if self._store is None:
+                self._store = Store.open(self.location)
+            delay = self._store.relay_wait(self.relay, self.interval)
+        if delay > 0:
+            self.sleep(delay)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+
+def relay_rate_limit(
+    store: Store,
+    settings: Settings,
+    sleep: Callable[[float], None] = time.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Pace:
+    """The relay's pace: kept in the store when several senders may share it (PostgreSQL),
+    in this process otherwise."""
+    smtp = settings.smtp
+    if smtp.rate_limit > 0 and isinstance(settings.database, str):
+        return SharedRateLimit(
+            settings.database, f"{smtp.host}:{smtp.port}", smtp.rate_limit, sleep
+        )
+    return RateLimit(smtp.rate_limit, sleep, monotonic)
 
 
 def deliver(

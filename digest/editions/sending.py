@@ -9,14 +9,17 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import os
+import secrets
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from digest.deliver.dispatch import Dispatcher, Outgoing
+from digest.deliver.dispatch import Dispatcher, Outgoing, relay_rate_limit
 from digest.deliver.message import (
     build_message,
     dkim_sign,
@@ -29,10 +32,10 @@ from digest.editions.links import _secret, links_for
 from digest.editions.picks import _pick_record, _picks_from_row, choose_picks
 from digest.editions.views import Clock, edition_date, renderer_for
 from digest.errors import DeliveryError, DigestError
-from digest.models import Delivery, DeliveryState, Edition, Pick, Subscriber
+from digest.models import Delivery, DeliveryState, Edition, Pick, RecordedPick, Subscriber
 from digest.render import Renderer
 from digest.settings import Settings
-from digest.store import DeliveryRow, Store
+from digest.store import Claim, DeliveryRow, Store
 from digest.subscribers import all_subscribers, find
 from digest.tokens import make_token
 
@@ -54,6 +57,10 @@ class SendReport:
     published: tuple[str, ...] = ()
     # Weekly readers whose weekday it is not.
     not_due: tuple[str, ...] = ()
+    # Readers this run ranked and recorded in the ledger (0: another sender had planned them).
+    planned: int = 0
+    # Readers due in this run whom another sender (PostgreSQL) served meanwhile.
+    elsewhere: tuple[str, ...] = ()
 
 
 def subscribers_from(settings: Settings, store: Store | None = None) -> list[Subscriber]:
@@ -80,16 +87,20 @@ def stop_on_signals(
 
 @contextlib.contextmanager
 def sender_lock(
-    database: Path,
+    store: Store,
     should_stop: Callable[[], bool] = lambda: False,
     on_wait: Callable[[], None] | None = None,
 ) -> Iterator[bool]:
-    """Hold the database's sender lock: one send at a time, across processes and threads.
+    """Hold a SQLite file's sender lock: one send at a time, across processes and threads.
 
-    Two senders working on one edition at once could both take a `pending` row and mail it
-    twice, so a second `digest send` (or a daemon job, or cron) waits for the first. Yields
-    False, holding nothing, if `should_stop()` turned true while waiting."""
-    path = database.with_name(database.name + ".send-lock")
+    On SQLite a second `digest send` (or a daemon job, or cron) waits for the first, which
+    keeps the file's writes short and in one hand. Yields False, holding nothing, if
+    `should_stop()` turned true while waiting. On PostgreSQL senders share an edition by
+    claiming rows (see Ledger.claim) and hold no lock."""
+    if not isinstance(store.path, Path):
+        yield True
+        return
+    path = store.path.with_name(store.path.name + ".send-lock")
     try:
         handle = path.open("a")
     except OSError as exc:
@@ -138,9 +149,7 @@ def send_edition(
     one send runs per database at a time (see sender_lock); `on_wait` is told if this one
     has to wait."""
     # A dry run records nothing, so it needs no lock.
-    lock = (
-        contextlib.nullcontext(True) if dry_run else sender_lock(store.path, should_stop, on_wait)
-    )
+    lock = contextlib.nullcontext(True) if dry_run else sender_lock(store, should_stop, on_wait)
     with lock as held:
         if not held:
             day = edition_date(clock(), timezone or settings.timezone)
@@ -188,80 +197,220 @@ def _send_edition(
             people.append(person)
         else:
             skipped.not_due.append(person.email)
-    # Everyone not planned yet is ranked in one vectorised call; planned rows resume as they are.
+    # Several senders on one server plan an edition once: the first ranks and records it, the
+    # others wait for that and find it planned. (SQLite: the send lock already serialises.)
+    planning = f"plan {edition_id}"
+    if not dry_run:
+        store.database.lock(planning)
+    try:
+        plan = _plan(store, settings, people, edition_id, now, builder)
+        claim = None if dry_run else Claim(sender_id(), settings.smtp.claim_lease)
+        sending = _Sending(
+            store, settings, transport, clock, builder, sleep, on_message, monotonic, claim
+        )
+
+        def messages() -> Iterator[Outgoing | tuple[DeliveryRow, str]]:
+            """Each reader's message, built while the previous ones are on the wire."""
+            # Planned only once the relay answered (the dispatcher has connected), so an
+            # unreachable relay records nothing; one transaction for the whole plan.
+            if not dry_run:
+                plan.record(store)
+                store.database.unlock(planning)
+            due = _due_rows(store, plan, people, skipped, now, dry_run=dry_run)
+            verb = "would publish" if dry_run else "published"
+            for email in skipped.published:
+                if on_message is not None:
+                    on_message(email, f"{verb} to the feed")
+            rows = (
+                (row for _, row in due)
+                if claim is None
+                else _claimed(store, claim, due, clock, sleep)
+            )
+            readers = {person.email: person for person, _ in due}
+            for row in rows:
+                person = readers.pop(row.email)
+                yield builder.build(Edition(edition_id, day, person, plan.picks(row)), row)
+            skipped.elsewhere.extend(readers)  # due here, but sent by another sender
+
+        if dry_run:
+            return _dry_run(edition_id, messages(), plan, skipped, on_message)
+        return sending.dispatch(edition_id, messages(), skipped, should_stop, planned=plan.count)
+    finally:
+        store.database.unlock(planning)
+        if claim is not None:  # every message of this run has been settled by now
+            store.release(edition_id, claim.sender)
+
+
+@dataclass(slots=True)
+class _Plan:
+    """An edition's ranking for the readers not planned yet, and the picks each message has."""
+
+    edition_id: str
+    now: dt.datetime
+    domain: str
+    send_empty: bool
+    unplanned: list[Subscriber]
+    fresh: dict[str, list[Pick]]
+    store: Store
+    chosen: dict[str, tuple[Pick, ...]] = field(default_factory=dict)
+
+    @property
+    def count(self) -> int:
+        return len(self.unplanned)
+
+    def records(self, email: str) -> list[RecordedPick]:
+        return [_pick_record(pick) for pick in self.fresh[email]]
+
+    def record(self, store: Store) -> None:
+        """The readers' rows, in one transaction (a row already there is kept as it is)."""
+        store.plan_deliveries(
+            [
+                (
+                    self.edition_id,
+                    p.email,
+                    message_id(self.edition_id, p.email, self.domain),
+                    self.records(p.email),
+                )
+                for p in self.unplanned
+            ],
+            self.now,
+            send_empty=self.send_empty,
+        )
+
+    def picks(self, row: DeliveryRow) -> tuple[Pick, ...]:
+        """Picks ranked in this run are at hand; a resumed row reads its recorded ones back."""
+        fresh = self.fresh.get(row.email)
+        recorded = [pick.paper_id for pick in row.picks]
+        if fresh is not None and recorded == [pick.paper_id for pick in fresh]:
+            self.chosen[row.email] = tuple(fresh)
+        else:
+            self.chosen[row.email] = _picks_from_row(self.store, row)
+        return self.chosen[row.email]
+
+
+def _plan(
+    store: Store,
+    settings: Settings,
+    people: Sequence[Subscriber],
+    edition_id: str,
+    now: dt.datetime,
+    builder: _Builder,
+) -> _Plan:
+    """Everyone not planned yet is ranked in one vectorised call; planned rows resume as
+    they are."""
     planned = {row.email for row in store.deliveries(edition_id)}
     unplanned = [p for p in people if p.email not in planned]
-    planned_picks = choose_picks(store, settings, unplanned, now)
-    records = {p.email: [_pick_record(pick) for pick in planned_picks[p.email]] for p in unplanned}
-    sending = _Sending(store, settings, transport, clock, builder, sleep, on_message, monotonic)
-    chosen: dict[str, tuple[Pick, ...]] = {}  # each reader's picks, as their message has them
+    fresh = choose_picks(store, settings, unplanned, now)
+    send_empty = settings.email.send_empty
+    return _Plan(edition_id, now, builder.domain, send_empty, unplanned, fresh, store)
 
-    def messages() -> Iterator[Outgoing | tuple[DeliveryRow, str]]:
-        """Each reader's message, built while the previous ones are on the wire."""
-        # Planned only once the relay answered (the dispatcher has connected), so an
-        # unreachable relay records nothing; one transaction for the whole plan.
-        if not dry_run:
-            store.plan_deliveries(
-                [
-                    (
-                        edition_id,
-                        p.email,
-                        message_id(edition_id, p.email, builder.domain),
-                        records[p.email],
-                    )
-                    for p in unplanned
-                ],
+
+def _due_rows(
+    store: Store,
+    plan: _Plan,
+    people: Sequence[Subscriber],
+    skipped: _Skipped,
+    now: dt.datetime,
+    *,
+    dry_run: bool,
+) -> list[tuple[Subscriber, DeliveryRow]]:
+    """The readers whose message goes out in this run, with their rows; the others are
+    counted where they belong, and feed-only readers' editions published (one transaction)."""
+    ledger = {row.email: row for row in store.deliveries(plan.edition_id)}
+    due: list[tuple[Subscriber, DeliveryRow]] = []
+    for person in people:
+        row = ledger.get(person.email)
+        if row is None:  # a dry run records nothing, so its rows are made here
+            row = store.plan_delivery(
+                plan.edition_id,
+                person.email,
+                message_id(plan.edition_id, person.email, plan.domain),
+                plan.records(person.email),
                 now,
-                send_empty=settings.email.send_empty,
+                dry_run=True,
+                send_empty=plan.send_empty,
             )
-        ledger = {row.email: row for row in store.deliveries(edition_id)}
-        due: list[tuple[Subscriber, DeliveryRow]] = []
-        for person in people:
-            row = ledger.get(person.email)
-            if row is None:  # a dry run records nothing, so its rows are made here
-                row = store.plan_delivery(
-                    edition_id,
-                    person.email,
-                    message_id(edition_id, person.email, builder.domain),
-                    records[person.email],
-                    now,
-                    dry_run=True,
-                    send_empty=settings.email.send_empty,
-                )
-            if not skipped.due(row, now):
-                continue
-            if person.delivery is Delivery.FEED:  # their feed shows the row: nothing to mail
-                skipped.published.append(person.email)
-            else:
-                due.append((person, row))
-        # Feed-only readers' editions, all in one transaction, before any mail goes out.
-        if skipped.published and not dry_run:
-            store.record_progress(edition_id, now, published=skipped.published)
-        if on_message:
-            for email in skipped.published:
-                on_message(email, f"{'would publish' if dry_run else 'published'} to the feed")
-        for person, row in due:
-            # Picks ranked in this run are at hand; a resumed row reads its recorded picks back.
-            fresh = planned_picks.get(person.email)
-            recorded = [pick.paper_id for pick in row.picks]
-            if fresh is not None and recorded == [pick.paper_id for pick in fresh]:
-                chosen[person.email] = tuple(fresh)
-            else:
-                chosen[person.email] = _picks_from_row(store, row)
-            yield builder.build(Edition(edition_id, day, person, chosen[person.email]), row)
+        if not skipped.due(row, now):
+            continue
+        if person.delivery is Delivery.FEED:  # their feed shows the row: nothing to mail
+            skipped.published.append(person.email)
+        else:
+            due.append((person, row))
+    if skipped.published and not dry_run:
+        store.record_progress(plan.edition_id, now, published=skipped.published)
+    return due
 
-    if dry_run:
-        sent = []
-        for item in messages():
-            if isinstance(item, Outgoing):
-                sent.append(item.row.email)
-                if on_message:  # what the reader would get: how many papers, which first
-                    picks = chosen[item.row.email]
-                    lead = f" · lead: {picks[0].paper.title}" if picks else ""
-                    count = f"{len(picks)} paper{'' if len(picks) == 1 else 's'}"
-                    on_message(f"{item.row.email} · {count}{lead}", "would send")
-        return skipped.report(edition_id, sent=sent, dry_run=True)
-    return sending.dispatch(edition_id, messages(), skipped, should_stop)
+
+def _claimed(
+    store: Store,
+    claim: Claim,
+    due: Sequence[tuple[Subscriber, DeliveryRow]],
+    clock: Clock,
+    sleep: Callable[[float], None],
+    batch: int = 16,
+) -> Iterator[DeliveryRow]:
+    """The due rows this sender claims, a few at a time, until none is left to anyone: rows
+    another live sender holds are its own; a dead sender's are taken over when its lease
+    runs out (this sender waits for that rather than leave them)."""
+    if not due:
+        return
+    edition_id = due[0][1].edition_id
+    wanted = {person.email for person, _ in due}
+    while True:
+        now = clock()
+        rows = store.claim(edition_id, claim, now, batch)
+        if rows:
+            yield from (row for row in rows if row.email in wanted)
+            continue
+        holders = store.holders(edition_id, claim, now)
+        if not holders:
+            return
+        dead = [holder for holder in holders if _died_here(holder)]
+        for holder in dead:  # no need to wait out the lease of a sender seen dead
+            store.release(edition_id, holder)
+        if not dead:  # a live sender finishes its rows, or its lease runs out
+            until = min(holders.values())
+            sleep(min(1.0, max(0.05, (until - clock()).total_seconds())))
+
+
+def _dry_run(
+    edition_id: str,
+    messages: Iterator[Outgoing | tuple[DeliveryRow, str]],
+    plan: _Plan,
+    skipped: _Skipped,
+    on_message: Callable[[str, str], None] | None,
+) -> SendReport:
+    """Build every message and say what each reader would get; record and send nothing."""
+    sent = []
+    for item in messages:
+        if isinstance(item, Outgoing):
+            sent.append(item.row.email)
+            if on_message:  # what the reader would get: how many papers, which first
+                picks = plan.chosen[item.row.email]
+                lead = f" · lead: {picks[0].paper.title}" if picks else ""
+                count = f"{len(picks)} paper{'' if len(picks) == 1 else 's'}"
+                on_message(f"{item.row.email} · {count}{lead}", "would send")
+    return skipped.report(edition_id, sent=sent, dry_run=True)
+
+
+def sender_id() -> str:
+    """This process among every sender of a store: host, process, and a nonce (pids repeat)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def _died_here(sender: str) -> bool:
+    """Whether a sender ran on this host in a process that no longer exists."""
+    host, _, rest = sender.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +425,7 @@ class _Sending:
     sleep: Callable[[float], None]
     on_message: Callable[[str, str], None] | None
     monotonic: Callable[[], float] = time.monotonic
+    claim: Claim | None = None
 
     def dispatch(
         self,
@@ -283,6 +433,8 @@ class _Sending:
         messages: Iterator[Outgoing | tuple[DeliveryRow, str]],
         skipped: _Skipped,
         should_stop: Callable[[], bool],
+        *,
+        planned: int = 0,
     ) -> SendReport:
         """Send one edition's messages; the report adds what was sent to what was skipped."""
         transport = self.transport
@@ -296,6 +448,8 @@ class _Sending:
             sleep=self.sleep,
             on_message=self.on_message,
             monotonic=self.monotonic,
+            claim=self.claim,
+            rate_limit=relay_rate_limit(self.store, self.settings, self.sleep, self.monotonic),
         )
         stopped = dispatcher.run(messages, should_stop)
         done = dispatcher.outcomes
@@ -306,6 +460,7 @@ class _Sending:
             deferred=done.deferred,
             withdrawn=done.withdrawn,
             stopped=stopped,
+            planned=planned,
         )
 
 
@@ -320,6 +475,7 @@ class _Skipped:
     waiting: list[tuple[str, str]] = field(default_factory=list)  # deferred, not due yet
     published: list[str] = field(default_factory=list)  # feed-only readers, served in this run
     not_due: list[str] = field(default_factory=list)  # weekly readers on another weekday
+    elsewhere: list[str] = field(default_factory=list)  # served by another sender meanwhile
 
     def due(self, row: DeliveryRow, now: dt.datetime) -> bool:
         """Whether this row is sent in this run; if not, it is counted where it belongs."""
@@ -349,8 +505,11 @@ class _Skipped:
         withdrawn: Sequence[str] = (),
         dry_run: bool = False,
         stopped: bool = False,
+        planned: int = 0,
     ) -> SendReport:
         return SendReport(
+            planned=planned,
+            elsewhere=tuple(self.elsewhere),
             edition_id=edition_id,
             sent=tuple(sent),
             already_sent=tuple(self.already),
@@ -427,7 +586,7 @@ def retry_deferred(
     Holds the sender lock like a send (only when something is due)."""
     if not store.due_retries(clock()):
         return []
-    with sender_lock(store.path, should_stop, on_wait) as held:
+    with sender_lock(store, should_stop, on_wait) as held:
         if not held:
             return []
         now = clock()

@@ -11,79 +11,64 @@ rather than by loading stored keys into Python.
 
 from __future__ import annotations
 
-import os
-import sqlite3
 from pathlib import Path
 
 from digest.errors import StoreError
-from digest.store._base import Connected, _translating_errors, store_error
+from digest.store._base import Connected, _translating_errors
 from digest.store.catalog import Catalog, Changes, SnapshotRow
-from digest.store.ledger import DeliveryRow, Ledger
+from digest.store.db import Database, is_server_url
+from digest.store.ledger import Claim, DeliveryRow, Ledger
 from digest.store.readers import Readers, SubscriberRow
-from digest.store.schema import SCHEMA, SCHEMA_VERSION, upgrade
+from digest.store.schema import SCHEMA, SCHEMA_POSTGRES, SCHEMA_VERSION, upgrade
+from digest.store.sqlite import Sqlite, store_error
 
 
 @_translating_errors
 class Store(Catalog, Readers, Ledger, Connected):
-    """A digest database file. Use `Store.open(path)` as a context manager."""
+    """A digest store: a SQLite file or a PostgreSQL database. Use `Store.open(path_or_url)`
+    as a context manager."""
 
-    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
-        self._db = connection
-        self.path = path
+    def __init__(self, database: Database, location: Path | str) -> None:
+        self._db = database
+        # Where it was opened from (a URL keeps its options), to open it again elsewhere.
+        self.location = location
+        self.path = database.path if isinstance(database, Sqlite) else database.name
+
+    @property
+    def database(self) -> Database:
+        return self._db
 
     @classmethod
-    def open(cls, path: Path | str, *, read_only: bool = False, timeout: float = 30.0) -> Store:
-        """Open (and create, or upgrade) a store. Opening takes no write lock unless the file
-        needs creating or upgrading, so readers never wait for a long write. `read_only` opens
-        for reading alone (a read-only file or folder works) and never creates anything.
-        `timeout` is how long a write waits for another process's write to finish."""
-        path = Path(path)
-        if path.is_dir():
-            raise StoreError(f"database {path} is a directory; set `database` to a file path")
-        if not path.parent.exists():
-            raise StoreError(f"database folder {path.parent} does not exist; create it first")
-        if read_only and not path.exists():
-            raise StoreError(
-                f"database {path} does not exist yet; `digest ingest` some dumps first"
-            )
-        try:
-            connection = cls._connect(path, read_only, timeout)
-        except sqlite3.Error as exc:
-            raise store_error(path, exc) from None
-        store = cls(connection, path)
+    def open(cls, location: Path | str, *, read_only: bool = False, timeout: float = 30.0) -> Store:
+        """Open (and create, or upgrade) a store: a file path, or a `postgresql://` URL.
+        Opening takes no write lock unless the store needs creating or upgrading, so readers
+        never wait for a long write. `read_only` opens for reading alone (a read-only file or
+        folder works) and never creates anything. `timeout` is how long a write waits for
+        another process's write to finish."""
+        database: Database
+        if is_server_url(location):
+            from digest.store import postgres
+
+            database = postgres.connect(str(location), timeout)
+        else:
+            database = Sqlite.open(Path(location), read_only=read_only, timeout=timeout)
+        store = cls(database, location)
         try:
             store._migrate(read_only)
-        except sqlite3.Error as exc:
-            connection.close()
-            raise store_error(path, exc, opening=True) from None
+        except database.errors as exc:
+            database.close()
+            if isinstance(database, Sqlite):
+                raise store_error(database.path, exc, opening=True) from None  # type: ignore[arg-type]
+            raise database.error(exc) from None
         except StoreError:
-            connection.close()
+            database.close()
             raise
         return store
 
     @staticmethod
-    def _connect(path: Path, read_only: bool, timeout: float) -> sqlite3.Connection:
-        if read_only:
-            # mode=ro needs the WAL index beside the file; a read-only folder where nobody can
-            # be writing is read as immutable.
-            writable_folder = os.access(path.parent, os.W_OK)
-            query = (
-                "mode=ro"
-                if writable_folder or path.with_name(path.name + "-shm").exists()
-                else "immutable=1"
-            )
-            uri = f"{path.resolve().as_uri()}?{query}"
-            connection = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
-        else:
-            connection = sqlite3.connect(path, timeout=timeout, isolation_level=None)
-        connection.row_factory = sqlite3.Row
-        if not read_only:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-        connection.execute("PRAGMA foreign_keys=ON")
-        # 64 MiB of page cache: a big store's index pages stay hot across one ingest.
-        connection.execute("PRAGMA cache_size=-65536")
-        return connection
+    def exists(location: Path | str) -> bool:
+        """Whether there is a store to read (a server is assumed to hold one)."""
+        return is_server_url(location) or Path(location).exists()
 
     def close(self) -> None:
         self._db.close()
@@ -95,12 +80,17 @@ class Store(Catalog, Readers, Ledger, Connected):
         self.close()
 
     def _schema_version(self) -> int | None:
-        try:
-            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
+        if self._db.kind == "postgresql":
+            found = self._db.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()[0]
+            if not found:
                 return None
-            raise
+        else:
+            found = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+            ).fetchone()
+            if found is None:
+                return None
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         return None if row is None else int(row["value"])
 
     def _migrate(self, read_only: bool = False) -> None:
@@ -113,14 +103,22 @@ class Store(Catalog, Readers, Ledger, Connected):
                 f"database {self.path} has schema {version}, newer than this digest"
                 f" ({SCHEMA_VERSION}); upgrade digest"
             )
+        if self._db.kind == "postgresql" and version is None:
+            self._create_on_server()  # an empty server database: made, even to be read
+            return
         if read_only:
             raise StoreError(
                 f"database {self.path} has schema {version or 0}, older than this digest's"
                 f" ({SCHEMA_VERSION}); run any writing command (such as `digest ingest`) once to"
                 " upgrade it"
             )
+        if self._db.kind == "postgresql":
+            raise StoreError(
+                f"database {self.path} has schema {version}, older than this digest's"
+                f" ({SCHEMA_VERSION}), and no upgrade path on PostgreSQL yet"
+            )
         # executescript commits any open transaction, so the idempotent DDL runs on its own.
-        self._db.executescript(SCHEMA)
+        self._db.script(SCHEMA)
         with self.transaction():
             row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
@@ -139,6 +137,17 @@ class Store(Catalog, Readers, Ledger, Connected):
                 " WHERE state = 'deferred'"
             )
 
+    def _create_on_server(self) -> None:
+        """A PostgreSQL store is made at the current version, in one transaction, once (two
+        processes starting together wait for each other)."""
+        with self.transaction() as db:
+            if self._schema_version() is not None:
+                return
+            db.script(SCHEMA_POSTGRES)
+            db.execute(
+                "INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+
     def counts(self) -> dict[str, int]:
         tables = ("snapshots", "papers", "sightings", "deliveries", "sent_papers")
         return {
@@ -150,6 +159,7 @@ class Store(Catalog, Readers, Ledger, Connected):
 __all__ = [
     "SCHEMA_VERSION",
     "Changes",
+    "Claim",
     "DeliveryRow",
     "SnapshotRow",
     "Store",

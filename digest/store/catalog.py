@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from digest.errors import StoreError
 from digest.identity import paper_key, parse_arxiv_id, title_key
@@ -17,7 +17,8 @@ from digest.models import (
     StoredPaper,
     UpvoteMove,
 )
-from digest.store._base import Connected, _encode_json, _iso, _translating_errors
+from digest.store._base import ALL_ROWS, Connected, _encode_json, _iso, _translating_errors
+from digest.store.db import Database
 
 _PAPER_COLUMNS = (
     "p.id, p.arxiv_id, p.title, p.abstract, p.authors, p.author_count, p.published, p.upvotes,"
@@ -98,7 +99,7 @@ def _details(paper: Paper, paper_id: int) -> tuple[object, ...]:
     )
 
 
-def _row_to_paper(row: sqlite3.Row) -> StoredPaper:
+def _row_to_paper(row: Any) -> StoredPaper:
     published = dt.date.fromisoformat(row["published"]) if row["published"] else None
     arxiv_id = row["arxiv_id"]
     paper = Paper(
@@ -143,9 +144,7 @@ class Catalog(Connected):
         with self.transaction() as db:
             return [self._ingest_one(db, snapshot, now) for snapshot in snapshots]
 
-    def _ingest_one(
-        self, db: sqlite3.Connection, snapshot: Snapshot, now: dt.datetime
-    ) -> IngestResult:
+    def _ingest_one(self, db: Database, snapshot: Snapshot, now: dt.datetime) -> IngestResult:
         known = db.execute(
             "SELECT id FROM snapshots WHERE content_hash = ?", (snapshot.content_hash,)
         ).fetchone()
@@ -160,7 +159,7 @@ class Catalog(Connected):
             )
         snapshot_id = db.execute(
             "INSERT INTO snapshots(source, format, content_hash, ingested_at, paper_count)"
-            " VALUES (?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?) RETURNING id",
             (
                 snapshot.source,
                 snapshot.format,
@@ -168,8 +167,7 @@ class Catalog(Connected):
                 _iso(now),
                 len(snapshot.papers),
             ),
-        ).lastrowid
-        assert snapshot_id is not None
+        ).fetchone()[0]
         new_positions, moves = self._merge_papers(db, snapshot, snapshot_id, _iso(now))
         db.execute(
             "UPDATE snapshots SET new_count = ? WHERE id = ?", (len(new_positions), snapshot_id)
@@ -185,7 +183,7 @@ class Catalog(Connected):
         )
 
     def _merge_papers(
-        self, db: sqlite3.Connection, snapshot: Snapshot, snapshot_id: int, now: str
+        self, db: Database, snapshot: Snapshot, snapshot_id: int, now: str
     ) -> tuple[list[int], list[UpvoteMove]]:
         """Match the dump's papers to stored ones; insert the new ones and every sighting.
 
@@ -200,7 +198,7 @@ class Catalog(Connected):
         for row in db.execute(
             "SELECT id, arxiv_id, title_key, upvotes FROM papers"
             " WHERE arxiv_id IN (SELECT value FROM json_each(?))",
-            (json.dumps(ids),),
+            (ids,),
         ):
             by_id[row[1]] = _Known(row[0], row[1], row[2], row[3])
         # Only papers not found by id need a title key (to match by title, or to be stored).
@@ -209,7 +207,7 @@ class Catalog(Connected):
         for row in db.execute(
             "SELECT id, arxiv_id, title_key, upvotes FROM papers"
             " WHERE title_key IN (SELECT value FROM json_each(?)) ORDER BY id",
-            (json.dumps(unmatched),),
+            (unmatched,),
         ):
             stored = by_id.get(row[1]) or _Known(row[0], row[1], row[2], row[3])
             by_title.setdefault(stored.title_key, []).append(stored)
@@ -267,8 +265,8 @@ class Catalog(Connected):
             ((move.upvotes_now, move.paper_id) for move in moves),
         )
         db.executemany(
-            "INSERT OR IGNORE INTO sightings(snapshot_id, paper_id, position, upvotes)"
-            " VALUES (?, ?, ?, ?)",
+            "INSERT INTO sightings(snapshot_id, paper_id, position, upvotes)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
             sightings,
         )
         return new_positions, moves
@@ -311,7 +309,7 @@ class Catalog(Connected):
             " row_number() OVER (PARTITION BY paper_id ORDER BY snapshot_id DESC)"
             " FROM sightings WHERE upvotes IS NOT NULL AND paper_id IN"
             " (SELECT value FROM json_each(?))",
-            (json.dumps(list(paper_ids)),),
+            (list(paper_ids),),
         )
         return {
             paper_id: now - before
@@ -367,7 +365,7 @@ class Catalog(Connected):
         rows = self._db.execute(
             "SELECT id, source, format, ingested_at, paper_count, new_count FROM snapshots"
             " ORDER BY id DESC LIMIT ?",
-            (-1 if limit is None else limit,),
+            (ALL_ROWS if limit is None else limit,),
         )
         return [
             SnapshotRow(r[0], r[1], r[2], dt.datetime.fromisoformat(r[3]), r[4], r[5]) for r in rows
@@ -405,7 +403,8 @@ class Catalog(Connected):
             "  AND e.snapshot_id < s.snapshot_id AND e.upvotes IS NOT NULL"
             "  ORDER BY e.snapshot_id DESC LIMIT 1) AS before"
             " FROM sightings s WHERE s.snapshot_id = ? AND s.upvotes IS NOT NULL)"
-            " WHERE before IS NOT NULL AND before != now ORDER BY now - before DESC, position",
+            " AS moves WHERE before IS NOT NULL AND before != now"
+            " ORDER BY now - before DESC, position",
             (snapshot.id,),
         ).fetchall()
         papers = self.papers_by_id([*new_ids, *(row[0] for row in movements)])
@@ -425,6 +424,6 @@ class Catalog(Connected):
         rows = self._db.execute(
             f"SELECT {_PAPER_COLUMNS} FROM papers p WHERE p.id IN"  # noqa: S608
             " (SELECT value FROM json_each(?))",
-            (json.dumps(wanted),),
+            (wanted,),
         )
         return {paper.id: paper for paper in map(_row_to_paper, rows)}

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from digest.models import Basis, Deferral, DeliveryState, RecordedPick
-from digest.store._base import Connected, _iso, _translating_errors
+from digest.store._base import SUPPRESS, Connected, _iso, _translating_errors
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +29,108 @@ class DeliveryRow:
     ambiguous: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Who is sending (one process, `host:pid:nonce`) and how long a claim on a ledger row
+    holds before another sender may take the row over."""
+
+    sender: str
+    lease: dt.timedelta
+
+    def until(self, now: dt.datetime) -> dt.datetime:
+        return now + self.lease
+
+
+_TO_SENDING = (
+    "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?"
+    " WHERE edition_id = ? AND email = ? AND state IN ('pending', 'sending', 'deferred')"
+)
+# The same for a claimed row, only while this sender still holds it; the claim is renewed.
+_TO_SENDING_CLAIMED = (
+    "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, updated_at = ?,"
+    " lease_until = ? WHERE edition_id = ? AND email = ?"
+    " AND state IN ('pending', 'sending', 'deferred') AND claimed_by = ?"
+)
+
+# A claim made by an earlier run is void on SQLite: one process sends from a file at a time.
+_VOID = "9999-12-31"
+
+
 @_translating_errors
 class Ledger(Connected):
     """Deliveries and the papers each reader was sent."""
+
+    def claim(
+        self,
+        edition_id: str,
+        claim: Claim,
+        now: dt.datetime,
+        limit: int,
+        *,
+        emails: Sequence[str] | None = None,
+    ) -> list[DeliveryRow]:
+        """Take up to `limit` of an edition's rows that are due (pending, cut short while
+        sending, or deferred until now) and held by nobody: never claimed, or claimed by
+        another sender whose lease ran out (it crashed). On PostgreSQL rows another sender is
+        claiming at this moment are skipped (FOR UPDATE SKIP LOCKED), so any number of senders
+        share an edition without waiting for each other. `emails`: only these readers."""
+        stamp = _iso(now)
+        expired = stamp if self._db.kind == "postgresql" else _VOID
+        only = " AND email IN (SELECT value FROM json_each(?))" if emails is not None else ""
+        skip_locked = " FOR UPDATE SKIP LOCKED" if self._db.kind == "postgresql" else ""
+        params: list[Any] = [claim.sender, _iso(claim.until(now)), edition_id, edition_id, stamp]
+        params += [claim.sender, expired, *([list(emails)] if emails is not None else []), limit]
+        with self.transaction(shared=True) as db:
+            rows = db.execute(
+                "UPDATE deliveries SET claimed_by = ?, lease_until = ?"  # noqa: S608
+                " WHERE edition_id = ? AND email IN (SELECT email FROM deliveries"
+                " WHERE edition_id = ?"
+                " AND (state IN ('pending', 'sending') OR (state = 'deferred' AND retry_at <= ?))"
+                " AND (claimed_by IS NULL OR (claimed_by != ? AND lease_until < ?))"
+                f"{only} ORDER BY email LIMIT ?{skip_locked}) RETURNING *",
+                params,
+            ).fetchall()
+        return sorted(map(_row_to_delivery, rows), key=lambda row: row.email)
+
+    def holders(self, edition_id: str, claim: Claim, now: dt.datetime) -> dict[str, dt.datetime]:
+        """Other senders holding unfinished rows of this edition, each with the moment its
+        first lease runs out (a sender waits for those before it is done). SQLite: none."""
+        if self._db.kind != "postgresql":
+            return {}
+        rows = self._db.execute(
+            "SELECT claimed_by, min(lease_until) FROM deliveries WHERE edition_id = ?"
+            " AND state IN ('pending', 'sending') AND claimed_by != ? AND lease_until >= ?"
+            " GROUP BY claimed_by",
+            (edition_id, claim.sender, _iso(now)),
+        )
+        return {row[0]: dt.datetime.fromisoformat(row[1]) for row in rows}
+
+    def release(self, edition_id: str, sender: str) -> int:
+        """Give back a sender's claims on rows it did not finish (it stopped, they were not
+        for it, or it died on this host), so another sender takes them at once instead of
+        after the lease. Only when none of its messages is in flight: a row left `sending`
+        is sent again, with the same Message-ID."""
+        with self.transaction(shared=True) as db:
+            return db.execute(
+                "UPDATE deliveries SET claimed_by = NULL, lease_until = NULL"
+                " WHERE edition_id = ? AND claimed_by = ?"
+                " AND state IN ('pending', 'sending', 'deferred')",
+                (edition_id, sender),
+            ).rowcount
+
+    def relay_wait(self, relay: str, interval: float) -> float:
+        """Seconds to wait before the next message to `relay`, so that every sender together
+        keeps one message per `interval` seconds (PostgreSQL; the server's clock)."""
+        with self.transaction(shared=True) as db:
+            row = db.execute(
+                "INSERT INTO relay_slots(relay, next_at)"
+                " VALUES (?, extract(epoch FROM clock_timestamp()) + ?)"
+                " ON CONFLICT (relay) DO UPDATE SET next_at = greatest(relay_slots.next_at,"
+                " extract(epoch FROM clock_timestamp())) + ?"
+                " RETURNING next_at - ? - extract(epoch FROM clock_timestamp())",
+                (relay, interval, interval, interval),
+            ).fetchone()
+        return max(0.0, float(row[0]))
 
     def delivery(self, edition_id: str, email: str) -> DeliveryRow | None:
         """One ledger row; the address matches regardless of ASCII case."""
@@ -71,8 +169,8 @@ class Ledger(Connected):
             return DeliveryRow(edition_id, email, message_id, state, tuple(picks), None, 0)
         with self.transaction() as db:
             db.execute(
-                "INSERT OR IGNORE INTO deliveries(edition_id, email, message_id, state, picks,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO deliveries(edition_id, email, message_id, state, picks,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (edition_id, email, message_id, state, _picks_json(picks), _iso(now)),
             )
         row = self.delivery(edition_id, email)
@@ -90,8 +188,8 @@ class Ledger(Connected):
         suppressed = {row[0] for row in self._db.execute("SELECT email FROM suppressions")}
         with self.transaction() as db:
             db.executemany(
-                "INSERT OR IGNORE INTO deliveries(edition_id, email, message_id, state, picks,"
-                " updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO deliveries(edition_id, email, message_id, state, picks,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (
                     (
                         edition_id,
@@ -115,6 +213,7 @@ class Ledger(Connected):
         failed: Sequence[tuple[str, str, bool]] = (),
         deferred: Sequence[Deferral] = (),
         published: Sequence[str] = (),
+        claim: Claim | None = None,
     ) -> int:
         """Move ledger rows in one transaction: `sending` (about to be handed to the relay),
         `sent` (the relay accepted; the papers it carried are recorded as sent to that reader),
@@ -122,17 +221,22 @@ class Ledger(Connected):
         `deferred` (a temporary failure: tried again at its retry_at), `published` (a
         feed-only reader's edition, in their feed: its papers count as sent to them).
         Returns how many rows moved to `sending`: 0 means the row was withdrawn meanwhile (the
-        reader unsubscribed), so its message must not go out."""
+        reader unsubscribed) or, with a `claim`, taken over by another sender, so its message
+        must not go out; a claim held is renewed. Senders' transactions run side by side on
+        PostgreSQL: each touches only the rows it claimed."""
         stamp = _iso(now)
-        with self.transaction() as db:
+        with self.transaction(shared=claim is not None) as db:
             # Only the statements that have rows to touch: this runs once per message sent.
             moved = 0
-            if sending:
+            if sending and claim is None:
                 moved = db.executemany(
-                    "UPDATE deliveries SET state = 'sending', attempts = attempts + 1,"
-                    " updated_at = ? WHERE edition_id = ? AND email = ?"
-                    " AND state IN ('pending', 'sending', 'deferred')",
-                    ((stamp, edition_id, email) for email in sending),
+                    _TO_SENDING, ((stamp, edition_id, email) for email in sending)
+                ).rowcount
+            elif sending and claim is not None:
+                until = _iso(claim.until(now))
+                moved = db.executemany(
+                    _TO_SENDING_CLAIMED,
+                    ((stamp, until, edition_id, email, claim.sender) for email in sending),
                 ).rowcount
             for state, emails in (("sent", sent), ("published", published)):
                 if not emails:
@@ -143,11 +247,12 @@ class Ledger(Connected):
                     ((state, stamp, edition_id, email) for email in emails),
                 )
                 db.execute(
-                    "INSERT OR IGNORE INTO sent_papers(email, paper_id, edition_id)"
+                    "INSERT INTO sent_papers(email, paper_id, edition_id)"
                     " SELECT d.email, json_extract(p.value, '$.paper_id'), d.edition_id"
                     " FROM deliveries d, json_each(d.picks) p"
-                    " WHERE d.edition_id = ? AND d.email IN (SELECT value FROM json_each(?))",
-                    (edition_id, json.dumps(list(emails))),
+                    " WHERE d.edition_id = ? AND d.email IN (SELECT value FROM json_each(?))"
+                    " ON CONFLICT DO NOTHING",
+                    (edition_id, list(emails)),
                 )
             if failed:
                 db.executemany(
@@ -156,8 +261,7 @@ class Ledger(Connected):
                     ((error, stamp, edition_id, email) for email, error, _ in failed),
                 )
                 db.executemany(
-                    "INSERT OR REPLACE INTO suppressions(email, reason, created_at)"
-                    " VALUES (?, ?, ?)",
+                    SUPPRESS,
                     ((email.casefold(), error, stamp) for email, error, drop in failed if drop),
                 )
             if deferred:
@@ -170,7 +274,7 @@ class Ledger(Connected):
                             d.error,
                             _iso(d.retry_at),
                             _iso(d.failing_since),
-                            d.ambiguous,
+                            int(d.ambiguous),
                             stamp,
                             edition_id,
                             d.email,
@@ -247,7 +351,7 @@ class Ledger(Connected):
         rows = self._db.execute(
             "SELECT email, paper_id FROM sent_papers"
             " WHERE email IN (SELECT value FROM json_each(?))",
-            (json.dumps(list(sent)),),
+            (list(sent),),
         )
         for email, paper_id in rows:
             sent[email].add(paper_id)
@@ -277,7 +381,7 @@ def _moment(value: str | None) -> dt.datetime | None:
     return None if value is None else dt.datetime.fromisoformat(value)
 
 
-def _row_to_delivery(row: sqlite3.Row) -> DeliveryRow:
+def _row_to_delivery(row: Any) -> DeliveryRow:
     return DeliveryRow(
         edition_id=row["edition_id"],
         email=row["email"],

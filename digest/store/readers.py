@@ -11,7 +11,14 @@ from typing import Any
 from digest.models import (
     StoredPaper,
 )
-from digest.store._base import Connected, _encode_json, _iso, _translating_errors
+from digest.store._base import (
+    ALL_ROWS,
+    SUPPRESS,
+    Connected,
+    _encode_json,
+    _iso,
+    _translating_errors,
+)
 from digest.store.catalog import _PAPER_COLUMNS, _row_to_paper
 
 
@@ -54,7 +61,7 @@ class Readers(Connected):
                         _encode_json(r.profile),
                         r.send_at,
                         r.timezone,
-                        r.weekdays_only,
+                        None if r.weekdays_only is None else int(r.weekdays_only),
                         stamp,
                         stamp,
                     )
@@ -80,7 +87,7 @@ class Readers(Connected):
         else:
             rows = self._db.execute(
                 query + " WHERE instr(lower(email), ?) > 0 ORDER BY email LIMIT ? OFFSET ?",
-                (containing.casefold(), limit, offset),
+                (containing.casefold(), ALL_ROWS if limit < 0 else limit, offset),
             )
         return [
             SubscriberRow(
@@ -105,7 +112,7 @@ class Readers(Connected):
         """Which of these addresses have a row in the subscribers table (casefolded)."""
         rows = self._db.execute(
             "SELECT email FROM subscribers WHERE email IN (SELECT value FROM json_each(?))",
-            (json.dumps(list(emails)),),
+            (list(emails),),
         )
         return {row[0].casefold() for row in rows}
 
@@ -146,7 +153,7 @@ class Readers(Connected):
             " JOIN papers p ON p.id = f.paper_id"
             " WHERE f.email IN (SELECT value FROM json_each(?))"
             " ORDER BY f.created_at, f.paper_id",
-            (json.dumps(list(wanted)),),
+            (list(wanted),),
         )
         for row in rows:
             found[wanted[row["email"]]][row["verdict"]].append(_row_to_paper(row))
@@ -158,7 +165,7 @@ class Readers(Connected):
         stamp = _iso(now)
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO suppressions(email, reason, created_at) VALUES (?, ?, ?)",
+                SUPPRESS,
                 (email.casefold(), reason, stamp),
             )
             db.execute(
@@ -186,7 +193,7 @@ class Readers(Connected):
         with self.transaction() as db:
             deleted = db.execute(
                 "DELETE FROM suppressions WHERE email = ?"
-                " AND (NOT ? OR reason LIKE 'unsubscribed%')",
-                (email.casefold(), only_unsubscribed),
+                " AND (? = 0 OR reason LIKE 'unsubscribed%')",
+                (email.casefold(), int(only_unsubscribed)),
             )
             return deleted.rowcount > 0

@@ -105,7 +105,7 @@ class Site:
         """A page that only reads opens the store read-only: it never waits for a writer. One
         that writes waits at most [web] busy_timeout for another writer (then 503)."""
         settings = self.settings
-        read_only = not write and settings.database.exists()
+        read_only = not write and Store.exists(settings.database)
         with Store.open(
             settings.database, read_only=read_only, timeout=settings.web.busy_timeout
         ) as store:

@@ -1,0 +1,106 @@
+"""Connections: one small interface over SQLite (a file, the default) and PostgreSQL (a server,
+for several senders on several hosts).
+
+The store writes its SQL once, in the common dialect of both (`?` parameters, `ON CONFLICT`,
+`RETURNING`); a Python list passed as a parameter is a list of keys for `IN (SELECT value FROM
+json_each(?))`. `Postgres` translates the few spellings that differ, once per statement.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+from digest.errors import StoreError
+
+SERVER_SCHEMES = ("postgresql", "postgres")
+
+
+def is_server_url(database: Path | str) -> bool:
+    """A `postgresql://…` URL names a server; anything else is a SQLite file's path."""
+    return isinstance(database, str) and urlsplit(database).scheme in SERVER_SCHEMES
+
+
+def shown_url(url: str) -> str:
+    """The URL as messages show it: never a password, never the query string."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{parts.username}@{host}" if parts.username else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+class Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Database(ABC):
+    """One connection, whichever the engine. `transaction()` is one write transaction;
+    `shared=True` lets writers of disjoint rows (senders claiming their own readers) run at
+    once where the engine can, where a plain one excludes every other writer as SQLite does."""
+
+    kind: str
+    name: str  # the file or the URL, as messages show it
+    errors: tuple[type[Exception], ...]
+
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor: ...
+
+    @abstractmethod
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor: ...
+
+    @abstractmethod
+    def script(self, sql: str) -> None:
+        """Several statements at once, outside any transaction (the schema)."""
+
+    @abstractmethod
+    def begin(self, *, shared: bool) -> None: ...
+
+    @abstractmethod
+    def commit(self) -> None: ...
+
+    @abstractmethod
+    def rollback(self) -> None: ...
+
+    @property
+    @abstractmethod
+    def in_transaction(self) -> bool: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def error(self, exc: Exception) -> StoreError:
+        """The engine's error as one line naming the store and what to do."""
+
+    @abstractmethod
+    def try_lock(self, name: str) -> bool:
+        """Take a named lock for this connection's life (or until `unlock`) if it is free."""
+
+    @abstractmethod
+    def lock(self, name: str) -> None:
+        """Wait for a named lock (see try_lock)."""
+
+    @abstractmethod
+    def unlock(self, name: str) -> None:
+        """Give a named lock back."""
+
+
+@contextmanager
+def held(database: Database, name: str) -> Iterator[None]:
+    """`lock(name)` for the length of a block."""
+    database.lock(name)
+    try:
+        yield
+    finally:
+        database.unlock(name)

@@ -1,0 +1,207 @@
+"""The PostgreSQL engine: psycopg 3 connections from a pool per server, for several senders on
+several hosts. The store's SQL is written once; the few spellings that differ are translated
+here, once per statement."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import functools
+import re
+import threading
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from digest.errors import StoreBusy, StoreError
+from digest.store.db import Cursor, Database, shown_url
+
+if TYPE_CHECKING:
+    import psycopg
+    import psycopg_pool
+
+# The spellings that differ, SQLite's on the left.
+_POSTGRES_SPELLINGS = (
+    (" COLLATE NOCASE", ""),  # the address columns are citext there
+    ("IN (SELECT value FROM json_each(?))", "= ANY(?)"),
+    ("json_each(d.picks) p", "jsonb_array_elements(d.picks::jsonb) p(value)"),
+    ("json_extract(p.value, '$.paper_id')", "(p.value->>'paper_id')::bigint"),
+    ("instr(", "strpos("),
+)
+_PLACEHOLDER = re.compile(r"\?")
+
+
+@functools.lru_cache(maxsize=512)
+def to_postgres(sql: str) -> str:
+    """SQLite's spelling of a statement in PostgreSQL's (psycopg's `%s` parameters)."""
+    for sqlite_form, postgres_form in _POSTGRES_SPELLINGS:
+        sql = sql.replace(sqlite_form, postgres_form)
+    return _PLACEHOLDER.sub("%s", sql.replace("%", "%%"))
+
+
+class _Row(tuple[Any, ...]):
+    """A result row read by position or by column name, as sqlite3.Row is."""
+
+    __slots__ = ()
+    _index: dict[str, int]
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._index[key])
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+
+@functools.lru_cache(maxsize=256)
+def _row_class(names: tuple[str, ...]) -> type[_Row]:
+    index = {name: position for position, name in enumerate(names)}
+    return type("Row", (_Row,), {"_index": index, "__slots__": ()})
+
+
+def _row_factory(cursor: Any) -> Any:
+    return _row_class(tuple(column.name for column in cursor.description or ()))
+
+
+def server_error(name: str, exc: Exception) -> StoreError:
+    """One line naming the server, what it said and what to do about it."""
+    import psycopg
+
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if isinstance(exc, psycopg.errors.LockNotAvailable | psycopg.errors.DeadlockDetected):
+        return StoreBusy(
+            f"database {name} is busy: another digest process is writing to it; try again in a"
+            " moment"
+        )
+    if isinstance(exc, psycopg.errors.SerializationFailure):
+        return StoreBusy(f"database {name} is busy ({text}); try again in a moment")
+    if isinstance(exc, psycopg.OperationalError):
+        return StoreError(
+            f"cannot use the PostgreSQL server {name} ({text}); check `database`, that the"
+            " server runs, and PGPASSWORD or ~/.pgpass for its password"
+        )
+    return StoreError(f"database {name}: {text}")
+
+
+_WRITE_LOCK = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':write'))"
+_LOCK = "SELECT {}(hashtext(current_schema() || ':' || %s))"
+
+
+class Postgres(Database):
+    kind = "postgresql"
+
+    def __init__(self, pool: psycopg_pool.ConnectionPool[Any], url: str, timeout: float) -> None:
+        import psycopg
+
+        self.errors = (psycopg.Error,)
+        self._status = psycopg.pq.TransactionStatus
+        self._pool = pool
+        self.name = shown_url(url)
+        self._held: set[str] = set()
+        self._connection: psycopg.Connection[Any] = pool.getconn(timeout=timeout)
+        # A write waits this long for another process's, then fails as busy.
+        self._connection.execute(
+            "SELECT set_config('lock_timeout', %s, false)", (f"{int(timeout * 1000)}ms",)
+        )
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        return self._connection.execute(to_postgres(sql), params or None)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Cursor:
+        cursor = self._connection.cursor()
+        cursor.executemany(to_postgres(sql), rows)
+        return cursor
+
+    def script(self, sql: str) -> None:
+        self._connection.execute(sql.encode())  # bytes: several statements, no parameters
+
+    def begin(self, *, shared: bool) -> None:
+        self._connection.execute("BEGIN")
+        if not shared:  # as SQLite's BEGIN IMMEDIATE: one plain writer at a time
+            self._connection.execute(_WRITE_LOCK)
+
+    def commit(self) -> None:
+        self._connection.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self._connection.execute("ROLLBACK")
+
+    @property
+    def in_transaction(self) -> bool:
+        status = self._connection.info.transaction_status
+        return status in (self._status.INTRANS, self._status.INERROR)
+
+    def try_lock(self, name: str) -> bool:
+        row = self._connection.execute(_LOCK.format("pg_try_advisory_lock"), (name,)).fetchone()
+        if row is not None and row[0]:
+            self._held.add(name)
+            return True
+        return False
+
+    def lock(self, name: str) -> None:
+        self._connection.execute(_LOCK.format("pg_advisory_lock"), (name,))
+        self._held.add(name)
+
+    def unlock(self, name: str) -> None:
+        if name in self._held:
+            self._connection.execute(_LOCK.format("pg_advisory_unlock"), (name,))
+            self._held.discard(name)
+
+    def close(self) -> None:
+        connection = self._connection
+        if not connection.closed:
+            # The pool checks a returned connection and replaces a broken one.
+            with contextlib.suppress(*self.errors):
+                if self.in_transaction:
+                    connection.execute("ROLLBACK")
+                for name in list(self._held):
+                    self.unlock(name)
+        self._pool.putconn(connection)
+
+    def error(self, exc: Exception) -> StoreError:
+        return server_error(self.name, exc)
+
+
+_pools: dict[str, psycopg_pool.ConnectionPool[Any]] = {}
+_pools_lock = threading.Lock()
+
+
+def connect(url: str, timeout: float) -> Postgres:
+    """A connection from this process's pool for `url` (made on first use). The password
+    comes from the environment (PGPASSWORD) or ~/.pgpass, as for every libpq program."""
+    import psycopg
+    import psycopg_pool
+
+    name = shown_url(url)
+    try:
+        with _pools_lock:
+            pool = _pools.get(url)
+            if pool is None:
+                # Fail now, in the server's own words, rather than after the pool's timeout.
+                psycopg.connect(url, connect_timeout=max(2, int(min(timeout, 10)))).close()
+                pool = psycopg_pool.ConnectionPool(
+                    url,
+                    min_size=1,
+                    max_size=8,
+                    kwargs={"autocommit": True, "row_factory": _row_factory},
+                    open=True,
+                    name=name,
+                )
+                _pools[url] = pool
+        return Postgres(pool, url, timeout)
+    except psycopg.Error as exc:
+        raise server_error(name, exc) from None
+    except psycopg_pool.PoolTimeout:
+        raise StoreBusy(
+            f"database {name}: no connection came free within {timeout:g} s; try again"
+        ) from None
+
+
+@atexit.register
+def close_pools() -> None:
+    """Close every pool this process opened (tests call it between servers)."""
+    with _pools_lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        pool.close()
