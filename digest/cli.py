@@ -12,6 +12,7 @@ import webbrowser
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -941,6 +942,39 @@ def subscribers_export(obj: _Context, out: Path | None) -> None:
 
     feedback = {email: (refs(v["more"]), refs(v["less"])) for email, v in given.items()}
     _write_out(write_csv(people, feedback), out, f"{len(people)} subscriber(s)")
+
+
+@cli.command()
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    metavar="URL",
+    help="The new store: postgresql://user@host/dbname (password from PGPASSWORD).",
+)
+@pass_context
+def migrate(obj: _Context, target: str) -> None:
+    """Copy this store (papers, history, subscribers, feedback, ledger) into an empty
+    PostgreSQL database and check every table's count; then point `database` at it."""
+    from digest.store.db import is_server_url, shown_url
+    from digest.store.transfer import copy_store
+
+    if not is_server_url(target):
+        raise DigestError(
+            f"--to {target!r} is not a PostgreSQL URL; give postgresql://user@host/dbname"
+        )
+    if urlsplit(target).password is not None:
+        raise DigestError("--to must not carry a password; set PGPASSWORD in the environment")
+    if not Store.exists(obj.settings.database):
+        raise DigestError(f"database {obj.settings.database} does not exist; nothing to migrate")
+    with Store.open(obj.settings.database) as source, Store.open(target) as destination:
+        counts = copy_store(source, destination)
+    for table, count in counts.items():
+        click.echo(f"{table:>13}  {count}")
+    click.echo(
+        f"copied into {shown_url(target)} and verified; set database = \"{shown_url(target)}\""
+        " in the settings to use it"
+    )
 
 
 @cli.command()

@@ -37,6 +37,7 @@ from digest.editions import edition_date, retry_deferred, send_edition, stop_on_
 from digest.errors import DigestError, DumpError
 from digest.settings import Settings, load_settings, parse_send_at
 from digest.store import Store
+from digest.store.db import held
 from digest.subscribers import all_subscribers, schedules
 
 log = logging.getLogger("digest.daemon")
@@ -131,9 +132,11 @@ def run_send(settings_path: str, send_at: str, timezone: str, weekdays_only: boo
         log.error("%s failed: %s", group.job_id, exc)
         return
     log.info(
-        "%s: edition %s sent %d, already sent %d, nothing new %d, suppressed %d, failed %d%s",
+        "%s: edition %s planned %d, sent %d, already sent %d, nothing new %d, suppressed %d,"
+        " failed %d%s",
         group.job_id,
         report.edition_id,
+        report.planned,
         len(report.sent),
         len(report.already_sent),
         len(report.empty),
@@ -388,7 +391,9 @@ class Daemon:
         """Run until SIGTERM/SIGINT; then let the send in flight finish and exit."""
         stop = self._stop
         stop_on_signals(stop, lambda said: log.info("%s, then exiting", said))
-        self.scheduler.start(paused=True)
+        # Daemons on several hosts share a server's job table: one creates it at a time.
+        with Store.open(self.settings.database) as store, held(store.database, "scheduler"):
+            self.scheduler.start(paused=True)
         if self.settings.schedule.watch:
             run_ingest(self.settings_path)  # what arrived while down, before any send
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -64,14 +66,9 @@ def postgres_server() -> Iterator[pgserver.PostgresServer]:
         server.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | str]:
-    """Where a test's store lives: a SQLite file, or a fresh schema on the PostgreSQL server.
-    Every test that stores anything runs once on each engine."""
-    if request.param == "sqlite":
-        yield tmp_path / "digest.sqlite"
-        return
-    server: pgserver.PostgresServer = request.getfixturevalue("postgres_server")
+@contextlib.contextmanager
+def fresh_schema(server: pgserver.PostgresServer) -> Iterator[str]:
+    """The URL of a new, empty schema on the server, dropped afterwards."""
     schema = f"test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server.url(), autocommit=True) as connection:
         connection.execute(f"CREATE SCHEMA {schema}")
@@ -81,6 +78,24 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | 
         close_pools()
         with psycopg.connect(server.url(), autocommit=True) as connection:
             connection.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | str]:
+    """Where a test's store lives: a SQLite file, or a fresh schema on the PostgreSQL server.
+    Every test that stores anything runs once on each engine."""
+    if request.param == "sqlite":
+        yield tmp_path / "digest.sqlite"
+        return
+    with fresh_schema(request.getfixturevalue("postgres_server")) as url:
+        yield url
+
+
+@pytest.fixture
+def server_database(postgres_server: pgserver.PostgresServer) -> Iterator[str]:
+    """A store on the PostgreSQL server only: for what only a server does (several senders)."""
+    with fresh_schema(postgres_server) as url:
+        yield url
 
 
 @pytest.fixture
@@ -292,6 +307,7 @@ class FaultyHandler:
     delay: float = 0.0  # seconds to wait before answering every DATA
     seen: set[str] = field(default_factory=set)
     greetings: int = 0  # EHLOs: one per connection
+    accepted_at: list[float] = field(default_factory=list)  # time.monotonic() of each message
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
@@ -322,6 +338,7 @@ class FaultyHandler:
             server.transport.close()
             return "421 closing"
         self.messages.append((envelope.rcpt_tos[0], envelope.original_content))
+        self.accepted_at.append(time.monotonic())
         return "250 Message accepted"
 
 
@@ -343,6 +360,24 @@ def reader_subscribers(count: int) -> str:
         f'\n[[subscribers]]\nemail = "reader{n:02d}@example.org"\ninterests = []\nmax_items = 3\n'
         for n in range(count)
     )
+
+
+def readers_ready(
+    database: Path | str, folder: Path, port: int, readers: int
+) -> tuple[list[str], dict[str, str]]:
+    """Settings with `readers` subscribers, the example dumps ingested through the CLI; returns
+    the `digest --settings …` command and its environment, for tests that run real processes."""
+    path = write_settings(
+        folder, database=database, port=port, subscribers=reader_subscribers(readers)
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DIGEST_SETTINGS"}
+    env["DIGEST_SECRET_KEY"] = "process-test-secret-0123456789"
+    command = [sys.executable, "-m", "digest", "--settings", str(path)]
+    ingest = subprocess.run(
+        [*command, "ingest", str(EXAMPLES / "dumps")], env=env, capture_output=True, timeout=60
+    )
+    assert ingest.returncode == 0, ingest.stderr
+    return command, env
 
 
 # -- headless Chromium (Debian's package; never a downloaded browser) ------------------------

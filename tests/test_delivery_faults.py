@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import email
-import os
 import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -30,6 +28,7 @@ from .conftest import (
     FaultyHandler,
     fixed_clock,
     reader_subscribers,
+    readers_ready,
     write_settings,
 )
 
@@ -189,24 +188,6 @@ def test_temporary_failures_back_off_until_the_cutoff_then_fail(
     assert "ada@example.org" not in _ids(handler)
 
 
-def _readers_ready(
-    database: Path | str, folder: Path, port: int, readers: int
-) -> tuple[list[str], dict[str, str]]:
-    """Settings with `readers` subscribers, the example dumps ingested through the CLI; returns
-    the `digest --settings …` command and its environment, for tests that run real processes."""
-    path = write_settings(
-        folder, database=database, port=port, subscribers=reader_subscribers(readers)
-    )
-    env = {k: v for k, v in os.environ.items() if k != "DIGEST_SETTINGS"}
-    env["DIGEST_SECRET_KEY"] = "process-test-secret-0123456789"
-    command = [sys.executable, "-m", "digest", "--settings", str(path)]
-    ingest = subprocess.run(
-        [*command, "ingest", str(EXAMPLES / "dumps")], env=env, capture_output=True, timeout=60
-    )
-    assert ingest.returncode == 0, ingest.stderr
-    return command, env
-
-
 def test_sigkill_mid_send_then_resume_misses_nobody(
     database: Path | str, tmp_path: Path, faulty: tuple[FaultyHandler, int]
 ) -> None:
@@ -214,7 +195,7 @@ def test_sigkill_mid_send_then_resume_misses_nobody(
     handler, port = faulty
     handler.delay = 0.15
     readers = 12
-    command, env = _readers_ready(database, tmp_path, port, readers)
+    command, env = readers_ready(database, tmp_path, port, readers)
     sender = subprocess.Popen(
         [*command, "send"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -335,7 +316,7 @@ def test_two_senders_at_once_mail_nobody_twice(
     handler, port = faulty
     handler.delay = 0.1
     readers = 10
-    command, env = _readers_ready(database, tmp_path, port, readers)
+    command, env = readers_ready(database, tmp_path, port, readers)
     senders = [
         subprocess.Popen(
             [*command, "send"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -361,7 +342,7 @@ def test_sigterm_stops_a_one_shot_send_after_the_message_in_flight(
     handler, port = faulty
     handler.delay = 0.3
     readers = 8
-    command, env = _readers_ready(database, tmp_path, port, readers)
+    command, env = readers_ready(database, tmp_path, port, readers)
     sender = subprocess.Popen(
         [*command, "send"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

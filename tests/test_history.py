@@ -35,7 +35,8 @@ def test_export_then_ingest_elsewhere_finds_the_same_papers(
     source, target = tmp_path / "a", tmp_path / "b"
     for folder in (source, target):
         folder.mkdir()
-        write_settings(folder, database=database)
+    write_settings(source, database=database)
+    write_settings(target)  # a store of its own
     assert run("ingest", *DUMPS, cwd=source).returncode == 0
     exported = run("export", "--format", format, "--out", tmp_path / "all.dump", cwd=source)
     assert exported.returncode == 0, exported.stderr

@@ -78,17 +78,28 @@ class Ledger(Connected):
         expired = stamp if self._db.kind == "postgresql" else _VOID
         only = " AND email IN (SELECT value FROM json_each(?))" if emails is not None else ""
         skip_locked = " FOR UPDATE SKIP LOCKED" if self._db.kind == "postgresql" else ""
-        params: list[Any] = [claim.sender, _iso(claim.until(now)), edition_id, edition_id, stamp]
-        params += [claim.sender, expired, *([list(emails)] if emails is not None else []), limit]
+        params: list[Any] = [edition_id, stamp, claim.sender, expired]
+        params += [*([list(emails)] if emails is not None else []), limit]
         with self.transaction(shared=True) as db:
+            # Chosen first, then taken: as one UPDATE … IN (subquery), PostgreSQL may run the
+            # subquery again per row and see the rows it just claimed as gone, taking more.
+            chosen = [
+                row[0]
+                for row in db.execute(
+                    "SELECT email FROM deliveries WHERE edition_id = ?"  # noqa: S608
+                    " AND (state IN ('pending', 'sending')"
+                    " OR (state = 'deferred' AND retry_at <= ?))"
+                    " AND (claimed_by IS NULL OR (claimed_by != ? AND lease_until < ?))"
+                    f"{only} ORDER BY email LIMIT ?{skip_locked}",
+                    params,
+                )
+            ]
+            if not chosen:
+                return []
             rows = db.execute(
-                "UPDATE deliveries SET claimed_by = ?, lease_until = ?"  # noqa: S608
-                " WHERE edition_id = ? AND email IN (SELECT email FROM deliveries"
-                " WHERE edition_id = ?"
-                " AND (state IN ('pending', 'sending') OR (state = 'deferred' AND retry_at <= ?))"
-                " AND (claimed_by IS NULL OR (claimed_by != ? AND lease_until < ?))"
-                f"{only} ORDER BY email LIMIT ?{skip_locked}) RETURNING *",
-                params,
+                "UPDATE deliveries SET claimed_by = ?, lease_until = ?"
+                " WHERE edition_id = ? AND email IN (SELECT value FROM json_each(?)) RETURNING *",
+                (claim.sender, _iso(claim.until(now)), edition_id, chosen),
             ).fetchall()
         return sorted(map(_row_to_delivery, rows), key=lambda row: row.email)
 

@@ -1,0 +1,214 @@
+"""Beyond one machine: several senders on one PostgreSQL store (claims, leases, planning once,
+one pace per relay), and a SQLite store moved onto the server with `digest migrate`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import json
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psycopg
+
+from digest.demo import free_port
+from digest.settings import load_settings
+from digest.store import Claim, Store
+
+from .conftest import (
+    EXAMPLES,
+    FIXED_NOW,
+    FaultyHandler,
+    assert_clean_error,
+    fixed_clock,
+    readers_ready,
+    run,
+    write_settings,
+)
+from .test_schedule import Daemon, _clock_in, _settings, _subscribers, daemons  # noqa: F401
+
+EDITION = "2026-11-22"
+
+
+def _planned(store: Store, readers: int) -> None:
+    store.plan_deliveries(
+        [(EDITION, f"r{n:02d}@example.org", f"<{n}@digest.test>", []) for n in range(readers)],
+        FIXED_NOW,
+        send_empty=True,
+    )
+
+
+def test_senders_split_an_edition_and_a_dead_ones_rows_wait_for_its_lease(
+    server_database: str,
+) -> None:
+    lease = dt.timedelta(seconds=60)
+    a, b = Claim("host-a:11:aa", lease), Claim("host-b:22:bb", lease)
+    with Store.open(server_database) as store:
+        _planned(store, 10)
+        first = store.claim(EDITION, a, FIXED_NOW, 4)
+        second = store.claim(EDITION, b, FIXED_NOW, 4)
+        assert len(first) == len(second) == 4
+        assert not {r.email for r in first} & {r.email for r in second}
+        # a hands its readers to the relay, then its host goes down.
+        assert store.record_progress(EDITION, FIXED_NOW, sending=[r.email for r in first], claim=a)
+        later = FIXED_NOW + dt.timedelta(seconds=30)
+        rest = store.claim(EDITION, b, later, 100)
+        assert len(rest) == 2  # only the rows nobody held
+        assert store.holders(EDITION, b, later) == {a.sender: FIXED_NOW + lease}
+        # Once its lease has run out, b takes a's rows over, the half-sent ones included.
+        after = FIXED_NOW + lease + dt.timedelta(seconds=1)
+        taken = store.claim(EDITION, b, after, 100)
+        assert [r.email for r in taken] == [r.email for r in first]
+        assert {r.state for r in taken} == {"sending"}
+        # a, back from the dead, may no longer hand those readers to a relay.
+        assert store.record_progress(EDITION, after, sending=[first[0].email], claim=a) == 0
+        assert store.holders(EDITION, a, after) == {b.sender: later + lease}
+
+
+def _sent_by(url: str, pid: int) -> int:
+    with psycopg.connect(url, autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM deliveries WHERE state = 'sent' AND claimed_by LIKE %s",
+            (f"%:{pid}:%",),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_two_senders_one_killed_mid_send_every_reader_once(
+    server_database: str, tmp_path: Path, faulty: tuple[FaultyHandler, int]
+) -> None:
+    """Two real `digest send` processes share an edition; one dies by SIGKILL after it has
+    sent some of its readers. The other takes its rows over: everyone gets the edition, at
+    most the message in flight at the kill twice, with the same Message-ID."""
+    handler, port = faulty
+    handler.delay = 0.08
+    readers = 30
+    command, env = readers_ready(server_database, tmp_path, port, readers)
+    victim = subprocess.Popen(
+        [*command, "send"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    survivor = subprocess.Popen(
+        [*command, "send"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 90
+    while _sent_by(server_database, victim.pid) < 2:
+        assert victim.poll() is None, "the victim finished before it could be killed"
+        assert time.monotonic() < deadline, "the victim never sent anything"
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    _, err = survivor.communicate(timeout=180)
+    assert survivor.returncode == 0, err
+    received: dict[str, list[str]] = {}
+    for to, data in handler.messages:
+        received.setdefault(to, []).append(email.message_from_bytes(data)["Message-ID"])
+    assert sorted(received) == [f"reader{n:02d}@example.org" for n in range(readers)]
+    duplicates = {to: ids for to, ids in received.items() if len(ids) > 1}
+    assert len(duplicates) <= 1  # the victim's one message in flight (concurrency 1)
+    assert all(len(set(ids)) == 1 for ids in duplicates.values())
+    with Store.open(server_database) as store:
+        assert store.delivery_counts(store.latest_edition() or "") == {"sent": readers}
+
+
+def test_two_daemons_plan_each_edition_once(
+    server_database: str,
+    tmp_path: Path,
+    faulty: tuple[FaultyHandler, int],
+    daemons: list[Daemon],  # noqa: F811
+) -> None:
+    handler, port = faulty
+    readers = 12
+    people = _subscribers([(f"r{n:02d}@example.org", _clock_in(8), "UTC") for n in range(readers)])
+    settings = _settings(server_database, tmp_path, port, people)
+    with Store.open(server_database) as store:
+        from digest.diff import ingest_paths
+
+        ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock(dt.datetime.now(dt.UTC)))
+    started = [Daemon(settings), Daemon(settings)]
+    daemons.extend(started)
+    for daemon in started:
+        daemon.wait_for(lambda d=daemon: "planned" in d.log, seconds=60)  # type: ignore[misc]
+    for daemon in started:
+        assert daemon.stop() == 0
+    assert sorted(to for to, _ in handler.messages) == [f"r{n:02d}@example.org" for n in range(12)]
+    planned = [int(n) for d in started for n in re.findall(r"planned (\d+)", d.log)]
+    assert sorted(planned) == [0, readers]  # one daemon ranked and recorded; the other found it
+
+
+def test_a_relay_rate_limit_holds_across_senders(
+    server_database: str, tmp_path: Path, faulty: tuple[FaultyHandler, int]
+) -> None:
+    """4 messages a second between two processes: the 12th message can only start 11 slots
+    (2.75 s) after the first, where two separate limits would have let them through in 1.25 s."""
+    handler, port = faulty
+    readers = 12
+    command, env = readers_ready(server_database, tmp_path, port, readers)
+    path = Path(command[command.index("--settings") + 1])
+    path.write_text(path.read_text().replace("timeout = 5\n", "timeout = 5\nrate_limit = 4\n"))
+    senders = [
+        subprocess.Popen([*command, "send"], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    for sender in senders:
+        sender.communicate(timeout=120)
+        assert sender.returncode == 0
+    assert len(handler.messages) == readers
+    times = sorted(handler.accepted_at)
+    assert times[-1] - times[0] >= 2.0
+
+
+def test_migrate_copies_a_sqlite_store_onto_the_server_and_verifies_it(
+    server_database: str, tmp_path: Path, secret_env: str
+) -> None:
+    outbox = tmp_path / "outbox"
+    settings_path = write_settings(tmp_path)
+    days = sorted((EXAMPLES / "dumps").glob("*-listing.txt"))
+    assert run("ingest", *days[:-1], cwd=tmp_path).returncode == 0
+    sent = run("send", "--transport", "file", "--outbox", str(outbox), cwd=tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    before = run("status", "--json", cwd=tmp_path)
+    history = run("history", "--json", cwd=tmp_path)
+    with Store.open(tmp_path / "digest.sqlite") as store:
+        counts = store.counts()
+    moved = run("migrate", "--to", server_database, cwd=tmp_path)
+    assert moved.returncode == 0, moved.stderr
+    assert "verified" in moved.stdout
+    assert re.search(rf"papers\s+{counts['papers']}\b", moved.stdout)
+    # The same store, read from the server.
+    settings_path.write_text(
+        settings_path.read_text().replace('"digest.sqlite"', f'"{server_database}"')
+    )
+    assert run("status", "--json", cwd=tmp_path).stdout == before.stdout
+    assert run("history", "--json", cwd=tmp_path).stdout == history.stdout
+    with Store.open(load_settings(settings_path).database) as store:
+        assert store.counts() == counts
+    # The next dump continues after the copied ones.
+    assert run("ingest", days[-1], cwd=tmp_path).returncode == 0
+    stored = json.loads(run("history", "--json", cwd=tmp_path).stdout)
+    ids = [entry["snapshot"] for entry in stored]
+    assert ids == sorted(ids, reverse=True) and ids[0] == counts["snapshots"] + 1
+    # A second copy into the now full database is refused, and changes nothing.
+    settings_path.write_text(
+        settings_path.read_text().replace(f'"{server_database}"', '"digest.sqlite"')
+    )
+    assert_clean_error(run("migrate", "--to", server_database, cwd=tmp_path), 4, "not empty")
+
+
+def test_a_database_url_with_a_password_or_an_unknown_scheme_is_one_line(tmp_path: Path) -> None:
+    path = write_settings(tmp_path, database="postgresql://digest:hunter2@db.example/digest")
+    refused = run("history", cwd=tmp_path)
+    assert_clean_error(refused, 2, "PGPASSWORD")
+    assert "hunter2" not in refused.stderr
+    path.write_text(path.read_text().replace("postgresql://digest:hunter2@", "mysql://digest@"))
+    assert_clean_error(run("history", cwd=tmp_path), 2, "mysql:// is not a database")
+    moved = run("migrate", "--to", "postgresql://u:hunter2@db.example/x", cwd=tmp_path)
+    assert "hunter2" not in moved.stderr
+
+
+def test_an_unreachable_server_is_one_line(tmp_path: Path) -> None:
+    write_settings(tmp_path, database=f"postgresql://digest@127.0.0.1:{free_port()}/digest")
+    result = run("history", cwd=tmp_path)
+    assert_clean_error(result, 4, "cannot use the PostgreSQL server")
