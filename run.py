@@ -49,27 +49,41 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
-def ensure_chromium() -> None:
-    """Install Debian's Chromium for the browser tests (root and apt only; never a downloaded
-    browser build), quietly and without recommended packages. Where it cannot be installed,
-    the browser tests are skipped and this says so in one line."""
-    if CHROMIUM.exists() or shutil.which("chromium"):
-        return
+def _apt_install(package: str, why: str) -> bool:
+    """apt-get install a Debian package quietly, without recommended packages (root only).
+    Says in one line why it could not, and returns whether it is installed."""
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        print("• chromium is not installed (needs root and apt): browser tests will be skipped")
-        return
-    print("• installing Debian chromium for the browser tests (apt-get, a minute or two)")
+        print(f"• {package} is not installed (needs root and apt): {why} will be skipped")
+        return False
+    print(f"• installing Debian {package} for {why} (apt-get, a minute or two)", flush=True)
     quiet_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     steps = (
         ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
     )
     for step in steps:
         done = subprocess.run(step, env=quiet_env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-            print(f"• could not install chromium ({last}): browser tests will be skipped")
-            return
+            print(f"• could not install {package} ({last}): {why} will be skipped")
+            return False
+    return True
+
+
+def ensure_postgresql() -> None:
+    """Debian's PostgreSQL server binaries for the tests that run on a real server (the test
+    set-up starts its own server on a temporary folder; nothing is started here)."""
+    if shutil.which("initdb") or list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        return
+    _apt_install("postgresql", "the PostgreSQL tests")
+
+
+def ensure_chromium() -> None:
+    """Install Debian's Chromium for the browser tests (root and apt only; never a downloaded
+    browser build). Where it cannot be installed, the browser tests are skipped."""
+    if CHROMIUM.exists() or shutil.which("chromium"):
+        return
+    _apt_install("chromium", "the browser tests")
 
 
 def main(argv: list[str]) -> None:
@@ -81,6 +95,7 @@ def main(argv: list[str]) -> None:
     elif command == "test":
         ensure_venv()
         ensure_chromium()
+        ensure_postgresql()
         _run(BIN / "ruff", "check", ".")
         _run(BIN / "mypy")
         _run(BIN / "python", "-m", "pytest", *rest)

@@ -12,12 +12,18 @@ profiles, shared renderings); `both` prints both lines.
 
     .venv/bin/python benchmarks/bench_send.py          # 10,000 diverse readers, 2 connections
     .venv/bin/python benchmarks/bench_send.py --readers 1000 --profiles both
+    .venv/bin/python benchmarks/bench_send.py --senders 1,2   # PostgreSQL: 1 vs 2 processes
+
+With `--senders`, the store is on a PostgreSQL server started for the run, and that many real
+`digest send` processes (each with `--concurrency` connections) share one edition; the line
+compares them with one process, in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import multiprocessing
 import smtplib
 import tempfile
@@ -107,10 +113,12 @@ def serve(port: int, counter: Any, stop: Any) -> None:
     controller.stop()
 
 
-def settings_file(folder: Path, port: int, concurrency: int) -> Path:
+def settings_file(
+    folder: Path, port: int, concurrency: int, database: str = "digest.sqlite"
+) -> Path:
     path = folder / "settings.toml"
     path.write_text(
-        'database = "digest.sqlite"\n'
+        f'database = "{database}"\n'
         f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nconcurrency = {concurrency}\n'
         "max_messages_per_connection = 100000\n"
         '[sender]\nfrom = "Digest <digest@example.org>"\nbase_url = "https://d.example.org"\n'
@@ -173,6 +181,65 @@ def measure(
     return sent / seconds, sent / replay, distinct, size
 
 
+def _same(moment: dt.datetime) -> dt.datetime:
+    return moment
+
+
+def measure_senders(
+    port: int, counter: Any, count: int, concurrency: int, senders: list[int]
+) -> dict[int, float]:
+    """Messages a second with the store on PostgreSQL, for each number of `digest send`
+    processes sharing the edition (each a fresh copy of the same store)."""
+    import os
+    import subprocess
+    import sys
+
+    import psycopg
+
+    from digest.store import pgserver
+
+    server = pgserver.start(free_port())
+    rates: dict[int, float] = {}
+    try:
+        files = sorted(ARXIV.glob("*.jsonl"))
+        history, today = files[:6], files[6]
+        people = readers(count, "diverse", phrase_pool(history))
+        for number in senders:
+            schema = f"bench_{number}"
+            with psycopg.connect(server.url(), autocommit=True) as connection:
+                connection.execute(f"CREATE SCHEMA {schema}")
+            url = server.url(schema)
+            with tempfile.TemporaryDirectory() as tmp:
+                path = settings_file(Path(tmp), port, concurrency, url)
+                # `digest send` runs on the real clock: the papers arrive today.
+                now = dt.datetime.now(dt.UTC)
+                earlier = now - dt.timedelta(days=8)
+                with Store.open(url) as store:
+                    ingest_paths(store, history, functools.partial(_same, earlier))
+                    ingest_paths(store, [today], functools.partial(_same, now))
+                    store.upsert_subscribers(people, now)
+                env = {**os.environ, "DIGEST_SETTINGS": str(path)}
+                command = [sys.executable, "-m", "digest", "send"]
+                before = counter.value
+                started = time.perf_counter()
+                processes = [
+                    subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+                    for _ in range(number)
+                ]
+                for process in processes:
+                    process.wait()
+                seconds = time.perf_counter() - started
+                sent = counter.value - before
+                rates[number] = sent / seconds
+                print(f"    {number} sender process(es): {sent:,} messages in {seconds:.1f} s")
+    finally:
+        from digest.store.postgres import close_pools
+
+        close_pools()
+        server.stop()
+    return rates
+
+
 def start_sink() -> tuple[Any, int, Any, Any]:
     """The sink in its own process, answering: (process, port, message counter, stop event).
     Also sets the signing key the benchmarks use."""
@@ -199,8 +266,24 @@ def main() -> None:
     parser.add_argument("--readers", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--profiles", choices=["diverse", "shared", "both"], default="diverse")
+    parser.add_argument("--senders", help="PostgreSQL: numbers of processes to compare, e.g. 1,2")
     args = parser.parse_args()
     sink, port, counter, stop = start_sink()
+    if args.senders:
+        try:
+            numbers = [int(n) for n in args.senders.split(",")]
+            print(
+                f"{args.readers:,} diverse readers, one arXiv day, store on PostgreSQL, local"
+                f" aiosmtpd in its own process, {args.concurrency} connection(s) per sender"
+            )
+            rates = measure_senders(port, counter, args.readers, args.concurrency, numbers)
+            base = rates[numbers[0]]
+            for number, rate in rates.items():
+                print(f"  {number} sender(s): {rate:,.0f} msg/s, {rate / base:.2f}x {numbers[0]}")
+        finally:
+            stop.set()
+            sink.join()
+        return
     kinds = ["diverse", "shared"] if args.profiles == "both" else [args.profiles]
     try:
         print(

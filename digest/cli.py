@@ -972,7 +972,7 @@ def migrate(obj: _Context, target: str) -> None:
     for table, count in counts.items():
         click.echo(f"{table:>13}  {count}")
     click.echo(
-        f"copied into {shown_url(target)} and verified; set database = \"{shown_url(target)}\""
+        f'copied into {shown_url(target)} and verified; set database = "{shown_url(target)}"'
         " in the settings to use it"
     )
 

@@ -46,6 +46,7 @@ def test_senders_split_an_edition_and_a_dead_ones_rows_wait_for_its_lease(
 ) -> None:
     lease = dt.timedelta(seconds=60)
     a, b = Claim("host-a:11:aa", lease), Claim("host-b:22:bb", lease)
+    everyone = [f"r{n:02d}@example.org" for n in range(10)]
     with Store.open(server_database) as store:
         _planned(store, 10)
         first = store.claim(EDITION, a, FIXED_NOW, 4)
@@ -57,7 +58,7 @@ def test_senders_split_an_edition_and_a_dead_ones_rows_wait_for_its_lease(
         later = FIXED_NOW + dt.timedelta(seconds=30)
         rest = store.claim(EDITION, b, later, 100)
         assert len(rest) == 2  # only the rows nobody held
-        assert store.holders(EDITION, b, later) == {a.sender: FIXED_NOW + lease}
+        assert store.holders(EDITION, b, later, everyone) == {a.sender: FIXED_NOW + lease}
         # Once its lease has run out, b takes a's rows over, the half-sent ones included.
         after = FIXED_NOW + lease + dt.timedelta(seconds=1)
         taken = store.claim(EDITION, b, after, 100)
@@ -65,7 +66,7 @@ def test_senders_split_an_edition_and_a_dead_ones_rows_wait_for_its_lease(
         assert {r.state for r in taken} == {"sending"}
         # a, back from the dead, may no longer hand those readers to a relay.
         assert store.record_progress(EDITION, after, sending=[first[0].email], claim=a) == 0
-        assert store.holders(EDITION, a, after) == {b.sender: later + lease}
+        assert store.holders(EDITION, a, after, everyone) == {b.sender: later + lease}
 
 
 def _sent_by(url: str, pid: int) -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -24,13 +23,12 @@ def settings_path(database: Path | str, tmp_path: Path) -> Path:
 
 
 def _count(folder: Path) -> int:
-    if not (folder / "digest.sqlite").exists():
+    """Subscribers in the store the folder's settings name (either engine)."""
+    database = load_settings(folder / "settings.toml").database
+    if not Store.exists(database):
         return 0  # refused before the store was even opened
-    db = sqlite3.connect(folder / "digest.sqlite")
-    try:
-        return int(db.execute("SELECT count(*) FROM subscribers").fetchone()[0])
-    finally:
-        db.close()
+    with Store.open(database) as store:
+        return store.count_subscribers()
 
 
 def _list(settings_path: Path) -> list[dict[str, object]]:

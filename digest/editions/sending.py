@@ -10,6 +10,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import os
+import random
 import secrets
 import signal
 import socket
@@ -348,21 +349,25 @@ def _claimed(
     clock: Clock,
     sleep: Callable[[float], None],
     batch: int = 16,
+    chunk: int = 512,
 ) -> Iterator[DeliveryRow]:
-    """The due rows this sender claims, a few at a time, until none is left to anyone: rows
-    another live sender holds are its own; a dead sender's are taken over when its lease
-    runs out (this sender waits for that rather than leave them)."""
+    """This run's due rows that this sender claims, a few at a time, until none is left to
+    anyone. Readers are asked for a chunk at a time (a run may serve only some of an edition's
+    readers: one time zone, one address), each sender starting at a chunk of its own so that
+    several spread over the edition. Rows another live sender holds are its own; a dead
+    sender's are taken over (at once if it died on this host, else when its lease runs out:
+    this sender waits for that rather than leave them)."""
     if not due:
         return
     edition_id = due[0][1].edition_id
-    wanted = {person.email for person, _ in due}
+    emails = sorted(person.email for person, _ in due)
+    chunks = [emails[start : start + chunk] for start in range(0, len(emails), chunk)]
+    first = random.randrange(len(chunks))
     while True:
-        now = clock()
-        rows = store.claim(edition_id, claim, now, batch)
-        if rows:
-            yield from (row for row in rows if row.email in wanted)
-            continue
-        holders = store.holders(edition_id, claim, now)
+        for part in chunks[first:] + chunks[:first]:
+            while rows := store.claim(edition_id, claim, clock(), batch, emails=part):
+                yield from rows
+        holders = store.holders(edition_id, claim, clock(), emails)
         if not holders:
             return
         dead = [holder for holder in holders if _died_here(holder)]
@@ -596,7 +601,11 @@ def retry_deferred(
         if not due:
             return []
         builder = _Builder(settings, renderer, clock, ephemeral=False)
-        sending = _Sending(store, settings, transport, clock, builder, sleep, on_message)
+        # Claimed like a send's rows: two daemons retrying at once never take the same row.
+        claim = Claim(sender_id(), settings.smtp.claim_lease)
+        sending = _Sending(
+            store, settings, transport, clock, builder, sleep, on_message, claim=claim
+        )
         reports = []
         for edition_id, rows in due.items():
             day = dt.date.fromisoformat(edition_id)
@@ -604,12 +613,17 @@ def retry_deferred(
             def messages(
                 rows: list[DeliveryRow] = rows, day: dt.date = day
             ) -> Iterator[Outgoing | tuple[DeliveryRow, str]]:
-                for row in rows:
+                emails = [row.email for row in rows]
+                claimed = store.claim(day.isoformat(), claim, clock(), len(rows), emails=emails)
+                for row in claimed:
                     person = find(settings, store, row.email) or Subscriber(email=row.email)
                     picks = _picks_from_row(store, row)
                     yield builder.build(Edition(row.edition_id, day, person, picks), row)
 
-            reports.append(sending.dispatch(edition_id, messages(), _Skipped(), should_stop))
+            try:
+                reports.append(sending.dispatch(edition_id, messages(), _Skipped(), should_stop))
+            finally:
+                store.release(edition_id, claim.sender)
             if reports[-1].stopped:
                 break
         return reports

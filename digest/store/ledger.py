@@ -103,18 +103,26 @@ class Ledger(Connected):
             ).fetchall()
         return sorted(map(_row_to_delivery, rows), key=lambda row: row.email)
 
-    def holders(self, edition_id: str, claim: Claim, now: dt.datetime) -> dict[str, dt.datetime]:
-        """Other senders holding unfinished rows of this edition, each with the moment its
-        first lease runs out (a sender waits for those before it is done). SQLite: none."""
+    def holders(
+        self, edition_id: str, claim: Claim, now: dt.datetime, emails: Iterable[str]
+    ) -> dict[str, dt.datetime]:
+        """Other senders holding unfinished rows of these readers in this edition, each with
+        the moment its first lease runs out (a sender waits for those before it is done).
+        Few rows are ever held (a claim is a few readers), so they are filtered here."""
         if self._db.kind != "postgresql":
             return {}
+        wanted = {email.casefold() for email in emails}
         rows = self._db.execute(
-            "SELECT claimed_by, min(lease_until) FROM deliveries WHERE edition_id = ?"
-            " AND state IN ('pending', 'sending') AND claimed_by != ? AND lease_until >= ?"
-            " GROUP BY claimed_by",
+            "SELECT email, claimed_by, lease_until FROM deliveries WHERE edition_id = ?"
+            " AND state IN ('pending', 'sending') AND claimed_by != ? AND lease_until >= ?",
             (edition_id, claim.sender, _iso(now)),
         )
-        return {row[0]: dt.datetime.fromisoformat(row[1]) for row in rows}
+        held: dict[str, dt.datetime] = {}
+        for email, holder, until in rows:
+            if email.casefold() in wanted:
+                moment = dt.datetime.fromisoformat(until)
+                held[holder] = min(held.get(holder, moment), moment)
+        return held
 
     def release(self, edition_id: str, sender: str) -> int:
         """Give back a sender's claims on rows it did not finish (it stopped, they were not
