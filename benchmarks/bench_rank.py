@@ -14,7 +14,7 @@ import random
 import time
 from pathlib import Path
 
-from digest.models import Paper
+from digest.models import Paper, interests
 from digest.rank import Profile, Ranker
 from digest.sources import load_snapshot
 
@@ -76,7 +76,7 @@ def profiles(
     rng = random.Random(seed)
     return [
         Profile(
-            interests=tuple(rng.sample(PHRASES, rng.randint(2, 5))),
+            interests=interests(*rng.sample(PHRASES, rng.randint(2, 5))),
             exclude=tuple(rng.sample(EXCLUDES, rng.randint(0, 1))),
             max_items=rng.choice((5, 10, 10, 20)),
             authors=tuple(rng.sample(authors, 1)) if rng.random() < 0.2 else (),
@@ -114,7 +114,7 @@ def main() -> None:
     ranker = Ranker(candidates, corpus=[f"{p.title}. {p.abstract}" for p in history])
     prepare = time.perf_counter() - started
     started = time.perf_counter()
-    ranker.learn(sorted({i.phrase for p in people for i in p.weighted_interests()}))
+    ranker.learn(sorted({i.phrase for p in people for i in p.interests}))
     learn = time.perf_counter() - started
 
     started = time.perf_counter()

@@ -16,7 +16,7 @@ import datetime as dt
 import time
 from pathlib import Path
 
-from digest.models import Edition, Pick, Subscriber
+from digest.models import Edition, Pick, Subscriber, interests
 from digest.render import Links, Renderer
 from digest.sources import load_snapshot
 
@@ -31,7 +31,7 @@ def editions(count: int, items: int) -> list[tuple[Edition, Links]]:
     result = []
     for n in range(count):
         email = f"reader{n}@example.org"
-        person = Subscriber(email, f"Reader {n}", ("language models", "diffusion"))
+        person = Subscriber(email, f"Reader {n}", interests("language models", "diffusion"))
         links = Links(
             f"https://digest.example.org/archive/2026-11-22/tok{n}",
             f"https://digest.example.org/preferences/tok{n}",

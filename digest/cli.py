@@ -55,7 +55,6 @@ from digest.safe_text import terminal_safe as _safe
 from digest.settings import Settings, load_settings
 from digest.sources import FORMATS
 from digest.store import Store
-from digest.subscribers import parse_interest
 
 
 class _Console(Console):
@@ -373,10 +372,9 @@ def _write_out(text: str, out: Path | None, what: str) -> None:
 def _interest(text: str) -> Interest:
     """`phrase` or `phrase^weight` (as in search-engine boosts)."""
     try:
-        phrase, weight = parse_interest(text)
+        return Interest.parse(text)
     except ValueError as exc:
         raise SettingsError(f"--interest: {exc}") from None
-    return Interest(phrase, weight)
 
 
 @cli.command("rank")
@@ -801,7 +799,7 @@ def subscribers_list(
         {
             "email": p.email,
             "name": p.name,
-            "interests": list(p.interests),
+            "interests": [str(interest) for interest in p.interests],
             "max_items": p.max_items,
             "send_at": p.send_at,
             "timezone": p.timezone,

@@ -22,7 +22,7 @@ import numpy as np
 
 from digest.diff import ingest_paths
 from digest.errors import DigestError
-from digest.models import Paper
+from digest.models import Paper, interests
 from digest.rank import Profile, Ranker, Weights, document
 from digest.store import Store
 
@@ -159,7 +159,7 @@ def _digest_picks(
     plain = Weights(popularity=0, trending=0, freshness=0, diversity=0)
     ranker = Ranker(papers, corpus=corpus, weights=plain)
     topics = list(KEYWORD_TOPICS)
-    keywords = [Profile(KEYWORD_TOPICS[t], max_items=K) for t in topics]
+    keywords = [Profile(interests(*KEYWORD_TOPICS[t]), max_items=K) for t in topics]
     likes = [Profile(liked=liked[t], max_items=K) for t in topics]
     picks = {}
     # nDCG judges the ranking itself (the top K whatever they score); "shown" is what an email
@@ -389,7 +389,8 @@ def learning_curve(
     topics = list(KEYWORD_TOPICS)
     people = {
         (role, topic): Subscriber(
-            email=f"{role}-{topic.replace('.', '-')}@eval.example", interests=KEYWORD_TOPICS[topic]
+            email=f"{role}-{topic.replace('.', '-')}@eval.example",
+            interests=interests(*KEYWORD_TOPICS[topic]),
         )
         for role in ("learner", "twin")
         for topic in topics

@@ -96,16 +96,54 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @dataclass(frozen=True, slots=True)
+class Interest:
+    """An interest phrase and how much it counts against the reader's others: the one shape
+    it has from the settings file, a CSV row, the CLI and the web form to the ranker."""
+
+    phrase: str
+    weight: float = 1.0
+
+    @classmethod
+    def parse(cls, text: str) -> Interest:
+        """`phrase` or `phrase^weight` (as in search-engine boosts); ValueError names the
+        problem."""
+        phrase, caret, weight = text.rpartition("^")
+        value = 1.0
+        if not caret:
+            phrase = text
+        else:
+            try:
+                value = float(weight)
+            except ValueError:
+                value = -1.0
+            if not 0 < value <= 100:
+                raise ValueError(
+                    f"interest {text!r}: the weight after ^ must be a number in (0, 100]"
+                )
+        phrase = " ".join(phrase.split())
+        if not phrase:
+            raise ValueError(f"interest {text!r} is empty")
+        return cls(phrase, value)
+
+    def __str__(self) -> str:
+        """The text `parse` reads back."""
+        return self.phrase if self.weight == 1 else f"{self.phrase}^{self.weight:g}"
+
+
+def interests(*values: str | Interest) -> tuple[Interest, ...]:
+    """Plain phrases (weight 1) and Interests, as Interests."""
+    return tuple(v if isinstance(v, Interest) else Interest(v) for v in values)
+
+
+@dataclass(frozen=True, slots=True)
 class Subscriber:
     """A reader: where the digest goes and what they want in it."""
 
     email: str
     name: str = ""
-    interests: tuple[str, ...] = ()
+    interests: tuple[Interest, ...] = ()
     exclude: tuple[str, ...] = ()
     max_items: int = 10
-    # One weight per interest (same order); empty means every interest weighs 1.
-    interest_weights: tuple[float, ...] = ()
     authors: tuple[str, ...] = ()
     # Liked papers: arXiv ids or titles, resolved against the store when ranking.
     liked: tuple[str, ...] = ()

@@ -395,7 +395,9 @@ def recipient_fields(edition: Edition, links: Links) -> dict[str, Any]:
     """The values that differ between two readers who get the same papers."""
     return {
         "recipient": printable(edition.subscriber.email),
-        "interests": printable(", ".join(edition.subscriber.interests) or "everything trending"),
+        "interests": printable(
+            ", ".join(i.phrase for i in edition.subscriber.interests) or "everything trending"
+        ),
         "links": {
             "browser": safe_url(links.browser),
             "preferences": safe_url(links.preferences),

@@ -17,7 +17,7 @@ from typing import Any
 
 from digest.addresses import normalise_address
 from digest.errors import SubscriberError
-from digest.models import WEEKDAYS, Delivery, Frequency, Subscriber
+from digest.models import WEEKDAYS, Delivery, Frequency, Interest, Subscriber
 from digest.settings import Settings, SubscriberSettings, check_timezone, parse_send_at
 from digest.store import Store, SubscriberRow
 
@@ -42,28 +42,6 @@ CSV_COLUMNS = (
     "delivery",
 )
 MAX_SHOWN_ERRORS = 5
-
-
-def parse_interest(text: str) -> tuple[str, float]:
-    """`phrase` or `phrase^weight` (as in search-engine boosts) → (phrase, weight)."""
-    phrase, caret, weight = text.rpartition("^")
-    if not caret:
-        phrase, value = text, 1.0
-    else:
-        try:
-            value = float(weight)
-        except ValueError:
-            value = -1.0
-        if not 0 < value <= 100:
-            raise ValueError(f"interest {text!r}: the weight after ^ must be a number in (0, 100]")
-    phrase = " ".join(phrase.split())
-    if not phrase:
-        raise ValueError(f"interest {text!r} is empty")
-    return phrase, value
-
-
-def format_interest(phrase: str, weight: float) -> str:
-    return phrase if weight == 1 else f"{phrase}^{weight:g}"
 
 
 # A reader's lists are read on every send: keep them to what a person would type.
@@ -189,7 +167,7 @@ def validated_row(given: ProfileInput) -> SubscriberRow:
 
     email = checked(normalise_address, given.email)
     terms = checked(_terms, given.interests, "interests") or []
-    interests = [found for text in terms if (found := checked(parse_interest, text))]
+    interests = [found for text in terms if (found := checked(Interest.parse, text))]
     max_items = checked(_max_items, given.max_items)
     min_score = checked(_min_score, given.min_score)
     send_at = checked(_send_time, given.send_at)
@@ -203,7 +181,7 @@ def validated_row(given: ProfileInput) -> SubscriberRow:
             " from mon to fri, or turn weekdays_only off"
         )
     profile: dict[str, Any] = {
-        "interests": [{"phrase": p, "weight": w} for p, w in interests],
+        "interests": [_interest_json(interest) for interest in interests],
         "exclude": checked(_terms, given.exclude, "exclude terms"),
         "authors": checked(_terms, given.authors, "authors"),
         "liked": checked(_terms, given.liked, "liked papers"),
@@ -219,16 +197,18 @@ def validated_row(given: ProfileInput) -> SubscriberRow:
     return SubscriberRow(email, name, profile, send_at, timezone, weekdays_only)
 
 
+def _interest_json(interest: Interest) -> dict[str, Any]:
+    """How the store keeps an interest in a reader's profile."""
+    return {"phrase": interest.phrase, "weight": interest.weight}
+
+
 def from_settings(entry: SubscriberSettings, settings: Settings) -> Subscriber:
     """A `[[subscribers]]` entry, read as the store row it would be (one place for defaults)."""
-    interests = [
-        {"phrase": i, "weight": 1.0}
-        if isinstance(i, str)
-        else {"phrase": i.phrase, "weight": i.weight}
-        for i in entry.interests
-    ]
     profile = {
-        "interests": interests,
+        "interests": [
+            _interest_json(Interest(i) if isinstance(i, str) else Interest(i.phrase, i.weight))
+            for i in entry.interests
+        ],
         "exclude": list(entry.exclude),
         "authors": list(entry.authors),
         "liked": list(entry.liked),
@@ -251,8 +231,7 @@ def from_row(row: SubscriberRow, settings: Settings) -> Subscriber:
     return Subscriber(
         email=row.email,
         name=row.name,
-        interests=tuple(i["phrase"] for i in interests),
-        interest_weights=tuple(float(i.get("weight", 1.0)) for i in interests),
+        interests=tuple(Interest(i["phrase"], float(i.get("weight", 1.0))) for i in interests),
         exclude=tuple(profile.get("exclude", ())),
         authors=tuple(profile.get("authors", ())),
         liked=tuple(profile.get("liked", ())),
@@ -336,11 +315,10 @@ def schedules(settings: Settings, store: Store) -> set[tuple[str, str, bool]]:
 
 def profile_input(person: Subscriber) -> ProfileInput:
     """A subscriber as editable input (the preferences form starts from this)."""
-    weights = person.interest_weights or (1.0,) * len(person.interests)
     return ProfileInput(
         email=person.email,
         name=person.name,
-        interests=[format_interest(p, w) for p, w in zip(person.interests, weights, strict=True)],
+        interests=[str(interest) for interest in person.interests],
         exclude=person.exclude,
         authors=person.authors,
         liked=person.liked,

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from digest.identity import paper_key
-from digest.models import Basis, Edition, Paper, Pick, Subscriber
+from digest.models import Basis, Edition, Paper, Pick, Subscriber, interests
 from digest.render import FULL_CARDS, Links, Renderer
 
 from .conftest import ARTIFACTS
@@ -115,7 +115,9 @@ def email_file(tmp_path_factory: pytest.TempPathFactory, images: str) -> Path:
     edition = Edition(
         "2026-11-22",
         dt.date(2026, 11, 22),
-        Subscriber(email="ada@example.org", interests=("attention", "language models", "robots")),
+        Subscriber(
+            email="ada@example.org", interests=interests("attention", "language models", "robots")
+        ),
         tuple(picks),
     )
     votes = tuple((f"https://d.test/f/m{n}", f"https://d.test/f/l{n}") for n in range(len(picks)))

@@ -16,7 +16,7 @@ from digest.deliver import SmtpTransport
 from digest.diff import ingest_paths
 from digest.editions import send_edition
 from digest.errors import DigestError
-from digest.models import Paper
+from digest.models import Paper, interests
 from digest.rank import Profile, Ranker
 from digest.settings import load_settings
 from digest.store import Store
@@ -46,9 +46,14 @@ def test_more_and_less_reshape_the_ranking() -> None:
     liked_protein = _paper("Protein structure", "proteins fold; structure prediction")
     boring_video = _paper("Video generation", "generate videos of cats")
     ranker = Ranker(papers)
-    plain = Profile(("diffusion models",), max_items=3)
+    plain = Profile(
+        interests(
+            "diffusion models",
+        ),
+        max_items=3,
+    )
     taught = Profile(
-        ("diffusion models",), max_items=3, more=(liked_protein,), less=(boring_video,)
+        interests("diffusion models"), max_items=3, more=(liked_protein,), less=(boring_video,)
     )
     [before, after] = ranker.rank([plain, taught])
     assert after[0].paper.title == "Protein folding with diffusion"

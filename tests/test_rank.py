@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 
 from digest.identity import paper_key
-from digest.models import Basis, Paper
+from digest.models import Basis, Paper, interests
 from digest.rank import Candidate, Interest, Profile, Ranker, Weights, rank
 
 
@@ -21,7 +21,18 @@ PAPERS = [
 
 
 def test_interests_rank_matching_papers_first_with_reasons() -> None:
-    [picks] = rank(PAPERS, [Profile(("graph neural networks",), (), 3)])
+    [picks] = rank(
+        PAPERS,
+        [
+            Profile(
+                interests(
+                    "graph neural networks",
+                ),
+                (),
+                3,
+            )
+        ],
+    )
     titles = [p.paper.title for p in picks]
     assert set(titles) == {
         "Graph Neural Networks for Molecules",
@@ -29,20 +40,40 @@ def test_interests_rank_matching_papers_first_with_reasons() -> None:
     }
     assert all(p.reasons[0] == "matches: graph neural networks" for p in picks)
     assert all(p.basis is Basis.INTEREST and p.interest == "graph neural networks" for p in picks)
-    [popular] = rank(PAPERS, [Profile((), (), 1)])
+    [popular] = rank(PAPERS, [Profile(interests(), (), 1)])
     assert popular[0].basis is Basis.POPULAR
     assert popular[0].reasons == ("trending in this listing",)  # counts are the card's to show
 
 
 def test_exclude_vetoes_a_paper() -> None:
-    [picks] = rank(PAPERS, [Profile(("graph neural networks",), ("survey",), 5)])
+    [picks] = rank(
+        PAPERS,
+        [
+            Profile(
+                interests(
+                    "graph neural networks",
+                ),
+                ("survey",),
+                5,
+            )
+        ],
+    )
     assert [p.paper.title for p in picks] == ["Graph Neural Networks for Molecules"]
 
 
 def test_max_items_and_several_profiles_at_once() -> None:
     results = rank(
         PAPERS,
-        [Profile(("language models",), (), 1), Profile(("quantization", "language models"), (), 5)],
+        [
+            Profile(
+                interests(
+                    "language models",
+                ),
+                (),
+                1,
+            ),
+            Profile(interests("quantization", "language models"), (), 5),
+        ],
     )
     assert [p.paper.title for p in results[0]] == ["Scaling Language Models"] or [
         p.paper.title for p in results[0]
@@ -53,7 +84,7 @@ def test_max_items_and_several_profiles_at_once() -> None:
 
 
 def test_no_interests_falls_back_to_popularity() -> None:
-    [picks] = rank(PAPERS, [Profile((), (), 2)])
+    [picks] = rank(PAPERS, [Profile(interests(), (), 2)])
     assert [p.paper.title for p in picks] == [
         "A Survey of Graph Neural Networks",
         "Scaling Language Models",
@@ -62,17 +93,39 @@ def test_no_interests_falls_back_to_popularity() -> None:
 
 def test_ties_break_deterministically() -> None:
     twins = [_paper(f"Identical paper {i}", "same words") for i in range(5)]
-    first = rank(twins, [Profile((), (), 5)])[0]
-    second = rank(list(twins), [Profile((), (), 5)])[0]
+    first = rank(twins, [Profile(interests(), (), 5)])[0]
+    second = rank(list(twins), [Profile(interests(), (), 5)])[0]
     assert [p.paper.title for p in first] == [p.paper.title for p in second]
     assert [p.paper.title for p in first] == [f"Identical paper {i}" for i in range(5)]
 
 
 def test_empty_inputs() -> None:
-    assert rank([], [Profile(("x",), (), 3)]) == [[]]
+    assert rank(
+        [],
+        [
+            Profile(
+                interests(
+                    "x",
+                ),
+                (),
+                3,
+            )
+        ],
+    ) == [[]]
     assert rank(PAPERS, []) == []
     # Stop words only: tf-idf has no vocabulary, the exact phrase match still counts.
-    [[only]] = rank([_paper("The", "a an")], [Profile(("the",), (), 3)])
+    [[only]] = rank(
+        [_paper("The", "a an")],
+        [
+            Profile(
+                interests(
+                    "the",
+                ),
+                (),
+                3,
+            )
+        ],
+    )
     assert only.reasons == ("matches: the",)
 
 
@@ -93,12 +146,31 @@ def test_weights_decide_between_two_interests() -> None:
 def test_stemming_matches_word_forms() -> None:
     [picks] = rank(
         [_paper("Networks of graphs", "Graph neural networks rewired.")],
-        [Profile(("graph neural network",), (), 3)],
+        [
+            Profile(
+                interests(
+                    "graph neural network",
+                ),
+                (),
+                3,
+            )
+        ],
     )
     assert picks and picks[0].reasons[0] == "matches: graph neural network"
     # An exclusion is stemmed too: "surveys" vetoes a paper that says "survey".
     assert (
-        rank(PAPERS, [Profile(("graph neural networks",), ("surveys",), 5)])[0][0].paper.title
+        rank(
+            PAPERS,
+            [
+                Profile(
+                    interests(
+                        "graph neural networks",
+                    ),
+                    ("surveys",),
+                    5,
+                )
+            ],
+        )[0][0].paper.title
         == "Graph Neural Networks for Molecules"
     )
 
@@ -109,7 +181,17 @@ def test_followed_authors_boost_and_explain() -> None:
     )
     other = Paper(key="k2", title="Weather Forecasting Again", abstract="forecasts")
     [picks] = rank(
-        [other, by_ada], [Profile(("weather forecasting",), (), 2, authors=("ada nwosu",))]
+        [other, by_ada],
+        [
+            Profile(
+                interests(
+                    "weather forecasting",
+                ),
+                (),
+                2,
+                authors=("ada nwosu",),
+            )
+        ],
     )
     assert picks[0].paper is by_ada
     assert "by Ada Nwosu" in picks[0].reasons
@@ -132,11 +214,31 @@ def test_liked_papers_pull_similar_ones_up() -> None:
 
 def test_min_score_and_skip_ids() -> None:
     candidates = [Candidate(p, paper_id=i) for i, p in enumerate(PAPERS)]
-    profile = Profile(("language models",), (), 5)
+    profile = Profile(
+        interests(
+            "language models",
+        ),
+        (),
+        5,
+    )
     assert {p.paper_id for p in rank(candidates, [profile])[0]} == {2, 3}
-    skipping = Profile(("language models",), (), 5, skip_ids=frozenset({2}))
+    skipping = Profile(
+        interests(
+            "language models",
+        ),
+        (),
+        5,
+        skip_ids=frozenset({2}),
+    )
     assert [p.paper_id for p in rank(candidates, [skipping])[0]] == [3]
-    strict = Profile(("language models",), (), 5, min_score=10.0)
+    strict = Profile(
+        interests(
+            "language models",
+        ),
+        (),
+        5,
+        min_score=10.0,
+    )
     assert rank(candidates, [strict])[0] == []
 
 
@@ -149,7 +251,13 @@ def test_diversity_keeps_near_duplicates_from_filling_the_list() -> None:
         for i in range(3)
     ]
     different = _paper("Diffusion models for proteins", "diffusion models design protein backbones")
-    profile = Profile(("diffusion models",), (), 2)
+    profile = Profile(
+        interests(
+            "diffusion models",
+        ),
+        (),
+        2,
+    )
     [plain] = rank([*twins, different], [profile], weights=STILL)
     [diverse] = rank([*twins, different], [profile], weights=Weights(diversity=0.7))
     assert different not in [p.paper for p in plain]
@@ -166,7 +274,15 @@ def test_trending_and_freshness_break_ties_with_reasons() -> None:
     )
     [picks] = rank(
         [old, new],
-        [Profile(("graph networks",), (), 2)],
+        [
+            Profile(
+                interests(
+                    "graph networks",
+                ),
+                (),
+                2,
+            )
+        ],
         now=now,
         weights=Weights(popularity=0, trending=0, freshness=1, diversity=0, semantic=0),
     )
@@ -174,7 +290,15 @@ def test_trending_and_freshness_break_ties_with_reasons() -> None:
     moving = [Candidate(old, 1, upvote_delta=0), Candidate(new, 2, upvote_delta=40)]
     [picks] = rank(
         moving,
-        [Profile(("graph networks",), (), 2)],
+        [
+            Profile(
+                interests(
+                    "graph networks",
+                ),
+                (),
+                2,
+            )
+        ],
         weights=Weights(popularity=0, trending=1, freshness=0, diversity=0, semantic=0),
     )
     assert picks[0].paper is new
@@ -184,11 +308,24 @@ def test_trending_and_freshness_break_ties_with_reasons() -> None:
 
 def test_all_subscribers_at_once_equals_one_at_a_time() -> None:
     profiles = [
-        Profile(("graph neural networks",), ("survey",), 2),
-        Profile((Interest("language models", 2), "quantization"), (), 3),
-        Profile((), (), 2),
+        Profile(
+            interests(
+                "graph neural networks",
+            ),
+            ("survey",),
+            2,
+        ),
+        Profile((Interest("language models", 2), Interest("quantization")), (), 3),
+        Profile(interests(), (), 2),
         Profile(authors=("Nobody",), max_items=3),
-        Profile(("robot",), (), 1, min_score=0.1),
+        Profile(
+            interests(
+                "robot",
+            ),
+            (),
+            1,
+            min_score=0.1,
+        ),
     ]
     ranker = Ranker(PAPERS, corpus=["unrelated text about cooking", "graph theory notes"])
     together = ranker.rank(profiles)
@@ -198,7 +335,9 @@ def test_all_subscribers_at_once_equals_one_at_a_time() -> None:
 
 def test_a_phrase_listed_twice_is_one_reason_at_its_larger_weight() -> None:
     papers = [_paper("Quantization of Language Models", "int4 robot"), _paper("Robot Folding")]
-    twice = Profile((Interest("robot", 1.0), "quantization", Interest("robot", 5.0)), (), 2)
+    twice = Profile(
+        (Interest("robot", 1.0), Interest("quantization"), Interest("robot", 5.0)), (), 2
+    )
     [picks] = rank(papers, [twice], weights=STILL)
     both = next(p for p in picks if p.paper.title.startswith("Quantization"))
     assert both.reasons[0] == "matches: robot, quantization"  # robot's weight is 5, not 1
@@ -208,7 +347,23 @@ def test_ties_across_readers_in_one_batch_keep_listing_order() -> None:
     # The shortlist sorts every reader's eligible papers in one pass: each reader's ties still
     # break by upvotes, then listing order, whatever the other readers are eligible for.
     twins = [_paper(f"Robot paper {i}", "robot", upvotes=i % 2) for i in range(6)]
-    readers = [Profile(("robot",), (), 6), Profile(exclude=("robot",)), Profile(("robot",), (), 3)]
+    readers = [
+        Profile(
+            interests(
+                "robot",
+            ),
+            (),
+            6,
+        ),
+        Profile(exclude=("robot",)),
+        Profile(
+            interests(
+                "robot",
+            ),
+            (),
+            3,
+        ),
+    ]
     flat = Weights(popularity=0, trending=0, freshness=0, diversity=0, learned=0, semantic=0)
     first, nothing, third = rank(twins, readers, weights=flat)
     expected = [f"Robot paper {i}" for i in (1, 3, 5, 0, 2, 4)]

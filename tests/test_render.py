@@ -8,7 +8,7 @@ import pytest
 
 from digest.errors import RenderError
 from digest.identity import paper_key
-from digest.models import Basis, Edition, Paper, Pick, Subscriber
+from digest.models import Basis, Edition, Paper, Pick, Subscriber, interests
 from digest.render import (
     FULL_CARDS,
     Links,
@@ -47,7 +47,7 @@ def _edition(*titles: str, abstract: str = "An abstract. With two sentences.") -
         )
         for i, t in enumerate(titles, 1)
     )
-    subscriber = Subscriber(email="ada@example.org", name="Ada", interests=("graphs",))
+    subscriber = Subscriber(email="ada@example.org", name="Ada", interests=interests("graphs"))
     return Edition("2026-11-22", dt.date(2026, 11, 22), subscriber, picks)
 
 

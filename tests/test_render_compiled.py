@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from digest.deliver.encoding import encode_pieces
 from digest.identity import paper_key
-from digest.models import Edition, Paper, Pick, Subscriber
+from digest.models import Edition, Paper, Pick, Subscriber, interests
 from digest.render import BUILTIN_TEMPLATES, Links, Renderer
 
 from .conftest import REPO
@@ -35,10 +35,10 @@ def _links(n: int | str) -> Links:
 
 
 def _edition(
-    papers: list[Paper], email: str = "ada@example.org", interests: tuple[str, ...] = ("graphs",)
+    papers: list[Paper], email: str = "ada@example.org", topics: tuple[str, ...] = ("graphs",)
 ) -> Edition:
     picks = tuple(Pick(p, 1.0, ("matches: graphs", f"{i} upvotes")) for i, p in enumerate(papers))
-    return Edition(DAY.isoformat(), DAY, Subscriber(email, "Ada", interests), picks)
+    return Edition(DAY.isoformat(), DAY, Subscriber(email, "Ada", interests(*topics)), picks)
 
 
 # Arbitrary text, plus strings that look like the shared rendering's slot markers (old and new).
@@ -153,8 +153,8 @@ def test_reader_values_in_attributes_keep_lxml_quoting(tmp_path: Path) -> None:
     )
     renderer = Renderer(tmp_path)
     listing = [Paper(key="k", title="Graph Networks", abstract="Graphs.")]
-    for interests in (("plain",), ('say "hi"',), ("back\\slash",)):
-        edition = _edition(listing, "ada@example.org", interests)
+    for topics in (("plain",), ('say "hi"',), ("back\\slash",)):
+        edition = _edition(listing, "ada@example.org", topics)
         assert renderer.render(edition, _links(1)) == renderer.render_naive(edition, _links(1))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from digest.models import Paper
+from digest.models import Paper, interests
 from digest.rank import Profile, Ranker, Weights
 
 semantic = pytest.importorskip("digest.rank.semantic")
@@ -34,11 +34,25 @@ def test_meaning_reorders_but_never_admits() -> None:
         _paper("Automobile insurance", "Automobile pricing models for insurers."),
     ]
     ranker = Ranker(papers, weights=Weights(semantic=2.0, learned=0, diversity=0))
-    profile = Profile(("automobile",), max_items=3)
+    profile = Profile(
+        interests(
+            "automobile",
+        ),
+        max_items=3,
+    )
     [shown] = ranker.rank([profile])
     assert [p.paper.title for p in shown] == ["Automobile insurance"]  # only its words match
     [ranked] = ranker.rank(
-        [Profile(("automobile",), max_items=3, min_score=-99)], thresholded=False
+        [
+            Profile(
+                interests(
+                    "automobile",
+                ),
+                max_items=3,
+                min_score=-99,
+            )
+        ],
+        thresholded=False,
     )
     order = [p.paper.title for p in ranked]
     assert order.index("Self-driving cars") < order.index("Cooking pasta")

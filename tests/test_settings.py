@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from digest.errors import SettingsError
+from digest.models import Interest
 from digest.settings import load_settings
 
 from .conftest import REPO, write_settings
@@ -106,7 +107,6 @@ def test_weighted_interests_and_ranking_section(tmp_path: Path) -> None:
 
     settings = load_settings(path)
     [person] = subscribers_from(settings)
-    assert person.interests == ("plain", "heavy")
-    assert person.interest_weights == (1.0, 2.5)
+    assert person.interests == (Interest("plain"), Interest("heavy", 2.5))
     assert (person.authors, person.liked, person.min_score) == (("Ada",), ("2501.00001",), 0.2)
     assert weights_from(settings).diversity == 0.5

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from digest.models import interests
 from digest.settings import load_settings
 from digest.store import Store
 from digest.subscribers import all_subscribers, read_csv
@@ -195,7 +196,9 @@ def test_store_rows_override_settings_and_unsubscribed_stay_unsubscribed(
         store.upsert_subscribers(rows, FIXED_NOW)
         people = all_subscribers(settings, store)
     assert [p.email for p in people] == ["ada@example.org", "grace@example.org", "new@example.org"]
-    assert people[0].interests == ("robots",)  # the store's row wins over the settings entry
+    assert people[0].interests == interests(
+        "robots"
+    )  # the store's row wins over the settings entry
     listed = {p["email"]: p for p in _list(settings_path)}
     assert listed["new@example.org"]["status"] == "unsubscribed"
     assert listed["grace@example.org"]["source"] == "settings"

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 
 from digest.models import Pick, RecordedPick, Subscriber
-from digest.rank import Candidate, Interest, Profile, Weights, rank
+from digest.rank import Candidate, Profile, Weights, rank
 from digest.settings import Settings
 from digest.store import DeliveryRow, Store
 
@@ -41,12 +41,9 @@ def choose_picks(
     profiles = []
     for person in people:
         liked, _unknown = store.find_papers(person.liked)
-        weights = person.interest_weights or (1.0,) * len(person.interests)
         profiles.append(
             Profile(
-                interests=tuple(
-                    Interest(p, w) for p, w in zip(person.interests, weights, strict=True)
-                ),
+                interests=person.interests,
                 exclude=person.exclude,
                 max_items=person.max_items,
                 authors=person.authors,

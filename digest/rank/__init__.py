@@ -4,7 +4,8 @@
 signals on the store, blends them and picks per reader, vectorised over all readers.
 """
 
-from digest.rank.ranker import Candidate, Interest, Profile, Ranker, Weights, rank
+from digest.models import Interest
+from digest.rank.ranker import Candidate, Profile, Ranker, Weights, rank
 from digest.rank.text import document
 
 __all__ = ["Candidate", "Interest", "Profile", "Ranker", "Weights", "document", "rank"]

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from digest.identity import normalise_title
-from digest.models import Basis, Paper, Pick
+from digest.models import Basis, Interest, Paper, Pick
 from digest.rank.text import (
     Bm25,
     Evidence,
@@ -74,18 +74,10 @@ DECIMALS = 6
 
 
 @dataclass(frozen=True, slots=True)
-class Interest:
-    """An interest phrase and how much it counts relative to the reader's others."""
-
-    phrase: str
-    weight: float = 1.0
-
-
-@dataclass(frozen=True, slots=True)
 class Profile:
     """What one reader wants."""
 
-    interests: tuple[str | Interest, ...] = ()
+    interests: tuple[Interest, ...] = ()
     exclude: tuple[str, ...] = ()
     max_items: int = 10
     authors: tuple[str, ...] = ()
@@ -96,9 +88,6 @@ class Profile:
     min_score: float = 0.0
     # Store ids of papers this reader must not get again (already sent).
     skip_ids: frozenset[int] = frozenset()
-
-    def weighted_interests(self) -> tuple[Interest, ...]:
-        return tuple(i if isinstance(i, Interest) else Interest(i) for i in self.interests)
 
 
 @dataclass(frozen=True, slots=True)
@@ -514,7 +503,7 @@ class _Run:
 
         self.ranker, self.profiles = ranker, profiles
         texts, n_papers = ranker.texts, len(ranker.items)
-        self.interests = [p.weighted_interests() for p in profiles]
+        self.interests = [p.interests for p in profiles]
         self.phrases = _index([i.phrase for group in self.interests for i in group])
         phrase_list = list(self.phrases)
         # Phrases: calibrated BM25 (capped) plus a bonus for the words as one run.
