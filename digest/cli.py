@@ -799,7 +799,7 @@ def subscribers_list(
         {
             "email": p.email,
             "name": p.name,
-            "interests": [str(interest) for interest in p.interests],
+            "interests": [interest.phrase for interest in p.interests],
             "max_items": p.max_items,
             "send_at": p.send_at,
             "timezone": p.timezone,

@@ -66,11 +66,11 @@ class Database(ABC):
     @abstractmethod
     def begin(self, *, shared: bool) -> None: ...
 
-    @abstractmethod
-    def commit(self) -> None: ...
+    def commit(self) -> None:
+        self.execute("COMMIT")
 
-    @abstractmethod
-    def rollback(self) -> None: ...
+    def rollback(self) -> None:
+        self.execute("ROLLBACK")
 
     @property
     @abstractmethod

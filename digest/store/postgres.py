@@ -120,12 +120,6 @@ class Postgres(Database):
         if not shared:  # as SQLite's BEGIN IMMEDIATE: one plain writer at a time
             self._connection.execute(_WRITE_LOCK)
 
-    def commit(self) -> None:
-        self._connection.execute("COMMIT")
-
-    def rollback(self) -> None:
-        self._connection.execute("ROLLBACK")
-
     @property
     def in_transaction(self) -> bool:
         status = self._connection.info.transaction_status

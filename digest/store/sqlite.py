@@ -86,12 +86,6 @@ class Sqlite(Database):
         # BEGIN IMMEDIATE takes the write lock up front; SQLite has no finer one.
         self._connection.execute("BEGIN IMMEDIATE")
 
-    def commit(self) -> None:
-        self._connection.execute("COMMIT")
-
-    def rollback(self) -> None:
-        self._connection.execute("ROLLBACK")
-
     @property
     def in_transaction(self) -> bool:
         return self._connection.in_transaction
