@@ -213,3 +213,33 @@ def test_an_unreachable_server_is_one_line(tmp_path: Path) -> None:
     write_settings(tmp_path, database=f"postgresql://digest@127.0.0.1:{free_port()}/digest")
     result = run("history", cwd=tmp_path)
     assert_clean_error(result, 4, "cannot use the PostgreSQL server")
+
+
+def test_senders_that_run_out_of_readers_together_both_finish(
+    server_database: str, tmp_path: Path, faulty: tuple[FaultyHandler, int]
+) -> None:
+    """Regression: a sender with nothing left to claim waited for the other's unfinished rows
+    while its own messages in flight were not recorded yet; two of them at once waited for
+    each other until their leases ran out. Now each records what it sent before it waits."""
+    handler, port = faulty
+    handler.delay = 0.1
+    readers = 40  # more than one claim each (16 readers a claim)
+    command, env = readers_ready(server_database, tmp_path, port, readers)
+    path = Path(command[command.index("--settings") + 1])
+    path.write_text(path.read_text().replace("timeout = 5\n", "timeout = 5\nconcurrency = 3\n"))
+    senders = [
+        subprocess.Popen([*command, "send"], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    try:
+        outputs = [sender.communicate(timeout=120)[0] for sender in senders]
+    finally:
+        for sender in senders:  # a hang fails the test, and leaves no process behind
+            sender.kill()
+            sender.communicate()
+    assert [sender.returncode for sender in senders] == [0, 0]
+    assert sorted(to for to, _ in handler.messages) == [
+        f"reader{n:02d}@example.org" for n in range(readers)
+    ]
+    sent = [int(re.search(r": sent (\d+)", out).group(1)) for out in outputs]  # type: ignore[union-attr]
+    assert sum(sent) == readers

@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from digest.deliver.dispatch import Dispatcher, Outgoing, relay_rate_limit
@@ -210,6 +210,8 @@ def _send_edition(
             store, settings, transport, clock, builder, sleep, on_message, monotonic, claim
         )
 
+        claims = _Claims(store, claim, plan, builder, day, clock, sleep)
+
         def messages() -> Iterator[Outgoing | tuple[DeliveryRow, str]]:
             """Each reader's message, built while the previous ones are on the wire."""
             # Planned only once the relay answered (the dispatcher has connected), so an
@@ -222,20 +224,20 @@ def _send_edition(
             for email in skipped.published:
                 if on_message is not None:
                     on_message(email, f"{verb} to the feed")
-            rows = (
-                (row for _, row in due)
-                if claim is None
-                else _claimed(store, claim, due, clock, sleep)
-            )
-            readers = {person.email: person for person, _ in due}
-            for row in rows:
-                person = readers.pop(row.email)
-                yield builder.build(Edition(edition_id, day, person, plan.picks(row)), row)
-            skipped.elsewhere.extend(readers)  # due here, but sent by another sender
+            if claim is None:  # a dry run: every due reader, nothing claimed
+                for person, row in due:
+                    yield builder.build(Edition(edition_id, day, person, plan.picks(row)), row)
+                return
+            claims.readers.update((person.email, person) for person, _ in due)
+            yield from claims.messages()
 
         if dry_run:
             return _dry_run(edition_id, messages(), plan, skipped, on_message)
-        return sending.dispatch(edition_id, messages(), skipped, should_stop, planned=plan.count)
+        report = sending.dispatch(
+            edition_id, messages(), skipped, should_stop, planned=plan.count, again=claims.again
+        )
+        # Due readers this sender never claimed: other senders served them (unless it stopped).
+        return replace(report, elsewhere=() if report.stopped else tuple(claims.readers))
     finally:
         store.database.unlock(planning)
         if claim is not None:  # every message of this run has been settled by now
@@ -345,37 +347,64 @@ def _due_rows(
 def _claimed(
     store: Store,
     claim: Claim,
-    due: Sequence[tuple[Subscriber, DeliveryRow]],
+    edition_id: str,
+    emails: Sequence[str],
     clock: Clock,
-    sleep: Callable[[float], None],
     batch: int = 16,
     chunk: int = 512,
 ) -> Iterator[DeliveryRow]:
-    """This run's due rows that this sender claims, a few at a time, until none is left to
-    anyone. Readers are asked for a chunk at a time (a run may serve only some of an edition's
-    readers: one time zone, one address), each sender starting at a chunk of its own so that
-    several spread over the edition. Rows another live sender holds are its own; a dead
-    sender's are taken over (at once if it died on this host, else when its lease runs out:
-    this sender waits for that rather than leave them)."""
-    if not due:
-        return
-    edition_id = due[0][1].edition_id
-    emails = sorted(person.email for person, _ in due)
-    chunks = [emails[start : start + chunk] for start in range(0, len(emails), chunk)]
-    first = random.randrange(len(chunks))
-    while True:
-        for part in chunks[first:] + chunks[:first]:
-            while rows := store.claim(edition_id, claim, clock(), batch, emails=part):
-                yield from rows
-        holders = store.holders(edition_id, claim, clock(), emails)
+    """The rows of these readers that this sender can claim now, a few at a time. Readers are
+    asked for a chunk at a time (a run may serve only some of an edition's readers: one time
+    zone, one address), each sender starting at a chunk of its own so that several spread
+    over the edition. Rows another live sender holds are left to it."""
+    ordered = sorted(emails)
+    chunks = [ordered[start : start + chunk] for start in range(0, len(ordered), chunk)]
+    first = random.randrange(len(chunks)) if chunks else 0
+    for part in chunks[first:] + chunks[:first]:
+        while rows := store.claim(edition_id, claim, clock(), batch, emails=part):
+            yield from rows
+
+
+@dataclass(slots=True)
+class _Claims:
+    """A sender's rounds over an edition: the readers it claims and builds messages for, and
+    between rounds (every message of the last one settled and recorded), the wait for what
+    other senders still hold: nothing when they finish it, a dead sender's readers when it
+    is seen dead on this host or its lease runs out."""
+
+    store: Store
+    claim: Claim | None
+    plan: _Plan
+    builder: _Builder
+    day: dt.date
+    clock: Clock
+    sleep: Callable[[float], None]
+    readers: dict[str, Subscriber] = field(default_factory=dict)  # due, not claimed yet
+
+    def messages(self) -> Iterator[Outgoing | tuple[DeliveryRow, str]]:
+        assert self.claim is not None
+        edition_id = self.plan.edition_id
+        for row in _claimed(self.store, self.claim, edition_id, list(self.readers), self.clock):
+            person = self.readers.pop(row.email)
+            edition = Edition(edition_id, self.day, person, self.plan.picks(row))
+            yield self.builder.build(edition, row)
+
+    def again(self) -> Iterator[Outgoing | tuple[DeliveryRow, str]] | None:
+        """The next round, once there may be something to claim; None when this sender is
+        done (no reader of its left unfinished by anyone)."""
+        if self.claim is None or not self.readers:
+            return None
+        store, edition_id = self.store, self.plan.edition_id
+        holders = store.holders(edition_id, self.claim, self.clock(), self.readers)
         if not holders:
-            return
+            return None
         dead = [holder for holder in holders if _died_here(holder)]
         for holder in dead:  # no need to wait out the lease of a sender seen dead
             store.release(edition_id, holder)
         if not dead:  # a live sender finishes its rows, or its lease runs out
             until = min(holders.values())
-            sleep(min(1.0, max(0.05, (until - clock()).total_seconds())))
+            self.sleep(min(1.0, max(0.05, (until - self.clock()).total_seconds())))
+        return self.messages()
 
 
 def _dry_run(
@@ -440,6 +469,7 @@ class _Sending:
         should_stop: Callable[[], bool],
         *,
         planned: int = 0,
+        again: Callable[[], Iterator[Outgoing | tuple[DeliveryRow, str]] | None] = lambda: None,
     ) -> SendReport:
         """Send one edition's messages; the report adds what was sent to what was skipped."""
         transport = self.transport
@@ -457,6 +487,9 @@ class _Sending:
             rate_limit=relay_rate_limit(self.store, self.settings, self.sleep, self.monotonic),
         )
         stopped = dispatcher.run(messages, should_stop)
+        # Rounds until `again` has none: each starts with every earlier message recorded.
+        while not stopped and (more := again()) is not None:
+            stopped = dispatcher.run(more, should_stop)
         done = dispatcher.outcomes
         return skipped.report(
             edition_id,
@@ -480,7 +513,6 @@ class _Skipped:
     waiting: list[tuple[str, str]] = field(default_factory=list)  # deferred, not due yet
     published: list[str] = field(default_factory=list)  # feed-only readers, served in this run
     not_due: list[str] = field(default_factory=list)  # weekly readers on another weekday
-    elsewhere: list[str] = field(default_factory=list)  # served by another sender meanwhile
 
     def due(self, row: DeliveryRow, now: dt.datetime) -> bool:
         """Whether this row is sent in this run; if not, it is counted where it belongs."""
@@ -514,7 +546,6 @@ class _Skipped:
     ) -> SendReport:
         return SendReport(
             planned=planned,
-            elsewhere=tuple(self.elsewhere),
             edition_id=edition_id,
             sent=tuple(sent),
             already_sent=tuple(self.already),
