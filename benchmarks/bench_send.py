@@ -187,9 +187,10 @@ def _same(moment: dt.datetime) -> dt.datetime:
 
 def measure_senders(
     port: int, counter: Any, count: int, concurrency: int, senders: list[int]
-) -> dict[int, float]:
-    """Messages a second with the store on PostgreSQL, for each number of `digest send`
-    processes sharing the edition (each a fresh copy of the same store)."""
+) -> dict[str, float]:
+    """Messages a second of real `digest send` processes: one on a SQLite file, then with the
+    store on PostgreSQL, each number of processes sharing the edition (each run a fresh copy
+    of the same store)."""
     import os
     import subprocess
     import sys
@@ -199,17 +200,19 @@ def measure_senders(
     from digest.store import pgserver
 
     server = pgserver.start(free_port())
-    rates: dict[int, float] = {}
+    rates: dict[str, float] = {}
     try:
         files = sorted(ARXIV.glob("*.jsonl"))
         history, today = files[:6], files[6]
         people = readers(count, "diverse", phrase_pool(history))
-        for number in senders:
-            schema = f"bench_{number}"
-            with psycopg.connect(server.url(), autocommit=True) as connection:
-                connection.execute(f"CREATE SCHEMA {schema}")
-            url = server.url(schema)
+        for engine, number in [("sqlite", 1)] + [("postgresql", n) for n in senders]:
             with tempfile.TemporaryDirectory() as tmp:
+                url = str(Path(tmp) / "digest.sqlite")
+                if engine == "postgresql":
+                    schema = f"bench_{number}"
+                    with psycopg.connect(server.url(), autocommit=True) as connection:
+                        connection.execute(f"CREATE SCHEMA {schema}")
+                    url = server.url(schema)
                 path = settings_file(Path(tmp), port, concurrency, url)
                 # `digest send` runs on the real clock: the papers arrive today.
                 now = dt.datetime.now(dt.UTC)
@@ -230,8 +233,9 @@ def measure_senders(
                     process.wait()
                 seconds = time.perf_counter() - started
                 sent = counter.value - before
-                rates[number] = sent / seconds
-                print(f"    {number} sender process(es): {sent:,} messages in {seconds:.1f} s")
+                label = f"{engine}, {number} sender{'s' if number > 1 else ''}"
+                rates[label] = sent / seconds
+                print(f"    {label}: {sent:,} messages in {seconds:.1f} s")
     finally:
         from digest.store.postgres import close_pools
 
@@ -277,9 +281,9 @@ def main() -> None:
                 f" aiosmtpd in its own process, {args.concurrency} connection(s) per sender"
             )
             rates = measure_senders(port, counter, args.readers, args.concurrency, numbers)
-            base = rates[numbers[0]]
-            for number, rate in rates.items():
-                print(f"  {number} sender(s): {rate:,.0f} msg/s, {rate / base:.2f}x {numbers[0]}")
+            base = next(rate for label, rate in rates.items() if label.startswith("postgresql"))
+            for label, rate in rates.items():
+                print(f"  {label}: {rate:,.0f} msg/s, {rate / base:.2f}x postgresql's first")
         finally:
             stop.set()
             sink.join()
