@@ -277,8 +277,8 @@ def main() -> None:
         try:
             numbers = [int(n) for n in args.senders.split(",")]
             print(
-                f"{args.readers:,} diverse readers, one arXiv day, store on PostgreSQL, local"
-                f" aiosmtpd in its own process, {args.concurrency} connection(s) per sender"
+                f"{args.readers:,} diverse readers, one arXiv day, real `digest send` processes"
+                f" ({args.concurrency} connection(s) each), local aiosmtpd in its own process"
             )
             rates = measure_senders(port, counter, args.readers, args.concurrency, numbers)
             base = next(rate for label, rate in rates.items() if label.startswith("postgresql"))

@@ -11,9 +11,11 @@ rather than by loading stored keys into Python.
 
 from __future__ import annotations
 
+import itertools
+import time
 from pathlib import Path
 
-from digest.errors import StoreError
+from digest.errors import StoreBusy, StoreError
 from digest.store._base import Connected, _translating_errors
 from digest.store.catalog import Catalog, Changes, SnapshotRow
 from digest.store.db import Database, is_server_url
@@ -45,6 +47,20 @@ class Store(Catalog, Readers, Ledger, Connected):
         never wait for a long write. `read_only` opens for reading alone (a read-only file or
         folder works) and never creates anything. `timeout` is how long a write waits for
         another process's write to finish."""
+        deadline = time.monotonic() + timeout
+        for attempt in itertools.count():
+            try:
+                return cls._open_once(location, read_only, timeout)
+            except StoreBusy:
+                # SQLite answers "busy" at once, without waiting, where waiting could deadlock
+                # (two processes making one new file): it asks to be tried again.
+                if is_server_url(location) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(min(1.0, 0.02 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _open_once(cls, location: Path | str, read_only: bool, timeout: float) -> Store:
         database: Database
         if is_server_url(location):
             from digest.store import postgres
@@ -117,9 +133,12 @@ class Store(Catalog, Readers, Ledger, Connected):
                 f"database {self.path} has schema {version}, older than this digest's"
                 f" ({SCHEMA_VERSION}), and no upgrade path on PostgreSQL yet"
             )
-        # executescript commits any open transaction, so the idempotent DDL runs on its own.
-        self._db.script(SCHEMA)
+        # All under the write lock from the first statement: two processes making a new file
+        # at once could otherwise deadlock in SQLite's rollback mode, one told "busy" at once.
         with self.transaction():
+            if self._schema_version() == SCHEMA_VERSION:
+                return  # another process made it meanwhile
+            self._db.script(SCHEMA)
             row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None:
                 self._db.execute(

@@ -61,7 +61,7 @@ class Database(ABC):
 
     @abstractmethod
     def script(self, sql: str) -> None:
-        """Several statements at once, outside any transaction (the schema)."""
+        """Several statements (the schema), inside the caller's transaction."""
 
     @abstractmethod
     def begin(self, *, shared: bool) -> None: ...

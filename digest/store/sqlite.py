@@ -80,7 +80,10 @@ class Sqlite(Database):
         return self._connection.executemany(sql, rows)
 
     def script(self, sql: str) -> None:
-        self._connection.executescript(sql)
+        # One statement at a time: executescript would commit the caller's transaction.
+        for statement in sql.split(";"):
+            if statement.strip():
+                self._connection.execute(statement)
 
     def begin(self, *, shared: bool) -> None:
         # BEGIN IMMEDIATE takes the write lock up front; SQLite has no finer one.
