@@ -243,3 +243,30 @@ def test_senders_that_run_out_of_readers_together_both_finish(
     ]
     sent = [int(re.search(r": sent (\d+)", out).group(1)) for out in outputs]  # type: ignore[union-attr]
     assert sum(sent) == readers
+
+
+def test_waiting_for_an_editions_planning_outlasts_the_write_timeout(server_database: str) -> None:
+    """Regression: a sender waited for another's planning (minutes for a big edition) only as
+    long as a write may wait (the store's timeout), then failed as busy."""
+    import threading
+
+    outcome: list[BaseException | None] = []
+
+    def wait_for_the_plan() -> None:
+        try:
+            with Store.open(server_database, timeout=0.2) as second:
+                second.database.lock(f"plan {EDITION}")
+                second.database.unlock(f"plan {EDITION}")
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    with Store.open(server_database) as first:
+        first.database.lock(f"plan {EDITION}")
+        waiter = threading.Thread(target=wait_for_the_plan)
+        waiter.start()
+        waiter.join(timeout=1.0)  # five times the waiter's timeout
+        assert waiter.is_alive() and not outcome, outcome
+        first.database.unlock(f"plan {EDITION}")
+    waiter.join(timeout=60)
+    assert outcome == [None]

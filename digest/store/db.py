@@ -89,7 +89,7 @@ class Database(ABC):
 
     @abstractmethod
     def lock(self, name: str) -> None:
-        """Wait for a named lock (see try_lock)."""
+        """Wait for a named lock (see try_lock), however long its holder keeps it."""
 
     @abstractmethod
     def unlock(self, name: str) -> None:

@@ -85,6 +85,7 @@ def server_error(name: str, exc: Exception) -> StoreError:
 
 _WRITE_LOCK = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':write'))"
 _LOCK = "SELECT {}(hashtext(current_schema() || ':' || %s))"
+_LOCK_TIMEOUT = "SELECT set_config('lock_timeout', %s, false)"
 
 
 class Postgres(Database):
@@ -100,9 +101,8 @@ class Postgres(Database):
         self._held: set[str] = set()
         self._connection: psycopg.Connection[Any] = pool.getconn(timeout=timeout)
         # A write waits this long for another process's, then fails as busy.
-        self._connection.execute(
-            "SELECT set_config('lock_timeout', %s, false)", (f"{int(timeout * 1000)}ms",)
-        )
+        self._lock_timeout = f"{int(timeout * 1000)}ms"
+        self._connection.execute(_LOCK_TIMEOUT, (self._lock_timeout,))
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         return self._connection.execute(to_postgres(sql), params or None)
@@ -133,7 +133,12 @@ class Postgres(Database):
         return False
 
     def lock(self, name: str) -> None:
-        self._connection.execute(_LOCK.format("pg_advisory_lock"), (name,))
+        """Waits as long as the holder needs (planning a big edition takes minutes)."""
+        self._connection.execute(_LOCK_TIMEOUT, ("0",))
+        try:
+            self._connection.execute(_LOCK.format("pg_advisory_lock"), (name,))
+        finally:
+            self._connection.execute(_LOCK_TIMEOUT, (self._lock_timeout,))
         self._held.add(name)
 
     def unlock(self, name: str) -> None:
