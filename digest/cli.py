@@ -622,17 +622,21 @@ def status(obj: _Context, edition: str | None, as_json: bool) -> None:
         failures = [
             (r.email, r.error or "") for r in store.deliveries(chosen) if r.state == "failed"
         ]
+        held = store.unfinished_claims(chosen)
     if as_json:
         document = {
             "edition": chosen,
             "counts": counts,
             "failures": [{"email": e, "error": err} for e, err in failures],
+            "senders": held,
         }
         click.echo(json.dumps(document, indent=2))
         return
     click.echo(
         f"edition {chosen}: " + ", ".join(f"{state} {n}" for state, n in sorted(counts.items()))
     )
+    for sender, count in held.items():
+        _echo(f"  held unfinished by sender {sender}: {count}")
     for address, error in failures:
         _echo(f"  failed: {address}: {error}")
 

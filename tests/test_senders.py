@@ -58,6 +58,7 @@ def test_senders_split_an_edition_and_a_dead_ones_rows_wait_for_its_lease(
         later = FIXED_NOW + dt.timedelta(seconds=30)
         rest = store.claim(EDITION, b, later, 100)
         assert len(rest) == 2  # only the rows nobody held
+        assert store.unfinished_claims(EDITION) == {a.sender: 4, b.sender: 6}
         assert store.holders(EDITION, b, later, everyone) == {a.sender: FIXED_NOW + lease}
         # Once its lease has run out, b takes a's rows over, the half-sent ones included.
         after = FIXED_NOW + lease + dt.timedelta(seconds=1)

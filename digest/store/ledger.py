@@ -124,6 +124,17 @@ class Ledger(Connected):
                 held[holder] = min(held.get(holder, moment), moment)
         return held
 
+    def unfinished_claims(self, edition_id: str) -> dict[str, int]:
+        """For each sender, how many of this edition's rows it holds unfinished (`digest
+        status`: a count that stops shrinking is a sender that stopped)."""
+        rows = self._db.execute(
+            "SELECT claimed_by, count(*) FROM deliveries WHERE edition_id = ?"
+            " AND state IN ('pending', 'sending') AND claimed_by IS NOT NULL"
+            " GROUP BY claimed_by ORDER BY claimed_by",
+            (edition_id,),
+        )
+        return {holder: int(count) for holder, count in rows}
+
     def release(self, edition_id: str, sender: str) -> int:
         """Give back a sender's claims on rows it did not finish (it stopped, they were not
         for it, or it died on this host), so another sender takes them at once instead of
