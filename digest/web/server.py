@@ -10,6 +10,7 @@ from flask import Flask
 from digest.deliver.preflight import is_loopback
 from digest.errors import SettingsError
 from digest.settings import Settings
+from digest.web.app import create_app
 
 
 class WebServer:
@@ -25,7 +26,7 @@ class WebServer:
         web = settings.web
         try:
             self._server = create_server(
-                app or _create_app(settings),
+                app or create_app(settings),
                 host=host,
                 port=port,
                 threads=web.threads,
@@ -92,9 +93,3 @@ def serve(settings: Settings, host: str, port: int, *, announce: Callable[[str],
             " reverse proxy (see the README)"
         )
     server.run()
-
-
-def _create_app(settings: Settings) -> Flask:
-    from digest.web import create_app
-
-    return create_app(settings)

@@ -1,0 +1,44 @@
+"""The web app factory: the blueprints on one Flask app, with what they share."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Flask
+
+from digest.errors import SettingsError
+from digest.render import BUILTIN_TEMPLATES
+from digest.settings import Settings
+from digest.tokens import signing_keys
+from digest.web.errors import install as install_error_pages
+from digest.web.operator import operator_pages
+from digest.web.preferences import preferences_page
+from digest.web.reader import pages
+from digest.web.site import Clock, Site, _Templates
+from digest.web.votes import vote_pages
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
+    """The web app for these settings. Needs DIGEST_SECRET_KEY (it checks link tokens)."""
+    if settings.secret_key is None:
+        raise SettingsError(
+            "digest serve checks signed links: set DIGEST_SECRET_KEY (16+ characters) in the"
+            " environment, the same key `digest send` uses"
+        )
+    secret = settings.secret_key.get_secret_value()
+    signing_keys(secret)  # a clear error now for a key that is too short
+    admin = settings.admin_token.get_secret_value() if settings.admin_token else ""
+    if admin and len(admin) < 16:
+        raise SettingsError("DIGEST_ADMIN_TOKEN is shorter than 16 characters; set a long one")
+    app = Flask(__name__, template_folder=str(BUILTIN_TEMPLATES / "web"))
+    # A preferences form is a few hundred bytes; anything far larger is refused with 413.
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    app.extensions["digest"] = Site(settings, clock, secret, admin, _Templates(settings))
+    install_error_pages(app)
+    for blueprint in (pages, vote_pages, preferences_page, operator_pages):
+        app.register_blueprint(blueprint)
+    return app
