@@ -10,7 +10,9 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -79,27 +81,36 @@ def _sent_by(url: str, pid: int) -> int:
     return int(row[0]) if row else 0
 
 
+def _wait_for(condition: Callable[[], bool], victim: subprocess.Popen[Any]) -> None:
+    """Until `condition`, while the victim is still sending (it must die mid-edition)."""
+    deadline = time.monotonic() + 90
+    while not condition():
+        assert victim.poll() is None, "the victim finished before it could be killed"
+        assert time.monotonic() < deadline, "no progress in 90 s"
+        time.sleep(0.02)
+
+
 def test_two_senders_one_killed_mid_send_every_reader_once(
     server_database: str, tmp_path: Path, faulty: tuple[FaultyHandler, int]
 ) -> None:
     """Two real `digest send` processes share an edition; one dies by SIGKILL after it has
-    sent some of its readers. The other takes its rows over: everyone gets the edition, at
-    most the message in flight at the kill twice, with the same Message-ID."""
+    sent some of its readers, once the other sends too. The other takes its rows over:
+    everyone gets the edition, at most the message in flight at the kill twice, with the
+    same Message-ID."""
     handler, port = faulty
-    handler.delay = 0.08
-    readers = 30
+    handler.delay = 0.15
+    readers = 60
     command, env = readers_ready(server_database, tmp_path, port, readers)
+    # The victim first, so that it surely holds readers when the other has started too: a
+    # survivor starting first could take them all before a slow victim claimed any.
     victim = subprocess.Popen(
         [*command, "send"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    _wait_for(lambda: _sent_by(server_database, victim.pid) >= 2, victim)
     survivor = subprocess.Popen(
         [*command, "send"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    deadline = time.monotonic() + 90
-    while _sent_by(server_database, victim.pid) < 2:
-        assert victim.poll() is None, "the victim finished before it could be killed"
-        assert time.monotonic() < deadline, "the victim never sent anything"
-        time.sleep(0.02)
+    _wait_for(lambda: _sent_by(server_database, survivor.pid) >= 1, victim)
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=30)
     _, err = survivor.communicate(timeout=180)
