@@ -23,17 +23,14 @@ def _entry_html(edition: Edition) -> str:
             if line:
                 lines.append(Markup("<p>{}</p>").format(line))
         snippet = Markup("").join(
-            Markup("<strong>{}</strong>").format(part["text"])
-            if part["em"]
-            else escape(part["text"])
+            Markup("<strong>{}</strong>").format(part.text) if part.em else escape(part.text)
             for part in card["snippet_parts"]
         )
         if snippet:
             lines.append(Markup("<p>{}</p>").format(snippet))
         lines.append(Markup("<p>Why: {}</p>").format(card["reasons"]))
         links = Markup(" · ").join(
-            Markup('<a href="{}">{}</a>').format(link["href"], link["label"])
-            for link in card["links"]
+            Markup('<a href="{}">{}</a>').format(link.href, link.label) for link in card["links"]
         )
         lines.append(Markup("<p>{}</p>").format(links))
         parts.append(str(Markup("").join(lines)))

@@ -228,11 +228,10 @@ class Email:
     html: str
     text: str
     headers: dict[str, str] = field(default_factory=dict)
-    # `html` as (literal pieces shared by every reader of the edition, this reader's values
-    # between them), so that the mail code encodes the shared pieces once; None: encode `html`.
-    html_pieces: tuple[tuple[str, ...], tuple[str, ...]] | None = field(
-        default=None, compare=False, repr=False
-    )
+    # `html` as the pieces it was joined from (cards, the template's text, an edition's shared
+    # rendering, the reader's values): the mail code encodes a long piece once for every
+    # message that holds it. None: encode `html` whole.
+    html_pieces: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
 
 
 class DeliveryState(enum.StrEnum):

@@ -24,7 +24,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, quote_plus, urlsplit
 
 import jinja2
@@ -33,6 +33,7 @@ from mjml import mjml2html
 from premailer import Premailer
 
 from digest.errors import RenderError
+from digest.fragments import FragmentCache
 from digest.models import Basis, Edition, Email, Paper, Pick
 from digest.safe_text import web_url
 
@@ -65,6 +66,21 @@ class Links:
     feed: str
     votes: tuple[tuple[str, str], ...] = ()
     in_browser: bool = False
+
+
+class CardLink(NamedTuple):
+    """A link under a card: Abstract, PDF, Code, ... (records, not dicts: a card's values are
+    immutable, so {% cache %} keys them by identity)."""
+
+    label: str
+    href: str
+
+
+class SnippetPart(NamedTuple):
+    """A piece of a card's snippet; `em`: the reader's own words, shown strong."""
+
+    text: str
+    em: bool
 
 
 def header_safe(text: str, limit: int = 160) -> str:
@@ -164,7 +180,7 @@ def stats_line(paper: Paper, upvote_delta: int) -> str:
     return " · ".join(parts)
 
 
-def paper_links(paper: Paper) -> list[dict[str, str]]:
+def paper_links(paper: Paper) -> tuple[CardLink, ...]:
     """The card's links; only http(s) ones (a store filled before ingest checked links may
     still hold others)."""
     links = []
@@ -183,7 +199,7 @@ def paper_links(paper: Paper) -> list[dict[str, str]]:
         links.append({"label": "Hugging Face", "href": page})
     if not links:
         links.append({"label": "Find on arXiv", "href": paper_url(paper)})
-    return [{"label": link["label"], "href": safe_url(link["href"])} for link in links]
+    return tuple(CardLink(link["label"], safe_url(link["href"])) for link in links)
 
 
 def paper_url(paper: Paper) -> str:
@@ -331,23 +347,23 @@ def _printable_paper(paper: Paper) -> Paper:
 
 def evidence_parts(
     evidence: str, highlights: tuple[tuple[int, int], ...], abstract: str
-) -> list[dict[str, Any]]:
+) -> tuple[SnippetPart, ...]:
     """The card's snippet as pieces, the reader's words marked `em`: the sentence that earned
     the pick when there is one, else the abstract's first sentences."""
     if not evidence:
-        return [{"text": snippet(abstract), "em": False}] if abstract else []
-    parts: list[dict[str, Any]] = []
+        return (SnippetPart(snippet(abstract), em=False),) if abstract else ()
+    parts: list[SnippetPart] = []
     done = 0
     for start, end in sorted(highlights):
         if start < done or end > len(evidence):
             continue
         if start > done:
-            parts.append({"text": printable(evidence[done:start]), "em": False})
-        parts.append({"text": printable(evidence[start:end]), "em": True})
+            parts.append(SnippetPart(printable(evidence[done:start]), em=False))
+        parts.append(SnippetPart(printable(evidence[start:end]), em=True))
         done = end
     if done < len(evidence):
-        parts.append({"text": printable(evidence[done:]), "em": False})
-    return parts
+        parts.append(SnippetPart(printable(evidence[done:]), em=False))
+    return tuple(parts)
 
 
 def card_fields(pick: Pick, index: int, today: dt.date) -> dict[str, Any]:
@@ -387,7 +403,7 @@ def _snippet_fields(
     evidence: str, highlights: tuple[tuple[int, int], ...], abstract: str
 ) -> dict[str, Any]:
     parts = evidence_parts(evidence, highlights, abstract)
-    text = "".join(part["text"] for part in parts)
+    text = "".join(part.text for part in parts)
     return {"snippet": text, "snippet_parts": parts, "snippet_wrapped": textwrap.fill(text, 72)}
 
 
@@ -429,6 +445,8 @@ _SLOTS = {
 }
 _FIRST_VOTE_SLOT = 7
 _SLOT = re.compile(f"{_SLOT_OPEN}(\\d+){_SLOT_CLOSE}")
+_NOT_YET = object()  # an edition not rendered with slots yet
+MAX_SEEN = 65_536  # editions a renderer remembers having rendered once
 
 
 def _slots(votes: int) -> dict[str, Any]:
@@ -474,19 +492,22 @@ class _Shared:
     html_tail: str
     text: _Parts
     text_tail: str
-    # The HTML's literal chunks and tail (one tuple for all readers: the mail code encodes it
-    # once per edition); None when a chunk holds a bare CR, whose line ends fold across pieces.
-    html_literals: tuple[str, ...] | None
+    # Whether the HTML may be encoded in pieces: not when a chunk holds a bare CR, whose line
+    # ends fold across pieces.
+    whole_pieces: bool
 
-    def fill_html(
-        self, values: list[str]
-    ) -> tuple[str, tuple[tuple[str, ...], tuple[str, ...]] | None]:
-        """The reader's HTML, and the same as (shared literals, the reader's escaped values)."""
+    def fill_html(self, values: list[str]) -> tuple[str, tuple[str, ...] | None]:
+        """The reader's HTML, and the same as pieces: the shared literals between the reader's
+        escaped values (None when a literal holds a bare CR: it must be encoded whole)."""
         escaped = _Shared._escaped(self.html, values)
         html = _Shared._joined(self.html, self.html_tail, escaped)
-        if self.html_literals is None:
+        if not self.whole_pieces:
             return html, None
-        return html, (self.html_literals, tuple(escaped))
+        pieces: list[str] = []
+        for (chunk, _, _), value in zip(self.html, escaped, strict=True):
+            pieces += (chunk, value)
+        pieces.append(self.html_tail)
+        return html, tuple(pieces)
 
     @staticmethod
     def fill(parts: _Parts, tail: str, values: list[str]) -> str:
@@ -645,6 +666,8 @@ class CompiledHtml:
         # MJML may copy an expression (the title also labels the body); never a statement.
         if set(seen) != set(tokens) or len(statements) != len(set(statements)):
             raise RenderError(f"template {name}: MJML or premailer dropped or copied a placeholder")
+        # Rebuilding an attribute depends on nothing but its values: {% cache %} may hold one.
+        env.pure_functions.add("_attribute_value")  # type: ignore[attr-defined]
         # Jinja drops one trailing newline (keep_trailing_newline is off); premailer ends in one.
         self.template = env.from_string(
             restored + "\n" if restored.endswith("\n") else restored,
@@ -689,6 +712,7 @@ class Renderer:
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+            extensions=[FragmentCache],
         )
         # The text/plain part is never parsed as HTML, so it is not HTML-escaped.
         self._text_env = jinja2.Environment(
@@ -696,6 +720,7 @@ class Renderer:
             autoescape=False,  # noqa: S701
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
+            extensions=[FragmentCache],
         )
         # The compiled template escapes text with this; attributes go through _attribute_value.
         self._html_env.filters["_text"] = _text
@@ -706,35 +731,51 @@ class Renderer:
         except jinja2.TemplateError as exc:
             raise RenderError(f"template error: {exc}") from None
         self._shared: dict[tuple[Any, ...], _Shared | None] = {}
+        self._seen: set[tuple[Any, ...]] = set()  # editions rendered once, not shared yet
         self._share_verified = False
         self._share_broken = False
 
     def _render(self, edition: Edition, links: Links, *, naive: bool) -> Email:
         context = edition_context(edition, links, *self._formats)
+        pieces: tuple[str, ...] | None = None
         try:
             if naive:
                 html = compile_mjml(self._html.render(context))
-            else:
-                html = self._compiled.render(context)
+            else:  # in the pieces Jinja writes: the mail code encodes the long ones once
+                pieces = tuple(self._compiled.generate(context))
+                html = "".join(pieces)
+                if "\r" in html:  # a bare CR's line end folds across pieces
+                    pieces = None
             text = self._text.render(context)
         except jinja2.TemplateError as exc:
             raise RenderError(f"template error while rendering: {exc}") from None
         return Email(
-            subject=context["subject"], preheader=context["preheader"], html=html, text=text
+            subject=context["subject"],
+            preheader=context["preheader"],
+            html=html,
+            text=text,
+            html_pieces=pieces,
         )
 
     def render(self, edition: Edition, links: Links) -> Email:
-        """One email: the edition's shared rendering (made once for everyone who gets the same
-        papers) with this reader's address, interests and signed links filled in."""
+        """One email. The first reader who gets these papers has it rendered directly (each
+        card from the template's {% cache %}); from the second on, the edition is rendered
+        once with slots (see _share) and only their address, interests and signed links are
+        filled in."""
         key = (edition.edition_id, edition.date, edition.picks, len(links.votes), links.in_browser)
         if self._share_broken:
             return self._render(edition, links, naive=False)
-        if key not in self._shared:
+        shared = self._shared.get(key, _NOT_YET)
+        if shared is _NOT_YET:
+            if key not in self._seen:  # readers of different interests rarely share papers
+                if len(self._seen) >= MAX_SEEN:
+                    self._seen.clear()
+                self._seen.add(key)
+                return self._render(edition, links, naive=False)
             if len(self._shared) > 512:
                 self._shared.clear()
-            self._shared[key] = self._share(edition, links)
-        shared = self._shared[key]
-        if shared is None:  # this template cannot share: render directly
+            shared = self._shared[key] = self._share(edition, links)
+        if not isinstance(shared, _Shared):  # this template cannot share: render directly
             return self._render(edition, links, naive=False)
         values = _slot_values(recipient_fields(edition, links))
         try:
@@ -768,7 +809,7 @@ class Renderer:
             html_tail,
             text_parts,
             text_tail,
-            None if any("\r" in c for c in chunks) else chunks,
+            not any("\r" in c for c in chunks),
         )
         if self._share_verified:
             return shared

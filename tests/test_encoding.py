@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.deliver.encoding import (
+    LONG_PIECE,
     SOFT_BREAK,
     encode_pieces,
     quoted_printable,
@@ -38,8 +39,11 @@ def test_pieces_encoded_alone_join_into_valid_quoted_printable(text: str) -> Non
 def test_shared_literals_and_reader_values_encode_as_the_whole(
     literals: list[str], value: str
 ) -> None:
+    """Long pieces (cached) and runs of short ones, in any order, decode to the whole."""
     values = [value.replace("\r", "")] * (len(literals) - 1)
-    encoded = encode_pieces(tuple(literals), values)
-    whole = "".join(part for pair in zip(literals, [*values, ""], strict=True) for part in pair)
-    assert quopri.decodestring(encoded).decode("utf-8") == _crlf(whole)
+    pieces = [part for pair in zip(literals, [*values, ""], strict=True) for part in pair]
+    pieces += [literal * (LONG_PIECE // max(1, len(literal)) + 1) for literal in literals]
+    encoded = encode_pieces(pieces)
+    assert quopri.decodestring(encoded).decode("utf-8") == _crlf("".join(pieces))
     assert all(len(line) <= 76 for line in encoded.split(b"\r\n"))
+    assert encode_pieces(pieces) == encoded  # the second time from the cache

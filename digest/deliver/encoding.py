@@ -1,6 +1,6 @@
 """Transfer encoding for the message's parts: quoted-printable with CRLF line ends, and an HTML
-part assembled from pieces, where the pieces every reader of an edition shares are encoded once
-(cached) and only the reader's own few values are encoded per message."""
+part assembled from pieces, where the long pieces many messages share (a paper's card, the
+template's text) are encoded once (cached) and only the rest is encoded per message."""
 
 from __future__ import annotations
 
@@ -32,21 +32,31 @@ def room_for_soft_break(encoded: bytes) -> bytes:
     return encoded[:cut] + SOFT_BREAK + encoded[cut:]
 
 
-@functools.lru_cache(maxsize=256)
-def _encoded_literals(literals: tuple[str, ...]) -> tuple[bytes, ...]:
-    """An edition's shared pieces, encoded once for all its readers (the last one ends the
-    part, so it needs no room for a soft break)."""
-    *inner, tail = map(quoted_printable, literals)
-    return (*map(room_for_soft_break, inner), tail)
+# A piece at least this long is encoded once and kept (cards, the template's text, an edition's
+# shared rendering); shorter ones, the reader's own values among them, are encoded as they come.
+LONG_PIECE = 256
 
 
-def encode_pieces(literals: tuple[str, ...], values: Sequence[str]) -> bytes:
-    """Quoted-printable of literals[0] + values[0] + literals[1] + … + literals[-1], pieces
-    joined by soft breaks; decodes to the same text as encoding the whole at once. A text with
-    a bare CR must be encoded whole (its line ends fold across pieces): callers check."""
-    shared = _encoded_literals(literals)
+@functools.lru_cache(maxsize=8192)
+def _encoded_piece(piece: str) -> bytes:
+    return room_for_soft_break(quoted_printable(piece))
+
+
+def encode_pieces(pieces: Sequence[str]) -> bytes:
+    """Quoted-printable of the pieces joined, each long piece encoded on its own (cached: it
+    recurs in many messages), runs of short ones together, joined by soft breaks; decodes to
+    the same text as encoding the whole at once. A text with a bare CR must be encoded whole
+    (its line ends fold across pieces): callers check."""
     encoded: list[bytes] = []
-    for literal, value in zip(shared, values, strict=False):  # the last literal comes after
-        encoded += (literal, SOFT_BREAK, room_for_soft_break(quoted_printable(value)), SOFT_BREAK)
-    encoded.append(shared[-1])
-    return b"".join(encoded)
+    short: list[str] = []
+    for piece in pieces:
+        if len(piece) < LONG_PIECE:
+            short.append(piece)
+            continue
+        if short:
+            encoded.append(room_for_soft_break(quoted_printable("".join(short))))
+            short.clear()
+        encoded.append(_encoded_piece(piece))
+    if short:
+        encoded.append(quoted_printable("".join(short)))
+    return SOFT_BREAK.join(encoded)

@@ -150,7 +150,7 @@ def build_message(
             part_head.format(b=boundary, kind="html").encode("ascii"),
             quoted_printable(email.html)
             if email.html_pieces is None
-            else encode_pieces(*email.html_pieces),
+            else encode_pieces(email.html_pieces),
             f"\r\n--{boundary}--\r\n".encode("ascii"),
         )
     )
