@@ -416,3 +416,49 @@ def test_a_crash_while_building_the_next_message_still_records_the_one_in_flight
         send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
     recipients = sorted(r.rcpt_tos[0] for r in smtp_server.handler.messages)
     assert recipients == ["ada@example.org", "grace@example.org"]
+
+
+@settings_profile(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b".", b"..", b"\r\n", b"\n", b"\r", b"a", b"=2E"]), max_size=12))
+def test_dot_stuffing_doubles_every_leading_dot(parts: list[bytes]) -> None:
+    """As RFC 5321 4.5.2 says (the reference: a regular expression over lines)."""
+    import re
+
+    from digest.deliver.transports import _dot_stuffed
+
+    data = b"".join(parts)
+    expected = re.sub(rb"(?m)^\.", b"..", data)
+    expected += b"" if expected.endswith(b"\r\n") else b"\r\n"
+    assert _dot_stuffed(data) == expected + b".\r\n"
+
+
+class IntervalRecordingTransport(CrashingTransport):
+    """Records the interpreter's thread switch interval while each message goes out."""
+
+    seen: list[float]
+
+    def send(self, sender: str, recipient: str, data: bytes) -> None:
+        import sys
+
+        self.seen.append(sys.getswitchinterval())
+        super().send(sender, recipient, data)
+
+
+def test_threads_take_short_turns_while_messages_go_out_and_not_after(
+    database: Path | str, tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+) -> None:
+    """A connection whose relay answered gets the interpreter within SWITCH_INTERVAL, not
+    Python's 5 ms; the process's setting is back as it was once the send is over."""
+    import sys
+
+    from digest.deliver.dispatch import SWITCH_INTERVAL
+
+    settings, store = _setup(database, tmp_path, smtp_server.port)
+    transport = IntervalRecordingTransport(SmtpTransport(settings.smtp), 100)
+    transport.seen = []
+    before = sys.getswitchinterval()
+    with store:
+        report = send_edition(store, settings, transport, fixed_clock())
+    assert len(report.sent) == 2
+    assert transport.seen == pytest.approx([SWITCH_INTERVAL] * 2)  # kept in microseconds
+    assert sys.getswitchinterval() == before > SWITCH_INTERVAL

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from digest.identity import paper_key
 from digest.models import Basis, Paper, interests
 from digest.rank import Candidate, Interest, Profile, Ranker, Weights, rank
@@ -370,3 +372,38 @@ def test_ties_across_readers_in_one_batch_keep_listing_order() -> None:
     assert [p.paper.title for p in first] == expected
     assert nothing == []
     assert [p.paper.title for p in third] == expected[:3]
+
+
+def test_phrases_learned_side_by_side_score_as_learned_one_by_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The per-phrase SVMs train in threads; the scores and picks are those of one thread."""
+    import random
+
+    import numpy as np
+
+    from digest.rank import ranker as ranker_module
+
+    rng = random.Random(5)
+    vocabulary = [
+        "graph",
+        "neural",
+        "network",
+        "language",
+        "model",
+        "robot",
+        "policy",
+        "vision",
+        "diffusion",
+    ]
+    corpus = [" ".join(rng.choices(vocabulary, k=12)) for _ in range(300)]
+    phrases = ["graph neural", "language model", "robot policy", "vision diffusion"]
+    profiles = [Profile(interests(phrase), (), 3) for phrase in phrases]
+    results = []
+    for threads in (1, 4):
+        monkeypatch.setattr(ranker_module, "LEARNING_THREADS", threads)
+        ranker = Ranker(PAPERS, corpus=corpus)
+        results.append((ranker.learned(phrases), ranker.rank(profiles)))
+    (one, picks_one), (four, picks_four) = results
+    assert np.array_equal(one, four) and one.any()
+    assert picks_one == picks_four

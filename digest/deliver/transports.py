@@ -33,14 +33,14 @@ class AmbiguousFailure(TemporaryFailure):
 
 
 def _dot_stuffed(data: bytes) -> bytes:
-    """The DATA payload: lines starting with "." doubled, ended by CRLF "." CRLF (RFC 5321)."""
-    stuffed = _LEADING_DOT.sub(b"..", data)
+    """The DATA payload: lines starting with "." doubled, ended by CRLF "." CRLF (RFC 5321).
+    (bytes.replace: a regular expression took ~0.15 ms for a 36 KB message.)"""
+    stuffed = data.replace(b"\n.", b"\n..")
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
     if not stuffed.endswith(b"\r\n"):
         stuffed += b"\r\n"
     return stuffed + b".\r\n"
-
-
-_LEADING_DOT = re.compile(rb"(?m)^\.")
 
 
 class Transport(Protocol):

@@ -20,8 +20,11 @@ input always gives the same picks, alone or in a batch.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import os
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +66,7 @@ ABSTRACT_RUN_BONUS = 0.25
 SEED_C = 0.01
 PHRASE_C = 0.1
 PSEUDO_POSITIVES = 20
+LEARNING_THREADS = 4  # at most, and no more than the machine's cores
 # "Less like this" counts this much against "more like this" in a reader's taste: the papers a
 # reader turns down are mostly near their topic, so a full-weight subtraction blurs it (measured
 # with `digest eval --learning-curve`: 0.3 gave 1.05x the twin, 1.0 gave 0.98x).
@@ -282,13 +286,24 @@ def calibrated(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 
 def _fit_svm(features: csr_matrix, labels: np.ndarray, c: float) -> Any:
-    from sklearn.exceptions import ConvergenceWarning
+    """A linear SVM on `features` (float64, canonical CSR: sklearn would otherwise convert a
+    copy on every fit). Called from worker threads: the caller silences ConvergenceWarning
+    around all of them (warning filters are the process's, not a thread's)."""
+    import sklearn
     from sklearn.svm import LinearSVC
 
     svm = LinearSVC(C=c, class_weight="balanced", max_iter=2000, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    # The matrix is ours and finite: skip sklearn's checks (its settings are per thread).
+    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
         return svm.fit(features, labels)
+
+
+def _svm_ready(matrix: csr_matrix) -> csr_matrix:
+    """`matrix` as LinearSVC fits on it without copying: float64, sorted, no duplicates."""
+    ready: csr_matrix = matrix.astype(np.float64)
+    ready.sum_duplicates()
+    ready.sort_indices()
+    return ready
 
 
 # -- ranking ---------------------------------------------------------------------------------
@@ -383,24 +398,34 @@ class Ranker:
         linear SVM separates the PSEUDO_POSITIVES store papers its BM25 ranks highest from the
         rest of the store; a candidate's score is read in standard deviations above the
         store's. It finds on-topic papers in other words; cached per phrase."""
-        corpus = self.corpus_matrix
-        assert corpus is not None
-        for phrase in phrases:
-            if phrase in self._learned_cache:
-                continue
-            scores = self.bm25.scores(phrase)[: self.n_corpus]
-            top = np.argsort(-scores, kind="stable")[:PSEUDO_POSITIVES]
-            top = top[scores[top] > 0]
-            if len(top) < 2 or len(top) == self.n_corpus:
-                self._learned_cache[phrase] = np.zeros(len(self.items))
-                continue
-            labels = np.zeros(self.n_corpus)
-            labels[top] = 1
-            svm = _fit_svm(corpus, labels, PHRASE_C)
-            known = np.asarray(svm.decision_function(corpus), dtype=np.float64)
-            found = np.asarray(svm.decision_function(self.matrix), dtype=np.float64)
-            self._learned_cache[phrase] = (found - known.mean()) / (float(known.std()) or 1.0)
+        assert self.corpus_matrix is not None
+        missing = [p for p in dict.fromkeys(phrases) if p not in self._learned_cache]
+        if missing:
+            from sklearn.exceptions import ConvergenceWarning
+
+            corpus = _svm_ready(self.corpus_matrix)
+            # liblinear lets go of the interpreter while it trains: phrases learn side by side.
+            workers = min(len(missing), LEARNING_THREADS, os.cpu_count() or 1)
+            with warnings.catch_warnings(), ThreadPoolExecutor(workers) as pool:
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                learned = pool.map(functools.partial(self._learn, corpus), missing)
+                self._learned_cache.update(zip(missing, learned, strict=True))
         return np.stack([self._learned_cache[p] for p in phrases], axis=1)
+
+    def _learn(self, corpus: csr_matrix, phrase: str) -> np.ndarray:
+        """One phrase's SVM scores of the candidates (see learned)."""
+        scores = self.bm25.scores(phrase)[: self.n_corpus]
+        top = np.argsort(-scores, kind="stable")[:PSEUDO_POSITIVES]
+        top = top[scores[top] > 0]
+        if len(top) < 2 or len(top) == self.n_corpus:
+            return np.zeros(len(self.items))
+        labels = np.zeros(self.n_corpus)
+        labels[top] = 1
+        svm = _fit_svm(corpus, labels, PHRASE_C)
+        known = np.asarray(svm.decision_function(corpus), dtype=np.float64)
+        found = np.asarray(svm.decision_function(self.matrix), dtype=np.float64)
+        result: np.ndarray = (found - known.mean()) / (float(known.std()) or 1.0)
+        return result
 
     def _stems(self, paper: Paper) -> list[str]:
         """A reader's example paper as stems (cached: many readers tap the same papers)."""
@@ -471,7 +496,11 @@ class Ranker:
             background = self.matrix if background is None else vstack([background, self.matrix])
         features = vstack([liked, background])
         labels = np.r_[np.ones(liked.shape[0]), np.zeros(background.shape[0])]
-        svm = _fit_svm(features, labels, SEED_C)
+        with warnings.catch_warnings():
+            from sklearn.exceptions import ConvergenceWarning
+
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            svm = _fit_svm(features, labels, SEED_C)
         reference = np.asarray(svm.decision_function(background), dtype=np.float64)
         scores = np.asarray(svm.decision_function(self.matrix), dtype=np.float64)
         return calibrated(scores, reference), nearest
