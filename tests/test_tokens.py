@@ -50,3 +50,18 @@ def test_malformed_tokens_are_told_apart_from_tampered_ones() -> None:
         with pytest.raises(BadToken) as caught:
             read_token(SECRET, tampered)
         assert caught.value.tampered is True, tampered
+
+
+def test_tokens_are_itsdangerous_signatures_so_links_in_inboxes_keep_working() -> None:
+    """The fast signer makes the very tokens of itsdangerous' own Signer (HMAC-SHA1 with a
+    key derived per purpose): links sent before it still verify, and the other way round."""
+    from itsdangerous import Signer
+
+    secret = "new-key-0123456789abcdef old-key-0123456789abcdef"
+    reference = Signer("new-key-0123456789abcdef", salt="digest.unsubscribe")
+    made = make_token(secret, "Ada@Example.org")
+    assert made == reference.sign(made.rpartition(".")[0]).decode("ascii")
+    older = Signer("old-key-0123456789abcdef", salt="digest.unsubscribe").sign(
+        b"YWRhQGV4YW1wbGUub3Jn"
+    )
+    assert read_token(secret, older.decode("ascii")) == "ada@example.org"
