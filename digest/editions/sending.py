@@ -344,19 +344,26 @@ def _due_rows(
     return due
 
 
+# Rows a sender claims at once: few when senders share an edition (PostgreSQL), so that they
+# spread over it; more when one sends alone (each claim is a query and a transaction).
+CLAIM_BATCH = 16
+CLAIM_BATCH_ALONE = 128
+
+
 def _claimed(
     store: Store,
     claim: Claim,
     edition_id: str,
     emails: Sequence[str],
     clock: Clock,
-    batch: int = 16,
     chunk: int = 512,
 ) -> Iterator[DeliveryRow]:
     """The rows of these readers that this sender can claim now, a few at a time. Readers are
     asked for a chunk at a time (a run may serve only some of an edition's readers: one time
     zone, one address), each sender starting at a chunk of its own so that several spread
-    over the edition. Rows another live sender holds are left to it."""
+    over the edition. Rows another live sender holds are left to it. On a SQLite file, where
+    one sender runs at a time, a claim takes more rows at once: nobody else wants them."""
+    batch = CLAIM_BATCH if store.database.kind == "postgresql" else CLAIM_BATCH_ALONE
     ordered = sorted(emails)
     chunks = [ordered[start : start + chunk] for start in range(0, len(ordered), chunk)]
     first = random.randrange(len(chunks)) if chunks else 0
