@@ -3,7 +3,9 @@
 The sink's own limit is measured first: the same messages, already built, replayed over the
 same number of reused smtplib connections (no ranking, rendering, MIME building or ledger
 writes). Then digest plans, ranks, renders, builds and sends N personalised digests to the same
-server, recording every step in the ledger. Same run, same server, same messages.
+server, recording every step in the ledger. Same run, same server, same messages. A third line
+runs the send once more with every message's bytes built beforehand: what planning, claims,
+the ledger's transaction per message and SMTP alone allow (the bound rendering never beats).
 
 Readers are "diverse" by default: 2-4 interest phrases each, drawn from a pool of a few hundred
 phrases taken from real arXiv titles (earlier days than the one sent), so nearly every reader
@@ -143,15 +145,16 @@ def timed_replay(port: int, messages: list[bytes], connections: int) -> float:
 
 def measure(
     port: int, counter: Any, profiles: str, count: int, concurrency: int
-) -> tuple[float, float, int, float]:
-    """(digest msg/s, replay msg/s over as many connections, distinct pick sets, KB a message)."""
+) -> tuple[float, float, int, float, tuple[float, float]]:
+    """(digest msg/s, replay msg/s over as many connections, distinct pick sets, KB a message,
+    the ledger's bound: see _ledger_bound)."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         settings = load_settings(settings_file(folder, port, concurrency))
         files = sorted(ARXIV.glob("*.jsonl"))
         history, today = files[:6], files[6]  # a Monday: a full listing
         people = readers(count, profiles, phrase_pool(history))
-        for database in (settings.database, folder / "scratch.sqlite"):
+        for database in (settings.database, folder / "scratch.sqlite", folder / "bound.sqlite"):
             with Store.open(database) as store:
                 ingest_paths(store, history, lambda: NOW - dt.timedelta(days=8))
                 ingest_paths(store, [today], lambda: NOW)
@@ -177,8 +180,51 @@ def measure(
             report = send_edition(store, settings, connections, lambda: NOW)
         seconds = time.perf_counter() - started
         assert len(report.sent) == sent and counter.value - before == sent
+        bound = _ledger_bound(folder / "bound.sqlite", settings, outbox, concurrency)
     size = sum(map(len, messages)) / sent / 1024
-    return sent / seconds, sent / replay, distinct, size
+    return sent / seconds, sent / replay, distinct, size, bound
+
+
+def _ledger_bound(
+    database: Path, settings: Any, outbox: Path, concurrency: int
+) -> tuple[float, float]:
+    """(msg/s overall, msg/s once planned) of the same run with every message's bytes already
+    built: planning, claims, the ledger's transaction per message and SMTP only. What the send
+    path could reach if rendering and MIME cost nothing."""
+    import re
+
+    from digest.deliver.dispatch import Outgoing
+    from digest.editions import sending
+
+    built = {}
+    for path in outbox.glob("*.eml"):
+        data = path.read_bytes()
+        match = re.search(rb"\r\nTo: (?:.*<)?([^<>\r]+)>?\r\n", data)
+        assert match is not None
+        built[match.group(1).decode()] = data
+    planning: list[float] = []
+    plan, build = sending._plan, sending._Builder.build
+
+    def timed_plan(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return plan(*args, **kwargs)
+        finally:
+            planning.append(time.perf_counter() - started)
+
+    # A benchmark-only stand-in: the builder hands over the bytes built before.
+    sending._plan = timed_plan
+    sending._Builder.build = lambda self, edition, row: Outgoing(row, built[row.email])  # type: ignore[method-assign]
+    try:
+        started = time.perf_counter()
+        with Store.open(database) as store:
+            connections = [SmtpTransport(settings.smtp) for _ in range(concurrency)]
+            report = send_edition(store, settings, connections, lambda: NOW)
+        seconds = time.perf_counter() - started
+    finally:
+        sending._plan, sending._Builder.build = plan, build  # type: ignore[method-assign]
+    assert len(report.sent) == len(built)
+    return len(built) / seconds, len(built) / (seconds - planning[0])
 
 
 def _same(moment: dt.datetime) -> dt.datetime:
@@ -295,13 +341,18 @@ def main() -> None:
             f" {args.concurrency} connection(s)"
         )
         for kind in kinds:
-            rate, replay, distinct, size = measure(
+            rate, replay, distinct, size, (bound, planned) = measure(
                 port, counter, kind, args.readers, args.concurrency
             )
             print(
                 f"  {kind:>7} readers ({distinct:,} distinct pick sets, {size:.0f} KB a message):"
                 f" digest end to end {rate:,.0f} msg/s, replay of the same bytes {replay:,.0f}"
                 f" msg/s: {rate / replay:.0%}"
+            )
+            print(
+                f"          the same with every message built beforehand (plan, claims, ledger,"
+                f" SMTP): {bound:,.0f} msg/s ({bound / replay:.0%}); once planned"
+                f" {planned:,.0f} msg/s ({planned / replay:.0%})"
             )
     finally:
         stop.set()
