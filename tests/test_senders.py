@@ -72,6 +72,49 @@ def test_senders_split_an_edition_and_a_dead_ones_rows_wait_for_its_lease(
         assert store.holders(EDITION, a, after, everyone) == {b.sender: later + lease}
 
 
+class _Counting:
+    """A transport that counts what it was handed and sends nothing."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def __enter__(self) -> _Counting:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def send(self, sender: str, recipient: str, data: bytes) -> None:
+        self.sent.append(recipient)
+
+
+def test_a_row_taken_over_is_reported_as_served_elsewhere_not_as_unsubscribed(
+    server_database: str,
+) -> None:
+    """A sender whose lease ran out while it was alive finds its readers taken over: it sends
+    them nothing and counts them as served by another sender, while a reader who unsubscribed
+    meanwhile is counted as withdrawn (it was both "withdrawn" before)."""
+    from digest.deliver.dispatch import Dispatcher, Outgoing
+    from digest.settings import SmtpSettings
+
+    lease = dt.timedelta(seconds=60)
+    a, b = Claim("host-a:11:aa", lease), Claim("host-b:22:bb", lease)
+    after = FIXED_NOW + lease + dt.timedelta(seconds=1)
+    with Store.open(server_database) as store:
+        _planned(store, 3)
+        mine = store.claim(EDITION, a, FIXED_NOW, 3)
+        assert len(store.claim(EDITION, b, after, 1)) == 1  # b takes one of a's rows over
+        store.unsubscribe(mine[2].email, after)
+        transport = _Counting()
+        dispatcher = Dispatcher(
+            store, EDITION, [transport], "d@example.org", SmtpSettings(), lambda: after, claim=a
+        )
+        dispatcher.run([Outgoing(row, b"Subject: x\r\n\r\nx\r\n") for row in mine])
+    assert dispatcher.outcomes.taken == [mine[0].email]
+    assert dispatcher.outcomes.withdrawn == [mine[2].email]
+    assert transport.sent == [mine[1].email] == dispatcher.outcomes.sent
+
+
 def _sent_by(url: str, pid: int) -> int:
     with psycopg.connect(url, autocommit=True) as connection:
         row = connection.execute(

@@ -30,7 +30,7 @@ from digest.deliver.transports import (
     Transport,
 )
 from digest.errors import DeliveryError
-from digest.models import Deferral
+from digest.models import Deferral, DeliveryState
 from digest.settings import Settings, SmtpSettings
 from digest.store import Claim, DeliveryRow, Store
 
@@ -55,6 +55,7 @@ class Outcomes:
     failed: list[tuple[str, str]] = field(default_factory=list)
     deferred: list[tuple[str, str]] = field(default_factory=list)
     withdrawn: list[str] = field(default_factory=list)  # unsubscribed while going out
+    taken: list[str] = field(default_factory=list)  # taken over by another sender meanwhile
 
 
 def next_try(
@@ -160,11 +161,20 @@ class Dispatcher:
             if should_stop():  # asked to stop while waiting: start nothing new
                 return True
             if not self._flush(sending=[item.row.email]):  # committed before the relay sees it
-                self.outcomes.withdrawn.append(item.row.email)
+                self._not_ours(item.row.email)
                 continue
             future = executor.submit(self._job, item.row.email, item.data)
             self._in_flight[future] = item.row
         return False
+
+    def _not_ours(self, email: str) -> None:
+        """A row that could not move to `sending`: the reader unsubscribed meanwhile, or (with
+        a claim) another sender took it over when this one's lease ran out."""
+        row = self.store.delivery(self.edition_id, email)
+        if self.claim is not None and (row is None or row.state != DeliveryState.SUPPRESSED):
+            self.outcomes.taken.append(email)
+        else:
+            self.outcomes.withdrawn.append(email)
 
     def _job(self, recipient: str, data: bytes) -> None:
         connection = self._idle.get()  # a connection nobody else is using
@@ -176,7 +186,8 @@ class Dispatcher:
 
     def _flush(self, sending: Sequence[str] = ()) -> int:
         """One ledger transaction: outcomes since the last flush, plus the next `sending`.
-        Returns how many of `sending` may go out (an unsubscribe may have withdrawn one)."""
+        Returns how many of `sending` may go out (an unsubscribe may have withdrawn one, or
+        another sender taken it over)."""
         moved = self.store.record_progress(
             self.edition_id,
             self.clock(),

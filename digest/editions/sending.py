@@ -60,7 +60,8 @@ class SendReport:
     not_due: tuple[str, ...] = ()
     # Readers this run ranked and recorded in the ledger (0: another sender had planned them).
     planned: int = 0
-    # Readers due in this run whom another sender (PostgreSQL) served meanwhile.
+    # Readers due in this run whom another sender (PostgreSQL) served meanwhile: never claimed
+    # by this one, or taken over from it when its lease ran out.
     elsewhere: tuple[str, ...] = ()
 
 
@@ -237,7 +238,8 @@ def _send_edition(
             edition_id, messages(), skipped, should_stop, planned=plan.count, again=claims.again
         )
         # Due readers this sender never claimed: other senders served them (unless it stopped).
-        return replace(report, elsewhere=() if report.stopped else tuple(claims.readers))
+        never = () if report.stopped else tuple(claims.readers)
+        return replace(report, elsewhere=(*report.elsewhere, *never))
     finally:
         store.database.unlock(planning)
         if claim is not None:  # every message of this run has been settled by now
@@ -504,6 +506,7 @@ class _Sending:
             failed=done.failed,
             deferred=done.deferred,
             withdrawn=done.withdrawn,
+            taken=done.taken,
             stopped=stopped,
             planned=planned,
         )
@@ -547,6 +550,7 @@ class _Skipped:
         failed: Sequence[tuple[str, str]] = (),
         deferred: Sequence[tuple[str, str]] = (),
         withdrawn: Sequence[str] = (),
+        taken: Sequence[str] = (),
         dry_run: bool = False,
         stopped: bool = False,
         planned: int = 0,
@@ -564,6 +568,7 @@ class _Skipped:
             stopped=stopped,
             published=tuple(self.published),
             not_due=tuple(self.not_due),
+            elsewhere=tuple(taken),
         )
 
 
