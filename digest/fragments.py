@@ -7,8 +7,10 @@ rendered the first time and copied afterwards. The key is found by the tag itsel
 by the template's author: every variable the block reads (as far down its attributes and
 constant subscripts as it reads them, `item.title`, `item.links`, not all of `item`), so a
 block can never be reused where any value it shows differs. What cannot be keyed that way is
-refused when the template loads: assignments, macros, `loop` of an enclosing loop, and calls
-other than the environment's pure functions (`Environment.pure_functions`, a set of names)."""
+refused when the template loads: assignments, macros, `loop` of an enclosing loop, calls
+other than the environment's pure functions (`Environment.pure_functions`, a set of names) and
+the `random` filter; every other filter must give the same output for the same input, as
+Jinja's own do."""
 
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ from jinja2.parser import Parser
 from markupsafe import Markup
 
 MAX_FRAGMENTS = 20_000  # cached blocks kept per environment (a card is ~1-2 KB)
+MAX_MEMO = 4 * MAX_FRAGMENTS  # tuples remembered by identity (a render may make new ones)
+IMPURE_FILTERS = frozenset({"random"})
 
 # Statements and expressions a cached block may hold: nothing that assigns or calls
 # anything unknown, so its output depends on its key alone.
@@ -83,6 +87,8 @@ class FragmentCache(Extension):
         self, block: tuple[Any, ...], key: tuple[Any, ...], caller: Callable[[], str]
     ) -> str:
         memo = self._memo
+        if len(memo) >= MAX_MEMO:
+            memo.clear()
         found_key = (block, *(_frozen(value, memo) for value in key))
         found = self.fragments.get(found_key)
         if found is None:
@@ -114,6 +120,8 @@ class _Reads:
         lineno = getattr(node, "lineno", None) or lineno
         if not isinstance(node, _ALLOWED):
             self.refuse(type(node).__name__, lineno)
+        if isinstance(node, nodes.Filter) and node.name in IMPURE_FILTERS:
+            self.refuse(f"the {node.name} filter", lineno)
         if isinstance(node, nodes.For):
             self.visit(node.iter, bound, lineno)
             inner = bound | _stored(node.target) | {"loop"}

@@ -121,6 +121,7 @@ def test_a_list_changed_between_renders_is_read_again() -> None:
         ("{{ range(3)|list }}", "a call of anything but a pure function"),
         ("{{ item.method() }}", "a call of anything but a pure function"),
         ("{% include 'other' %}", "cannot hold Include"),
+        ("{{ item.links|random }}", "the random filter"),
     ],
 )
 def test_a_block_whose_output_its_values_cannot_key_is_refused(body: str, what: str) -> None:
@@ -150,3 +151,23 @@ def test_pure_functions_may_be_called() -> None:
     )
     assert template.render(word="hi") == "HI"
     assert template.render(word="yo") == "YO"
+
+
+def test_tuples_made_afresh_for_every_render_do_not_pile_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tuples are remembered by identity; a context that builds new ones every time (equal
+    content, new objects) hits the same fragment, and the memory of them stays bounded."""
+    from digest import fragments
+
+    monkeypatch.setattr(fragments, "MAX_MEMO", 10)
+    environment = _environment()
+    template = environment.from_string("{% cache %}{{ pair }}{% endcache %}")
+    extension = environment.extensions[FragmentCache.identifier]
+    for n in range(100):
+        assert template.render(pair=tuple(["a", str(n % 2)])) in (
+            "(&#39;a&#39;, &#39;0&#39;)",
+            "(&#39;a&#39;, &#39;1&#39;)",
+        )
+        assert len(extension._memo) <= 10  # type: ignore[attr-defined]
+    assert len(_fragments(environment)) == 2
