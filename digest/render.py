@@ -69,8 +69,8 @@ class Links:
 
 
 class CardLink(NamedTuple):
-    """A link under a card: Abstract, PDF, Code, ... (records, not dicts: a card's values are
-    immutable, so {% cache %} keys them by identity)."""
+    """A link under a card: Abstract, PDF, Code, ... (an immutable record, not a dict: the
+    template's {% cache %} recognises one it has seen without comparing its contents)."""
 
     label: str
     href: str
