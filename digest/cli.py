@@ -12,7 +12,6 @@ import webbrowser
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -958,6 +957,7 @@ def subscribers_export(obj: _Context, out: Path | None) -> None:
 def migrate(obj: _Context, target: str) -> None:
     """Copy this store (papers, history, subscribers, feedback, ledger) into an empty
     PostgreSQL database and check every table's count; then point `database` at it."""
+    from digest.settings import check_database
     from digest.store.db import is_server_url, shown_url
     from digest.store.transfer import copy_store
 
@@ -965,8 +965,10 @@ def migrate(obj: _Context, target: str) -> None:
         raise DigestError(
             f"--to {target!r} is not a PostgreSQL URL; give postgresql://user@host/dbname"
         )
-    if urlsplit(target).password is not None:
-        raise DigestError("--to must not carry a password; set PGPASSWORD in the environment")
+    try:
+        check_database(target)  # as `database` is checked: no password in it
+    except ValueError as exc:
+        raise DigestError(f"--to: {exc}") from None
     if not Store.exists(obj.settings.database):
         raise DigestError(f"database {obj.settings.database} does not exist; nothing to migrate")
     with Store.open(obj.settings.database) as source, Store.open(target) as destination:

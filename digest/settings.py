@@ -284,8 +284,9 @@ class RankingSettings(_Section):
     corpus_size: int = Field(default=5000, ge=0, le=1_000_000)
 
 
-def _database(value: Any) -> Any:
-    """A path stays a path; a URL must name PostgreSQL and carry no password."""
+def check_database(value: Any) -> Any:
+    """A path stays a path; a URL must name PostgreSQL and carry no password (ValueError says
+    which, never echoing the URL). For `database` and `digest migrate --to`."""
     if not isinstance(value, str):
         return value
     if "://" not in value:
@@ -340,7 +341,7 @@ class Settings(BaseSettings):
     subscribers: tuple[SubscriberSettings, ...] = ()
 
     _known_zone = field_validator("timezone")(check_timezone)
-    _database_location = field_validator("database", mode="before")(_database)
+    _database_location = field_validator("database", mode="before")(check_database)
     _send_time = field_validator("send_at")(_send_at)
 
     @classmethod
