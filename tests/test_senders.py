@@ -214,6 +214,18 @@ def test_two_daemons_plan_each_edition_once(
     assert sorted(planned) == [0, readers]  # one daemon ranked and recorded; the other found it
 
 
+def _two_senders(
+    command: list[str], env: dict[str, str], smtp_setting: str
+) -> list[subprocess.Popen[str]]:
+    """Two `digest send` processes at once, with one more `[smtp]` setting in their file."""
+    path = Path(command[command.index("--settings") + 1])
+    path.write_text(path.read_text().replace("timeout = 5\n", f"timeout = 5\n{smtp_setting}\n"))
+    return [
+        subprocess.Popen([*command, "send"], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+
+
 def test_a_relay_rate_limit_holds_across_senders(
     server_database: str, tmp_path: Path, faulty: tuple[FaultyHandler, int]
 ) -> None:
@@ -222,12 +234,7 @@ def test_a_relay_rate_limit_holds_across_senders(
     handler, port = faulty
     readers = 12
     command, env = readers_ready(server_database, tmp_path, port, readers)
-    path = Path(command[command.index("--settings") + 1])
-    path.write_text(path.read_text().replace("timeout = 5\n", "timeout = 5\nrate_limit = 4\n"))
-    senders = [
-        subprocess.Popen([*command, "send"], env=env, stdout=subprocess.PIPE, text=True)
-        for _ in range(2)
-    ]
+    senders = _two_senders(command, env, "rate_limit = 4")
     for sender in senders:
         sender.communicate(timeout=120)
         assert sender.returncode == 0
@@ -281,6 +288,7 @@ def test_a_database_url_with_a_password_or_an_unknown_scheme_is_one_line(tmp_pat
     path.write_text(path.read_text().replace("postgresql://digest:hunter2@", "mysql://digest@"))
     assert_clean_error(run("history", cwd=tmp_path), 2, "mysql:// is not a database")
     moved = run("migrate", "--to", "postgresql://u:hunter2@db.example/x", cwd=tmp_path)
+    assert_clean_error(moved, 1, "PGPASSWORD")
     assert "hunter2" not in moved.stderr
 
 
@@ -300,12 +308,7 @@ def test_senders_that_run_out_of_readers_together_both_finish(
     handler.delay = 0.1
     readers = 40  # more than one claim each (16 readers a claim)
     command, env = readers_ready(server_database, tmp_path, port, readers)
-    path = Path(command[command.index("--settings") + 1])
-    path.write_text(path.read_text().replace("timeout = 5\n", "timeout = 5\nconcurrency = 3\n"))
-    senders = [
-        subprocess.Popen([*command, "send"], env=env, stdout=subprocess.PIPE, text=True)
-        for _ in range(2)
-    ]
+    senders = _two_senders(command, env, "concurrency = 3")
     try:
         outputs = [sender.communicate(timeout=120)[0] for sender in senders]
     finally:
