@@ -499,19 +499,12 @@ class _Shared:
     def fill_html(self, values: list[str]) -> tuple[str, tuple[str, ...] | None]:
         """The reader's HTML, and the same as pieces: the shared literals between the reader's
         escaped values (None when a literal holds a bare CR: it must be encoded whole)."""
-        escaped = _Shared._escaped(self.html, values)
-        html = _Shared._joined(self.html, self.html_tail, escaped)
-        if not self.whole_pieces:
-            return html, None
-        pieces: list[str] = []
-        for (chunk, _, _), value in zip(self.html, escaped, strict=True):
-            pieces += (chunk, value)
-        pieces.append(self.html_tail)
-        return html, tuple(pieces)
+        pieces = _Shared._pieces(self.html, self.html_tail, _Shared._escaped(self.html, values))
+        return "".join(pieces), tuple(pieces) if self.whole_pieces else None
 
     @staticmethod
     def fill(parts: _Parts, tail: str, values: list[str]) -> str:
-        return _Shared._joined(parts, tail, _Shared._escaped(parts, values))
+        return "".join(_Shared._pieces(parts, tail, _Shared._escaped(parts, values)))
 
     @staticmethod
     def _escaped(parts: _Parts, values: list[str]) -> list[str]:
@@ -519,11 +512,13 @@ class _Shared:
         return [escape(values[slot]) if escape else values[slot] for _, slot, escape in parts]
 
     @staticmethod
-    def _joined(parts: _Parts, tail: str, escaped: list[str]) -> str:
+    def _pieces(parts: _Parts, tail: str, escaped: list[str]) -> list[str]:
+        """The literal chunks with the escaped values between them, then the tail."""
         pieces: list[str] = []
         for (chunk, _, _), value in zip(parts, escaped, strict=True):
             pieces += (chunk, value)
-        return "".join(pieces) + tail
+        pieces.append(tail)
+        return pieces
 
 
 class _Unshareable(Exception):
