@@ -723,6 +723,9 @@ class Renderer:
             self._html = self._html_env.get_template(HTML_TEMPLATE)
             self._text = self._text_env.get_template(TEXT_TEMPLATE)
             self._compiled = CompiledHtml(self._html_env, HTML_TEMPLATE).template
+        except jinja2.TemplateSyntaxError as exc:  # where, so that it can be fixed
+            where = f"{exc.name} line {exc.lineno}: " if exc.name else ""
+            raise RenderError(f"template error: {where}{exc.message}") from None
         except jinja2.TemplateError as exc:
             raise RenderError(f"template error: {exc}") from None
         self._shared: dict[tuple[Any, ...], _Shared | None] = {}

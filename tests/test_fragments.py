@@ -3,6 +3,7 @@ never reused where anything it shows differs."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import jinja2
@@ -171,3 +172,22 @@ def test_tuples_made_afresh_for_every_render_do_not_pile_up(
         )
         assert len(extension._memo) <= 10  # type: ignore[attr-defined]
     assert len(_fragments(environment)) == 2
+
+
+def test_a_readers_template_with_a_block_that_cannot_be_cached_is_one_line_saying_where(
+    tmp_path: Path,
+) -> None:
+    """A `templates` folder's own digest.txt.j2 with an assignment in a cached block: the
+    renderer refuses it when it loads, naming the file and the line."""
+    from digest.errors import RenderError
+    from digest.render import Renderer
+
+    (tmp_path / "digest.txt.j2").write_text(
+        "{{ headline }}\n{% cache %}{% set x = 1 %}{{ x }}{% endcache %}\n"
+    )
+    with pytest.raises(RenderError) as error:
+        Renderer(tmp_path)
+    assert str(error.value) == (
+        "template error: digest.txt.j2 line 2: {% cache %} cannot hold Assign: its output must"
+        " depend only on the values it reads"
+    )
