@@ -3,6 +3,8 @@ loads from the package alone, reorders papers by meaning, and never admits a pap
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from digest.models import Paper, interests
@@ -23,6 +25,20 @@ def test_the_bundled_model_loads_without_a_download(monkeypatch: pytest.MonkeyPa
     assert vectors is not None and vectors.shape[0] == 3
     similar, unrelated = vectors[0] @ vectors[1], vectors[0] @ vectors[2]
     assert similar > unrelated
+
+
+def test_loading_the_model_leaves_no_folder_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every process that ranked used to leave a digest-wordllama-* folder in /tmp."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    model = semantic._model.__wrapped__()
+    if model is None:
+        pytest.skip("wordllama is not installed")
+    assert list(tmp_path.iterdir()) == []
+    assert model.embed(["graph neural networks"], norm=True).shape[0] == 1  # loaded for good
 
 
 def test_meaning_reorders_but_never_admits() -> None:

@@ -37,16 +37,18 @@ def _model() -> Any | None:
         root.setLevel(level)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     # The loader looks for its tokenizer in a cache folder, not beside the bundled weights: a
-    # private folder that links to the file the wheel ships.
+    # private folder that links to the file the wheel ships, gone once the model is loaded
+    # (it was left behind in the temporary folder by every process that ranked).
     shipped = Path(wordllama.__file__).parent / "tokenizers"
-    cache = Path(tempfile.mkdtemp(prefix="digest-wordllama-"))
-    (cache / "tokenizers").mkdir()
-    for config in shipped.glob("*.json"):
-        (cache / "tokenizers" / config.name).symlink_to(config)
-    try:
-        return WordLlama.load(cache_dir=cache, disable_download=True)
-    except (OSError, ValueError):
-        return None
+    with tempfile.TemporaryDirectory(prefix="digest-wordllama-") as folder:
+        cache = Path(folder)
+        (cache / "tokenizers").mkdir()
+        for config in shipped.glob("*.json"):
+            (cache / "tokenizers" / config.name).symlink_to(config)
+        try:
+            return WordLlama.load(cache_dir=cache, disable_download=True)
+        except (OSError, ValueError):
+            return None
 
 
 def available() -> bool:
