@@ -31,6 +31,7 @@ import smtplib
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,45 @@ STOP_WORDS = frozenset(
         *("using", "its", "their", "our", "we", "do", "does", "can", "more", "than", "over"),
     }
 )
+
+
+class Usage:
+    """CPU seconds spent over a stretch of a run, from /proc (Linux): the whole machine's busy
+    time, the sink's, this process's (every thread) and its finished children's (senders)."""
+
+    def __init__(self, sink_pid: int) -> None:
+        self.sink_pid = sink_pid
+        self.started = self._now()
+        self.spent: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        import os
+        import resource
+
+        ticks = os.sysconf("SC_CLK_TCK")
+        cpu = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+        sink = Path(f"/proc/{self.sink_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        own, children = os.times(), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return {
+            "machine": (sum(cpu) - cpu[3] - cpu[4]) / ticks,  # all but idle and iowait
+            "capacity": sum(cpu) / ticks,
+            "sink": (int(sink[11]) + int(sink[12])) / ticks,
+            "digest": own.user + own.system + children.ru_utime + children.ru_stime,
+        }
+
+    def stop(self) -> Usage:
+        now = self._now()
+        self.spent = {key: now[key] - self.started[key] for key in now}
+        return self
+
+    def line(self, messages: int, who: str) -> str:
+        """CPU a message (ms) of the sink and of `who`, and how busy the whole machine was."""
+        per = {key: seconds / messages * 1000 for key, seconds in self.spent.items()}
+        busy = self.spent["machine"] / self.spent["capacity"]
+        return (
+            f"CPU a message: sink {per['sink']:.2f} ms, {who} {per['digest']:.2f} ms;"
+            f" machine {busy:.0%} busy"
+        )
 
 
 def phrase_pool(days: list[Path], size: int = POOL_SIZE) -> list[str]:
@@ -143,11 +183,19 @@ def timed_replay(port: int, messages: list[bytes], connections: int) -> float:
     return time.perf_counter() - started
 
 
+@dataclass(frozen=True)
+class Measured:
+    digest: float  # msg/s end to end
+    replay: float  # msg/s replaying the same bytes over as many connections
+    distinct: int  # distinct pick sets
+    size: float  # KB a message
+    bound: tuple[float, float]  # the ledger's bound: see _ledger_bound
+    cpu: tuple[str, str]  # where the CPU went: replay, then digest (see Usage.line)
+
+
 def measure(
-    port: int, counter: Any, profiles: str, count: int, concurrency: int
-) -> tuple[float, float, int, float, tuple[float, float]]:
-    """(digest msg/s, replay msg/s over as many connections, distinct pick sets, KB a message,
-    the ledger's bound: see _ledger_bound)."""
+    port: int, counter: Any, profiles: str, count: int, concurrency: int, sink_pid: int
+) -> Measured:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         settings = load_settings(settings_file(folder, port, concurrency))
@@ -172,17 +220,21 @@ def measure(
         # Readers for whom nothing cleared the bar get no email (and are not counted).
         messages = [p.read_bytes() for p in sorted(outbox.glob("*.eml"))]
         sent = len(messages)
+        usage = Usage(sink_pid)
         replay = timed_replay(port, messages, concurrency)
+        replay_cpu = usage.stop().line(sent, "replay client")
         before = counter.value
+        usage = Usage(sink_pid)
         started = time.perf_counter()
         with Store.open(settings.database) as store:
             connections = [SmtpTransport(settings.smtp) for _ in range(concurrency)]
             report = send_edition(store, settings, connections, lambda: NOW)
         seconds = time.perf_counter() - started
+        digest_cpu = usage.stop().line(sent, "digest")
         assert len(report.sent) == sent and counter.value - before == sent
         bound = _ledger_bound(folder / "bound.sqlite", settings, outbox, concurrency)
     size = sum(map(len, messages)) / sent / 1024
-    return sent / seconds, sent / replay, distinct, size, bound
+    return Measured(sent / seconds, sent / replay, distinct, size, bound, (replay_cpu, digest_cpu))
 
 
 def _ledger_bound(
@@ -232,7 +284,7 @@ def _same(moment: dt.datetime) -> dt.datetime:
 
 
 def measure_senders(
-    port: int, counter: Any, count: int, concurrency: int, senders: list[int]
+    port: int, counter: Any, count: int, concurrency: int, senders: list[int], sink_pid: int
 ) -> dict[str, float]:
     """Messages a second of real `digest send` processes: one on a SQLite file, then with the
     store on PostgreSQL, each number of processes sharing the edition (each run a fresh copy
@@ -270,18 +322,26 @@ def measure_senders(
                 env = {**os.environ, "DIGEST_SETTINGS": str(path)}
                 command = [sys.executable, "-m", "digest", "send"]
                 before = counter.value
+                usage = Usage(sink_pid)
                 started = time.perf_counter()
+                # Each sender's progress lines go to a file, shown only if it fails.
+                logs = [Path(tmp) / f"sender{n}.log" for n in range(number)]
                 processes = [
-                    subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
-                    for _ in range(number)
+                    subprocess.Popen(
+                        command, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb")
+                    )
+                    for log in logs
                 ]
-                for process in processes:
-                    process.wait()
+                for process, log in zip(processes, logs, strict=True):
+                    if process.wait() != 0:
+                        raise SystemExit(f"a sender failed:\n{log.read_text()[-2000:]}")
                 seconds = time.perf_counter() - started
                 sent = counter.value - before
                 label = f"{engine}, {number} sender{'s' if number > 1 else ''}"
                 rates[label] = sent / seconds
-                print(f"    {label}: {sent:,} messages in {seconds:.1f} s")
+                # The database server's CPU counts in the machine's, not in the senders'.
+                cpu = usage.stop().line(sent, "senders")
+                print(f"    {label}: {sent:,} messages in {seconds:.1f} s; {cpu}")
     finally:
         from digest.store.postgres import close_pools
 
@@ -326,7 +386,9 @@ def main() -> None:
                 f"{args.readers:,} diverse readers, one arXiv day, real `digest send` processes"
                 f" ({args.concurrency} connection(s) each), local aiosmtpd in its own process"
             )
-            rates = measure_senders(port, counter, args.readers, args.concurrency, numbers)
+            rates = measure_senders(
+                port, counter, args.readers, args.concurrency, numbers, sink.pid
+            )
             base = next(rate for label, rate in rates.items() if label.startswith("postgresql"))
             for label, rate in rates.items():
                 print(f"  {label}: {rate:,.0f} msg/s, {rate / base:.2f}x postgresql's first")
@@ -341,19 +403,20 @@ def main() -> None:
             f" {args.concurrency} connection(s)"
         )
         for kind in kinds:
-            rate, replay, distinct, size, (bound, planned) = measure(
-                port, counter, kind, args.readers, args.concurrency
-            )
+            m = measure(port, counter, kind, args.readers, args.concurrency, sink.pid)
+            (bound, planned), replay = m.bound, m.replay
             print(
-                f"  {kind:>7} readers ({distinct:,} distinct pick sets, {size:.0f} KB a message):"
-                f" digest end to end {rate:,.0f} msg/s, replay of the same bytes {replay:,.0f}"
-                f" msg/s: {rate / replay:.0%}"
+                f"  {kind:>7} readers ({m.distinct:,} distinct pick sets, {m.size:.0f} KB a"
+                f" message): digest end to end {m.digest:,.0f} msg/s, replay of the same bytes"
+                f" {replay:,.0f} msg/s: {m.digest / replay:.0%}"
             )
             print(
                 f"          the same with every message built beforehand (plan, claims, ledger,"
                 f" SMTP): {bound:,.0f} msg/s ({bound / replay:.0%}); once planned"
                 f" {planned:,.0f} msg/s ({planned / replay:.0%})"
             )
+            print(f"          replay: {m.cpu[0]}")
+            print(f"          digest: {m.cpu[1]}")
     finally:
         stop.set()
         sink.join()

@@ -232,6 +232,8 @@ class Email:
     # rendering, the reader's values): the mail code encodes a long piece once for every
     # message that holds it. None: encode `html` whole.
     html_pieces: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
+    # `text` likewise (its cards are long pieces too).
+    text_pieces: tuple[str, ...] | None = field(default=None, compare=False, repr=False)
 
 
 class DeliveryState(enum.StrEnum):

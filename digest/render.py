@@ -21,7 +21,7 @@ import logging
 import re
 import textwrap
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -492,19 +492,26 @@ class _Shared:
     html_tail: str
     text: _Parts
     text_tail: str
-    # Whether the HTML may be encoded in pieces: not when a chunk holds a bare CR, whose line
+    # Whether each part may be encoded in pieces: not when a chunk holds a bare CR, whose line
     # ends fold across pieces.
-    whole_pieces: bool
+    html_in_pieces: bool
+    text_in_pieces: bool
 
     def fill_html(self, values: list[str]) -> tuple[str, tuple[str, ...] | None]:
         """The reader's HTML, and the same as pieces: the shared literals between the reader's
         escaped values (None when a literal holds a bare CR: it must be encoded whole)."""
-        pieces = _Shared._pieces(self.html, self.html_tail, _Shared._escaped(self.html, values))
-        return "".join(pieces), tuple(pieces) if self.whole_pieces else None
+        return _Shared._filled(self.html, self.html_tail, values, self.html_in_pieces)
+
+    def fill_text(self, values: list[str]) -> tuple[str, tuple[str, ...] | None]:
+        """The reader's text part, likewise."""
+        return _Shared._filled(self.text, self.text_tail, values, self.text_in_pieces)
 
     @staticmethod
-    def fill(parts: _Parts, tail: str, values: list[str]) -> str:
-        return "".join(_Shared._pieces(parts, tail, _Shared._escaped(parts, values)))
+    def _filled(
+        parts: _Parts, tail: str, values: list[str], in_pieces: bool
+    ) -> tuple[str, tuple[str, ...] | None]:
+        pieces = _Shared._pieces(parts, tail, _Shared._escaped(parts, values))
+        return "".join(pieces), tuple(pieces) if in_pieces else None
 
     @staticmethod
     def _escaped(parts: _Parts, values: list[str]) -> list[str]:
@@ -519,6 +526,10 @@ class _Shared:
             pieces += (chunk, value)
         pieces.append(tail)
         return pieces
+
+
+def _no_bare_cr(parts: _Parts, tail: str) -> bool:
+    return not any("\r" in chunk for chunk, _, _ in parts) and "\r" not in tail
 
 
 class _Unshareable(Exception):
@@ -684,6 +695,14 @@ class CompiledHtml:
         return Markup('"' + escaped.replace('"', "&quot;") + '"')  # noqa: S704 - escaped here
 
 
+def _joined(pieces: Iterable[str]) -> tuple[tuple[str, ...] | None, str]:
+    """The pieces a template wrote, and their text; no pieces when the text holds a bare CR,
+    whose line end would fold across two of them."""
+    kept = tuple(pieces)
+    text = "".join(kept)
+    return (None if "\r" in text else kept), text
+
+
 class Renderer:
     """Loads and compiles the templates once; renders any number of editions."""
 
@@ -736,15 +755,14 @@ class Renderer:
     def _render(self, edition: Edition, links: Links, *, naive: bool) -> Email:
         context = edition_context(edition, links, *self._formats)
         pieces: tuple[str, ...] | None = None
+        text_pieces: tuple[str, ...] | None = None
         try:
             if naive:
                 html = compile_mjml(self._html.render(context))
+                text = self._text.render(context)
             else:  # in the pieces Jinja writes: the mail code encodes the long ones once
-                pieces = tuple(self._compiled.generate(context))
-                html = "".join(pieces)
-                if "\r" in html:  # a bare CR's line end folds across pieces
-                    pieces = None
-            text = self._text.render(context)
+                pieces, html = _joined(self._compiled.generate(context))
+                text_pieces, text = _joined(self._text.generate(context))
         except jinja2.TemplateError as exc:
             raise RenderError(f"template error while rendering: {exc}") from None
         return Email(
@@ -753,6 +771,7 @@ class Renderer:
             html=html,
             text=text,
             html_pieces=pieces,
+            text_pieces=text_pieces,
         )
 
     def render(self, edition: Edition, links: Links) -> Email:
@@ -780,12 +799,14 @@ class Renderer:
             html, pieces = shared.fill_html(values)
         except _Unshareable:
             return self._render(edition, links, naive=False)
+        text, text_pieces = shared.fill_text(values)
         return Email(
             subject=shared.subject,
             preheader=shared.preheader,
             html=html,
-            text=_Shared.fill(shared.text, shared.text_tail, values),
+            text=text,
             html_pieces=pieces,
+            text_pieces=text_pieces,
         )
 
     def _share(self, edition: Edition, links: Links) -> _Shared | None:
@@ -799,7 +820,6 @@ class Renderer:
             raise RenderError(f"template error while rendering: {exc}") from None
         html_parts, html_tail = _split_slots(html, html=True)
         text_parts, text_tail = _split_slots(text, html=False)
-        chunks = (*(chunk for chunk, _, _ in html_parts), html_tail)
         shared = _Shared(
             context["subject"],
             context["preheader"],
@@ -807,7 +827,8 @@ class Renderer:
             html_tail,
             text_parts,
             text_tail,
-            not any("\r" in c for c in chunks),
+            _no_bare_cr(html_parts, html_tail),
+            _no_bare_cr(text_parts, text_tail),
         )
         if self._share_verified:
             return shared
@@ -819,7 +840,7 @@ class Renderer:
         except _Unshareable:
             return shared  # this reader renders directly; verify with the next one
         direct = self._render(edition, links, naive=False)
-        if (filled, _Shared.fill(text_parts, text_tail, values)) != (direct.html, direct.text):
+        if (filled, shared.fill_text(values)[0]) != (direct.html, direct.text):
             self._share_broken = True
             return None
         self._share_verified = True

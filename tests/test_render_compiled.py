@@ -81,11 +81,13 @@ def test_compiled_equals_per_recipient_pipeline(
     # The first reader of these papers: rendered directly; the second: the shared rendering.
     for email in (renderer.render(edition, links), renderer.render(edition, links)):
         assert email == naive
-        if email.html_pieces is not None:  # the mail code encodes the long pieces once
-            encoded = encode_pieces(email.html_pieces)
-            decoded = quopri.decodestring(encoded).decode("utf-8")
-            assert decoded == email.html.replace("\n", "\r\n")
-            assert max(len(line) for line in encoded.split(b"\r\n")) <= 76
+        # The mail code encodes the long pieces once.
+        for pieces, whole in ((email.html_pieces, email.html), (email.text_pieces, email.text)):
+            if pieces is not None:
+                encoded = encode_pieces(pieces)
+                decoded = quopri.decodestring(encoded).decode("utf-8")
+                assert decoded == whole.replace("\n", "\r\n")
+                assert max(len(line) for line in encoded.split(b"\r\n")) <= 76
 
 
 def test_readers_sharing_papers_get_their_own_values(renderer: Renderer) -> None:
@@ -97,6 +99,43 @@ def test_readers_sharing_papers_get_their_own_values(renderer: Renderer) -> None
     assert second == renderer.render_naive(
         _edition(listing, "bob@example.org", ("x",)), _links("bob")
     )
+
+
+def test_both_parts_travel_in_pieces_whose_long_ones_are_encoded_once(
+    renderer: Renderer,
+) -> None:
+    """The text part, like the HTML, reaches the mail code as the pieces its template wrote
+    (a card is one long piece, the same bytes in every message that carries it), whether the
+    email was rendered directly or filled into an edition's shared rendering; the message's
+    parts decode to the email's text."""
+    from email import message_from_bytes, policy
+
+    from digest.deliver.encoding import LONG_PIECE
+    from digest.deliver.message import build_message
+
+    listing = [
+        Paper(key=f"k{n}", title=f"Graph Networks {n}", abstract="Graphs and more graphs. " * 9)
+        for n in range(3)
+    ]
+    for local in ("ada", "bob"):  # directly, then from the shared rendering
+        email = renderer.render(_edition(listing, f"{local}@example.org"), _links(local))
+        assert email.text_pieces is not None and email.html_pieces is not None
+        assert "".join(email.text_pieces) == email.text
+        assert any(len(piece) >= LONG_PIECE for piece in email.text_pieces)
+        data = build_message(
+            email,
+            sender="Digest <digest@example.org>",
+            recipient=f"{local}@example.org",
+            recipient_name="",
+            message_id="<m@example.org>",
+            unsubscribe_url="https://digest.test/u",
+            date=dt.datetime(2026, 11, 22, 6, 0, 0, 123456, tzinfo=dt.UTC),
+        )
+        message = message_from_bytes(data, policy=policy.default)
+        plain, html = (part.get_content() for part in message.iter_parts())
+        crlf = (email.text.replace("\n", "\r\n"), email.html.replace("\n", "\r\n"))
+        assert (plain, html) == crlf
+        assert message["Date"] == "Sun, 22 Nov 2026 06:00:00 +0000"
 
 
 def test_a_template_that_reshapes_reader_values_still_renders_correctly(tmp_path: Path) -> None:

@@ -15,7 +15,9 @@ from digest.models import Email
 from digest.render import header_safe
 
 
+@functools.lru_cache(maxsize=8)
 def sender_domain(sender: str) -> str:
+    """The domain of the sender's address (cached: one sender per run, asked per message)."""
     address = parseaddr(sender)[1]
     if "@" not in address:
         raise SettingsError(
@@ -94,6 +96,12 @@ def _list_unsubscribe(url: str, mailto: str) -> bytes:
     return f"List-Unsubscribe: {', '.join(entries)}\r\n".encode("ascii")
 
 
+@functools.lru_cache(maxsize=64)
+def _date(moment: dt.datetime) -> str:
+    """The Date header's value (cached: a send writes many messages a second)."""
+    return format_datetime(moment)
+
+
 @functools.lru_cache(maxsize=8)
 def _address(value: str) -> str:
     """The From header's value (cached: one sender per run)."""
@@ -126,7 +134,7 @@ def build_message(
             _header("From", _address(sender)),
             _header("To", formataddr((header_safe(recipient_name, 80), recipient), "utf-8")),
             _header("Subject", header_safe(email.subject, 200)),
-            _header("Date", format_datetime(date)),
+            _header("Date", _date(date.replace(microsecond=0))),
             _header("Message-ID", message_id),
             _header("List-Id", f"Trending papers <digest.{domain}>"),
             # Kept verbatim (never folded or encoded): mail clients parse the <URL> literally.
@@ -145,7 +153,9 @@ def build_message(
             head,
             b"\r\n",
             part_head.format(b=boundary, kind="plain").encode("ascii"),
-            quoted_printable(email.text),
+            quoted_printable(email.text)
+            if email.text_pieces is None
+            else encode_pieces(email.text_pieces),
             b"\r\n",
             part_head.format(b=boundary, kind="html").encode("ascii"),
             quoted_printable(email.html)
