@@ -87,12 +87,18 @@ class Usage:
         return self
 
     def line(self, messages: int, who: str) -> str:
-        """CPU a message (ms) of the sink and of `who`, and how busy the whole machine was."""
+        """CPU a message (ms) of the sink, of `who` and of the whole machine (the database
+        server's too), how busy the machine was, and the rate its cores allow at that cost:
+        the ceiling of this way of sending on this machine, every core busy."""
+        import os
+
         per = {key: seconds / messages * 1000 for key, seconds in self.spent.items()}
         busy = self.spent["machine"] / self.spent["capacity"]
+        ceiling = (os.cpu_count() or 1) / per["machine"] * 1000
         return (
-            f"CPU a message: sink {per['sink']:.2f} ms, {who} {per['digest']:.2f} ms;"
-            f" machine {busy:.0%} busy"
+            f"CPU a message: sink {per['sink']:.2f} ms, {who} {per['digest']:.2f} ms, machine"
+            f" {per['machine']:.2f} ms ({busy:.0%} busy): at most {ceiling:,.0f} msg/s with"
+            " every core busy"
         )
 
 
