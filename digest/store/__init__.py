@@ -1,12 +1,14 @@
-"""The store: one SQLite file (WAL), the only code that speaks SQL, in three parts by concern:
+"""The store: a SQLite file (WAL, the default) or a PostgreSQL database (`db`, `sqlite`,
+`postgres`), the only code that speaks SQL, in three parts by concern:
 
 - `catalog`: snapshots, papers and sightings, and the diff's merge of a dump into them;
 - `readers`: subscribers, their feedback, and suppressions;
 - `ledger`: deliveries and the papers each reader was sent.
 
-Storage discipline: every ingest one `BEGIN IMMEDIATE` transaction (so two processes ingesting at
-once serialise instead of double counting), bulk work done in SQL against the dump's own keys
-rather than by loading stored keys into Python.
+Storage discipline: every ingest one write transaction that excludes other writers (SQLite's
+`BEGIN IMMEDIATE`, an advisory lock on PostgreSQL), so two processes ingesting at once
+serialise instead of double counting; bulk work done in SQL against the dump's own keys rather
+than by loading stored keys into Python.
 """
 
 from __future__ import annotations
