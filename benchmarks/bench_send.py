@@ -24,6 +24,7 @@ compares them with one process, in the same run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import functools
 import multiprocessing
@@ -332,16 +333,21 @@ def measure_senders(
                 started = time.perf_counter()
                 # Each sender's progress lines go to a file, shown only if it fails.
                 logs = [Path(tmp) / f"sender{n}.log" for n in range(number)]
-                processes = [
-                    subprocess.Popen(
-                        command, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb")
-                    )
-                    for log in logs
-                ]
-                for process, log in zip(processes, logs, strict=True):
-                    if process.wait() != 0:
-                        raise SystemExit(f"a sender failed:\n{log.read_text()[-2000:]}")
+                with contextlib.ExitStack() as outputs:
+                    processes = [
+                        subprocess.Popen(
+                            command,
+                            env=env,
+                            stdout=subprocess.DEVNULL,
+                            stderr=outputs.enter_context(log.open("wb")),
+                        )
+                        for log in logs
+                    ]
+                    exits = [process.wait() for process in processes]
                 seconds = time.perf_counter() - started
+                for code, log in zip(exits, logs, strict=True):
+                    if code != 0:
+                        raise SystemExit(f"a sender failed:\n{log.read_text()[-2000:]}")
                 sent = counter.value - before
                 label = f"{engine}, {number} sender{'s' if number > 1 else ''}"
                 rates[label] = sent / seconds
