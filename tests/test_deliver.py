@@ -462,3 +462,16 @@ def test_threads_take_short_turns_while_messages_go_out_and_not_after(
     assert len(report.sent) == 2
     assert transport.seen == pytest.approx([SWITCH_INTERVAL] * 2)  # kept in microseconds
     assert sys.getswitchinterval() == before > SWITCH_INTERVAL
+
+
+def test_the_date_header_keeps_the_clocks_offset_for_equal_instants() -> None:
+    """The Date header is cached per second; an instant seen in two zones is one datetime to
+    a cache, so the offset is part of the key."""
+    import datetime as dt
+
+    from digest.deliver.message import _date
+
+    utc = dt.datetime(2026, 11, 22, 6, 0, 0, 999_999, tzinfo=dt.UTC)
+    berlin = utc.astimezone(dt.timezone(dt.timedelta(hours=1)))
+    assert _date(utc) == "Sun, 22 Nov 2026 06:00:00 +0000"
+    assert _date(berlin) == "Sun, 22 Nov 2026 07:00:00 +0100"

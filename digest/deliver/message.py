@@ -96,9 +96,14 @@ def _list_unsubscribe(url: str, mailto: str) -> bytes:
     return f"List-Unsubscribe: {', '.join(entries)}\r\n".encode("ascii")
 
 
-@functools.lru_cache(maxsize=64)
 def _date(moment: dt.datetime) -> str:
-    """The Date header's value (cached: a send writes many messages a second)."""
+    """The Date header's value, to the second (cached: a send writes many messages a second;
+    the offset is part of the key, as equal instants in two zones are equal datetimes)."""
+    return _formatted_date(moment.replace(microsecond=0), moment.utcoffset())
+
+
+@functools.lru_cache(maxsize=64)
+def _formatted_date(moment: dt.datetime, offset: dt.timedelta | None) -> str:
     return format_datetime(moment)
 
 
@@ -134,7 +139,7 @@ def build_message(
             _header("From", _address(sender)),
             _header("To", formataddr((header_safe(recipient_name, 80), recipient), "utf-8")),
             _header("Subject", header_safe(email.subject, 200)),
-            _header("Date", _date(date.replace(microsecond=0))),
+            _header("Date", _date(date)),
             _header("Message-ID", message_id),
             _header("List-Id", f"Trending papers <digest.{domain}>"),
             # Kept verbatim (never folded or encoded): mail clients parse the <URL> literally.
