@@ -19,11 +19,12 @@ input always gives the same picks, alone or in a batch.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -306,6 +307,18 @@ def _svm_ready(matrix: csr_matrix) -> csr_matrix:
     return ready
 
 
+@contextlib.contextmanager
+def _no_convergence_warnings() -> Iterator[None]:
+    """Around SVM fits: liblinear's ConvergenceWarning is silenced, as each fit did before.
+    Warning filters are the process's: fits in worker threads are covered by the block that
+    starts them."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        yield
+
+
 # -- ranking ---------------------------------------------------------------------------------
 
 
@@ -401,16 +414,19 @@ class Ranker:
         assert self.corpus_matrix is not None
         missing = [p for p in dict.fromkeys(phrases) if p not in self._learned_cache]
         if missing:
-            from sklearn.exceptions import ConvergenceWarning
-
-            corpus = _svm_ready(self.corpus_matrix)
             # liblinear lets go of the interpreter while it trains: phrases learn side by side.
             workers = min(len(missing), LEARNING_THREADS, os.cpu_count() or 1)
-            with warnings.catch_warnings(), ThreadPoolExecutor(workers) as pool:
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                learned = pool.map(functools.partial(self._learn, corpus), missing)
+            with _no_convergence_warnings(), ThreadPoolExecutor(workers) as pool:
+                learn = functools.partial(self._learn, self._svm_corpus)
+                learned = pool.map(learn, missing)
                 self._learned_cache.update(zip(missing, learned, strict=True))
         return np.stack([self._learned_cache[p] for p in phrases], axis=1)
+
+    @functools.cached_property
+    def _svm_corpus(self) -> csr_matrix:
+        """The store's papers as the phrases' SVMs fit on them, prepared once per ranker."""
+        assert self.corpus_matrix is not None
+        return _svm_ready(self.corpus_matrix)
 
     def _learn(self, corpus: csr_matrix, phrase: str) -> np.ndarray:
         """One phrase's SVM scores of the candidates (see learned)."""
@@ -496,10 +512,7 @@ class Ranker:
             background = self.matrix if background is None else vstack([background, self.matrix])
         features = vstack([liked, background])
         labels = np.r_[np.ones(liked.shape[0]), np.zeros(background.shape[0])]
-        with warnings.catch_warnings():
-            from sklearn.exceptions import ConvergenceWarning
-
-            warnings.simplefilter("ignore", ConvergenceWarning)
+        with _no_convergence_warnings():
             svm = _fit_svm(features, labels, SEED_C)
         reference = np.asarray(svm.decision_function(background), dtype=np.float64)
         scores = np.asarray(svm.decision_function(self.matrix), dtype=np.float64)
