@@ -41,7 +41,7 @@ from aiosmtpd.controller import Controller
 from digest.deliver import FileTransport, SmtpTransport
 from digest.demo import free_port
 from digest.diff import ingest_paths
-from digest.editions import send_edition
+from digest.editions import SendReport, send_edition
 from digest.settings import load_settings
 from digest.store import Store
 
@@ -232,16 +232,21 @@ def measure(
         replay_cpu = usage.stop().line(sent, "replay client")
         before = counter.value
         usage = Usage(sink_pid)
-        started = time.perf_counter()
-        with Store.open(settings.database) as store:
-            connections = [SmtpTransport(settings.smtp) for _ in range(concurrency)]
-            report = send_edition(store, settings, connections, lambda: NOW)
-        seconds = time.perf_counter() - started
+        report, seconds = _timed_send(settings.database, settings, concurrency)
         digest_cpu = usage.stop().line(sent, "digest")
         assert len(report.sent) == sent and counter.value - before == sent
         bound = _ledger_bound(folder / "bound.sqlite", settings, outbox, concurrency)
     size = sum(map(len, messages)) / sent / 1024
     return Measured(sent / seconds, sent / replay, distinct, size, bound, (replay_cpu, digest_cpu))
+
+
+def _timed_send(database: Path | str, settings: Any, concurrency: int) -> tuple[SendReport, float]:
+    """`send_edition` to the sink over `concurrency` connections: its report and seconds."""
+    started = time.perf_counter()
+    with Store.open(database) as store:
+        connections = [SmtpTransport(settings.smtp) for _ in range(concurrency)]
+        report = send_edition(store, settings, connections, lambda: NOW)
+    return report, time.perf_counter() - started
 
 
 def _ledger_bound(
@@ -275,11 +280,7 @@ def _ledger_bound(
     sending._plan = timed_plan
     sending._Builder.build = lambda self, edition, row: Outgoing(row, built[row.email])  # type: ignore[method-assign]
     try:
-        started = time.perf_counter()
-        with Store.open(database) as store:
-            connections = [SmtpTransport(settings.smtp) for _ in range(concurrency)]
-            report = send_edition(store, settings, connections, lambda: NOW)
-        seconds = time.perf_counter() - started
+        report, seconds = _timed_send(database, settings, concurrency)
     finally:
         sending._plan, sending._Builder.build = plan, build  # type: ignore[method-assign]
     assert len(report.sent) == len(built)
