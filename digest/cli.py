@@ -669,19 +669,24 @@ def preview_command(obj: _Context, email: str | None, out: Path, open_browser: b
 @cli.command("feedback")
 @click.argument("email")
 @click.argument("papers", nargs=-1, required=True)
-@click.option("--more", "verdict", flag_value="more", help="More papers like these.")
-@click.option("--less", "verdict", flag_value="less", help="Fewer papers like these.")
-@click.option("--forget", "verdict", flag_value="forget", help="Undo feedback on these papers.")
+@click.option("--more", is_flag=True, help="More papers like these.")
+@click.option("--less", is_flag=True, help="Fewer papers like these.")
+@click.option("--forget", is_flag=True, help="Undo feedback on these papers.")
 @pass_context
 def feedback_command(
-    obj: _Context, email: str, papers: tuple[str, ...], verdict: str | None
+    obj: _Context, email: str, papers: tuple[str, ...], more: bool, less: bool, forget: bool
 ) -> None:
     """Record a reader's feedback on PAPERS (arXiv ids or stored paper ids), as the email's
     "More like this" / "Less like this" links do: it shapes their next digests."""
     from digest.feedback import record, resolve
 
-    if verdict is None:
-        raise SubscriberError("say --more, --less or --forget; nothing was recorded")
+    said = [name for name, given in (("more", more), ("less", less), ("forget", forget)) if given]
+    if len(said) != 1:
+        which = "none of them" if not said else " and ".join(f"--{name}" for name in said)
+        raise SubscriberError(
+            f"say exactly one of --more, --less or --forget (got {which}); nothing was recorded"
+        )
+    verdict = said[0]
     settings = obj.settings
     with Store.open(settings.database) as store:
         person = _select(settings, store, email)[0]

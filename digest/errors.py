@@ -42,6 +42,10 @@ class StoreBusy(StoreError):
     """Another process holds the store's write lock for longer than this one would wait."""
 
 
+class StoreMissing(StoreError):
+    """There is no store to read yet (reading never creates one)."""
+
+
 class RenderError(DigestError):
     """A template is missing or failed to compile."""
 

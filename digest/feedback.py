@@ -8,6 +8,7 @@ the same for scripts and imports. The ranker reads it as the reader's taste (dig
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -41,9 +42,20 @@ def read_vote(secret: str, token: str) -> Vote:
     payload = read_token(secret, token, FEEDBACK_PURPOSE)
     email, _, rest = payload.partition("\n")
     paper, _, verdict = rest.partition("\n")
-    if not paper.isdigit() or verdict not in VERDICTS:
+    if paper_id_of(paper) is None or verdict not in VERDICTS:
         raise BadToken("the link is invalid; use the link from your email")
     return Vote(email, int(paper), verdict)
+
+
+# A stored paper's id: a positive whole number that fits the store's 64-bit integers.
+_PAPER_ID = re.compile(r"[0-9]{1,18}")
+
+
+def paper_id_of(text: str) -> int | None:
+    """`text` as a stored paper's id, or None: ASCII digits only (`'²'.isdigit()` is true in
+    Python), and small enough for the store (never an integer SQL cannot hold)."""
+    text = text.strip()
+    return int(text) if _PAPER_ID.fullmatch(text) else None
 
 
 def resolve(store: Store, references: Iterable[str]) -> list[int]:
@@ -53,8 +65,9 @@ def resolve(store: Store, references: Iterable[str]) -> list[int]:
     missing: list[str] = []
     for reference in references:
         text = reference.strip()
-        if text.isdigit() and store.papers_by_id([int(text)]):
-            found.append(int(text))
+        paper_id = paper_id_of(text)
+        if paper_id is not None and store.papers_by_id([paper_id]):
+            found.append(paper_id)
             continue
         papers, _ = store.find_papers([text]) if parse_arxiv_id(text) else ([], [])
         if papers:
@@ -63,7 +76,8 @@ def resolve(store: Store, references: Iterable[str]) -> list[int]:
             missing.append(text)
     if missing:
         raise SubscriberError(
-            f"no stored paper {', '.join(map(repr, missing))}; give arXiv ids (2501.01234) or"
+            f"no stored paper {', '.join(repr(m[:40]) for m in missing[:5])}; give arXiv ids"
+            " (2501.01234) or"
             " the ids of stored papers; nothing was recorded"
         )
     return found

@@ -8,6 +8,7 @@ refused, so secrets never end up in a repository.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 import tomllib
@@ -84,6 +85,10 @@ class SmtpSettings(_Section):
     @property
     def claim_lease(self) -> dt.timedelta:
         return dt.timedelta(seconds=self.claim_lease_seconds)
+
+    # Several senders on PostgreSQL: one plans (ranks) an edition while the others wait for
+    # it; a sender that waited this long (the planner hangs) plans the edition itself.
+    planning_wait_seconds: float = Field(default=600.0, ge=1, le=24 * 3600)
 
     # Relays tried in order when `host` cannot be reached: "host" or "host:port".
     fallback_hosts: tuple[str, ...] = ()
@@ -190,13 +195,23 @@ def parse_send_at(value: str) -> tuple[int, int, int]:
     return int(hour), int(minute), int(second or 0)
 
 
+# Files of the zone database that are not IANA zone names: the machine's own zone (whatever
+# it is set to), the POSIX rules template, and a placeholder for machines not yet set up.
+_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+
+
+@functools.cache
+def time_zones() -> frozenset[str]:
+    """The IANA zone names digest accepts: the zone database's names (neither its `posix/`
+    and `right/` copies, which the database itself leaves out, nor the files above)."""
+    return frozenset(zoneinfo.available_timezones() - _NOT_ZONES)
+
+
 def check_timezone(value: str) -> str:
-    try:
-        zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    if value not in time_zones():
         raise ValueError(
-            f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)"
-        ) from None
+            f"unknown time zone {value[:60]!r} (use an IANA name such as Europe/Berlin)"
+        )
     return value
 
 

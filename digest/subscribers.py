@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -333,6 +333,26 @@ def profile_input(person: Subscriber) -> ProfileInput:
     )
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...) in a
+# reader's name would be a live link in the operator's sheet): an export starts such a cell
+# with an apostrophe, which spreadsheets show as text, and an import takes it off again.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    """A value as a CSV cell a spreadsheet shows as text."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _uncell(value: str | None) -> str | None:
+    """A cell as written by `_cell`: the apostrophe before a formula's first character off."""
+    if value and value.startswith("'") and value[1:].startswith(_FORMULA_STARTS):
+        return value[1:]
+    return value
+
+
 def _split(cell: str | None) -> list[str]:
     return [part for part in (cell or "").split(";") if part.strip()]
 
@@ -365,8 +385,7 @@ def read_csv(path: Path) -> list[SubscriberRow]:
     rows: dict[str, SubscriberRow] = {}
     first_line: dict[str, int] = {}
     errors: list[str] = []
-    for record in reader:
-        line = reader.line_num
+    for line, record in _records(path, reader):
         if None in record:
             errors.append(f"line {line}: more cells than columns")
             continue
@@ -416,6 +435,26 @@ def read_csv(path: Path) -> list[SubscriberRow]:
     return list(rows.values())
 
 
+def _records(path: Path, reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, row) of a CSV, its cells as written (apostrophes before formulas off); a line
+    the csv module cannot read (a field of over 128 KiB, a stray quote) is one clear error."""
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise SubscriberError(
+                f"{path}: line {reader.line_num}: {exc}; nothing imported: fix the line and"
+                " import again"
+            ) from None
+        cells = {
+            key: [_uncell(v) for v in value] if isinstance(value, list) else _uncell(value)
+            for key, value in record.items()
+        }
+        yield reader.line_num, cells
+
+
 def write_csv(
     people: Iterable[Subscriber], feedback: dict[str, tuple[list[str], list[str]]] | None = None
 ) -> str:
@@ -426,23 +465,22 @@ def write_csv(
     writer.writerow(CSV_COLUMNS)
     for person in people:
         given = profile_input(person)
-        writer.writerow(
-            [
-                given.email,
-                given.name,
-                ";".join(given.interests),
-                ";".join(given.exclude),
-                ";".join(given.authors),
-                ";".join(given.liked),
-                given.max_items,
-                f"{float(given.min_score):g}",
-                given.send_at,
-                given.timezone,
-                "true" if given.weekdays_only else "false",
-                *(";".join(refs) for refs in (feedback or {}).get(person.email, ([], []))),
-                given.frequency,
-                given.weekday,
-                given.delivery,
-            ]
-        )
+        row = [
+            given.email,
+            given.name,
+            ";".join(given.interests),
+            ";".join(given.exclude),
+            ";".join(given.authors),
+            ";".join(given.liked),
+            given.max_items,
+            f"{float(given.min_score):g}",
+            given.send_at,
+            given.timezone,
+            "true" if given.weekdays_only else "false",
+            *(";".join(refs) for refs in (feedback or {}).get(person.email, ([], []))),
+            given.frequency,
+            given.weekday,
+            given.delivery,
+        ]
+        writer.writerow([_cell(value) for value in row])
     return out.getvalue()

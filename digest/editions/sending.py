@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import logging
 import os
 import random
 import secrets
@@ -39,6 +40,8 @@ from digest.settings import Settings
 from digest.store import Claim, DeliveryRow, Store
 from digest.subscribers import all_subscribers, find
 from digest.tokens import make_token
+
+log = logging.getLogger("digest.send")
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,8 +205,16 @@ def _send_edition(
     # Several senders on one server plan an edition once: the first ranks and records it, the
     # others wait for that and find it planned. (SQLite: the send lock already serialises.)
     planning = f"plan {edition_id}"
-    if not dry_run:
-        store.database.lock(planning)
+    if not dry_run and not store.database.lock_within(
+        planning, settings.smtp.planning_wait_seconds
+    ):
+        # The planner hangs (stopped, or a machine that froze): plan here too. Rows another
+        # planner recorded first are kept as they are, so readers get one plan either way.
+        log.warning(
+            "edition %s: another sender has been planning it for %g s; planning it here too",
+            edition_id,
+            settings.smtp.planning_wait_seconds,
+        )
     try:
         plan = _plan(store, settings, people, edition_id, now, builder)
         claim = None if dry_run else Claim(sender_id(), settings.smtp.claim_lease)
@@ -411,8 +422,9 @@ class _Claims:
         for holder in dead:  # no need to wait out the lease of a sender seen dead
             store.release(edition_id, holder)
         if not dead:  # a live sender finishes its rows, or its lease runs out
-            until = min(holders.values())
-            self.sleep(min(1.0, max(0.05, (until - self.clock()).total_seconds())))
+            until = min(holders.values())  # on the store's clock, as every lease
+            left = (until - store.now(self.clock())).total_seconds()
+            self.sleep(min(1.0, max(0.05, left)))
         return self.messages()
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 from digest.errors import DumpError
 from digest.safe_text import terminal_safe
@@ -70,6 +72,31 @@ def decode_dump(data: bytes, source: str) -> str:
             " re-save the dump as UTF-8"
         ) from None
     return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+
+# Half of a UTF-16 pair on its own: JSON's (and Python's) "\ud800" escape decodes to one,
+# which no UTF-8 text (a file, the store, a page) can hold. A pair decodes to one character.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\[uU]0{0,4}[dD][89a-fA-F]")
+
+
+def mend_surrogates(value: Any, raw: str) -> Any:
+    """A decoded JSON (or Python literal) value with every lone surrogate turned into U+FFFD;
+    `raw`, the text it was decoded from, says cheaply whether there can be any."""
+    if not _SURROGATE_ESCAPE.search(raw):
+        return value
+    pending: list[Any] = [value]
+    while pending:  # no recursion: a deeply nested document cannot exhaust the stack
+        item = pending.pop()
+        pairs = item.items() if isinstance(item, dict) else enumerate(item)
+        for key, child in list(pairs):
+            if isinstance(child, str):
+                item[key] = _LONE_SURROGATE.sub("\ufffd", child)
+            elif isinstance(child, dict | list):
+                pending.append(child)
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    return value
 
 
 def clean_line(text: str) -> str:

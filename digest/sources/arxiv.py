@@ -8,7 +8,7 @@ from typing import Any
 from digest.errors import DumpError
 from digest.identity import paper_key, parse_arxiv_id
 from digest.models import Paper
-from digest.sources._text import clean_line, excerpt
+from digest.sources._text import clean_line, excerpt, mend_surrogates
 
 
 def looks_like_arxiv_jsonl(text: str) -> bool:
@@ -52,7 +52,7 @@ def parse_arxiv_jsonl(text: str, source: str) -> list[Paper]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = mend_surrogates(json.loads(line), line)
         except json.JSONDecodeError as exc:
             raise DumpError(
                 f"{source}: line {number}: invalid JSON ({exc.msg}): {excerpt(line)!r}"

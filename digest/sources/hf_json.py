@@ -14,7 +14,7 @@ from typing import Any
 from digest.errors import DumpError
 from digest.identity import paper_key, parse_arxiv_id
 from digest.models import Paper
-from digest.sources._text import clean_line, excerpt
+from digest.sources._text import clean_line, excerpt, mend_surrogates
 
 MAX_REPR_ITEM_CHARS = 1_000_000
 
@@ -29,7 +29,7 @@ def _as_object(item: Any, where: str) -> dict[str, Any]:
         if len(item) > MAX_REPR_ITEM_CHARS:
             raise DumpError(f"{where}: a {len(item):,}-character string item is too long to parse")
         try:
-            item = ast.literal_eval(item)
+            item = mend_surrogates(ast.literal_eval(item), item)
         except (ValueError, SyntaxError, MemoryError, RecursionError):
             raise DumpError(
                 f"{where}: a string item that is neither an object nor a Python literal"
@@ -100,7 +100,7 @@ def _count(value: Any) -> int | None:
 
 def parse_hf(text: str, source: str) -> list[Paper]:
     try:
-        document = json.loads(text)
+        document = mend_surrogates(json.loads(text), text)
     except json.JSONDecodeError as exc:
         raise DumpError(
             f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"

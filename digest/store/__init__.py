@@ -13,6 +13,7 @@ than by loading stored keys into Python.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import time
 from pathlib import Path
@@ -73,6 +74,8 @@ class Store(Catalog, Readers, Ledger, Connected):
         store = cls(database, location)
         try:
             store._migrate(read_only)
+            if read_only:  # (a server's empty database was made even to be read)
+                database.read_only()
         except database.errors as exc:
             database.close()
             if isinstance(database, Sqlite):
@@ -90,6 +93,11 @@ class Store(Catalog, Readers, Ledger, Connected):
 
     def close(self) -> None:
         self._db.close()
+
+    def now(self, local: dt.datetime) -> dt.datetime:
+        """The time on the clock every sender of this store compares claims and leases on:
+        the server's (PostgreSQL: hosts' clocks may differ), else `local`."""
+        return self._db.now(local)
 
     def __enter__(self) -> Store:
         return self

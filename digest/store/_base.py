@@ -7,27 +7,44 @@ import contextlib
 import datetime as dt
 import functools
 import inspect
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from digest.errors import StoreError
 from digest.store.db import Database
 
 _Class = TypeVar("_Class", bound=type)
+# How many times one call of the store is run again on a new connection (a server that takes
+# every connection only to drop it again is an error, not a wait).
+MAX_RECONNECTS = 5
 
 
 def _translating_errors(cls: _Class) -> _Class:
-    """Every public method of the store raises StoreError, never the engine's own error."""
+    """Every public method of the store raises StoreError, never the engine's own error. A
+    method that failed because the server dropped the connection (a restart, an administrator
+    ending the session) runs again on a new connection once the server answers, as long as it
+    owns its transaction: each is one transaction, rolled back with the connection it ran on."""
 
     def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)
         def translated(self: Any, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return method(self, *args, **kwargs)
-            except self._db.errors as exc:
-                raise self._db.error(exc) from None
+            db = self._db
+            inside = db.in_transaction  # a caller's transaction cannot be run again here
+            for attempt in itertools.count(1):
+                try:
+                    return method(self, *args, **kwargs)
+                except (*db.errors, StoreError) as exc:
+                    # (A failed BEGIN or COMMIT arrives already translated.)
+                    again = not inside and attempt < MAX_RECONNECTS and db.lost()
+                    if not again or not db.reconnect():
+                        if isinstance(exc, StoreError):
+                            raise
+                        raise db.error(exc) from None
+            raise AssertionError("unreachable")
 
         return translated
 

@@ -8,6 +8,7 @@ json_each(?))`. `Postgres` translates the few spellings that differ, once per st
 
 from __future__ import annotations
 
+import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -94,6 +95,28 @@ class Database(ABC):
     @abstractmethod
     def unlock(self, name: str) -> None:
         """Give a named lock back."""
+
+    def lock_within(self, name: str, seconds: float) -> bool:
+        """Wait at most `seconds` for a named lock; whether it is held then."""
+        self.lock(name)
+        return True
+
+    def now(self, local: dt.datetime) -> dt.datetime:
+        """The clock every writer of this store compares leases on: a server's own (senders on
+        several hosts), or `local`, the caller's, where one machine writes (a file)."""
+        return local
+
+    @abstractmethod
+    def read_only(self) -> None:
+        """Refuse every write from now on."""
+
+    def lost(self) -> bool:
+        """Whether the connection is gone (the server restarted or dropped it)."""
+        return False
+
+    def reconnect(self) -> bool:
+        """A new connection after `lost()`, within a bounded wait; False if none came."""
+        return False
 
 
 @contextmanager

@@ -73,7 +73,9 @@ class Ledger(Connected):
         sending, or deferred until now) and held by nobody: never claimed, or claimed by
         another sender whose lease ran out (it crashed). On PostgreSQL rows another sender is
         claiming at this moment are skipped (FOR UPDATE SKIP LOCKED), so any number of senders
-        share an edition without waiting for each other. `emails`: only these readers."""
+        share an edition without waiting for each other. `emails`: only these readers.
+        Leases are given and compared on the store's clock (`Store.now`), never a sender's."""
+        now = self._db.now(now)
         stamp = _iso(now)
         expired = stamp if self._db.kind == "postgresql" else _VOID
         only = " AND email IN (SELECT value FROM json_each(?))" if emails is not None else ""
@@ -108,9 +110,11 @@ class Ledger(Connected):
     ) -> dict[str, dt.datetime]:
         """Other senders holding unfinished rows of these readers in this edition, each with
         the moment its first lease runs out (a sender waits for those before it is done).
-        Few rows are ever held (a claim is a few readers), so they are filtered here."""
+        Few rows are ever held (a claim is a few readers), so they are filtered here. The
+        moments are on the store's clock (`Store.now`)."""
         if self._db.kind != "postgresql":
             return {}
+        now = self._db.now(now)
         wanted = {email.casefold() for email in emails}
         rows = self._db.execute(
             "SELECT email, claimed_by, lease_until FROM deliveries WHERE edition_id = ?"
@@ -263,7 +267,7 @@ class Ledger(Connected):
                     _TO_SENDING, ((stamp, edition_id, email) for email in sending)
                 ).rowcount
             elif sending and claim is not None:
-                until = _iso(claim.until(now))
+                until = _iso(claim.until(db.now(now)))
                 moved = db.executemany(
                     _TO_SENDING_CLAIMED,
                     ((stamp, until, edition_id, email, claim.sender) for email in sending),

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import datetime as dt
 import functools
 import re
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -86,6 +88,18 @@ def server_error(name: str, exc: Exception) -> StoreError:
 _WRITE_LOCK = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':write'))"
 _LOCK = "SELECT {}(hashtext(current_schema() || ':' || %s))"
 _LOCK_TIMEOUT = "SELECT set_config('lock_timeout', %s, false)"
+# What every connection of a Postgres is set to when it is taken from the pool (a pooled
+# connection may come from a store opened otherwise).
+_SESSION = (
+    "SELECT set_config('lock_timeout', %s, false),"
+    " set_config('default_transaction_read_only', %s, false)"
+)
+# How long a store tries to get a connection again after the server dropped its own (the
+# server restarted, or an administrator ended the session), before the error is the caller's.
+RECONNECT_SECONDS = 60.0
+# The server's clock is read again after this long; in between it is the last reading plus the
+# time this process measured since (every sender compares leases on the server's clock).
+CLOCK_READING_SECONDS = 1.0
 # A statement with a list of keys (`= ANY(%s)`) is planned for its own list every time: the
 # plan psycopg's prepared statement (from its fifth run) would reuse for any list scanned a
 # whole edition per claim, 15x slower than planning anew.
@@ -95,7 +109,14 @@ _LIST_PARAMETER = "= ANY(%s)"
 class Postgres(Database):
     kind = "postgresql"
 
-    def __init__(self, pool: psycopg_pool.ConnectionPool[Any], url: str, timeout: float) -> None:
+    def __init__(
+        self,
+        pool: psycopg_pool.ConnectionPool[Any],
+        url: str,
+        timeout: float,
+        *,
+        reconnect_seconds: float = RECONNECT_SECONDS,
+    ) -> None:
         import psycopg
 
         self.errors = (psycopg.Error,)
@@ -103,10 +124,31 @@ class Postgres(Database):
         self._pool = pool
         self.name = shown_url(url)
         self._held: set[str] = set()
-        self._connection: psycopg.Connection[Any] = pool.getconn(timeout=timeout)
+        self._timeout = timeout
+        self._reconnect_seconds = reconnect_seconds
         # A write waits this long for another process's, then fails as busy.
         self._lock_timeout = f"{int(timeout * 1000)}ms"
-        self._connection.execute(_LOCK_TIMEOUT, (self._lock_timeout,))
+        self._read_only = False
+        self._clock: tuple[dt.datetime, float] | None = None  # (server time, monotonic then)
+        self._connection: psycopg.Connection[Any] = self._take(timeout)
+        self._returned = False  # the connection went back to the pool (a failed reconnect)
+
+    def _take(self, timeout: float) -> psycopg.Connection[Any]:
+        """A connection from the pool, set up for this store (a pooled one may have been used
+        otherwise: read-only, or with another lock timeout)."""
+        connection: psycopg.Connection[Any] = self._pool.getconn(timeout=timeout)
+        try:
+            connection.execute(_SESSION, (self._lock_timeout, "on" if self._read_only else "off"))
+        except BaseException:
+            self._pool.putconn(connection)
+            raise
+        return connection
+
+    def read_only(self) -> None:
+        """From now on every transaction of this connection only reads: a write is refused by
+        the server itself (a page that must not change anything cannot, whatever its code)."""
+        self._read_only = True
+        self._connection.execute(_SESSION, (self._lock_timeout, "on"))
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         query = to_postgres(sql)
@@ -147,12 +189,70 @@ class Postgres(Database):
             self._connection.execute(_LOCK_TIMEOUT, (self._lock_timeout,))
         self._held.add(name)
 
+    def lock_within(self, name: str, seconds: float) -> bool:
+        """Wait at most `seconds` for a named lock; whether this connection holds it then."""
+        import psycopg
+
+        self._connection.execute(_LOCK_TIMEOUT, (f"{max(1, int(seconds * 1000))}ms",))
+        try:
+            self._connection.execute(_LOCK.format("pg_advisory_lock"), (name,))
+        except psycopg.errors.LockNotAvailable:
+            return False
+        finally:
+            self._connection.execute(_LOCK_TIMEOUT, (self._lock_timeout,))
+        self._held.add(name)
+        return True
+
     def unlock(self, name: str) -> None:
         if name in self._held:
             self._connection.execute(_LOCK.format("pg_advisory_unlock"), (name,))
             self._held.discard(name)
 
+    def now(self, local: dt.datetime) -> dt.datetime:
+        """The server's clock (UTC): one reading a second, moved on by this process's own
+        monotonic clock in between. `local` is not used: senders on hosts whose clocks differ
+        must compare leases on one clock."""
+        taken = time.monotonic()
+        if self._clock is None or taken - self._clock[1] > CLOCK_READING_SECONDS:
+            row = self._connection.execute("SELECT clock_timestamp()").fetchone()
+            assert row is not None
+            self._clock = (row[0].astimezone(dt.UTC), time.monotonic())
+        reading, at = self._clock
+        return reading + dt.timedelta(seconds=time.monotonic() - at)
+
+    def lost(self) -> bool:
+        return bool(self._connection.broken or self._connection.closed)
+
+    def reconnect(self) -> bool:
+        """After the server dropped this connection: a new one, tried with growing pauses for
+        up to RECONNECT_SECONDS. Named locks went with the old connection. False when the
+        server did not come back in that time."""
+        import psycopg
+        import psycopg_pool
+
+        if not self._returned:
+            self._pool.putconn(self._connection)  # the pool discards a broken connection
+            self._returned = True
+        self._held.clear()
+        deadline = time.monotonic() + self._reconnect_seconds
+        pause = 0.05
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                self._connection = self._take(max(0.1, min(left, self._timeout)))
+            except (psycopg.Error, psycopg_pool.PoolTimeout):
+                if time.monotonic() + pause >= deadline:
+                    return False
+                time.sleep(pause)
+                pause = min(2.0, pause * 2)
+                continue
+            self._returned = False
+            return True
+
     def close(self) -> None:
+        if self._returned:
+            return
+        self._returned = True
         connection = self._connection
         if not connection.closed:
             # The pool checks a returned connection and replaces a broken one.
@@ -189,6 +289,9 @@ def connect(url: str, timeout: float) -> Postgres:
                     min_size=1,
                     max_size=8,
                     kwargs={"autocommit": True, "row_factory": _row_factory},
+                    # A connection the server dropped while it sat in the pool (a restart) is
+                    # found out before it is handed over, not by the caller's first statement.
+                    check=psycopg_pool.ConnectionPool.check_connection,
                     open=True,
                     name=name,
                 )

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from digest.errors import StoreBusy, StoreError
+from digest.errors import StoreBusy, StoreError, StoreMissing
 from digest.store.db import Cursor, Database
 
 
@@ -65,7 +65,7 @@ class Sqlite(Database):
         if not path.parent.exists():
             raise StoreError(f"database folder {path.parent} does not exist; create it first")
         if read_only and not path.exists():
-            raise StoreError(
+            raise StoreMissing(
                 f"database {path} does not exist yet; `digest ingest` some dumps first"
             )
         try:
@@ -106,6 +106,9 @@ class Sqlite(Database):
 
     def unlock(self, name: str) -> None:
         return None
+
+    def read_only(self) -> None:
+        """Nothing to do: a store meant to be read is opened read-only (mode=ro)."""
 
     def error(self, exc: Exception) -> StoreError:
         assert isinstance(exc, sqlite3.Error)

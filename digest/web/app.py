@@ -9,6 +9,7 @@ from flask import Flask
 from digest.errors import SettingsError
 from digest.render import BUILTIN_TEMPLATES
 from digest.settings import Settings
+from digest.store import Store
 from digest.tokens import signing_keys
 from digest.web.errors import install as install_error_pages
 from digest.web.operator import operator_pages
@@ -32,8 +33,14 @@ def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
     secret = settings.secret_key.get_secret_value()
     signing_keys(secret)  # a clear error now for a key that is too short
     admin = settings.admin_token.get_secret_value() if settings.admin_token else ""
-    if admin and len(admin) < 16:
-        raise SettingsError("DIGEST_ADMIN_TOKEN is shorter than 16 characters; set a long one")
+    if admin and len(admin.strip()) < 16:
+        raise SettingsError(
+            "DIGEST_ADMIN_TOKEN is shorter than 16 characters once its spaces are trimmed; set"
+            " a long random one"
+        )
+    # The store is made (or upgraded) once, here: the pages' GETs open it read-only and never
+    # create anything. An unusable database is a clear error now rather than on each page.
+    Store.open(settings.database).close()
     app = Flask(__name__, template_folder=str(BUILTIN_TEMPLATES / "web"))
     # A preferences form is a few hundred bytes; anything far larger is refused with 413.
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024

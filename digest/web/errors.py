@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 
-from digest.errors import DigestError, StoreBusy
+from digest.errors import DigestError, StoreBusy, StoreMissing
 from digest.web.site import log, page
 
 RETRY_AFTER_SECONDS = 30
@@ -27,6 +27,7 @@ def install(app: Flask) -> None:
     @app.errorhandler(404)
     @app.errorhandler(405)
     @app.errorhandler(409)
+    @app.errorhandler(410)
     @app.errorhandler(413)
     def refused(error: Any) -> Response:
         return page("message.html", error.code, title=error.name, text=error.description)
@@ -49,6 +50,16 @@ def install(app: Flask) -> None:
         )
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
+
+    @app.errorhandler(StoreMissing)
+    def missing(error: StoreMissing) -> Response:
+        log.warning("not set up: %s", error)
+        return page(
+            "message.html",
+            503,
+            title="Not ready",
+            text="The service has nothing to show yet. Please try again later.",
+        )
 
     @app.errorhandler(DigestError)
     def failed(error: DigestError) -> Response:

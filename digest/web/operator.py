@@ -103,7 +103,7 @@ def next_digest(email: str) -> tuple[Subscriber, Email]:
     """The reader's next edition, ranked once per state of the store (cached)."""
     here = site()
     with here.opened() as store:
-        person = here.subscriber_or_404(store, email)
+        person = here.subscriber(store, email, missing=404)
         renderer = here.templates.renderer()
         key = (
             person,
@@ -121,7 +121,7 @@ def last_digest(email: str) -> tuple[str, Email] | None:
     """The newest edition this reader got, as it went out but with inert links."""
     here = site()
     with here.opened() as store:
-        person = here.subscriber_or_404(store, email)
+        person = here.subscriber(store, email, missing=404)
         editions = past_editions(store, here.settings, person.email, 1)
         if not editions:
             return None

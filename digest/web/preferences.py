@@ -4,12 +4,14 @@ where they read, and the feedback to forget; every form error shown at once."""
 from __future__ import annotations
 
 import functools
-import zoneinfo
 from typing import Any
 
 from flask import Blueprint, Response, request
 
-from digest.feedback import record
+from digest.feedback import paper_id_of, record
+from digest.models import Subscriber
+from digest.settings import time_zones
+from digest.store import Store
 from digest.subscribers import ProfileErrors, ProfileInput, profile_input, validated_row
 from digest.web.site import page, site
 
@@ -17,64 +19,101 @@ preferences_page = Blueprint("preferences", __name__)
 
 
 @functools.cache
-def _time_zones() -> tuple[str, ...]:
-    """The IANA names the preferences page offers (the system's zone database)."""
-    return tuple(sorted(z for z in zoneinfo.available_timezones() if "/" in z or z == "UTC"))
+def _offered_zones() -> tuple[str, ...]:
+    """The names the form suggests (Region/City, and UTC); any IANA name is accepted."""
+    return tuple(sorted(z for z in time_zones() if "/" in z or z == "UTC"))
 
 
-@preferences_page.route("/preferences/<token>", methods=["GET", "POST"])
+def _forgotten(values: list[str]) -> list[int]:
+    """The feedback rows ticked to forget: stored paper ids (ValueError names a bad one)."""
+    ids = []
+    for value in values:
+        paper_id = paper_id_of(value)
+        if paper_id is None:
+            raise ValueError(f"forget {value[:40]!r} is not a paper of your feedback")
+        ids.append(paper_id)
+    return ids
+
+
+def _given(person: Subscriber) -> ProfileInput:
+    """What the form says, over the reader's profile for what it leaves out."""
+    form = request.form
+    return ProfileInput(
+        email=person.email,
+        name=person.name,
+        interests=form.get("interests", "").splitlines(),
+        exclude=form.get("exclude", "").splitlines(),
+        authors=form.get("authors", "\n".join(person.authors)).splitlines(),
+        liked=form.get("liked", "\n".join(person.liked)).splitlines(),
+        max_items=form.get("max_items", "").strip() or person.max_items,
+        min_score=person.min_score,
+        send_at=form.get("send_at", ""),
+        timezone=form.get("timezone", ""),
+        weekdays_only="weekdays_only" in form,
+        frequency=form.get("frequency", person.frequency.value),
+        weekday=form.get("weekday", person.weekday),
+        delivery=form.get("delivery", person.delivery.value),
+    )
+
+
+def _page(
+    store: Store, person: Subscriber, form: ProfileInput, status: int = 200, **state: Any
+) -> Response:
+    """The page: the editable profile, then what else shapes the digest."""
+    here = site()
+    email = person.email
+    nav = {
+        "archive": f"/archive/{here.token(email, 'view')}",
+        "feed": f"{here.base}/feed/{here.token(email, 'feed')}",
+        "unsubscribe": f"/unsubscribe/{here.token(email, 'unsubscribe')}",
+    }
+    return page(
+        "preferences.html",
+        status,
+        form=form,
+        votes=store.feedback([email])[email],
+        off=store.suppressed(email) is not None,
+        nav=nav,
+        zones=_offered_zones(),
+        **{"errors": (), "saved": False, **state},
+    )
+
+
+# The unsubscribe link's token opens the preferences too: whoever may stop the mail may also
+# change it (and a client that only knows List-Unsubscribe can link here).
+
+
+@preferences_page.get("/preferences/<token>")
 def preferences(token: str) -> Response:
-    # The unsubscribe link's token opens the preferences too: whoever may stop the mail
-    # may also change it (and a client that only knows List-Unsubscribe can link here).
     here = site()
     email = here.reader(token, "preferences", also="unsubscribe")
-    with here.opened(write=request.method == "POST") as store:
-        person = here.subscriber_or_404(store, email)
-        nav = {
-            "archive": f"/archive/{here.token(email, 'view')}",
-            "feed": f"{here.base}/feed/{here.token(email, 'feed')}",
-            "unsubscribe": f"/unsubscribe/{here.token(email, 'unsubscribe')}",
-        }
+    with here.opened() as store:
+        person = here.subscriber(store, email)
+        return _page(store, person, profile_input(person))
 
-        def show(form: ProfileInput, status: int = 200, **state: Any) -> Response:
-            """The page: the editable profile, then what else shapes the digest."""
-            return page(
-                "preferences.html",
-                status,
-                form=form,
-                votes=store.feedback([email])[email],
-                off=store.suppressed(email) is not None,
-                nav=nav,
-                zones=_time_zones(),
-                **{"errors": (), "saved": False, **state},
-            )
 
-        if request.method == "GET":
-            return show(profile_input(person))
-        forget = [int(v) for v in request.form.getlist("forget") if v.isdigit()]
-        given = ProfileInput(
-            email=person.email,
-            name=person.name,
-            interests=request.form.get("interests", "").splitlines(),
-            exclude=request.form.get("exclude", "").splitlines(),
-            authors=request.form.get("authors", "\n".join(person.authors)).splitlines(),
-            liked=request.form.get("liked", "\n".join(person.liked)).splitlines(),
-            max_items=request.form.get("max_items", "").strip() or person.max_items,
-            min_score=person.min_score,
-            send_at=request.form.get("send_at", ""),
-            timezone=request.form.get("timezone", ""),
-            weekdays_only="weekdays_only" in request.form,
-            frequency=request.form.get("frequency", person.frequency.value),
-            weekday=request.form.get("weekday", person.weekday),
-            delivery=request.form.get("delivery", person.delivery.value),
-        )
+@preferences_page.post("/preferences/<token>")
+def preferences_save(token: str) -> Response:
+    """Every field is checked before anything is written: a bad one saves nothing."""
+    here = site()
+    email = here.reader(token, "preferences", also="unsubscribe")
+    with here.opened(write=True) as store:
+        person = here.subscriber(store, email)
+        given = _given(person)
+        errors: list[str] = []
         try:
             row = validated_row(given)
         except ProfileErrors as exc:
-            return show(given, 400, errors=exc.messages)
+            errors += exc.messages
         except ValueError as exc:
-            return show(given, 400, errors=(str(exc),))
+            errors.append(str(exc))
+        try:
+            forget = _forgotten(request.form.getlist("forget"))
+        except ValueError as exc:
+            errors.append(str(exc))
+        if errors:
+            return _page(store, person, given, 400, errors=errors)
         store.upsert_subscribers([row], here.clock())
         if forget:
             record(store, email, forget, None, here.clock())
-        return show(given, saved=True)
+        return _page(store, person, given, saved=True)

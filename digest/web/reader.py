@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, Response, abort, request
+from flask import Blueprint, Response, abort
 
 from digest.editions import archived, past_editions
 from digest.feed import atom_feed
@@ -26,6 +26,7 @@ def index() -> Response:
 
 @pages.get("/healthz")
 def health() -> Response:
+    """Whether the store answers a read (never creates one: 503 while there is none)."""
     with site().opened() as store:
         store.latest_edition()
     return Response("ok\n", mimetype="text/plain")
@@ -36,6 +37,7 @@ def archive_list(token: str) -> Response:
     here = site()
     email = here.reader(token, "view")
     with here.opened() as store:
+        here.subscriber(store, email)
         editions = [
             {
                 "id": edition.edition_id,
@@ -56,6 +58,7 @@ def feed(token: str) -> Response:
     email = here.reader(token, "feed")
     view = here.token(email, "view")
     with here.opened() as store:
+        here.subscriber(store, email)
         editions = [
             (edition, f"{here.base}/archive/{edition.edition_id}/{view}")
             for edition, _ in past_editions(store, here.settings, email, FEED_ENTRIES)
@@ -78,21 +81,27 @@ def archive(edition: str, token: str) -> Response:
     except ValueError:
         abort(404, description=f"No edition {edition!r}.")
     with here.opened() as store:
+        here.subscriber(store, email)
         message = archived(store, here.settings, edition, email, here.templates.renderer())
     if message is None:
         abort(404, description=f"The {edition} edition was not sent to this address.")
     return email_page(message.html)
 
 
-@pages.route("/unsubscribe/<token>", methods=["GET", "POST"])
+@pages.get("/unsubscribe/<token>")
+def unsubscribe_ask(token: str) -> Response:
+    # GET (and HEAD) only ask: link scanners and prefetchers must not unsubscribe anyone.
+    email = site().reader(token, "unsubscribe")
+    return page("unsubscribe.html", email=email, done=False, token=token)
+
+
+@pages.post("/unsubscribe/<token>")
 def unsubscribe(token: str) -> Response:
+    # RFC 8058 one-click (List-Unsubscribe=One-Click) and the confirmation button both land
+    # here; either way the token alone authorises it: no cookie, no redirect. It works for a
+    # removed reader too: whoever holds the link may always stop the mail.
     here = site()
     email = here.reader(token, "unsubscribe")
-    if request.method == "GET":
-        # A GET only asks: link scanners and prefetchers must not unsubscribe anyone.
-        return page("unsubscribe.html", email=email, done=False, token=token)
-    # RFC 8058 one-click (List-Unsubscribe=One-Click) and the confirmation button both land
-    # here; either way the token alone authorises it: no cookie, no redirect.
     with here.opened(write=True) as store:
         store.unsubscribe(email, here.clock(), reason="unsubscribed (link)")
     return page("unsubscribe.html", email=email, done=True, token=token)

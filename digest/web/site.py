@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from flask import Response, abort, current_app, render_template
+from flask import Response, abort, current_app, render_template, request
 
 from digest.editions import PREVIEW_PURPOSE, renderer_for
 from digest.models import Email, Subscriber
@@ -102,12 +102,15 @@ class Site:
 
     @contextmanager
     def opened(self, *, write: bool = False) -> Iterator[Store]:
-        """A page that only reads opens the store read-only: it never waits for a writer. One
-        that writes waits at most [web] busy_timeout for another writer (then 503)."""
+        """The one rule of every page: only a POST changes anything. GET, HEAD and OPTIONS
+        open the store read-only, which the engine itself enforces (a read-only SQLite
+        connection, a read-only PostgreSQL session): they never create, write or wait for a
+        writer. A POST waits at most [web] busy_timeout for another writer (then 503)."""
+        if write and request.method != "POST":
+            abort(405, description="Only a POST changes anything here.")
         settings = self.settings
-        read_only = not write and Store.exists(settings.database)
         with Store.open(
-            settings.database, read_only=read_only, timeout=settings.web.busy_timeout
+            settings.database, read_only=not write, timeout=settings.web.busy_timeout
         ) as store:
             yield store
 
@@ -135,10 +138,14 @@ class Site:
             abort(403, description="This link comes from a preview and works for nobody.")
         abort(403 if error.tampered else 400, description=str(error))
 
-    def subscriber_or_404(self, store: Store, email: str) -> Subscriber:
+    def subscriber(self, store: Store, email: str, *, missing: int = 410) -> Subscriber:
+        """The subscriber at this address. For a reader's signed link, 410 once they were
+        removed: the signature is still valid, but it opens nothing (no history, no feed, no
+        votes); the operator's pages say 404."""
         person = find(self.settings, store, email)
         if person is None:
-            abort(404, description=f"No subscription for {email}.")
+            what = "was removed" if missing == 410 else "does not exist"
+            abort(missing, description=f"The subscription of {email} {what}.")
         return person
 
 

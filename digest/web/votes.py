@@ -3,7 +3,7 @@ nothing), POST records the vote and offers Undo."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, request
+from flask import Blueprint, Response, abort
 
 from digest.feedback import FEEDBACK_PURPOSE, Vote, read_vote, record
 from digest.tokens import BadToken
@@ -24,7 +24,7 @@ def _feedback_page(token: str, state: str) -> Response:
     here = site()
     vote = _vote(token)
     with here.opened(write=state != "ask") as store:
-        here.subscriber_or_404(store, vote.email)
+        here.subscriber(store, vote.email)
         papers = store.papers_by_id([vote.paper_id])
         if vote.paper_id not in papers:
             abort(404, description="That paper is no longer in the store.")
@@ -37,9 +37,14 @@ def _feedback_page(token: str, state: str) -> Response:
     return page("feedback.html", vote=vote, state=state, title=title, token=token, nav=nav)
 
 
-@vote_pages.route("/feedback/<token>", methods=["GET", "POST"])
+@vote_pages.get("/feedback/<token>")
+def feedback_ask(token: str) -> Response:
+    return _feedback_page(token, "ask")
+
+
+@vote_pages.post("/feedback/<token>")
 def feedback(token: str) -> Response:
-    return _feedback_page(token, "ask" if request.method == "GET" else "done")
+    return _feedback_page(token, "done")
 
 
 @vote_pages.post("/feedback/<token>/undo")
