@@ -443,9 +443,9 @@ def _records(path: Path, reader: csv.DictReader[str]) -> Iterator[tuple[int, dic
             record = next(reader)
         except StopIteration:
             return
-        except csv.Error as exc:
+        except csv.Error as exc:  # raised before the line it could not read is counted
             raise SubscriberError(
-                f"{path}: line {reader.line_num}: {exc}; nothing imported: fix the line and"
+                f"{path}: line {reader.line_num + 1}: {exc}; nothing imported: fix the line and"
                 " import again"
             ) from None
         cells = {
