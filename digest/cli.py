@@ -528,7 +528,7 @@ def send(
     stop = threading.Event()
     stop_on_signals(stop, stderr.print, again_interrupts=True)
     if not dry_run and email is None:  # first the deferred messages whose time has come
-        with Store.open(settings.database) as store:
+        with Store.open(settings.database, reconnect=settings.database_reconnect_seconds) as store:
             for retried in retry_deferred(
                 store,
                 settings,
@@ -548,7 +548,7 @@ def send(
     for zone, members in sorted(zones.items()):
         if stop.is_set():
             break
-        with Store.open(settings.database) as store:
+        with Store.open(settings.database, reconnect=settings.database_reconnect_seconds) as store:
             if retry_failed and not dry_run:
                 edition = edition_date(utc_now(), zone).isoformat()
                 again = store.retry_failed(edition, utc_now())

@@ -33,7 +33,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 from digest.deliver import SmtpTransport
 from digest.deliver.preflight import check_real_mail
 from digest.diff import load_all
-from digest.editions import edition_date, retry_deferred, send_edition, stop_on_signals
+from digest.editions import (
+    edition_date,
+    in_progress,
+    retry_deferred,
+    send_edition,
+    stop_on_signals,
+)
 from digest.errors import DigestError, DumpError
 from digest.settings import Settings, load_settings, parse_send_at
 from digest.store import Store
@@ -45,6 +51,25 @@ log = logging.getLogger("digest.daemon")
 # Set by SIGTERM/SIGINT: a running send finishes the messages in flight, then returns.
 STOP = threading.Event()
 REFRESH_SECONDS = 60
+
+
+def _trigger_key(trigger: Any) -> str:
+    """What makes two triggers fire alike. An IntervalTrigger's repr names its start, which
+    is "now" when it is made: compared by repr, the retry job was made anew at every refresh
+    (each minute), its next run pushed back each time, so that it never ran."""
+    if isinstance(trigger, IntervalTrigger):
+        return f"interval {trigger.interval.total_seconds()} {trigger.timezone}"
+    return repr(trigger)
+
+
+def _last_due(trigger: DailyTrigger, now: dt.datetime) -> dt.datetime | None:
+    """The latest time `trigger` fired, or would have, within the last day before `now`."""
+    last = None
+    upcoming = trigger.get_next_fire_time(None, now - dt.timedelta(days=1))
+    while upcoming is not None and upcoming <= now:
+        last = upcoming
+        upcoming = trigger.get_next_fire_time(upcoming, upcoming + dt.timedelta(seconds=1))
+    return last
 
 
 def utc_now() -> dt.datetime:
@@ -107,7 +132,7 @@ def run_send(settings_path: str, send_at: str, timezone: str, weekdays_only: boo
     group = SendGroup(send_at, timezone, weekdays_only)
     try:
         settings = load_settings(Path(settings_path))
-        with Store.open(settings.database) as store:
+        with Store.open(settings.database, reconnect=settings.database_reconnect_seconds) as store:
             people = [
                 p
                 for p in all_subscribers(settings, store)
@@ -153,7 +178,7 @@ def run_retries(settings_path: str) -> None:
     """Send the deferred messages whose time has come (any edition)."""
     try:
         settings = load_settings(Path(settings_path))
-        with Store.open(settings.database) as store:
+        with Store.open(settings.database, reconnect=settings.database_reconnect_seconds) as store:
             connections = [SmtpTransport(settings.smtp) for _ in range(settings.smtp.concurrency)]
             reports = retry_deferred(store, settings, connections, utc_now, should_stop=STOP.is_set)
     except DigestError as exc:
@@ -245,7 +270,12 @@ class Daemon:
         self.settings = settings
         self.scheduler = BackgroundScheduler(
             jobstores={
-                "default": SQLAlchemyJobStore(url=jobstore_url(settings.database)),
+                # Pinged before use: a pooled connection the server dropped (a restart) is
+                # replaced instead of failing the scheduler's next look at its jobs.
+                "default": SQLAlchemyJobStore(
+                    url=jobstore_url(settings.database),
+                    engine_options={"pool_pre_ping": True},
+                ),
                 "memory": MemoryJobStore(),
             },
             job_defaults={
@@ -301,7 +331,8 @@ class Daemon:
                 log.info("removed job %r (no subscriber needs it)", job.id)
         for job_id, (function, trigger, args) in wanted.items():
             job = self.scheduler.get_job(job_id, jobstore="default")
-            if job is not None and repr(job.trigger) == repr(trigger) and job.args == args:
+            unchanged = job is not None and job.args == args
+            if unchanged and _trigger_key(job.trigger) == _trigger_key(trigger):
                 continue
             first = self._first_run(job_id, trigger) if function is run_send else None
             self.scheduler.add_job(
@@ -321,13 +352,10 @@ class Daemon:
         exactly as a run missed while the daemon was down would; an older one is logged and
         waits for its next time. None: the trigger's own next time."""
         now = utc_now()
-        last = None  # the latest time this job would have fired, within the last day
-        upcoming = trigger.get_next_fire_time(None, now - dt.timedelta(days=1))
-        while upcoming is not None and upcoming <= now:
-            last = upcoming
-            upcoming = trigger.get_next_fire_time(upcoming, upcoming + dt.timedelta(seconds=1))
+        last = _last_due(trigger, now)  # the latest time this job would have fired
         if last is None:
             return None
+        upcoming = trigger.get_next_fire_time(last, last + dt.timedelta(seconds=1))
         grace = self.settings.schedule.grace_minutes
         if now - last <= dt.timedelta(minutes=grace):
             log.info("%s: the run due %s is late but within grace; running it now", job_id,
@@ -348,8 +376,12 @@ class Daemon:
             # deadlock, and there is no next run in this process anyway.
             upcoming = "after restart"
         else:
-            job = self.scheduler.get_job(event.job_id)
-            upcoming = job.next_run_time.isoformat() if job and job.next_run_time else "none"
+            try:
+                job = self.scheduler.get_job(event.job_id)
+            except Exception:  # the job store's database is away: the log line still counts
+                job, upcoming = None, "unknown (the job store does not answer)"
+            else:
+                upcoming = job.next_run_time.isoformat() if job and job.next_run_time else "none"
         if event.code == EVENT_JOB_MISSED:
             log.warning(
                 "%s: the run due %s was missed by more than %g minutes; skipped (next: %s)",
@@ -360,32 +392,43 @@ class Daemon:
             )
         elif event.code == EVENT_JOB_ERROR:
             log.error("%s crashed: %r (next: %s)", event.job_id, event.exception, upcoming)
-        elif event.job_id != "refresh":
+        elif event.job_id not in ("refresh", "resume"):
             log.info("%s done; next run %s", event.job_id, upcoming)
 
     def resume_interrupted(self) -> None:
-        """Finish, before anything else runs, a send that was cut short (the daemon was killed
-        or crashed mid-send) and is still fresh: APScheduler counts that run as done, so its
-        misfire handling would not retry it and those readers would be skipped for the day.
-        A send missed entirely while the daemon was down is APScheduler's to run (misfire)."""
+        """Finish an edition whose send was cut short: the daemon was killed or crashed, or the
+        database went away for longer than a sender waits for it. APScheduler counts that run
+        as done, so its misfire handling would not retry it and those readers would be skipped
+        for the day. Runs before anything else at start, then as often as deferred messages
+        are retried: a send that failed on a lost database is finished once the server is
+        back, without a restart. A send in progress (this daemon's, or another sender's) is
+        left to itself; a send missed entirely while the daemon was down is APScheduler's to
+        run (misfire)."""
         now = utc_now()
-        grace = dt.timedelta(minutes=self.settings.schedule.grace_minutes)
-        with Store.open(self.settings.database) as store:
-            groups = send_groups(self.settings, store)
+        settings = self.settings
+        with Store.open(settings.database, reconnect=settings.database_reconnect_seconds) as store:
+            groups = send_groups(settings, store)
             owed: dict[SendGroup, dt.datetime] = {}
             for group in groups:
-                due = group.trigger().get_next_fire_time(None, now - grace)
+                due = _last_due(group.trigger(), now)
                 job = self.scheduler.get_job(group.job_id, jobstore="default")
                 already_ran = job is not None and job.next_run_time and job.next_run_time > now
-                if due is None or due > now or not already_ran:
+                if due is None or not already_ran:
                     continue
                 edition = edition_date(due, group.timezone).isoformat()
-                if store.unfinished(edition):
+                if store.unfinished(edition) and not in_progress(store, edition, now):
                     owed[group] = due
         for group, due in owed.items():
             log.info("%s: the run due %s was cut short; sending the rest", group.job_id,
                      due.isoformat())  # fmt: skip
             run_send(self.settings_path, group.send_at, group.timezone, group.weekdays_only)
+
+    def _resume_quietly(self) -> None:
+        """resume_interrupted as a job: a store that cannot be opened now is tried next time."""
+        try:
+            self.resume_interrupted()
+        except DigestError as exc:
+            log.error("resume: %s", exc)
 
     def run(self) -> None:
         """Run until SIGTERM/SIGINT; then let the send in flight finish and exit."""
@@ -407,6 +450,15 @@ class Daemon:
             self.reconcile,
             IntervalTrigger(seconds=REFRESH_SECONDS, timezone=dt.UTC),
             id="refresh",
+            jobstore="memory",
+            replace_existing=True,
+        )
+        # As often as deferred messages are looked for: both are work a send left unfinished.
+        resume_every = min(self.settings.smtp.retry_backoff_minutes, RETRY_POLL_MINUTES)
+        self.scheduler.add_job(
+            self._resume_quietly,
+            IntervalTrigger(minutes=resume_every, timezone=dt.UTC),
+            id="resume",
             jobstore="memory",
             replace_existing=True,
         )

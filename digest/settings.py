@@ -332,6 +332,9 @@ class Settings(BaseSettings):
     # A SQLite file (relative to this file's folder), or a PostgreSQL server:
     # "postgresql://user@host:5432/dbname", its password from PGPASSWORD or ~/.pgpass.
     database: Path | str = Path("digest.sqlite")
+    # A PostgreSQL server that drops a sender's connection (a restart, a failover, an ended
+    # session): how long senders and the daemon try to connect again before that call fails.
+    database_reconnect_seconds: float = Field(default=60.0, ge=0, le=3600)
     templates: Path | None = None
     timezone: str = "UTC"
     # When every subscriber's edition goes out (`digest daemon`), in their time zone (the one

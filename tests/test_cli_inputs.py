@@ -143,6 +143,6 @@ def test_exported_cells_never_start_a_formula_and_import_back_as_typed(
     assert digest(settings, "subscribers", "remove", "lin@example.org").exit_code == 0
     assert digest(settings, "subscribers", "import", again).exit_code == 0
     with Store.open(settings.parent / "digest.sqlite") as store:
-        [row] = store.subscriber_rows("lin@example.org")
-    assert row.name == name
-    assert row.profile["interests"] == [{"phrase": "-1 loss", "weight": 1.0}]
+        [stored] = store.subscriber_rows("lin@example.org")
+    assert stored.name == name
+    assert stored.profile["interests"] == [{"phrase": "-1 loss", "weight": 1.0}]

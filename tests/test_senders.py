@@ -43,6 +43,19 @@ def _planned(store: Store, readers: int) -> None:
     )
 
 
+def _lease_runs_out(store: Store, claim: Claim) -> None:
+    """What the server's clock passing a sender's leases does (without waiting for it)."""
+    with store.transaction(shared=True) as db:
+        db.execute(
+            "UPDATE deliveries SET lease_until = '2000-01-01T00:00:00+00:00' WHERE claimed_by = ?",
+            (claim.sender,),
+        )
+
+
+def _server_now(store: Store) -> dt.datetime:
+    return store.now(FIXED_NOW)
+
+
 def test_senders_split_an_edition_and_a_dead_ones_rows_wait_for_its_lease(
     server_database: str,
 ) -> None:
@@ -56,20 +69,43 @@ def test_senders_split_an_edition_and_a_dead_ones_rows_wait_for_its_lease(
         assert len(first) == len(second) == 4
         assert not {r.email for r in first} & {r.email for r in second}
         # a hands its readers to the relay, then its host goes down.
+        renewed = _server_now(store)
         assert store.record_progress(EDITION, FIXED_NOW, sending=[r.email for r in first], claim=a)
-        later = FIXED_NOW + dt.timedelta(seconds=30)
-        rest = store.claim(EDITION, b, later, 100)
+        rest = store.claim(EDITION, b, FIXED_NOW, 100)
         assert len(rest) == 2  # only the rows nobody held
         assert store.unfinished_claims(EDITION) == {a.sender: 4, b.sender: 6}
-        assert store.holders(EDITION, b, later, everyone) == {a.sender: FIXED_NOW + lease}
+        # Leases run on the server's clock: a's, renewed when it handed its readers over.
+        [(holder, until)] = store.holders(EDITION, b, FIXED_NOW, everyone).items()
+        assert holder == a.sender
+        assert renewed.replace(microsecond=0) + lease <= until <= _server_now(store) + lease
         # Once its lease has run out, b takes a's rows over, the half-sent ones included.
-        after = FIXED_NOW + lease + dt.timedelta(seconds=1)
-        taken = store.claim(EDITION, b, after, 100)
+        _lease_runs_out(store, a)
+        taken = store.claim(EDITION, b, FIXED_NOW, 100)
         assert [r.email for r in taken] == [r.email for r in first]
         assert {r.state for r in taken} == {"sending"}
         # a, back from the dead, may no longer hand those readers to a relay.
-        assert store.record_progress(EDITION, after, sending=[first[0].email], claim=a) == 0
-        assert store.holders(EDITION, a, after, everyone) == {b.sender: later + lease}
+        assert store.record_progress(EDITION, FIXED_NOW, sending=[first[0].email], claim=a) == 0
+        assert set(store.holders(EDITION, a, FIXED_NOW, everyone)) == {b.sender}
+
+
+def test_a_sender_whose_clock_runs_ahead_takes_over_nobody_alive(server_database: str) -> None:
+    """Leases are given and compared on the server's clock, never a sender's: a sender whose
+    clock is 10 minutes ahead (past every other sender's 5-minute lease) used to take over
+    the readers a live sender was mailing, and both mailed them."""
+    lease = dt.timedelta(minutes=5)
+    a, b = Claim("host-a:11:aa", lease), Claim("host-b:22:bb", lease)
+    wall = dt.datetime.now(dt.UTC)
+    ahead = wall + dt.timedelta(minutes=10)
+    behind = wall - dt.timedelta(minutes=10)
+    everyone = [f"r{n:02d}@example.org" for n in range(10)]
+    with Store.open(server_database) as store:
+        _planned(store, 10)
+        mine = store.claim(EDITION, a, behind, 6)  # a's clock is 10 minutes behind
+        assert store.record_progress(EDITION, behind, sending=[mine[0].email], claim=a) == 1
+        theirs = store.claim(EDITION, b, ahead, 100)
+        assert {r.email for r in theirs} == set(everyone) - {r.email for r in mine}
+        assert set(store.holders(EDITION, b, ahead, everyone)) == {a.sender}
+        assert store.record_progress(EDITION, behind, sending=[mine[1].email], claim=a) == 1
 
 
 def test_statements_with_a_list_of_keys_are_planned_for_their_own_list(
@@ -123,6 +159,7 @@ def test_a_row_taken_over_is_reported_as_served_elsewhere_not_as_unsubscribed(
     with Store.open(server_database) as store:
         _planned(store, 3)
         mine = store.claim(EDITION, a, FIXED_NOW, 3)
+        _lease_runs_out(store, a)
         assert len(store.claim(EDITION, b, after, 1)) == 1  # b takes one of a's rows over
         store.unsubscribe(mine[2].email, after)
         transport = _Counting()
@@ -348,3 +385,31 @@ def test_waiting_for_an_editions_planning_outlasts_the_write_timeout(server_data
         first.database.unlock(f"plan {EDITION}")
     waiter.join(timeout=60)
     assert outcome == [None]
+
+
+def test_a_frozen_planner_holds_the_others_back_only_for_the_planning_wait(
+    server_database: str, tmp_path: Path, faulty: tuple[FaultyHandler, int]
+) -> None:
+    """Regression: a planner that froze (SIGSTOP, a hung host) while holding an edition's
+    planning lock kept every other sender waiting with nothing sent, without limit. Now a
+    sender that waited [smtp] planning_wait_seconds plans the edition itself."""
+    from digest.editions import edition_date
+
+    handler, port = faulty
+    readers = 12
+    command, env = readers_ready(server_database, tmp_path, port, readers)
+    env["DIGEST_SMTP__PLANNING_WAIT_SECONDS"] = "1"
+    now = dt.datetime.now(dt.UTC)
+    # The edition of today (in the settings' zone, UTC), whichever side of midnight it starts.
+    editions = {edition_date(now + dt.timedelta(minutes=m), "UTC") for m in (-1, 0, 1, 2)}
+    with Store.open(server_database) as frozen:
+        for day in editions:
+            assert frozen.database.try_lock(f"plan {day.isoformat()}")
+        done = subprocess.run(
+            [*command, "send"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert "planning it here too" in done.stderr
+        assert sorted(to for to, _ in handler.messages) == [
+            f"reader{n:02d}@example.org" for n in range(readers)
+        ]

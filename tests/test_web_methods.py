@@ -23,7 +23,14 @@ from digest.store import Store
 from digest.web import WebServer, create_app
 
 from .conftest import EXAMPLES, SmtpServer, fixed_clock, write_settings
-from .test_web import ADMIN, OP, Web, admin_env  # noqa: F401 (a fixture)
+from .test_web import ADMIN, OP, Web
+
+
+@pytest.fixture
+def operator_env(monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("DIGEST_ADMIN_TOKEN", ADMIN)
+    return ADMIN
+
 
 TABLES = ("subscribers", "feedback", "suppressions", "deliveries", "sent_papers", "papers")
 
@@ -69,7 +76,11 @@ def _urls(app: Flask, web: Web, paper_id: int) -> Iterator[str]:
 
 
 def test_no_get_head_or_options_changes_anything_on_any_route(
-    database: Path | str, tmp_path: Path, smtp_server: SmtpServer, secret_env: str, admin_env: str
+    database: Path | str,
+    tmp_path: Path,
+    smtp_server: SmtpServer,
+    secret_env: str,
+    operator_env: str,
 ) -> None:
     path = write_settings(tmp_path, database=database, port=smtp_server.port)
     settings = load_settings(path)
@@ -102,7 +113,11 @@ def test_no_get_head_or_options_changes_anything_on_any_route(
 
 @pytest.fixture
 def served(
-    database: Path | str, tmp_path: Path, smtp_server: SmtpServer, secret_env: str, admin_env: str
+    database: Path | str,
+    tmp_path: Path,
+    smtp_server: SmtpServer,
+    secret_env: str,
+    operator_env: str,
 ) -> Iterator[Web]:
     path = write_settings(tmp_path, database=database, port=smtp_server.port)
     settings = load_settings(path)

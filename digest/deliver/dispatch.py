@@ -319,8 +319,10 @@ class SharedRateLimit:
         relay: str,
         per_second: float,
         sleep: Callable[[float], None] = time.sleep,
+        reconnect: float = 60.0,
     ) -> None:
         self.location = location
+        self.reconnect = reconnect
         self.relay = relay
         self.interval = 1 / per_second
         self.sleep = sleep
@@ -330,7 +332,7 @@ class SharedRateLimit:
     def wait(self) -> None:
         with self._lock:
             if self._store is None:
-                self._store = Store.open(self.location)
+                self._store = Store.open(self.location, reconnect=self.reconnect)
             delay = self._store.relay_wait(self.relay, self.interval)
         if delay > 0:
             self.sleep(delay)
@@ -353,7 +355,11 @@ def relay_rate_limit(
     smtp = settings.smtp
     if smtp.rate_limit > 0 and isinstance(settings.database, str):
         return SharedRateLimit(
-            settings.database, f"{smtp.host}:{smtp.port}", smtp.rate_limit, sleep
+            settings.database,
+            f"{smtp.host}:{smtp.port}",
+            smtp.rate_limit,
+            sleep,
+            settings.database_reconnect_seconds,
         )
     return RateLimit(smtp.rate_limit, sleep, monotonic)
 

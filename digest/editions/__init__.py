@@ -12,6 +12,7 @@ from digest.editions.links import PREVIEW_PURPOSE, links_for, reader_links
 from digest.editions.picks import choose_picks, unresolved_liked, weights_from
 from digest.editions.sending import (
     SendReport,
+    in_progress,
     retry_deferred,
     send_edition,
     sender_lock,
@@ -26,6 +27,7 @@ __all__ = [
     "archived",
     "choose_picks",
     "edition_date",
+    "in_progress",
     "links_for",
     "past_editions",
     "preview",

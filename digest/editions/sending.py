@@ -245,9 +245,15 @@ def _send_edition(
 
         if dry_run:
             return _dry_run(edition_id, messages(), plan, skipped, on_message)
-        report = sending.dispatch(
-            edition_id, messages(), skipped, should_stop, planned=plan.count, again=claims.again
-        )
+        with _running(claim):
+            report = sending.dispatch(
+                edition_id,
+                messages(),
+                skipped,
+                should_stop,
+                planned=plan.count,
+                again=claims.again,
+            )
         # Due readers this sender never claimed: other senders served them (unless it stopped).
         never = () if report.stopped else tuple(claims.readers)
         return replace(report, elsewhere=(*report.elsewhere, *never))
@@ -448,17 +454,57 @@ def _dry_run(
     return skipped.report(edition_id, sent=sent, dry_run=True)
 
 
+def in_progress(store: Store, edition_id: str, now: dt.datetime) -> bool:
+    """Whether a live sender is sending this edition now: on a SQLite file, one holds the
+    send lock; on a server, one holds unfinished rows on a lease that has not run out (a
+    sender seen dead on this host does not count)."""
+    if isinstance(store.path, Path):
+        with sender_lock(store, should_stop=lambda: True) as free:
+            return not free
+    unfinished = store.unfinished(edition_id)
+    if not unfinished:
+        return False
+    nobody = Claim(sender_id(), dt.timedelta(0))
+    holders = store.holders(edition_id, nobody, now, unfinished)
+    return any(not _died_here(holder) for holder in holders)
+
+
 def sender_id() -> str:
     """This process among every sender of a store: host, process, and a nonce (pids repeat)."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
+# The senders (claims) running in this process now. A claim of this process that is not
+# among them belongs to a run that ended without giving its rows back: the database went away
+# before it could (a daemon's next run must not wait for that run's leases).
+_RUNNING: set[str] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _running(claim: Claim | None) -> Iterator[None]:
+    if claim is None:
+        yield
+        return
+    with _RUNNING_LOCK:
+        _RUNNING.add(claim.sender)
+    try:
+        yield
+    finally:
+        with _RUNNING_LOCK:
+            _RUNNING.discard(claim.sender)
+
+
 def _died_here(sender: str) -> bool:
-    """Whether a sender ran on this host in a process that no longer exists."""
+    """Whether a sender ran on this host in a process that no longer exists, or in this
+    process in a run that has ended."""
     host, _, rest = sender.partition(":")
     pid = rest.partition(":")[0]
     if host != socket.gethostname() or not pid.isdigit():
         return False
+    if int(pid) == os.getpid():
+        with _RUNNING_LOCK:
+            return sender not in _RUNNING
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
@@ -676,7 +722,9 @@ def retry_deferred(
                     yield builder.build(Edition(row.edition_id, day, person, picks), row)
 
             try:
-                reports.append(sending.dispatch(edition_id, messages(), _Skipped(), should_stop))
+                with _running(claim):
+                    report = sending.dispatch(edition_id, messages(), _Skipped(), should_stop)
+                reports.append(report)
             finally:
                 store.release(edition_id, claim.sender)
             if reports[-1].stopped:

@@ -21,7 +21,7 @@ from pathlib import Path
 from digest.errors import StoreBusy, StoreError
 from digest.store._base import Connected, _translating_errors
 from digest.store.catalog import Catalog, Changes, SnapshotRow
-from digest.store.db import Database, is_server_url
+from digest.store.db import RECONNECT_SECONDS, Database, is_server_url
 from digest.store.ledger import Claim, DeliveryRow, Ledger
 from digest.store.readers import Readers, SubscriberRow
 from digest.store.schema import SCHEMA, SCHEMA_POSTGRES, SCHEMA_VERSION, upgrade
@@ -44,16 +44,24 @@ class Store(Catalog, Readers, Ledger, Connected):
         return self._db
 
     @classmethod
-    def open(cls, location: Path | str, *, read_only: bool = False, timeout: float = 30.0) -> Store:
+    def open(
+        cls,
+        location: Path | str,
+        *,
+        read_only: bool = False,
+        timeout: float = 30.0,
+        reconnect: float = RECONNECT_SECONDS,
+    ) -> Store:
         """Open (and create, or upgrade) a store: a file path, or a `postgresql://` URL.
         Opening takes no write lock unless the store needs creating or upgrading, so readers
         never wait for a long write. `read_only` opens for reading alone (a read-only file or
         folder works) and never creates anything. `timeout` is how long a write waits for
-        another process's write to finish."""
+        another process's write to finish. `reconnect`: how long a call tries to connect
+        again after a server dropped the connection (PostgreSQL)."""
         deadline = time.monotonic() + timeout
         for attempt in itertools.count():
             try:
-                return cls._open_once(location, read_only, timeout)
+                return cls._open_once(location, read_only, timeout, reconnect)
             except StoreBusy:
                 # SQLite answers "busy" at once, without waiting, where waiting could deadlock
                 # (two processes making one new file): it asks to be tried again.
@@ -63,12 +71,14 @@ class Store(Catalog, Readers, Ledger, Connected):
         raise AssertionError("unreachable")
 
     @classmethod
-    def _open_once(cls, location: Path | str, read_only: bool, timeout: float) -> Store:
+    def _open_once(
+        cls, location: Path | str, read_only: bool, timeout: float, reconnect: float
+    ) -> Store:
         database: Database
         if is_server_url(location):
             from digest.store import postgres
 
-            database = postgres.connect(str(location), timeout)
+            database = postgres.connect(str(location), timeout, reconnect)
         else:
             database = Sqlite.open(Path(location), read_only=read_only, timeout=timeout)
         store = cls(database, location)

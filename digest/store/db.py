@@ -19,6 +19,9 @@ from urllib.parse import urlsplit, urlunsplit
 from digest.errors import StoreError
 
 SERVER_SCHEMES = ("postgresql", "postgres")
+# How long a store tries to get a connection again after the server dropped its own (the
+# server restarted, or an administrator ended the session), before the error is the caller's.
+RECONNECT_SECONDS = 60.0
 
 
 def is_server_url(database: Path | str) -> bool:

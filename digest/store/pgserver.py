@@ -39,6 +39,25 @@ class PostgresServer:
         base = f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
         return base if schema is None else f"{base}?options=-csearch_path%3D{schema}%2Cpublic"
 
+    def restart(self) -> None:
+        """Stop the server as an administrator would (`pg_ctl restart -m fast`: every session
+        is ended) and start it again with the same options; returns once it accepts."""
+        _as_owner(
+            [
+                str(self.binaries / "pg_ctl"),
+                "-D",
+                str(self.folder / "data"),
+                "-l",
+                str(self.folder / "server.log"),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                "120",
+                "restart",
+            ]
+        )
+
     def stop(self) -> None:
         _as_owner(
             [

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from digest.errors import StoreBusy, StoreError
-from digest.store.db import Cursor, Database, shown_url
+from digest.store.db import RECONNECT_SECONDS, Cursor, Database, shown_url
 
 if TYPE_CHECKING:
     import psycopg
@@ -94,9 +94,6 @@ _SESSION = (
     "SELECT set_config('lock_timeout', %s, false),"
     " set_config('default_transaction_read_only', %s, false)"
 )
-# How long a store tries to get a connection again after the server dropped its own (the
-# server restarted, or an administrator ended the session), before the error is the caller's.
-RECONNECT_SECONDS = 60.0
 # The server's clock is read again after this long; in between it is the last reading plus the
 # time this process measured since (every sender compares leases on the server's clock).
 CLOCK_READING_SECONDS = 1.0
@@ -225,7 +222,7 @@ class Postgres(Database):
 
     def reconnect(self) -> bool:
         """After the server dropped this connection: a new one, tried with growing pauses for
-        up to RECONNECT_SECONDS. Named locks went with the old connection. False when the
+        up to `reconnect_seconds`. Named locks went with the old connection. False when the
         server did not come back in that time."""
         import psycopg
         import psycopg_pool
@@ -271,7 +268,7 @@ _pools: dict[str, psycopg_pool.ConnectionPool[Any]] = {}
 _pools_lock = threading.Lock()
 
 
-def connect(url: str, timeout: float) -> Postgres:
+def connect(url: str, timeout: float, reconnect: float = RECONNECT_SECONDS) -> Postgres:
     """A connection from this process's pool for `url` (made on first use). The password
     comes from the environment (PGPASSWORD) or ~/.pgpass, as for every libpq program."""
     import psycopg
@@ -296,7 +293,7 @@ def connect(url: str, timeout: float) -> Postgres:
                     name=name,
                 )
                 _pools[url] = pool
-        return Postgres(pool, url, timeout)
+        return Postgres(pool, url, timeout, reconnect_seconds=reconnect)
     except psycopg.Error as exc:
         raise server_error(name, exc) from None
     except psycopg_pool.PoolTimeout:
