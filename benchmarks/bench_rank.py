@@ -5,6 +5,10 @@ measures exactly what vectorising over subscribers buys. Both must return identi
 
     .venv/bin/python benchmarks/bench_rank.py                         # 10k subscribers x 1k papers
     .venv/bin/python benchmarks/bench_rank.py --subscribers 2000 --loop-sample 500
+
+Then one reader's feedback model at two sizes on a big store (10,000 candidates): 100 taps
+against 10,000 taps, time and peak memory of the ranking call, which must be about the same
+(a reader's taste keeps their latest taps; the products stay sparse).
 """
 
 from __future__ import annotations
@@ -12,13 +16,16 @@ from __future__ import annotations
 import argparse
 import random
 import time
+import tracemalloc
 from pathlib import Path
 
 from digest.models import Paper, interests
 from digest.rank import Profile, Ranker
 from digest.sources import load_snapshot
 
-ARXIV = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora" / "arxiv-daily"
+CORPORA = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora"
+ARXIV = CORPORA / "arxiv-daily"
+HF = CORPORA / "hf-daily"
 
 PHRASES = (
     "language models",
@@ -100,6 +107,12 @@ def main() -> None:
         default=2_000,
         help="time the loop on this many subscribers and scale up (it is linear in them)",
     )
+    parser.add_argument(
+        "--taste-papers",
+        type=int,
+        default=5_000,
+        help="candidates for the one-reader feedback figures (0: skip them)",
+    )
     args = parser.parse_args()
     papers: list[Paper] = []
     for day in sorted(ARXIV.glob("*.jsonl")):
@@ -143,6 +156,51 @@ def main() -> None:
     )
     print(f"  identical picks for all {len(sample):,} compared subscribers")
     print(f"  end to end for all subscribers: {prepare + learn + vectorised:.2f} s")
+    if args.taste_papers:
+        everything: list[Paper] = []
+        seen: set[str] = set()
+        days = sorted(ARXIV.glob("*.jsonl")) + sorted(HF.glob("*.json"))
+        for day in days:
+            for paper in load_snapshot(day).papers:
+                if paper.key not in seen:
+                    seen.add(paper.key)
+                    everything.append(paper)
+        heavy_feedback(everything, args.taste_papers, (100, 10_000))
+
+
+def heavy_feedback(papers: list[Paper], candidates: int, votes: tuple[int, ...]) -> None:
+    """One reader's ranking with `votes` taps each (half more, half less), on `candidates`
+    papers: seconds and peak memory of the call."""
+    # The taps: the corpora's papers, the candidates' last, again from the start when there
+    # are more taps than papers (a reader taps papers of earlier days; the corpora hold too
+    # few to keep both sets apart at this size).
+    pool, order = papers[:candidates], papers[candidates:] + papers[:candidates]
+    taps = [order[n % len(order)] for n in range(max(votes))]
+    ranker = Ranker(pool, corpus=[f"{p.title}. {p.abstract}" for p in papers[candidates:]])
+    base = interests("language models", "reasoning")
+    print(
+        f"one reader's feedback on {len(pool):,} candidates"
+        f" (taps on up to {len(set(p.key for p in taps)):,} distinct papers):"
+    )
+    ranker.rank([Profile(interests=base, max_items=10)])  # what every call shares, once
+    figures = []
+    for count in votes:
+        more, less = tuple(taps[: count // 2]), tuple(taps[count // 2 : count])
+        reader = Profile(interests=base, max_items=10, more=more, less=less)
+        tracemalloc.start()
+        started = time.perf_counter()
+        ranker.rank([reader])
+        seconds = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        figures.append((count, seconds, peak))
+        print(f"  {count:>6,} taps: {seconds:.2f} s, peak {peak / 2**20:.0f} MiB")
+    if len(figures) >= 2:
+        (few, t_few, m_few), (many, t_many, m_many) = figures[0], figures[-1]
+        print(
+            f"  {many:,} taps cost {t_many / t_few:.2f}x the time and {m_many / m_few:.2f}x the"
+            f" memory of {few:,}"
+        )
 
 
 if __name__ == "__main__":

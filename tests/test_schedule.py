@@ -312,3 +312,35 @@ def test_a_daemon_with_nothing_to_watch_says_so_at_start(
     daemon.wait_for(lambda: "nothing to watch" in daemon.log)
     assert daemon.stop() == 0
     assert "[schedule] watch is empty" in daemon.log
+
+
+def test_the_retry_job_is_left_alone_by_each_refresh(tmp_path: Path) -> None:
+    """Regression: the jobs were compared by repr, which for an interval trigger names the
+    moment it was made; each refresh (every minute) replaced the retry job and pushed its next
+    run back by its interval (5 minutes): deferred messages were never retried."""
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    from digest.schedule import Daemon as Scheduler
+    from digest.schedule import run_retries
+    from digest.settings import load_settings
+
+    path = _settings(tmp_path / "digest.sqlite", tmp_path, 2525, _subscribers([]))
+    daemon = Scheduler(path, load_settings(path))
+    daemon.scheduler.start(paused=True)
+    try:
+        daemon.reconcile()
+        job = daemon.scheduler.get_job("retry")
+        assert job is not None
+        # The job as an earlier refresh made it, an hour ago.
+        made = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+        trigger = IntervalTrigger(minutes=5, start_date=made, timezone=dt.UTC)
+        daemon.scheduler.add_job(
+            run_retries, trigger, args=job.args, id="retry", replace_existing=True
+        )
+        before = daemon.scheduler.get_job("retry")
+        assert before is not None
+        daemon.reconcile()
+        after = daemon.scheduler.get_job("retry")
+        assert after is not None and after.next_run_time == before.next_run_time
+    finally:
+        daemon.scheduler.shutdown(wait=False)

@@ -196,3 +196,18 @@ def test_an_operator_token_of_spaces_is_refused(
         create_app(settings, fixed_clock())
     monkeypatch.setenv("DIGEST_ADMIN_TOKEN", "  " + ADMIN + "  ")
     create_app(load_settings(write_settings(tmp_path, database=tmp_path / "d.sqlite")))
+
+
+def test_a_store_opened_to_read_refuses_writes_on_both_engines(database: Path | str) -> None:
+    """What the pages' GETs open: the engine itself refuses a write (before, a PostgreSQL
+    store opened read-only wrote as any other)."""
+    from digest.errors import StoreError
+
+    Store.open(database).close()
+    with Store.open(database, read_only=True) as store:
+        with pytest.raises(StoreError, match="read-only"):
+            store.unsubscribe("ada@example.org", fixed_clock()())
+        assert store.suppressions() == {}  # and it still reads
+    with Store.open(database) as store:  # the pooled connection is writable again elsewhere
+        store.unsubscribe("ada@example.org", fixed_clock()())
+        assert "ada@example.org" in store.suppressions()

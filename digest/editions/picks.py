@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import fields
 
 from digest.models import Pick, RecordedPick, Subscriber
-from digest.rank import Candidate, Profile, Weights, rank
+from digest.rank import MAX_FEEDBACK_EXAMPLES, Candidate, Profile, Weights, rank
 from digest.settings import Settings
 from digest.store import DeliveryRow, Store
 
@@ -37,7 +37,7 @@ def choose_picks(
     deltas = store.upvote_deltas(p.id for p in stored)
     candidates = [Candidate(p.paper, p.id, deltas.get(p.id, 0), p.first_seen) for p in stored]
     sent = store.sent_paper_ids(person.email for person in people)
-    feedback = store.feedback(person.email for person in people)
+    feedback = store.feedback((p.email for p in people), latest=MAX_FEEDBACK_EXAMPLES)
     profiles = []
     for person in people:
         liked, _unknown = store.find_papers(person.liked)

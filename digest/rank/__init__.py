@@ -5,7 +5,16 @@ signals on the store, blends them and picks per reader, vectorised over all read
 """
 
 from digest.models import Interest
-from digest.rank.ranker import Candidate, Profile, Ranker, Weights, rank
+from digest.rank.ranker import MAX_FEEDBACK_EXAMPLES, Candidate, Profile, Ranker, Weights, rank
 from digest.rank.text import document
 
-__all__ = ["Candidate", "Interest", "Profile", "Ranker", "Weights", "document", "rank"]
+__all__ = [
+    "MAX_FEEDBACK_EXAMPLES",
+    "Candidate",
+    "Interest",
+    "Profile",
+    "Ranker",
+    "Weights",
+    "document",
+    "rank",
+]

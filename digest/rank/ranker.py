@@ -72,6 +72,8 @@ LEARNING_THREADS = 4  # at most, and no more than the machine's cores
 # reader turns down are mostly near their topic, so a full-weight subtraction blurs it (measured
 # with `digest eval --learning-curve`: 0.3 gave 1.05x the twin, 1.0 gave 0.98x).
 LESS_WEIGHT = 0.3
+# The taps a reader's taste keeps, for each of "more" and "less": the latest ones.
+MAX_FEEDBACK_EXAMPLES = 100
 # MMR looks this many times `max_items` deep into each reader's ranking.
 SHORTLIST_FACTOR = 4
 # Scores are compared at this precision: a batch and a single reader order exactly alike.
@@ -93,6 +95,14 @@ class Profile:
     min_score: float = 0.0
     # Store ids of papers this reader must not get again (already sent).
     skip_ids: frozenset[int] = frozenset()
+
+    def __post_init__(self) -> None:
+        # A reader's taste is their latest taps: older ones beyond the cap are let go, so that
+        # 10,000 votes cost what MAX_FEEDBACK_EXAMPLES do (oldest first, as the store gives).
+        for name in ("more", "less"):
+            papers = getattr(self, name)
+            if len(papers) > MAX_FEEDBACK_EXAMPLES:
+                object.__setattr__(self, name, papers[-MAX_FEEDBACK_EXAMPLES:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -480,13 +490,13 @@ class Ranker:
         background = self.corpus_matrix if self.corpus_matrix is not None else self.matrix
         centre = np.asarray(background.mean(axis=0)).ravel()
         has_more = np.array([bool(profiles[s].more) for s in readers], dtype=np.float64)
-        # Never the readers × vocabulary weights themselves: papers × examples similarities,
-        # mixed per reader (two thin products instead of one wide dense matrix).
-        to_examples = (self.matrix @ examples.T).toarray().astype(np.float64)
-        candidate_scores = np.asarray(mix @ to_examples.T) - np.outer(
+        # Never a dense papers x examples matrix (10,000 taps on 200,000 papers would be 16 GB):
+        # the similarities stay sparse, and only readers x papers is ever dense.
+        to_examples = (self.matrix @ examples.T).tocsc()
+        candidate_scores = (mix @ to_examples.T).toarray() - np.outer(
             has_more, self.matrix @ centre
         )
-        reference = np.asarray(mix @ (background @ examples.T).toarray().T) - np.outer(
+        reference = (mix @ (background @ examples.T).T).toarray() - np.outer(
             has_more, background @ centre
         )
         if background.shape[0] < MIN_CALIBRATION:
@@ -495,7 +505,7 @@ class Ranker:
             scores[s] = calibrated(candidate_scores[row], reference[row])
             if profiles[s].more:
                 asked = [example[p.key] for p in profiles[s].more]
-                nearest[s] = to_examples[:, asked].argmax(axis=1)
+                nearest[s] = np.asarray(to_examples[:, asked].argmax(axis=1)).ravel()
         return scores, nearest
 
     def _liked(self, profile: Profile) -> tuple[np.ndarray, np.ndarray]:

@@ -142,18 +142,23 @@ class Readers(Connected):
                 ((email.casefold(), paper_id) for paper_id in paper_ids),
             ).rowcount
 
-    def feedback(self, emails: Iterable[str]) -> dict[str, dict[str, list[StoredPaper]]]:
-        """Each reader's feedback: {"more": [...], "less": [...]}, oldest first."""
+    def feedback(
+        self, emails: Iterable[str], *, latest: int = ALL_ROWS
+    ) -> dict[str, dict[str, list[StoredPaper]]]:
+        """Each reader's feedback: {"more": [...], "less": [...]}, oldest first; `latest`:
+        only that many of the newest of each verdict (the ranker's cap)."""
         wanted = {email.casefold(): email for email in emails}
         found: dict[str, dict[str, list[StoredPaper]]] = {
             email: {"more": [], "less": []} for email in wanted.values()
         }
         rows = self._db.execute(
-            f"SELECT f.email, f.verdict, {_PAPER_COLUMNS} FROM feedback f"  # noqa: S608
-            " JOIN papers p ON p.id = f.paper_id"
-            " WHERE f.email IN (SELECT value FROM json_each(?))"
+            f"SELECT f.email, f.verdict, {_PAPER_COLUMNS} FROM ("  # noqa: S608
+            " SELECT email, verdict, paper_id, created_at, row_number() OVER (PARTITION BY"
+            " email, verdict ORDER BY created_at DESC, paper_id DESC) AS newest FROM feedback"
+            " WHERE email IN (SELECT value FROM json_each(?))) f"
+            " JOIN papers p ON p.id = f.paper_id WHERE f.newest <= ?"
             " ORDER BY f.created_at, f.paper_id",
-            (list(wanted),),
+            (list(wanted), latest),
         )
         for row in rows:
             found[wanted[row["email"]]][row["verdict"]].append(_row_to_paper(row))
