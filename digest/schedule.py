@@ -446,22 +446,20 @@ class Daemon:
             )
         self.reconcile()
         self.resume_interrupted()
-        self.scheduler.add_job(
-            self.reconcile,
-            IntervalTrigger(seconds=REFRESH_SECONDS, timezone=dt.UTC),
-            id="refresh",
-            jobstore="memory",
-            replace_existing=True,
-        )
-        # As often as deferred messages are looked for: both are work a send left unfinished.
-        resume_every = min(self.settings.smtp.retry_backoff_minutes, RETRY_POLL_MINUTES)
-        self.scheduler.add_job(
-            self._resume_quietly,
-            IntervalTrigger(minutes=resume_every, timezone=dt.UTC),
-            id="resume",
-            jobstore="memory",
-            replace_existing=True,
-        )
+        # The resume looks as often as deferred messages are looked for: both are work a send
+        # left unfinished.
+        resume_every = 60 * min(self.settings.smtp.retry_backoff_minutes, RETRY_POLL_MINUTES)
+        for job_id, function, seconds in (
+            ("refresh", self.reconcile, REFRESH_SECONDS),
+            ("resume", self._resume_quietly, resume_every),
+        ):
+            self.scheduler.add_job(
+                function,
+                IntervalTrigger(seconds=seconds, timezone=dt.UTC),
+                id=job_id,
+                jobstore="memory",
+                replace_existing=True,
+            )
         self.scheduler.resume()
         for job in self.scheduler.get_jobs(jobstore="default"):
             when = job.next_run_time.isoformat() if job.next_run_time else "paused"

@@ -49,10 +49,11 @@ def seeds() -> list[Path]:
     return sorted(shared_or_skip(SEEDS).glob("*.txt"))
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[pgserver.PostgresServer]:
-    """A real PostgreSQL server for the whole run, started here (initdb + pg_ctl on a temporary
-    folder and a free port). Where it cannot start, its tests are skipped; never in CI."""
+@contextlib.contextmanager
+def running_postgres() -> Iterator[pgserver.PostgresServer]:
+    """A real PostgreSQL server, started here (initdb + pg_ctl on a temporary folder and a
+    free port) and stopped afterwards. Where it cannot start, its tests are skipped; never in
+    CI."""
     try:
         server = pgserver.start(free_port())
     except StoreError as exc:
@@ -64,6 +65,13 @@ def postgres_server() -> Iterator[pgserver.PostgresServer]:
     finally:
         close_pools()
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[pgserver.PostgresServer]:
+    """The PostgreSQL server of the whole run."""
+    with running_postgres() as server:
+        yield server
 
 
 @contextlib.contextmanager

@@ -10,7 +10,6 @@ daemon` processes and a real SMTP server."""
 from __future__ import annotations
 
 import email
-import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -19,26 +18,25 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from digest.demo import free_port
-from digest.errors import StoreError
 from digest.store import pgserver
 
-from .conftest import EXAMPLES, FaultyHandler, fresh_schema, readers_ready, run, write_settings
+from .conftest import (
+    EXAMPLES,
+    FaultyHandler,
+    fresh_schema,
+    readers_ready,
+    run,
+    running_postgres,
+    write_settings,
+)
 from .test_schedule import Daemon, _clock_in, _subscribers, daemons  # noqa: F401
 
 
 @pytest.fixture(scope="module")
 def own_server() -> Iterator[pgserver.PostgresServer]:
-    try:
-        server = pgserver.start(free_port())
-    except StoreError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI: {exc}")
-        pytest.skip(f"PostgreSQL tests skipped: {exc}")
-    try:
+    """A server of these tests' own: they restart it."""
+    with running_postgres() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
