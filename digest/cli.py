@@ -44,6 +44,7 @@ from digest.models import (
     Frequency,
     IngestResult,
     Paper,
+    Quiet,
     Snapshot,
     StoredPaper,
     Subscriber,
@@ -737,6 +738,12 @@ def _profile_options(function: Any) -> Any:
                     [d.value for d in Delivery],
                     "feed: only in their Atom feed, never mailed.",
                 ),
+                (
+                    "--quiet",
+                    [q.value for q in Quiet],
+                    "A day with nothing for them: the note and the day's most upvoted papers"
+                    " (trending), the note alone, or no email (skip).",
+                ),
             )
         ),
     ]
@@ -773,6 +780,7 @@ def subscribers_add(obj: _Context, /, email: str, **fields: Any) -> None:
                 frequency=fields["frequency"],
                 weekday=fields["weekday"],
                 delivery=fields["delivery"],
+                quiet=fields["quiet"],
             )
         )
     except ValueError as exc:
@@ -815,6 +823,7 @@ def subscribers_list(
             "frequency": p.frequency.value,
             "weekday": p.weekday,
             "delivery": p.delivery.value,
+            "quiet": p.quiet.value,
             "source": "store" if p.email.casefold() in stored else "settings",
             "status": suppressed.get(p.email.casefold(), "active"),
             "unresolved_liked": unknown.get(p.email, []),
@@ -906,7 +915,8 @@ def subscribers_import(obj: _Context, file: Path) -> None:
 
     The header names the columns: email (required), name, interests, exclude, authors, liked
     (lists separated by ";"), max_items, min_score, send_at, timezone, weekdays_only, more,
-    less, frequency (daily|weekly), weekday (mon…sun), delivery (email|feed)."""
+    less, frequency (daily|weekly), weekday (mon…sun), delivery (email|feed), quiet
+    (trending|note|skip)."""
     from digest.feedback import record, resolve
     from digest.subscribers import read_csv
 

@@ -92,6 +92,20 @@ class Delivery(enum.StrEnum):
     FEED = "feed"
 
 
+# What a quiet-day email says first, in both parts (tools outside digest look for it).
+QUIET_SENTENCE = "Nothing matched your interests today"
+
+
+class Quiet(enum.StrEnum):
+    """What a reader gets on a day whose new papers hold nothing for them: a short email that
+    says so, then the day's most upvoted papers marked as not matched to them (`trending`);
+    the same without the papers (`note`); or nothing (`skip`)."""
+
+    TRENDING = "trending"
+    NOTE = "note"
+    SKIP = "skip"
+
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -156,6 +170,7 @@ class Subscriber:
     # With a weekly frequency: the day it comes (one of WEEKDAYS).
     weekday: str = "mon"
     delivery: Delivery = Delivery.EMAIL
+    quiet: Quiet = Quiet.TRENDING
 
     def due_on(self, day: dt.date) -> bool:
         """Whether this reader gets an edition on `day` (their local date)."""
@@ -172,6 +187,8 @@ class Basis(enum.StrEnum):
     FEEDBACK = "feedback"
     AUTHOR = "author"
     POPULAR = "popular"
+    # On a quiet day: among the day's most upvoted papers, not matched to the reader.
+    UNMATCHED = "unmatched"
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +234,12 @@ class Edition:
     date: dt.date
     subscriber: Subscriber
     picks: tuple[Pick, ...]
+
+    @property
+    def quiet(self) -> bool:
+        """Nothing matched the reader: the edition says so (QUIET_SENTENCE), with the day's
+        most upvoted papers marked as not matched to them, or nothing else."""
+        return all(pick.basis is Basis.UNMATCHED for pick in self.picks)
 
 
 @dataclass(frozen=True, slots=True)

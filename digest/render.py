@@ -34,7 +34,7 @@ from premailer import Premailer
 
 from digest.errors import RenderError
 from digest.fragments import FragmentCache
-from digest.models import Basis, Edition, Email, Paper, Pick
+from digest.models import QUIET_SENTENCE, Basis, Edition, Email, Paper, Pick
 from digest.safe_text import web_url
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -255,24 +255,50 @@ def edition_context(
         "top": top,
         "others": "; ".join(others),
     }
+    items = [card_fields(pick, index, edition.date) for index, pick in enumerate(picks)]
+    if edition.quiet:
+        return {**_quiet(edition, items, short_date), **recipient_fields(edition, links)}
     subject = header_safe(_format(subject_format, fields))
     preheader = header_safe(
         _format(preheader_format, fields) if others else "Picked for you from today's listings",
         150,
     )
-    items = [card_fields(pick, index, edition.date) for index, pick in enumerate(picks)]
     sections = _sections(items[1:FULL_CARDS])
     return {
         "subject": subject,
         "page_title": _page_title(subject),
         "preheader": preheader,
         "edition_label": edition.date.strftime("%A %-d %B %Y").upper(),
-        "headline": f"{papers} for you" if count else "Nothing new today",
+        "headline": f"{papers} for you",
         "summary": _summary(picks, edition, sections, older),
-        "lead": items[0] if items else None,
+        "lead": items[0],
         "sections": sections,
         "also": items[FULL_CARDS:],
         **recipient_fields(edition, links),
+    }
+
+
+def _quiet(edition: Edition, items: list[dict[str, Any]], short_date: str) -> dict[str, Any]:
+    """A quiet day's email: it says first that nothing matched (a reader can tell a quiet day
+    from a service that stopped), then lists the day's most upvoted papers under a heading
+    that says they were not matched to the reader, with no top pick."""
+    subject = header_safe(f"{QUIET_SENTENCE} · {short_date}")
+    summary = (
+        "Today's new papers held nothing on your interests. Here are the day's most upvoted"
+        " ones instead, not matched to you."
+        if items
+        else "Today's new papers held nothing on your interests; your subscription is working."
+    )
+    return {
+        "subject": subject,
+        "page_title": _page_title(subject),
+        "preheader": header_safe(summary, 150),
+        "edition_label": edition.date.strftime("%A %-d %B %Y").upper(),
+        "headline": QUIET_SENTENCE,
+        "summary": summary,
+        "lead": None,
+        "sections": _sections(items[:FULL_CARDS]),
+        "also": items[FULL_CARDS:],
     }
 
 
@@ -283,6 +309,7 @@ _HEADINGS = {
     Basis.FEEDBACK: ("More like what you asked for", "more of what you asked for"),
     Basis.AUTHOR: ("From authors you follow", "authors you follow"),
     Basis.POPULAR: ("Trending today", "what is trending"),
+    Basis.UNMATCHED: ("Most upvoted today, not matched to your interests", "what is trending"),
 }
 
 
@@ -307,8 +334,6 @@ def _summary(
 ) -> str:
     """One line under the headline: what follows, and that little cleared the bar today or
     that `older` papers are old ones trending again."""
-    if not picks:
-        return "No new papers matched your interests."
     if len(picks) < min(3, edition.subscriber.max_items):
         line = (
             f"A quiet day: only {_plural(len(picks), 'paper')} cleared the bar for your interests."

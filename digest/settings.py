@@ -243,6 +243,10 @@ class SubscriberSettings(_Section):
     weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
     # "email", or "feed": only in their private Atom feed, never mailed.
     delivery: Literal["email", "feed"] = "email"
+    # A day whose new papers hold nothing for this reader: "trending" (a short email that says
+    # so, then the day's most upvoted papers marked as not matched), "note" (the email alone),
+    # "skip" (nothing).
+    quiet: Literal["trending", "note", "skip"] = "trending"
 
     _name = field_validator("name")(_single_line)
     _email = field_validator("email")(normalise_address)

@@ -17,7 +17,7 @@ from typing import Any
 
 from digest.addresses import normalise_address
 from digest.errors import SubscriberError
-from digest.models import WEEKDAYS, Delivery, Frequency, Interest, Subscriber
+from digest.models import WEEKDAYS, Delivery, Frequency, Interest, Quiet, Subscriber
 from digest.settings import Settings, SubscriberSettings, check_timezone, parse_send_at
 from digest.store import Store, SubscriberRow
 
@@ -40,6 +40,7 @@ CSV_COLUMNS = (
     "frequency",
     "weekday",
     "delivery",
+    "quiet",
 )
 MAX_SHOWN_ERRORS = 5
 
@@ -80,6 +81,7 @@ class ProfileInput:
     frequency: str = "daily"
     weekday: str = "mon"
     delivery: str = "email"
+    quiet: str = "trending"
 
 
 def _choice(value: str, what: str, choices: Sequence[str]) -> str:
@@ -190,6 +192,7 @@ def validated_row(given: ProfileInput) -> SubscriberRow:
         "frequency": frequency,
         "weekday": weekday,
         "delivery": checked(_choice, given.delivery or "email", "delivery", list(Delivery)),
+        "quiet": checked(_choice, given.quiet or "trending", "quiet", list(Quiet)),
     }
     if errors:
         raise ProfileErrors(errors)
@@ -217,6 +220,7 @@ def from_settings(entry: SubscriberSettings, settings: Settings) -> Subscriber:
         "frequency": entry.frequency,
         "weekday": entry.weekday,
         "delivery": entry.delivery,
+        "quiet": entry.quiet,
     }
     row = SubscriberRow(
         str(entry.email), entry.name, profile, entry.send_at, entry.timezone, entry.weekdays_only
@@ -243,6 +247,7 @@ def from_row(row: SubscriberRow, settings: Settings) -> Subscriber:
         frequency=Frequency(profile.get("frequency", Frequency.DAILY)),
         weekday=str(profile.get("weekday", "mon")),
         delivery=Delivery(profile.get("delivery", Delivery.EMAIL)),
+        quiet=Quiet(profile.get("quiet", Quiet.TRENDING)),
     )
 
 
@@ -330,6 +335,7 @@ def profile_input(person: Subscriber) -> ProfileInput:
         frequency=person.frequency.value,
         weekday=person.weekday,
         delivery=person.delivery.value,
+        quiet=person.quiet.value,
     )
 
 
@@ -408,6 +414,7 @@ def read_csv(path: Path) -> list[SubscriberRow]:
                     frequency=record.get("frequency") or "daily",
                     weekday=record.get("weekday") or "mon",
                     delivery=record.get("delivery") or "email",
+                    quiet=record.get("quiet") or "trending",
                 )
             )
         except ValueError as exc:
@@ -481,6 +488,7 @@ def write_csv(
             given.frequency,
             given.weekday,
             given.delivery,
+            given.quiet,
         ]
         writer.writerow([_cell(value) for value in row])
     return out.getvalue()

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import fields
+from dataclasses import dataclass, fields
 
-from digest.models import Pick, RecordedPick, Subscriber
+from digest.models import Basis, Frequency, Pick, Quiet, RecordedPick, Subscriber
 from digest.rank import MAX_FEEDBACK_EXAMPLES, Candidate, Profile, Weights, rank
 from digest.settings import Settings
 from digest.store import DeliveryRow, Store
@@ -22,16 +22,42 @@ def weights_from(settings: Settings) -> Weights:
 _RECORDED = tuple(f.name for f in fields(RecordedPick))
 
 
+# A quiet day's email lists this many of the day's most upvoted papers.
+QUIET_PICKS = 3
+_NOT_MATCHED = "not matched to your interests: among the day's most upvoted new papers"
+
+
+@dataclass(frozen=True, slots=True)
+class Choices:
+    """Every reader's picks; on a quiet day (new papers, none for them) those of the day's
+    most upvoted papers, marked as not matched (Basis.UNMATCHED), or none for a reader who
+    asked for a note alone: `notes` names them (their edition goes out though it is empty)."""
+
+    picks: dict[str, list[Pick]]
+    notes: frozenset[str] = frozenset()
+
+
 def choose_picks(
     store: Store,
     settings: Settings,
     people: Sequence[Subscriber],
     now: dt.datetime,
 ) -> dict[str, list[Pick]]:
+    """Every reader's picks (see `choose`)."""
+    return choose(store, settings, people, now).picks
+
+
+def choose(
+    store: Store,
+    settings: Settings,
+    people: Sequence[Subscriber],
+    now: dt.datetime,
+) -> Choices:
     """Rank, for every subscriber at once, the papers first seen in the window that they have
-    not been sent yet. Liked papers are looked up in the store; unknown ones are skipped."""
+    not been sent yet. Liked papers are looked up in the store; unknown ones are skipped. A
+    reader with nothing on a day that brought new papers gets a quiet day's edition."""
     if not people:
-        return {}
+        return Choices({})
     since = now - dt.timedelta(days=settings.window_days)
     stored = store.recent_papers(since)
     deltas = store.upvote_deltas(p.id for p in stored)
@@ -56,7 +82,53 @@ def choose_picks(
         )
     corpus = store.corpus_texts(settings.ranking.corpus_size) if candidates else []
     ranked = rank(candidates, profiles, corpus=corpus, now=now, weights=weights_from(settings))
-    return {person.email: picks for person, picks in zip(people, ranked, strict=True)}
+    chosen = {person.email: picks for person, picks in zip(people, ranked, strict=True)}
+    quiet = [p for p in people if not chosen[p.email] and p.quiet is not Quiet.SKIP]
+    if not quiet:
+        return Choices(chosen)
+    previous = store.last_planned(p.email for p in quiet)
+    waiting = {p.email for p in quiet}
+    notes = set()
+    for person, profile in zip(people, profiles, strict=True):
+        if person.email not in waiting:
+            continue
+        # New papers since this reader's last edition (a weekend's listing brings none).
+        after = previous.get(person.email) or now - _period(person)
+        fresh = [c for c in candidates if c.first_seen is not None and c.first_seen > after]
+        if not fresh:
+            continue
+        if person.quiet is Quiet.NOTE:
+            notes.add(person.email)
+        else:
+            chosen[person.email] = _most_upvoted(fresh, profile)
+    return Choices(chosen, frozenset(notes))
+
+
+def _period(person: Subscriber) -> dt.timedelta:
+    return dt.timedelta(days=7 if person.frequency is Frequency.WEEKLY else 1)
+
+
+def _most_upvoted(fresh: Sequence[Candidate], profile: Profile) -> list[Pick]:
+    """The day's QUIET_PICKS most upvoted new papers (then the most gaining, then listing
+    order) that the reader was not sent and did not give, marked as not matched to them."""
+    given = {p.key for p in (*profile.liked, *profile.more, *profile.less)}
+    allowed = [c for c in fresh if c.paper_id not in profile.skip_ids and c.paper.key not in given]
+    order = sorted(
+        range(len(allowed)),
+        key=lambda n: (-(allowed[n].paper.upvotes or 0), -allowed[n].upvote_delta, n),
+    )
+    return [
+        Pick(
+            paper=allowed[n].paper,
+            score=0.0,
+            reasons=(_NOT_MATCHED,),
+            paper_id=allowed[n].paper_id,
+            basis=Basis.UNMATCHED,
+            upvote_delta=allowed[n].upvote_delta,
+            first_seen=allowed[n].first_seen,
+        )
+        for n in order[:QUIET_PICKS]
+    ]
 
 
 def _pick_record(pick: Pick) -> RecordedPick:

@@ -31,7 +31,7 @@ from digest.deliver.message import (
 )
 from digest.deliver.transports import Transport
 from digest.editions.links import _secret, links_for
-from digest.editions.picks import _pick_record, _picks_from_row, choose_picks
+from digest.editions.picks import _pick_record, _picks_from_row, choose
 from digest.editions.views import Clock, edition_date, renderer_for
 from digest.errors import DeliveryError, DigestError
 from digest.models import Delivery, DeliveryState, Edition, Pick, RecordedPick, Subscriber
@@ -275,6 +275,8 @@ class _Plan:
     fresh: dict[str, list[Pick]]
     store: Store
     chosen: dict[str, tuple[Pick, ...]] = field(default_factory=dict)
+    # Readers whose quiet day is a note alone: their edition goes out though it has no papers.
+    notes: frozenset[str] = frozenset()
 
     @property
     def count(self) -> int:
@@ -297,6 +299,7 @@ class _Plan:
             ],
             self.now,
             send_empty=self.send_empty,
+            always=self.notes,
         )
 
     def picks(self, row: DeliveryRow) -> tuple[Pick, ...]:
@@ -322,9 +325,18 @@ def _plan(
     they are."""
     planned = {row.email for row in store.deliveries(edition_id)}
     unplanned = [p for p in people if p.email not in planned]
-    fresh = choose_picks(store, settings, unplanned, now)
+    chosen = choose(store, settings, unplanned, now)
     send_empty = settings.email.send_empty
-    return _Plan(edition_id, now, builder.domain, send_empty, unplanned, fresh, store)
+    return _Plan(
+        edition_id,
+        now,
+        builder.domain,
+        send_empty,
+        unplanned,
+        chosen.picks,
+        store,
+        notes=chosen.notes,
+    )
 
 
 def _due_rows(
@@ -350,7 +362,7 @@ def _due_rows(
                 plan.records(person.email),
                 now,
                 dry_run=True,
-                send_empty=plan.send_empty,
+                send_empty=plan.send_empty or person.email in plan.notes,
             )
         if not skipped.due(row, now):
             continue

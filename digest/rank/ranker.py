@@ -33,18 +33,18 @@ import numpy as np
 
 from digest.identity import normalise_title
 from digest.models import Basis, Interest, Paper, Pick
+from digest.rank.phrases import compiled, spans
+from digest.rank.phrases import evidence as phrase_evidence
 from digest.rank.text import (
     Bm25,
     Evidence,
     document,
     evidence,
-    lemma,
     lemmas,
     padded,
     sentences,
     stem,
     stems,
-    words,
 )
 
 if TYPE_CHECKING:
@@ -187,8 +187,10 @@ class _Texts:
     titles: list[str]
     bodies: list[str]
     words: list[frozenset[str]]
-    every_word: list[frozenset[str]]  # stop words too: for a phrase of stop words only
     authors: list[frozenset[str]]
+    papers: Sequence[Paper]
+    folded_titles: list[str]  # lower-cased, for phrases.spans' quick check
+    folded_abstracts: list[str]
 
     @classmethod
     def of(cls, papers: Sequence[Paper]) -> _Texts:
@@ -198,9 +200,24 @@ class _Texts:
             titles=[padded(t) for t in titles],
             bodies=[padded(b) for b in bodies],
             words=[frozenset(t) | frozenset(b) for t, b in zip(titles, bodies, strict=True)],
-            every_word=[frozenset(map(lemma, words(f"{p.title} {p.abstract}"))) for p in papers],
             authors=[frozenset(normalise_title(a) for a in p.authors) for p in papers],
+            papers=papers,
+            folded_titles=[p.title.lower() for p in papers],
+            folded_abstracts=[p.abstract.lower() for p in papers],
         )
+
+    def phrase_hits(self, phrases: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """papers × phrases: whether the phrase stands in the title, and how often in the
+        abstract (digest.rank.phrases: its words together and in order, never scattered)."""
+        in_title = np.zeros((len(self.papers), len(phrases)), dtype=bool)
+        in_abstract = np.zeros((len(self.papers), len(phrases)), dtype=np.int64)
+        for j, text in enumerate(phrases):
+            phrase = compiled(text)
+            for i, paper in enumerate(self.papers):
+                in_title[i, j] = bool(spans(phrase, paper.title, self.folded_titles[i]))
+                found = spans(phrase, paper.abstract, self.folded_abstracts[i])
+                in_abstract[i, j] = len(found)
+        return in_title, in_abstract
 
     def runs(self, phrases: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(in title, in abstract): the phrase's words as one run, in order."""
@@ -212,17 +229,6 @@ class _Texts:
                 in_title[:, j] = [needle in t for t in self.titles]
                 in_body[:, j] = [needle in b for b in self.bodies]
         return in_title, in_body
-
-    def contains_all(self, phrases: Sequence[str]) -> np.ndarray:
-        """papers × phrases: the paper holds every one of the phrase's own words (any order)."""
-        found = np.zeros((len(self.words), len(phrases)), dtype=bool)
-        for j, phrase in enumerate(phrases):
-            wanted, pool = frozenset(lemmas(phrase)), self.words
-            if not wanted:  # "the", "it": a phrase of stop words is matched word for word
-                wanted, pool = frozenset(map(lemma, words(phrase))), self.every_word
-            if wanted:
-                found[:, j] = [wanted <= have for have in pool]
-        return found
 
 
 def _index(items: Sequence[str]) -> dict[str, int]:
@@ -545,11 +551,10 @@ class _Run:
 
         self._sentences: dict[int, list[tuple[str, frozenset[str]]]] = {}
         self._evidence_cache: dict[tuple[int, frozenset[str]], Evidence | None] = {}
-        self._phrase_lemmas: dict[str, list[str]] = {}
         self._example_words: dict[str, frozenset[str]] = {}
         self._honest_rows: list[frozenset[int]] | None = None
         self._confidence_rows: list[list[float]] = []
-        self._matched_cache: dict[tuple[str, ...], frozenset[str]] = {}
+        self._phrase_evidence_cache: dict[tuple[int, tuple[str, ...]], Evidence | None] = {}
         self._shared_cache: dict[tuple[str, int], frozenset[str]] = {}
         self._own: dict[int, list[tuple[int, float, int, str]]] = {}
 
@@ -558,17 +563,26 @@ class _Run:
         self.interests = [p.interests for p in profiles]
         self.phrases = _index([i.phrase for group in self.interests for i in group])
         phrase_list = list(self.phrases)
-        # Phrases: calibrated BM25 (capped) plus a bonus for the words as one run.
+        # Phrases: calibrated BM25 (capped; the phrase's words anywhere, weak evidence) plus a
+        # bonus where the phrase itself stands in the paper.
         confidence = ranker.phrase_confidence(phrase_list)
-        in_title, in_body = texts.runs(phrase_list)
+        in_title, in_abstract = texts.phrase_hits(phrase_list)
         self.confidence = confidence
-        # A phrase matches when the paper holds its own words and, once the store is large
-        # enough to say what is unusual, clears the phrase's bar.
-        self.honest = texts.contains_all(phrase_list)
-        if ranker.n_corpus >= MIN_CALIBRATION:
-            self.honest &= confidence >= 1
+        # A phrase matches where its words stand together, in order, in the title or the
+        # abstract (digest.rank.phrases): that, and only that, is told as "matches: X".
+        self.honest = in_title | (in_abstract > 0)
+        # It is a reason to pick the paper where the paper is about it: the phrase in its
+        # title; a phrase of several words in its abstract; a one-word phrase ("benchmarks",
+        # which many abstracts mention in passing) twice, or once in a paper that scores like
+        # the store's best for it.
+        several = np.array([compiled(p).content >= 2 for p in phrase_list], dtype=bool)
+        self.about = (
+            in_title
+            | (in_abstract >= 2)
+            | ((in_abstract == 1) & (several[None, :] | (confidence >= 1)))
+        )
         topical = np.minimum(confidence, CAP) + np.where(
-            in_title, TITLE_RUN_BONUS, np.where(in_body, ABSTRACT_RUN_BONUS, 0)
+            in_title, TITLE_RUN_BONUS, np.where(in_abstract > 0, ABSTRACT_RUN_BONUS, 0)
         )
         rows, cols, vals = [], [], []
         for s, group in enumerate(self.interests):
@@ -598,7 +612,7 @@ class _Run:
         pattern = self.spread.copy()
         pattern.data[:] = 1
         phrase_match = (
-            np.asarray(pattern[:, : len(phrase_list)] @ self.honest.T.astype(np.float64)) > 0
+            np.asarray(pattern[:, : len(phrase_list)] @ self.about.T.astype(np.float64)) > 0
             if phrase_list
             else np.zeros((len(profiles), n_papers), dtype=bool)
         )
@@ -649,16 +663,15 @@ class _Run:
         if thresholded:
             eligible &= np.where(targeted[:, None], cleared, True)
         ids = np.array([-1 if c.paper_id is None else c.paper_id for c in candidates])
+        column = {c.paper.key: col for col, c in enumerate(candidates)}
         for s, profile in enumerate(profiles):
             if profile.skip_ids:
                 eligible[s] &= ~np.isin(ids, list(profile.skip_ids))
+            # Never shown back what the reader gave: their liked papers and their feedback's.
+            given = [column.get(p.key) for p in (*profile.liked, *profile.more, *profile.less)]
+            eligible[s, [col for col in given if col is not None]] = False
         minimum = np.array([p.min_score for p in profiles], dtype=np.float64)[:, None]
         self.eligible = eligible & (self.scores >= minimum)
-
-    def _lemmas(self, phrase: str) -> list[str]:
-        if phrase not in self._phrase_lemmas:
-            self._phrase_lemmas[phrase] = lemmas(phrase)
-        return self._phrase_lemmas[phrase]
 
     def _own_phrases(self, s: int) -> list[tuple[int, float, int, str]]:
         """The reader's distinct phrases as (column, weight, position, phrase); a phrase
@@ -688,12 +701,15 @@ class _Run:
         )
         return tuple(phrase for _, _, phrase in found)
 
-    def _matched_words(self, matched: tuple[str, ...]) -> frozenset[str]:
-        if matched not in self._matched_cache:
-            self._matched_cache[matched] = frozenset(
-                w for phrase in matched for w in self._lemmas(phrase)
-            )
-        return self._matched_cache[matched]
+    def _phrase_evidence(self, col: int, matched: tuple[str, ...]) -> Evidence | None:
+        """Cached per (paper, phrases): readers with the same interests share the sentence."""
+        key = (col, matched)
+        if key not in self._phrase_evidence_cache:
+            if col not in self._sentences:
+                self._sentences[col] = sentences(self.ranker.items[col])
+            texts = [sentence for sentence, _ in self._sentences[col]]
+            self._phrase_evidence_cache[key] = phrase_evidence(texts, list(matched))
+        return self._phrase_evidence_cache[key]
 
     def _shared_words(self, example: Paper, col: int) -> frozenset[str]:
         """The rarest words a candidate shares with a paper the reader liked or asked more of:
@@ -745,7 +761,6 @@ class _Run:
         if matched:
             reasons.append(f"matches: {', '.join(matched)}")
             bases.append(Basis.INTEREST)
-            wanted = self._matched_words(matched)
         # The numpy lookups only for readers who have the signal at all.
         if profile.liked and self.liked_match[s, col]:
             liked = profile.liked[self.nearest[s, col]]
@@ -774,7 +789,9 @@ class _Run:
                 reasons.append(f"related to {', '.join(dict.fromkeys(related))}")
         if not reasons:  # nothing personal: popularity is the reason (the card shows counts)
             reasons.append("trending in this listing" if paper.upvotes else "new in this listing")
-        found = self._evidence(col, wanted)
+        # The sentence that shows it: the matched phrases' own words marked, else the words a
+        # similar paper shares with it.
+        found = self._phrase_evidence(col, matched) if matched else self._evidence(col, wanted)
         return Pick(
             paper=paper,
             score=round(score, 4),

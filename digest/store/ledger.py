@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -217,8 +217,10 @@ class Ledger(Connected):
         now: dt.datetime,
         *,
         send_empty: bool = False,
+        always: Collection[str] = (),
     ) -> None:
-        """plan_delivery for many readers in one transaction; rows: (edition, email, id, picks)."""
+        """plan_delivery for many readers in one transaction; rows: (edition, email, id, picks).
+        `always`: readers whose edition goes out even without papers (a quiet day's note)."""
         suppressed = {row[0] for row in self._db.execute("SELECT email FROM suppressions")}
         with self.transaction() as db:
             db.executemany(
@@ -229,7 +231,11 @@ class Ledger(Connected):
                         edition_id,
                         email,
                         message_id,
-                        _initial_state(bool(picks), send_empty, email.casefold() in suppressed),
+                        _initial_state(
+                            bool(picks),
+                            send_empty or email in always,
+                            email.casefold() in suppressed,
+                        ),
                         _picks_json(picks),
                         _iso(now),
                     )
@@ -367,6 +373,16 @@ class Ledger(Connected):
             (email, limit),
         )
         return [_row_to_delivery(row) for row in rows]
+
+    def last_planned(self, emails: Iterable[str]) -> dict[str, dt.datetime]:
+        """For each of these readers who had any edition planned, when their latest one last
+        moved (planned, or sent): what came into the store after it is new to them."""
+        rows = self._db.execute(
+            "SELECT email, max(updated_at) FROM deliveries"
+            " WHERE email IN (SELECT value FROM json_each(?)) GROUP BY email",
+            (list(emails),),
+        )
+        return {email: dt.datetime.fromisoformat(moment) for email, moment in rows}
 
     def delivery_counts(self, edition_id: str) -> dict[str, int]:
         rows = self._db.execute(

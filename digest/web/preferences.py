@@ -53,6 +53,7 @@ def _given(person: Subscriber) -> ProfileInput:
         frequency=form.get("frequency", person.frequency.value),
         weekday=form.get("weekday", person.weekday),
         delivery=form.get("delivery", person.delivery.value),
+        quiet=form.get("quiet", person.quiet.value),
     )
 
 
