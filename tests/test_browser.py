@@ -176,3 +176,65 @@ def test_email_reads_well_everywhere(
     name = f"email-{width}-{scheme}-{'images' if images_on else 'no-images'}.png"
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
     page.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", [600, 375])
+def test_a_quiet_day_email_says_so_first(
+    browser: object, tmp_path: Path, width: int, scheme: str
+) -> None:
+    """A day with nothing for the reader: the note first, then the day's most upvoted papers
+    under a heading that says they were not matched to the reader, and no top pick."""
+    from digest.models import QUIET_SENTENCE
+
+    papers = [
+        Paper(
+            key=f"title:quiet {n}",
+            title=title,
+            abstract="A paper many people upvoted today, on a topic of its own.",
+            authors=("A. Author",),
+            upvotes=upvotes,
+            arxiv_id=f"2611.0{n}000",
+        )
+        for n, (title, upvotes) in enumerate(
+            (("Scaling Video Models", 240), ("Tokenizers Revisited", 120), ("Agents Play", 90))
+        )
+    ]
+    picks = tuple(
+        Pick(
+            paper,
+            0.0,
+            ("not matched to your interests: among the day's most upvoted new papers",),
+            paper_id=n,
+            basis=Basis.UNMATCHED,
+        )
+        for n, paper in enumerate(papers)
+    )
+    edition = Edition(
+        "2026-11-22",
+        dt.date(2026, 11, 22),
+        Subscriber(email="ada@example.org", interests=interests("protein folding")),
+        picks,
+    )
+    votes = tuple((f"https://d.test/f/m{n}", f"https://d.test/f/l{n}") for n in range(3))
+    links = Links(
+        "https://d.test/b", "https://d.test/p", "https://d.test/u", "https://d.test/a",
+        "https://d.test/f", votes,
+    )  # fmt: skip
+    path = tmp_path / "quiet.html"
+    path.write_text(Renderer().render(edition, links).html, encoding="utf-8")
+    page = browser.new_page(  # type: ignore[attr-defined]
+        viewport={"width": width, "height": 900}, color_scheme=scheme
+    )
+    page.goto(path.as_uri())
+    page.wait_for_load_state("networkidle")
+    assert page.locator("h1").inner_text() == QUIET_SENTENCE
+    assert page.locator("h2").all_inner_texts() == [
+        "MOST UPVOTED TODAY, NOT MATCHED TO YOUR INTERESTS"
+    ]
+    assert page.locator("h3 a").all_inner_texts() == [p.title for p in papers]
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"horizontal overflow of {overflow}px at {width}px"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"email-quiet-{width}-{scheme}.png"), full_page=True)
+    page.close()
