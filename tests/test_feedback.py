@@ -247,3 +247,111 @@ def test_the_store_gives_each_readers_newest_feedback_oldest_first(store: Store)
     assert titles == {"more": ["Paper 4", "Paper 6"], "less": ["Paper 5", "Paper 7"]}
     everything = store.feedback(["ada@example.org"])["ada@example.org"]
     assert [len(v) for v in everything.values()] == [4, 4]
+
+
+def _store_corpus(count: int = 300) -> list[str]:
+    """Ordinary papers of a store, on other topics: what calibrates every bar."""
+    import random
+
+    rng = random.Random(5)
+    pool = [
+        "weather",
+        "ocean",
+        "climate",
+        "soil",
+        "river",
+        "crop",
+        "forest",
+        "glacier",
+        "rainfall",
+        "drought",
+        "satellite",
+        "sensor",
+        "traffic",
+        "city",
+        "census",
+        "election",
+        "market",
+        "price",
+        "supply",
+        "energy",
+        "battery",
+        "solar",
+        "grid",
+        "wind",
+        "protein",
+        "cell",
+        "gene",
+        "tissue",
+        "enzyme",
+        "virus",
+        "vaccine",
+        "clinical",
+        "patient",
+        "trial",
+        "hospital",
+    ]
+    rare = ["language", "model", "models", "tokens"]  # a few of them touch on the readers' words
+    return [
+        " ".join([*(rng.choice(pool) for _ in range(60)), *rng.sample(rare, n % 3)])
+        for n in range(count)
+    ]
+
+
+def test_one_more_admits_close_papers_near_the_profile_and_no_neighbouring_field() -> None:
+    """One "more like this" took an email from 2 to 5 papers, one of them off topic. Now a
+    paper close to the tapped one comes in only when it is also near the reader's phrases."""
+    tapped = _paper(
+        "Speculative decoding for language models",
+        "Draft tokens from a small language model are verified by a large one: speculative"
+        " decoding with draft trees makes language models generate faster.",
+    )
+    near = _paper(
+        "Draft trees make decoding faster",
+        "Speculative decoding verifies draft tokens in one pass. Larger draft trees help big"
+        " models of natural language: the language each model writes stays exact, and models"
+        " decode faster.",
+    )
+    neighbour = _paper(
+        "Speculative execution without side channels",
+        "Speculative decoding of instructions in processors verifies draft branches; draft"
+        " trees of branches leak secrets through caches.",
+    )
+    ranker = Ranker([near, neighbour], corpus=_store_corpus())
+    reader = interests("language models")
+    [plain, taught] = ranker.rank(
+        [Profile(reader, max_items=5), Profile(reader, max_items=5, more=(tapped,))]
+    )
+    assert plain == []
+    assert [p.paper.title for p in taught] == ["Draft trees make decoding faster"]
+    assert taught[0].reasons == (f"like a paper you asked more of: {tapped.title}",)
+
+
+def test_one_less_takes_out_papers_close_to_the_tapped_one() -> None:
+    """Four "less like this" taps once left the next email identical."""
+    tapped = _paper(
+        "Four-bit quantization of language models",
+        "We quantize language models to four bits with outlier channels kept in higher"
+        " precision; quantized language models keep their accuracy.",
+    )
+    close = _paper(
+        "Outlier channels decide quantization quality",
+        "Quantization of language models to four bits fails on outlier channels; keeping"
+        " them in higher precision keeps quantized language models accurate.",
+    )
+    titled = _paper(
+        "Language models quantized to three bits",
+        "Quantization to three bits of language models, with outlier channels kept.",
+    )
+    other = _paper(
+        "Language models that plan",
+        "Planning with language models: search over plans makes language models solve tasks.",
+    )
+    ranker = Ranker([close, titled, other], corpus=_store_corpus())
+    reader = interests("language models")
+    [plain, taught] = ranker.rank(
+        [Profile(reader, max_items=5), Profile(reader, max_items=5, less=(tapped,))]
+    )
+    assert {p.paper.title for p in plain} == {close.title, titled.title, other.title}
+    # The papers close to the tapped one go, even with the phrase in their title.
+    assert [p.paper.title for p in taught] == [other.title]
