@@ -1022,6 +1022,10 @@ def daemon(obj: _Context) -> None:
     run_daemon(settings_path(obj.settings_path))
 
 
+# What digest's shown lists are compared with, per profile kind.
+_BASELINES = ("BM25 (bm25s)", "arxiv-sanity SVM")
+
+
 @cli.command("eval")
 @click.argument(
     "corpus",
@@ -1088,6 +1092,7 @@ def eval_command(corpus: Path, every: int, as_json: bool, curve: bool) -> None:
                 if s.shown_precision is None
                 else round(s.shown_precision, 4),
                 "shown_per_day": None if s.shown_per_day is None else round(s.shown_per_day, 2),
+                "shown_ndcg_at_10": None if s.shown_ndcg is None else round(s.shown_ndcg, 4),
                 "per_topic": {
                     t: {"ndcg_at_10": round(v[0], 4), "precision_at_10": round(v[1], 4)}
                     for t, v in s.per_topic.items()
@@ -1109,12 +1114,19 @@ def eval_command(corpus: Path, every: int, as_json: bool, curve: bool) -> None:
         )
         click.echo(f"{s.method:26} {s.profile:9} {s.ndcg:7.3f} {s.precision:6.3f}  {cells}")
     click.echo("(per-topic columns: nDCG@10, mean over days; macro average in the nDCG@10 column)")
+    baselines = {s.profile: s for s in scores if s.method in _BASELINES}
     for s in scores:
         if s.shown_precision is not None and s.shown_per_day is not None:
             click.echo(
                 f"{s.method}: the email shows {s.shown_per_day:.1f} papers a day (those that"
                 f" clear a bar), precision {s.shown_precision:.3f}, against P@10"
                 f" {s.precision:.3f} for the unthresholded top 10"
+            )
+        if s.shown_ndcg is not None and s.profile in baselines:
+            base = baselines[s.profile]
+            click.echo(
+                f"{s.method}: nDCG@10 of what the email shows {s.shown_ndcg:.3f}"
+                f" = {s.shown_ndcg / base.ndcg:.2f}x {base.method}'s top 10 ({base.ndcg:.3f})"
             )
 
 

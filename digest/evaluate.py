@@ -123,6 +123,9 @@ class Score:
     # how many it shows a day on average.
     shown_precision: float | None = None
     shown_per_day: float | None = None
+    # digest only: nDCG@10 of what the email shows (an empty email scores 0 on a day with a
+    # relevant paper), macro over topics: the figure a reader meets.
+    shown_ndcg: float | None = None
 
     @property
     def ndcg(self) -> float:
@@ -286,6 +289,7 @@ def evaluate(
     categories, primary = _categories(days)  # for grading only; the ranker never sees these
     results: dict[tuple[str, str], list[tuple[float, float]]] = {}
     shown: dict[str, list[tuple[int, int]]] = {}  # method → (relevant shown, shown) per day
+    shown_ndcg: dict[tuple[str, str], list[float]] = {}  # (method, topic) → per day
     history: list[Paper] = []
     seed_pool: tuple[Paper, ...] = ()
     clock = lambda: dt.datetime(2025, 1, 1, tzinfo=dt.UTC)  # noqa: E731
@@ -320,6 +324,9 @@ def evaluate(
                         if method in (_digest_keywords, _digest_liked):
                             kept = [graded[p.key] for p in picks[(f"{profile} shown", topic)]]
                             shown.setdefault(name, []).append((sum(kept), len(kept)))
+                            shown_ndcg.setdefault((name, topic), []).append(
+                                ndcg_at(kept, sum(relevant))
+                            )
             history.extend(candidates)
             if number == HISTORY_DAYS - 1:
                 seed_pool = tuple(history)  # liked papers come from the first days only
@@ -344,6 +351,11 @@ def evaluate(
                 if days_shown
                 else None,
                 shown_per_day=float(np.mean([n for _, n in days_shown])) if days_shown else None,
+                shown_ndcg=float(
+                    np.mean([np.mean(v) for (method, _), v in shown_ndcg.items() if method == name])
+                )
+                if days_shown
+                else None,
             )
         )
     return scores

@@ -175,6 +175,9 @@ def test_eval_command_runs_on_a_few_days(tmp_path: Path) -> None:
     assert scores["digest (keywords)"]["ndcg_at_10"] > 2 * scores["random"]["ndcg_at_10"]
     assert scores["digest (liked)"]["ndcg_at_10"] > scores["random"]["ndcg_at_10"]
     assert 0 <= scores["newest first"]["precision_at_10"] <= 1
+    # What the emails show is judged too: nDCG@10 of the shown list, digest's rows only.
+    assert 0 < scores["digest (keywords)"]["shown_ndcg_at_10"] <= 1
+    assert scores["BM25 (bm25s)"]["shown_ndcg_at_10"] is None
     assert_clean_error(run("eval", tmp_path, cwd=tmp_path), 1, "needs more than")
 
 
