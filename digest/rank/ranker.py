@@ -6,9 +6,14 @@ Vectorised over every reader at once:
   frequencies from the store's recent papers and today's candidates; one sparse product spreads
   the phrases over the readers by weight;
 - every phrase is calibrated on the store: its score is read in units of its bar, the score that
-  only the top SELECTIVITY of the store's papers reach. A pick must clear a bar (a phrase whose
-  own words it contains, the reader's liked papers, or a followed author), so an edition holds
-  the papers worth reading, not `max_items` of whatever scored highest;
+  only the top SELECTIVITY of the store's papers reach; its words scattered through a paper are
+  weak evidence for the score, never a match;
+- a pick must earn its place: one of the reader's phrases standing in it (digest.rank.phrases:
+  in the title, a phrase of several words in the abstract, a one-word phrase twice or at its
+  bar), their liked papers, their "more like this" taps near their profile, or a followed
+  author; so an edition holds the papers worth reading, not `max_items` of whatever scored
+  highest, and what the reader gave (liked papers, feedback) never comes back;
+- "less like this" pushes down what is close to a turned-down paper, and takes out the closest;
 - liked papers train a linear SVM per reader (liked vs the store), calibrated the same way;
 - exclusions veto; popularity, upvote movement and freshness are blended in lightly;
 - MMR picks the final list for all readers in lock-step, so near-duplicates do not fill it.
