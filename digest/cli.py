@@ -1022,6 +1022,36 @@ def daemon(obj: _Context) -> None:
     run_daemon(settings_path(obj.settings_path))
 
 
+def _panel(panel: Path, corpus: Path, as_json: bool) -> None:
+    """`digest eval --panel`: the panel's figures, as its own judge prints them."""
+    from dataclasses import asdict
+
+    from digest.panel import evaluate_panel
+
+    if not corpus.is_dir():
+        raise DigestError(f"{corpus}: no such folder of Hugging Face days; name it as CORPUS")
+    with stderr.status("replaying the panel's days through digest send"):
+        found = evaluate_panel(panel, corpus)
+    if as_json:
+        click.echo(json.dumps({**asdict(found), "ratio": found.ratio}, indent=2))
+        return
+    for name, row in found.per_reader.items():
+        click.echo(
+            f"{name}: F1 {row['f1']:.2f} precision {row['precision']:.2f} grade-2 recall"
+            f" {row['grade2_recall']:.2f} nDCG@10 {row['ndcg']:.3f}"
+        )
+    for example in found.examples:
+        click.echo(f"  dishonest: {example}")
+    click.echo(
+        f"panel: F1 {found.f1:.2f} = {found.ratio:.2f}x BM25's best cut-off in hindsight"
+        f" ({found.bm25_cut}); precision of shown {found.precision:.2f}; grade-2 recall"
+        f" {found.grade2_recall:.2f}; nDCG@10 {found.ndcg:.3f} (BM25 top 10"
+        f" {found.bm25_ndcg:.3f}); dishonest matches {found.dishonest} of {found.claims};"
+        f" padded silent days {found.padded}; empty with a grade-2 paper"
+        f" {found.empty_with_grade2} of {found.editions}; liked shown {found.liked_shown}"
+    )
+
+
 # What digest's shown lists are compared with, per profile kind.
 _BASELINES = ("BM25 (bm25s)", "arxiv-sanity SVM")
 
@@ -1046,7 +1076,14 @@ _BASELINES = ("BM25 (bm25s)", "arxiv-sanity SVM")
     is_flag=True,
     help="Instead: readers who answer each email with More/Less, against twins who never do.",
 )
-def eval_command(corpus: Path, every: int, as_json: bool, curve: bool) -> None:
+@click.option(
+    "--panel",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Instead: a reader panel (readers.json, labels.json) over Hugging Face days, judged on"
+    " what the emails show; CORPUS is then the Hugging Face folder [default: DIR/../corpora/"
+    "hf-daily].",
+)
+def eval_command(corpus: Path, every: int, as_json: bool, curve: bool, panel: Path | None) -> None:
     """Measure ranking quality (nDCG@10, P@10) on arXiv daily listings against baselines.
 
     CORPUS is a folder of arXiv JSONL days [default: ../shared/corpora/arxiv-daily]."""
@@ -1054,6 +1091,11 @@ def eval_command(corpus: Path, every: int, as_json: bool, curve: bool) -> None:
 
     from digest.evaluate import evaluate, learning_curve
 
+    if panel is not None:
+        given = click.get_current_context().get_parameter_source("corpus")
+        days = corpus if given is click.core.ParameterSource.COMMANDLINE else None
+        _panel(panel, days or panel / ".." / "corpora" / "hf-daily", as_json)
+        return
     if curve:
         with Progress(console=stderr, transient=True) as bar:
             task = bar.add_task("answering each day's email", total=None)

@@ -1,0 +1,91 @@
+"""`digest eval --panel`: a reader panel replayed through `digest send`, judged on what the
+emails show. A small panel of its own: ten days of history, one labelled day."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from digest.cli import cli
+from digest.panel import claim_holds
+
+
+def _item(number: int, title: str, summary: str, upvotes: int) -> dict[str, object]:
+    return {
+        "paper": {
+            "id": f"2504.{number:05d}",
+            "title": title,
+            "summary": summary,
+            "authors": [{"name": "A. Author"}],
+            "publishedAt": "2025-04-01T00:00:00.000Z",
+            "upvotes": upvotes,
+        }
+    }
+
+
+def _panel(tmp_path: Path) -> tuple[Path, Path]:
+    corpus = tmp_path / "hf"
+    corpus.mkdir()
+    start = dt.date(2025, 4, 1)
+    topics = ("weather radar", "crop yields", "ocean tides", "river floods")
+    for n in range(10):  # history: other topics, never mailed
+        items = [
+            _item(1000 + 100 * n + k, f"{topic.title()} study {n}", f"We study {topic} again.", k)
+            for k, topic in enumerate(topics)
+        ]
+        (corpus / f"{start + dt.timedelta(days=n)}.json").write_text(json.dumps(items))
+    day = start + dt.timedelta(days=10)
+    (corpus / f"{day}.json").write_text(
+        json.dumps(
+            [
+                _item(1, "Graph Neural Networks for Molecules", "Message passing on atoms.", 5),
+                _item(2, "Sparse Attention", "To our knowledge, the graph of heads is sparse.", 9),
+                _item(3, "Crop Yields from Space", "Satellites measure crop yields.", 1),
+            ]
+        )
+    )
+    panel = tmp_path / "panel"
+    panel.mkdir()
+    readers = {
+        "graphs": {"interests": ["graph neural networks", "knowledge graphs"]},
+        "proteins": {"interests": ["protein folding"]},
+    }
+    labels = {
+        str(day): {
+            "2504.00001": {"graphs": 2, "proteins": 0},
+            "2504.00002": {"graphs": 0, "proteins": 0},
+            "2504.00003": {"graphs": 0, "proteins": 0},
+        }
+    }
+    (panel / "readers.json").write_text(json.dumps(readers))
+    (panel / "labels.json").write_text(json.dumps(labels))
+    return panel, corpus
+
+
+def test_the_panel_is_judged_on_what_the_emails_show(tmp_path: Path, secret_env: str) -> None:
+    panel, corpus = _panel(tmp_path)
+    result = CliRunner().invoke(cli, ["eval", str(corpus), "--panel", str(panel), "--json"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    # graphs: the one on-topic paper, and not the one that only says "our knowledge … graph";
+    # proteins: a quiet-day email, which shows nothing: a silent day, not a padded one.
+    assert found["per_reader"]["graphs"]["f1"] == 1.0
+    assert found["per_reader"]["proteins"]["f1"] == 1.0
+    assert found["f1"] == 1.0 and found["precision"] == 1.0 and found["grade2_recall"] == 1.0
+    assert (found["dishonest"], found["padded"], found["empty_with_grade2"]) == (0, 0, 0)
+    assert found["claims"] == 1 and found["liked_shown"] == 0
+    assert found["ratio"] >= 1.0
+
+
+def test_a_folder_that_is_no_panel_is_one_line(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["eval", str(tmp_path), "--panel", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.stderr.strip().startswith("digest: error: ") and "readers.json" in result.stderr
+
+
+def test_a_claim_holds_only_where_the_phrase_stands() -> None:
+    assert claim_holds("knowledge graphs", "a knowledge-graph of drugs")
+    assert not claim_holds("knowledge graphs", "To our knowledge, the graph")
