@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
-from digest.models import Edition
+from digest.models import QUIET_SENTENCE, Edition
 from digest.render import card_fields, header_safe, printable
 
 
@@ -16,6 +16,10 @@ def _entry_html(edition: Edition) -> str:
     """The edition's picks as a small HTML document (escaped: every value comes from a dump),
     from the same card values as the email."""
     parts: list[str] = []
+    if edition.quiet:
+        parts.append(str(Markup("<p>{}.</p>").format(QUIET_SENTENCE)))
+        if edition.picks:
+            parts.append("<p>The day's most upvoted papers, not matched to your interests:</p>")
     for index, pick in enumerate(edition.picks):
         card = card_fields(pick, index, edition.date)
         lines = [Markup('<h3><a href="{}">{}</a></h3>').format(card["url"], card["title"])]
@@ -35,7 +39,7 @@ def _entry_html(edition: Edition) -> str:
         lines.append(Markup("<p>{}</p>").format(links))
         parts.append(str(Markup("").join(lines)))
     # XML has no place for control characters, whatever a dump held.
-    return printable("".join(parts)) or "<p>No new papers matched your interests.</p>"
+    return printable("".join(parts))
 
 
 def atom_feed(
@@ -61,6 +65,8 @@ def atom_feed(
         count = len(edition.picks)
         lead = f": {edition.picks[0].paper.title}" if edition.picks else ""
         papers = f"{count} paper{'s' if count != 1 else ''}"
+        if edition.quiet:  # the day's most upvoted papers were not picked for this reader
+            papers, lead = QUIET_SENTENCE, ""
         entry.title(header_safe(f"{papers} · {edition.date:%a %-d %b %Y}{lead}", 300))
         entry.link(href=archive_url, rel="alternate")
         entry.published(stamp)

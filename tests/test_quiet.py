@@ -14,7 +14,8 @@ from pathlib import Path
 
 from digest.deliver import FileTransport
 from digest.diff import ingest_paths
-from digest.editions import archived, renderer_for, send_edition
+from digest.editions import archived, past_editions, renderer_for, send_edition
+from digest.feed import atom_feed
 from digest.models import QUIET_SENTENCE, Basis, DeliveryState
 from digest.settings import Settings, load_settings
 from digest.store import Store
@@ -95,6 +96,15 @@ def test_a_quiet_day_says_so_and_a_day_without_listings_mails_nobody(
             store, settings, "2026-11-20", "trending@example.org", renderer_for(settings)
         )
         assert page is not None and QUIET_SENTENCE in page.html
+        # So does the reader's feed.
+        editions = past_editions(store, settings, "trending@example.org")
+        feed = atom_feed(
+            [(edition, "https://d.test/a") for edition, _ in editions],
+            email="trending@example.org",
+            self_url="https://d.test/f",
+            home_url="https://d.test/a",
+        ).decode()
+        assert f"<title>{QUIET_SENTENCE} · Fri 20 Nov 2026</title>" in feed
     # The next day brings no listing (a weekend): nobody is mailed, not even a quiet note.
     assert _send(settings, DAY + dt.timedelta(days=1, hours=3), tmp_path / "day2") == {}
     # A new listing: quiet again, with papers the reader was not sent before.
