@@ -1026,14 +1026,16 @@ def _panel(panel: Path, corpus: Path, as_json: bool) -> None:
     """`digest eval --panel`: the panel's figures, as its own judge prints them."""
     from dataclasses import asdict
 
-    from digest.panel import evaluate_panel
+    from digest.panel import evaluate_panel, tap_effects
 
     if not corpus.is_dir():
         raise DigestError(f"{corpus}: no such folder of Hugging Face days; name it as CORPUS")
     with stderr.status("replaying the panel's days through digest send"):
         found = evaluate_panel(panel, corpus)
+        taps = tap_effects(panel, corpus)
     if as_json:
-        click.echo(json.dumps({**asdict(found), "ratio": found.ratio}, indent=2))
+        document = {**asdict(found), "ratio": found.ratio, "taps": asdict(taps)}
+        click.echo(json.dumps(document, indent=2))
         return
     for name, row in found.per_reader.items():
         click.echo(
@@ -1049,6 +1051,12 @@ def _panel(panel: Path, corpus: Path, as_json: bool) -> None:
         f" {found.bm25_ndcg:.3f}); dishonest matches {found.dishonest} of {found.claims};"
         f" padded silent days {found.padded}; empty with a grade-2 paper"
         f" {found.empty_with_grade2} of {found.editions}; liked shown {found.liked_shown}"
+    )
+    off = sum(1 for grade in taps.more_admitted if grade == 0)
+    click.echo(
+        f"taps: one 'more' on each reader's top pick brought {len(taps.more_admitted)} new"
+        f" papers into the next day's emails ({off} off topic); one 'less' left"
+        f" {taps.less_kept} of the {taps.less_close} shown papers most like the tapped one"
     )
 
 

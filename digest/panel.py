@@ -26,6 +26,7 @@ import datetime as dt
 import email
 import email.policy
 import html
+import itertools
 import json
 import math
 import re
@@ -364,3 +365,71 @@ def _figures(per: dict[str, _Reader], totals: dict[str, int], examples: list[str
         },
         examples=tuple(examples),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class TapEffects:
+    """What one tap on each reader's top pick does to the next labelled day's email.
+    `more_admitted`: the grades of the papers one "more" brought in (shown with the tap, not
+    without); `less_close`/`less_kept`: of the next day's shown papers most like the paper
+    tapped "less" (up to 3 per reader), how many there were and how many stay shown."""
+
+    more_admitted: tuple[int, ...]
+    less_close: int
+    less_kept: int
+
+
+def tap_effects(panel: Path, corpus: Path) -> TapEffects:
+    """One "more" and, separately, one "less" on each reader's top pick of a labelled day,
+    and the next labelled day ranked with and without it (the ranker over each day, the 10
+    corpus days before it as its store)."""
+    from digest.rank import Profile, Ranker, document
+    from digest.rank.text import stems
+
+    readers, labels = _load(panel)
+    every = sorted(corpus.glob("*.json"))
+    names = [f.name[:10] for f in every]
+    dates = [d for d in sorted(labels) if d in names]
+
+    def ranker_for(date: str) -> Ranker:
+        at = names.index(date)
+        history = [
+            p for f in every[max(0, at - HISTORY_DAYS) : at] for p in load_snapshot(f).papers
+        ]
+        known = {p.key for p in history}
+        day = [p for p in load_snapshot(every[at]).papers if p.key not in known]
+        return Ranker(day, corpus=[document(p) for p in history])
+
+    admitted: list[int] = []
+    close = kept = 0
+    rankers = {date: ranker_for(date) for date in dates}
+    for today, tomorrow in itertools.pairwise(dates):
+        now, then = rankers[today], rankers[tomorrow]
+        for name, reader in readers.items():
+            phrases = interests(*reader["interests"])
+            plain = Profile(phrases, max_items=10)
+            picked = now.rank([plain])[0]
+            if not picked:
+                continue
+            tapped = picked[0].paper
+            without, more, less = then.rank(
+                [
+                    plain,
+                    Profile(phrases, max_items=10, more=(tapped,)),
+                    Profile(phrases, max_items=10, less=(tapped,)),
+                ]
+            )
+            shown = {p.paper.key for p in without}
+            grades = labels[tomorrow]
+            admitted += [
+                int(grades.get(_id(p.paper), {}).get(name, 0))
+                for p in more
+                if p.paper.key not in shown
+            ]
+            vector = then.model.transform([stems(document(tapped))])
+            similarity = (then.matrix @ vector.T).toarray().ravel()
+            column = {p.key: n for n, p in enumerate(then.items)}
+            nearest = sorted(shown, key=lambda key: -similarity[column[key]])[:3]
+            close += len(nearest)
+            kept += len(set(nearest) & {p.paper.key for p in less})
+    return TapEffects(tuple(sorted(admitted, reverse=True)), close, kept)

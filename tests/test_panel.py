@@ -47,6 +47,15 @@ def _panel(tmp_path: Path) -> tuple[Path, Path]:
             ]
         )
     )
+    later = day + dt.timedelta(days=1)
+    (corpus / f"{later}.json").write_text(
+        json.dumps(
+            [
+                _item(4, "Graph Neural Networks for Crystals", "Message passing on atoms.", 3),
+                _item(5, "River Floods Again", "We study river floods again.", 2),
+            ]
+        )
+    )
     panel = tmp_path / "panel"
     panel.mkdir()
     readers = {
@@ -58,7 +67,11 @@ def _panel(tmp_path: Path) -> tuple[Path, Path]:
             "2504.00001": {"graphs": 2, "proteins": 0},
             "2504.00002": {"graphs": 0, "proteins": 0},
             "2504.00003": {"graphs": 0, "proteins": 0},
-        }
+        },
+        str(later): {
+            "2504.00004": {"graphs": 2, "proteins": 0},
+            "2504.00005": {"graphs": 0, "proteins": 0},
+        },
     }
     (panel / "readers.json").write_text(json.dumps(readers))
     (panel / "labels.json").write_text(json.dumps(labels))
@@ -76,8 +89,13 @@ def test_the_panel_is_judged_on_what_the_emails_show(tmp_path: Path, secret_env:
     assert found["per_reader"]["proteins"]["f1"] == 1.0
     assert found["f1"] == 1.0 and found["precision"] == 1.0 and found["grade2_recall"] == 1.0
     assert (found["dishonest"], found["padded"], found["empty_with_grade2"]) == (0, 0, 0)
-    assert found["claims"] == 1 and found["liked_shown"] == 0
+    assert found["claims"] == 2 and found["liked_shown"] == 0
     assert found["ratio"] >= 1.0
+    # One tap on the first day's top pick, the second day ranked with and without it: "less"
+    # on the molecules paper takes out its crystals twin; "more" brings nothing off topic.
+    taps = found["taps"]
+    assert (taps["less_close"], taps["less_kept"]) == (1, 0)
+    assert 0 not in taps["more_admitted"]
 
 
 def test_a_folder_that_is_no_panel_is_one_line(tmp_path: Path) -> None:
