@@ -1052,6 +1052,7 @@ def _panel(panel: Path, corpus: Path, as_json: bool) -> None:
         f" padded silent days {found.padded}; empty with a grade-2 paper"
         f" {found.empty_with_grade2} of {found.editions}; liked shown {found.liked_shown}"
     )
+    click.echo(f"goals: {'all met' if found.goals_met() else 'not all met'}")
     off = sum(1 for grade in taps.more_admitted if grade == 0)
     click.echo(
         f"taps: one 'more' on each reader's top pick brought {len(taps.more_admitted)} new"

@@ -179,18 +179,18 @@ class Postgres(Database):
 
     def lock(self, name: str) -> None:
         """Waits as long as the holder needs (planning a big edition takes minutes)."""
-        self._connection.execute(_LOCK_TIMEOUT, ("0",))
-        try:
-            self._connection.execute(_LOCK.format("pg_advisory_lock"), (name,))
-        finally:
-            self._connection.execute(_LOCK_TIMEOUT, (self._lock_timeout,))
-        self._held.add(name)
+        self._wait_for_lock(name, "0")  # lock_timeout 0: no limit
 
     def lock_within(self, name: str, seconds: float) -> bool:
         """Wait at most `seconds` for a named lock; whether this connection holds it then."""
+        return self._wait_for_lock(name, f"{max(1, int(seconds * 1000))}ms")
+
+    def _wait_for_lock(self, name: str, limit: str) -> bool:
+        """pg_advisory_lock with `limit` as the lock_timeout of this one wait; the store's
+        own timeout is set back afterwards."""
         import psycopg
 
-        self._connection.execute(_LOCK_TIMEOUT, (f"{max(1, int(seconds * 1000))}ms",))
+        self._connection.execute(_LOCK_TIMEOUT, (limit,))
         try:
             self._connection.execute(_LOCK.format("pg_advisory_lock"), (name,))
         except psycopg.errors.LockNotAvailable:
