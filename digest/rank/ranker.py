@@ -565,8 +565,9 @@ class Ranker:
         to_background = (background @ examples.T).tocsc()
         for s in readers:
             mine = [example[p.key] for p in profiles[s].less]
-            closest = to_candidates[:, mine].max(axis=1).toarray().ravel()
-            reference = to_background[:, mine].max(axis=1).toarray().ravel()
+            # Dense per reader, as for their "more" taps (at most MAX_FEEDBACK_EXAMPLES wide).
+            closest = to_candidates[:, mine].toarray().max(axis=1)
+            reference = to_background[:, mine].toarray().max(axis=1)
             if background.shape[0] < MIN_CALIBRATION:
                 reference = np.r_[reference, closest]
             # As close as the store's closest few, and close outright: where the store holds
