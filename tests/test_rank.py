@@ -407,3 +407,14 @@ def test_phrases_learned_side_by_side_score_as_learned_one_by_one(
     (one, picks_one), (four, picks_four) = results
     assert np.array_equal(one, four) and one.any()
     assert picks_one == picks_four
+
+
+def test_a_day_with_no_candidates_learns_phrases_without_failing() -> None:
+    """`Ranker.learn` on a day with nothing new (a store of hundreds, no candidates) gives
+    empty score columns; the per-phrase SVM used to be asked to score zero papers and raise."""
+    corpus = [f"graph neural network {n} robot policy" for n in range(150)]
+    corpus += [f"language model {n} diffusion vision" for n in range(150)]
+    ranker = Ranker([], corpus=corpus)
+    ranker.learn(["graph neural", "language model"])
+    assert ranker.learned(["graph neural", "language model"]).shape == (0, 2)
+    assert ranker.rank([Profile(interests("graph neural"), (), 3)]) == [[]]

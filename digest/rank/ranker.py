@@ -482,7 +482,7 @@ class Ranker:
         scores = self.bm25.scores(phrase)[: self.n_corpus]
         top = np.argsort(-scores, kind="stable")[:PSEUDO_POSITIVES]
         top = top[scores[top] > 0]
-        if len(top) < 2 or len(top) == self.n_corpus:
+        if len(top) < 2 or len(top) == self.n_corpus or not self.items:
             return np.zeros(len(self.items))
         labels = np.zeros(self.n_corpus)
         labels[top] = 1
