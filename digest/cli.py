@@ -1062,7 +1062,7 @@ def _panel(panel: Path, corpus: Path, as_json: bool) -> None:
 
 
 # What digest's shown lists are compared with, per profile kind.
-_BASELINES = ("BM25 (bm25s)", "arxiv-sanity SVM")
+_BASELINES = ("BM25 (bm25s)", "BM25, one phrase", "arxiv-sanity SVM")
 
 
 @cli.command("eval")
@@ -1156,14 +1156,14 @@ def eval_command(corpus: Path, every: int, as_json: bool, curve: bool, panel: Pa
     # Plain fixed-width text: this table is read in logs and pasted into READMEs.
     topics = list(scores[0].per_topic) if scores else []
     click.echo(
-        f"{'method':26} {'profile':9} {'nDCG@10':>7} {'P@10':>6}  "
+        f"{'method':26} {'profile':10} {'nDCG@10':>7} {'P@10':>6}  "
         + " ".join(f"{t:>7}" for t in topics)
     )
     for s in scores:
         cells = " ".join(
             f"{s.per_topic[t][0]:7.2f}" if t in s.per_topic else f"{'-':>7}" for t in topics
         )
-        click.echo(f"{s.method:26} {s.profile:9} {s.ndcg:7.3f} {s.precision:6.3f}  {cells}")
+        click.echo(f"{s.method:26} {s.profile:10} {s.ndcg:7.3f} {s.precision:6.3f}  {cells}")
     click.echo("(per-topic columns: nDCG@10, mean over days; macro average in the nDCG@10 column)")
     baselines = {s.profile: s for s in scores if s.method in _BASELINES}
     for s in scores:

@@ -96,6 +96,8 @@ KEYWORD_TOPICS: dict[str, tuple[str, ...]] = {
     ),
     "cs.SD": ("audio", "speech", "music", "sound", "speaker", "text-to-speech"),
 }
+# A reader who writes a single phrase: each topic's first one.
+ONE_PHRASE: dict[str, str] = {topic: phrases[0] for topic, phrases in KEYWORD_TOPICS.items()}
 LIKED_PER_TOPIC = 10
 HISTORY_DAYS = 5  # liked papers come from these days; evaluation starts after them
 CORPUS_LIMIT = 3000  # most recent store papers used for idf and as SVM negatives
@@ -117,7 +119,7 @@ class Context:
 @dataclass(frozen=True, slots=True)
 class Score:
     method: str
-    profile: str  # "keywords" or "liked"
+    profile: str  # "keywords", "one phrase" or "liked"
     per_topic: dict[str, tuple[float, float]]  # topic → (nDCG@10, P@10)
     # digest only: precision of the papers an email would show (those that clear a bar), and
     # how many it shows a day on average.
@@ -154,6 +156,13 @@ def _digest_liked(papers: Sequence[Paper], topic: str, ctx: Context) -> Sequence
     return ctx.picks[("liked", topic)]
 
 
+def _digest_one_phrase(papers: Sequence[Paper], topic: str, ctx: Context) -> Sequence[Paper]:
+    return ctx.picks[("one phrase", topic)]
+
+
+_DIGEST_METHODS: tuple[Scorer, ...] = (_digest_keywords, _digest_one_phrase, _digest_liked)
+
+
 def _digest_picks(
     papers: Sequence[Paper], corpus: Sequence[str], liked: dict[str, tuple[Paper, ...]]
 ) -> dict[tuple[str, str], list[Paper]]:
@@ -163,11 +172,12 @@ def _digest_picks(
     ranker = Ranker(papers, corpus=corpus, weights=plain)
     topics = list(KEYWORD_TOPICS)
     keywords = [Profile(interests(*KEYWORD_TOPICS[t]), max_items=K) for t in topics]
+    single = [Profile(interests(ONE_PHRASE[t]), max_items=K) for t in topics]
     likes = [Profile(liked=liked[t], max_items=K) for t in topics]
     picks = {}
     # nDCG judges the ranking itself (the top K whatever they score); "shown" is what an email
     # holds: only the papers that clear a bar.
-    for kind, profiles in (("keywords", keywords), ("liked", likes)):
+    for kind, profiles in (("keywords", keywords), ("one phrase", single), ("liked", likes)):
         ranked = ranker.rank(profiles, thresholded=False)
         shown = ranker.rank(profiles)
         for topic, full, kept in zip(topics, ranked, shown, strict=True):
@@ -198,6 +208,14 @@ def _plain_tfidf(papers: Sequence[Paper], topic: str, ctx: Context) -> Sequence[
 def _bm25(papers: Sequence[Paper], topic: str, ctx: Context) -> Sequence[Paper]:
     """Plain BM25 (bm25s, Snowball-stemmed English, stop words out) over the day's papers, the
     topic's phrases as one query: the baseline the issue names."""
+    return _bm25_top(papers, " ".join(KEYWORD_TOPICS[topic]))
+
+
+def _bm25_one_phrase(papers: Sequence[Paper], topic: str, ctx: Context) -> Sequence[Paper]:
+    return _bm25_top(papers, ONE_PHRASE[topic])
+
+
+def _bm25_top(papers: Sequence[Paper], text: str) -> Sequence[Paper]:
     import bm25s
     import Stemmer
 
@@ -207,9 +225,7 @@ def _bm25(papers: Sequence[Paper], topic: str, ctx: Context) -> Sequence[Paper]:
     )
     retriever = bm25s.BM25()
     retriever.index(corpus, show_progress=False)
-    query = bm25s.tokenize(
-        " ".join(KEYWORD_TOPICS[topic]), stopwords="en", stemmer=stemmer, show_progress=False
-    )
+    query = bm25s.tokenize(text, stopwords="en", stemmer=stemmer, show_progress=False)
     vocabulary = {index: word for word, index in query.vocab.items()}
     words = [vocabulary[i] for i in query.ids[0] if vocabulary[i] in retriever.vocab_dict]
     scores = retriever.get_scores(words) if words else np.zeros(len(papers))
@@ -248,6 +264,8 @@ METHODS: dict[str, tuple[str, Scorer]] = {
     "plain tf-idf": ("keywords", _plain_tfidf),
     "BM25 (bm25s)": ("keywords", _bm25),
     "digest (keywords)": ("keywords", _digest_keywords),
+    "BM25, one phrase": ("one phrase", _bm25_one_phrase),
+    "digest (one phrase)": ("one phrase", _digest_one_phrase),
     "tf-idf centroid of liked": ("liked", _centroid),
     "arxiv-sanity SVM": ("liked", _arxiv_sanity),
     "digest (liked)": ("liked", _digest_liked),
@@ -321,7 +339,7 @@ def evaluate(
                         results.setdefault((name, topic), []).append(
                             (ndcg_at(hits, sum(relevant)), sum(hits) / K)
                         )
-                        if method in (_digest_keywords, _digest_liked):
+                        if method in _DIGEST_METHODS:
                             kept = [graded[p.key] for p in picks[(f"{profile} shown", topic)]]
                             shown.setdefault(name, []).append((sum(kept), len(kept)))
                             shown_ndcg.setdefault((name, topic), []).append(

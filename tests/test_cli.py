@@ -178,6 +178,10 @@ def test_eval_command_runs_on_a_few_days(tmp_path: Path) -> None:
     # What the emails show is judged too: nDCG@10 of the shown list, digest's rows only.
     assert 0 < scores["digest (keywords)"]["shown_ndcg_at_10"] <= 1
     assert scores["BM25 (bm25s)"]["shown_ndcg_at_10"] is None
+    # A reader with a single phrase, beside BM25 with that phrase alone.
+    assert scores["digest (one phrase)"]["profile"] == "one phrase"
+    assert 0 <= scores["digest (one phrase)"]["shown_ndcg_at_10"] <= 1
+    assert scores["BM25, one phrase"]["ndcg_at_10"] > scores["random"]["ndcg_at_10"]
     assert_clean_error(run("eval", tmp_path, cwd=tmp_path), 1, "needs more than")
 
 
