@@ -1,25 +1,45 @@
 """digest: trending papers in your inbox.
 
-The pipeline, one stage per module: sources → store → diff → rank → render → deliver.
+The pipeline, one stage per module: sources → store → diff → rank → render → deliver, with
+the editions service above them. The names below are the library's public API; each is
+imported on first use, so `import digest` (and the `digest` command) stays fast.
 """
 
-from digest.diff import ingest_paths, load_all
-from digest.editions import SendReport, preview, send_edition
-from digest.errors import (
-    DeliveryError,
-    DigestError,
-    DumpError,
-    RenderError,
-    SettingsError,
-    StoreError,
-)
-from digest.models import Edition, Email, IngestResult, Paper, Pick, Snapshot, Subscriber
-from digest.rank import Profile, rank
-from digest.render import Links, Renderer
-from digest.settings import Settings, load_settings
-from digest.sources import load_snapshot, parse_snapshot
-from digest.store import Store
+from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# name → the module that defines it
+_API = {
+    "DeliveryError": "digest.errors",
+    "DigestError": "digest.errors",
+    "DumpError": "digest.errors",
+    "RenderError": "digest.errors",
+    "SettingsError": "digest.errors",
+    "StoreError": "digest.errors",
+    "Edition": "digest.models",
+    "Email": "digest.models",
+    "IngestResult": "digest.models",
+    "Paper": "digest.models",
+    "Pick": "digest.models",
+    "Snapshot": "digest.models",
+    "Subscriber": "digest.models",
+    "SendReport": "digest.editions",
+    "preview": "digest.editions",
+    "send_edition": "digest.editions",
+    "ingest_paths": "digest.diff",
+    "load_all": "digest.diff",
+    "Profile": "digest.rank",
+    "rank": "digest.rank",
+    "Links": "digest.render",
+    "Renderer": "digest.render",
+    "Settings": "digest.settings",
+    "load_settings": "digest.settings",
+    "load_snapshot": "digest.sources",
+    "parse_snapshot": "digest.sources",
+    "Store": "digest.store",
+}
 __all__ = [
     "DeliveryError",
     "DigestError",
@@ -49,3 +69,35 @@ __all__ = [
     "rank",
     "send_edition",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'digest' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_API})
+
+
+if TYPE_CHECKING:
+    from digest.diff import ingest_paths, load_all
+    from digest.editions import SendReport, preview, send_edition
+    from digest.errors import (
+        DeliveryError,
+        DigestError,
+        DumpError,
+        RenderError,
+        SettingsError,
+        StoreError,
+    )
+    from digest.models import Edition, Email, IngestResult, Paper, Pick, Snapshot, Subscriber
+    from digest.rank import Profile, rank
+    from digest.render import Links, Renderer
+    from digest.settings import Settings, load_settings
+    from digest.sources import load_snapshot, parse_snapshot
+    from digest.store import Store

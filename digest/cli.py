@@ -5,39 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import sys
 import threading
 import webbrowser
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from digest.addresses import normalise_address
-from digest.deliver import (
-    DryRunTransport,
-    FileTransport,
-    MaildirTransport,
-    SmtpTransport,
-    Transport,
-)
-from digest.deliver.preflight import check_real_mail
-from digest.diff import load_all
-from digest.editions import (
-    edition_date,
-    preview,
-    retry_deferred,
-    send_edition,
-    stop_on_signals,
-    subscribers_from,
-    unresolved_liked,
-)
 from digest.errors import DigestError, SettingsError, SubscriberError
-from digest.identity import title_key
 from digest.models import (
     WEEKDAYS,
     Delivery,
@@ -50,43 +27,28 @@ from digest.models import (
     Subscriber,
     UpvoteMove,
 )
-from digest.rank import Interest, Profile, rank
 from digest.safe_text import terminal_safe as _safe
-from digest.settings import Settings, load_settings
 from digest.sources import FORMATS
-from digest.store import Store
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from digest.deliver import Transport
+    from digest.rank import Interest
+    from digest.settings import Settings
+    from digest.store import Store
 
 
-class _Console(Console):
-    """A console that shows stored text (titles, names, addresses, relay replies) as text:
-    control characters and direction overrides never reach the terminal."""
+def _stdout() -> Console:
+    from digest.terminal import stdout
 
-    def print(self, *objects: Any, **options: Any) -> None:
-        super().print(*(_safe(o) if isinstance(o, str) else o for o in objects), **options)
+    return stdout()
 
 
-class _Table(Table):
-    """A table that never cuts a cell short: long values (file names, addresses, titles) fold
-    onto more lines instead of ending in "…"."""
+def _stderr() -> Console:
+    from digest.terminal import stderr
 
-    def __init__(self, *headers: str, **options: Any) -> None:
-        super().__init__(**options)
-        for header in headers:
-            self.add_column(header, overflow="fold")
-
-    def add_row(self, *cells: Any, **options: Any) -> None:
-        super().add_row(*(_safe(c) if isinstance(c, str) else c for c in cells), **options)
-
-
-def _width(stream: Any) -> int | None:
-    """A terminal's own width; a pipe or a CI log gets lines as long as their content (rich
-    would otherwise wrap everything at 80 columns)."""
-    return None if stream.isatty() or os.environ.get("COLUMNS") else 10_000
-
-
-# markup=False: titles from dumps may hold "[...]", which rich would read as (broken) markup.
-stdout = _Console(highlight=False, markup=False, width=_width(sys.stdout))
-stderr = _Console(stderr=True, highlight=False, markup=False, width=_width(sys.stderr))
+    return stderr()
 
 
 def _echo(text: str, *, err: bool = False) -> None:
@@ -115,6 +77,8 @@ class _Context:
 
     @property
     def settings(self) -> Settings:
+        from digest.settings import load_settings
+
         if self._settings is None:
             self._settings = load_settings(self.settings_path)
         return self._settings
@@ -166,13 +130,16 @@ def _result_json(result: IngestResult) -> dict[str, Any]:
 def _ingest_and_report(
     settings: Settings, snapshots: list[Snapshot], as_json: bool
 ) -> list[IngestResult]:
+    from digest.store import Store
+    from digest.terminal import SafeTable
+
     with Store.open(settings.database) as store:
         results = store.ingest_many(snapshots, utc_now())  # the batch: all or nothing
     if as_json:
         for result in results:
             click.echo(json.dumps(_result_json(result), ensure_ascii=False))
         return results
-    table = _Table("dump", "layout", "papers", "new", "seen again", "upvotes moved", box=None)
+    table = SafeTable("dump", "layout", "papers", "new", "seen again", "upvotes moved", box=None)
     sums = [0, 0, 0, 0]
     for result in results:
         counts = [
@@ -187,7 +154,7 @@ def _ingest_and_report(
     if len(results) > 1:
         table.add_section()
         table.add_row(f"total: {len(results)} dumps", "", *map(str, sums))
-    stdout.print(table)
+    _stdout().print(table)
     return results
 
 
@@ -195,6 +162,8 @@ def _load_and_ingest(
     settings: Settings, sources: Sequence[str], format_: str | None, as_json: bool
 ) -> None:
     """Read and parse every source first (a bad one stores nothing), then ingest and report."""
+    from digest.diff import load_all
+
     snapshots = load_all(sources, format_, timeout=settings.sources.timeout)
     _ingest_and_report(settings, snapshots, as_json)
 
@@ -217,7 +186,7 @@ def ingest(obj: _Context, sources: tuple[str, ...], as_json: bool, format_: str 
     skipped = skipped_in(Path(s) for s in sources if not is_url(s))
     if skipped:
         names = ", ".join(f"{p}/" if p.is_dir() else str(p) for p in skipped)
-        stderr.print(
+        _stderr().print(
             f"skipped {len(skipped)} item(s), not dump files ({' '.join(DUMP_SUFFIXES)})"
             f" or subfolders: {names}"
         )
@@ -240,6 +209,7 @@ def fetch() -> None:
 @pass_context
 def fetch_hf(obj: _Context, dates: tuple[dt.datetime, ...], as_json: bool) -> None:
     """Fetch the Hugging Face daily papers of one or more days ([sources] hf_api_url)."""
+    from digest.editions import edition_date
     from digest.sources.fetch import hf_daily_url
 
     settings = obj.settings
@@ -274,6 +244,9 @@ def fetch_arxiv(obj: _Context, categories: tuple[str, ...], as_json: bool) -> No
 @pass_context
 def history(obj: _Context, limit: int, as_json: bool) -> None:
     """List the stored dumps, newest first."""
+    from digest.store import Store
+    from digest.terminal import SafeTable
+
     with Store.open(obj.settings.database, read_only=True) as store:
         rows = store.snapshots(limit)
     if as_json:
@@ -290,7 +263,7 @@ def history(obj: _Context, limit: int, as_json: bool) -> None:
         ]
         click.echo(json.dumps(listing, ensure_ascii=False, indent=2))
         return
-    table = _Table("#", "ingested", "dump", "layout", "papers", "new", box=None)
+    table = SafeTable("#", "ingested", "dump", "layout", "papers", "new", box=None)
     for r in rows:
         table.add_row(
             str(r.id),
@@ -300,7 +273,7 @@ def history(obj: _Context, limit: int, as_json: bool) -> None:
             str(r.paper_count),
             str(r.new_count),
         )
-    stdout.print(table)
+    _stdout().print(table)
 
 
 @cli.command()
@@ -309,6 +282,8 @@ def history(obj: _Context, limit: int, as_json: bool) -> None:
 @pass_context
 def changes(obj: _Context, snapshot: int | None, as_json: bool) -> None:
     """What one stored dump changed (default: the latest): new papers and upvote movement."""
+    from digest.store import Store
+
     with Store.open(obj.settings.database, read_only=True) as store:
         found = store.changes(snapshot)
     if as_json:
@@ -321,7 +296,7 @@ def changes(obj: _Context, snapshot: int | None, as_json: bool) -> None:
         }
         click.echo(json.dumps(document, ensure_ascii=False, indent=2))
         return
-    out = stdout
+    out = _stdout()
     out.print(
         f"dump #{found.snapshot.id} {found.snapshot.source}: {len(found.new)} new,"
         f" {found.seen_again} seen again, {len(found.moved)} with upvotes moved"
@@ -349,6 +324,7 @@ def changes(obj: _Context, snapshot: int | None, as_json: bool) -> None:
 def export(obj: _Context, format_: str, snapshot: int | None, out: Path | None) -> None:
     """Write stored papers as a dump that `digest ingest` reads back."""
     from digest.sources.writers import write_dump
+    from digest.store import Store
 
     with Store.open(obj.settings.database, read_only=True) as store:
         if snapshot is not None:
@@ -366,11 +342,13 @@ def _write_out(text: str, out: Path | None, what: str) -> None:
         out.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise DigestError(f"cannot write {out} ({exc.strerror})") from None
-    stderr.print(f"wrote {what} to {out}")
+    _stderr().print(f"wrote {what} to {out}")
 
 
 def _interest(text: str) -> Interest:
     """`phrase` or `phrase^weight` (as in search-engine boosts)."""
+    from digest.rank import Interest
+
     try:
         return Interest.parse(text)
     except ValueError as exc:
@@ -409,6 +387,11 @@ def rank_command(
     format_: str | None,
 ) -> None:
     """Rank the papers of one dump for an ad-hoc profile (read-only: no store, no settings)."""
+    from digest.diff import load_all
+    from digest.identity import title_key
+    from digest.rank import Profile, rank
+    from digest.terminal import SafeTable
+
     # The same paper in several dumps of a folder is ranked once (its latest listing).
     latest = {
         title_key(p.title): p for snapshot in load_all([path], format_) for p in snapshot.papers
@@ -436,13 +419,13 @@ def rank_command(
         ]
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    table = _Table("#", "score", "title", "why", box=None)
+    table = SafeTable("#", "score", "title", "why", box=None)
     for number, pick in enumerate(picks, 1):
         table.add_row(str(number), f"{pick.score:.3f}", pick.paper.title, "; ".join(pick.reasons))
-    stdout.print(table)
+    _stdout().print(table)
     scores = [pick.score for pick in picks]
     if scores != sorted(scores, reverse=True):
-        stderr.print(
+        _stderr().print(
             "rows are in the order chosen: diversity (MMR) moves a paper much like one above it"
             " below papers that score lower"
         )
@@ -450,6 +433,8 @@ def rank_command(
 
 def _as_stored(email: str) -> str:
     """An address as typed, in the form digest keeps it (punycode domain), casefolded."""
+    from digest.addresses import normalise_address
+
     try:
         return normalise_address(email).casefold()
     except ValueError:
@@ -457,6 +442,8 @@ def _as_stored(email: str) -> str:
 
 
 def _select(settings: Settings, store: Store | None, email: str | None) -> list[Subscriber]:
+    from digest.editions import subscribers_from
+
     people = subscribers_from(settings, store)
     if email is None:
         if not people:
@@ -476,6 +463,13 @@ def _select(settings: Settings, store: Store | None, email: str | None) -> list[
     return chosen
 
 
+_DATE_OPTION = click.option(
+    "--date",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The edition of this day (YYYY-MM-DD; today or earlier) [default: today].",
+)
+
+
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Rank and render, but send and record nothing.")
 @click.option("--subscriber", "email", help="Only this subscriber.")
@@ -488,6 +482,7 @@ def _select(settings: Settings, store: Store | None, email: str | None) -> list[
 )
 @click.option("--outbox", type=click.Path(path_type=Path, file_okay=False), default=Path("outbox"))
 @click.option("--retry-failed", is_flag=True, help="Send this edition's failed messages again.")
+@_DATE_OPTION
 @pass_context
 def send(
     obj: _Context,
@@ -496,8 +491,26 @@ def send(
     transport: str,
     outbox: Path,
     retry_failed: bool,
+    date: dt.datetime | None,
 ) -> None:
-    """Send today's edition to every subscriber not yet served (safe to re-run)."""
+    """Send today's edition to every subscriber not yet served (safe to re-run); with
+    --date, the edition of that day (a backfill, or a day replayed), ledger as usual."""
+    from digest.deliver import (
+        DryRunTransport,
+        FileTransport,
+        MaildirTransport,
+        SmtpTransport,
+    )
+    from digest.deliver.preflight import check_real_mail
+    from digest.editions import (
+        edition_date,
+        retry_deferred,
+        send_edition,
+        stop_on_signals,
+        unresolved_liked,
+    )
+    from digest.store import Store
+
     settings = obj.settings
     with Store.open(settings.database) as store:
         people = _select(settings, store, email)
@@ -514,10 +527,10 @@ def send(
         chosen = [SmtpTransport(settings.smtp) for _ in range(settings.smtp.concurrency)]
 
     def report(address: str, outcome: str) -> None:
-        stderr.print(f"  {outcome:>10}  {address}")
+        _stderr().print(f"  {outcome:>10}  {address}")
 
     def waiting() -> None:
-        stderr.print("another send is running on this database; waiting for it to finish")
+        _stderr().print("another send is running on this database; waiting for it to finish")
 
     # Each reader's edition is dated in their own time zone, as `digest daemon` dates it.
     zones: dict[str, list[Subscriber]] = {}
@@ -527,7 +540,7 @@ def send(
     deferred: list[tuple[str, str]] = []
     verb = "would send" if dry_run else "sent"
     stop = threading.Event()
-    stop_on_signals(stop, stderr.print, again_interrupts=True)
+    stop_on_signals(stop, _stderr().print, again_interrupts=True)
     if not dry_run and email is None:  # first the deferred messages whose time has come
         with Store.open(settings.database, reconnect=settings.database_reconnect_seconds) as store:
             for retried in retry_deferred(
@@ -551,9 +564,9 @@ def send(
             break
         with Store.open(settings.database, reconnect=settings.database_reconnect_seconds) as store:
             if retry_failed and not dry_run:
-                edition = edition_date(utc_now(), zone).isoformat()
+                edition = (date.date() if date else edition_date(utc_now(), zone)).isoformat()
                 again = store.retry_failed(edition, utc_now())
-                stderr.print(f"edition {edition}: {again} failed message(s) queued again")
+                _stderr().print(f"edition {edition}: {again} failed message(s) queued again")
             result = send_edition(
                 store,
                 settings,
@@ -565,6 +578,7 @@ def send(
                 timezone=zone,
                 should_stop=stop.is_set,
                 on_wait=waiting,
+                date=date.date() if date else None,
             )
         where = f" ({zone})" if len(zones) > 1 else ""
         others = f", by other senders {len(result.elsewhere)}" if result.elsewhere else ""
@@ -579,7 +593,7 @@ def send(
     for address, reason in deferred:
         _echo(f"  deferred: {address}: {reason}", err=True)
     if deferred:
-        stderr.print(
+        _stderr().print(
             f"{len(deferred)} deferred message(s) are tried again automatically by `digest"
             " daemon`, or by the next `digest send` once their time has come"
         )
@@ -608,6 +622,8 @@ def send(
 @pass_context
 def status(obj: _Context, edition: str | None, as_json: bool) -> None:
     """Delivery counts per state for an edition (default: the latest) and its failures."""
+    from digest.store import Store
+
     if not Store.exists(obj.settings.database):
         raise DigestError("no edition has been sent yet; run `digest send`")
     with Store.open(obj.settings.database, read_only=True) as store:
@@ -650,13 +666,20 @@ def status(obj: _Context, edition: str | None, as_json: bool) -> None:
     show_default=True,
 )
 @click.option("--open", "open_browser", is_flag=True, help="Open the file in a web browser.")
+@_DATE_OPTION
 @pass_context
-def preview_command(obj: _Context, email: str | None, out: Path, open_browser: bool) -> None:
-    """Write a subscriber's next digest to an HTML file (records nothing)."""
+def preview_command(
+    obj: _Context, email: str | None, out: Path, open_browser: bool, date: dt.datetime | None
+) -> None:
+    """Write a subscriber's next digest to an HTML file (records nothing); with --date, their
+    edition of that day as it would be ranked now."""
+    from digest.editions import preview
+    from digest.store import Store
+
     settings = obj.settings
     with Store.open(settings.database) as store:
         person = _select(settings, store, email)[0]
-        message = preview(store, settings, person, utc_now)
+        message = preview(store, settings, person, utc_now, date=date.date() if date else None)
     try:
         out.write_text(message.html, encoding="utf-8")
         out.with_suffix(".txt").write_text(message.text, encoding="utf-8")
@@ -680,6 +703,7 @@ def feedback_command(
     """Record a reader's feedback on PAPERS (arXiv ids or stored paper ids), as the email's
     "More like this" / "Less like this" links do: it shapes their next digests."""
     from digest.feedback import record, resolve
+    from digest.store import Store
 
     said = [name for name, given in (("more", more), ("less", less), ("forget", forget)) if given]
     if len(said) != 1:
@@ -761,6 +785,7 @@ _EVERYONE = 2**62  # "no limit" for SQLite's LIMIT
 @pass_context
 def subscribers_add(obj: _Context, /, email: str, **fields: Any) -> None:
     """Add a subscriber, or replace the profile of one already in the store."""
+    from digest.store import Store
     from digest.subscribers import ProfileInput, validated_row
 
     try:
@@ -790,7 +815,7 @@ def subscribers_add(obj: _Context, /, email: str, **fields: Any) -> None:
         why = store.suppressed(row.email)
     _echo(f"{'added' if added else 'updated'} {row.email}")
     if why is not None:
-        stderr.print(f"note: {row.email} gets no mail ({why}); their choice stands")
+        _stderr().print(f"note: {row.email} gets no mail ({why}); their choice stands")
 
 
 @subscribers.command("list")
@@ -803,7 +828,10 @@ def subscribers_list(
     obj: _Context, as_json: bool, containing: str, limit: int | None, offset: int
 ) -> None:
     """Everyone digest knows: settings first, then the store by address, with their status."""
+    from digest.editions import unresolved_liked
+    from digest.store import Store
     from digest.subscribers import page_of_subscribers
+    from digest.terminal import SafeTable
 
     settings = obj.settings
     with Store.open(settings.database) as store:
@@ -833,7 +861,7 @@ def subscribers_list(
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    table = _Table("email", "name", "interests", "sends", "from", "status", box=None)
+    table = SafeTable("email", "name", "interests", "sends", "from", "status", box=None)
     for r in rows:
         days = " weekdays" if r["weekdays_only"] else ""
         if r["frequency"] == "weekly":
@@ -852,8 +880,8 @@ def subscribers_list(
                 else ""
             ),
         )
-    stdout.print(table)
-    stderr.print(f"{len(rows)} of {total} subscriber(s)")
+    _stdout().print(table)
+    _stderr().print(f"{len(rows)} of {total} subscriber(s)")
 
 
 @subscribers.command("links")
@@ -864,6 +892,7 @@ def subscribers_links(obj: _Context, email: str, as_json: bool) -> None:
     """A reader's own signed links (preferences, archive, Atom feed, unsubscribe), to help
     them without digging through sent mail."""
     from digest.editions import reader_links
+    from digest.store import Store
 
     settings = obj.settings
     if Store.exists(settings.database):
@@ -884,6 +913,8 @@ def subscribers_links(obj: _Context, email: str, as_json: bool) -> None:
 @pass_context
 def subscribers_remove(obj: _Context, email: str) -> None:
     """Remove a subscriber from the store (their sending history stays)."""
+    from digest.store import Store
+
     settings = obj.settings
     with Store.open(settings.database) as store:
         removed = store.remove_subscriber(email)
@@ -893,7 +924,7 @@ def subscribers_remove(obj: _Context, email: str) -> None:
     if removed:
         _echo(f"removed {email}")
     if in_settings:
-        stderr.print(f"note: {email} is also in the settings file; remove it there to stop mail")
+        _stderr().print(f"note: {email} is also in the settings file; remove it there to stop mail")
 
 
 @subscribers.command("resubscribe")
@@ -901,6 +932,8 @@ def subscribers_remove(obj: _Context, email: str) -> None:
 @pass_context
 def subscribers_resubscribe(obj: _Context, email: str) -> None:
     """Mail an address again that unsubscribed or bounced (only when they asked for it)."""
+    from digest.store import Store
+
     with Store.open(obj.settings.database) as store:
         if not store.unsuppress(email):
             raise SubscriberError(f"{email!r} is not unsubscribed or suppressed; nothing to undo")
@@ -918,6 +951,7 @@ def subscribers_import(obj: _Context, file: Path) -> None:
     less, frequency (daily|weekly), weekday (mon…sun), delivery (email|feed), quiet
     (trending|note|skip)."""
     from digest.feedback import record, resolve
+    from digest.store import Store
     from digest.subscribers import read_csv
 
     rows = read_csv(file)
@@ -938,7 +972,9 @@ def subscribers_import(obj: _Context, file: Path) -> None:
         f"imported {len(rows)} subscriber(s) from {file}: {added} new, {len(rows) - added} updated"
     )
     if kept_out:
-        stderr.print(f"note: {kept_out} of them unsubscribed or bounced earlier and stay unmailed")
+        _stderr().print(
+            f"note: {kept_out} of them unsubscribed or bounced earlier and stay unmailed"
+        )
 
 
 @subscribers.command("export")
@@ -946,6 +982,7 @@ def subscribers_import(obj: _Context, file: Path) -> None:
 @pass_context
 def subscribers_export(obj: _Context, out: Path | None) -> None:
     """Write the store's subscribers as CSV that `digest subscribers import` reads back."""
+    from digest.store import Store
     from digest.subscribers import from_row, write_csv
 
     settings = obj.settings
@@ -973,6 +1010,7 @@ def migrate(obj: _Context, target: str) -> None:
     """Copy this store (papers, history, subscribers, feedback, ledger) into an empty
     PostgreSQL database and check every table's count; then point `database` at it."""
     from digest.settings import check_database
+    from digest.store import Store
     from digest.store.db import is_server_url, shown_url
     from digest.store.transfer import copy_store
 
@@ -1007,7 +1045,7 @@ def serve(obj: _Context, host: str | None, port: int | None) -> None:
     settings = obj.settings
     chosen_host = host or settings.web.host
     chosen_port = settings.web.port if port is None else port
-    run_server(settings, chosen_host, chosen_port, announce=stderr.print)
+    run_server(settings, chosen_host, chosen_port, announce=_stderr().print)
 
 
 @cli.command()
@@ -1030,7 +1068,7 @@ def _panel(panel: Path, corpus: Path, as_json: bool) -> None:
 
     if not corpus.is_dir():
         raise DigestError(f"{corpus}: no such folder of Hugging Face days; name it as CORPUS")
-    with stderr.status("replaying the panel's days through digest send"):
+    with _stderr().status("replaying the panel's days through digest send"):
         found = evaluate_panel(panel, corpus)
         taps = tap_effects(panel, corpus)
     if as_json:
@@ -1106,7 +1144,7 @@ def eval_command(corpus: Path, every: int, as_json: bool, curve: bool, panel: Pa
         _panel(panel, days or panel / ".." / "corpora" / "hf-daily", as_json)
         return
     if curve:
-        with Progress(console=stderr, transient=True) as bar:
+        with Progress(console=_stderr(), transient=True) as bar:
             task = bar.add_task("answering each day's email", total=None)
             points = learning_curve(
                 corpus, progress=lambda done, total: bar.update(task, completed=done, total=total)
@@ -1125,7 +1163,7 @@ def eval_command(corpus: Path, every: int, as_json: bool, curve: bool, panel: Pa
         click.echo(f"last {len(last)} days: learner {learner:.3f}, twin {twin:.3f}: {ratio:.2f}x")
         return
 
-    with Progress(console=stderr, transient=True) as bar:
+    with Progress(console=_stderr(), transient=True) as bar:
         task = bar.add_task("ranking each day", total=None)
 
         def advance(done: int, total: int) -> None:

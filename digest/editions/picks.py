@@ -42,9 +42,11 @@ def choose_picks(
     settings: Settings,
     people: Sequence[Subscriber],
     now: dt.datetime,
+    *,
+    past: bool = False,
 ) -> dict[str, list[Pick]]:
     """Every reader's picks (see `choose`)."""
-    return choose(store, settings, people, now).picks
+    return choose(store, settings, people, now, past=past).picks
 
 
 def choose(
@@ -52,14 +54,18 @@ def choose(
     settings: Settings,
     people: Sequence[Subscriber],
     now: dt.datetime,
+    *,
+    past: bool = False,
 ) -> Choices:
     """Rank, for every subscriber at once, the papers first seen in the window that they have
     not been sent yet. Liked papers are looked up in the store; unknown ones are skipped. A
-    reader with nothing on a day that brought new papers gets a quiet day's edition."""
+    reader with nothing on a day that brought new papers gets a quiet day's edition. `past`:
+    `now` is an earlier moment (an edition of another day), so papers first seen after it are
+    not candidates."""
     if not people:
         return Choices({})
     since = now - dt.timedelta(days=settings.window_days)
-    stored = store.recent_papers(since)
+    stored = store.recent_papers(since, now if past else None)
     deltas = store.upvote_deltas(p.id for p in stored)
     candidates = [Candidate(p.paper, p.id, deltas.get(p.id, 0), p.first_seen) for p in stored]
     sent = store.sent_paper_ids(person.email for person in people)

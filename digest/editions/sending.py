@@ -32,7 +32,7 @@ from digest.deliver.message import (
 from digest.deliver.transports import Transport
 from digest.editions.links import _secret, links_for
 from digest.editions.picks import _pick_record, _picks_from_row, choose
-from digest.editions.views import Clock, edition_date, renderer_for
+from digest.editions.views import Clock, edition_date, edition_moment, renderer_for
 from digest.errors import DeliveryError, DigestError
 from digest.models import Delivery, DeliveryState, Edition, Pick, RecordedPick, Subscriber
 from digest.render import Renderer
@@ -145,10 +145,12 @@ def send_edition(
     should_stop: Callable[[], bool] = lambda: False,
     on_wait: Callable[[], None] | None = None,
     monotonic: Callable[[], float] = time.monotonic,
+    date: dt.date | None = None,
 ) -> SendReport:
     """Plan and send today's edition to every subscriber not yet served; safe to re-run.
 
-    The edition is today's date in `timezone` (default: the settings' time zone). When
+    The edition is today's date in `timezone` (default: the settings' time zone), or `date`
+    (today or an earlier day: its candidates are the papers first seen by its end). When
     `should_stop()` turns true, no further message is started: those in flight finish and are
     recorded, the rest stay `pending` for the next run, and the report says `stopped`. Only
     one send runs per database at a time (see sender_lock); `on_wait` is told if this one
@@ -157,7 +159,7 @@ def send_edition(
     lock = contextlib.nullcontext(True) if dry_run else sender_lock(store, should_stop, on_wait)
     with lock as held:
         if not held:
-            day = edition_date(clock(), timezone or settings.timezone)
+            day = date or edition_date(clock(), timezone or settings.timezone)
             return SendReport(edition_id=day.isoformat(), stopped=True)
         return _send_edition(
             store,
@@ -172,6 +174,7 @@ def send_edition(
             timezone=timezone,
             should_stop=should_stop,
             monotonic=monotonic,
+            date=date,
         )
 
 
@@ -189,16 +192,19 @@ def _send_edition(
     timezone: str | None,
     should_stop: Callable[[], bool],
     monotonic: Callable[[], float],
+    date: dt.date | None,
 ) -> SendReport:
     now = clock()
-    day = edition_date(now, timezone or settings.timezone)
+    zone = timezone or settings.timezone
+    day = date or edition_date(now, zone)
+    moment = edition_moment(day, zone, now)
     edition_id = day.isoformat()
     builder = _Builder(settings, renderer, clock, ephemeral=dry_run)
     everyone = subscribers if subscribers is not None else subscribers_from(settings, store)
     skipped = _Skipped()
     people = []
     for person in everyone:  # a weekly reader only on their weekday (in their time zone)
-        if person.due_on(edition_date(now, person.timezone)):
+        if person.due_on(day if date else edition_date(now, person.timezone)):
             people.append(person)
         else:
             skipped.not_due.append(person.email)
@@ -216,7 +222,7 @@ def _send_edition(
             settings.smtp.planning_wait_seconds,
         )
     try:
-        plan = _plan(store, settings, people, edition_id, now, builder)
+        plan = _plan(store, settings, people, edition_id, now, builder, moment)
         claim = None if dry_run else Claim(sender_id(), settings.smtp.claim_lease)
         sending = _Sending(
             store, settings, transport, clock, builder, sleep, on_message, monotonic, claim
@@ -320,12 +326,13 @@ def _plan(
     edition_id: str,
     now: dt.datetime,
     builder: _Builder,
+    moment: dt.datetime,
 ) -> _Plan:
-    """Everyone not planned yet is ranked in one vectorised call; planned rows resume as
-    they are."""
+    """Everyone not planned yet is ranked in one vectorised call, as of `moment` (the
+    edition's day); planned rows resume as they are."""
     planned = {row.email for row in store.deliveries(edition_id)}
     unplanned = [p for p in people if p.email not in planned]
-    chosen = choose(store, settings, unplanned, now)
+    chosen = choose(store, settings, unplanned, moment, past=moment != now)
     send_empty = settings.email.send_empty
     return _Plan(
         edition_id,

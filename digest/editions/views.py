@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from digest.editions.links import _secret, links_for
 from digest.editions.picks import _picks_from_row, choose_picks
+from digest.errors import DigestError
 from digest.models import DeliveryState, Edition, Email, Subscriber
 from digest.render import Renderer
 from digest.settings import Settings
@@ -24,6 +25,23 @@ def edition_date(now: dt.datetime, timezone: str) -> dt.date:
     return now.astimezone(zoneinfo.ZoneInfo(timezone)).date()
 
 
+def edition_moment(day: dt.date, timezone: str, now: dt.datetime) -> dt.datetime:
+    """The moment the edition of `day` is ranked at: `now` for today's; for an earlier day,
+    the last moment of that day in `timezone` (the papers first seen by then are its
+    candidates). A day that has not begun there has no edition yet."""
+    zone = zoneinfo.ZoneInfo(timezone)
+    today = now.astimezone(zone).date()
+    if day > today:
+        raise DigestError(
+            f"no edition of {day.isoformat()} yet: it is {today.isoformat()} in {timezone};"
+            " give today's date or an earlier one"
+        )
+    if day == today:
+        return now
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone)
+    return (end - dt.timedelta(microseconds=1)).astimezone(dt.UTC)
+
+
 def renderer_for(settings: Settings) -> Renderer:
     return Renderer(settings.templates, settings.email.subject, settings.email.preheader)
 
@@ -34,11 +52,16 @@ def preview(
     subscriber: Subscriber,
     clock: Clock,
     renderer: Renderer | None = None,
+    *,
+    date: dt.date | None = None,
 ) -> Email:
-    """Render what this subscriber's next digest would hold, without recording anything."""
+    """Render what this subscriber's next digest would hold, without recording anything;
+    with `date`, their edition of that day (today or earlier) as it would be ranked now."""
     now = clock()
-    day = edition_date(now, settings.timezone)
-    picks = choose_picks(store, settings, [subscriber], now)[subscriber.email]
+    day = date or edition_date(now, settings.timezone)
+    moment = edition_moment(day, settings.timezone, now)
+    chosen = choose_picks(store, settings, [subscriber], moment, past=moment != now)
+    picks = chosen[subscriber.email]
     secret = _secret(settings, ephemeral=True)
     edition = Edition(day.isoformat(), day, subscriber, tuple(picks))
     links = links_for(

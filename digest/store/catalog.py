@@ -293,12 +293,21 @@ class Catalog(Connected):
         )
         return [_row_to_paper(row) for row in rows]
 
-    def recent_papers(self, since: dt.datetime) -> list[StoredPaper]:
-        """Papers first seen at or after `since`, oldest first."""
-        rows = self._db.execute(
-            f"SELECT {_PAPER_COLUMNS} FROM papers p WHERE p.first_seen >= ? ORDER BY p.id",  # noqa: S608
-            (_iso(since),),
-        )
+    def recent_papers(
+        self, since: dt.datetime, until: dt.datetime | None = None
+    ) -> list[StoredPaper]:
+        """Papers first seen at or after `since` (and at or before `until`), oldest first."""
+        if until is None:
+            rows = self._db.execute(
+                f"SELECT {_PAPER_COLUMNS} FROM papers p WHERE p.first_seen >= ? ORDER BY p.id",  # noqa: S608
+                (_iso(since),),
+            )
+        else:
+            rows = self._db.execute(
+                f"SELECT {_PAPER_COLUMNS} FROM papers p"  # noqa: S608
+                " WHERE p.first_seen >= ? AND p.first_seen <= ? ORDER BY p.id",
+                (_iso(since), _iso(until)),
+            )
         return [_row_to_paper(row) for row in rows]
 
     def upvote_deltas(self, paper_ids: Iterable[int]) -> dict[int, int]:
