@@ -216,8 +216,11 @@ def _bm25_one_phrase(papers: Sequence[Paper], topic: str, ctx: Context) -> Seque
 
 
 def _bm25_top(papers: Sequence[Paper], text: str) -> Sequence[Paper]:
-    import bm25s
     import Stemmer
+
+    from digest.rank.text import bm25s_module
+
+    bm25s = bm25s_module()
 
     stemmer = Stemmer.Stemmer("english")
     corpus = bm25s.tokenize(

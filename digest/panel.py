@@ -124,8 +124,11 @@ def _ndcg(shown_gains: Sequence[int], all_gains: Sequence[int]) -> float | None:
 def _bm25(day: Sequence[Paper], query: str) -> list[tuple[str, float]]:
     """Plain BM25 (bm25s, Snowball stems, English stop words), the day's papers as title and
     abstract, the reader's phrases as one query: (id, score), best first, at most K."""
-    import bm25s
     import Stemmer
+
+    from digest.rank.text import bm25s_module
+
+    bm25s = bm25s_module()
 
     if not day:
         return []

@@ -41,6 +41,7 @@ from digest.editions import (
     stop_on_signals,
 )
 from digest.errors import DigestError, DumpError
+from digest.models import DeliveryState
 from digest.settings import Settings, load_settings, parse_send_at
 from digest.store import Store
 from digest.store.db import held
@@ -171,6 +172,28 @@ def run_send(settings_path: str, send_at: str, timezone: str, weekdays_only: boo
     )
 
 
+def served(settings: Settings, group: SendGroup, due: dt.datetime) -> int | None:
+    """How many of `group`'s readers already had the edition of the run due at `due` (a
+    `digest send` got there first): the count when every one of them did, else None. A
+    missed run that nobody needs is "already sent", not "missed"."""
+    edition = edition_date(due, group.timezone).isoformat()
+    try:
+        with Store.open(settings.database) as store:
+            people = {
+                p.email
+                for p in all_subscribers(settings, store)
+                if SendGroup(p.send_at, p.timezone, p.weekdays_only) == group
+            }
+            done = {
+                row.email
+                for row in store.deliveries(edition)
+                if row.state not in (DeliveryState.PENDING, DeliveryState.SENDING)
+            }
+    except DigestError:
+        return None  # the store does not answer: say "missed", as before
+    return len(people) if people and people <= done else None
+
+
 RETRY_POLL_MINUTES = 5.0
 
 
@@ -286,6 +309,7 @@ class Daemon:
             timezone=dt.UTC,
         )
         self._stop = STOP  # the event the send jobs watch
+        self._groups_by_job: dict[str, SendGroup] = {}  # the send jobs' groups, by job id
         self.scheduler.add_listener(
             self._after_job, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
         )
@@ -293,6 +317,7 @@ class Daemon:
     def _wanted(self) -> dict[str, tuple[Callable[..., None], Any, tuple[Any, ...]]]:
         with Store.open(self.settings.database) as store:
             groups = send_groups(self.settings, store)
+        self._groups_by_job = {g.job_id: g for g in groups}
         wanted: dict[str, tuple[Callable[..., None], Any, tuple[Any, ...]]] = {
             g.job_id: (
                 run_send,
@@ -361,6 +386,8 @@ class Daemon:
             log.info("%s: the run due %s is late but within grace; running it now", job_id,
                      last.isoformat())  # fmt: skip
             return now
+        if self._log_already_sent(job_id, last, upcoming.isoformat() if upcoming else "none"):
+            return None
         log.warning(
             "%s: the run due %s was missed by more than %g minutes; skipped (next: %s)",
             job_id,
@@ -383,17 +410,36 @@ class Daemon:
             else:
                 upcoming = job.next_run_time.isoformat() if job and job.next_run_time else "none"
         if event.code == EVENT_JOB_MISSED:
-            log.warning(
-                "%s: the run due %s was missed by more than %g minutes; skipped (next: %s)",
-                event.job_id,
-                event.scheduled_run_time.isoformat(),
-                self.settings.schedule.grace_minutes,
-                upcoming,
-            )
+            due = event.scheduled_run_time
+            if not self._log_already_sent(event.job_id, due, upcoming):
+                log.warning(
+                    "%s: the run due %s was missed by more than %g minutes; skipped (next: %s)",
+                    event.job_id,
+                    due.isoformat(),
+                    self.settings.schedule.grace_minutes,
+                    upcoming,
+                )
         elif event.code == EVENT_JOB_ERROR:
             log.error("%s crashed: %r (next: %s)", event.job_id, event.exception, upcoming)
         elif event.job_id not in ("refresh", "resume"):
             log.info("%s done; next run %s", event.job_id, upcoming)
+
+    def _log_already_sent(self, job_id: str, due: dt.datetime, upcoming: str) -> bool:
+        """For a send run skipped as late: if its readers already had that edition, say so
+        (at info: nothing was lost) and return True."""
+        group = self._groups_by_job.get(job_id)
+        count = None if group is None else served(self.settings, group, due)
+        if count is None:
+            return False
+        log.info(
+            "%s: the run due %s is not needed: its edition already went out to all %d of its"
+            " readers (next: %s)",
+            job_id,
+            due.isoformat(),
+            count,
+            upcoming,
+        )
+        return True
 
     def resume_interrupted(self) -> None:
         """Finish an edition whose send was cut short: the daemon was killed or crashed, or the

@@ -418,3 +418,21 @@ def test_a_day_with_no_candidates_learns_phrases_without_failing() -> None:
     ranker.learn(["graph neural", "language model"])
     assert ranker.learned(["graph neural", "language model"]).shape == (0, 2)
     assert ranker.rank([Profile(interests("graph neural"), (), 3)]) == [[]]
+
+
+def test_ranking_logs_no_library_debug_lines_at_the_default_level() -> None:
+    """bm25s sets its own logger to DEBUG on import: a daemon logging at INFO printed
+    "DEBUG bm25s: Building index from tokens" on every ranking."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging; logging.basicConfig(level=logging.INFO);"
+        "from digest.rank import Ranker; from digest.models import Paper;"
+        "Ranker([Paper('k', 'Graph networks', 'Graphs.')], corpus=['graphs and nets'] * 3)"
+        ".rank([])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert "DEBUG" not in done.stderr, done.stderr

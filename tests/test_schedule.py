@@ -205,6 +205,27 @@ def test_a_send_missed_beyond_grace_is_skipped_and_logged(
     assert "skipped (next: " in daemon.log
 
 
+def test_a_run_whose_edition_already_went_out_says_so_instead_of_missed(
+    database: Path | str, tmp_path: Path, faulty: tuple[FaultyHandler, int], daemons: list[Daemon]
+) -> None:
+    """`digest send` mailed the day's edition before the daemon started: the skipped run is
+    "not needed", logged at info, not a warning that something was missed."""
+    handler, port = faulty
+    due = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=10)
+    people = _subscribers([("early@example.org", _clock_in(-10), "UTC")])
+    settings = _settings(database, tmp_path, port, people, "grace_minutes = 0.01\n")
+    assert run("--settings", settings, "ingest", EXAMPLES / "dumps", cwd=tmp_path).returncode == 0
+    sent = run("--settings", settings, "send", "--date", due.date().isoformat(), cwd=tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    daemon = Daemon(settings)
+    daemons.append(daemon)
+    daemon.wait_for(lambda: "is not needed" in daemon.log)
+    assert daemon.stop() == 0
+    assert "already went out to all 1 of its readers" in daemon.log
+    assert "was missed" not in daemon.log and "WARNING digest.daemon: send" not in daemon.log
+    assert [to for to, _ in handler.messages] == ["early@example.org"]
+
+
 def _group_ready(database: Path | str, folder: Path, port: int, readers: int) -> Path:
     """`readers` subscribers due in 3 seconds (UTC), the example dumps ingested."""
     at = _clock_in(3)

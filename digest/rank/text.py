@@ -89,6 +89,15 @@ def padded(words: Sequence[str]) -> str:
     return f" {' '.join(words)} "
 
 
+def bm25s_module() -> Any:
+    """bm25s, imported with its logger following the application's level: on import it sets
+    its own to DEBUG, which put "DEBUG bm25s: Building index" lines in an INFO log."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.NOTSET)
+    return bm25s
+
+
 class Bm25:
     """BM25 (bm25s) over Snowball stems of the store's recent papers and today's candidates
     together: document frequencies and lengths come from everything the store has seen, scores
@@ -96,9 +105,7 @@ class Bm25:
     decided on lemmas (ranker). Queries are scored one distinct phrase at a time, cached."""
 
     def __init__(self, documents: Sequence[Sequence[str]]) -> None:
-        import bm25s
-
-        self._index: Any = bm25s.BM25(k1=1.2, b=0.75)
+        self._index: Any = bm25s_module().BM25(k1=1.2, b=0.75)
         self.size = len(documents)
         self.empty = not any(documents)
         if not self.empty:
