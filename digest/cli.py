@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 import threading
 import webbrowser
@@ -49,6 +50,19 @@ def _stderr() -> Console:
     from digest.terminal import stderr
 
     return stderr()
+
+
+def _say(text: str, stop: threading.Event, *, err: bool = False) -> None:
+    """Print a line, unless the reader of the stream has gone (`digest send | head`): then
+    the stream goes to /dev/null and the send stops as on Ctrl-C, after the message in flight
+    is recorded; the rest stays queued for the next run (exit 130)."""
+    try:
+        click.echo(_safe(text), err=err)
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, (sys.stderr if err else sys.stdout).fileno())
+        os.close(devnull)
+        stop.set()
 
 
 def _echo(text: str, *, err: bool = False) -> None:
@@ -526,11 +540,13 @@ def send(
         check_real_mail(settings)
         chosen = [SmtpTransport(settings.smtp) for _ in range(settings.smtp.concurrency)]
 
+    stop = threading.Event()
+
     def report(address: str, outcome: str) -> None:
-        _stderr().print(f"  {outcome:>10}  {address}")
+        _say(f"  {outcome:>10}  {address}", stop, err=True)
 
     def waiting() -> None:
-        _stderr().print("another send is running on this database; waiting for it to finish")
+        _say("another send is running on this database; waiting for it to finish", stop, err=True)
 
     # Each reader's edition is dated in their own time zone, as `digest daemon` dates it.
     zones: dict[str, list[Subscriber]] = {}
@@ -539,7 +555,6 @@ def send(
     failed: list[tuple[str, str]] = []
     deferred: list[tuple[str, str]] = []
     verb = "would send" if dry_run else "sent"
-    stop = threading.Event()
     stop_on_signals(stop, _stderr().print, again_interrupts=True)
     if not dry_run and email is None:  # first the deferred messages whose time has come
         with Store.open(settings.database, reconnect=settings.database_reconnect_seconds) as store:
@@ -552,11 +567,12 @@ def send(
                 should_stop=stop.is_set,
                 on_wait=waiting,
             ):
-                click.echo(
+                line = (
                     f"edition {retried.edition_id}: retried deferred messages: sent"
                     f" {len(retried.sent)}, deferred again {len(retried.deferred)},"
                     f" failed {len(retried.failed)}"
                 )
+                _say(line, stop)
                 failed.extend(retried.failed)
                 deferred.extend(retried.deferred)
     for zone, members in sorted(zones.items()):
@@ -582,12 +598,13 @@ def send(
             )
         where = f" ({zone})" if len(zones) > 1 else ""
         others = f", by other senders {len(result.elsewhere)}" if result.elsewhere else ""
-        click.echo(
+        summary = (
             f"edition {result.edition_id}{where}: {verb} {len(result.sent)}, already sent"
             f" {len(result.already_sent)}, nothing new for {len(result.empty)},"
             f" suppressed {len(result.suppressed)}, deferred {len(result.deferred)},"
             f" failed {len(result.failed)}{others}"
         )
+        _say(summary, stop)
         failed.extend(result.failed)
         deferred.extend(result.deferred)
     for address, reason in deferred:
@@ -843,7 +860,7 @@ def subscribers_list(
         {
             "email": p.email,
             "name": p.name,
-            "interests": [interest.phrase for interest in p.interests],
+            "interests": [str(interest) for interest in p.interests],  # phrase^weight
             "max_items": p.max_items,
             "send_at": p.send_at,
             "timezone": p.timezone,

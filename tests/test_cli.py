@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -326,3 +327,48 @@ def test_unresolved_liked_papers_are_named(
     sent = run("send", "--dry-run", "--subscriber", "lin@example.org", cwd=tmp_path)
     assert "1 liked paper(s) of lin@example.org are not in the store" in sent.stderr
     assert "9999.99999" in sent.stderr
+
+
+def test_a_send_whose_output_is_closed_stops_cleanly_and_loses_nobody(tmp_path: Path) -> None:
+    """`digest send | head`: the reader of the output goes away. The send stops after the
+    message in flight is recorded (exit 130, as on Ctrl-C), nothing is left half-sent, and the
+    next run mails exactly the rest."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    people = "".join(
+        f'\n[[subscribers]]\nemail = "r{n}@example.org"\ninterests = []\n' for n in range(6)
+    )
+    settings = write_settings(tmp_path, subscribers=people)
+    assert run("--settings", settings, "ingest", EXAMPLES / "dumps", cwd=tmp_path).returncode == 0
+    env = {**os.environ, "DIGEST_SECRET_KEY": "cli-test-secret-key-123456"}
+    env.pop("DIGEST_SETTINGS", None)
+    command = [sys.executable, "-m", "digest", "--settings", str(settings), "send"]
+    process = subprocess.Popen(
+        [*command, "--transport", "file", "--outbox", str(tmp_path / "out")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # nobody reads any more
+    process.stderr.close()
+    assert process.wait(timeout=120) == 130
+
+    def states() -> dict[str, int]:
+        db = sqlite3.connect(tmp_path / "digest.sqlite")
+        try:
+            return dict(db.execute("SELECT state, count(*) FROM deliveries GROUP BY state"))
+        finally:
+            db.close()
+
+    first = states()
+    assert set(first) <= {"sent", "pending"} and sum(first.values()) == 6
+    assert 1 <= first["sent"] < 6
+    again = run("--settings", settings, "send", "--transport", "file", "--outbox",
+                tmp_path / "out", cwd=tmp_path)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert states() == {"sent": 6}
+    assert len(list((tmp_path / "out").glob("*.eml"))) == 6

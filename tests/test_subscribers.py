@@ -65,7 +65,10 @@ def test_add_list_update_remove(settings_path: Path) -> None:
     assert added.returncode == 0, added.stderr
     assert added.stdout.strip() == "added Lin@example.org"
     lin = next(p for p in _list(settings_path) if p["email"] == "Lin@example.org")
-    assert lin["interests"] == ["protein folding", "docking"]
+    # The weights as they were given (they were dropped from the listing).
+    assert lin["interests"] == ["protein folding^2", "docking"]
+    table = run("--settings", settings_path, "subscribers", "list", cwd=folder).stdout
+    assert "protein folding^2; docking" in table
     assert (lin["send_at"], lin["timezone"], lin["weekdays_only"]) == ("06:05", "Asia/Tokyo", True)
     assert lin["source"] == "store"
     again = run("--settings", settings_path, "subscribers", "add", "lin@example.org", cwd=folder)
