@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from digest.clock import utc_now
 from digest.errors import DigestError, SettingsError, SubscriberError
 from digest.models import (
     WEEKDAYS,
@@ -25,7 +26,6 @@ from digest.models import (
     Quiet,
     Snapshot,
     StoredPaper,
-    Subscriber,
     UpvoteMove,
 )
 from digest.safe_text import terminal_safe as _safe
@@ -34,10 +34,8 @@ from digest.sources import FORMATS
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from digest.deliver import Transport
     from digest.rank import Interest
     from digest.settings import Settings
-    from digest.store import Store
 
 
 def _stdout() -> Console:
@@ -67,10 +65,6 @@ def _say(text: str, stop: threading.Event, *, err: bool = False) -> None:
 
 def _echo(text: str, *, err: bool = False) -> None:
     click.echo(_safe(text), err=err)
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class DigestGroup(click.Group):
@@ -445,38 +439,6 @@ def rank_command(
         )
 
 
-def _as_stored(email: str) -> str:
-    """An address as typed, in the form digest keeps it (punycode domain), casefolded."""
-    from digest.addresses import normalise_address
-
-    try:
-        return normalise_address(email).casefold()
-    except ValueError:
-        return email.strip().casefold()
-
-
-def _select(settings: Settings, store: Store | None, email: str | None) -> list[Subscriber]:
-    from digest.editions import subscribers_from
-
-    people = subscribers_from(settings, store)
-    if email is None:
-        if not people:
-            raise SettingsError(
-                "no subscribers yet; add [[subscribers]] to the settings or run"
-                " `digest subscribers add EMAIL`"
-            )
-        return people
-    wanted = _as_stored(email)
-    chosen = [p for p in people if p.email.casefold() == wanted]
-    if not chosen:
-        import difflib
-
-        close = difflib.get_close_matches(wanted, [p.email.casefold() for p in people], n=1)
-        hint = f"did you mean {close[0]}? " if close else ""
-        raise SettingsError(f"no subscriber {email!r}; {hint}`digest subscribers list` shows them")
-    return chosen
-
-
 _DATE_OPTION = click.option(
     "--date",
     type=click.DateTime(formats=["%Y-%m-%d"]),
@@ -509,36 +471,7 @@ def send(
 ) -> None:
     """Send today's edition to every subscriber not yet served (safe to re-run); with
     --date, the edition of that day (a backfill, or a day replayed), ledger as usual."""
-    from digest.deliver import (
-        DryRunTransport,
-        FileTransport,
-        MaildirTransport,
-        SmtpTransport,
-    )
-    from digest.deliver.preflight import check_real_mail
-    from digest.editions import (
-        edition_date,
-        retry_deferred,
-        send_edition,
-        stop_on_signals,
-        unresolved_liked,
-    )
-    from digest.store import Store
-
-    settings = obj.settings
-    with Store.open(settings.database) as store:
-        people = _select(settings, store, email)
-        unknown = unresolved_liked(store, people)
-    chosen: Transport | list[Transport]
-    if dry_run:
-        chosen = DryRunTransport()
-    elif transport == "file":
-        chosen = FileTransport(outbox)
-    elif transport == "maildir":
-        chosen = MaildirTransport(outbox)
-    else:
-        check_real_mail(settings)
-        chosen = [SmtpTransport(settings.smtp) for _ in range(settings.smtp.concurrency)]
+    from digest.editions import Carrier, Editions, Hooks, stop_on_signals
 
     stop = threading.Event()
 
@@ -548,88 +481,62 @@ def send(
     def waiting() -> None:
         _say("another send is running on this database; waiting for it to finish", stop, err=True)
 
-    # Each reader's edition is dated in their own time zone, as `digest daemon` dates it.
-    zones: dict[str, list[Subscriber]] = {}
-    for person in people:
-        zones.setdefault(person.timezone, []).append(person)
-    failed: list[tuple[str, str]] = []
-    deferred: list[tuple[str, str]] = []
-    verb = "would send" if dry_run else "sent"
     stop_on_signals(stop, _stderr().print, again_interrupts=True)
-    if not dry_run and email is None:  # first the deferred messages whose time has come
-        with Store.open(settings.database, reconnect=settings.database_reconnect_seconds) as store:
-            for retried in retry_deferred(
-                store,
-                settings,
-                chosen,
-                utc_now,
-                on_message=report,
-                should_stop=stop.is_set,
-                on_wait=waiting,
-            ):
-                line = (
-                    f"edition {retried.edition_id}: retried deferred messages: sent"
-                    f" {len(retried.sent)}, deferred again {len(retried.deferred)},"
-                    f" failed {len(retried.failed)}"
-                )
-                _say(line, stop)
-                failed.extend(retried.failed)
-                deferred.extend(retried.deferred)
-    for zone, members in sorted(zones.items()):
-        if stop.is_set():
-            break
-        with Store.open(settings.database, reconnect=settings.database_reconnect_seconds) as store:
-            if retry_failed and not dry_run:
-                edition = (date.date() if date else edition_date(utc_now(), zone)).isoformat()
-                again = store.retry_failed(edition, utc_now())
-                _stderr().print(f"edition {edition}: {again} failed message(s) queued again")
-            result = send_edition(
-                store,
-                settings,
-                chosen,
-                utc_now,
-                subscribers=members,
-                dry_run=dry_run,
-                on_message=report,
-                timezone=zone,
-                should_stop=stop.is_set,
-                on_wait=waiting,
-                date=date.date() if date else None,
-            )
-        where = f" ({zone})" if len(zones) > 1 else ""
+    editions = Editions(obj.settings, hooks=Hooks(report, waiting, stop.is_set))
+    run = editions.send(
+        Carrier.DRY_RUN if dry_run else Carrier(transport),
+        outbox=outbox,
+        email=email,
+        date=date.date() if date else None,
+        retry_failed=retry_failed,
+    )
+    for retried in run.retried:
+        _say(
+            f"edition {retried.edition_id}: retried deferred messages: sent"
+            f" {len(retried.sent)}, deferred again {len(retried.deferred)},"
+            f" failed {len(retried.failed)}",
+            stop,
+        )
+    for edition, count in run.requeued:
+        _say(f"edition {edition}: {count} failed message(s) queued again", stop, err=True)
+    verb = "would send" if dry_run else "sent"
+    for zone, result in run.editions:
+        where = f" ({zone})" if len(run.editions) > 1 else ""
         others = f", by other senders {len(result.elsewhere)}" if result.elsewhere else ""
-        summary = (
+        _say(
             f"edition {result.edition_id}{where}: {verb} {len(result.sent)}, already sent"
             f" {len(result.already_sent)}, nothing new for {len(result.empty)},"
             f" suppressed {len(result.suppressed)}, deferred {len(result.deferred)},"
-            f" failed {len(result.failed)}{others}"
+            f" failed {len(result.failed)}{others}",
+            stop,
         )
-        _say(summary, stop)
-        failed.extend(result.failed)
-        deferred.extend(result.deferred)
-    for address, reason in deferred:
-        _echo(f"  deferred: {address}: {reason}", err=True)
-    if deferred:
-        _stderr().print(
-            f"{len(deferred)} deferred message(s) are tried again automatically by `digest"
-            " daemon`, or by the next `digest send` once their time has come"
+    for address, reason in run.deferred:
+        _say(f"  deferred: {address}: {reason}", stop, err=True)
+    if run.deferred:
+        _say(
+            f"{len(run.deferred)} deferred message(s) are tried again automatically by `digest"
+            " daemon`, or by the next `digest send` once their time has come",
+            stop,
+            err=True,
         )
-    for address, reason in failed:
-        _echo(f"  failed: {address}: {reason}", err=True)
-    for address, references in unknown.items():
-        _echo(
+    for address, reason in run.failed:
+        _say(f"  failed: {address}: {reason}", stop, err=True)
+    for address, references in run.unknown_liked.items():
+        _say(
             f"note: {len(references)} liked paper(s) of {address} are not in the store and were"
             f" left out: {'; '.join(references)} (they count once a dump brings them)",
+            stop,
             err=True,
         )
     if stop.is_set():
-        click.echo(
+        _say(
             "stopped on request after the message in flight; the rest stays queued:"
             " run `digest send` again to send it",
+            stop,
             err=True,
         )
         sys.exit(130)
-    if failed:
+    if run.failed:
         sys.exit(6)
 
 
@@ -690,13 +597,9 @@ def preview_command(
 ) -> None:
     """Write a subscriber's next digest to an HTML file (records nothing); with --date, their
     edition of that day as it would be ranked now."""
-    from digest.editions import preview
-    from digest.store import Store
+    from digest.editions import Editions
 
-    settings = obj.settings
-    with Store.open(settings.database) as store:
-        person = _select(settings, store, email)[0]
-        message = preview(store, settings, person, utc_now, date=date.date() if date else None)
+    message = Editions(obj.settings).preview(email, date.date() if date else None)
     try:
         out.write_text(message.html, encoding="utf-8")
         out.with_suffix(".txt").write_text(message.text, encoding="utf-8")
@@ -719,8 +622,7 @@ def feedback_command(
 ) -> None:
     """Record a reader's feedback on PAPERS (arXiv ids or stored paper ids), as the email's
     "More like this" / "Less like this" links do: it shapes their next digests."""
-    from digest.feedback import record, resolve
-    from digest.store import Store
+    from digest.editions import Editions
 
     said = [name for name, given in (("more", more), ("less", less), ("forget", forget)) if given]
     if len(said) != 1:
@@ -729,15 +631,13 @@ def feedback_command(
             f"say exactly one of --more, --less or --forget (got {which}); nothing was recorded"
         )
     verdict = said[0]
-    settings = obj.settings
-    with Store.open(settings.database) as store:
-        person = _select(settings, store, email)[0]
-        ids = resolve(store, papers)
-        record(store, person.email, ids, None if verdict == "forget" else verdict, utc_now())
+    address, count = Editions(obj.settings).feedback(
+        email, papers, None if verdict == "forget" else verdict
+    )
     done = (
         "forgot the feedback on" if verdict == "forget" else f"recorded '{verdict} like this' for"
     )
-    _echo(f"{done} {len(ids)} paper(s) for {person.email}")
+    _echo(f"{done} {count} paper(s) for {address}")
 
 
 @cli.group()
@@ -908,16 +808,9 @@ def subscribers_list(
 def subscribers_links(obj: _Context, email: str, as_json: bool) -> None:
     """A reader's own signed links (preferences, archive, Atom feed, unsubscribe), to help
     them without digging through sent mail."""
-    from digest.editions import reader_links
-    from digest.store import Store
+    from digest.editions import Editions
 
-    settings = obj.settings
-    if Store.exists(settings.database):
-        with Store.open(settings.database, read_only=True) as store:
-            person = _select(settings, store, email)[0]
-    else:  # no store yet: the settings' readers are all there is
-        person = _select(settings, None, email)[0]
-    links = reader_links(settings, person.email)
+    links = Editions(obj.settings).links(email)
     if as_json:
         click.echo(json.dumps(links, indent=2))
         return

@@ -22,6 +22,7 @@ from aiosmtpd.controller import Controller
 from rich.console import Console
 from rich.table import Table
 
+from digest.clock import utc_now
 from digest.deliver import DryRunTransport, SmtpTransport
 from digest.diff import ingest_paths
 from digest.editions import send_edition
@@ -144,9 +145,7 @@ def run_demo(out: Path, examples: Path | None = None, console: Console | None = 
         }
     )
 
-    def clock() -> dt.datetime:
-        return dt.datetime.now(dt.UTC)
-
+    clock = utc_now
     console.print(f"[bold]1. Ingest[/] sample dumps from {examples / 'dumps'}")
     with Store.open(settings.database) as store:
         imported = read_csv(examples / "subscribers.csv")

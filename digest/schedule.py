@@ -30,14 +30,15 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from digest.deliver import SmtpTransport
+from digest.clock import utc_now
 from digest.deliver.preflight import check_real_mail
 from digest.diff import load_all
 from digest.editions import (
+    Carrier,
+    Editions,
+    Hooks,
     edition_date,
     in_progress,
-    retry_deferred,
-    send_edition,
     stop_on_signals,
 )
 from digest.errors import DigestError, DumpError
@@ -71,10 +72,6 @@ def _last_due(trigger: DailyTrigger, now: dt.datetime) -> dt.datetime | None:
         last = upcoming
         upcoming = trigger.get_next_fire_time(upcoming, upcoming + dt.timedelta(seconds=1))
     return last
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class DailyTrigger(CronTrigger):  # type: ignore[misc]
@@ -133,43 +130,39 @@ def run_send(settings_path: str, send_at: str, timezone: str, weekdays_only: boo
     group = SendGroup(send_at, timezone, weekdays_only)
     try:
         settings = load_settings(Path(settings_path))
-        with Store.open(settings.database, reconnect=settings.database_reconnect_seconds) as store:
-            people = [
-                p
-                for p in all_subscribers(settings, store)
-                if SendGroup(p.send_at, p.timezone, p.weekdays_only) == group
-            ]
-            if not people:
-                log.info("%s: no subscribers any more", group.job_id)
-                return
-            check_real_mail(settings)
-            connections = [SmtpTransport(settings.smtp) for _ in range(settings.smtp.concurrency)]
-            report = send_edition(
-                store,
-                settings,
-                connections,
-                utc_now,
-                subscribers=people,
-                timezone=timezone,
-                should_stop=STOP.is_set,
+        editions = Editions(
+            settings,
+            hooks=Hooks(
                 on_wait=lambda: log.info("%s: waiting for another send to finish", group.job_id),
-            )
+                should_stop=STOP.is_set,
+            ),
+        )
+        people = [
+            p
+            for p in editions.readers_or_none()
+            if SendGroup(p.send_at, p.timezone, p.weekdays_only) == group
+        ]
+        if not people:
+            log.info("%s: no subscribers any more", group.job_id)
+            return
+        run = editions.send(Carrier.SMTP, readers=people, retry_deferred_first=False)
     except DigestError as exc:
         log.error("%s failed: %s", group.job_id, exc)
         return
-    log.info(
-        "%s: edition %s planned %d, sent %d, already sent %d, nothing new %d, suppressed %d,"
-        " failed %d%s",
-        group.job_id,
-        report.edition_id,
-        report.planned,
-        len(report.sent),
-        len(report.already_sent),
-        len(report.empty),
-        len(report.suppressed),
-        len(report.failed),
-        " (stopped early; the next run sends the rest)" if report.stopped else "",
-    )
+    for _, report in run.editions:
+        log.info(
+            "%s: edition %s planned %d, sent %d, already sent %d, nothing new %d, suppressed %d,"
+            " failed %d%s",
+            group.job_id,
+            report.edition_id,
+            report.planned,
+            len(report.sent),
+            len(report.already_sent),
+            len(report.empty),
+            len(report.suppressed),
+            len(report.failed),
+            " (stopped early; the next run sends the rest)" if report.stopped else "",
+        )
 
 
 def served(settings: Settings, group: SendGroup, due: dt.datetime) -> int | None:
@@ -201,9 +194,7 @@ def run_retries(settings_path: str) -> None:
     """Send the deferred messages whose time has come (any edition)."""
     try:
         settings = load_settings(Path(settings_path))
-        with Store.open(settings.database, reconnect=settings.database_reconnect_seconds) as store:
-            connections = [SmtpTransport(settings.smtp) for _ in range(settings.smtp.concurrency)]
-            reports = retry_deferred(store, settings, connections, utc_now, should_stop=STOP.is_set)
+        reports = Editions(settings, hooks=Hooks(should_stop=STOP.is_set)).retry(Carrier.SMTP)
     except DigestError as exc:
         log.error("retry: %s", exc)
         return

@@ -23,6 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from digest.clock import Clock
 from digest.deliver.transports import (
     AmbiguousFailure,
     PermanentFailure,
@@ -34,7 +35,6 @@ from digest.models import Deferral, DeliveryState
 from digest.settings import Settings, SmtpSettings
 from digest.store import Claim, DeliveryRow, Store
 
-Clock = Callable[[], dt.datetime]
 # The longest wait between two tries of a deferred message.
 MAX_BACKOFF = dt.timedelta(hours=6)
 

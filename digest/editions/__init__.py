@@ -5,7 +5,9 @@ below it.
 - `picks`: every reader ranked in one call; picks recorded in and read back from the ledger;
 - `links`: a reader's signed links;
 - `views`: the next edition (preview), one that went out (archive), all that went out;
-- `sending`: one edition sent exactly once per reader, resumable, one sender at a time.
+- `sending`: one edition sent exactly once per reader, resumable, one sender at a time;
+- `service`: `Editions`, what the shells call: readers chosen, transports built, time zones
+  grouped, deferred retries run first.
 """
 
 from digest.editions.links import PREVIEW_PURPOSE, links_for, reader_links
@@ -19,11 +21,17 @@ from digest.editions.sending import (
     stop_on_signals,
     subscribers_from,
 )
+from digest.editions.service import Carrier, Editions, Hooks, Runtime, SendRun
 from digest.editions.views import archived, edition_date, past_editions, preview, renderer_for
 
 __all__ = [
     "PREVIEW_PURPOSE",
+    "Carrier",
+    "Editions",
+    "Hooks",
+    "Runtime",
     "SendReport",
+    "SendRun",
     "archived",
     "choose_picks",
     "edition_date",

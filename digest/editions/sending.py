@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from digest.clock import Clock
 from digest.deliver.dispatch import Dispatcher, Outgoing, relay_rate_limit
 from digest.deliver.message import (
     build_message,
@@ -32,7 +33,7 @@ from digest.deliver.message import (
 from digest.deliver.transports import Transport
 from digest.editions.links import _secret, links_for
 from digest.editions.picks import _pick_record, _picks_from_row, choose
-from digest.editions.views import Clock, edition_date, edition_moment, renderer_for
+from digest.editions.views import edition_date, edition_moment, renderer_for
 from digest.errors import DeliveryError, DigestError
 from digest.models import Delivery, DeliveryState, Edition, Pick, RecordedPick, Subscriber
 from digest.render import Renderer

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections.abc import Callable
 from dataclasses import replace
 
+from digest.clock import Clock
 from digest.editions.links import _secret, links_for
 from digest.editions.picks import _picks_from_row, choose_picks
 from digest.errors import DigestError
@@ -16,8 +16,6 @@ from digest.render import Renderer
 from digest.settings import Settings
 from digest.store import DeliveryRow, Store
 from digest.subscribers import find
-
-Clock = Callable[[], dt.datetime]
 
 
 def edition_date(now: dt.datetime, timezone: str) -> dt.date:

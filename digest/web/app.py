@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import Flask
 
+from digest.clock import Clock, utc_now
 from digest.errors import SettingsError
 from digest.render import BUILTIN_TEMPLATES
 from digest.settings import Settings
@@ -15,15 +14,11 @@ from digest.web.errors import install as install_error_pages
 from digest.web.operator import operator_pages
 from digest.web.preferences import preferences_page
 from digest.web.reader import pages
-from digest.web.site import Clock, Site, _Templates
+from digest.web.site import Site, _Templates
 from digest.web.votes import vote_pages
 
 
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def create_app(settings: Settings, clock: Clock = _utc_now) -> Flask:
+def create_app(settings: Settings, clock: Clock = utc_now) -> Flask:
     """The web app for these settings. Needs DIGEST_SECRET_KEY (it checks link tokens)."""
     if settings.secret_key is None:
         raise SettingsError(

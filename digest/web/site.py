@@ -4,7 +4,6 @@ for one request, reading a link's token, and the responses with their security h
 from __future__ import annotations
 
 import collections
-import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -14,6 +13,7 @@ from typing import Any, NoReturn
 
 from flask import Response, abort, current_app, render_template, request
 
+from digest.clock import Clock
 from digest.editions import PREVIEW_PURPOSE, renderer_for
 from digest.models import Email, Subscriber
 from digest.render import BUILTIN_TEMPLATES, Renderer
@@ -22,7 +22,6 @@ from digest.store import Store
 from digest.subscribers import find
 from digest.tokens import BadToken, make_token, read_token
 
-Clock = Callable[[], dt.datetime]
 log = logging.getLogger("digest.web")
 
 # Pages never run scripts (but the preview's own file); they frame only their own previews, and

@@ -1,0 +1,269 @@
+"""The editions service: the one door the CLI, the daemon and the web app go through to send,
+retry and preview editions. It owns what used to be done three times over in the shells:
+choosing the readers, building the transports (SMTP connections checked once), grouping
+readers by time zone, running the deferred retries before a send and re-queuing failed
+messages. The shells parse input, call it, and print what it returns."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import difflib
+import enum
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from digest.addresses import normalise_address
+from digest.clock import Clock, utc_now
+from digest.deliver import (
+    DryRunTransport,
+    FileTransport,
+    MaildirTransport,
+    SmtpTransport,
+    Transport,
+)
+from digest.deliver.preflight import check_real_mail
+from digest.editions.links import reader_links
+from digest.editions.picks import unresolved_liked
+from digest.editions.sending import SendReport, retry_deferred, send_edition
+from digest.editions.views import edition_date, preview
+from digest.errors import SettingsError
+from digest.feedback import record, resolve
+from digest.models import Email, Subscriber
+from digest.settings import Settings
+from digest.store import Store
+from digest.subscribers import all_subscribers
+
+
+def _never() -> bool:
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """Where a run reads the time and how it waits: the real ones, or a test's."""
+
+    clock: Clock = utc_now
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+
+
+@dataclass(frozen=True, slots=True)
+class Hooks:
+    """What a shell hears during a run, and how it asks the run to stop: `on_message(address,
+    outcome)` after each message, `on_wait()` when another sender holds the store, and
+    `should_stop()` checked before each message (SIGTERM, a closed output)."""
+
+    on_message: Callable[[str, str], None] | None = None
+    on_wait: Callable[[], None] | None = None
+    should_stop: Callable[[], bool] = _never
+
+
+class Carrier(enum.StrEnum):
+    """How messages leave: the [smtp] relay, .eml files, a Maildir, or nowhere (a dry run)."""
+
+    SMTP = "smtp"
+    FILE = "file"
+    MAILDIR = "maildir"
+    DRY_RUN = "dry-run"
+
+
+@dataclass(frozen=True, slots=True)
+class SendRun:
+    """What one `send` did: the deferred messages retried first, each time zone's edition
+    (zone, report), the failed messages queued again (edition, count), and liked papers the
+    store does not hold (address → references)."""
+
+    retried: tuple[SendReport, ...] = ()
+    editions: tuple[tuple[str, SendReport], ...] = ()
+    requeued: tuple[tuple[str, int], ...] = ()
+    unknown_liked: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def reports(self) -> tuple[SendReport, ...]:
+        return (*self.retried, *(report for _, report in self.editions))
+
+    @property
+    def failed(self) -> list[tuple[str, str]]:
+        return [failure for report in self.reports for failure in report.failed]
+
+    @property
+    def deferred(self) -> list[tuple[str, str]]:
+        return [entry for report in self.reports for entry in report.deferred]
+
+
+class Editions:
+    """Send, retry and preview editions over the store named by `settings`."""
+
+    def __init__(
+        self, settings: Settings, *, runtime: Runtime | None = None, hooks: Hooks | None = None
+    ) -> None:
+        self.settings = settings
+        self.runtime = runtime or Runtime()
+        self.hooks = hooks or Hooks()
+
+    @contextlib.contextmanager
+    def _store(self) -> Iterator[Store]:
+        """The store, opened for one step (a send reconnects to a server that went away)."""
+        settings = self.settings
+        with Store.open(settings.database, reconnect=settings.database_reconnect_seconds) as store:
+            yield store
+
+    # -- readers -------------------------------------------------------------------------
+
+    def readers(self, email: str | None = None) -> list[Subscriber]:
+        """Every subscriber (settings and store), or the one with this address; an error
+        that names the fix when there is none."""
+        with self._store() as store:
+            return self._readers(store, email)
+
+    def readers_or_none(self) -> list[Subscriber]:
+        """Every subscriber (settings and store); an empty list when there are none."""
+        with self._store() as store:
+            return all_subscribers(self.settings, store)
+
+    def _readers(self, store: Store | None, email: str | None) -> list[Subscriber]:
+        people = all_subscribers(self.settings, store)
+        if email is None:
+            if not people:
+                raise SettingsError(
+                    "no subscribers yet; add [[subscribers]] to the settings or run"
+                    " `digest subscribers add EMAIL`"
+                )
+            return people
+        try:
+            wanted = normalise_address(email).casefold()
+        except ValueError:
+            wanted = email.strip().casefold()
+        chosen = [p for p in people if p.email.casefold() == wanted]
+        if not chosen:
+            close = difflib.get_close_matches(wanted, [p.email.casefold() for p in people], n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise SettingsError(
+                f"no subscriber {email!r}; {hint}`digest subscribers list` shows them"
+            )
+        return chosen
+
+    # -- transports ----------------------------------------------------------------------
+
+    def transports(self, carrier: Carrier, outbox: Path | None = None) -> list[Transport]:
+        """The transports a run sends through: `[smtp] concurrency` connections to the relay
+        (after the settings are checked for mail that would reach readers broken), else
+        one file, Maildir or dry-run transport."""
+        if carrier is Carrier.DRY_RUN:
+            return [DryRunTransport()]
+        if carrier in (Carrier.FILE, Carrier.MAILDIR):
+            if outbox is None:
+                raise SettingsError(f"the {carrier} transport needs an outbox folder")
+            return [FileTransport(outbox) if carrier is Carrier.FILE else MaildirTransport(outbox)]
+        check_real_mail(self.settings)
+        return [SmtpTransport(self.settings.smtp) for _ in range(self.settings.smtp.concurrency)]
+
+    # -- sending -------------------------------------------------------------------------
+
+    def send(
+        self,
+        carrier: Carrier = Carrier.SMTP,
+        *,
+        outbox: Path | None = None,
+        email: str | None = None,
+        readers: Sequence[Subscriber] | None = None,
+        date: dt.date | None = None,
+        retry_failed: bool = False,
+        retry_deferred_first: bool = True,
+        transports: Sequence[Transport] | None = None,
+    ) -> SendRun:
+        """Each reader's edition, dated in their own time zone (or `date`), to everyone not
+        served yet: `readers`, or the one with `email`, or everyone. Safe to re-run. First,
+        for a send to everyone, the deferred messages whose time has come; with
+        `retry_failed`, each edition's failed messages are queued again."""
+        with self._store() as store:
+            people = list(readers) if readers is not None else self._readers(store, email)
+            unknown = unresolved_liked(store, people)
+        dry_run = carrier is Carrier.DRY_RUN
+        chosen = list(transports) if transports is not None else self.transports(carrier, outbox)
+        retried: tuple[SendReport, ...] = ()
+        if retry_deferred_first and not dry_run and email is None and readers is None:
+            retried = tuple(self.retry(transports=chosen))
+        zones: dict[str, list[Subscriber]] = {}
+        for person in people:
+            zones.setdefault(person.timezone, []).append(person)
+        editions: list[tuple[str, SendReport]] = []
+        requeued: list[tuple[str, int]] = []
+        clock, hooks = self.runtime.clock, self.hooks
+        for zone, members in sorted(zones.items()):
+            if hooks.should_stop():
+                break
+            with self._store() as store:
+                if retry_failed and not dry_run:
+                    edition = (date or edition_date(clock(), zone)).isoformat()
+                    requeued.append((edition, store.retry_failed(edition, clock())))
+                report = send_edition(
+                    store,
+                    self.settings,
+                    chosen,
+                    clock,
+                    subscribers=members,
+                    dry_run=dry_run,
+                    on_message=hooks.on_message,
+                    sleep=self.runtime.sleep,
+                    timezone=zone,
+                    should_stop=hooks.should_stop,
+                    on_wait=hooks.on_wait,
+                    monotonic=self.runtime.monotonic,
+                    date=date,
+                )
+            editions.append((zone, report))
+        return SendRun(retried, tuple(editions), tuple(requeued), unknown)
+
+    def retry(
+        self, carrier: Carrier = Carrier.SMTP, *, transports: Sequence[Transport] | None = None
+    ) -> list[SendReport]:
+        """The deferred messages whose time has come, of any edition."""
+        chosen = list(transports) if transports is not None else None
+        with self._store() as store:
+            if not store.due_retries(self.runtime.clock()):
+                return []  # nothing due: no relay connection is even set up
+            return retry_deferred(
+                store,
+                self.settings,
+                chosen if chosen is not None else self.transports(carrier),
+                self.runtime.clock,
+                on_message=self.hooks.on_message,
+                sleep=self.runtime.sleep,
+                should_stop=self.hooks.should_stop,
+                on_wait=self.hooks.on_wait,
+            )
+
+    # -- readers' answers and links -------------------------------------------------------
+
+    def feedback(self, email: str, papers: Sequence[str], verdict: str | None) -> tuple[str, int]:
+        """Record "more" or "less" (None: forget) on these papers (arXiv ids or URLs, stored
+        ids) for a reader, as the email's links do: (their address, how many papers). Every
+        reference must resolve, or nothing is recorded."""
+        with self._store() as store:
+            person = self._readers(store, email)[0]
+            ids = resolve(store, papers)
+            record(store, person.email, ids, verdict, self.runtime.clock())
+        return person.email, len(ids)
+
+    def links(self, email: str) -> dict[str, str]:
+        """A reader's own signed pages (preferences, archive, feed, unsubscribe)."""
+        settings = self.settings
+        if Store.exists(settings.database):
+            with Store.open(settings.database, read_only=True) as store:
+                person = self._readers(store, email)[0]
+        else:  # no store yet: the settings' readers are all there is
+            person = self._readers(None, email)[0]
+        return reader_links(settings, person.email)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def preview(self, email: str | None = None, date: dt.date | None = None) -> Email:
+        """A reader's next edition (or their edition of `date`), recording nothing; the
+        first subscriber's without `email`."""
+        with Store.open(self.settings.database) as store:
+            person = self._readers(store, email)[0]
+            return preview(store, self.settings, person, self.runtime.clock, date=date)
