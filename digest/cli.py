@@ -860,27 +860,10 @@ def subscribers_import(obj: _Context, file: Path) -> None:
     (lists separated by ";"), max_items, min_score, send_at, timezone, weekdays_only, more,
     less, frequency (daily|weekly), weekday (mon…sun), delivery (email|feed), quiet
     (trending|note|skip)."""
-    from digest.feedback import record, resolve
-    from digest.store import Store
-    from digest.subscribers import read_csv
+    from digest.editions import Editions
 
-    rows = read_csv(file)
-    with Store.open(obj.settings.database) as store:
-        # Feedback columns name stored papers: all of them must resolve before anything is kept.
-        votes = [
-            (row.email, resolve(store, refs), verdict)
-            for row in rows
-            for refs, verdict in ((row.more, "more"), (row.less, "less"))
-            if refs
-        ]
-        added = store.upsert_subscribers(rows, utc_now())
-        for email, ids, verdict in votes:
-            record(store, email, ids, verdict, utc_now())
-        suppressed = store.suppressions()
-    kept_out = sum(1 for row in rows if row.email.casefold() in suppressed)
-    click.echo(
-        f"imported {len(rows)} subscriber(s) from {file}: {added} new, {len(rows) - added} updated"
-    )
+    count, added, kept_out = Editions(obj.settings).import_readers(file)
+    click.echo(f"imported {count} subscriber(s) from {file}: {added} new, {count - added} updated")
     if kept_out:
         _stderr().print(
             f"note: {kept_out} of them unsubscribed or bounced earlier and stay unmailed"

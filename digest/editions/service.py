@@ -34,7 +34,7 @@ from digest.feedback import record, resolve
 from digest.models import Email, Subscriber
 from digest.settings import Settings
 from digest.store import Store
-from digest.subscribers import all_subscribers
+from digest.subscribers import all_subscribers, read_csv
 
 
 def _never() -> bool:
@@ -236,6 +236,25 @@ class Editions:
                 should_stop=self.hooks.should_stop,
                 on_wait=self.hooks.on_wait,
             )
+
+    def import_readers(self, path: Path) -> tuple[int, int, int]:
+        """Add or update readers from a CSV file, all or nothing (their "more"/"less" columns
+        must all name stored papers first): (rows, of them new, of them suppressed)."""
+        rows = read_csv(path)
+        now = self.runtime.clock()
+        with self._store() as store:
+            votes = [
+                (row.email, resolve(store, refs), verdict)
+                for row in rows
+                for refs, verdict in ((row.more, "more"), (row.less, "less"))
+                if refs
+            ]
+            added = store.upsert_subscribers(rows, now)
+            for email, ids, verdict in votes:
+                record(store, email, ids, verdict, now)
+            suppressed = store.suppressions()
+        kept_out = sum(1 for row in rows if row.email.casefold() in suppressed)
+        return len(rows), added, kept_out
 
     # -- readers' answers and links -------------------------------------------------------
 
