@@ -222,11 +222,55 @@ def secret_env(monkeypatch: pytest.MonkeyPatch) -> str:
     return secret
 
 
-def run(
+TEST_SECRET = "cli-test-secret-key-123456"
+
+
+@dataclass(frozen=True, slots=True)
+class Ran:
+    """What a `digest` command did: as subprocess.CompletedProcess reports it."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> Ran:
+    """`digest ARGS` in this process (click's CliRunner): the command's exit code, stdout and
+    stderr, as a process would give them (an unexpected exception is a traceback on stderr
+    and exit 1). For what needs a process of its own (signals, a closed pipe, a daemon),
+    `run_process`."""
+    import signal
+    import traceback
+
+    from click.testing import CliRunner
+
+    from digest.cli import cli
+
+    full_env: dict[str, str | None] = {"DIGEST_SETTINGS": None, "DIGEST_SECRET_KEY": TEST_SECRET}
+    full_env.update(env or {})
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    before = Path.cwd()
+    os.chdir(cwd)
+    try:
+        result = CliRunner(env=full_env).invoke(cli, [str(a) for a in args], prog_name="digest")
+    finally:
+        os.chdir(before)
+        for sig, handler in handlers.items():  # `digest send` installs its own
+            signal.signal(sig, handler)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        info = result.exc_info
+        assert info is not None
+        stderr += "".join(traceback.format_exception(*info))
+    return Ran(result.exit_code, result.stdout, stderr)
+
+
+def run_process(
     *args: str | Path, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """`python -m digest ARGS` in a process of its own."""
     full_env = {k: v for k, v in os.environ.items() if k != "DIGEST_SETTINGS"}
-    full_env.update({"DIGEST_SECRET_KEY": "cli-test-secret-key-123456", **(env or {})})
+    full_env.update({"DIGEST_SECRET_KEY": TEST_SECRET, **(env or {})})
     return subprocess.run(
         [sys.executable, "-m", "digest", *map(str, args)],
         cwd=cwd,
@@ -238,7 +282,9 @@ def run(
     )
 
 
-def assert_clean_error(result: subprocess.CompletedProcess[str], code: int, needle: str) -> None:
+def assert_clean_error(
+    result: Ran | subprocess.CompletedProcess[str], code: int, needle: str
+) -> None:
     assert result.returncode == code, result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()

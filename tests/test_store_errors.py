@@ -16,7 +16,15 @@ from digest.diff import ingest_paths
 from digest.errors import StoreBusy, StoreError
 from digest.store import Store
 
-from .conftest import EXAMPLES, FIXED_NOW, assert_clean_error, fixed_clock, run, write_settings
+from .conftest import (
+    EXAMPLES,
+    FIXED_NOW,
+    Ran,
+    assert_clean_error,
+    fixed_clock,
+    run,
+    write_settings,
+)
 
 
 def _filled(folder: Path) -> Path:
@@ -91,7 +99,7 @@ def test_history_works_on_a_read_only_database(tmp_path: Path) -> None:
                 if parent == Path("/"):
                     break
                 parent.chmod(parent.stat().st_mode | 0o005)
-            result = subprocess.run(
+            result: Ran | subprocess.CompletedProcess[str] = subprocess.run(
                 ["runuser", "-u", "nobody", "--", sys.executable, *command],
                 capture_output=True,
                 text=True,

@@ -252,3 +252,15 @@ class DryRunTransport(_ConnectionlessTransport):
 
     def send(self, sender: str, recipient: str, data: bytes) -> None:
         return None
+
+
+class MemoryTransport(_ConnectionlessTransport):
+    """Keeps every message it is given, in order, as (sender, recipient, bytes): for tests
+    and for a caller that wants the messages themselves (Django's locmem backend is the
+    model). Shared between threads: one list, appended to under the GIL."""
+
+    def __init__(self) -> None:
+        self.outbox: list[tuple[str, str, bytes]] = []
+
+    def send(self, sender: str, recipient: str, data: bytes) -> None:
+        self.outbox.append((sender, recipient, data))
