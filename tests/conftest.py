@@ -35,6 +35,22 @@ EXAMPLES = REPO / "examples"
 FIXED_NOW = dt.datetime(2026, 11, 22, 6, 30, tzinfo=dt.UTC)
 
 
+# The integration tier: what needs a real server or a process of its own. A test is in it
+# when it uses one of these fixtures, runs on PostgreSQL, or is marked `integration` itself
+# (it starts processes: the daemon, signals, kill -9, a closed pipe, another user).
+SERVER_FIXTURES = frozenset(
+    {"smtp_server", "faulty", "postgres_server", "server_database", "browser"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_server = callspec is not None and callspec.params.get("database") == "postgresql"
+        if on_server or SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
 def shared_or_skip(path: Path) -> Path:
     """../shared is beside the checkout in CI; a bare clone skips these tests, CI never does."""
     if not path.exists():

@@ -329,6 +329,7 @@ def test_unresolved_liked_papers_are_named(
     assert "9999.99999" in sent.stderr
 
 
+@pytest.mark.integration
 def test_a_send_whose_output_is_closed_stops_cleanly_and_loses_nobody(tmp_path: Path) -> None:
     """`digest send | head`: the reader of the output goes away. The send stops after the
     message in flight is recorded (exit 130, as on Ctrl-C), nothing is left half-sent, and the

@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .conftest import CORPORA, shared_or_skip, write_settings
+
+pytestmark = pytest.mark.integration
 
 
 def _start(settings: Path, days: list[Path], cwd: Path) -> subprocess.Popen[str]:

@@ -32,6 +32,8 @@ from .conftest import (
     write_settings,
 )
 
+pytestmark = pytest.mark.integration
+
 FAST_RETRIES = "max_retries = 3\nretry_delay = 0.01\nmax_consecutive_errors = 3\n"
 
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 SHELLS = ["digest/cli.py", "digest/schedule.py", *(f"digest/web/{p.name}" for p in
           sorted((REPO / "digest" / "web").glob("*.py")))]  # fmt: skip
@@ -82,6 +84,7 @@ def test_the_shells_reach_the_pipeline_only_through_the_editions_service() -> No
     assert not NOT_YET - found, "these no longer happen: delete them from NOT_YET"
 
 
+@pytest.mark.integration
 def test_help_imports_neither_the_pipeline_nor_its_libraries() -> None:
     """`digest --help` answers without importing the pipeline (numpy, premailer, mjml,
     pydantic): what made it take 0.7 s."""

@@ -31,6 +31,8 @@ from .conftest import (
 )
 from .test_schedule import Daemon, _clock_in, _subscribers, daemons  # noqa: F401
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def own_server() -> Iterator[pgserver.PostgresServer]:

@@ -420,6 +420,7 @@ def test_a_day_with_no_candidates_learns_phrases_without_failing() -> None:
     assert ranker.rank([Profile(interests("graph neural"), (), 3)]) == [[]]
 
 
+@pytest.mark.integration
 def test_ranking_logs_no_library_debug_lines_at_the_default_level() -> None:
     """bm25s sets its own logger to DEBUG on import: a daemon logging at INFO printed
     "DEBUG bm25s: Building index from tokens" on every ranking."""

@@ -21,6 +21,8 @@ from digest.store import Store
 
 from .conftest import EXAMPLES, FaultyHandler, assert_clean_error, run, write_settings
 
+pytestmark = pytest.mark.integration
+
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 
 

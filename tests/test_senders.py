@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from digest.demo import free_port
 from digest.settings import load_settings
@@ -31,6 +32,8 @@ from .conftest import (
     write_settings,
 )
 from .test_schedule import Daemon, _clock_in, _settings, _subscribers, daemons  # noqa: F401
+
+pytestmark = pytest.mark.integration
 
 EDITION = "2026-11-22"
 

@@ -21,6 +21,8 @@ from digest.store import Store
 
 from .conftest import EXAMPLES, RecordingHandler, fixed_clock, write_settings
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:

@@ -71,6 +71,7 @@ def test_readers_open_without_the_write_lock(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not shutil.which("runuser") and os.geteuid() == 0, reason="needs runuser")
+@pytest.mark.integration
 def test_history_works_on_a_read_only_database(tmp_path: Path) -> None:
     database = _filled(tmp_path)
     with Store.open(database) as store:

@@ -273,6 +273,7 @@ def test_hostile_text_in_a_form_comes_back_escaped(web: Web) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
 
 
+@pytest.mark.integration
 def test_serve_binds_loopback_by_default(database: Path | str, tmp_path: Path) -> None:
     import subprocess
     import sys
