@@ -9,15 +9,8 @@ import pytest
 from digest.errors import RenderError
 from digest.identity import paper_key
 from digest.models import Basis, Edition, Paper, Pick, Subscriber, interests
-from digest.render import (
-    FULL_CARDS,
-    Links,
-    Renderer,
-    authors_line,
-    date_note,
-    header_safe,
-    snippet,
-)
+from digest.render import FULL_CARDS, Links, Renderer, header_safe
+from digest.render.view import authors_line, date_note, snippet
 
 HOSTILE = "<script>alert('x')</script> & \"quotes\"\r\nBcc: victim@example.org"
 LINKS = Links(
