@@ -1,7 +1,10 @@
 """Rank stage: each reader's picks from the day's new papers, with the evidence for each.
 
-`text` turns papers into lemmas, BM25 scores and evidence sentences; `ranker` calibrates the
-signals on the store, blends them and picks per reader, vectorised over all readers.
+`text` turns papers into lemmas, BM25 scores and evidence sentences; `phrases` says where a
+reader's phrase stands in a paper; `ranker` holds the models calibrated on the store and runs a
+ranking call, vectorised over all readers, in four pieces: `signals` (every signal and the
+blended score), `eligibility` (what earns a place), `diversity` (MMR) and `explain` (the
+reasons and evidence sentence of each pick).
 """
 
 from digest.models import Interest

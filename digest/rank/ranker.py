@@ -37,17 +37,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from digest.identity import normalise_title
-from digest.models import Basis, Interest, Paper, Pick
+from digest.models import Interest, Paper, Pick
+from digest.rank.diversity import mmr
+from digest.rank.eligibility import admit
+from digest.rank.explain import Explainer
 from digest.rank.phrases import compiled, spans
-from digest.rank.phrases import evidence as phrase_evidence
+from digest.rank.signals import Signals, index
 from digest.rank.text import (
     Bm25,
-    Evidence,
     document,
-    evidence,
     lemmas,
     padded,
-    sentences,
     stem,
     stems,
 )
@@ -61,12 +61,6 @@ if TYPE_CHECKING:
 SELECTIVITY = 0.01
 # With fewer store papers than this, the candidates join the calibration sample.
 MIN_CALIBRATION = 200
-# A phrase (or the liked papers) counts at most this many bars: one phrase repeated forty times
-# does not outweigh three phrases matched.
-CAP = 3.0
-# An exact run of the phrase's words adds this many bars (title) or this many (abstract).
-TITLE_RUN_BONUS = 0.5
-ABSTRACT_RUN_BONUS = 0.25
 # SVM regularisation for liked papers (few and precise, as arxiv-sanity-lite uses) and for the
 # per-phrase models (pseudo-labels: the store papers a phrase's BM25 ranks highest).
 SEED_C = 0.01
@@ -79,31 +73,11 @@ LEARNING_THREADS = 4  # at most, and no more than the machine's cores
 LESS_WEIGHT = 0.3
 # The taps a reader's taste keeps, for each of "more" and "less": the latest ones.
 MAX_FEEDBACK_EXAMPLES = 100
-# A paper as like the reader's liked papers as this many bars is picked for them. Measured with
-# `digest eval --every 5` (nDCG@10 of the shown list, arXiv topics, 10 liked papers each): 1 bar
-# showed 2.1 papers a day at precision 0.37, nDCG 0.17 (0.50x the arxiv-sanity SVM's top 10);
-# half a bar 8.6 a day at 0.31, nDCG 0.39 (1.12x).
-LIKED_BAR = 0.5
-# A one-word phrase mentioned once in an abstract picks a paper scoring this many bars on it
-# (the same measure, keyword topics: 1 bar 0.423 at precision 0.368; half a bar 0.442 at 0.322).
-ONCE_BAR = 1.0
-# "More like this" admits a paper this many bars close to the reader's taps, if it is also
-# this many bars near their profile (their phrases' words, their liked papers): measured on
-# the reader panel's days, one tap on a pick with 1 and 1 admitted 34 papers, 25 of them off
-# topic; with 2 and 2, 4 papers, 1 off topic.
-TASTE_BAR = 2.0
-NEAR = 2.0
 # "Less like this" takes out a paper as close to a tapped one as the store's closest few, if it
 # is at least this close outright (tf-idf cosine). Measured on the reader panel's days: of the
 # next day's 41 shown papers most like a paper tapped "less", 20 stay (41 without the tap;
 # 5 with no floor, when sharing the reader's own topic words was enough to go).
 AVERSION_FLOOR = 0.1
-# A paper this near one of a reader's phrases is "related to" it (an unthresholded ranking).
-RELATED = 0.5
-# MMR looks this many times `max_items` deep into each reader's ranking.
-SHORTLIST_FACTOR = 4
-# Scores are compared at this precision: a batch and a single reader order exactly alike.
-DECIMALS = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,53 +229,6 @@ class _Texts:
                 in_title[:, j] = [needle in t for t in self.titles]
                 in_body[:, j] = [needle in b for b in self.bodies]
         return in_title, in_body
-
-
-def _index(items: Sequence[str]) -> dict[str, int]:
-    """Distinct items in first-seen order → column number."""
-    columns: dict[str, int] = {}
-    for item in items:
-        columns.setdefault(item, len(columns))
-    return columns
-
-
-# -- signals ---------------------------------------------------------------------------------
-
-
-def _any_per_profile(
-    hits: np.ndarray, columns: dict[str, int], wanted: Sequence[Sequence[str]]
-) -> np.ndarray:
-    """profiles × papers: does the paper hit any of that profile's items (terms, authors)?"""
-    result = np.zeros((len(wanted), hits.shape[0]), dtype=bool)
-    for s, items in enumerate(wanted):
-        if items:
-            result[s] = hits[:, [columns[item] for item in items]].any(axis=1)
-    return result
-
-
-def _scaled_log(values: np.ndarray) -> np.ndarray:
-    logged = np.log1p(np.maximum(values, 0))
-    top = logged.max() if len(logged) else 0.0
-    return logged / top if top > 0 else np.zeros_like(logged)
-
-
-def _freshness(
-    candidates: Sequence[Candidate], now: dt.datetime | None, half_life: float
-) -> np.ndarray:
-    if now is None:
-        return np.ones(len(candidates), dtype=np.float64)
-    ages = []
-    for c in candidates:
-        age: float
-        if c.paper.published is not None:
-            age = float((now.date() - c.paper.published).days)
-        elif c.first_seen is not None:
-            age = (now - c.first_seen).total_seconds() / 86400
-        else:
-            age = 0.0
-        ages.append(max(age, 0.0))
-    decay: np.ndarray = np.power(0.5, np.asarray(ages, dtype=np.float64) / half_life)
-    return decay
 
 
 def calibrated(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -516,7 +443,7 @@ class Ranker:
         columns: list[int] = []
         values: list[float] = []
         papers_by_key = {p.key: p for s in readers for p in (*profiles[s].more, *profiles[s].less)}
-        example = _index(list(papers_by_key))
+        example = index(list(papers_by_key))
         for row, s in enumerate(readers):
             for papers, sign in ((profiles[s].more, 1.0), (profiles[s].less, -LESS_WEIGHT)):
                 for paper in papers:  # the same paper twice adds up (csr sums duplicates)
@@ -558,7 +485,7 @@ class Ranker:
         if not readers or self.model.empty:
             return result
         papers = {p.key: p for s in readers for p in profiles[s].less}
-        example = _index(list(papers))
+        example = index(list(papers))
         examples = self.model.transform([self._stems(papers[k]) for k in example])
         background = self.corpus_matrix if self.corpus_matrix is not None else self.matrix
         to_candidates = (self.matrix @ examples.T).tocsc()
@@ -575,7 +502,7 @@ class Ranker:
             result[s] = np.where(closest >= AVERSION_FLOOR, calibrated(closest, reference), 0.0)
         return result
 
-    def _liked(self, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
+    def liked(self, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
         """(confidence in bar units, index of the most similar liked paper) per candidate: a
         linear SVM with the liked papers as positives and the store's other papers (else the
         candidates) as negatives, as arxiv-sanity-lite does, calibrated on those negatives."""
@@ -601,288 +528,24 @@ class Ranker:
         `max_items` of the ranking whatever they score (for evaluation)."""
         if not self.candidates or not profiles:
             return [[] for _ in profiles]
-        return _Run(self, profiles, thresholded).picks()
-
-
-class _Run:
-    """One call of Ranker.rank: the signals for these profiles, then the picks."""
-
-    def __init__(self, ranker: Ranker, profiles: Sequence[Profile], thresholded: bool) -> None:
-        from scipy.sparse import csr_matrix
-
-        self._sentences: dict[int, list[tuple[str, frozenset[str]]]] = {}
-        self._evidence_cache: dict[tuple[int, frozenset[str]], Evidence | None] = {}
-        self._example_words: dict[str, frozenset[str]] = {}
-        self._honest_rows: list[frozenset[int]] | None = None
-        self._confidence_rows: list[list[float]] = []
-        self._phrase_evidence_cache: dict[tuple[int, tuple[str, ...]], Evidence | None] = {}
-        self._shared_cache: dict[tuple[str, int], frozenset[str]] = {}
-        self._own: dict[int, list[tuple[int, float, int, str]]] = {}
-
-        self.ranker, self.profiles = ranker, profiles
-        texts, n_papers = ranker.texts, len(ranker.items)
-        self.interests = [p.interests for p in profiles]
-        self.phrases = _index([i.phrase for group in self.interests for i in group])
-        phrase_list = list(self.phrases)
-        # Phrases: calibrated BM25 (capped; the phrase's words anywhere, weak evidence) plus a
-        # bonus where the phrase itself stands in the paper.
-        confidence = ranker.phrase_confidence(phrase_list)
-        in_title, in_abstract = texts.phrase_hits(phrase_list)
-        self.confidence = confidence
-        # A phrase matches where its words stand together, in order, in the title or the
-        # abstract (digest.rank.phrases): that, and only that, is told as "matches: X".
-        self.honest = in_title | (in_abstract > 0)
-        # It is a reason to pick the paper where the paper is about it: the phrase in its
-        # title; a phrase of several words in its abstract; a one-word phrase ("benchmarks",
-        # which many abstracts mention in passing) twice, or once in a paper that scores like
-        # the store's best for it.
-        several = np.array([compiled(p).content >= 2 for p in phrase_list], dtype=bool)
-        self.about = (
-            in_title
-            | (in_abstract >= 2)
-            | ((in_abstract == 1) & (several[None, :] | (confidence >= ONCE_BAR)))
-        )
-        topical = np.minimum(confidence, CAP) + np.where(
-            in_title, TITLE_RUN_BONUS, np.where(in_abstract > 0, ABSTRACT_RUN_BONUS, 0)
-        )
-        rows, cols, vals = [], [], []
-        for s, group in enumerate(self.interests):
-            weight_sum = sum(i.weight for i in group)
-            for interest in group:
-                rows.append(s)
-                cols.append(self.phrases[interest.phrase])
-                vals.append(interest.weight / weight_sum)
-        shape = (len(profiles), max(len(self.phrases), 1))
-        self.spread = csr_matrix((vals, (rows, cols)), shape=shape, dtype=np.float64)
-        per_phrase = topical
-        if ranker.weights.learned and phrase_list and ranker.corpus_matrix is not None:
-            # What each phrase is about, learned from the store: orders the papers that clear a
-            # bar (it never makes a paper eligible, so it cannot bring in off-topic ones).
-            per_phrase = per_phrase + ranker.weights.learned * ranker.learned(phrase_list)
-        if ranker.weights.semantic and phrase_list:
-            # Optional (digest[embeddings]): meaning beyond the words; reorders only.
-            semantic = ranker.semantic(phrase_list)
-            if semantic is not None:
-                per_phrase = per_phrase + ranker.weights.semantic * semantic
-        # Every signal per phrase first, then one product spreads them over the readers.
-        relevance = (
-            np.asarray(self.spread[:, : len(phrase_list)] @ per_phrase.T)
-            if phrase_list
-            else np.zeros((len(profiles), n_papers))
-        )
-        pattern = self.spread.copy()
-        pattern.data[:] = 1
-        phrase_match = (
-            np.asarray(pattern[:, : len(phrase_list)] @ self.about.T.astype(np.float64)) > 0
-            if phrase_list
-            else np.zeros((len(profiles), n_papers), dtype=bool)
-        )
-        # Exclusions veto; followed authors boost and qualify.
-        exclusions = [p.exclude for p in profiles]
-        terms_ = _index([t for group in exclusions for t in group])
-        ex_title, ex_body = texts.runs(list(terms_))
-        excluded = _any_per_profile(ex_title | ex_body, terms_, exclusions)
-        authors = [tuple(normalise_title(a) for a in p.authors) for p in profiles]
-        names = _index([a for group in authors for a in group])
-        by_name = np.array(
-            [[name in written for name in names] for written in texts.authors], dtype=bool
-        ).reshape(n_papers, len(names))
-        self.followed = _any_per_profile(by_name, names, authors)
-        # Liked papers: one SVM per reader who has any.
-        self.seed = np.zeros((len(profiles), n_papers))
-        self.nearest = np.zeros((len(profiles), n_papers), dtype=np.int64)
-        for s, profile in enumerate(profiles):
-            if profile.liked:
-                self.seed[s], self.nearest[s] = ranker._liked(profile)
-        weights, items, candidates = ranker.weights, ranker.items, ranker.candidates
-        self.upvotes = np.array([p.upvotes or 0 for p in items], dtype=np.float64)
-        deltas = np.array([c.upvote_delta for c in candidates], dtype=np.float64)
-        shared = (
-            weights.popularity * _scaled_log(self.upvotes)
-            + weights.trending * _scaled_log(deltas)
-            + weights.freshness
-            * _freshness(candidates, ranker.now, weights.freshness_half_life_days)
-        )
-        # Feedback: one model for every reader who gave any, in one sparse product.
-        self.taste, self.taste_nearest = ranker.taste(profiles)
-        has_interest = np.array([bool(g) for g in self.interests])
-        has_liked = np.array([bool(p.liked) for p in profiles])
-        has_authors = np.array([bool(p.authors) for p in profiles])
-        has_more = np.array([bool(p.more) for p in profiles])
-        has_feedback = has_more | np.array([bool(p.less) for p in profiles])
-        # The per-reader signals are zero for the readers without them: added only where not.
-        total = weights.relevance * relevance + shared[None, :]
-        total[has_feedback] += weights.feedback * np.clip(self.taste[has_feedback], -CAP, CAP)
-        total[has_liked] += weights.seed * np.minimum(self.seed[has_liked], CAP)
-        total[has_authors] += weights.authors * self.followed[has_authors]
-        # "Less like this": papers close to one the reader turned down go down, in proportion.
-        has_less = np.array([bool(p.less) for p in profiles])
-        aversion = ranker.aversion(profiles)
-        total[has_less] -= weights.feedback * np.clip(aversion[has_less], 0, CAP)
-        self.scores = np.round(total, DECIMALS)
-        targeted = has_interest | has_liked | has_authors | has_more
-        self.liked_match = has_liked[:, None] & (self.seed >= LIKED_BAR)
-        # "More like this" admits a paper close to the tapped one that is also near what the
-        # reader reads (one of their phrases' words, their liked papers), unless the taps are
-        # all the reader has: one tap must not open the email to a neighbouring field.
-        near = (
-            np.asarray(pattern[:, : len(phrase_list)] @ (confidence >= NEAR).T.astype(float)) > 0
-            if phrase_list
-            else np.zeros((len(profiles), n_papers), dtype=bool)
-        )
-        near |= has_liked[:, None] & (self.seed >= NEAR)
-        near |= ~(has_interest | has_liked)[:, None]
-        # Said as a reason wherever a paper is close to a tapped one (1 bar); admits one alone
-        # only further up and near the profile.
-        self.taste_close = has_more[:, None] & (self.taste >= 1)
-        taste_match = self.taste_close & (self.taste >= TASTE_BAR) & near
-        cleared = phrase_match | self.liked_match | self.followed | taste_match
-        # A paper as close to a turned-down paper as the store's closest few is not shown.
-        eligible = ~excluded & (aversion < 1)
-        if thresholded:
-            eligible &= np.where(targeted[:, None], cleared, True)
-        ids = np.array([-1 if c.paper_id is None else c.paper_id for c in candidates])
-        column = {c.paper.key: col for col, c in enumerate(candidates)}
-        for s, profile in enumerate(profiles):
-            if profile.skip_ids:
-                eligible[s] &= ~np.isin(ids, list(profile.skip_ids))
-            # Never shown back what the reader gave: their liked papers and their feedback's.
-            given = [column.get(p.key) for p in (*profile.liked, *profile.more, *profile.less)]
-            eligible[s, [col for col in given if col is not None]] = False
-        minimum = np.array([p.min_score for p in profiles], dtype=np.float64)[:, None]
-        self.eligible = eligible & (self.scores >= minimum)
-
-    def _own_phrases(self, s: int) -> list[tuple[int, float, int, str]]:
-        """The reader's distinct phrases as (column, weight, position, phrase); a phrase
-        listed twice counts with its larger weight, at its first position."""
-        mine: dict[str, tuple[int, float, int, str]] = {}
-        for n, interest in enumerate(self.interests[s]):
-            phrase = interest.phrase
-            if phrase in mine:
-                j, weight, first, _ = mine[phrase]
-                mine[phrase] = (j, max(weight, interest.weight), first, phrase)
-            else:
-                mine[phrase] = (self.phrases[phrase], interest.weight, n, phrase)
-        return list(mine.values())
-
-    def _matched(self, s: int, col: int) -> tuple[str, ...]:
-        """The reader's phrases this paper honestly matches, strongest first. Read from plain
-        Python rows made once per run: numpy indexing per pick would cost more than the pick."""
-        if self._honest_rows is None:
-            self._honest_rows = [frozenset(np.flatnonzero(row).tolist()) for row in self.honest]
-            self._confidence_rows = self.confidence.tolist()
-        mine = self._own.get(s)
-        if mine is None:
-            mine = self._own[s] = self._own_phrases(s)
-        honest, confidence = self._honest_rows[col], self._confidence_rows[col]
-        found = sorted(
-            (-confidence[j] * weight, n, phrase) for j, weight, n, phrase in mine if j in honest
-        )
-        return tuple(phrase for _, _, phrase in found)
-
-    def _phrase_evidence(self, col: int, matched: tuple[str, ...]) -> Evidence | None:
-        """Cached per (paper, phrases): readers with the same interests share the sentence."""
-        key = (col, matched)
-        if key not in self._phrase_evidence_cache:
-            if col not in self._sentences:
-                self._sentences[col] = sentences(self.ranker.items[col])
-            texts = [sentence for sentence, _ in self._sentences[col]]
-            self._phrase_evidence_cache[key] = phrase_evidence(texts, list(matched))
-        return self._phrase_evidence_cache[key]
-
-    def _shared_words(self, example: Paper, col: int) -> frozenset[str]:
-        """The rarest words a candidate shares with a paper the reader liked or asked more of:
-        what its evidence sentence should show. Cached per (paper, candidate)."""
-        key = (example.key, col)
-        if key not in self._shared_cache:
-            if example.key not in self._example_words:
-                self._example_words[example.key] = frozenset(lemmas(document(example)))
-            shared = self.ranker.texts.words[col] & self._example_words[example.key]
-            ranked = sorted(shared, key=lambda w: (-self.ranker.rarity(w), w))
-            self._shared_cache[key] = frozenset(ranked[:6])
-        return self._shared_cache[key]
-
-    def _evidence(self, col: int, wanted: frozenset[str]) -> Evidence | None:
-        """Cached per (paper, words): readers with the same interests share the sentence."""
-        key = (col, wanted)
-        if key not in self._evidence_cache:
-            if col not in self._sentences:
-                self._sentences[col] = sentences(self.ranker.items[col])
-            self._evidence_cache[key] = evidence(self._sentences[col], wanted, self.ranker.rarity)
-        return self._evidence_cache[key]
-
-    def picks(self) -> list[list[Pick]]:
-        ranker, profiles = self.ranker, self.profiles
-        chosen = _mmr(
-            self.scores,
-            self.eligible,
-            ranker.matrix,
+        signals = Signals.of(self, profiles)
+        admission = admit(self, profiles, signals, thresholded)
+        chosen = mmr(
+            signals.scores,
+            admission.eligible,
+            self.matrix,
             [p.max_items for p in profiles],
-            self.upvotes,
-            ranker.weights.diversity,
+            signals.upvotes,
+            self.weights.diversity,
         )
+        explainer = Explainer(self, profiles, signals, admission)
         return [
             [
-                self._pick(s, col, score)
-                for col, score in zip(columns, self.scores[s, columns].tolist(), strict=True)
+                explainer.pick(s, col, score)
+                for col, score in zip(columns, signals.scores[s, columns].tolist(), strict=True)
             ]
             for s, columns in enumerate(chosen)
         ]
-
-    def _pick(self, s: int, col: int, score: float) -> Pick:
-        ranker = self.ranker
-        profile, candidate = self.profiles[s], ranker.candidates[col]
-        paper = candidate.paper
-        reasons: list[str] = []
-        bases: list[Basis] = []
-        wanted: frozenset[str] = frozenset()
-        matched = self._matched(s, col)
-        if matched:
-            reasons.append(f"matches: {', '.join(matched)}")
-            bases.append(Basis.INTEREST)
-        # The numpy lookups only for readers who have the signal at all.
-        if profile.liked and self.liked_match[s, col]:
-            liked = profile.liked[self.nearest[s, col]]
-            reasons.append(f"similar to papers you liked: {liked.title}")
-            bases.append(Basis.LIKED)
-            if not wanted:
-                wanted = self._shared_words(liked, col)
-        if profile.more and self.taste_close[s, col]:
-            asked = profile.more[self.taste_nearest[s, col]]
-            reasons.append(f"like a paper you asked more of: {asked.title}")
-            bases.append(Basis.FEEDBACK)
-            if not wanted:
-                wanted = self._shared_words(asked, col)
-        if profile.authors and self.followed[s, col]:
-            followed = {normalise_title(a) for a in profile.authors}
-            names = [a for a in paper.authors if normalise_title(a) in followed]
-            reasons.append(f"by {', '.join(names)}")
-            bases.append(Basis.AUTHOR)
-        if not reasons:
-            related = [
-                i.phrase
-                for i in self.interests[s]
-                if self.confidence[col, self.phrases[i.phrase]] >= RELATED
-            ]
-            if related:
-                reasons.append(f"related to {', '.join(dict.fromkeys(related))}")
-        if not reasons:  # nothing personal: popularity is the reason (the card shows counts)
-            reasons.append("trending in this listing" if paper.upvotes else "new in this listing")
-        # The sentence that shows it: the matched phrases' own words marked, else the words a
-        # similar paper shares with it.
-        found = self._phrase_evidence(col, matched) if matched else self._evidence(col, wanted)
-        return Pick(
-            paper=paper,
-            score=round(score, 4),
-            reasons=tuple(reasons),
-            paper_id=candidate.paper_id,
-            evidence=found.sentence if found else "",
-            highlights=found.highlights if found else (),
-            basis=bases[0] if bases else Basis.POPULAR,
-            interest=matched[0] if matched else "",
-            upvote_delta=candidate.upvote_delta,
-            first_seen=candidate.first_seen,
-        )
 
 
 def rank(
@@ -901,65 +564,3 @@ def rank(
     if not papers or not profiles:
         return [[] for _ in profiles]
     return Ranker(papers, corpus=corpus, now=now, weights=weights).rank(profiles)
-
-
-def _mmr(
-    scores: np.ndarray,
-    eligible: np.ndarray,
-    matrix: csr_matrix,
-    limits: Sequence[int],
-    upvotes: np.ndarray,
-    diversity: float,
-) -> list[list[int]]:
-    """Maximal marginal relevance for all readers in lock-step.
-
-    Each reader's shortlist is its best SHORTLIST_FACTOR × max_items papers (score, then
-    upvotes, then listing order); each step takes, per reader, the shortlisted paper with the
-    best (1 - diversity) · relevance - diversity · (max cosine to what it already took)."""
-    n_profiles, n_papers = scores.shape
-    depth = min(n_papers, max(limits) * SHORTLIST_FACTOR)
-    # Only the eligible (reader, paper) pairs are ordered, all readers in one sort: by reader,
-    # then score desc, then upvotes desc, then listing order (the tie-break rank).
-    tie_rank = np.empty(n_papers, dtype=np.int64)
-    tie_rank[np.lexsort((np.arange(n_papers), -upvotes))] = np.arange(n_papers)
-    rows, cols = np.nonzero(eligible)
-    order = np.lexsort((tie_rank[cols], -scores[rows, cols], rows))
-    rows, cols = rows[order], cols[order]
-    within = np.arange(len(rows)) - np.searchsorted(rows, np.arange(n_profiles))[rows]
-    kept = within < depth
-    shortlist = np.zeros((n_profiles, depth), dtype=np.int64)
-    valid = np.zeros((n_profiles, depth), dtype=bool)
-    shortlist[rows[kept], within[kept]] = cols[kept]
-    valid[rows[kept], within[kept]] = True
-    relevance = np.take_along_axis(scores, shortlist, axis=1)
-    top = np.where(valid, relevance, -np.inf).max(axis=1, keepdims=True)
-    relevance = np.where(np.isfinite(top) & (top > 0), relevance / np.where(top > 0, top, 1), 0)
-    relevance = np.round(relevance, DECIMALS)
-    union = np.unique(shortlist[valid]) if valid.any() else np.zeros(0, dtype=np.int64)
-    position = np.full(n_papers, -1)
-    position[union] = np.arange(len(union))
-    similar = (
-        np.round((matrix[union] @ matrix[union].T).toarray().astype(np.float64), DECIMALS)
-        if len(union)
-        else np.zeros((0, 0))
-    )
-    local = position[shortlist]
-    closest = np.zeros(shortlist.shape, dtype=np.float64)
-    taken = ~valid
-    picks: list[list[int]] = [[] for _ in range(n_profiles)]
-    rows = np.arange(n_profiles)
-    for step in range(max(limits)):
-        value = np.round((1 - diversity) * relevance - diversity * closest, DECIMALS)
-        value[taken] = -np.inf
-        best = value.argmax(axis=1)  # first of equals = better by score/upvotes/order
-        alive = np.isfinite(value[rows, best]) & (np.array(limits) > step)
-        if not alive.any():
-            break
-        for s in rows[alive]:
-            picks[s].append(int(shortlist[s, best[s]]))
-        taken[rows[alive], best[alive]] = True
-        chosen_local = local[rows, best]
-        safe = np.where(alive, chosen_local, 0)
-        sims = similar[safe[:, None], np.where(local >= 0, local, 0)] if len(union) else closest
-        closest = np.where(alive[:, None], np.maximum(closest, sims), closest)
-    return picks
