@@ -286,3 +286,28 @@ class Deferral:
     retry_at: dt.datetime
     failing_since: dt.datetime
     ambiguous: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """How the signals blend into one score; relevance and liked papers are in units of their
+    calibrated bar. The defaults of `[ranking]` (settings.RankingSettings) are these."""
+
+    relevance: float = 1.0
+    # The reader's feedback ("more like this" / "less like this"), in units of its bar.
+    feedback: float = 1.0
+    # Per-phrase models learned from the store (in standard deviations); they reorder papers
+    # that cleared a bar and never make one eligible. 0 turns them off.
+    learned: float = 0.4
+    # Semantic similarity of phrase and paper (only with `digest[embeddings]`), in standard
+    # deviations over the day's papers; reorders, never admits a paper.
+    semantic: float = 0.5
+    seed: float = 1.0
+    authors: float = 0.5
+    popularity: float = 0.05
+    trending: float = 0.05
+    freshness: float = 0.05
+    # MMR trade-off: 0 = pure relevance order, 1 = as diverse as possible.
+    diversity: float = 0.3
+    # Freshness halves every this many days.
+    freshness_half_life_days: float = 7.0

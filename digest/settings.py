@@ -7,6 +7,7 @@ refused, so secrets never end up in a repository.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import os
@@ -29,6 +30,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from digest.addresses import normalise_address
 from digest.errors import SettingsError
+from digest.models import Weights
 from digest.store.db import SERVER_SCHEMES
 
 DEFAULT_SETTINGS_PATH = Path("settings.toml")
@@ -286,21 +288,28 @@ class WebSettings(_Section):
     _host = field_validator("host")(_single_line)
 
 
-class RankingSettings(_Section):
-    """How signals blend into one score (see digest.rank.Weights)."""
+_WEIGHTS = Weights()
 
-    relevance: float = Field(default=1.0, ge=0)
-    feedback: float = Field(default=1.0, ge=0)
-    learned: float = Field(default=0.4, ge=0)
-    semantic: float = Field(default=0.5, ge=0)
-    seed: float = Field(default=1.0, ge=0)
-    authors: float = Field(default=0.5, ge=0)
-    popularity: float = Field(default=0.05, ge=0)
-    trending: float = Field(default=0.05, ge=0)
-    freshness: float = Field(default=0.05, ge=0)
-    diversity: float = Field(default=0.3, ge=0, le=1)
-    freshness_half_life_days: float = Field(default=7.0, gt=0)
+
+class RankingSettings(_Section):
+    """How signals blend into one score (digest.models.Weights, whose defaults these are)."""
+
+    relevance: float = Field(default=_WEIGHTS.relevance, ge=0)
+    feedback: float = Field(default=_WEIGHTS.feedback, ge=0)
+    learned: float = Field(default=_WEIGHTS.learned, ge=0)
+    semantic: float = Field(default=_WEIGHTS.semantic, ge=0)
+    seed: float = Field(default=_WEIGHTS.seed, ge=0)
+    authors: float = Field(default=_WEIGHTS.authors, ge=0)
+    popularity: float = Field(default=_WEIGHTS.popularity, ge=0)
+    trending: float = Field(default=_WEIGHTS.trending, ge=0)
+    freshness: float = Field(default=_WEIGHTS.freshness, ge=0)
+    diversity: float = Field(default=_WEIGHTS.diversity, ge=0, le=1)
+    freshness_half_life_days: float = Field(default=_WEIGHTS.freshness_half_life_days, gt=0)
     corpus_size: int = Field(default=5000, ge=0, le=1_000_000)
+
+    def weights(self) -> Weights:
+        """The ranker's weights: every field of Weights is a key here."""
+        return Weights(**{f.name: getattr(self, f.name) for f in dataclasses.fields(Weights)})
 
 
 def check_database(value: Any) -> Any:

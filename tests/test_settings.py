@@ -110,3 +110,16 @@ def test_weighted_interests_and_ranking_section(tmp_path: Path) -> None:
     assert person.interests == (Interest("plain"), Interest("heavy", 2.5))
     assert (person.authors, person.liked, person.min_score) == (("Ada",), ("2501.00001",), 0.2)
     assert weights_from(settings).diversity == 0.5
+
+
+def test_the_ranking_weights_have_one_set_of_defaults() -> None:
+    """[ranking] and the ranker's Weights are one declaration: every weight is a settings key
+    and the section's defaults are the ranker's (they were written twice, and could differ)."""
+    import dataclasses
+
+    from digest.models import Weights
+    from digest.settings import RankingSettings
+
+    assert {f.name for f in dataclasses.fields(Weights)} <= set(RankingSettings.model_fields)
+    assert RankingSettings().weights() == Weights()
+    assert RankingSettings(diversity=0.7).weights().diversity == 0.7

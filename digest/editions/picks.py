@@ -15,7 +15,7 @@ from digest.store import DeliveryRow, Store
 
 def weights_from(settings: Settings) -> Weights:
     """[ranking] names every weight the ranker has (and more: corpus_size)."""
-    return Weights(**{f.name: getattr(settings.ranking, f.name) for f in fields(Weights)})
+    return settings.ranking.weights()
 
 
 # What a pick and the ledger's record of it share, field for field.

@@ -7,8 +7,8 @@ blended score), `eligibility` (what earns a place), `diversity` (MMR) and `expla
 reasons and evidence sentence of each pick).
 """
 
-from digest.models import Interest
-from digest.rank.ranker import MAX_FEEDBACK_EXAMPLES, Candidate, Profile, Ranker, Weights, rank
+from digest.models import Interest, Weights
+from digest.rank.ranker import MAX_FEEDBACK_EXAMPLES, Candidate, Profile, Ranker, rank
 from digest.rank.text import document
 
 __all__ = [
