@@ -702,8 +702,8 @@ _EVERYONE = 2**62  # "no limit" for SQLite's LIMIT
 @pass_context
 def subscribers_add(obj: _Context, /, email: str, **fields: Any) -> None:
     """Add a subscriber, or replace the profile of one already in the store."""
+    from digest.profile import ProfileInput, validated_row
     from digest.store import Store
-    from digest.subscribers import ProfileInput, validated_row
 
     try:
         row = validated_row(

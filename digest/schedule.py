@@ -43,7 +43,8 @@ from digest.editions import (
 )
 from digest.errors import DigestError, DumpError
 from digest.models import DeliveryState
-from digest.settings import Settings, load_settings, parse_send_at
+from digest.profile import parse_send_at
+from digest.settings import Settings, load_settings
 from digest.store import Store
 from digest.store.db import held
 from digest.subscribers import all_subscribers, schedules

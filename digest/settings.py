@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import os
 import re
 import tomllib
-import zoneinfo
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -24,13 +22,17 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from digest import profile
 from digest.addresses import normalise_address
 from digest.errors import SettingsError
 from digest.models import Weights
+from digest.profile import check_timezone
 from digest.store.db import SERVER_SCHEMES
 
 DEFAULT_SETTINGS_PATH = Path("settings.toml")
@@ -185,75 +187,52 @@ class InterestSettings(_Section):
     weight: float = Field(default=1.0, gt=0, le=100)
 
 
-_SEND_AT = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?")
-
-
-def parse_send_at(value: str) -> tuple[int, int, int]:
-    """ "07:30" or "07:30:15" → (hour, minute, second); ValueError names the expected form."""
-    match = _SEND_AT.fullmatch(value.strip())
-    if match is None:
-        raise ValueError(f"send time {value!r} is not HH:MM (24-hour clock, e.g. 07:30)")
-    hour, minute, second = match.groups()
-    return int(hour), int(minute), int(second or 0)
-
-
-# Files of the zone database that are not IANA zone names: the machine's own zone (whatever
-# it is set to), the POSIX rules template, and a placeholder for machines not yet set up.
-_NOT_ZONES = frozenset({"localtime", "posixrules", "Factory"})
-
-
-@functools.cache
-def time_zones() -> frozenset[str]:
-    """The IANA zone names digest accepts: the zone database's names (neither its `posix/`
-    and `right/` copies, which the database itself leaves out, nor the files above)."""
-    return frozenset(zoneinfo.available_timezones() - _NOT_ZONES)
-
-
-def check_timezone(value: str) -> str:
-    if value not in time_zones():
-        raise ValueError(
-            f"unknown time zone {value[:60]!r} (use an IANA name such as Europe/Berlin)"
-        )
-    return value
-
-
-def _send_at(value: str | None) -> str | None:
-    if value is not None:
-        parse_send_at(value)
-    return value
-
-
-def _timezone(value: str | None) -> str | None:
-    return value if value is None else check_timezone(value)
-
-
 class SubscriberSettings(_Section):
+    """A `[[subscribers]]` entry: the reader schema (digest.profile), checked by its checks,
+    each error at its key."""
+
     email: str
     name: str = ""
     interests: tuple[str | InterestSettings, ...] = ()
     exclude: tuple[str, ...] = ()
     authors: tuple[str, ...] = ()
     liked: tuple[str, ...] = ()
-    min_score: float = Field(default=0.0, ge=0)
-    max_items: int = Field(default=10, ge=1, le=100)
+    min_score: float = 0.0
+    max_items: int = 10
     # When this reader's edition goes out (`digest daemon`); unset: the top-level defaults.
     send_at: str | None = None
     timezone: str | None = None
     weekdays_only: bool | None = None
     # "daily", or "weekly" on `weekday` (mon … sun): the week's best unsent papers.
-    frequency: Literal["daily", "weekly"] = "daily"
-    weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    frequency: str = "daily"
+    weekday: str = "mon"
     # "email", or "feed": only in their private Atom feed, never mailed.
-    delivery: Literal["email", "feed"] = "email"
+    delivery: str = "email"
     # A day whose new papers hold nothing for this reader: "trending" (a short email that says
     # so, then the day's most upvoted papers marked as not matched), "note" (the email alone),
     # "skip" (nothing).
-    quiet: Literal["trending", "note", "skip"] = "trending"
+    quiet: str = "trending"
 
     _name = field_validator("name")(_single_line)
     _email = field_validator("email")(normalise_address)
-    _send_time = field_validator("send_at")(_send_at)
-    _zone = field_validator("timezone")(_timezone)
+    _max_items = field_validator("max_items", mode="before")(profile.check_max_items)
+    _min_score = field_validator("min_score", mode="before")(profile.check_min_score)
+    _send_time = field_validator("send_at")(profile.check_send_at)
+    _zone = field_validator("timezone")(profile.check_zone)
+    _frequency = field_validator("frequency")(profile.check_frequency)
+    _weekday = field_validator("weekday")(profile.check_weekday)
+    _delivery = field_validator("delivery")(profile.check_delivery)
+    _quiet = field_validator("quiet")(profile.check_quiet)
+
+    @field_validator("exclude", "authors", "liked")
+    @classmethod
+    def _terms(cls, values: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        return tuple(profile.check_terms(values, str(info.field_name)))
+
+    @model_validator(mode="after")
+    def _weekly(self) -> SubscriberSettings:
+        profile.check_weekly(self.frequency, self.weekday, self.weekdays_only)
+        return self
 
 
 class ScheduleSettings(_Section):
@@ -373,7 +352,7 @@ class Settings(BaseSettings):
 
     _known_zone = field_validator("timezone")(check_timezone)
     _database_location = field_validator("database", mode="before")(check_database)
-    _send_time = field_validator("send_at")(_send_at)
+    _send_time = field_validator("send_at")(profile.check_send_at)
 
     @classmethod
     def settings_customise_sources(

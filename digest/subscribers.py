@@ -10,206 +10,32 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from digest.addresses import normalise_address
 from digest.errors import SubscriberError
-from digest.models import WEEKDAYS, Delivery, Frequency, Interest, Quiet, Subscriber
-from digest.settings import Settings, SubscriberSettings, check_timezone, parse_send_at
-from digest.store import Store, SubscriberRow
+from digest.models import Delivery, Frequency, Interest, Quiet, Subscriber
+from digest.profile import (
+    ProfileInput,
+    SubscriberRow,
+    interest_json,
+    validated_row,
+)
+from digest.settings import Settings, SubscriberSettings
+from digest.store import Store
 
 # CSV columns, in export order. Lists are separated by ";"; an interest may carry a weight
 # as `phrase^2`. Only `email` is required on import.
-CSV_COLUMNS = (
-    "email",
-    "name",
-    "interests",
-    "exclude",
-    "authors",
-    "liked",
-    "max_items",
-    "min_score",
-    "send_at",
-    "timezone",
-    "weekdays_only",
-    "more",
-    "less",
-    "frequency",
-    "weekday",
-    "delivery",
-    "quiet",
-)
+CSV_COLUMNS = (*(f.name for f in dataclasses.fields(ProfileInput)), "more", "less")
 MAX_SHOWN_ERRORS = 5
-
-
-# A reader's lists are read on every send: keep them to what a person would type.
-MAX_TERMS = 50
-MAX_TERM_CHARS = 200
-
-
-def _terms(values: Iterable[str], what: str = "entries") -> list[str]:
-    terms = [" ".join(v.split()) for v in values if v.strip()]
-    if len(terms) > MAX_TERMS:
-        raise ValueError(f"{len(terms)} {what} is too many; keep at most {MAX_TERMS}")
-    for term in terms:
-        if len(term) > MAX_TERM_CHARS:
-            raise ValueError(
-                f"{what[:-1] if what.endswith('s') else what} {term[:40]!r}… is longer than"
-                f" {MAX_TERM_CHARS} characters"
-            )
-    return terms
-
-
-@dataclass(frozen=True, slots=True)
-class ProfileInput:
-    """What a person (CLI flags, a CSV row, the preferences form) says about a subscriber."""
-
-    email: str
-    name: str = ""
-    interests: Sequence[str] = ()
-    exclude: Sequence[str] = ()
-    authors: Sequence[str] = ()
-    liked: Sequence[str] = ()
-    max_items: int | str = 10
-    min_score: float | str = 0.0
-    send_at: str | None = None
-    timezone: str | None = None
-    weekdays_only: bool | str | None = None
-    frequency: str = "daily"
-    weekday: str = "mon"
-    delivery: str = "email"
-    quiet: str = "trending"
-
-
-def _choice(value: str, what: str, choices: Sequence[str]) -> str:
-    text = value.strip().casefold()
-    if text not in choices:
-        raise ValueError(f"{what} {value!r} must be one of {', '.join(choices)}")
-    return text
-
-
-def _weekday(value: str) -> str:
-    """ "mon" … "sun"; full names ("Monday") are accepted and shortened."""
-    text = value.strip().casefold()
-    full = {
-        day: day[:3]
-        for day in ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-    }
-    return _choice(full.get(text, text), "weekday", WEEKDAYS)
-
-
-def _bool(value: bool | str | None) -> bool | None:
-    if value is None or isinstance(value, bool):
-        return value
-    text = value.strip().casefold()
-    if text in ("", "default"):
-        return None
-    if text in ("1", "true", "yes", "y"):
-        return True
-    if text in ("0", "false", "no", "n"):
-        return False
-    raise ValueError(f"weekdays_only {value!r} must be true or false")
-
-
-class ProfileErrors(ValueError):
-    """Everything wrong with what a person typed, one message per field (str: all of them)."""
-
-    def __init__(self, messages: Sequence[str]) -> None:
-        super().__init__("; ".join(messages))
-        self.messages = tuple(messages)
-
-
-def _max_items(value: int | str) -> int:
-    try:
-        count = int(value)
-    except ValueError:
-        raise ValueError(f"max_items {value!r} must be a whole number") from None
-    if not 1 <= count <= 100:
-        raise ValueError(f"max_items {count} must be between 1 and 100")
-    return count
-
-
-def _min_score(value: float | str) -> float:
-    try:
-        score = float(value)
-    except ValueError:
-        raise ValueError(f"min_score {value!r} must be a number") from None
-    if score < 0:
-        raise ValueError(f"min_score {score} must not be negative")
-    return score
-
-
-def _send_time(value: str | None) -> str | None:
-    text = (value or "").strip() or None
-    if text is None:
-        return None
-    hour, minute, second = parse_send_at(text)
-    return f"{hour:02d}:{minute:02d}" + (f":{second:02d}" if second else "")
-
-
-def _zone(value: str | None) -> str | None:
-    text = (value or "").strip() or None
-    return None if text is None else check_timezone(text)
-
-
-def validated_row(given: ProfileInput) -> SubscriberRow:
-    """Check everything a person typed; ProfileErrors (a ValueError) names every bad value
-    and its fix, not only the first."""
-    errors: list[str] = []
-
-    def checked(check: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return check(*args)
-        except ValueError as exc:
-            errors.append(str(exc))
-            return None
-
-    email = checked(normalise_address, given.email)
-    terms = checked(_terms, given.interests, "interests") or []
-    interests = [found for text in terms if (found := checked(Interest.parse, text))]
-    max_items = checked(_max_items, given.max_items)
-    min_score = checked(_min_score, given.min_score)
-    send_at = checked(_send_time, given.send_at)
-    timezone = checked(_zone, given.timezone)
-    frequency = checked(_choice, given.frequency or "daily", "frequency", list(Frequency))
-    weekday = checked(_weekday, given.weekday or "mon")
-    weekdays_only = checked(_bool, given.weekdays_only)
-    if frequency == Frequency.WEEKLY and weekdays_only and weekday in ("sat", "sun"):
-        errors.append(
-            f"a weekly edition on {weekday} never comes with weekdays_only: pick a weekday"
-            " from mon to fri, or turn weekdays_only off"
-        )
-    profile: dict[str, Any] = {
-        "interests": [_interest_json(interest) for interest in interests],
-        "exclude": checked(_terms, given.exclude, "exclude terms"),
-        "authors": checked(_terms, given.authors, "authors"),
-        "liked": checked(_terms, given.liked, "liked papers"),
-        "min_score": min_score,
-        "max_items": max_items,
-        "frequency": frequency,
-        "weekday": weekday,
-        "delivery": checked(_choice, given.delivery or "email", "delivery", list(Delivery)),
-        "quiet": checked(_choice, given.quiet or "trending", "quiet", list(Quiet)),
-    }
-    if errors:
-        raise ProfileErrors(errors)
-    name = " ".join(given.name.split())
-    return SubscriberRow(email, name, profile, send_at, timezone, weekdays_only)
-
-
-def _interest_json(interest: Interest) -> dict[str, Any]:
-    """How the store keeps an interest in a reader's profile."""
-    return {"phrase": interest.phrase, "weight": interest.weight}
 
 
 def from_settings(entry: SubscriberSettings, settings: Settings) -> Subscriber:
     """A `[[subscribers]]` entry, read as the store row it would be (one place for defaults)."""
     profile = {
         "interests": [
-            _interest_json(Interest(i) if isinstance(i, str) else Interest(i.phrase, i.weight))
+            interest_json(Interest(i) if isinstance(i, str) else Interest(i.phrase, i.weight))
             for i in entry.interests
         ],
         "exclude": list(entry.exclude),
@@ -468,27 +294,21 @@ def write_csv(
     """The CSV `read_csv` reads back (every field explicit); `feedback` per address: the
     papers (arXiv ids or stored ids) the reader asked more and less of."""
     out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
     for person in people:
         given = profile_input(person)
-        row = [
-            given.email,
-            given.name,
-            ";".join(given.interests),
-            ";".join(given.exclude),
-            ";".join(given.authors),
-            ";".join(given.liked),
-            given.max_items,
-            f"{float(given.min_score):g}",
-            given.send_at,
-            given.timezone,
-            "true" if given.weekdays_only else "false",
-            *(";".join(refs) for refs in (feedback or {}).get(person.email, ([], []))),
-            given.frequency,
-            given.weekday,
-            given.delivery,
-            given.quiet,
-        ]
-        writer.writerow([_cell(value) for value in row])
+        more, less = (feedback or {}).get(person.email, ([], []))
+        row = {
+            **{name: getattr(given, name) for name in CSV_COLUMNS if hasattr(given, name)},
+            "interests": ";".join(given.interests),
+            "exclude": ";".join(given.exclude),
+            "authors": ";".join(given.authors),
+            "liked": ";".join(given.liked),
+            "min_score": f"{float(given.min_score):g}",
+            "weekdays_only": "true" if given.weekdays_only else "false",
+            "more": ";".join(more),
+            "less": ";".join(less),
+        }
+        writer.writerow({name: _cell(value) for name, value in row.items()})
     return out.getvalue()

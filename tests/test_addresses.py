@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from digest.addresses import normalise_address
-from digest.subscribers import ProfileInput, validated_row
+from digest.profile import ProfileInput, validated_row
 
 from .conftest import EXAMPLES, SmtpServer, assert_clean_error, run, write_settings
 

@@ -20,6 +20,7 @@ DOOR = (
     "digest.settings",
     "digest.errors",
     "digest.models",
+    "digest.profile",
     "digest.clock",
     "digest.safe_text",
     "digest.terminal",

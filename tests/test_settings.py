@@ -123,3 +123,43 @@ def test_the_ranking_weights_have_one_set_of_defaults() -> None:
     assert {f.name for f in dataclasses.fields(Weights)} <= set(RankingSettings.model_fields)
     assert RankingSettings().weights() == Weights()
     assert RankingSettings(diversity=0.7).weights().diversity == 0.7
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("max_items", "0", "max_items 0 must be between 1 and 100"),
+        ("weekday", '"someday"', "weekday 'someday' must be one of"),
+        ("quiet", '"loud"', "quiet 'loud' must be one of trending, note, skip"),
+        ("send_at", '"25:00"', "send time '25:00' is not HH:MM"),
+    ],
+)
+def test_a_reader_is_checked_alike_in_the_settings_and_in_a_csv(
+    tmp_path: Path, field: str, value: str, message: str
+) -> None:
+    """One reader schema (digest.profile): the settings' [[subscribers]] and a CSV row say the
+    same thing about the same bad value."""
+    from digest.errors import SubscriberError
+    from digest.subscribers import read_csv
+
+    path = tmp_path / "s.toml"
+    path.write_text(f'[[subscribers]]\nemail = "a@example.org"\n{field} = {value}\n')
+    with pytest.raises(SettingsError, match=rf"subscribers\[0\]\.{field}: .*{message}"):
+        load_settings(path)
+    table = tmp_path / "people.csv"
+    table.write_text(f"email,{field}\na@example.org,{value.strip(chr(34))}\n", encoding="utf-8")
+    with pytest.raises(SubscriberError, match=message):
+        read_csv(table)
+
+
+def test_a_weekly_weekend_edition_for_a_weekdays_only_reader_is_refused_in_the_settings(
+    tmp_path: Path,
+) -> None:
+    """It never comes; the CSV and the form refused it already, the settings let it through."""
+    path = tmp_path / "s.toml"
+    path.write_text(
+        '[[subscribers]]\nemail = "a@example.org"\nfrequency = "weekly"\nweekday = "sun"\n'
+        "weekdays_only = true\n"
+    )
+    with pytest.raises(SettingsError, match="never comes with weekdays_only"):
+        load_settings(path)

@@ -229,7 +229,8 @@ def test_send_schedules_come_from_both_sources_without_loading_everyone(
 ) -> None:
     """The daemon's groups: store rows (unset fields take the defaults) plus settings entries
     that no store row overrides."""
-    from digest.subscribers import ProfileInput, schedules, validated_row
+    from digest.profile import ProfileInput, validated_row
+    from digest.subscribers import schedules
 
     settings = load_settings(settings_path)
     with Store.open(settings.database) as store:

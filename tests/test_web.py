@@ -322,7 +322,7 @@ def test_serve_without_a_secret_key_is_one_line(database: Path | str, tmp_path: 
 
 
 def test_preview_listing_pages_and_finds_addresses(web: Web) -> None:
-    from digest.subscribers import ProfileInput, validated_row
+    from digest.profile import ProfileInput, validated_row
 
     with Store.open(web.settings.database) as store:
         store.upsert_subscribers(

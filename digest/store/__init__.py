@@ -19,11 +19,12 @@ import time
 from pathlib import Path
 
 from digest.errors import StoreBusy, StoreError
+from digest.profile import SubscriberRow
 from digest.store._base import Connected, _translating_errors
 from digest.store.catalog import Catalog, Changes, SnapshotRow
 from digest.store.db import RECONNECT_SECONDS, Database, is_server_url
 from digest.store.ledger import Claim, DeliveryRow, Ledger
-from digest.store.readers import Readers, SubscriberRow
+from digest.store.readers import Readers
 from digest.store.schema import SCHEMA, SCHEMA_POSTGRES, SCHEMA_VERSION, upgrade
 from digest.store.sqlite import Sqlite, store_error
 

@@ -5,12 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
 
-from digest.models import (
-    StoredPaper,
-)
+from digest.models import StoredPaper
+from digest.profile import SubscriberRow
 from digest.store._base import (
     ALL_ROWS,
     SUPPRESS,
@@ -20,22 +17,6 @@ from digest.store._base import (
     _translating_errors,
 )
 from digest.store.catalog import _PAPER_COLUMNS, _row_to_paper
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriberRow:
-    """A subscriber kept in the store. `profile` holds interests (each {phrase, weight}),
-    exclude, authors, liked, min_score and max_items; unset schedule fields are None."""
-
-    email: str
-    name: str
-    profile: dict[str, Any]
-    send_at: str | None = None
-    timezone: str | None = None
-    weekdays_only: bool | None = None
-    # Feedback carried by an import (arXiv ids or stored ids); kept in the feedback table.
-    more: tuple[str, ...] = ()
-    less: tuple[str, ...] = ()
 
 
 @_translating_errors

@@ -10,9 +10,9 @@ from flask import Blueprint, Response, request
 
 from digest.feedback import paper_id_of, record
 from digest.models import Subscriber
-from digest.settings import time_zones
+from digest.profile import ProfileErrors, ProfileInput, time_zones, validated_row
 from digest.store import Store
-from digest.subscribers import ProfileErrors, ProfileInput, profile_input, validated_row
+from digest.subscribers import profile_input
 from digest.web.site import page, site
 
 preferences_page = Blueprint("preferences", __name__)
