@@ -125,7 +125,7 @@ def readers(count: int, profiles: str, pool: list[str]) -> list[Any]:
     """Subscriber rows: diverse (2-4 phrases from the pool each) or shared (six profiles)."""
     import random
 
-    from digest.subscribers import ProfileInput, validated_row
+    from digest.profile import ProfileInput, validated_row
 
     rng = random.Random(11)
     rows = []

@@ -21,9 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from digest.profile import ProfileInput, validated_row
 from digest.settings import Settings
 from digest.store import Store
-from digest.subscribers import ProfileInput, all_subscribers, read_csv, validated_row
+from digest.subscribers import all_subscribers, read_csv
 
 NOW = dt.datetime(2026, 11, 24, tzinfo=dt.UTC)
 TOPICS = ("language models", "diffusion", "robot learning", "graph neural networks", "speech")
