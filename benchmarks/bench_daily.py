@@ -64,7 +64,7 @@ def main() -> None:
             started = time.perf_counter()
             rows = read_csv(csv_path)
             with Store.open(settings.database) as store:
-                store.upsert_subscribers(rows, NOW)
+                store.readers.upsert_subscribers(rows, NOW)
             del rows
             stages.append(
                 ("import readers (CSV, validated)", time.perf_counter() - started, peak_mb())

@@ -93,7 +93,7 @@ def build_store(path: str, size: int) -> None:
     the measured ingest needs."""
     with Store.open(path) as store:
         for start in range(0, size, CHUNK):
-            store.ingest(synthetic(start, min(CHUNK, size - start)), NOW)
+            store.catalog.ingest(synthetic(start, min(CHUNK, size - start)), NOW)
 
 
 def peak_rss_mb() -> float:
@@ -110,7 +110,7 @@ def digest_run(path: str, store_size: int, dump_size: int) -> tuple[float, int, 
     dump = synthetic(store_size - dump_size // 2, dump_size)
     with Store.open(path) as store:
         started = time.perf_counter()
-        new = len(store.ingest(dump, NOW).new)
+        new = len(store.catalog.ingest(dump, NOW).new)
         seconds = time.perf_counter() - started
     return seconds, new, peak_rss_mb()
 
@@ -150,7 +150,7 @@ def timed_runs(
 def bench_days(folder: Path, days: Sequence[Snapshot]) -> None:
     with Store.open(folder / "fast.sqlite") as store:
         started = time.perf_counter()
-        fast_new = [len(store.ingest(day, NOW).new) for day in days]
+        fast_new = [len(store.catalog.ingest(day, NOW).new) for day in days]
         fast = time.perf_counter() - started
     with Store.open(folder / "naive.sqlite"):
         pass  # same schema, empty

@@ -213,7 +213,7 @@ def measure(
             with Store.open(database) as store:
                 ingest_paths(store, history, lambda: NOW - dt.timedelta(days=8))
                 ingest_paths(store, [today], lambda: NOW)
-                store.upsert_subscribers(people, NOW)
+                store.readers.upsert_subscribers(people, NOW)
         # The exact bytes digest sends, built once through the file transport (not timed).
         outbox = folder / "outbox"
         with Store.open(folder / "scratch.sqlite") as scratch:
@@ -221,7 +221,7 @@ def measure(
             distinct = len(
                 {
                     tuple(p.paper_id for p in r.picks)
-                    for r in scratch.deliveries(NOW.date().isoformat())
+                    for r in scratch.ledger.deliveries(NOW.date().isoformat())
                 }
             )
         # Readers for whom nothing cleared the bar get no email (and are not counted).
@@ -326,7 +326,7 @@ def measure_senders(
                 with Store.open(url) as store:
                     ingest_paths(store, history, functools.partial(_same, earlier))
                     ingest_paths(store, [today], functools.partial(_same, now))
-                    store.upsert_subscribers(people, now)
+                    store.readers.upsert_subscribers(people, now)
                 env = {**os.environ, "DIGEST_SETTINGS": str(path)}
                 command = [sys.executable, "-m", "digest", "send"]
                 before = counter.value

@@ -100,7 +100,7 @@ def main() -> None:
         started = time.perf_counter()
         rows = read_csv(source)
         with Store.open(folder / "digest.sqlite") as store:
-            added = store.upsert_subscribers(rows, NOW)
+            added = store.readers.upsert_subscribers(rows, NOW)
         digest = time.perf_counter() - started
         assert added == args.rows
 
@@ -110,7 +110,7 @@ def main() -> None:
         load = time.perf_counter() - started
         assert len(people) == args.rows
         with Store.open(folder / "naive.sqlite") as naive_store:
-            assert len(naive_store.subscriber_rows()) == args.rows
+            assert len(naive_store.readers.subscriber_rows()) == args.rows
     print(f"{args.rows:,} subscribers from CSV (validated addresses, zones, send times)")
     print(f"  naive (a transaction per row): {naive:.2f} s")
     print(

@@ -142,7 +142,7 @@ def _ingest_and_report(
     from digest.terminal import SafeTable
 
     with Store.open(settings.database) as store:
-        results = store.ingest_many(snapshots, utc_now())  # the batch: all or nothing
+        results = store.catalog.ingest_many(snapshots, utc_now())  # the batch: all or nothing
     if as_json:
         for result in results:
             click.echo(json.dumps(_result_json(result), ensure_ascii=False))
@@ -256,7 +256,7 @@ def history(obj: _Context, limit: int, as_json: bool) -> None:
     from digest.terminal import SafeTable
 
     with Store.open(obj.settings.database, read_only=True) as store:
-        rows = store.snapshots(limit)
+        rows = store.catalog.snapshots(limit)
     if as_json:
         listing = [
             {
@@ -293,7 +293,7 @@ def changes(obj: _Context, snapshot: int | None, as_json: bool) -> None:
     from digest.store import Store
 
     with Store.open(obj.settings.database, read_only=True) as store:
-        found = store.changes(snapshot)
+        found = store.catalog.changes(snapshot)
     if as_json:
         document = {
             "snapshot": found.snapshot.id,
@@ -336,8 +336,8 @@ def export(obj: _Context, format_: str, snapshot: int | None, out: Path | None) 
 
     with Store.open(obj.settings.database, read_only=True) as store:
         if snapshot is not None:
-            store.changes(snapshot)  # a clear error for an unknown dump number
-        papers = [stored.paper for stored in store.papers(snapshot)]
+            store.catalog.changes(snapshot)  # a clear error for an unknown dump number
+        papers = [stored.paper for stored in store.catalog.papers(snapshot)]
     _write_out(write_dump(papers, format_), out, f"{len(papers)} papers")
 
 
@@ -551,18 +551,18 @@ def status(obj: _Context, edition: str | None, as_json: bool) -> None:
     if not Store.exists(obj.settings.database):
         raise DigestError("no edition has been sent yet; run `digest send`")
     with Store.open(obj.settings.database, read_only=True) as store:
-        chosen = edition or store.latest_edition()
+        chosen = edition or store.ledger.latest_edition()
         if chosen is None:
             raise DigestError("no edition has been sent yet; run `digest send`")
-        counts = store.delivery_counts(chosen)
+        counts = store.ledger.delivery_counts(chosen)
         if not counts:
             raise DigestError(
                 f"no edition {chosen!r} in the ledger; `digest status` shows the latest"
             )
         failures = [
-            (r.email, r.error or "") for r in store.deliveries(chosen) if r.state == "failed"
+            (r.email, r.error or "") for r in store.ledger.deliveries(chosen) if r.state == "failed"
         ]
-        held = store.unfinished_claims(chosen)
+        held = store.ledger.unfinished_claims(chosen)
     if as_json:
         document = {
             "edition": chosen,
@@ -728,8 +728,8 @@ def subscribers_add(obj: _Context, /, email: str, **fields: Any) -> None:
     except ValueError as exc:
         raise SubscriberError(f"{exc}; nothing was changed") from None
     with Store.open(obj.settings.database) as store:
-        added = store.upsert_subscribers([row], utc_now())
-        why = store.suppressed(row.email)
+        added = store.readers.upsert_subscribers([row], utc_now())
+        why = store.readers.suppressed(row.email)
     _echo(f"{'added' if added else 'updated'} {row.email}")
     if why is not None:
         _stderr().print(f"note: {row.email} gets no mail ({why}); their choice stands")
@@ -753,8 +753,8 @@ def subscribers_list(
     settings = obj.settings
     with Store.open(settings.database) as store:
         people, total = page_of_subscribers(settings, store, containing, offset, limit or _EVERYONE)
-        stored = store.stored_addresses(p.email for p in people)
-        suppressed = store.suppressions()
+        stored = store.readers.stored_addresses(p.email for p in people)
+        suppressed = store.readers.suppressions()
         unknown = unresolved_liked(store, people)
     rows: list[dict[str, Any]] = [
         {
@@ -827,7 +827,7 @@ def subscribers_remove(obj: _Context, email: str) -> None:
 
     settings = obj.settings
     with Store.open(settings.database) as store:
-        removed = store.remove_subscriber(email)
+        removed = store.readers.remove_subscriber(email)
     in_settings = any(str(s.email).casefold() == email.casefold() for s in settings.subscribers)
     if not removed and not in_settings:
         raise SubscriberError(f"no subscriber {email!r} in the store; `digest subscribers list`")
@@ -845,7 +845,7 @@ def subscribers_resubscribe(obj: _Context, email: str) -> None:
     from digest.store import Store
 
     with Store.open(obj.settings.database) as store:
-        if not store.unsuppress(email):
+        if not store.readers.unsuppress(email):
             raise SubscriberError(f"{email!r} is not unsubscribed or suppressed; nothing to undo")
     _echo(f"{email} gets digests again from the next edition")
 
@@ -880,8 +880,8 @@ def subscribers_export(obj: _Context, out: Path | None) -> None:
 
     settings = obj.settings
     with Store.open(settings.database) as store:
-        people = [from_row(row, settings) for row in store.subscriber_rows()]
-        given = store.feedback(p.email for p in people)
+        people = [from_row(row, settings) for row in store.readers.subscriber_rows()]
+        given = store.readers.feedback(p.email for p in people)
 
     def refs(papers: list[StoredPaper]) -> list[str]:
         return [p.paper.arxiv_id or str(p.id) for p in papers]

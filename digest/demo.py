@@ -149,7 +149,7 @@ def run_demo(out: Path, examples: Path | None = None, console: Console | None = 
     console.print(f"[bold]1. Ingest[/] sample dumps from {examples / 'dumps'}")
     with Store.open(settings.database) as store:
         imported = read_csv(examples / "subscribers.csv")
-        store.upsert_subscribers(imported, clock())
+        store.readers.upsert_subscribers(imported, clock())
         console.print(
             f"   subscribers: {len(settings.subscribers)} in the settings,"
             f" {len(imported)} imported from {examples / 'subscribers.csv'}"

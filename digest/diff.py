@@ -87,7 +87,7 @@ def ingest_snapshots(
     clock: Callable[[], dt.datetime],
 ) -> list[IngestResult]:
     """Store a batch in one transaction: a failure anywhere stores none of it."""
-    return store.ingest_many(list(snapshots), clock())
+    return store.catalog.ingest_many(list(snapshots), clock())
 
 
 def ingest_paths(

@@ -467,7 +467,7 @@ def learning_curve(
                                 if hit == wanted and p.paper_id is not None
                             ]
                             if ids:
-                                store.record_feedback(person.email, ids, verdict, moment)
+                                store.readers.record_feedback(person.email, ids, verdict, moment)
                 points.append(
                     CurvePoint(
                         day.stem,

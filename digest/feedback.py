@@ -66,10 +66,10 @@ def resolve(store: Store, references: Iterable[str]) -> list[int]:
     for reference in references:
         text = reference.strip()
         paper_id = paper_id_of(text)
-        if paper_id is not None and store.papers_by_id([paper_id]):
+        if paper_id is not None and store.catalog.papers_by_id([paper_id]):
             found.append(paper_id)
             continue
-        papers, _ = store.find_papers([text]) if parse_arxiv_id(text) else ([], [])
+        papers, _ = store.catalog.find_papers([text]) if parse_arxiv_id(text) else ([], [])
         if papers:
             found.append(papers[0].id)
         else:
@@ -88,6 +88,6 @@ def record(
 ) -> None:
     """Record `verdict` ("more" or "less") on these papers, or forget it (None)."""
     if verdict is None:
-        store.forget_feedback(email, paper_ids)
+        store.readers.forget_feedback(email, paper_ids)
     else:
-        store.record_feedback(email, paper_ids, verdict, now)
+        store.readers.record_feedback(email, paper_ids, verdict, now)

@@ -180,7 +180,7 @@ def served(settings: Settings, group: SendGroup, due: dt.datetime) -> int | None
             }
             done = {
                 row.email
-                for row in store.deliveries(edition)
+                for row in store.ledger.deliveries(edition)
                 if row.state not in (DeliveryState.PENDING, DeliveryState.SENDING)
             }
     except DigestError:
@@ -245,7 +245,7 @@ def run_ingest(settings_path: str) -> None:
         for source, version in sources:  # one by one: a bad dump must not hold back the others
             try:
                 [snapshot] = load_all([source], None, timeout=settings.sources.timeout)
-                result = store.ingest(snapshot, utc_now())
+                result = store.catalog.ingest(snapshot, utc_now())
             except DumpError as exc:
                 log.error("ingest: %s", exc)
             except DigestError as exc:  # the store or the network: try again next time
@@ -454,7 +454,7 @@ class Daemon:
                 if due is None or not already_ran:
                     continue
                 edition = edition_date(due, group.timezone).isoformat()
-                if store.unfinished(edition) and not in_progress(store, edition, now):
+                if store.ledger.unfinished(edition) and not in_progress(store, edition, now):
                     owed[group] = due
         for group, due in owed.items():
             log.info("%s: the run due %s was cut short; sending the rest", group.job_id,

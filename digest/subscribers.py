@@ -90,14 +90,14 @@ def _when(
 
 def _settings_only(settings: Settings, store: Store) -> list[SubscriberSettings]:
     """The settings' readers that no store row overrides (in the settings' order)."""
-    overridden = store.stored_addresses(str(s.email) for s in settings.subscribers)
+    overridden = store.readers.stored_addresses(str(s.email) for s in settings.subscribers)
     return [s for s in settings.subscribers if str(s.email).casefold() not in overridden]
 
 
 def all_subscribers(settings: Settings, store: Store | None) -> list[Subscriber]:
     """Everyone digest knows: the settings' readers in their order, each replaced by the
     store's row for the same address when there is one, then the store's other readers."""
-    rows = {row.email.casefold(): row for row in store.subscriber_rows()} if store else {}
+    rows = {row.email.casefold(): row for row in store.readers.subscriber_rows()} if store else {}
     people = []
     for entry in settings.subscribers:
         row = rows.pop(str(entry.email).casefold(), None)
@@ -120,14 +120,14 @@ def page_of_subscribers(
     ]
     shown = from_file[offset : offset + limit]
     skip = max(0, offset - len(from_file))
-    rows = store.subscriber_rows(containing=wanted, offset=skip, limit=limit - len(shown))
+    rows = store.readers.subscriber_rows(containing=wanted, offset=skip, limit=limit - len(shown))
     shown += [from_row(row, settings) for row in rows]
-    return shown, len(from_file) + store.count_subscribers(wanted)
+    return shown, len(from_file) + store.readers.count_subscribers(wanted)
 
 
 def find(settings: Settings, store: Store | None, email: str) -> Subscriber | None:
     """One subscriber by address (an indexed lookup: a web request must not load 100k rows)."""
-    rows = store.subscriber_rows(email) if store else []
+    rows = store.readers.subscriber_rows(email) if store else []
     if rows:
         return from_row(rows[0], settings)
     wanted = email.casefold()
@@ -138,7 +138,7 @@ def find(settings: Settings, store: Store | None, email: str) -> Subscriber | No
 def schedules(settings: Settings, store: Store) -> set[tuple[str, str, bool]]:
     """Every distinct (send_at, timezone, weekdays_only) among the subscribers, read without
     loading them: the daemon asks every minute."""
-    found = {_when(settings, *stored) for stored in store.subscriber_schedules()}
+    found = {_when(settings, *stored) for stored in store.readers.subscriber_schedules()}
     for entry in _settings_only(settings, store):
         found.add(_when(settings, entry.send_at, entry.timezone, entry.weekdays_only))
     return found

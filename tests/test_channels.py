@@ -71,7 +71,7 @@ def test_feed_only_and_weekly_readers(
     # The weekly edition holds the week's unsent papers: the store's, first seen on Sunday.
     settings = load_settings(path)
     with Store.open(settings.database) as store:
-        [row] = store.sent_editions("weekly@example.org")
+        [row] = store.ledger.sent_editions("weekly@example.org")
         assert row.edition_id == "2026-11-23" and row.picks
 
 

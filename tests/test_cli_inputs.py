@@ -86,7 +86,7 @@ def test_a_csv_with_an_odd_feedback_id_or_a_huge_field_imports_nothing(
     )
     one_line_error(digest(settings, "subscribers", "import", huge), 7, "line 3")
     with Store.open(settings.parent / "digest.sqlite") as store:
-        assert store.subscriber_rows() == []
+        assert store.readers.subscriber_rows() == []
 
 
 def test_a_lone_surrogate_in_a_json_dump_is_stored_as_a_replacement_character(
@@ -108,7 +108,7 @@ def test_a_lone_surrogate_in_a_json_dump_is_stored_as_a_replacement_character(
     result = digest(settings, "ingest", dump)
     assert result.exit_code == 0, result.output
     with Store.open(settings.parent / "digest.sqlite") as store:
-        [paper], _ = store.find_papers(["2501.09999"])
+        [paper], _ = store.catalog.find_papers(["2501.09999"])
     assert paper.paper.title == "Graphs \ufffd everywhere"
     assert "Ada \ufffd" in paper.paper.authors
 
@@ -143,6 +143,6 @@ def test_exported_cells_never_start_a_formula_and_import_back_as_typed(
     assert digest(settings, "subscribers", "remove", "lin@example.org").exit_code == 0
     assert digest(settings, "subscribers", "import", again).exit_code == 0
     with Store.open(settings.parent / "digest.sqlite") as store:
-        [stored] = store.subscriber_rows("lin@example.org")
+        [stored] = store.readers.subscriber_rows("lin@example.org")
     assert stored.name == name
     assert stored.profile["interests"] == [{"phrase": "-1 loss", "weight": 1.0}]

@@ -153,7 +153,7 @@ def test_send_that_stops_halfway_resumes_without_duplicates(
                 store, settings, CrashingTransport(SmtpTransport(settings.smtp), 1), fixed_clock()
             )
         assert len(smtp_server.handler.messages) == 1
-        states = {row.email: row.state for row in store.deliveries("2026-11-22")}
+        states = {row.email: row.state for row in store.ledger.deliveries("2026-11-22")}
         assert sorted(states.values()) == ["sending", "sent"]
         resumed = send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
     assert len(resumed.sent) == 1 and len(resumed.already_sent) == 1
@@ -173,7 +173,7 @@ def test_one_bad_reader_is_recorded_failed_and_the_others_are_sent(
             CrashingTransport(SmtpTransport(settings.smtp), 0, broken),
             fixed_clock(),
         )
-        states = {row.email: row.state for row in store.deliveries("2026-11-22")}
+        states = {row.email: row.state for row in store.ledger.deliveries("2026-11-22")}
     [(failed, reason)] = report.failed
     assert "UnicodeEncodeError" in reason and states[failed] == "failed"
     assert len(report.sent) == 1 and states[report.sent[0]] == "sent"
@@ -187,7 +187,7 @@ def test_permanent_rejection_is_recorded_and_others_still_sent(
     settings, store = _setup(database, tmp_path, smtp_server.port)
     with store:
         report = send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
-        row = store.delivery("2026-11-22", "ada@example.org")
+        row = store.ledger.delivery("2026-11-22", "ada@example.org")
     assert report.sent == ("grace@example.org",)
     assert report.failed[0][0] == "ada@example.org" and "550" in report.failed[0][1]
     assert row is not None and row.state == "failed"
@@ -413,7 +413,7 @@ def test_a_crash_while_building_the_next_message_still_records_the_one_in_flight
             send_edition(
                 store, settings, SmtpTransport(settings.smtp), fixed_clock(), renderer=Dying()
             )
-        states = sorted(row.state for row in store.deliveries("2026-11-22"))
+        states = sorted(row.state for row in store.ledger.deliveries("2026-11-22"))
         assert states == ["pending", "sent"]
         send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
     recipients = sorted(r.rcpt_tos[0] for r in smtp_server.handler.messages)

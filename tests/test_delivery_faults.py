@@ -74,12 +74,12 @@ def test_a_550_fails_and_suppresses_the_address(
         report = send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
         assert report.failed[0][0] == "ada@example.org" and "550" in report.failed[0][1]
         assert report.sent == ("grace@example.org",)
-        assert store.suppressed("ada@example.org") is not None
+        assert store.readers.suppressed("ada@example.org") is not None
         # The next edition does not even try the suppressed address.
         tomorrow = fixed_clock(FIXED_NOW.replace(day=23))
         later = send_edition(store, settings, SmtpTransport(settings.smtp), tomorrow)
         assert later.suppressed == ("ada@example.org",)
-        assert store.delivery("2026-11-23", "ada@example.org").state == "suppressed"  # type: ignore[union-attr]
+        assert store.ledger.delivery("2026-11-23", "ada@example.org").state == "suppressed"  # type: ignore[union-attr]
     assert "ada@example.org" not in [to for to, _ in handler.messages]
 
 
@@ -109,7 +109,7 @@ def test_a_connection_dropped_after_the_data_is_deferred_then_retried_once(
             next(a for a in ("ada@example.org", "grace@example.org") if a != second),
         )
         assert "may have been delivered" in why
-        row = store.delivery("2026-11-22", second)
+        row = store.ledger.delivery("2026-11-22", second)
         assert row is not None and row.state == "deferred" and row.ambiguous
         # Not resent blindly in the same run, nor by a re-run before its time.
         again = send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
@@ -118,7 +118,7 @@ def test_a_connection_dropped_after_the_data_is_deferred_then_retried_once(
         [retried] = retry_deferred(store, settings, SmtpTransport(settings.smtp), LATER)
         assert retried.sent == (second,)
         assert retry_deferred(store, settings, SmtpTransport(settings.smtp), LATER) == []
-        assert store.delivery_counts("2026-11-22") == {"sent": 2}
+        assert store.ledger.delivery_counts("2026-11-22") == {"sent": 2}
     ids = _ids(handler)
     assert sorted(ids) == ["ada@example.org", "grace@example.org"]
     assert all(len(set(v)) == 1 for v in ids.values())  # a repeat keeps its Message-ID
@@ -156,8 +156,8 @@ def test_a_relay_that_keeps_failing_pauses_the_send(
     with store, pytest.raises(DeliveryError, match="paused: 2 messages in a row failed"):
         send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
     with Store.open(settings.database) as store:
-        assert store.delivery_counts("2026-11-22") == {"deferred": 2}
-        assert store.suppressed("ada@example.org") is None  # 4xx never suppresses
+        assert store.ledger.delivery_counts("2026-11-22") == {"deferred": 2}
+        assert store.readers.suppressed("ada@example.org") is None  # 4xx never suppresses
         # The relay recovers; the retry sends both once their time has come.
         handler.always.clear()
         [report] = retry_deferred(store, settings, SmtpTransport(settings.smtp), LATER)
@@ -178,7 +178,9 @@ def test_temporary_failures_back_off_until_the_cutoff_then_fail(
     moments: list[dt.datetime] = []
     with store:
         send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
-        while (row := store.delivery("2026-11-22", "ada@example.org")) and row.state == "deferred":
+        while (
+            row := store.ledger.delivery("2026-11-22", "ada@example.org")
+        ) and row.state == "deferred":
             assert row.retry_at is not None
             moments.append(row.retry_at)
             retry_deferred(store, settings, SmtpTransport(settings.smtp), fixed_clock(row.retry_at))
@@ -221,7 +223,7 @@ def test_sigkill_mid_send_then_resume_misses_nobody(
     assert len(duplicates) <= 1  # at most the one message in flight at the kill (concurrency 1)
     assert all(len(set(ids)) == 1 for ids in duplicates.values())  # ...with the same Message-ID
     with Store.open(database) as store:
-        states = store.delivery_counts(store.latest_edition() or "")
+        states = store.ledger.delivery_counts(store.ledger.latest_edition() or "")
     assert states == {"sent": readers}
 
 
@@ -261,9 +263,11 @@ def test_a_schema_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
     )
     db.close()
     with Store.open(path) as store:
-        assert store.delivery("2026-11-21", "a@x.org").state == "sent"  # type: ignore[union-attr]
-        store.mark_failed("2026-11-21", "a@x.org", "550", FIXED_NOW, suppress=True)
-        row = store.plan_delivery("2026-11-22", "a@x.org", "<n@x>", [RecordedPick(1)], FIXED_NOW)
+        assert store.ledger.delivery("2026-11-21", "a@x.org").state == "sent"  # type: ignore[union-attr]
+        store.ledger.mark_failed("2026-11-21", "a@x.org", "550", FIXED_NOW, suppress=True)
+        row = store.ledger.plan_delivery(
+            "2026-11-22", "a@x.org", "<n@x>", [RecordedPick(1)], FIXED_NOW
+        )
         assert row.state == "suppressed"  # a state schema 1 could not hold
 
 
@@ -298,7 +302,7 @@ def test_concurrency_cap_rate_limit_and_fallback_relay(
             sleep=waits.append,
             monotonic=lambda: 0.0,  # time stands still: each slot is exactly 20 ms after the last
         )
-        assert store.delivery_counts("2026-11-22") == {"sent": readers}
+        assert store.ledger.delivery_counts("2026-11-22") == {"sent": readers}
     assert len(report.sent) == readers
     assert sorted(to for to, _ in handler.messages) == sorted(report.sent)
     # 3 connections, each replaced after 2 messages: at least ceil(9 / 2) = 5 greetings.
@@ -358,7 +362,7 @@ def test_sigterm_stops_a_one_shot_send_after_the_message_in_flight(
     delivered = len(handler.messages)
     assert delivered < readers, "the stop must land mid-send"
     with Store.open(database) as store:
-        states = store.delivery_counts(store.latest_edition() or "")
+        states = store.ledger.delivery_counts(store.ledger.latest_edition() or "")
     assert states == {"sent": delivered, "pending": readers - delivered}  # none half-sent
     handler.delay = 0.0
     resumed = subprocess.run([*command, "send"], env=env, capture_output=True, timeout=120)

@@ -88,19 +88,19 @@ def test_every_card_carries_signed_feedback_links_that_a_get_never_acts_on(
         asked = httpx.get(link)  # a link scanner, or the reader's first tap
         assert asked.status_code == 200 and '<form method="post">' in asked.text
         with Store.open(settings.database) as store:
-            assert store.feedback(["ada@example.org"])["ada@example.org"] == {
+            assert store.readers.feedback(["ada@example.org"])["ada@example.org"] == {
                 "more": [],
                 "less": [],
             }
         done = httpx.post(link)
         assert done.status_code == 200 and "Noted" in done.text and "Undo" in done.text
         with Store.open(settings.database) as store:
-            given = store.feedback(["ada@example.org"])["ada@example.org"]
+            given = store.readers.feedback(["ada@example.org"])["ada@example.org"]
         assert len(given["more"]) + len(given["less"]) == 1
         undone = httpx.post(link + "/undo")
         assert undone.status_code == 200 and "forgotten" in undone.text
         with Store.open(settings.database) as store:
-            assert store.feedback(["ada@example.org"])["ada@example.org"] == {
+            assert store.readers.feedback(["ada@example.org"])["ada@example.org"] == {
                 "more": [],
                 "less": [],
             }
@@ -140,14 +140,17 @@ def test_feedback_from_the_command_line_is_exported_and_deleted_with_the_reader(
         "did you mean lin@example.org",
     )
     with Store.open(database) as store:
-        given = store.feedback(["lin@example.org"])["lin@example.org"]
+        given = store.readers.feedback(["lin@example.org"])["lin@example.org"]
         assert [p.paper.arxiv_id for p in given["more"]] == ["2501.00001"]
         assert [p.paper.arxiv_id for p in given["less"]] == ["2501.00002"]
     exported = run("subscribers", "export", cwd=tmp_path).stdout
     assert "2501.00001" in exported and "2501.00002" in exported
     assert run("subscribers", "remove", "lin@example.org", cwd=tmp_path).returncode == 0
     with Store.open(database) as store:
-        assert store.feedback(["lin@example.org"])["lin@example.org"] == {"more": [], "less": []}
+        assert store.readers.feedback(["lin@example.org"])["lin@example.org"] == {
+            "more": [],
+            "less": [],
+        }
 
 
 def test_the_preferences_page_lists_feedback_and_forgets_what_is_ticked(
@@ -158,9 +161,9 @@ def test_the_preferences_page_lists_feedback_and_forgets_what_is_ticked(
     _sent(database, tmp_path, smtp_server)
     settings = load_settings(tmp_path / "settings.toml")
     with Store.open(settings.database) as store:
-        [first, second] = store.papers()[:2]
-        store.record_feedback("ada@example.org", [first.id], "more", FIXED_NOW)
-        store.record_feedback("ada@example.org", [second.id], "less", FIXED_NOW)
+        [first, second] = store.catalog.papers()[:2]
+        store.readers.record_feedback("ada@example.org", [first.id], "more", FIXED_NOW)
+        store.readers.record_feedback("ada@example.org", [second.id], "less", FIXED_NOW)
     url, server = start(settings)
     try:
         page = f"{url}/preferences/{make_token(secret_env, 'ada@example.org', 'preferences')}"
@@ -177,8 +180,8 @@ def test_the_preferences_page_lists_feedback_and_forgets_what_is_ticked(
         saved = httpx.post(page, data=form)
         assert saved.status_code == 200 and "Saved" in saved.text
         with Store.open(settings.database) as store:
-            given = store.feedback(["ada@example.org"])["ada@example.org"]
-            [row] = store.subscriber_rows("ada@example.org")
+            given = store.readers.feedback(["ada@example.org"])["ada@example.org"]
+            [row] = store.readers.subscriber_rows("ada@example.org")
         assert [p.id for p in given["more"]] == [first.id] and given["less"] == []
         assert row.profile["authors"] == ["Ada Nwosu"]
     finally:
@@ -235,17 +238,17 @@ def test_the_store_gives_each_readers_newest_feedback_oldest_first(store: Store)
 
     papers = tuple(_paper(f"Paper {n}", f"text {n}") for n in range(8))
     snapshot = Snapshot(source="t", format="test", content_hash="t", papers=papers)
-    store.ingest(snapshot, FIXED_NOW)
-    ids = sorted(p.id for p in store.recent_papers(FIXED_NOW - dt.timedelta(days=30)))
+    store.catalog.ingest(snapshot, FIXED_NOW)
+    ids = sorted(p.id for p in store.catalog.recent_papers(FIXED_NOW - dt.timedelta(days=30)))
     for n, paper_id in enumerate(ids):
         verdict = "more" if n % 2 == 0 else "less"
-        store.record_feedback(
+        store.readers.record_feedback(
             "ada@example.org", [paper_id], verdict, FIXED_NOW + dt.timedelta(minutes=n)
         )
-    got = store.feedback(["ada@example.org"], latest=2)["ada@example.org"]
+    got = store.readers.feedback(["ada@example.org"], latest=2)["ada@example.org"]
     titles = {verdict: [p.paper.title for p in papers] for verdict, papers in got.items()}
     assert titles == {"more": ["Paper 4", "Paper 6"], "less": ["Paper 5", "Paper 7"]}
-    everything = store.feedback(["ada@example.org"])["ada@example.org"]
+    everything = store.readers.feedback(["ada@example.org"])["ada@example.org"]
     assert [len(v) for v in everything.values()] == [4, 4]
 
 

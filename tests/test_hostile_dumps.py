@@ -71,7 +71,7 @@ def test_a_batch_that_fails_while_storing_stores_none_of_it(tmp_path: Path) -> N
         broken = dataclasses.replace(second.papers[0], upvotes=10**30)
         bad = dataclasses.replace(second, papers=(broken,))
         with pytest.raises(OverflowError):
-            store.ingest_many([first, bad], FIXED_NOW)
+            store.catalog.ingest_many([first, bad], FIXED_NOW)
         assert store.counts()["snapshots"] == 0 and store.counts()["papers"] == 0
 
 

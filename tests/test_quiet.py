@@ -87,9 +87,11 @@ def test_a_quiet_day_says_so_and_a_day_without_listings_mails_nobody(
     assert text.count("Why: not matched to your interests") == 3
     assert "Why:" not in _text(note, "plain")
     with Store.open(settings.database) as store:
-        [row] = [r for r in store.deliveries("2026-11-20") if r.email == "trending@example.org"]
+        [row] = [
+            r for r in store.ledger.deliveries("2026-11-20") if r.email == "trending@example.org"
+        ]
         assert [p.basis for p in row.picks] == [Basis.UNMATCHED] * 3
-        states = {r.email: r.state for r in store.deliveries("2026-11-20")}
+        states = {r.email: r.state for r in store.ledger.deliveries("2026-11-20")}
         assert states["skip@example.org"] == DeliveryState.EMPTY
         # The archive shows the quiet edition as it was mailed.
         page = archived(
@@ -115,7 +117,7 @@ def test_a_quiet_day_says_so_and_a_day_without_listings_mails_nobody(
     assert QUIET_SENTENCE in _text(third["trending@example.org"], "plain")
     with Store.open(settings.database) as store:
         picked = {
-            day: {p.paper_id for p in store.delivery(day, "trending@example.org").picks}  # type: ignore[union-attr]
+            day: {p.paper_id for p in store.ledger.delivery(day, "trending@example.org").picks}  # type: ignore[union-attr]
             for day in ("2026-11-20", "2026-11-22")
         }
     assert picked["2026-11-22"] and not picked["2026-11-20"] & picked["2026-11-22"]

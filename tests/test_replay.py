@@ -84,7 +84,7 @@ def test_upvote_movement_is_reported_at_ingest_and_kept_in_history(
     assert moved == [[], [("2501.00002", 10, 25)], [("2501.00001", 3, 4), ("2501.00002", 25, 20)]]
     assert [r.seen_again for r in results] == [0, 2, 2]
     for result in results:
-        history = store.changes(result.snapshot_id)
+        history = store.catalog.changes(result.snapshot_id)
         assert {p.paper.arxiv_id for p in history.new} == {p.arxiv_id for p in result.new}
         assert history.seen_again == result.seen_again
         # The history answers what the ingest answered at the time (biggest rise first).
@@ -92,6 +92,6 @@ def test_upvote_movement_is_reported_at_ingest_and_kept_in_history(
         assert [(m.paper_id, m.upvotes_before, m.upvotes_now) for m in history.moved] == [
             (m.paper_id, m.upvotes_before, m.upvotes_now) for m in expected
         ]
-    assert store.changes().snapshot.id == results[-1].snapshot_id
+    assert store.catalog.changes().snapshot.id == results[-1].snapshot_id
     first_paper = results[2].moved[0].paper_id
-    assert store.papers_by_id([first_paper])[first_paper].upvotes == 4  # the latest count
+    assert store.catalog.papers_by_id([first_paper])[first_paper].upvotes == 4  # the latest count

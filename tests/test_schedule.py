@@ -129,7 +129,7 @@ def _settings(
 
 def _states(database: Path | str) -> dict[str, int]:
     with Store.open(database) as store:
-        return store.delivery_counts(store.latest_edition() or "")
+        return store.ledger.delivery_counts(store.ledger.latest_edition() or "")
 
 
 def test_daemon_ingests_then_sends_at_each_readers_local_time_and_stops_on_sigterm(
@@ -158,7 +158,7 @@ def test_daemon_ingests_then_sends_at_each_readers_local_time_and_stops_on_sigte
     # The reader's own date, not the server's (Berlin's midnight may fall while it runs).
     berlin_days = {day.date().isoformat() for day in (started, dt.datetime.now(berlin))}
     with Store.open(database) as store:
-        edition = store.sent_editions("berlin@example.org")[0].edition_id
+        edition = store.ledger.sent_editions("berlin@example.org")[0].edition_id
     assert edition in berlin_days
 
 

@@ -75,7 +75,7 @@ def test_an_earlier_day_is_sent_from_the_papers_seen_by_its_end(
             store, settings, FileTransport(tmp_path / "c"), lambda: LATER, date=DAY2.date()
         )
         assert _titles(tmp_path / "c", first | second) <= second
-        assert [row.edition_id for row in store.deliveries("2026-11-21")] == ["2026-11-21"]
+        assert [row.edition_id for row in store.ledger.deliveries("2026-11-21")] == ["2026-11-21"]
 
 
 def test_a_day_that_has_not_begun_has_no_edition(tmp_path: Path, secret_env: str) -> None:
@@ -88,7 +88,7 @@ def test_a_day_that_has_not_begun_has_no_edition(tmp_path: Path, secret_env: str
             )
         with pytest.raises(DigestError, match="no edition of 2026-11-22 yet"):
             preview(store, settings, person, lambda: DAY2, date=LATER.date())
-        assert store.deliveries("2026-11-22") == []
+        assert store.ledger.deliveries("2026-11-22") == []
         earlier = preview(store, settings, person, lambda: LATER, date=DAY1.date())
         assert "Fri 20 Nov" in earlier.subject
 

@@ -39,7 +39,7 @@ EDITION = "2026-11-22"
 
 
 def _planned(store: Store, readers: int) -> None:
-    store.plan_deliveries(
+    store.ledger.plan_deliveries(
         [(EDITION, f"r{n:02d}@example.org", f"<{n}@digest.test>", []) for n in range(readers)],
         FIXED_NOW,
         send_empty=True,
@@ -67,28 +67,32 @@ def test_senders_split_an_edition_and_a_dead_ones_rows_wait_for_its_lease(
     everyone = [f"r{n:02d}@example.org" for n in range(10)]
     with Store.open(server_database) as store:
         _planned(store, 10)
-        first = store.claim(EDITION, a, FIXED_NOW, 4)
-        second = store.claim(EDITION, b, FIXED_NOW, 4)
+        first = store.ledger.claim(EDITION, a, FIXED_NOW, 4)
+        second = store.ledger.claim(EDITION, b, FIXED_NOW, 4)
         assert len(first) == len(second) == 4
         assert not {r.email for r in first} & {r.email for r in second}
         # a hands its readers to the relay, then its host goes down.
         renewed = _server_now(store)
-        assert store.record_progress(EDITION, FIXED_NOW, sending=[r.email for r in first], claim=a)
-        rest = store.claim(EDITION, b, FIXED_NOW, 100)
+        assert store.ledger.record_progress(
+            EDITION, FIXED_NOW, sending=[r.email for r in first], claim=a
+        )
+        rest = store.ledger.claim(EDITION, b, FIXED_NOW, 100)
         assert len(rest) == 2  # only the rows nobody held
-        assert store.unfinished_claims(EDITION) == {a.sender: 4, b.sender: 6}
+        assert store.ledger.unfinished_claims(EDITION) == {a.sender: 4, b.sender: 6}
         # Leases run on the server's clock: a's, renewed when it handed its readers over.
-        [(holder, until)] = store.holders(EDITION, b, FIXED_NOW, everyone).items()
+        [(holder, until)] = store.ledger.holders(EDITION, b, FIXED_NOW, everyone).items()
         assert holder == a.sender
         assert renewed.replace(microsecond=0) + lease <= until <= _server_now(store) + lease
         # Once its lease has run out, b takes a's rows over, the half-sent ones included.
         _lease_runs_out(store, a)
-        taken = store.claim(EDITION, b, FIXED_NOW, 100)
+        taken = store.ledger.claim(EDITION, b, FIXED_NOW, 100)
         assert [r.email for r in taken] == [r.email for r in first]
         assert {r.state for r in taken} == {"sending"}
         # a, back from the dead, may no longer hand those readers to a relay.
-        assert store.record_progress(EDITION, FIXED_NOW, sending=[first[0].email], claim=a) == 0
-        assert set(store.holders(EDITION, a, FIXED_NOW, everyone)) == {b.sender}
+        assert (
+            store.ledger.record_progress(EDITION, FIXED_NOW, sending=[first[0].email], claim=a) == 0
+        )
+        assert set(store.ledger.holders(EDITION, a, FIXED_NOW, everyone)) == {b.sender}
 
 
 def test_a_sender_whose_clock_runs_ahead_takes_over_nobody_alive(server_database: str) -> None:
@@ -103,12 +107,12 @@ def test_a_sender_whose_clock_runs_ahead_takes_over_nobody_alive(server_database
     everyone = [f"r{n:02d}@example.org" for n in range(10)]
     with Store.open(server_database) as store:
         _planned(store, 10)
-        mine = store.claim(EDITION, a, behind, 6)  # a's clock is 10 minutes behind
-        assert store.record_progress(EDITION, behind, sending=[mine[0].email], claim=a) == 1
-        theirs = store.claim(EDITION, b, ahead, 100)
+        mine = store.ledger.claim(EDITION, a, behind, 6)  # a's clock is 10 minutes behind
+        assert store.ledger.record_progress(EDITION, behind, sending=[mine[0].email], claim=a) == 1
+        theirs = store.ledger.claim(EDITION, b, ahead, 100)
         assert {r.email for r in theirs} == set(everyone) - {r.email for r in mine}
-        assert set(store.holders(EDITION, b, ahead, everyone)) == {a.sender}
-        assert store.record_progress(EDITION, behind, sending=[mine[1].email], claim=a) == 1
+        assert set(store.ledger.holders(EDITION, b, ahead, everyone)) == {a.sender}
+        assert store.ledger.record_progress(EDITION, behind, sending=[mine[1].email], claim=a) == 1
 
 
 def test_statements_with_a_list_of_keys_are_planned_for_their_own_list(
@@ -122,8 +126,8 @@ def test_statements_with_a_list_of_keys_are_planned_for_their_own_list(
         _planned(store, 40)
         everyone = [f"r{n:02d}@example.org" for n in range(40)]
         for _ in range(8):
-            assert len(store.claim(EDITION, claim, FIXED_NOW, 4, emails=everyone)) == 4
-            store.delivery(EDITION, everyone[0])
+            assert len(store.ledger.claim(EDITION, claim, FIXED_NOW, 4, emails=everyone)) == 4
+            store.ledger.delivery(EDITION, everyone[0])
         prepared = [
             row[0] for row in store.database.execute("SELECT statement FROM pg_prepared_statements")
         ]
@@ -161,10 +165,10 @@ def test_a_row_taken_over_is_reported_as_served_elsewhere_not_as_unsubscribed(
     after = FIXED_NOW + lease + dt.timedelta(seconds=1)
     with Store.open(server_database) as store:
         _planned(store, 3)
-        mine = store.claim(EDITION, a, FIXED_NOW, 3)
+        mine = store.ledger.claim(EDITION, a, FIXED_NOW, 3)
         _lease_runs_out(store, a)
-        assert len(store.claim(EDITION, b, after, 1)) == 1  # b takes one of a's rows over
-        store.unsubscribe(mine[2].email, after)
+        assert len(store.ledger.claim(EDITION, b, after, 1)) == 1  # b takes one of a's rows over
+        store.readers.unsubscribe(mine[2].email, after)
         transport = _Counting()
         dispatcher = Dispatcher(
             store, EDITION, [transport], "d@example.org", SmtpSettings(), lambda: after, claim=a
@@ -226,7 +230,9 @@ def test_two_senders_one_killed_mid_send_every_reader_once(
     assert len(duplicates) <= 1  # the victim's one message in flight (concurrency 1)
     assert all(len(set(ids)) == 1 for ids in duplicates.values())
     with Store.open(server_database) as store:
-        assert store.delivery_counts(store.latest_edition() or "") == {"sent": readers}
+        assert store.ledger.delivery_counts(store.ledger.latest_edition() or "") == {
+            "sent": readers
+        }
 
 
 def test_two_daemons_plan_each_edition_once(

@@ -102,7 +102,7 @@ def test_tls_and_auth_deliver_or_refuse_clearly(
         if password == "wrong":
             with pytest.raises(DeliveryError, match="refused the login; check DIGEST_SMTP__USER"):
                 send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
-            assert store.deliveries("2026-11-22") == []  # nothing planned: the relay said no
+            assert store.ledger.deliveries("2026-11-22") == []  # nothing planned: the relay said no
         else:
             report = send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
             assert sorted(report.sent) == ["ada@example.org", "grace@example.org"]

@@ -52,13 +52,15 @@ def test_title_then_arxiv_id_is_one_paper(store: Store) -> None:
         arxiv_id="1703.06114",
         upvotes=10,
     )
-    assert len(store.ingest(_snapshot("one", by_title), fixed_clock()()).new) == 1
-    second = store.ingest(_snapshot("two", by_id), fixed_clock()())
+    assert len(store.catalog.ingest(_snapshot("one", by_title), fixed_clock()()).new) == 1
+    second = store.catalog.ingest(_snapshot("two", by_id), fixed_clock()())
     assert (len(second.new), second.seen_again) == (0, 1)
     # The store learned the id, so a later title-only or id-only sighting still matches.
-    third = store.ingest(_snapshot("three", by_title), fixed_clock()())
+    third = store.catalog.ingest(_snapshot("three", by_title), fixed_clock()())
     assert len(third.new) == 0
-    [paper] = store.candidate_papers("x@example.org", dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    [paper] = store.catalog.candidate_papers(
+        "x@example.org", dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    )
     assert paper.paper.arxiv_id == "1703.06114"
     assert store.counts()["sightings"] == 3
 
@@ -78,9 +80,11 @@ def test_a_page_listed_paper_learns_its_details_from_a_richer_listing(store: Sto
         thumbnail_url="https://cdn.example.org/1703.06114.png",
         comments=4,
     )
-    store.ingest(_snapshot("page", page), fixed_clock()())
-    store.ingest(_snapshot("hf", rich), fixed_clock()())
-    [stored] = store.candidate_papers("x@example.org", dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    store.catalog.ingest(_snapshot("page", page), fixed_clock()())
+    store.catalog.ingest(_snapshot("hf", rich), fixed_clock()())
+    [stored] = store.catalog.candidate_papers(
+        "x@example.org", dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    )
     learned = stored.paper
     assert learned.authors == ("Manzil Zaheer", "Satwik Kottur")
     assert learned.author_count == 7  # kept: the store's own count is not overwritten
@@ -92,8 +96,8 @@ def test_a_page_listed_paper_learns_its_details_from_a_richer_listing(store: Sto
 def test_same_title_different_ids_are_two_papers(store: Store) -> None:
     a = Paper(key="arxiv:2401.00001", title="Survey", arxiv_id="2401.00001")
     b = Paper(key="arxiv:2402.00002", title="Survey", arxiv_id="2402.00002")
-    assert len(store.ingest(_snapshot("a", a), fixed_clock()()).new) == 1
-    assert len(store.ingest(_snapshot("b", b), fixed_clock()()).new) == 1
+    assert len(store.catalog.ingest(_snapshot("a", a), fixed_clock()()).new) == 1
+    assert len(store.catalog.ingest(_snapshot("b", b), fixed_clock()()).new) == 1
 
 
 def test_bad_dump_in_a_batch_changes_nothing(
@@ -121,15 +125,17 @@ def test_failure_inside_the_transaction_rolls_back(store: Store, seeds: list[Pat
         Paper(key="title:bad", title=None),  # type: ignore[arg-type]  # NOT NULL violation
     )
     with pytest.raises((sqlite3.IntegrityError, AttributeError, TypeError)):
-        store.ingest(broken, fixed_clock()())
+        store.catalog.ingest(broken, fixed_clock()())
     assert store.counts() == before
 
 
 def test_sightings_keep_upvote_history(store: Store) -> None:
     for name, votes in (("d1", 3), ("d2", 17)):
         paper = Paper(key="arxiv:2401.00009", title="Votes", arxiv_id="2401.00009", upvotes=votes)
-        store.ingest(_snapshot(name, paper), fixed_clock()())
-    [stored] = store.candidate_papers("x@example.org", dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+        store.catalog.ingest(_snapshot(name, paper), fixed_clock()())
+    [stored] = store.catalog.candidate_papers(
+        "x@example.org", dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+    )
     assert stored.upvotes == 17
 
 
@@ -144,8 +150,8 @@ def test_not_a_database(tmp_path: Path) -> None:
 
 def test_ledger_records_papers_sent(store: Store) -> None:
     paper = Paper(key="title:p", title="P")
-    store.ingest(_snapshot("s", paper), fixed_clock()())
-    row = store.plan_delivery(
+    store.catalog.ingest(_snapshot("s", paper), fixed_clock()())
+    row = store.ledger.plan_delivery(
         "2026-11-22",
         "a@example.org",
         "<m@x>",
@@ -153,13 +159,13 @@ def test_ledger_records_papers_sent(store: Store) -> None:
         fixed_clock()(),
     )
     assert row.state == "pending"
-    store.mark_sending("2026-11-22", "a@example.org", fixed_clock()())
-    store.mark_sent("2026-11-22", "a@example.org", fixed_clock()())
-    assert store.delivery("2026-11-22", "a@example.org").state == "sent"  # type: ignore[union-attr]
+    store.ledger.mark_sending("2026-11-22", "a@example.org", fixed_clock()())
+    store.ledger.mark_sent("2026-11-22", "a@example.org", fixed_clock()())
+    assert store.ledger.delivery("2026-11-22", "a@example.org").state == "sent"  # type: ignore[union-attr]
     since = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-    assert store.candidate_papers("a@example.org", since) == []
-    assert len(store.candidate_papers("b@example.org", since)) == 1
-    assert store.delivery("2026-11-22", "a@example.org").picks == (  # type: ignore[union-attr]
+    assert store.catalog.candidate_papers("a@example.org", since) == []
+    assert len(store.catalog.candidate_papers("b@example.org", since)) == 1
+    assert store.ledger.delivery("2026-11-22", "a@example.org").picks == (  # type: ignore[union-attr]
         RecordedPick(1, 1.0, ("r",)),
     )
 
@@ -169,7 +175,7 @@ def test_one_dump_listing_a_paper_by_title_and_by_id_stores_it_once(store: Store
     by_id = Paper(
         key=paper_key("Deep sets", "1703.06114"), title="Deep sets", arxiv_id="1703.06114"
     )
-    result = store.ingest(_snapshot("both", by_title, by_id), fixed_clock()())
+    result = store.catalog.ingest(_snapshot("both", by_title, by_id), fixed_clock()())
     assert (len(result.new), result.seen_again) == (1, 1)
-    [paper] = store.papers()
+    [paper] = store.catalog.papers()
     assert paper.paper.arxiv_id == "1703.06114"

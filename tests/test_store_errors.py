@@ -62,7 +62,7 @@ def test_readers_open_without_the_write_lock(tmp_path: Path) -> None:
         with Store.open(database, timeout=0.1) as store:  # opening needs no write lock
             assert store.counts()["snapshots"] == 3
             with pytest.raises(StoreBusy, match="busy"):
-                store.unsubscribe("ada@example.org", FIXED_NOW)
+                store.readers.unsubscribe("ada@example.org", FIXED_NOW)
         result = run("history", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
     finally:

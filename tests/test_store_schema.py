@@ -43,13 +43,13 @@ def test_a_schema_5_store_gains_paper_details_and_the_published_state(tmp_path: 
     )
     db.close()
     with Store.open(path) as store:
-        [paper] = store.papers()
+        [paper] = store.catalog.papers()
         assert paper.paper.title == "Deep Sets" and paper.paper.thumbnail_url is None
-        assert store.delivery("2026-11-21", "a@x.org").state == DeliveryState.SENT  # type: ignore[union-attr]
-        store.plan_delivery("2026-11-22", "a@x.org", "<n@x>", [RecordedPick(1)], FIXED_NOW)
-        store.record_progress("2026-11-22", FIXED_NOW, published=["a@x.org"])
-        assert store.delivery("2026-11-22", "a@x.org").state == DeliveryState.PUBLISHED  # type: ignore[union-attr]
-        assert store.sent_paper_ids(["a@x.org"])["a@x.org"] == {1}
+        assert store.ledger.delivery("2026-11-21", "a@x.org").state == DeliveryState.SENT  # type: ignore[union-attr]
+        store.ledger.plan_delivery("2026-11-22", "a@x.org", "<n@x>", [RecordedPick(1)], FIXED_NOW)
+        store.ledger.record_progress("2026-11-22", FIXED_NOW, published=["a@x.org"])
+        assert store.ledger.delivery("2026-11-22", "a@x.org").state == DeliveryState.PUBLISHED  # type: ignore[union-attr]
+        assert store.ledger.sent_paper_ids(["a@x.org"])["a@x.org"] == {1}
 
 
 def test_picks_recorded_before_their_basis_read_it_from_their_reason(tmp_path: Path) -> None:
@@ -70,7 +70,7 @@ def test_picks_recorded_before_their_basis_read_it_from_their_reason(tmp_path: P
     db.commit()
     db.close()
     with Store.open(path) as store:
-        row = store.delivery("2026-11-21", "a@x.org")
+        row = store.ledger.delivery("2026-11-21", "a@x.org")
     assert row is not None
     assert [(p.paper_id, p.basis, p.interest) for p in row.picks] == [
         (1, Basis.INTEREST, "graphs"),

@@ -29,7 +29,7 @@ def _count(folder: Path) -> int:
     if not Store.exists(database):
         return 0  # refused before the store was even opened
     with Store.open(database) as store:
-        return store.count_subscribers()
+        return store.readers.count_subscribers()
 
 
 def _list(settings_path: Path) -> list[dict[str, object]]:
@@ -195,8 +195,8 @@ def test_store_rows_override_settings_and_unsubscribed_stay_unsubscribed(
         )
     )
     with Store.open(settings.database) as store:
-        store.unsubscribe("new@example.org", FIXED_NOW)
-        store.upsert_subscribers(rows, FIXED_NOW)
+        store.readers.unsubscribe("new@example.org", FIXED_NOW)
+        store.readers.upsert_subscribers(rows, FIXED_NOW)
         people = all_subscribers(settings, store)
     assert [p.email for p in people] == ["ada@example.org", "grace@example.org", "new@example.org"]
     assert people[0].interests == interests(
@@ -235,7 +235,7 @@ def test_send_schedules_come_from_both_sources_without_loading_everyone(
     settings = load_settings(settings_path)
     with Store.open(settings.database) as store:
         assert schedules(settings, store) == {("07:30", "UTC", False)}
-        store.upsert_subscribers(
+        store.readers.upsert_subscribers(
             [
                 validated_row(ProfileInput("ada@example.org", send_at="06:00")),  # overrides
                 validated_row(ProfileInput("x@example.org", timezone="Asia/Tokyo")),
@@ -260,7 +260,7 @@ def test_send_schedules_come_from_both_sources_without_loading_everyone(
 def test_resubscribe_undoes_an_unsubscribe_only(settings_path: Path) -> None:
     folder = settings_path.parent
     with Store.open(load_settings(settings_path).database) as store:
-        store.unsubscribe("grace@example.org", FIXED_NOW)
+        store.readers.unsubscribe("grace@example.org", FIXED_NOW)
     assert {p["email"]: p["status"] for p in _list(settings_path)}["grace@example.org"] != "active"
     back = run(
         "--settings", settings_path, "subscribers", "resubscribe", "grace@example.org", cwd=folder

@@ -158,7 +158,7 @@ def test_one_click_unsubscribe_works_without_cookies_or_redirects(
     asked = httpx.get(f"{web.url}/unsubscribe/{token}")
     assert asked.status_code == 200 and '<form method="post">' in asked.text
     with Store.open(web.settings.database) as store:
-        assert store.suppressed("grace@example.org") is None  # a GET changes nothing
+        assert store.readers.suppressed("grace@example.org") is None  # a GET changes nothing
     done = httpx.post(
         f"{web.url}/unsubscribe/{token}",
         content=b"List-Unsubscribe=One-Click",
@@ -168,7 +168,7 @@ def test_one_click_unsubscribe_works_without_cookies_or_redirects(
     assert done.status_code == 200 and "You are unsubscribed" in done.text
     assert "set-cookie" not in done.headers
     with Store.open(web.settings.database) as store:
-        assert store.suppressed("grace@example.org") is not None
+        assert store.readers.suppressed("grace@example.org") is not None
     web.send(smtp_server)
     assert [m.rcpt_tos for m in smtp_server.handler.messages] == [["ada@example.org"]]
 
@@ -187,8 +187,8 @@ def test_bad_tokens_get_400_or_403_and_change_nothing(web: Web) -> None:
     assert httpx.get(f"{web.url}/preferences/{token}").status_code == 200  # unsubscribe's opens it
     assert httpx.post(f"{web.url}/preferences/x.y", data={"max_items": "3"}).status_code == 403
     with Store.open(web.settings.database) as store:
-        assert store.suppressions() == {}
-        assert store.subscriber_rows() == []
+        assert store.readers.suppressions() == {}
+        assert store.readers.subscriber_rows() == []
 
 
 def test_preferences_edit_interests_and_schedule(web: Web) -> None:
@@ -208,7 +208,7 @@ def test_preferences_edit_interests_and_schedule(web: Web) -> None:
     )
     assert saved.status_code == 200 and "Saved" in saved.text
     with Store.open(web.settings.database) as store:
-        [row] = store.subscriber_rows("ada@example.org")
+        [row] = store.readers.subscriber_rows("ada@example.org")
     assert row.profile["interests"] == [
         {"phrase": "diffusion models", "weight": 1.0},
         {"phrase": "robot learning", "weight": 2.0},
@@ -224,7 +224,7 @@ def test_preferences_edit_interests_and_schedule(web: Web) -> None:
     huge = httpx.post(url, data={"interests": "x" * 100_000})
     assert huge.status_code == 413
     with Store.open(web.settings.database) as store:
-        [row] = store.subscriber_rows("ada@example.org")
+        [row] = store.readers.subscriber_rows("ada@example.org")
     assert row.profile["max_items"] == 4  # the refused forms changed nothing
 
 
@@ -257,7 +257,7 @@ def test_preferences_show_every_error_and_keep_the_channels(web: Web) -> None:
     )
     assert saved.status_code == 200 and "Saved" in saved.text
     with Store.open(web.settings.database) as store:
-        [row] = store.subscriber_rows("ada@example.org")
+        [row] = store.readers.subscriber_rows("ada@example.org")
     assert (row.profile["frequency"], row.profile["weekday"], row.profile["delivery"]) == (
         "weekly",
         "wed",
@@ -325,7 +325,7 @@ def test_preview_listing_pages_and_finds_addresses(web: Web) -> None:
     from digest.profile import ProfileInput, validated_row
 
     with Store.open(web.settings.database) as store:
-        store.upsert_subscribers(
+        store.readers.upsert_subscribers(
             [validated_row(ProfileInput(f"reader{n}@example.org")) for n in range(250)], FIXED_NOW
         )
     first = httpx.get(f"{web.url}/preview", headers=OP).text
@@ -357,14 +357,14 @@ def test_resubscribe_undoes_an_unsubscribe_but_never_a_bounce(web: Web) -> None:
     back = httpx.post(f"{web.url}/resubscribe/{token}")
     assert back.status_code == 200 and "gets trending-paper digests again" in back.text
     with Store.open(web.settings.database) as store:
-        assert store.suppressed("grace@example.org") is None
-        store.mark_failed(
+        assert store.readers.suppressed("grace@example.org") is None
+        store.ledger.mark_failed(
             "2026-11-22", "ada@example.org", "550 no such user", FIXED_NOW, suppress=True
         )
     bounced = httpx.post(f"{web.url}/resubscribe/{web.token('ada@example.org', 'unsubscribe')}")
     assert bounced.status_code == 409 and "550 no such user" in bounced.text
     with Store.open(web.settings.database) as store:
-        assert store.suppressed("ada@example.org") == "550 no such user"
+        assert store.readers.suppressed("ada@example.org") == "550 no such user"
     assert httpx.get(f"{web.url}/resubscribe/{token}").status_code == 405  # a GET changes nothing
     forged = httpx.post(f"{web.url}/resubscribe/{web.token('ada@example.org', 'view')}")
     assert forged.status_code == 403
@@ -418,7 +418,7 @@ def test_preview_links_work_for_nobody(web: Web) -> None:
             if answer.status_code == 403:
                 assert "comes from a preview" in answer.text, link
     with Store.open(web.settings.database) as store:
-        assert store.suppressions() == {} and store.subscriber_rows() == []
+        assert store.readers.suppressions() == {} and store.readers.subscriber_rows() == []
 
 
 def test_preview_is_ranked_once_per_edition(web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -488,7 +488,7 @@ def test_reader_pages_answer_while_another_process_writes(web: Web) -> None:
             writer.execute("COMMIT")
         writer.close()
     with Store.open(web.settings.database) as store:
-        assert store.suppressed("grace@example.org") is not None
+        assert store.readers.suppressed("grace@example.org") is not None
 
 
 def test_slow_clients_do_not_starve_the_server(

@@ -80,13 +80,13 @@ def test_preview_then_unsubscribe_by_clicking_through(
     assert "grace@example.org" in page.inner_text("body")
     _shot(page, "web-unsubscribe-confirm.png")
     with Store.open(database) as store:
-        assert store.suppressed("grace@example.org") is None  # opening the link did nothing
+        assert store.readers.suppressed("grace@example.org") is None  # opening the link did nothing
     page.get_by_role("button", name="Unsubscribe").click()
     page.wait_for_selector("text=You are unsubscribed")
     assert page.url == href  # no redirect
     _shot(page, "web-unsubscribed.png")
     with Store.open(database) as store:
-        assert store.suppressed("grace@example.org") is not None
+        assert store.readers.suppressed("grace@example.org") is not None
     page.goto(f"{url}/preview")
     row = page.locator("tr", has_text="grace@example.org")
     assert "unsubscribed" in row.inner_text()
@@ -96,7 +96,7 @@ def test_preview_then_unsubscribe_by_clicking_through(
     page.get_by_role("button", name="Resubscribe").click()
     page.wait_for_selector("text=Welcome back")
     with Store.open(database) as store:
-        assert store.suppressed("grace@example.org") is None
+        assert store.readers.suppressed("grace@example.org") is None
     page.close()
 
 
@@ -115,7 +115,7 @@ def test_preferences_form_on_a_phone(
     page.wait_for_selector("text=Saved")
     _shot(page, "web-preferences.png")
     with Store.open(database) as store:
-        [row] = store.subscriber_rows("ada@example.org")
+        [row] = store.readers.subscriber_rows("ada@example.org")
     assert row.profile["max_items"] == 3 and row.send_at == "06:15" and row.weekdays_only
     assert row.profile["interests"][0] == {"phrase": "sparse attention", "weight": 2.0}
     page.close()
@@ -153,7 +153,7 @@ def test_every_page_fits_and_reads(
     settings = load_settings(tmp_path / "settings.toml")
     with Store.open(database) as store:
         send_edition(store, settings, FileTransport(tmp_path / "outbox"), fixed_clock())
-        [row] = [r for r in store.deliveries("2026-11-22") if r.email == "ada@example.org"]
+        [row] = [r for r in store.ledger.deliveries("2026-11-22") if r.email == "ada@example.org"]
     paper_id = row.picks[0].paper_id
 
     def token(purpose: str) -> str:

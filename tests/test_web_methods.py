@@ -206,8 +206,8 @@ def test_a_store_opened_to_read_refuses_writes_on_both_engines(database: Path | 
     Store.open(database).close()
     with Store.open(database, read_only=True) as store:
         with pytest.raises(StoreError, match="read-only"):
-            store.unsubscribe("ada@example.org", fixed_clock()())
-        assert store.suppressions() == {}  # and it still reads
+            store.readers.unsubscribe("ada@example.org", fixed_clock()())
+        assert store.readers.suppressions() == {}  # and it still reads
     with Store.open(database) as store:  # the pooled connection is writable again elsewhere
-        store.unsubscribe("ada@example.org", fixed_clock()())
-        assert "ada@example.org" in store.suppressions()
+        store.readers.unsubscribe("ada@example.org", fixed_clock()())
+        assert "ada@example.org" in store.readers.suppressions()

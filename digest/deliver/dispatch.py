@@ -170,7 +170,7 @@ class Dispatcher:
     def _not_ours(self, email: str) -> None:
         """A row that could not move to `sending`: the reader unsubscribed meanwhile, or (with
         a claim) another sender took it over when this one's lease ran out."""
-        row = self.store.delivery(self.edition_id, email)
+        row = self.store.ledger.delivery(self.edition_id, email)
         if self.claim is not None and (row is None or row.state != DeliveryState.SUPPRESSED):
             self.outcomes.taken.append(email)
         else:
@@ -188,7 +188,7 @@ class Dispatcher:
         """One ledger transaction: outcomes since the last flush, plus the next `sending`.
         Returns how many of `sending` may go out (an unsubscribe may have withdrawn one, or
         another sender taken it over)."""
-        moved = self.store.record_progress(
+        moved = self.store.ledger.record_progress(
             self.edition_id,
             self.clock(),
             sending=sending,
@@ -333,7 +333,7 @@ class SharedRateLimit:
         with self._lock:
             if self._store is None:
                 self._store = Store.open(self.location, reconnect=self.reconnect)
-            delay = self._store.relay_wait(self.relay, self.interval)
+            delay = self._store.ledger.relay_wait(self.relay, self.interval)
         if delay > 0:
             self.sleep(delay)
 

@@ -65,14 +65,14 @@ def choose(
     if not people:
         return Choices({})
     since = now - dt.timedelta(days=settings.window_days)
-    stored = store.recent_papers(since, now if past else None)
-    deltas = store.upvote_deltas(p.id for p in stored)
+    stored = store.catalog.recent_papers(since, now if past else None)
+    deltas = store.catalog.upvote_deltas(p.id for p in stored)
     candidates = [Candidate(p.paper, p.id, deltas.get(p.id, 0), p.first_seen) for p in stored]
-    sent = store.sent_paper_ids(person.email for person in people)
-    feedback = store.feedback((p.email for p in people), latest=MAX_FEEDBACK_EXAMPLES)
+    sent = store.ledger.sent_paper_ids(person.email for person in people)
+    feedback = store.readers.feedback((p.email for p in people), latest=MAX_FEEDBACK_EXAMPLES)
     profiles = []
     for person in people:
-        liked, _unknown = store.find_papers(person.liked)
+        liked, _unknown = store.catalog.find_papers(person.liked)
         profiles.append(
             Profile(
                 interests=person.interests,
@@ -86,13 +86,13 @@ def choose(
                 skip_ids=frozenset(sent[person.email]),
             )
         )
-    corpus = store.corpus_texts(settings.ranking.corpus_size) if candidates else []
+    corpus = store.catalog.corpus_texts(settings.ranking.corpus_size) if candidates else []
     ranked = rank(candidates, profiles, corpus=corpus, now=now, weights=weights_from(settings))
     chosen = {person.email: picks for person, picks in zip(people, ranked, strict=True)}
     quiet = [p for p in people if not chosen[p.email] and p.quiet is not Quiet.SKIP]
     if not quiet:
         return Choices(chosen)
-    previous = store.last_planned(p.email for p in quiet)
+    previous = store.ledger.last_planned(p.email for p in quiet)
     waiting = {p.email for p in quiet}
     notes = set()
     for person, profile in zip(people, profiles, strict=True):
@@ -145,7 +145,7 @@ def _pick_record(pick: Pick) -> RecordedPick:
 
 def _picks_from_row(store: Store, row: DeliveryRow) -> tuple[Pick, ...]:
     """The picks a ledger row recorded, with their papers as the store holds them now."""
-    papers = store.papers_by_id(pick.paper_id for pick in row.picks)
+    papers = store.catalog.papers_by_id(pick.paper_id for pick in row.picks)
     return tuple(
         Pick(
             paper=papers[pick.paper_id].paper,
@@ -163,7 +163,7 @@ def unresolved_liked(store: Store, people: Sequence[Subscriber]) -> dict[str, li
     missing = {}
     for person in people:
         if person.liked:
-            unknown = store.find_papers(person.liked)[1]
+            unknown = store.catalog.find_papers(person.liked)[1]
             if unknown:
                 missing[person.email] = unknown
     return missing

@@ -267,7 +267,7 @@ def _send_edition(
     finally:
         store.database.unlock(planning)
         if claim is not None:  # every message of this run has been settled by now
-            store.release(edition_id, claim.sender)
+            store.ledger.release(edition_id, claim.sender)
 
 
 @dataclass(slots=True)
@@ -294,7 +294,7 @@ class _Plan:
 
     def record(self, store: Store) -> None:
         """The readers' rows, in one transaction (a row already there is kept as it is)."""
-        store.plan_deliveries(
+        store.ledger.plan_deliveries(
             [
                 (
                     self.edition_id,
@@ -331,7 +331,7 @@ def _plan(
 ) -> _Plan:
     """Everyone not planned yet is ranked in one vectorised call, as of `moment` (the
     edition's day); planned rows resume as they are."""
-    planned = {row.email for row in store.deliveries(edition_id)}
+    planned = {row.email for row in store.ledger.deliveries(edition_id)}
     unplanned = [p for p in people if p.email not in planned]
     chosen = choose(store, settings, unplanned, moment, past=moment != now)
     send_empty = settings.email.send_empty
@@ -358,12 +358,12 @@ def _due_rows(
 ) -> list[tuple[Subscriber, DeliveryRow]]:
     """The readers whose message goes out in this run, with their rows; the others are
     counted where they belong, and feed-only readers' editions published (one transaction)."""
-    ledger = {row.email: row for row in store.deliveries(plan.edition_id)}
+    ledger = {row.email: row for row in store.ledger.deliveries(plan.edition_id)}
     due: list[tuple[Subscriber, DeliveryRow]] = []
     for person in people:
         row = ledger.get(person.email)
         if row is None:  # a dry run records nothing, so its rows are made here
-            row = store.plan_delivery(
+            row = store.ledger.plan_delivery(
                 plan.edition_id,
                 person.email,
                 message_id(plan.edition_id, person.email, plan.domain),
@@ -379,7 +379,7 @@ def _due_rows(
         else:
             due.append((person, row))
     if skipped.published and not dry_run:
-        store.record_progress(plan.edition_id, now, published=skipped.published)
+        store.ledger.record_progress(plan.edition_id, now, published=skipped.published)
     return due
 
 
@@ -407,7 +407,7 @@ def _claimed(
     chunks = [ordered[start : start + chunk] for start in range(0, len(ordered), chunk)]
     first = random.randrange(len(chunks)) if chunks else 0
     for part in chunks[first:] + chunks[:first]:
-        while rows := store.claim(edition_id, claim, clock(), batch, emails=part):
+        while rows := store.ledger.claim(edition_id, claim, clock(), batch, emails=part):
             yield from rows
 
 
@@ -441,12 +441,12 @@ class _Claims:
         if self.claim is None or not self.readers:
             return None
         store, edition_id = self.store, self.plan.edition_id
-        holders = store.holders(edition_id, self.claim, self.clock(), self.readers)
+        holders = store.ledger.holders(edition_id, self.claim, self.clock(), self.readers)
         if not holders:
             return None
         dead = [holder for holder in holders if _died_here(holder)]
         for holder in dead:  # no need to wait out the lease of a sender seen dead
-            store.release(edition_id, holder)
+            store.ledger.release(edition_id, holder)
         if not dead:  # a live sender finishes its rows, or its lease runs out
             until = min(holders.values())  # on the store's clock, as every lease
             left = (until - store.now(self.clock())).total_seconds()
@@ -481,11 +481,11 @@ def in_progress(store: Store, edition_id: str, now: dt.datetime) -> bool:
     if isinstance(store.path, Path):
         with sender_lock(store, should_stop=lambda: True) as free:
             return not free
-    unfinished = store.unfinished(edition_id)
+    unfinished = store.ledger.unfinished(edition_id)
     if not unfinished:
         return False
     nobody = Claim(sender_id(), dt.timedelta(0))
-    holders = store.holders(edition_id, nobody, now, unfinished)
+    holders = store.ledger.holders(edition_id, nobody, now, unfinished)
     return any(not _died_here(holder) for holder in holders)
 
 
@@ -710,14 +710,14 @@ def retry_deferred(
     """Send every deferred message whose time has come, of any edition, with its recorded
     picks and Message-ID (the daemon runs this every few minutes; `digest send` first thing).
     Holds the sender lock like a send (only when something is due)."""
-    if not store.due_retries(clock()):
+    if not store.ledger.due_retries(clock()):
         return []
     with sender_lock(store, should_stop, on_wait) as held:
         if not held:
             return []
         now = clock()
         due: dict[str, list[DeliveryRow]] = {}
-        for row in store.due_retries(now):
+        for row in store.ledger.due_retries(now):
             due.setdefault(row.edition_id, []).append(row)
         if not due:
             return []
@@ -735,7 +735,9 @@ def retry_deferred(
                 rows: list[DeliveryRow] = rows, day: dt.date = day
             ) -> Iterator[Outgoing | tuple[DeliveryRow, str]]:
                 emails = [row.email for row in rows]
-                claimed = store.claim(day.isoformat(), claim, clock(), len(rows), emails=emails)
+                claimed = store.ledger.claim(
+                    day.isoformat(), claim, clock(), len(rows), emails=emails
+                )
                 for row in claimed:
                     person = find(settings, store, row.email) or Subscriber(email=row.email)
                     picks = _picks_from_row(store, row)
@@ -746,7 +748,7 @@ def retry_deferred(
                     report = sending.dispatch(edition_id, messages(), _Skipped(), should_stop)
                 reports.append(report)
             finally:
-                store.release(edition_id, claim.sender)
+                store.ledger.release(edition_id, claim.sender)
             if reports[-1].stopped:
                 break
         return reports

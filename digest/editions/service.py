@@ -199,7 +199,7 @@ class Editions:
             with self._store() as store:
                 if retry_failed and not dry_run:
                     edition = (date or edition_date(clock(), zone)).isoformat()
-                    requeued.append((edition, store.retry_failed(edition, clock())))
+                    requeued.append((edition, store.ledger.retry_failed(edition, clock())))
                 report = send_edition(
                     store,
                     self.settings,
@@ -224,7 +224,7 @@ class Editions:
         """The deferred messages whose time has come, of any edition."""
         chosen = list(transports) if transports is not None else None
         with self._store() as store:
-            if not store.due_retries(self.runtime.clock()):
+            if not store.ledger.due_retries(self.runtime.clock()):
                 return []  # nothing due: no relay connection is even set up
             return retry_deferred(
                 store,
@@ -249,10 +249,10 @@ class Editions:
                 for refs, verdict in ((row.more, "more"), (row.less, "less"))
                 if refs
             ]
-            added = store.upsert_subscribers(rows, now)
+            added = store.readers.upsert_subscribers(rows, now)
             for email, ids, verdict in votes:
                 record(store, email, ids, verdict, now)
-            suppressed = store.suppressions()
+            suppressed = store.readers.suppressions()
         kept_out = sum(1 for row in rows if row.email.casefold() in suppressed)
         return len(rows), added, kept_out
 

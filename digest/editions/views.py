@@ -77,7 +77,7 @@ def archived(
 ) -> Email | None:
     """The edition as it was mailed to this address (None if it never went out), rendered
     from the ledger's recorded picks: the "view in browser" page."""
-    row = store.delivery(edition_id, email)
+    row = store.ledger.delivery(edition_id, email)
     if row is None or row.state not in (DeliveryState.SENT, DeliveryState.PUBLISHED):
         return None
     person = find(settings, store, row.email) or Subscriber(email=row.email)
@@ -95,7 +95,7 @@ def past_editions(
     their recorded picks: the archive list and the Atom feed."""
     person = find(settings, store, email) or Subscriber(email=email)
     found = []
-    for row in store.sent_editions(email, limit):
+    for row in store.ledger.sent_editions(email, limit):
         day = dt.date.fromisoformat(row.edition_id)
         found.append((Edition(row.edition_id, day, person, _picks_from_row(store, row)), row))
     return found

@@ -30,15 +30,19 @@ from digest.store.sqlite import Sqlite, store_error
 
 
 @_translating_errors
-class Store(Catalog, Readers, Ledger, Connected):
-    """A digest store: a SQLite file or a PostgreSQL database. Use `Store.open(path_or_url)`
-    as a context manager."""
+class Store(Connected):
+    """A digest store: a SQLite file or a PostgreSQL database, in three parts on one
+    connection: `catalog` (dumps, papers, sightings), `readers` (subscribers, feedback,
+    suppressions) and `ledger` (deliveries). Use `Store.open(path_or_url)` as a context
+    manager."""
 
     def __init__(self, database: Database, location: Path | str) -> None:
-        self._db = database
+        super().__init__(database, database.path if isinstance(database, Sqlite) else database.name)
         # Where it was opened from (a URL keeps its options), to open it again elsewhere.
         self.location = location
-        self.path = database.path if isinstance(database, Sqlite) else database.name
+        self.catalog = Catalog(database, self.path)
+        self.readers = Readers(database, self.path)
+        self.ledger = Ledger(database, self.path)
 
     @property
     def database(self) -> Database:

@@ -77,6 +77,10 @@ class Connected:
     # The file (SQLite) or the server URL without its password (PostgreSQL), for messages.
     path: Path | str
 
+    def __init__(self, database: Database, path: Path | str) -> None:
+        self._db = database
+        self.path = path
+
     @contextmanager
     def transaction(self, *, shared: bool = False) -> Iterator[Database]:
         """One write transaction. A plain one excludes every other writer of the store (SQLite's

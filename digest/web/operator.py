@@ -87,7 +87,7 @@ def preview_list() -> Response:
             shown, total = page_of_subscribers(
                 here.settings, store, query, (current - 1) * PREVIEW_PAGE, PREVIEW_PAGE
             )
-        suppressed = store.suppressions()
+        suppressed = store.readers.suppressions()
     return page(
         "preview_list.html",
         people=shown,
@@ -108,7 +108,7 @@ def next_digest(email: str) -> tuple[Subscriber, Email]:
         key = (
             person,
             edition_date(here.clock(), here.settings.timezone),
-            store.state_stamp(person.email),
+            store.ledger.state_stamp(person.email),
             here.templates.stamp(),
         )
         message = here.previews.get(

@@ -72,8 +72,8 @@ def _page(
         "preferences.html",
         status,
         form=form,
-        votes=store.feedback([email])[email],
-        off=store.suppressed(email) is not None,
+        votes=store.readers.feedback([email])[email],
+        off=store.readers.suppressed(email) is not None,
         nav=nav,
         zones=_offered_zones(),
         **{"errors": (), "saved": False, **state},
@@ -114,7 +114,7 @@ def preferences_save(token: str) -> Response:
             errors.append(str(exc))
         if errors:
             return _page(store, person, given, 400, errors=errors)
-        store.upsert_subscribers([row], here.clock())
+        store.readers.upsert_subscribers([row], here.clock())
         if forget:
             record(store, email, forget, None, here.clock())
         return _page(store, person, given, saved=True)

@@ -28,7 +28,7 @@ def index() -> Response:
 def health() -> Response:
     """Whether the store answers a read (never creates one: 503 while there is none)."""
     with site().opened() as store:
-        store.latest_edition()
+        store.ledger.latest_edition()
     return Response("ok\n", mimetype="text/plain")
 
 
@@ -103,7 +103,7 @@ def unsubscribe(token: str) -> Response:
     here = site()
     email = here.reader(token, "unsubscribe")
     with here.opened(write=True) as store:
-        store.unsubscribe(email, here.clock(), reason="unsubscribed (link)")
+        store.readers.unsubscribe(email, here.clock(), reason="unsubscribed (link)")
     return page("unsubscribe.html", email=email, done=True, token=token)
 
 
@@ -113,8 +113,8 @@ def resubscribe(token: str) -> Response:
     here = site()
     email = here.reader(token, "unsubscribe")
     with here.opened(write=True) as store:
-        lifted = store.unsuppress(email, only_unsubscribed=True)
-        still = store.suppressed(email)
+        lifted = store.readers.unsuppress(email, only_unsubscribed=True)
+        still = store.readers.suppressed(email)
     if still is not None and not lifted:
         return page(
             "message.html",

@@ -25,7 +25,7 @@ def _feedback_page(token: str, state: str) -> Response:
     vote = _vote(token)
     with here.opened(write=state != "ask") as store:
         here.subscriber(store, vote.email)
-        papers = store.papers_by_id([vote.paper_id])
+        papers = store.catalog.papers_by_id([vote.paper_id])
         if vote.paper_id not in papers:
             abort(404, description="That paper is no longer in the store.")
         if state == "done":
