@@ -303,7 +303,8 @@ def measure_senders(
 
     import psycopg
 
-    from digest.store import pgserver
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo: tests/
+    from tests import pgserver
 
     server = pgserver.start(free_port())
     rates: dict[str, float] = {}

@@ -18,8 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from digest.store import pgserver
-
+from . import pgserver
 from .conftest import (
     EXAMPLES,
     FaultyHandler,

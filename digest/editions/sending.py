@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from digest.clock import Clock
 from digest.deliver.dispatch import Dispatcher, Outgoing, relay_rate_limit
@@ -103,10 +102,10 @@ def sender_lock(
     keeps the file's writes short and in one hand. Yields False, holding nothing, if
     `should_stop()` turned true while waiting. On PostgreSQL senders share an edition by
     claiming rows (see Ledger.claim) and hold no lock."""
-    if not isinstance(store.path, Path):
+    path = store.database.send_lock_file
+    if path is None:
         yield True
         return
-    path = store.path.with_name(store.path.name + ".send-lock")
     try:
         handle = path.open("a")
     except OSError as exc:
@@ -402,7 +401,7 @@ def _claimed(
     zone, one address), each sender starting at a chunk of its own so that several spread
     over the edition. Rows another live sender holds are left to it. On a SQLite file, where
     one sender runs at a time, a claim takes more rows at once: nobody else wants them."""
-    batch = CLAIM_BATCH if store.database.kind == "postgresql" else CLAIM_BATCH_ALONE
+    batch = CLAIM_BATCH if store.database.server else CLAIM_BATCH_ALONE
     ordered = sorted(emails)
     chunks = [ordered[start : start + chunk] for start in range(0, len(ordered), chunk)]
     first = random.randrange(len(chunks)) if chunks else 0
@@ -478,7 +477,7 @@ def in_progress(store: Store, edition_id: str, now: dt.datetime) -> bool:
     """Whether a live sender is sending this edition now: on a SQLite file, one holds the
     send lock; on a server, one holds unfinished rows on a lease that has not run out (a
     sender seen dead on this host does not count)."""
-    if isinstance(store.path, Path):
+    if store.database.send_lock_file is not None:
         with sender_lock(store, should_stop=lambda: True) as free:
             return not free
     unfinished = store.ledger.unfinished(edition_id)

@@ -121,16 +121,8 @@ class Store(Connected):
         self.close()
 
     def _schema_version(self) -> int | None:
-        if self._db.kind == "postgresql":
-            found = self._db.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()[0]
-            if not found:
-                return None
-        else:
-            found = self._db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-            ).fetchone()
-            if found is None:
-                return None
+        if not self._db.has_table("meta"):
+            return None
         row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         return None if row is None else int(row["value"])
 
@@ -144,7 +136,7 @@ class Store(Connected):
                 f"database {self.path} has schema {version}, newer than this digest"
                 f" ({SCHEMA_VERSION}); upgrade digest"
             )
-        if self._db.kind == "postgresql" and version is None:
+        if self._db.server and version is None:
             self._create_on_server()  # an empty server database: made, even to be read
             return
         if read_only:
@@ -153,7 +145,7 @@ class Store(Connected):
                 f" ({SCHEMA_VERSION}); run any writing command (such as `digest ingest`) once to"
                 " upgrade it"
             )
-        if self._db.kind == "postgresql":
+        if self._db.server:
             raise StoreError(
                 f"database {self.path} has schema {version}, older than this digest's"
                 f" ({SCHEMA_VERSION}), and no upgrade path on PostgreSQL yet"

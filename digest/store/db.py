@@ -56,6 +56,29 @@ class Database(ABC):
     kind: str
     name: str  # the file or the URL, as messages show it
     errors: tuple[type[Exception], ...]
+    # A server that senders on several hosts share: they claim rows and never hold a file lock;
+    # its schema is made on first open. False: a file one process writes at a time.
+    server: bool = False
+    # How a SELECT asks to pass over rows another transaction is claiming ("" where one writer
+    # is alone anyway).
+    skip_locked: str = ""
+
+    @property
+    def send_lock_file(self) -> Path | None:
+        """The file senders take turns on (a store that is a file), else None."""
+        return None
+
+    def has_table(self, name: str) -> bool:
+        """Whether the store has this table (its schema exists)."""
+        found = self.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).fetchone()
+        return found is not None
+
+    @abstractmethod
+    def continue_ids(self, table: str) -> None:
+        """After rows were copied in with their ids: new rows continue after them (a server's
+        sequences do not follow copied ids by themselves; a file's ids always do)."""
 
     @abstractmethod
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor: ...

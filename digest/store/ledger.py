@@ -77,9 +77,9 @@ class Ledger(Connected):
         Leases are given and compared on the store's clock (`Store.now`), never a sender's."""
         now = self._db.now(now)
         stamp = _iso(now)
-        expired = stamp if self._db.kind == "postgresql" else _VOID
+        expired = stamp if self._db.server else _VOID
         only = " AND email IN (SELECT value FROM json_each(?))" if emails is not None else ""
-        skip_locked = " FOR UPDATE SKIP LOCKED" if self._db.kind == "postgresql" else ""
+        skip_locked = self._db.skip_locked
         params: list[Any] = [edition_id, stamp, claim.sender, expired]
         params += [*([list(emails)] if emails is not None else []), limit]
         with self.transaction(shared=True) as db:
@@ -112,7 +112,7 @@ class Ledger(Connected):
         the moment its first lease runs out (a sender waits for those before it is done).
         Few rows are ever held (a claim is a few readers), so they are filtered here. The
         moments are on the store's clock (`Store.now`)."""
-        if self._db.kind != "postgresql":
+        if not self._db.server:
             return {}
         now = self._db.now(now)
         wanted = {email.casefold() for email in emails}

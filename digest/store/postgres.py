@@ -105,6 +105,18 @@ _LIST_PARAMETER = "= ANY(%s)"
 
 class Postgres(Database):
     kind = "postgresql"
+    server = True
+    skip_locked = " FOR UPDATE SKIP LOCKED"
+
+    def has_table(self, name: str) -> bool:
+        found: bool = self.execute("SELECT to_regclass(?) IS NOT NULL", (name,)).fetchone()[0]
+        return found
+
+    def continue_ids(self, table: str) -> None:
+        self.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"  # noqa: S608 - our table
+            f" greatest((SELECT max(id) FROM {table}), 1))"
+        )
 
     def __init__(
         self,

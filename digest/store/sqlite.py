@@ -51,6 +51,13 @@ def _param(value: Any) -> Any:
 
 class Sqlite(Database):
     kind = "sqlite"
+
+    @property
+    def send_lock_file(self) -> Path | None:
+        return self.path.with_name(self.path.name + ".send-lock")
+
+    def continue_ids(self, table: str) -> None:
+        """SQLite's ids continue after the largest there by themselves."""
     errors = (sqlite3.Error,)
 
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:

@@ -44,11 +44,7 @@ def copy_store(source: Store, target: Store) -> dict[str, int]:
                     f"copying {table} into {target.path} kept {copied} of {counts[table]} rows;"
                     " nothing was written"
                 )
-        if writing.kind == "postgresql":  # new dumps continue after the copied ids
-            writing.execute(
-                "SELECT setval(pg_get_serial_sequence('snapshots', 'id'),"
-                " greatest((SELECT max(id) FROM snapshots), 1))"
-            )
+        writing.continue_ids("snapshots")  # new dumps continue after the copied ids
     return counts
 
 
