@@ -24,7 +24,6 @@ from digest.models import (
     IngestResult,
     Paper,
     Quiet,
-    Snapshot,
     StoredPaper,
     UpvoteMove,
 )
@@ -135,18 +134,19 @@ def _result_json(result: IngestResult) -> dict[str, Any]:
     }
 
 
-def _ingest_and_report(
-    settings: Settings, snapshots: list[Snapshot], as_json: bool
-) -> list[IngestResult]:
-    from digest.store import Store
-    from digest.terminal import SafeTable
+def _load_and_ingest(
+    settings: Settings, sources: Sequence[str], format_: str | None, as_json: bool
+) -> None:
+    """Read and parse every source first (a bad one stores nothing), then ingest and report."""
+    from digest.editions import Editions
 
-    with Store.open(settings.database) as store:
-        results = store.catalog.ingest_many(snapshots, utc_now())  # the batch: all or nothing
+    results = Editions(settings).ingest(sources, format_)
     if as_json:
         for result in results:
             click.echo(json.dumps(_result_json(result), ensure_ascii=False))
-        return results
+        return
+    from digest.terminal import SafeTable
+
     table = SafeTable("dump", "layout", "papers", "new", "seen again", "upvotes moved", box=None)
     sums = [0, 0, 0, 0]
     for result in results:
@@ -163,17 +163,6 @@ def _ingest_and_report(
         table.add_section()
         table.add_row(f"total: {len(results)} dumps", "", *map(str, sums))
     _stdout().print(table)
-    return results
-
-
-def _load_and_ingest(
-    settings: Settings, sources: Sequence[str], format_: str | None, as_json: bool
-) -> None:
-    """Read and parse every source first (a bad one stores nothing), then ingest and report."""
-    from digest.diff import load_all
-
-    snapshots = load_all(sources, format_, timeout=settings.sources.timeout)
-    _ingest_and_report(settings, snapshots, as_json)
 
 
 @cli.command()

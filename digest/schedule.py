@@ -31,23 +31,17 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from digest.clock import utc_now
-from digest.deliver.preflight import check_real_mail
-from digest.diff import load_all
 from digest.editions import (
     Carrier,
     Editions,
     Hooks,
+    Runtime,
     edition_date,
-    in_progress,
     stop_on_signals,
 )
 from digest.errors import DigestError, DumpError
-from digest.models import DeliveryState
 from digest.profile import parse_send_at
 from digest.settings import Settings, load_settings
-from digest.store import Store
-from digest.store.db import held
-from digest.subscribers import all_subscribers, schedules
 
 log = logging.getLogger("digest.daemon")
 
@@ -118,8 +112,8 @@ class SendGroup:
         )
 
 
-def send_groups(settings: Settings, store: Store) -> list[SendGroup]:
-    groups = {SendGroup(*found) for found in schedules(settings, store)}
+def send_groups(editions: Editions) -> list[SendGroup]:
+    groups = {SendGroup(*found) for found in editions.schedules()}
     return sorted(groups, key=lambda g: (g.timezone, g.send_at, g.weekdays_only))
 
 
@@ -171,18 +165,14 @@ def served(settings: Settings, group: SendGroup, due: dt.datetime) -> int | None
     `digest send` got there first): the count when every one of them did, else None. A
     missed run that nobody needs is "already sent", not "missed"."""
     edition = edition_date(due, group.timezone).isoformat()
+    editions = Editions(settings)
     try:
-        with Store.open(settings.database) as store:
-            people = {
-                p.email
-                for p in all_subscribers(settings, store)
-                if SendGroup(p.send_at, p.timezone, p.weekdays_only) == group
-            }
-            done = {
-                row.email
-                for row in store.ledger.deliveries(edition)
-                if row.state not in (DeliveryState.PENDING, DeliveryState.SENDING)
-            }
+        people = {
+            p.email
+            for p in editions.readers_or_none()
+            if SendGroup(p.send_at, p.timezone, p.weekdays_only) == group
+        }
+        done = editions.done(edition)
     except DigestError:
         return None  # the store does not answer: say "missed", as before
     return len(people) if people and people <= done else None
@@ -236,33 +226,27 @@ def run_ingest(settings_path: str) -> None:
                 sources.append((str(path), (stat.st_size, stat.st_mtime_ns)))
     if not sources:
         return
-    try:
-        store = Store.open(settings.database)
-    except DigestError as exc:
-        log.error("ingest: %s", exc)
-        return
-    with store:
-        for source, version in sources:  # one by one: a bad dump must not hold back the others
-            try:
-                [snapshot] = load_all([source], None, timeout=settings.sources.timeout)
-                result = store.catalog.ingest(snapshot, utc_now())
-            except DumpError as exc:
-                log.error("ingest: %s", exc)
-            except DigestError as exc:  # the store or the network: try again next time
-                log.error("ingest: %s", exc)
-                continue
-            except Exception as exc:  # a bug must not stop the files after this one
-                log.error("ingest: %s: refused (%s: %s)", source, type(exc).__name__, exc)
-            else:
-                if not result.duplicate_dump:
-                    log.info(
-                        "ingest: %s: %d new, %d seen again",
-                        source,
-                        len(result.new),
-                        result.seen_again,
-                    )
-            if version is not None:
-                _seen_files[source] = version
+    editions = Editions(settings)
+    for source, version in sources:  # one by one: a bad dump must not hold back the others
+        try:
+            [result] = editions.ingest([source])
+        except DumpError as exc:
+            log.error("ingest: %s", exc)
+        except DigestError as exc:  # the store or the network: try again next time
+            log.error("ingest: %s", exc)
+            continue
+        except Exception as exc:  # a bug must not stop the files after this one
+            log.error("ingest: %s: refused (%s: %s)", source, type(exc).__name__, exc)
+        else:
+            if not result.duplicate_dump:
+                log.info(
+                    "ingest: %s: %d new, %d seen again",
+                    source,
+                    len(result.new),
+                    result.seen_again,
+                )
+        if version is not None:
+            _seen_files[source] = version
 
 
 # -- the daemon ----------------------------------------------------------------------------
@@ -307,8 +291,7 @@ class Daemon:
         )
 
     def _wanted(self) -> dict[str, tuple[Callable[..., None], Any, tuple[Any, ...]]]:
-        with Store.open(self.settings.database) as store:
-            groups = send_groups(self.settings, store)
+        groups = send_groups(Editions(self.settings))
         self._groups_by_job = {g.job_id: g for g in groups}
         wanted: dict[str, tuple[Callable[..., None], Any, tuple[Any, ...]]] = {
             g.job_id: (
@@ -443,19 +426,16 @@ class Daemon:
         left to itself; a send missed entirely while the daemon was down is APScheduler's to
         run (misfire)."""
         now = utc_now()
-        settings = self.settings
-        with Store.open(settings.database, reconnect=settings.database_reconnect_seconds) as store:
-            groups = send_groups(settings, store)
-            owed: dict[SendGroup, dt.datetime] = {}
-            for group in groups:
-                due = _last_due(group.trigger(), now)
-                job = self.scheduler.get_job(group.job_id, jobstore="default")
-                already_ran = job is not None and job.next_run_time and job.next_run_time > now
-                if due is None or not already_ran:
-                    continue
-                edition = edition_date(due, group.timezone).isoformat()
-                if store.ledger.unfinished(edition) and not in_progress(store, edition, now):
-                    owed[group] = due
+        editions = Editions(self.settings, runtime=Runtime(clock=lambda: now))
+        owed: dict[SendGroup, dt.datetime] = {}
+        for group in send_groups(editions):
+            due = _last_due(group.trigger(), now)
+            job = self.scheduler.get_job(group.job_id, jobstore="default")
+            already_ran = job is not None and job.next_run_time and job.next_run_time > now
+            if due is None or not already_ran:
+                continue
+            if editions.cut_short(edition_date(due, group.timezone).isoformat()):
+                owed[group] = due
         for group, due in owed.items():
             log.info("%s: the run due %s was cut short; sending the rest", group.job_id,
                      due.isoformat())  # fmt: skip
@@ -473,7 +453,7 @@ class Daemon:
         stop = self._stop
         stop_on_signals(stop, lambda said: log.info("%s, then exiting", said))
         # Daemons on several hosts share a server's job table: one creates it at a time.
-        with Store.open(self.settings.database) as store, held(store.database, "scheduler"):
+        with Editions(self.settings).exclusive("scheduler"):
             self.scheduler.start(paused=True)
         if self.settings.schedule.watch:
             run_ingest(self.settings_path)  # what arrived while down, before any send
@@ -515,6 +495,5 @@ def run_daemon(settings_path: Path) -> None:
     # "Running job"/"executed successfully" lines would only repeat that.
     logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
     settings = load_settings(settings_path)
-    check_real_mail(settings)  # a clear error now for settings that would send broken mail
-    Store.open(settings.database).close()  # a clear error now for an unusable database
+    Editions(settings).check_ready()  # a clear error now for broken mail or an unusable store
     Daemon(settings_path, settings).run()

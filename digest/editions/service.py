@@ -25,16 +25,18 @@ from digest.deliver import (
     Transport,
 )
 from digest.deliver.preflight import check_real_mail
+from digest.diff import load_all
 from digest.editions.links import reader_links
 from digest.editions.picks import unresolved_liked
-from digest.editions.sending import SendReport, retry_deferred, send_edition
+from digest.editions.sending import SendReport, in_progress, retry_deferred, send_edition
 from digest.editions.views import edition_date, preview
 from digest.errors import SettingsError
 from digest.feedback import record, resolve
-from digest.models import Email, Subscriber
+from digest.models import DeliveryState, Email, IngestResult, Subscriber
 from digest.settings import Settings
 from digest.store import Store
-from digest.subscribers import all_subscribers, read_csv
+from digest.store.db import held
+from digest.subscribers import all_subscribers, read_csv, schedules
 
 
 def _never() -> bool:
@@ -255,6 +257,52 @@ class Editions:
             suppressed = store.readers.suppressions()
         kept_out = sum(1 for row in rows if row.email.casefold() in suppressed)
         return len(rows), added, kept_out
+
+    # -- for the daemon --------------------------------------------------------------------
+
+    def check_ready(self) -> None:
+        """A clear error now for settings that would send broken mail or an unusable store."""
+        check_real_mail(self.settings)
+        Store.open(self.settings.database).close()
+
+    def schedules(self) -> set[tuple[str, str, bool]]:
+        """Every distinct (send_at, timezone, weekdays_only) among the readers."""
+        with Store.open(self.settings.database) as store:
+            return schedules(self.settings, store)
+
+    def done(self, edition_id: str) -> set[str]:
+        """The addresses this edition is settled for (sent, published, empty, suppressed,
+        deferred or failed: anything but pending or sending)."""
+        with Store.open(self.settings.database) as store:
+            return {
+                row.email
+                for row in store.ledger.deliveries(edition_id)
+                if row.state not in (DeliveryState.PENDING, DeliveryState.SENDING)
+            }
+
+    def cut_short(self, edition_id: str) -> bool:
+        """Whether this edition has readers still pending or sending and no live sender (a
+        send that was killed, or lost its database): it is owed the rest."""
+        now = self.runtime.clock()
+        with self._store() as store:
+            return bool(store.ledger.unfinished(edition_id)) and not in_progress(
+                store, edition_id, now
+            )
+
+    @contextlib.contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Hold a named lock of the store (across processes and hosts) while the block runs."""
+        with Store.open(self.settings.database) as store, held(store.database, name):
+            yield
+
+    # -- ingest --------------------------------------------------------------------------
+
+    def ingest(self, sources: Sequence[str], format_: str | None = None) -> list[IngestResult]:
+        """Read and parse every source (files, folders, URLs) first, so a bad one stores
+        nothing; then the batch in one transaction, all or nothing."""
+        snapshots = load_all(sources, format_, timeout=self.settings.sources.timeout)
+        with self._store() as store:
+            return store.catalog.ingest_many(snapshots, self.runtime.clock())
 
     # -- readers' answers and links -------------------------------------------------------
 

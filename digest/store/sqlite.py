@@ -58,6 +58,7 @@ class Sqlite(Database):
 
     def continue_ids(self, table: str) -> None:
         """SQLite's ids continue after the largest there by themselves."""
+
     errors = (sqlite3.Error,)
 
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
