@@ -15,25 +15,23 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from digest.clock import utc_now
+from digest.editions import FORMATS
 from digest.errors import DigestError, SettingsError, SubscriberError
 from digest.models import (
     WEEKDAYS,
     Delivery,
     Frequency,
     IngestResult,
+    Interest,
     Paper,
     Quiet,
-    StoredPaper,
     UpvoteMove,
 )
 from digest.safe_text import terminal_safe as _safe
-from digest.sources import FORMATS
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from digest.rank import Interest
     from digest.settings import Settings
 
 
@@ -140,7 +138,10 @@ def _load_and_ingest(
     """Read and parse every source first (a bad one stores nothing), then ingest and report."""
     from digest.editions import Editions
 
-    results = Editions(settings).ingest(sources, format_)
+    _report_ingest(Editions(settings).ingest(sources, format_), as_json)
+
+
+def _report_ingest(results: Sequence[IngestResult], as_json: bool) -> None:
     if as_json:
         for result in results:
             click.echo(json.dumps(_result_json(result), ensure_ascii=False))
@@ -176,11 +177,10 @@ def ingest(obj: _Context, sources: tuple[str, ...], as_json: bool, format_: str 
     SOURCES are files, folders (their dumps in name order; subfolders are not read) or http(s)
     URLs. Every source is read and parsed before anything is stored, so a bad one changes
     nothing."""
-    from digest.diff import DUMP_SUFFIXES, skipped_in
-    from digest.sources.fetch import is_url
+    from digest.editions import DUMP_SUFFIXES, skipped_files
 
     _load_and_ingest(obj.settings, sources, format_, as_json)
-    skipped = skipped_in(Path(s) for s in sources if not is_url(s))
+    skipped = skipped_files(sources)
     if skipped:
         names = ", ".join(f"{p}/" if p.is_dir() else str(p) for p in skipped)
         _stderr().print(
@@ -206,13 +206,9 @@ def fetch() -> None:
 @pass_context
 def fetch_hf(obj: _Context, dates: tuple[dt.datetime, ...], as_json: bool) -> None:
     """Fetch the Hugging Face daily papers of one or more days ([sources] hf_api_url)."""
-    from digest.editions import edition_date
-    from digest.sources.fetch import hf_daily_url
+    from digest.editions import Editions
 
-    settings = obj.settings
-    days = [d.date() for d in dates] or [edition_date(utc_now(), settings.timezone)]
-    urls = [hf_daily_url(settings.sources.hf_api_url, day) for day in days]
-    _load_and_ingest(settings, urls, "hf-json", as_json)
+    _report_ingest(Editions(obj.settings).fetch_hf([d.date() for d in dates]), as_json)
 
 
 @fetch.command("arxiv")
@@ -222,17 +218,9 @@ def fetch_hf(obj: _Context, dates: tuple[dt.datetime, ...], as_json: bool) -> No
 def fetch_arxiv(obj: _Context, categories: tuple[str, ...], as_json: bool) -> None:
     """Fetch the arXiv feed of each CATEGORY ([sources] arxiv_feed_url; default: the
     [sources] arxiv_categories list)."""
-    from digest.sources.fetch import arxiv_feed_url
+    from digest.editions import Editions
 
-    settings = obj.settings
-    chosen = categories or settings.sources.arxiv_categories
-    if not chosen:
-        raise SettingsError(
-            "no arXiv category given; name one (digest fetch arxiv cs.CL) or set"
-            " [sources] arxiv_categories"
-        )
-    urls = [arxiv_feed_url(settings.sources.arxiv_feed_url, c) for c in chosen]
-    _load_and_ingest(settings, urls, "arxiv-feed", as_json)
+    _report_ingest(Editions(obj.settings).fetch_arxiv(categories), as_json)
 
 
 @cli.command()
@@ -241,11 +229,10 @@ def fetch_arxiv(obj: _Context, categories: tuple[str, ...], as_json: bool) -> No
 @pass_context
 def history(obj: _Context, limit: int, as_json: bool) -> None:
     """List the stored dumps, newest first."""
-    from digest.store import Store
+    from digest.editions import Editions
     from digest.terminal import SafeTable
 
-    with Store.open(obj.settings.database, read_only=True) as store:
-        rows = store.catalog.snapshots(limit)
+    rows = Editions(obj.settings).history(limit)
     if as_json:
         listing = [
             {
@@ -279,10 +266,9 @@ def history(obj: _Context, limit: int, as_json: bool) -> None:
 @pass_context
 def changes(obj: _Context, snapshot: int | None, as_json: bool) -> None:
     """What one stored dump changed (default: the latest): new papers and upvote movement."""
-    from digest.store import Store
+    from digest.editions import Editions
 
-    with Store.open(obj.settings.database, read_only=True) as store:
-        found = store.catalog.changes(snapshot)
+    found = Editions(obj.settings).changes(snapshot)
     if as_json:
         document = {
             "snapshot": found.snapshot.id,
@@ -320,14 +306,10 @@ def changes(obj: _Context, snapshot: int | None, as_json: bool) -> None:
 @pass_context
 def export(obj: _Context, format_: str, snapshot: int | None, out: Path | None) -> None:
     """Write stored papers as a dump that `digest ingest` reads back."""
-    from digest.sources.writers import write_dump
-    from digest.store import Store
+    from digest.editions import Editions
 
-    with Store.open(obj.settings.database, read_only=True) as store:
-        if snapshot is not None:
-            store.catalog.changes(snapshot)  # a clear error for an unknown dump number
-        papers = [stored.paper for stored in store.catalog.papers(snapshot)]
-    _write_out(write_dump(papers, format_), out, f"{len(papers)} papers")
+    text, count = Editions(obj.settings).export_dump(format_, snapshot)
+    _write_out(text, out, f"{count} papers")
 
 
 def _write_out(text: str, out: Path | None, what: str) -> None:
@@ -344,8 +326,6 @@ def _write_out(text: str, out: Path | None, what: str) -> None:
 
 def _interest(text: str) -> Interest:
     """`phrase` or `phrase^weight` (as in search-engine boosts)."""
-    from digest.rank import Interest
-
     try:
         return Interest.parse(text)
     except ValueError as exc:
@@ -384,26 +364,19 @@ def rank_command(
     format_: str | None,
 ) -> None:
     """Rank the papers of one dump for an ad-hoc profile (read-only: no store, no settings)."""
-    from digest.diff import load_all
-    from digest.identity import title_key
-    from digest.rank import Profile, rank
+    from digest.editions import rank_dumps
     from digest.terminal import SafeTable
 
-    # The same paper in several dumps of a folder is ranked once (its latest listing).
-    latest = {
-        title_key(p.title): p for snapshot in load_all([path], format_) for p in snapshot.papers
-    }
-    papers = list(latest.values())
-    liked = tuple(p for snapshot in load_all(like_dumps) for p in snapshot.papers)
-    profile = Profile(
-        interests=tuple(_interest(i) for i in interests),
+    picks = rank_dumps(
+        path,
+        [_interest(i) for i in interests],
         exclude=excludes,
-        max_items=top,
         authors=authors,
-        liked=liked,
+        like_dumps=like_dumps,
+        top=top,
         min_score=min_score,
+        format_=format_,
     )
-    picks = rank(papers, [profile], now=utc_now())[0]
     if as_json:
         rows = [
             {
@@ -535,23 +508,10 @@ def send(
 @pass_context
 def status(obj: _Context, edition: str | None, as_json: bool) -> None:
     """Delivery counts per state for an edition (default: the latest) and its failures."""
-    from digest.store import Store
+    from digest.editions import Editions
 
-    if not Store.exists(obj.settings.database):
-        raise DigestError("no edition has been sent yet; run `digest send`")
-    with Store.open(obj.settings.database, read_only=True) as store:
-        chosen = edition or store.ledger.latest_edition()
-        if chosen is None:
-            raise DigestError("no edition has been sent yet; run `digest send`")
-        counts = store.ledger.delivery_counts(chosen)
-        if not counts:
-            raise DigestError(
-                f"no edition {chosen!r} in the ledger; `digest status` shows the latest"
-            )
-        failures = [
-            (r.email, r.error or "") for r in store.ledger.deliveries(chosen) if r.state == "failed"
-        ]
-        held = store.ledger.unfinished_claims(chosen)
+    found = Editions(obj.settings).status(edition)
+    chosen, counts, failures, held = found.edition_id, found.counts, found.failures, found.senders
     if as_json:
         document = {
             "edition": chosen,
@@ -682,46 +642,37 @@ def _profile_options(function: Any) -> Any:
     return function
 
 
-_EVERYONE = 2**62  # "no limit" for SQLite's LIMIT
-
-
 @subscribers.command("add")
 @click.argument("email")
 @_profile_options
 @pass_context
 def subscribers_add(obj: _Context, /, email: str, **fields: Any) -> None:
     """Add a subscriber, or replace the profile of one already in the store."""
-    from digest.profile import ProfileInput, validated_row
-    from digest.store import Store
+    from digest.editions import Editions
+    from digest.profile import ProfileInput
 
-    try:
-        row = validated_row(
-            ProfileInput(
-                email=email,
-                name=fields["name"],
-                interests=fields["interests"],
-                exclude=fields["excludes"],
-                authors=fields["authors"],
-                liked=fields["liked"],
-                max_items=fields["max_items"],
-                min_score=fields["min_score"],
-                send_at=fields["send_at"],
-                timezone=fields["timezone"],
-                weekdays_only=fields["weekdays_only"],
-                frequency=fields["frequency"],
-                weekday=fields["weekday"],
-                delivery=fields["delivery"],
-                quiet=fields["quiet"],
-            )
+    address, added, why = Editions(obj.settings).add_reader(
+        ProfileInput(
+            email=email,
+            name=fields["name"],
+            interests=fields["interests"],
+            exclude=fields["excludes"],
+            authors=fields["authors"],
+            liked=fields["liked"],
+            max_items=fields["max_items"],
+            min_score=fields["min_score"],
+            send_at=fields["send_at"],
+            timezone=fields["timezone"],
+            weekdays_only=fields["weekdays_only"],
+            frequency=fields["frequency"],
+            weekday=fields["weekday"],
+            delivery=fields["delivery"],
+            quiet=fields["quiet"],
         )
-    except ValueError as exc:
-        raise SubscriberError(f"{exc}; nothing was changed") from None
-    with Store.open(obj.settings.database) as store:
-        added = store.readers.upsert_subscribers([row], utc_now())
-        why = store.readers.suppressed(row.email)
-    _echo(f"{'added' if added else 'updated'} {row.email}")
+    )
+    _echo(f"{'added' if added else 'updated'} {address}")
     if why is not None:
-        _stderr().print(f"note: {row.email} gets no mail ({why}); their choice stands")
+        _stderr().print(f"note: {address} gets no mail ({why}); their choice stands")
 
 
 @subscribers.command("list")
@@ -734,17 +685,10 @@ def subscribers_list(
     obj: _Context, as_json: bool, containing: str, limit: int | None, offset: int
 ) -> None:
     """Everyone digest knows: settings first, then the store by address, with their status."""
-    from digest.editions import unresolved_liked
-    from digest.store import Store
-    from digest.subscribers import page_of_subscribers
+    from digest.editions import Editions
     from digest.terminal import SafeTable
 
-    settings = obj.settings
-    with Store.open(settings.database) as store:
-        people, total = page_of_subscribers(settings, store, containing, offset, limit or _EVERYONE)
-        stored = store.readers.stored_addresses(p.email for p in people)
-        suppressed = store.readers.suppressions()
-        unknown = unresolved_liked(store, people)
+    listed, total = Editions(obj.settings).list_readers(containing, offset, limit)
     rows: list[dict[str, Any]] = [
         {
             "email": p.email,
@@ -758,11 +702,12 @@ def subscribers_list(
             "weekday": p.weekday,
             "delivery": p.delivery.value,
             "quiet": p.quiet.value,
-            "source": "store" if p.email.casefold() in stored else "settings",
-            "status": suppressed.get(p.email.casefold(), "active"),
-            "unresolved_liked": unknown.get(p.email, []),
+            "source": entry.source,
+            "status": entry.status,
+            "unresolved_liked": list(entry.unresolved_liked),
         }
-        for p in people
+        for entry in listed
+        for p in (entry.reader,)
     ]
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
@@ -812,14 +757,9 @@ def subscribers_links(obj: _Context, email: str, as_json: bool) -> None:
 @pass_context
 def subscribers_remove(obj: _Context, email: str) -> None:
     """Remove a subscriber from the store (their sending history stays)."""
-    from digest.store import Store
+    from digest.editions import Editions
 
-    settings = obj.settings
-    with Store.open(settings.database) as store:
-        removed = store.readers.remove_subscriber(email)
-    in_settings = any(str(s.email).casefold() == email.casefold() for s in settings.subscribers)
-    if not removed and not in_settings:
-        raise SubscriberError(f"no subscriber {email!r} in the store; `digest subscribers list`")
+    removed, in_settings = Editions(obj.settings).remove_reader(email)
     if removed:
         _echo(f"removed {email}")
     if in_settings:
@@ -831,11 +771,9 @@ def subscribers_remove(obj: _Context, email: str) -> None:
 @pass_context
 def subscribers_resubscribe(obj: _Context, email: str) -> None:
     """Mail an address again that unsubscribed or bounced (only when they asked for it)."""
-    from digest.store import Store
+    from digest.editions import Editions
 
-    with Store.open(obj.settings.database) as store:
-        if not store.readers.unsuppress(email):
-            raise SubscriberError(f"{email!r} is not unsubscribed or suppressed; nothing to undo")
+    Editions(obj.settings).resubscribe(email)
     _echo(f"{email} gets digests again from the next edition")
 
 
@@ -864,19 +802,10 @@ def subscribers_import(obj: _Context, file: Path) -> None:
 @pass_context
 def subscribers_export(obj: _Context, out: Path | None) -> None:
     """Write the store's subscribers as CSV that `digest subscribers import` reads back."""
-    from digest.store import Store
-    from digest.subscribers import from_row, write_csv
+    from digest.editions import Editions
 
-    settings = obj.settings
-    with Store.open(settings.database) as store:
-        people = [from_row(row, settings) for row in store.readers.subscriber_rows()]
-        given = store.readers.feedback(p.email for p in people)
-
-    def refs(papers: list[StoredPaper]) -> list[str]:
-        return [p.paper.arxiv_id or str(p.id) for p in papers]
-
-    feedback = {email: (refs(v["more"]), refs(v["less"])) for email, v in given.items()}
-    _write_out(write_csv(people, feedback), out, f"{len(people)} subscriber(s)")
+    text, count = Editions(obj.settings).export_readers()
+    _write_out(text, out, f"{count} subscriber(s)")
 
 
 @cli.command()
@@ -891,23 +820,9 @@ def subscribers_export(obj: _Context, out: Path | None) -> None:
 def migrate(obj: _Context, target: str) -> None:
     """Copy this store (papers, history, subscribers, feedback, ledger) into an empty
     PostgreSQL database and check every table's count; then point `database` at it."""
-    from digest.settings import check_database
-    from digest.store import Store
-    from digest.store.db import is_server_url, shown_url
-    from digest.store.transfer import copy_store
+    from digest.editions import Editions, shown_url
 
-    if not is_server_url(target):
-        raise DigestError(
-            f"--to {target!r} is not a PostgreSQL URL; give postgresql://user@host/dbname"
-        )
-    try:
-        check_database(target)  # as `database` is checked: no password in it
-    except ValueError as exc:
-        raise DigestError(f"--to: {exc}") from None
-    if not Store.exists(obj.settings.database):
-        raise DigestError(f"database {obj.settings.database} does not exist; nothing to migrate")
-    with Store.open(obj.settings.database) as source, Store.open(target) as destination:
-        counts = copy_store(source, destination)
+    counts = Editions(obj.settings).migrate(target)
     for table, count in counts.items():
         click.echo(f"{table:>13}  {count}")
     click.echo(

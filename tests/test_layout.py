@@ -13,8 +13,9 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHELLS = ["digest/cli.py", "digest/schedule.py", *(f"digest/web/{p.name}" for p in
           sorted((REPO / "digest" / "web").glob("*.py")))]  # fmt: skip
-# What a shell may import: the service, the records and errors it speaks in, its settings,
-# leaf helpers (the clock, terminal-safe text, the terminal), and the other shells.
+# What a shell may import: the service, the records and errors it speaks in, its settings and
+# the reader schema, leaf helpers (the clock, terminal-safe text, the terminal), the other
+# shells, and the programs the CLI only starts (the demo, the evaluations).
 DOOR = (
     "digest.editions",
     "digest.settings",
@@ -26,20 +27,14 @@ DOOR = (
     "digest.terminal",
     "digest.web",
     "digest.schedule",
+    "digest.demo",
+    "digest.evaluate",
+    "digest.panel",
 )
 # Imports from a shell to a module below the door that are still there, by shell and the
 # module's stage. Moving one behind the service means deleting its line here: the test fails
 # both on a new one and on a line that no longer happens (so this list only ever shrinks).
 NOT_YET = {
-    ("digest/cli.py", "digest.demo"),
-    ("digest/cli.py", "digest.diff"),
-    ("digest/cli.py", "digest.evaluate"),
-    ("digest/cli.py", "digest.identity"),
-    ("digest/cli.py", "digest.panel"),
-    ("digest/cli.py", "digest.rank"),
-    ("digest/cli.py", "digest.sources"),
-    ("digest/cli.py", "digest.store"),
-    ("digest/cli.py", "digest.subscribers"),
     ("digest/web/app.py", "digest.render"),
     ("digest/web/app.py", "digest.store"),
     ("digest/web/app.py", "digest.tokens"),
@@ -96,6 +91,6 @@ def test_help_imports_neither_the_pipeline_nor_its_libraries() -> None:
     )
     loaded = set(done.stdout.split())
     assert not {m for m in loaded if not m.startswith("digest")}, loaded
-    heavy = ("digest.editions", "digest.rank", "digest.render", "digest.store", "digest.deliver",
+    heavy = ("digest.editions.", "digest.rank", "digest.render", "digest.store", "digest.deliver",
              "digest.settings")  # fmt: skip
     assert not {m for m in loaded if m.startswith(heavy)}, loaded

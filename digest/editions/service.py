@@ -12,7 +12,7 @@ import difflib
 import enum
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from digest.addresses import normalise_address
@@ -25,18 +25,77 @@ from digest.deliver import (
     Transport,
 )
 from digest.deliver.preflight import check_real_mail
-from digest.diff import load_all
+from digest.diff import load_all, skipped_in
 from digest.editions.links import reader_links
 from digest.editions.picks import unresolved_liked
 from digest.editions.sending import SendReport, in_progress, retry_deferred, send_edition
 from digest.editions.views import edition_date, preview
-from digest.errors import SettingsError
+from digest.errors import DigestError, SettingsError, SubscriberError
 from digest.feedback import record, resolve
-from digest.models import DeliveryState, Email, IngestResult, Subscriber
-from digest.settings import Settings
+from digest.identity import title_key
+from digest.models import (
+    DeliveryState,
+    Email,
+    IngestResult,
+    Interest,
+    Pick,
+    StoredPaper,
+    Subscriber,
+)
+from digest.profile import ProfileInput, validated_row
+from digest.rank import Profile, rank
+from digest.settings import Settings, check_database
+from digest.sources.fetch import arxiv_feed_url, hf_daily_url, is_url
+from digest.sources.writers import write_dump
 from digest.store import Store
-from digest.store.db import held
-from digest.subscribers import all_subscribers, read_csv, schedules
+from digest.store.catalog import Changes, SnapshotRow
+from digest.store.db import held, is_server_url
+from digest.store.transfer import copy_store
+from digest.subscribers import (
+    all_subscribers,
+    from_row,
+    page_of_subscribers,
+    read_csv,
+    schedules,
+    write_csv,
+)
+
+_EVERYONE = 2**62  # "no limit" for SQLite's LIMIT
+
+
+def skipped_files(sources: Sequence[str]) -> list[Path]:
+    """What `ingest` passes over in the folders and files given: not dump files, or
+    subfolders (URLs are never skipped)."""
+    return skipped_in(Path(s) for s in sources if not is_url(s))
+
+
+def rank_dumps(
+    path: str,
+    interests: Sequence[Interest] = (),
+    *,
+    exclude: Sequence[str] = (),
+    authors: Sequence[str] = (),
+    like_dumps: Sequence[str] = (),
+    top: int = 10,
+    min_score: float = 0.0,
+    format_: str | None = None,
+    clock: Clock = utc_now,
+) -> list[Pick]:
+    """The papers of a dump (or a folder of them) ranked for an ad-hoc profile, with no store
+    and no settings (`digest rank`); `like_dumps`: dumps whose every paper is a liked one."""
+    profile = Profile(
+        interests=tuple(interests),
+        exclude=tuple(exclude),
+        max_items=top,
+        authors=tuple(authors),
+        min_score=min_score,
+    )
+    # The same paper in several dumps of a folder is ranked once (its latest listing).
+    latest = {
+        title_key(p.title): p for snapshot in load_all([path], format_) for p in snapshot.papers
+    }
+    liked = tuple(p for snapshot in load_all(like_dumps) for p in snapshot.papers)
+    return rank(list(latest.values()), [replace(profile, liked=liked)], now=clock())[0]
 
 
 def _never() -> bool:
@@ -94,6 +153,28 @@ class SendRun:
     @property
     def deferred(self) -> list[tuple[str, str]]:
         return [entry for report in self.reports for entry in report.deferred]
+
+
+@dataclass(frozen=True, slots=True)
+class EditionStatus:
+    """An edition's delivery counts per state, its failures (address, why) and the senders
+    holding unfinished rows (sender → rows)."""
+
+    edition_id: str
+    counts: dict[str, int]
+    failures: tuple[tuple[str, str], ...]
+    senders: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """A reader as `digest subscribers list` shows them: where they are kept ("store" or
+    "settings"), whether they are mailed ("active", else why not), liked papers not stored."""
+
+    reader: Subscriber
+    source: str
+    status: str
+    unresolved_liked: tuple[str, ...]
 
 
 class Editions:
@@ -258,6 +339,141 @@ class Editions:
         kept_out = sum(1 for row in rows if row.email.casefold() in suppressed)
         return len(rows), added, kept_out
 
+    # -- the catalog -------------------------------------------------------------------
+
+    def history(self, limit: int) -> list[SnapshotRow]:
+        """The stored dumps, newest first."""
+        with Store.open(self.settings.database, read_only=True) as store:
+            return store.catalog.snapshots(limit)
+
+    def changes(self, snapshot: int | None = None) -> Changes:
+        """What one stored dump changed (default: the latest)."""
+        with Store.open(self.settings.database, read_only=True) as store:
+            return store.catalog.changes(snapshot)
+
+    def export_dump(self, format_: str, snapshot: int | None = None) -> tuple[str, int]:
+        """Stored papers (all, or one dump's) as a dump of `format_`: (its text, papers)."""
+        with Store.open(self.settings.database, read_only=True) as store:
+            if snapshot is not None:
+                store.catalog.changes(snapshot)  # a clear error for an unknown dump number
+            papers = [stored.paper for stored in store.catalog.papers(snapshot)]
+        return write_dump(papers, format_), len(papers)
+
+    # -- the ledger --------------------------------------------------------------------
+
+    def status(self, edition_id: str | None = None) -> EditionStatus:
+        """Delivery counts per state of an edition (default: the latest) and its failures."""
+        nothing = "no edition has been sent yet; run `digest send`"
+        if not Store.exists(self.settings.database):
+            raise DigestError(nothing)
+        with Store.open(self.settings.database, read_only=True) as store:
+            chosen = edition_id or store.ledger.latest_edition()
+            if chosen is None:
+                raise DigestError(nothing)
+            counts = store.ledger.delivery_counts(chosen)
+            if not counts:
+                raise DigestError(
+                    f"no edition {chosen!r} in the ledger; `digest status` shows the latest"
+                )
+            failures = tuple(
+                (r.email, r.error or "")
+                for r in store.ledger.deliveries(chosen)
+                if r.state == DeliveryState.FAILED
+            )
+            return EditionStatus(chosen, counts, failures, store.ledger.unfinished_claims(chosen))
+
+    # -- readers -----------------------------------------------------------------------
+
+    def add_reader(self, given: ProfileInput) -> tuple[str, bool, str | None]:
+        """Add a reader to the store, or replace their profile: (their address, whether they
+        are new, why they get no mail if they do not). SubscriberError names every bad value."""
+        try:
+            row = validated_row(given)
+        except ValueError as exc:
+            raise SubscriberError(f"{exc}; nothing was changed") from None
+        with self._store() as store:
+            added = store.readers.upsert_subscribers([row], self.runtime.clock())
+            return row.email, bool(added), store.readers.suppressed(row.email)
+
+    def list_readers(
+        self, containing: str = "", offset: int = 0, limit: int | None = None
+    ) -> tuple[list[Listed], int]:
+        """A page of everyone digest knows (settings first, then the store by address) and how
+        many there are in all."""
+        settings = self.settings
+        with Store.open(settings.database) as store:
+            people, total = page_of_subscribers(
+                settings, store, containing, offset, limit or _EVERYONE
+            )
+            stored = store.readers.stored_addresses(p.email for p in people)
+            suppressed = store.readers.suppressions()
+            unknown = unresolved_liked(store, people)
+        listed = [
+            Listed(
+                person,
+                "store" if person.email.casefold() in stored else "settings",
+                suppressed.get(person.email.casefold(), "active"),
+                tuple(unknown.get(person.email, [])),
+            )
+            for person in people
+        ]
+        return listed, total
+
+    def remove_reader(self, email: str) -> tuple[bool, bool]:
+        """Take a reader out of the store (their history stays): (removed from the store,
+        still in the settings file)."""
+        with self._store() as store:
+            removed = store.readers.remove_subscriber(email)
+        wanted = email.casefold()
+        in_settings = any(str(s.email).casefold() == wanted for s in self.settings.subscribers)
+        if not removed and not in_settings:
+            raise SubscriberError(
+                f"no subscriber {email!r} in the store; `digest subscribers list`"
+            )
+        return removed, in_settings
+
+    def resubscribe(self, email: str) -> None:
+        """Mail an address again that unsubscribed or bounced (they asked for it)."""
+        with self._store() as store:
+            if not store.readers.unsuppress(email):
+                raise SubscriberError(
+                    f"{email!r} is not unsubscribed or suppressed; nothing to undo"
+                )
+
+    def export_readers(self) -> tuple[str, int]:
+        """The store's readers (and their feedback) as the CSV `import_readers` reads back:
+        (its text, readers)."""
+        settings = self.settings
+        with Store.open(settings.database) as store:
+            people = [from_row(row, settings) for row in store.readers.subscriber_rows()]
+            given = store.readers.feedback(p.email for p in people)
+
+        def refs(papers: list[StoredPaper]) -> list[str]:
+            return [p.paper.arxiv_id or str(p.id) for p in papers]
+
+        feedback = {email: (refs(v["more"]), refs(v["less"])) for email, v in given.items()}
+        return write_csv(people, feedback), len(people)
+
+    # -- moving to a server --------------------------------------------------------------
+
+    def migrate(self, target: str) -> dict[str, int]:
+        """Copy this store into an empty PostgreSQL database and check every table's count:
+        rows copied per table."""
+        if not is_server_url(target):
+            raise DigestError(
+                f"--to {target!r} is not a PostgreSQL URL; give postgresql://user@host/dbname"
+            )
+        try:
+            check_database(target)  # as `database` is checked: no password in it
+        except ValueError as exc:
+            raise DigestError(f"--to: {exc}") from None
+        if not Store.exists(self.settings.database):
+            raise DigestError(
+                f"database {self.settings.database} does not exist; nothing to migrate"
+            )
+        with Store.open(self.settings.database) as source, Store.open(target) as destination:
+            return copy_store(source, destination)
+
     # -- for the daemon --------------------------------------------------------------------
 
     def check_ready(self) -> None:
@@ -303,6 +519,24 @@ class Editions:
         snapshots = load_all(sources, format_, timeout=self.settings.sources.timeout)
         with self._store() as store:
             return store.catalog.ingest_many(snapshots, self.runtime.clock())
+
+    def fetch_hf(self, days: Sequence[dt.date] = ()) -> list[IngestResult]:
+        """The Hugging Face daily papers of these days (default: today in `timezone`)."""
+        chosen = list(days) or [edition_date(self.runtime.clock(), self.settings.timezone)]
+        api = self.settings.sources.hf_api_url
+        return self.ingest([hf_daily_url(api, day) for day in chosen], "hf-json")
+
+    def fetch_arxiv(self, categories: Sequence[str] = ()) -> list[IngestResult]:
+        """The arXiv feed of each category (default: [sources] arxiv_categories)."""
+        sources = self.settings.sources
+        chosen = list(categories) or list(sources.arxiv_categories)
+        if not chosen:
+            raise SettingsError(
+                "no arXiv category given; name one (digest fetch arxiv cs.CL) or set"
+                " [sources] arxiv_categories"
+            )
+        urls = [arxiv_feed_url(sources.arxiv_feed_url, category) for category in chosen]
+        return self.ingest(urls, "arxiv-feed")
 
     # -- readers' answers and links -------------------------------------------------------
 
