@@ -115,10 +115,36 @@ def fresh_schema(server: pgserver.PostgresServer) -> Iterator[str]:
             connection.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+# The test files whose stores exercise what differs between the engines (their SQL, claims and
+# locks, read-only sessions, the daemon's job store, bulk writes): their tests that store
+# anything run once on each engine. Elsewhere (pages, messages, parsing, the CLI's wording) the
+# store is a means, and a SQLite file is enough.
+BOTH_ENGINES = frozenset(
+    {
+        "test_store_diff",
+        "test_delivery_faults",
+        "test_schedule",
+        "test_web_methods",
+        "test_replay",
+        "test_subscribers",
+        "test_history",
+        "test_rank_store",
+        "test_feedback",
+    }
+)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "database" in metafunc.fixturenames:
+        module = metafunc.module.__name__.rsplit(".", 1)[-1]
+        engines = ["sqlite", "postgresql"] if module in BOTH_ENGINES else ["sqlite"]
+        metafunc.parametrize("database", engines, indirect=True)
+
+
+@pytest.fixture
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path | str]:
-    """Where a test's store lives: a SQLite file, or a fresh schema on the PostgreSQL server.
-    Every test that stores anything runs once on each engine."""
+    """Where a test's store lives: a SQLite file, or a fresh schema on the PostgreSQL server
+    (in the BOTH_ENGINES files, every test that stores anything runs once on each)."""
     if request.param == "sqlite":
         yield tmp_path / "digest.sqlite"
         return
