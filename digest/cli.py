@@ -820,8 +820,9 @@ def subscribers_export(obj: _Context, out: Path | None) -> None:
 def migrate(obj: _Context, target: str) -> None:
     """Copy this store (papers, history, subscribers, feedback, ledger) into an empty
     PostgreSQL database and check every table's count; then point `database` at it."""
-    from digest.editions import Editions, shown_url
+    from digest.editions import Editions, check_migration_target, shown_url
 
+    check_migration_target(target)  # before the settings: a bad --to is the error to report
     counts = Editions(obj.settings).migrate(target)
     for table, count in counts.items():
         click.echo(f"{table:>13}  {count}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from digest.deliver import FileTransport
+from digest.deliver import FileTransport, MemoryTransport
 from digest.diff import ingest_paths
 from digest.editions import preview, send_edition
 from digest.errors import DigestError
@@ -44,9 +44,9 @@ def _store(tmp_path: Path) -> tuple[Settings, set[str], set[str]]:
     return settings, {p.title for p in first.new}, {p.title for p in second.new}
 
 
-def _titles(outbox: Path, titles: set[str]) -> set[str]:
-    [path] = outbox.glob("*.eml")
-    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+def _titles(outbox: MemoryTransport, titles: set[str]) -> set[str]:
+    [(_, _, data)] = outbox.outbox
+    message = email.message_from_bytes(data, policy=email.policy.default)
     body = message.get_body(("plain",))
     assert body is not None
     text = " ".join(str(body.get_content()).split())
@@ -59,22 +59,18 @@ def test_an_earlier_day_is_sent_from_the_papers_seen_by_its_end(
     settings, first, second = _store(tmp_path)
     assert first and second
     with Store.open(settings.database) as store:
-        report = send_edition(
-            store, settings, FileTransport(tmp_path / "a"), lambda: LATER, date=DAY1.date()
-        )
+        mailed = MemoryTransport()
+        report = send_edition(store, settings, mailed, lambda: LATER, date=DAY1.date())
         assert report.edition_id == "2026-11-20" and report.sent == ("reader@example.org",)
-        shown = _titles(tmp_path / "a", first | second)
+        shown = _titles(mailed, first | second)
         assert shown and shown <= first  # nothing first seen on the next day
         # The ledger as usual: the same day again sends nothing.
-        again = send_edition(
-            store, settings, FileTransport(tmp_path / "b"), lambda: LATER, date=DAY1.date()
-        )
+        again = send_edition(store, settings, MemoryTransport(), lambda: LATER, date=DAY1.date())
         assert again.sent == () and again.already_sent == ("reader@example.org",)
         # The next day's edition holds that day's papers.
-        send_edition(
-            store, settings, FileTransport(tmp_path / "c"), lambda: LATER, date=DAY2.date()
-        )
-        assert _titles(tmp_path / "c", first | second) <= second
+        following = MemoryTransport()
+        send_edition(store, settings, following, lambda: LATER, date=DAY2.date())
+        assert _titles(following, first | second) <= second
         assert [row.edition_id for row in store.ledger.deliveries("2026-11-21")] == ["2026-11-21"]
 
 

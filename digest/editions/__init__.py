@@ -42,6 +42,7 @@ _API = {
     "SendRun": "digest.editions.service",
     "rank_dumps": "digest.editions.service",
     "skipped_files": "digest.editions.service",
+    "check_migration_target": "digest.editions.service",
     "archived": "digest.editions.views",
     "edition_date": "digest.editions.views",
     "past_editions": "digest.editions.views",
@@ -65,6 +66,7 @@ __all__ = [
     "SendReport",
     "SendRun",
     "archived",
+    "check_migration_target",
     "choose_picks",
     "edition_date",
     "edition_moment",
@@ -117,6 +119,7 @@ if TYPE_CHECKING:
         Listed,
         Runtime,
         SendRun,
+        check_migration_target,
         rank_dumps,
         skipped_files,
     )

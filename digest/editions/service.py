@@ -63,6 +63,19 @@ from digest.subscribers import (
 _EVERYONE = 2**62  # "no limit" for SQLite's LIMIT
 
 
+def check_migration_target(target: str) -> None:
+    """A PostgreSQL URL without a password (as `database` is checked), else DigestError;
+    checked before anything else, the settings included."""
+    if not is_server_url(target):
+        raise DigestError(
+            f"--to {target!r} is not a PostgreSQL URL; give postgresql://user@host/dbname"
+        )
+    try:
+        check_database(target)
+    except ValueError as exc:
+        raise DigestError(f"--to: {exc}") from None
+
+
 def skipped_files(sources: Sequence[str]) -> list[Path]:
     """What `ingest` passes over in the folders and files given: not dump files, or
     subfolders (URLs are never skipped)."""
@@ -459,14 +472,7 @@ class Editions:
     def migrate(self, target: str) -> dict[str, int]:
         """Copy this store into an empty PostgreSQL database and check every table's count:
         rows copied per table."""
-        if not is_server_url(target):
-            raise DigestError(
-                f"--to {target!r} is not a PostgreSQL URL; give postgresql://user@host/dbname"
-            )
-        try:
-            check_database(target)  # as `database` is checked: no password in it
-        except ValueError as exc:
-            raise DigestError(f"--to: {exc}") from None
+        check_migration_target(target)
         if not Store.exists(self.settings.database):
             raise DigestError(
                 f"database {self.settings.database} does not exist; nothing to migrate"
