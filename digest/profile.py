@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from digest.addresses import normalise_address
-from digest.models import WEEKDAYS, Delivery, Frequency, Interest, Quiet
+from digest.models import WEEKDAYS, Delivery, Frequency, Interest, Quiet, Subscriber
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,3 +239,24 @@ def validated_row(given: ProfileInput) -> SubscriberRow:
 def interest_json(interest: Interest) -> dict[str, Any]:
     """How the store keeps an interest in a reader's profile."""
     return {"phrase": interest.phrase, "weight": interest.weight}
+
+
+def profile_input(person: Subscriber) -> ProfileInput:
+    """A subscriber as editable input (the preferences form starts from this)."""
+    return ProfileInput(
+        email=person.email,
+        name=person.name,
+        interests=[str(interest) for interest in person.interests],
+        exclude=person.exclude,
+        authors=person.authors,
+        liked=person.liked,
+        max_items=person.max_items,
+        min_score=person.min_score,
+        send_at=person.send_at,
+        timezone=person.timezone,
+        weekdays_only=person.weekdays_only,
+        frequency=person.frequency.value,
+        weekday=person.weekday,
+        delivery=person.delivery.value,
+        quiet=person.quiet.value,
+    )

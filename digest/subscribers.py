@@ -20,6 +20,7 @@ from digest.profile import (
     ProfileInput,
     SubscriberRow,
     interest_json,
+    profile_input,
     validated_row,
 )
 from digest.settings import Settings, SubscriberSettings
@@ -142,27 +143,6 @@ def schedules(settings: Settings, store: Store) -> set[tuple[str, str, bool]]:
     for entry in _settings_only(settings, store):
         found.add(_when(settings, entry.send_at, entry.timezone, entry.weekdays_only))
     return found
-
-
-def profile_input(person: Subscriber) -> ProfileInput:
-    """A subscriber as editable input (the preferences form starts from this)."""
-    return ProfileInput(
-        email=person.email,
-        name=person.name,
-        interests=[str(interest) for interest in person.interests],
-        exclude=person.exclude,
-        authors=person.authors,
-        liked=person.liked,
-        max_items=person.max_items,
-        min_score=person.min_score,
-        send_at=person.send_at,
-        timezone=person.timezone,
-        weekdays_only=person.weekdays_only,
-        frequency=person.frequency.value,
-        weekday=person.weekday,
-        delivery=person.delivery.value,
-        quiet=person.quiet.value,
-    )
 
 
 # A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...) in a

@@ -422,7 +422,7 @@ def test_preview_links_work_for_nobody(web: Web) -> None:
 
 
 def test_preview_is_ranked_once_per_edition(web: Web, monkeypatch: pytest.MonkeyPatch) -> None:
-    import digest.web.operator
+    import digest.editions.pages
     from digest.editions import preview as real
 
     calls: list[str] = []
@@ -431,7 +431,7 @@ def test_preview_is_ranked_once_per_edition(web: Web, monkeypatch: pytest.Monkey
         calls.append("rank")
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(digest.web.operator, "preview", counting)
+    monkeypatch.setattr(digest.editions.pages, "preview", counting)
     for _ in range(3):
         assert httpx.get(f"{web.url}/preview/ada@example.org", headers=OP).status_code == 200
         assert httpx.get(f"{web.url}/preview/ada@example.org/email.html", headers=OP).is_success

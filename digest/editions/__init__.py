@@ -9,8 +9,11 @@ below it.
 - `service`: `Editions`, what the shells call: readers chosen, transports built, time zones
   grouped, deferred retries run first; ingest, fetch, the catalog, the ledger, readers.
 
-Names load on first use (`digest --help` imports none of the pipeline). The few constants a
-shell needs to declare its options (FORMATS, DUMP_SUFFIXES) come from here too.
+- `pages`: what the web pages read and change, on the store one request opened.
+
+Names load on first use (`digest --help` imports none of the pipeline). What the shells need
+besides (the dump formats for their options; signed tokens, votes and feeds for the web app)
+comes from here too, so a shell imports nothing below this package.
 """
 
 from __future__ import annotations
@@ -52,35 +55,65 @@ _API = {
     "shown_url": "digest.store.db",
     "FORMATS": "digest.sources",
     "DUMP_SUFFIXES": "digest.diff",
+    "Pages": "digest.editions.pages",
+    "open_pages": "digest.editions.pages",
+    "prepare_store": "digest.editions.pages",
+    "BUILTIN_TEMPLATES": "digest.render",
+    "Renderer": "digest.render",
+    "BadToken": "digest.tokens",
+    "make_token": "digest.tokens",
+    "read_token": "digest.tokens",
+    "signing_keys": "digest.tokens",
+    "FEEDBACK_PURPOSE": "digest.feedback",
+    "Vote": "digest.feedback",
+    "read_vote": "digest.feedback",
+    "paper_id_of": "digest.feedback",
+    "atom_feed": "digest.feed",
+    "is_loopback": "digest.deliver.preflight",
 }
 __all__ = [
+    "BUILTIN_TEMPLATES",
     "DUMP_SUFFIXES",
+    "FEEDBACK_PURPOSE",
     "FORMATS",
     "PREVIEW_PURPOSE",
+    "BadToken",
     "Carrier",
     "EditionStatus",
     "Editions",
     "Hooks",
     "Listed",
+    "Pages",
+    "Renderer",
     "Runtime",
     "SendReport",
     "SendRun",
+    "Vote",
     "archived",
+    "atom_feed",
     "check_migration_target",
     "choose_picks",
     "edition_date",
     "edition_moment",
     "in_progress",
+    "is_loopback",
     "links_for",
+    "make_token",
+    "open_pages",
+    "paper_id_of",
     "past_editions",
+    "prepare_store",
     "preview",
     "rank_dumps",
+    "read_token",
+    "read_vote",
     "reader_links",
     "renderer_for",
     "retry_deferred",
     "send_edition",
     "sender_lock",
     "shown_url",
+    "signing_keys",
     "skipped_files",
     "stop_on_signals",
     "subscribers_from",
@@ -99,8 +132,10 @@ def __getattr__(name: str) -> Any:
 
 
 if TYPE_CHECKING:
+    from digest.deliver.preflight import is_loopback
     from digest.diff import DUMP_SUFFIXES
     from digest.editions.links import PREVIEW_PURPOSE, links_for, reader_links
+    from digest.editions.pages import Pages, open_pages, prepare_store
     from digest.editions.picks import choose_picks, unresolved_liked, weights_from
     from digest.editions.sending import (
         SendReport,
@@ -131,5 +166,9 @@ if TYPE_CHECKING:
         preview,
         renderer_for,
     )
+    from digest.feed import atom_feed
+    from digest.feedback import FEEDBACK_PURPOSE, Vote, paper_id_of, read_vote
+    from digest.render import BUILTIN_TEMPLATES, Renderer
     from digest.sources import FORMATS
     from digest.store.db import shown_url
+    from digest.tokens import BadToken, make_token, read_token, signing_keys

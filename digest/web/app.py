@@ -5,11 +5,9 @@ from __future__ import annotations
 from flask import Flask
 
 from digest.clock import Clock, utc_now
+from digest.editions import BUILTIN_TEMPLATES, prepare_store, signing_keys
 from digest.errors import SettingsError
-from digest.render import BUILTIN_TEMPLATES
 from digest.settings import Settings
-from digest.store import Store
-from digest.tokens import signing_keys
 from digest.web.errors import install as install_error_pages
 from digest.web.operator import operator_pages
 from digest.web.preferences import preferences_page
@@ -35,7 +33,7 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> Flask:
         )
     # The store is made (or upgraded) once, here: the pages' GETs open it read-only and never
     # create anything. An unusable database is a clear error now rather than on each page.
-    Store.open(settings.database).close()
+    prepare_store(settings)
     app = Flask(__name__, template_folder=str(BUILTIN_TEMPLATES / "web"))
     # A preferences form is a few hundred bytes; anything far larger is refused with 413.
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024

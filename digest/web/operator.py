@@ -8,13 +8,11 @@ import base64
 import binascii
 import hmac
 import re
-import secrets
 
 from flask import Blueprint, Response, abort, request
 
-from digest.editions import edition_date, links_for, past_editions, preview
+from digest.editions import edition_date
 from digest.models import Email, Subscriber
-from digest.subscribers import page_of_subscribers
 from digest.web.site import PAGE_POLICY, email_page, page, site
 
 operator_pages = Blueprint("operator", __name__)
@@ -78,16 +76,13 @@ def preview_list() -> Response:
         abort(400, description=f"q is longer than {MAX_QUERY_CHARS} characters.")
     wanted = _page_number(request.args.get("page"))
     with here.opened() as store:
-        shown, total = page_of_subscribers(
-            here.settings, store, query, (wanted - 1) * PREVIEW_PAGE, PREVIEW_PAGE
-        )
+        shown, total, suppressed = store.readers(query, (wanted - 1) * PREVIEW_PAGE, PREVIEW_PAGE)
         pages = max(1, -(-total // PREVIEW_PAGE))
         current = min(wanted, pages)
         if current != wanted:  # past the end: show the last page
-            shown, total = page_of_subscribers(
-                here.settings, store, query, (current - 1) * PREVIEW_PAGE, PREVIEW_PAGE
+            shown, total, suppressed = store.readers(
+                query, (current - 1) * PREVIEW_PAGE, PREVIEW_PAGE
             )
-        suppressed = store.readers.suppressions()
     return page(
         "preview_list.html",
         people=shown,
@@ -108,12 +103,10 @@ def next_digest(email: str) -> tuple[Subscriber, Email]:
         key = (
             person,
             edition_date(here.clock(), here.settings.timezone),
-            store.ledger.state_stamp(person.email),
+            store.state(person.email),
             here.templates.stamp(),
         )
-        message = here.previews.get(
-            key, lambda: preview(store, here.settings, person, here.clock, renderer)
-        )
+        message = here.previews.get(key, lambda: store.next_edition(person, here.clock, renderer))
         return person, message
 
 
@@ -122,19 +115,7 @@ def last_digest(email: str) -> tuple[str, Email] | None:
     here = site()
     with here.opened() as store:
         person = here.subscriber(store, email, missing=404)
-        editions = past_editions(store, here.settings, person.email, 1)
-        if not editions:
-            return None
-        edition = editions[0][0]
-        links = links_for(
-            here.settings,
-            secrets.token_urlsafe(32),
-            edition.edition_id,
-            person.email,
-            inert=True,
-            picks=edition.picks,
-        )
-        return edition.edition_id, here.templates.renderer().render(edition, links)
+        return store.last_edition(person, here.templates.renderer())
 
 
 @operator_pages.get("/preview/<email>")

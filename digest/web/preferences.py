@@ -8,11 +8,15 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from digest.feedback import paper_id_of, record
+from digest.editions import Pages, paper_id_of
 from digest.models import Subscriber
-from digest.profile import ProfileErrors, ProfileInput, time_zones, validated_row
-from digest.store import Store
-from digest.subscribers import profile_input
+from digest.profile import (
+    ProfileErrors,
+    ProfileInput,
+    profile_input,
+    time_zones,
+    validated_row,
+)
 from digest.web.site import page, site
 
 preferences_page = Blueprint("preferences", __name__)
@@ -58,7 +62,7 @@ def _given(person: Subscriber) -> ProfileInput:
 
 
 def _page(
-    store: Store, person: Subscriber, form: ProfileInput, status: int = 200, **state: Any
+    store: Pages, person: Subscriber, form: ProfileInput, status: int = 200, **state: Any
 ) -> Response:
     """The page: the editable profile, then what else shapes the digest."""
     here = site()
@@ -72,8 +76,8 @@ def _page(
         "preferences.html",
         status,
         form=form,
-        votes=store.readers.feedback([email])[email],
-        off=store.readers.suppressed(email) is not None,
+        votes=store.votes(email),
+        off=not store.mailed(email),
         nav=nav,
         zones=_offered_zones(),
         **{"errors": (), "saved": False, **state},
@@ -114,7 +118,7 @@ def preferences_save(token: str) -> Response:
             errors.append(str(exc))
         if errors:
             return _page(store, person, given, 400, errors=errors)
-        store.readers.upsert_subscribers([row], here.clock())
+        store.save_profile(row, here.clock())
         if forget:
-            record(store, email, forget, None, here.clock())
+            store.record_votes(email, forget, None, here.clock())
         return _page(store, person, given, saved=True)

@@ -7,9 +7,7 @@ import datetime as dt
 
 from flask import Blueprint, Response, abort
 
-from digest.editions import archived, past_editions
-from digest.feed import atom_feed
-from digest.models import DeliveryState
+from digest.editions import atom_feed
 from digest.web.site import email_page, page, site
 
 pages = Blueprint("reader", __name__)
@@ -28,7 +26,7 @@ def index() -> Response:
 def health() -> Response:
     """Whether the store answers a read (never creates one: 503 while there is none)."""
     with site().opened() as store:
-        store.ledger.latest_edition()
+        store.answers()
     return Response("ok\n", mimetype="text/plain")
 
 
@@ -38,16 +36,7 @@ def archive_list(token: str) -> Response:
     email = here.reader(token, "view")
     with here.opened() as store:
         here.subscriber(store, email)
-        editions = [
-            {
-                "id": edition.edition_id,
-                "date": f"{edition.date:%A %-d %B %Y}",
-                "count": len(edition.picks),
-                "lead": edition.picks[0].paper.title if edition.picks else "",
-                "published": row.state == DeliveryState.PUBLISHED,
-            }
-            for edition, row in past_editions(store, here.settings, email, ARCHIVE_LIMIT)
-        ]
+        editions = store.past_list(email, ARCHIVE_LIMIT)
     feed = f"{here.base}/feed/{here.token(email, 'feed')}"
     return page("archive_list.html", email=email, editions=editions, token=token, feed=feed)
 
@@ -61,7 +50,7 @@ def feed(token: str) -> Response:
         here.subscriber(store, email)
         editions = [
             (edition, f"{here.base}/archive/{edition.edition_id}/{view}")
-            for edition, _ in past_editions(store, here.settings, email, FEED_ENTRIES)
+            for edition, _ in store.past(email, FEED_ENTRIES)
         ]
     xml = atom_feed(
         editions,
@@ -82,7 +71,7 @@ def archive(edition: str, token: str) -> Response:
         abort(404, description=f"No edition {edition!r}.")
     with here.opened() as store:
         here.subscriber(store, email)
-        message = archived(store, here.settings, edition, email, here.templates.renderer())
+        message = store.archived(edition, email, here.templates.renderer())
     if message is None:
         abort(404, description=f"The {edition} edition was not sent to this address.")
     return email_page(message.html)
@@ -103,7 +92,7 @@ def unsubscribe(token: str) -> Response:
     here = site()
     email = here.reader(token, "unsubscribe")
     with here.opened(write=True) as store:
-        store.readers.unsubscribe(email, here.clock(), reason="unsubscribed (link)")
+        store.unsubscribe(email, here.clock())
     return page("unsubscribe.html", email=email, done=True, token=token)
 
 
@@ -113,9 +102,8 @@ def resubscribe(token: str) -> Response:
     here = site()
     email = here.reader(token, "unsubscribe")
     with here.opened(write=True) as store:
-        lifted = store.readers.unsuppress(email, only_unsubscribed=True)
-        still = store.readers.suppressed(email)
-    if still is not None and not lifted:
+        still = store.resubscribe(email)
+    if still is not None:
         return page(
             "message.html",
             409,

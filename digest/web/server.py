@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from flask import Flask
 
-from digest.deliver.preflight import is_loopback
+from digest.editions import is_loopback
 from digest.errors import SettingsError
 from digest.settings import Settings
 from digest.web.app import create_app

@@ -14,13 +14,19 @@ from typing import Any, NoReturn
 from flask import Response, abort, current_app, render_template, request
 
 from digest.clock import Clock
-from digest.editions import PREVIEW_PURPOSE, renderer_for
+from digest.editions import (
+    BUILTIN_TEMPLATES,
+    PREVIEW_PURPOSE,
+    BadToken,
+    Pages,
+    Renderer,
+    make_token,
+    open_pages,
+    read_token,
+    renderer_for,
+)
 from digest.models import Email, Subscriber
-from digest.render import BUILTIN_TEMPLATES, Renderer
 from digest.settings import Settings
-from digest.store import Store
-from digest.subscribers import find
-from digest.tokens import BadToken, make_token, read_token
 
 log = logging.getLogger("digest.web")
 
@@ -100,18 +106,17 @@ class Site:
         return make_token(self.secret, email, purpose)
 
     @contextmanager
-    def opened(self, *, write: bool = False) -> Iterator[Store]:
+    def opened(self, *, write: bool = False) -> Iterator[Pages]:
         """The one rule of every page: only a POST changes anything. GET, HEAD and OPTIONS
         open the store read-only, which the engine itself enforces (a read-only SQLite
         connection, a read-only PostgreSQL session): they never create, write or wait for a
         writer. A POST waits at most [web] busy_timeout for another writer (then 503)."""
         if write and request.method != "POST":
             abort(405, description="Only a POST changes anything here.")
-        settings = self.settings
-        with Store.open(
-            settings.database, read_only=not write, timeout=settings.web.busy_timeout
-        ) as store:
-            yield store
+        with open_pages(
+            self.settings, write=write, timeout=self.settings.web.busy_timeout
+        ) as pages:
+            yield pages
 
     def reader(self, token: str, purpose: str, *, also: str | None = None) -> str:
         """The address a link is for; 400 for a malformed token, 403 for a forged one or one
@@ -137,11 +142,11 @@ class Site:
             abort(403, description="This link comes from a preview and works for nobody.")
         abort(403 if error.tampered else 400, description=str(error))
 
-    def subscriber(self, store: Store, email: str, *, missing: int = 410) -> Subscriber:
+    def subscriber(self, store: Pages, email: str, *, missing: int = 410) -> Subscriber:
         """The subscriber at this address. For a reader's signed link, 410 once they were
         removed: the signature is still valid, but it opens nothing (no history, no feed, no
         votes); the operator's pages say 404."""
-        person = find(self.settings, store, email)
+        person = store.reader(email)
         if person is None:
             what = "was removed" if missing == 410 else "does not exist"
             abort(missing, description=f"The subscription of {email} {what}.")

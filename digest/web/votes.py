@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort
 
-from digest.feedback import FEEDBACK_PURPOSE, Vote, read_vote, record
-from digest.tokens import BadToken
+from digest.editions import FEEDBACK_PURPOSE, BadToken, Vote, read_vote
 from digest.web.site import page, site
 
 vote_pages = Blueprint("votes", __name__)
@@ -25,15 +24,15 @@ def _feedback_page(token: str, state: str) -> Response:
     vote = _vote(token)
     with here.opened(write=state != "ask") as store:
         here.subscriber(store, vote.email)
-        papers = store.catalog.papers_by_id([vote.paper_id])
-        if vote.paper_id not in papers:
+        paper = store.paper(vote.paper_id)
+        if paper is None:
             abort(404, description="That paper is no longer in the store.")
         if state == "done":
-            record(store, vote.email, [vote.paper_id], vote.verdict, here.clock())
+            store.record_votes(vote.email, [vote.paper_id], vote.verdict, here.clock())
         elif state == "undone":
-            record(store, vote.email, [vote.paper_id], None, here.clock())
+            store.record_votes(vote.email, [vote.paper_id], None, here.clock())
     nav = {"preferences": f"/preferences/{here.token(vote.email, 'preferences')}"}
-    title = papers[vote.paper_id].paper.title
+    title = paper.paper.title
     return page("feedback.html", vote=vote, state=state, title=title, token=token, nav=nav)
 
 

@@ -1,0 +1,140 @@
+"""The web pages' side of the editions service: what a page reads and changes, on the store one
+request opened (read-only for GET, HEAD and OPTIONS; a POST may write). The web app opens one
+with `open_pages` and calls nothing below it."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import secrets
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from digest.clock import Clock
+from digest.editions.links import links_for
+from digest.editions.views import archived, past_editions, preview
+from digest.feedback import record
+from digest.models import DeliveryState, Edition, Email, StoredPaper, Subscriber
+from digest.profile import SubscriberRow
+from digest.render import Renderer
+from digest.settings import Settings
+from digest.store import DeliveryRow, Store
+from digest.subscribers import find, page_of_subscribers
+
+
+def prepare_store(settings: Settings) -> None:
+    """Make (or upgrade) the store now, so that pages opened read-only never have to; an
+    unusable database is a clear error here."""
+    Store.open(settings.database).close()
+
+
+@contextlib.contextmanager
+def open_pages(settings: Settings, *, write: bool, timeout: float) -> Iterator[Pages]:
+    """The store for one request: read-only unless `write` (the engine itself refuses
+    writes then); a write waits at most `timeout` seconds for another writer."""
+    with Store.open(settings.database, read_only=not write, timeout=timeout) as store:
+        yield Pages(store, settings)
+
+
+class Pages:
+    """One request's view of the store."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self._store = store
+        self.settings = settings
+
+    # -- readers -------------------------------------------------------------------------
+
+    def answers(self) -> None:
+        """A read the store must answer (the health check)."""
+        self._store.ledger.latest_edition()
+
+    def reader(self, email: str) -> Subscriber | None:
+        """The reader at this address (settings or store), or None."""
+        return find(self.settings, self._store, email)
+
+    def readers(
+        self, containing: str, offset: int, limit: int
+    ) -> tuple[list[Subscriber], int, dict[str, str]]:
+        """A page of readers, how many there are in all, and who gets no mail (and why)."""
+        shown, total = page_of_subscribers(self.settings, self._store, containing, offset, limit)
+        return shown, total, self._store.readers.suppressions()
+
+    def save_profile(self, row: SubscriberRow, now: dt.datetime) -> None:
+        self._store.readers.upsert_subscribers([row], now)
+
+    def votes(self, email: str) -> dict[str, list[StoredPaper]]:
+        """The reader's "more" and "less" taps."""
+        return self._store.readers.feedback([email])[email]
+
+    def mailed(self, email: str) -> bool:
+        """Whether mail goes to this address (not unsubscribed, bounced or complained)."""
+        return self._store.readers.suppressed(email) is None
+
+    def unsubscribe(self, email: str, now: dt.datetime) -> None:
+        self._store.readers.unsubscribe(email, now, reason="unsubscribed (link)")
+
+    def resubscribe(self, email: str) -> str | None:
+        """Undo the reader's own unsubscribe; why the address still gets no mail (its server
+        refused it), or None."""
+        lifted = self._store.readers.unsuppress(email, only_unsubscribed=True)
+        still = self._store.readers.suppressed(email)
+        return None if lifted or still is None else still
+
+    # -- papers and taps -----------------------------------------------------------------
+
+    def paper(self, paper_id: int) -> StoredPaper | None:
+        return self._store.catalog.papers_by_id([paper_id]).get(paper_id)
+
+    def record_votes(
+        self, email: str, paper_ids: Sequence[int], verdict: str | None, now: dt.datetime
+    ) -> None:
+        """Record "more" or "less" on these papers, or forget it (None)."""
+        record(self._store, email, paper_ids, verdict, now)
+
+    # -- editions ------------------------------------------------------------------------
+
+    def past(self, email: str, limit: int) -> list[tuple[Edition, DeliveryRow]]:
+        """The editions this reader got, newest first."""
+        return past_editions(self._store, self.settings, email, limit)
+
+    def past_list(self, email: str, limit: int) -> list[dict[str, Any]]:
+        """The reader's editions as their archive page lists them."""
+        return [
+            {
+                "id": edition.edition_id,
+                "date": f"{edition.date:%A %-d %B %Y}",
+                "count": len(edition.picks),
+                "lead": edition.picks[0].paper.title if edition.picks else "",
+                "published": row.state == DeliveryState.PUBLISHED,
+            }
+            for edition, row in self.past(email, limit)
+        ]
+
+    def archived(self, edition_id: str, email: str, renderer: Renderer) -> Email | None:
+        """An edition as it went to this address (None if it never did)."""
+        return archived(self._store, self.settings, edition_id, email, renderer)
+
+    def state(self, email: str) -> Any:
+        """Changes whenever what the reader's next edition would hold may have changed."""
+        return self._store.ledger.state_stamp(email)
+
+    def next_edition(self, person: Subscriber, clock: Clock, renderer: Renderer) -> Email:
+        """The reader's next edition, recording nothing."""
+        return preview(self._store, self.settings, person, clock, renderer)
+
+    def last_edition(self, person: Subscriber, renderer: Renderer) -> tuple[str, Email] | None:
+        """The newest edition this reader got, as it went out but with inert links."""
+        editions = self.past(person.email, 1)
+        if not editions:
+            return None
+        edition = editions[0][0]
+        links = links_for(
+            self.settings,
+            secrets.token_urlsafe(32),
+            edition.edition_id,
+            person.email,
+            inert=True,
+            picks=edition.picks,
+        )
+        return edition.edition_id, renderer.render(edition, links)
