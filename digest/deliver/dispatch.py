@@ -47,6 +47,11 @@ class Outgoing:
     data: bytes
 
 
+# What building one reader's message gives: the message, or its row and why it could not be
+# built (recorded as that reader's failure; the others go on).
+Built = Outgoing | tuple[DeliveryRow, str]
+
+
 @dataclass(slots=True)
 class Outcomes:
     """What a dispatch did, per address."""
@@ -117,7 +122,7 @@ class Dispatcher:
 
     def run(
         self,
-        messages: Iterable[Outgoing | tuple[DeliveryRow, str]],
+        messages: Iterable[Built],
         should_stop: Callable[[], bool] = lambda: False,
     ) -> bool:
         """Send each message (a (row, error) pair records a reader whose message could not be
@@ -143,7 +148,7 @@ class Dispatcher:
     def _run(
         self,
         executor: ThreadPoolExecutor,
-        messages: Iterable[Outgoing | tuple[DeliveryRow, str]],
+        messages: Iterable[Built],
         should_stop: Callable[[], bool],
     ) -> bool:
         for item in messages:

@@ -61,7 +61,7 @@ def reader_links(settings: Settings, email: str) -> dict[str, str]:
             "reader links are signed: set DIGEST_SECRET_KEY in the environment (the key"
             " `digest send` and `digest serve` use)"
         )
-    links = links_for(settings, _secret(settings), "", email)
+    links = links_for(settings, signing_secret(settings), "", email)
     return {
         "preferences": links.preferences,
         "archive": links.archive,
@@ -70,7 +70,7 @@ def reader_links(settings: Settings, email: str) -> dict[str, str]:
     }
 
 
-def _secret(settings: Settings, *, ephemeral: bool = False) -> str:
+def signing_secret(settings: Settings, *, ephemeral: bool = False) -> str:
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value()
     # A preview's links need a key to be well-formed, but it never leaves this machine.

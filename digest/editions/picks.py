@@ -137,13 +137,13 @@ def _most_upvoted(fresh: Sequence[Candidate], profile: Profile) -> list[Pick]:
     ]
 
 
-def _pick_record(pick: Pick) -> RecordedPick:
+def pick_record(pick: Pick) -> RecordedPick:
     """A pick as the ledger keeps it (the archive renders the edition again from this)."""
     assert pick.paper_id is not None  # picks for a send come from the store
     return RecordedPick(**{name: getattr(pick, name) for name in _RECORDED})
 
 
-def _picks_from_row(store: Store, row: DeliveryRow) -> tuple[Pick, ...]:
+def picks_from_row(store: Store, row: DeliveryRow) -> tuple[Pick, ...]:
     """The picks a ledger row recorded, with their papers as the store holds them now."""
     papers = store.catalog.papers_by_id(pick.paper_id for pick in row.picks)
     return tuple(

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 from digest.clock import Clock
-from digest.deliver.dispatch import Dispatcher, Outgoing, relay_rate_limit
+from digest.deliver.dispatch import Built, Dispatcher, Outgoing, relay_rate_limit
 from digest.deliver.message import (
     build_message,
     dkim_sign,
@@ -30,8 +30,8 @@ from digest.deliver.message import (
     sender_domain,
 )
 from digest.deliver.transports import Transport
-from digest.editions.links import _secret, links_for
-from digest.editions.picks import _pick_record, _picks_from_row, choose
+from digest.editions.links import links_for, signing_secret
+from digest.editions.picks import choose, pick_record, picks_from_row
 from digest.editions.views import edition_date, edition_moment, renderer_for
 from digest.errors import DeliveryError, DigestError
 from digest.models import Delivery, DeliveryState, Edition, Pick, RecordedPick, Subscriber
@@ -230,7 +230,7 @@ def _send_edition(
 
         claims = _Claims(store, claim, plan, builder, day, clock, sleep)
 
-        def messages() -> Iterator[Outgoing | tuple[DeliveryRow, str]]:
+        def messages() -> Iterator[Built]:
             """Each reader's message, built while the previous ones are on the wire."""
             # Planned only once the relay answered (the dispatcher has connected), so an
             # unreachable relay records nothing; one transaction for the whole plan.
@@ -289,7 +289,7 @@ class _Plan:
         return len(self.unplanned)
 
     def records(self, email: str) -> list[RecordedPick]:
-        return [_pick_record(pick) for pick in self.fresh[email]]
+        return [pick_record(pick) for pick in self.fresh[email]]
 
     def record(self, store: Store) -> None:
         """The readers' rows, in one transaction (a row already there is kept as it is)."""
@@ -315,7 +315,7 @@ class _Plan:
         if fresh is not None and recorded == [pick.paper_id for pick in fresh]:
             self.chosen[row.email] = tuple(fresh)
         else:
-            self.chosen[row.email] = _picks_from_row(self.store, row)
+            self.chosen[row.email] = picks_from_row(self.store, row)
         return self.chosen[row.email]
 
 
@@ -426,7 +426,7 @@ class _Claims:
     sleep: Callable[[float], None]
     readers: dict[str, Subscriber] = field(default_factory=dict)  # due, not claimed yet
 
-    def messages(self) -> Iterator[Outgoing | tuple[DeliveryRow, str]]:
+    def messages(self) -> Iterator[Built]:
         assert self.claim is not None
         edition_id = self.plan.edition_id
         for row in _claimed(self.store, self.claim, edition_id, list(self.readers), self.clock):
@@ -434,7 +434,7 @@ class _Claims:
             edition = Edition(edition_id, self.day, person, self.plan.picks(row))
             yield self.builder.build(edition, row)
 
-    def again(self) -> Iterator[Outgoing | tuple[DeliveryRow, str]] | None:
+    def again(self) -> Iterator[Built] | None:
         """The next round, once there may be something to claim; None when this sender is
         done (no reader of its left unfinished by anyone)."""
         if self.claim is None or not self.readers:
@@ -455,7 +455,7 @@ class _Claims:
 
 def _dry_run(
     edition_id: str,
-    messages: Iterator[Outgoing | tuple[DeliveryRow, str]],
+    messages: Iterator[Built],
     plan: _Plan,
     skipped: _Skipped,
     on_message: Callable[[str, str], None] | None,
@@ -550,12 +550,12 @@ class _Sending:
     def dispatch(
         self,
         edition_id: str,
-        messages: Iterator[Outgoing | tuple[DeliveryRow, str]],
+        messages: Iterator[Built],
         skipped: _Skipped,
         should_stop: Callable[[], bool],
         *,
         planned: int = 0,
-        again: Callable[[], Iterator[Outgoing | tuple[DeliveryRow, str]] | None] = lambda: None,
+        again: Callable[[], Iterator[Built] | None] = lambda: None,
     ) -> SendReport:
         """Send one edition's messages; the report adds what was sent to what was skipped."""
         transport = self.transport
@@ -657,14 +657,14 @@ class _Builder:
         self, settings: Settings, renderer: Renderer | None, clock: Clock, *, ephemeral: bool
     ) -> None:
         self.settings = settings
-        self.secret = _secret(settings, ephemeral=ephemeral)
+        self.secret = signing_secret(settings, ephemeral=ephemeral)
         make_token(self.secret, "check@example.org")  # fail before sending if the key is unusable
         self.domain = sender_domain(settings.sender.from_)
         self.envelope_from = sender_address(settings.sender.from_)
         self.renderer = renderer or renderer_for(settings)
         self.clock = clock
 
-    def build(self, edition: Edition, row: DeliveryRow) -> Outgoing | tuple[DeliveryRow, str]:
+    def build(self, edition: Edition, row: DeliveryRow) -> Built:
         settings = self.settings
         person = edition.subscriber
         try:
@@ -730,16 +730,14 @@ def retry_deferred(
         for edition_id, rows in due.items():
             day = dt.date.fromisoformat(edition_id)
 
-            def messages(
-                rows: list[DeliveryRow] = rows, day: dt.date = day
-            ) -> Iterator[Outgoing | tuple[DeliveryRow, str]]:
+            def messages(rows: list[DeliveryRow] = rows, day: dt.date = day) -> Iterator[Built]:
                 emails = [row.email for row in rows]
                 claimed = store.ledger.claim(
                     day.isoformat(), claim, clock(), len(rows), emails=emails
                 )
                 for row in claimed:
                     person = find(settings, store, row.email) or Subscriber(email=row.email)
-                    picks = _picks_from_row(store, row)
+                    picks = picks_from_row(store, row)
                     yield builder.build(Edition(row.edition_id, day, person, picks), row)
 
             try:

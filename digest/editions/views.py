@@ -8,8 +8,8 @@ import zoneinfo
 from dataclasses import replace
 
 from digest.clock import Clock
-from digest.editions.links import _secret, links_for
-from digest.editions.picks import _picks_from_row, choose_picks
+from digest.editions.links import links_for, signing_secret
+from digest.editions.picks import choose_picks, picks_from_row
 from digest.errors import DigestError
 from digest.models import DeliveryState, Edition, Email, Subscriber
 from digest.render import Renderer
@@ -60,7 +60,7 @@ def preview(
     moment = edition_moment(day, settings.timezone, now)
     chosen = choose_picks(store, settings, [subscriber], moment, past=moment != now)
     picks = chosen[subscriber.email]
-    secret = _secret(settings, ephemeral=True)
+    secret = signing_secret(settings, ephemeral=True)
     edition = Edition(day.isoformat(), day, subscriber, tuple(picks))
     links = links_for(
         settings, secret, edition.edition_id, subscriber.email, inert=True, picks=edition.picks
@@ -82,9 +82,11 @@ def archived(
         return None
     person = find(settings, store, row.email) or Subscriber(email=row.email)
     edition = Edition(
-        edition_id, dt.date.fromisoformat(edition_id), person, _picks_from_row(store, row)
+        edition_id, dt.date.fromisoformat(edition_id), person, picks_from_row(store, row)
     )
-    links = links_for(settings, _secret(settings), edition_id, row.email, picks=edition.picks)
+    links = links_for(
+        settings, signing_secret(settings), edition_id, row.email, picks=edition.picks
+    )
     return (renderer or renderer_for(settings)).render(edition, replace(links, in_browser=True))
 
 
@@ -97,5 +99,5 @@ def past_editions(
     found = []
     for row in store.ledger.sent_editions(email, limit):
         day = dt.date.fromisoformat(row.edition_id)
-        found.append((Edition(row.edition_id, day, person, _picks_from_row(store, row)), row))
+        found.append((Edition(row.edition_id, day, person, picks_from_row(store, row)), row))
     return found

@@ -14,7 +14,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from digest.rank.text import EVIDENCE_CHARS, Evidence, _stop_words
+from digest.rank.text import EVIDENCE_CHARS, Evidence, stop_words
 
 _WORD = re.compile(r"[a-z0-9]+")
 _ENDINGS = "(?:s|es|ed|d|ing)?"
@@ -46,7 +46,7 @@ def compiled(phrase: str) -> Phrase:
     bases = tuple(_base(w) for w in words)
     body = _BETWEEN.join(re.escape(b) + _ENDINGS for b in bases)
     pattern = re.compile(rf"(?<![^\W_]){body}(?![^\W_])", re.IGNORECASE)
-    content = sum(1 for w in words if w not in _stop_words())
+    content = sum(1 for w in words if w not in stop_words())
     return Phrase(phrase, pattern, bases, content)
 
 

@@ -32,7 +32,7 @@ EVIDENCE_CHARS = 320
 
 
 @functools.cache
-def _stop_words() -> frozenset[str]:
+def stop_words() -> frozenset[str]:
     from bm25s.stopwords import STOPWORDS_EN
 
     return frozenset(STOPWORDS_EN)
@@ -55,7 +55,7 @@ def words(text: str) -> list[str]:
 
 def lemmas(text: str) -> list[str]:
     """The text's words as lemmas, stop words left out."""
-    stop = _stop_words()
+    stop = stop_words()
     return [lemma(w) for w in _WORD.findall(text) if w.lower() not in stop]
 
 
@@ -74,7 +74,7 @@ def stem(word: str) -> str:
 def stems(text: str) -> list[str]:
     """The text's words as Snowball stems ("generalization" → "general"), stop words left out:
     wide recall for scoring, never for telling a reader what matched."""
-    stop = _stop_words()
+    stop = stop_words()
     words = [w.lower() for w in _WORD.findall(text)]
     return list(_stemmer().stemWords([w for w in words if w not in stop]))
 

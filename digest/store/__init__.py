@@ -20,7 +20,7 @@ from pathlib import Path
 
 from digest.errors import StoreBusy, StoreError
 from digest.profile import SubscriberRow
-from digest.store._base import Connected, _translating_errors
+from digest.store._base import Connected, translating_errors
 from digest.store.catalog import Catalog, Changes, SnapshotRow
 from digest.store.db import RECONNECT_SECONDS, Database, is_server_url
 from digest.store.ledger import Claim, DeliveryRow, Ledger
@@ -29,7 +29,7 @@ from digest.store.schema import SCHEMA, SCHEMA_POSTGRES, SCHEMA_VERSION, upgrade
 from digest.store.sqlite import Sqlite, store_error
 
 
-@_translating_errors
+@translating_errors
 class Store(Connected):
     """A digest store: a SQLite file or a PostgreSQL database, in three parts on one
     connection: `catalog` (dumps, papers, sightings), `readers` (subscribers, feedback,

@@ -23,7 +23,7 @@ _Class = TypeVar("_Class", bound=type)
 MAX_RECONNECTS = 5
 
 
-def _translating_errors(cls: _Class) -> _Class:
+def translating_errors(cls: _Class) -> _Class:
     """Every public method of the store raises StoreError, never the engine's own error. A
     method that failed because the server dropped the connection (a restart, an administrator
     ending the session) runs again on a new connection once the server answers, as long as it
@@ -63,10 +63,10 @@ SUPPRESS = (
     " ON CONFLICT(email) DO UPDATE SET reason = excluded.reason, created_at = excluded.created_at"
 )
 
-_encode_json = json.JSONEncoder(ensure_ascii=False).encode
+encode_json = json.JSONEncoder(ensure_ascii=False).encode
 
 
-def _iso(moment: dt.datetime) -> str:
+def iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 

@@ -17,10 +17,10 @@ from digest.models import (
     StoredPaper,
     UpvoteMove,
 )
-from digest.store._base import ALL_ROWS, Connected, _encode_json, _iso, _translating_errors
+from digest.store._base import ALL_ROWS, Connected, encode_json, iso, translating_errors
 from digest.store.db import Database
 
-_PAPER_COLUMNS = (
+PAPER_COLUMNS = (
     "p.id, p.arxiv_id, p.title, p.abstract, p.authors, p.author_count, p.published, p.upvotes,"
     " p.url, p.pdf_url, p.code_url, p.first_seen, p.thumbnail_url, p.project_url, p.comments"
 )
@@ -67,7 +67,7 @@ def _paper_row(
         key,
         paper.title,
         paper.abstract,
-        _encode_json(list(paper.authors)),
+        encode_json(list(paper.authors)),
         paper.author_count,
         paper.published.isoformat() if paper.published else None,
         paper.upvotes,
@@ -85,7 +85,7 @@ def _paper_row(
 def _details(paper: Paper, paper_id: int) -> tuple[object, ...]:
     """The UPDATE parameters that fill a stored paper's missing details from `paper`."""
     return (
-        _encode_json(list(paper.authors)),
+        encode_json(list(paper.authors)),
         paper.author_count,
         paper.abstract,
         paper.published.isoformat() if paper.published else None,
@@ -99,7 +99,7 @@ def _details(paper: Paper, paper_id: int) -> tuple[object, ...]:
     )
 
 
-def _row_to_paper(row: Any) -> StoredPaper:
+def row_to_paper(row: Any) -> StoredPaper:
     published = dt.date.fromisoformat(row["published"]) if row["published"] else None
     arxiv_id = row["arxiv_id"]
     paper = Paper(
@@ -126,7 +126,7 @@ def _row_to_paper(row: Any) -> StoredPaper:
     )
 
 
-@_translating_errors
+@translating_errors
 class Catalog(Connected):
     """Dumps in, papers out: the only part that writes papers."""
 
@@ -164,11 +164,11 @@ class Catalog(Connected):
                 snapshot.source,
                 snapshot.format,
                 snapshot.content_hash,
-                _iso(now),
+                iso(now),
                 len(snapshot.papers),
             ),
         ).fetchone()[0]
-        new_positions, moves = self._merge_papers(db, snapshot, snapshot_id, _iso(now))
+        new_positions, moves = self._merge_papers(db, snapshot, snapshot_id, iso(now))
         db.execute(
             "UPDATE snapshots SET new_count = ? WHERE id = ?", (len(new_positions), snapshot_id)
         )
@@ -286,12 +286,12 @@ class Catalog(Connected):
     def candidate_papers(self, email: str, since: dt.datetime) -> list[StoredPaper]:
         """Papers first seen at or after `since` that this subscriber has not been sent."""
         rows = self._db.execute(
-            f"SELECT {_PAPER_COLUMNS} FROM papers p WHERE p.first_seen >= ? AND NOT EXISTS"  # noqa: S608
+            f"SELECT {PAPER_COLUMNS} FROM papers p WHERE p.first_seen >= ? AND NOT EXISTS"  # noqa: S608
             " (SELECT 1 FROM sent_papers s WHERE s.email = ? AND s.paper_id = p.id)"
             " ORDER BY p.id",
-            (_iso(since), email),
+            (iso(since), email),
         )
-        return [_row_to_paper(row) for row in rows]
+        return [row_to_paper(row) for row in rows]
 
     def recent_papers(
         self, since: dt.datetime, until: dt.datetime | None = None
@@ -299,16 +299,16 @@ class Catalog(Connected):
         """Papers first seen at or after `since` (and at or before `until`), oldest first."""
         if until is None:
             rows = self._db.execute(
-                f"SELECT {_PAPER_COLUMNS} FROM papers p WHERE p.first_seen >= ? ORDER BY p.id",  # noqa: S608
-                (_iso(since),),
+                f"SELECT {PAPER_COLUMNS} FROM papers p WHERE p.first_seen >= ? ORDER BY p.id",  # noqa: S608
+                (iso(since),),
             )
         else:
             rows = self._db.execute(
-                f"SELECT {_PAPER_COLUMNS} FROM papers p"  # noqa: S608
+                f"SELECT {PAPER_COLUMNS} FROM papers p"  # noqa: S608
                 " WHERE p.first_seen >= ? AND p.first_seen <= ? ORDER BY p.id",
-                (_iso(since), _iso(until)),
+                (iso(since), iso(until)),
             )
-        return [_row_to_paper(row) for row in rows]
+        return [row_to_paper(row) for row in rows]
 
     def upvote_deltas(self, paper_ids: Iterable[int]) -> dict[int, int]:
         """Upvotes gained between each paper's last two sightings that carried upvotes."""
@@ -342,32 +342,32 @@ class Catalog(Connected):
             row = None
             if arxiv_id:
                 row = self._db.execute(
-                    f"SELECT {_PAPER_COLUMNS} FROM papers p WHERE p.arxiv_id = ?",  # noqa: S608
+                    f"SELECT {PAPER_COLUMNS} FROM papers p WHERE p.arxiv_id = ?",  # noqa: S608
                     (arxiv_id,),
                 ).fetchone()
             if row is None:
                 row = self._db.execute(
-                    f"SELECT {_PAPER_COLUMNS} FROM papers p WHERE p.title_key = ?"  # noqa: S608
+                    f"SELECT {PAPER_COLUMNS} FROM papers p WHERE p.title_key = ?"  # noqa: S608
                     " ORDER BY p.id LIMIT 1",
                     (title_key(reference),),
                 ).fetchone()
             if row is None:
                 missing.append(reference)
             else:
-                found.append(_row_to_paper(row))
+                found.append(row_to_paper(row))
         return found, missing
 
     def papers(self, snapshot_id: int | None = None) -> list[StoredPaper]:
         """Every stored paper in first-seen order, or the papers one dump listed, in its order."""
         if snapshot_id is None:
-            rows = self._db.execute(f"SELECT {_PAPER_COLUMNS} FROM papers p ORDER BY p.id")  # noqa: S608
+            rows = self._db.execute(f"SELECT {PAPER_COLUMNS} FROM papers p ORDER BY p.id")  # noqa: S608
         else:
             rows = self._db.execute(
-                f"SELECT {_PAPER_COLUMNS} FROM sightings s JOIN papers p ON p.id = s.paper_id"  # noqa: S608
+                f"SELECT {PAPER_COLUMNS} FROM sightings s JOIN papers p ON p.id = s.paper_id"  # noqa: S608
                 " WHERE s.snapshot_id = ? ORDER BY s.position",
                 (snapshot_id,),
             )
-        return [_row_to_paper(row) for row in rows]
+        return [row_to_paper(row) for row in rows]
 
     def snapshots(self, limit: int | None = None) -> list[SnapshotRow]:
         """Stored dumps, newest first."""
@@ -431,8 +431,8 @@ class Catalog(Connected):
         if not wanted:
             return {}
         rows = self._db.execute(
-            f"SELECT {_PAPER_COLUMNS} FROM papers p WHERE p.id IN"  # noqa: S608
+            f"SELECT {PAPER_COLUMNS} FROM papers p WHERE p.id IN"  # noqa: S608
             " (SELECT value FROM json_each(?))",
             (wanted,),
         )
-        return {paper.id: paper for paper in map(_row_to_paper, rows)}
+        return {paper.id: paper for paper in map(row_to_paper, rows)}

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from digest.models import Basis, Deferral, DeliveryState, RecordedPick
-from digest.store._base import SUPPRESS, Connected, _iso, _translating_errors
+from digest.store._base import SUPPRESS, Connected, iso, translating_errors
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +56,7 @@ _TO_SENDING_CLAIMED = (
 _VOID = "9999-12-31"
 
 
-@_translating_errors
+@translating_errors
 class Ledger(Connected):
     """Deliveries and the papers each reader was sent."""
 
@@ -76,7 +76,7 @@ class Ledger(Connected):
         share an edition without waiting for each other. `emails`: only these readers.
         Leases are given and compared on the store's clock (`Store.now`), never a sender's."""
         now = self._db.now(now)
-        stamp = _iso(now)
+        stamp = iso(now)
         expired = stamp if self._db.server else _VOID
         only = " AND email IN (SELECT value FROM json_each(?))" if emails is not None else ""
         skip_locked = self._db.skip_locked
@@ -101,7 +101,7 @@ class Ledger(Connected):
             rows = db.execute(
                 "UPDATE deliveries SET claimed_by = ?, lease_until = ?"
                 " WHERE edition_id = ? AND email IN (SELECT value FROM json_each(?)) RETURNING *",
-                (claim.sender, _iso(claim.until(now)), edition_id, chosen),
+                (claim.sender, iso(claim.until(now)), edition_id, chosen),
             ).fetchall()
         return sorted(map(_row_to_delivery, rows), key=lambda row: row.email)
 
@@ -119,7 +119,7 @@ class Ledger(Connected):
         rows = self._db.execute(
             "SELECT email, claimed_by, lease_until FROM deliveries WHERE edition_id = ?"
             " AND state IN ('pending', 'sending') AND claimed_by != ? AND lease_until >= ?",
-            (edition_id, claim.sender, _iso(now)),
+            (edition_id, claim.sender, iso(now)),
         )
         held: dict[str, dt.datetime] = {}
         for email, holder, until in rows:
@@ -205,7 +205,7 @@ class Ledger(Connected):
             db.execute(
                 "INSERT INTO deliveries(edition_id, email, message_id, state, picks,"
                 " updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (edition_id, email, message_id, state, _picks_json(picks), _iso(now)),
+                (edition_id, email, message_id, state, _picks_json(picks), iso(now)),
             )
         row = self.delivery(edition_id, email)
         assert row is not None
@@ -237,7 +237,7 @@ class Ledger(Connected):
                             email.casefold() in suppressed,
                         ),
                         _picks_json(picks),
-                        _iso(now),
+                        iso(now),
                     )
                     for edition_id, email, message_id, picks in rows
                 ),
@@ -264,7 +264,7 @@ class Ledger(Connected):
         reader unsubscribed) or, with a `claim`, taken over by another sender, so its message
         must not go out; a claim held is renewed. Senders' transactions run side by side on
         PostgreSQL: each touches only the rows it claimed."""
-        stamp = _iso(now)
+        stamp = iso(now)
         with self.transaction(shared=claim is not None) as db:
             # Only the statements that have rows to touch: this runs once per message sent.
             moved = 0
@@ -273,7 +273,7 @@ class Ledger(Connected):
                     _TO_SENDING, ((stamp, edition_id, email) for email in sending)
                 ).rowcount
             elif sending and claim is not None:
-                until = _iso(claim.until(db.now(now)))
+                until = iso(claim.until(db.now(now)))
                 moved = db.executemany(
                     _TO_SENDING_CLAIMED,
                     ((stamp, until, edition_id, email, claim.sender) for email in sending),
@@ -312,8 +312,8 @@ class Ledger(Connected):
                     (
                         (
                             d.error,
-                            _iso(d.retry_at),
-                            _iso(d.failing_since),
+                            iso(d.retry_at),
+                            iso(d.failing_since),
                             int(d.ambiguous),
                             stamp,
                             edition_id,
@@ -343,7 +343,7 @@ class Ledger(Connected):
         rows = self._db.execute(
             "SELECT * FROM deliveries WHERE state = 'deferred' AND retry_at <= ?"
             " ORDER BY edition_id, email",
-            (_iso(now),),
+            (iso(now),),
         )
         return [_row_to_delivery(row) for row in rows]
 
@@ -354,7 +354,7 @@ class Ledger(Connected):
                 "UPDATE deliveries SET state = 'pending', error = NULL, updated_at = ?,"
                 " retry_at = NULL, deferrals = 0, failing_since = NULL, ambiguous = 0"
                 " WHERE edition_id = ? AND state = 'failed'",
-                (_iso(now), edition_id),
+                (iso(now), edition_id),
             ).rowcount
 
     def unfinished(self, edition_id: str) -> list[str]:

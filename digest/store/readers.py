@@ -12,20 +12,20 @@ from digest.store._base import (
     ALL_ROWS,
     SUPPRESS,
     Connected,
-    _encode_json,
-    _iso,
-    _translating_errors,
+    encode_json,
+    iso,
+    translating_errors,
 )
-from digest.store.catalog import _PAPER_COLUMNS, _row_to_paper
+from digest.store.catalog import PAPER_COLUMNS, row_to_paper
 
 
-@_translating_errors
+@translating_errors
 class Readers(Connected):
     """Subscribers, feedback and suppressions."""
 
     def upsert_subscribers(self, rows: Sequence[SubscriberRow], now: dt.datetime) -> int:
         """Add or update subscribers in one transaction; returns how many were new."""
-        stamp = _iso(now)
+        stamp = iso(now)
         with self.transaction() as db:
             before = db.execute("SELECT count(*) FROM subscribers").fetchone()[0]
             db.executemany(
@@ -39,7 +39,7 @@ class Readers(Connected):
                     (
                         r.email,
                         r.name,
-                        _encode_json(r.profile),
+                        encode_json(r.profile),
                         r.send_at,
                         r.timezone,
                         None if r.weekdays_only is None else int(r.weekdays_only),
@@ -112,7 +112,7 @@ class Readers(Connected):
                 "INSERT INTO feedback(email, paper_id, verdict, created_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT(email, paper_id) DO UPDATE SET verdict = excluded.verdict,"
                 " created_at = excluded.created_at",
-                ((email.casefold(), paper_id, verdict, _iso(now)) for paper_id in paper_ids),
+                ((email.casefold(), paper_id, verdict, iso(now)) for paper_id in paper_ids),
             )
 
     def forget_feedback(self, email: str, paper_ids: Sequence[int]) -> int:
@@ -133,7 +133,7 @@ class Readers(Connected):
             email: {"more": [], "less": []} for email in wanted.values()
         }
         rows = self._db.execute(
-            f"SELECT f.email, f.verdict, {_PAPER_COLUMNS} FROM ("  # noqa: S608
+            f"SELECT f.email, f.verdict, {PAPER_COLUMNS} FROM ("  # noqa: S608
             " SELECT email, verdict, paper_id, created_at, row_number() OVER (PARTITION BY"
             " email, verdict ORDER BY created_at DESC, paper_id DESC) AS newest FROM feedback"
             " WHERE email IN (SELECT value FROM json_each(?))) f"
@@ -142,13 +142,13 @@ class Readers(Connected):
             (list(wanted), latest),
         )
         for row in rows:
-            found[wanted[row["email"]]][row["verdict"]].append(_row_to_paper(row))
+            found[wanted[row["email"]]][row["verdict"]].append(row_to_paper(row))
         return found
 
     def unsubscribe(self, email: str, now: dt.datetime, reason: str = "unsubscribed") -> None:
         """Stop all mail to an address at once: suppress it, and withdraw whatever of an
         edition was planned for it but not handed to a relay yet (one transaction)."""
-        stamp = _iso(now)
+        stamp = iso(now)
         with self.transaction() as db:
             db.execute(
                 SUPPRESS,
