@@ -18,8 +18,9 @@ comes from here too, so a shell imports nothing below this package.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from digest._lazy import loader
 
 # name → the module that defines it
 _API = {
@@ -122,13 +123,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _API.get(name)
-    if module is None:
-        raise AttributeError(f"module 'digest.editions' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = loader(__name__, _API)
 
 
 if TYPE_CHECKING:

@@ -22,8 +22,9 @@ MJML or premailer.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from digest._lazy import loader
 
 _API = {
     "BUILTIN_TEMPLATES": "digest.render.view",
@@ -47,13 +48,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _API.get(name)
-    if module is None:
-        raise AttributeError(f"module 'digest.render' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = loader(__name__, _API)
 
 
 if TYPE_CHECKING:
