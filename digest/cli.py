@@ -752,6 +752,28 @@ def subscribers_links(obj: _Context, email: str, as_json: bool) -> None:
         click.echo(f"{name}: {url}")
 
 
+@subscribers.command("consent")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list, oldest first.")
+@pass_context
+def subscribers_consent(obj: _Context, email: str, as_json: bool) -> None:
+    """An address's proof of consent: every sign-up, confirmation mail, confirmation and
+    unsubscribe, with time, IP (as `[signup] record_ip` keeps it), user agent and page."""
+    from digest.editions import Editions
+
+    events = Editions(obj.settings).consent(email)
+    if as_json:
+        click.echo(json.dumps(events, ensure_ascii=False, indent=2))
+        return
+    if not events:
+        raise SubscriberError(f"no consent recorded for {email!r}")
+    for event in events:
+        details = "  ".join(
+            f"{key}={event[key]}" for key in ("ip", "page", "message_id") if event[key]
+        )
+        _echo(f"{event['at']}  {event['event']:<18} {details}".rstrip())
+
+
 @subscribers.command("remove")
 @click.argument("email")
 @pass_context

@@ -185,7 +185,10 @@ def run_retries(settings_path: str) -> None:
     """Send the deferred messages whose time has come (any edition)."""
     try:
         settings = load_settings(Path(settings_path))
-        reports = Editions(settings, hooks=Hooks(should_stop=STOP.is_set)).retry(Carrier.SMTP)
+        editions = Editions(settings, hooks=Hooks(should_stop=STOP.is_set))
+        reports = editions.retry(Carrier.SMTP)
+        if purged := editions.purge_signups():
+            log.info("sign-ups: forgot %d never confirmed", purged)
     except DigestError as exc:
         log.error("retry: %s", exc)
         return

@@ -247,6 +247,20 @@ class ScheduleSettings(_Section):
     poll_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
 
 
+class SignupSettings(_Section):
+    """Readers signing up themselves on the front page (double opt-in)."""
+
+    # A confirmation link works this long; a sign-up never confirmed is forgotten after
+    # `pending_days` (the daemon purges it).
+    confirm_hours: float = Field(default=72, gt=0, le=24 * 30)
+    pending_days: float = Field(default=7, gt=0, le=365)
+    # What the consent log keeps of the requester's IP address.
+    record_ip: Literal["full", "truncated", "none"] = "truncated"
+    # Sign-ups answered at most, per hour: from one IP address, and in all.
+    per_ip_hourly: int = Field(default=10, ge=1, le=100_000)
+    global_hourly: int = Field(default=200, ge=1, le=1_000_000)
+
+
 class WebSettings(_Section):
     """`digest serve`: the preview, archive, unsubscribe and preferences pages."""
 
@@ -348,6 +362,7 @@ class Settings(BaseSettings):
     ranking: RankingSettings = RankingSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     web: WebSettings = WebSettings()
+    signup: SignupSettings = SignupSettings()
     subscribers: tuple[SubscriberSettings, ...] = ()
 
     _known_zone = field_validator("timezone")(check_timezone)

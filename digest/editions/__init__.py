@@ -71,9 +71,15 @@ _API = {
     "paper_id_of": "digest.feedback",
     "atom_feed": "digest.feed",
     "is_loopback": "digest.deliver.preflight",
+    "CONSENT_TEXT": "digest.signup",
+    "Expired": "digest.signup",
+    "SignupRequest": "digest.signup",
+    "read_confirm_address": "digest.editions.signups",
+    "Transport": "digest.deliver",
 }
 __all__ = [
     "BUILTIN_TEMPLATES",
+    "CONSENT_TEXT",
     "DUMP_SUFFIXES",
     "FEEDBACK_PURPOSE",
     "FORMATS",
@@ -82,6 +88,7 @@ __all__ = [
     "Carrier",
     "EditionStatus",
     "Editions",
+    "Expired",
     "Hooks",
     "Listed",
     "Pages",
@@ -89,6 +96,8 @@ __all__ = [
     "Runtime",
     "SendReport",
     "SendRun",
+    "SignupRequest",
+    "Transport",
     "Vote",
     "archived",
     "atom_feed",
@@ -106,6 +115,7 @@ __all__ = [
     "prepare_store",
     "preview",
     "rank_dumps",
+    "read_confirm_address",
     "read_token",
     "read_vote",
     "reader_links",
@@ -127,6 +137,7 @@ __getattr__ = loader(__name__, _API)
 
 
 if TYPE_CHECKING:
+    from digest.deliver import Transport
     from digest.deliver.preflight import is_loopback
     from digest.diff import DUMP_SUFFIXES
     from digest.editions.links import PREVIEW_PURPOSE, links_for, reader_links
@@ -153,6 +164,7 @@ if TYPE_CHECKING:
         rank_dumps,
         skipped_files,
     )
+    from digest.editions.signups import read_confirm_address
     from digest.editions.views import (
         archived,
         edition_date,
@@ -164,6 +176,7 @@ if TYPE_CHECKING:
     from digest.feed import atom_feed
     from digest.feedback import FEEDBACK_PURPOSE, Vote, paper_id_of, read_vote
     from digest.render import BUILTIN_TEMPLATES, Renderer
+    from digest.signup import CONSENT_TEXT, Expired, SignupRequest
     from digest.sources import FORMATS
     from digest.store.db import shown_url
     from digest.tokens import BadToken, make_token, read_token, signing_keys

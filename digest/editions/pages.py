@@ -11,13 +11,16 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from digest.clock import Clock
+from digest.deliver import Transport
 from digest.editions.links import links_for
+from digest.editions.signups import Outcome, Signups
 from digest.editions.views import archived, past_editions, preview
 from digest.feedback import record
 from digest.models import DeliveryState, Edition, Email, StoredPaper, Subscriber
 from digest.profile import SubscriberRow
 from digest.render import Renderer
 from digest.settings import Settings
+from digest.signup import Request
 from digest.store import DeliveryRow, Store
 from digest.subscribers import find, page_of_subscribers
 
@@ -80,6 +83,32 @@ class Pages:
         lifted = self._store.readers.unsuppress(email, only_unsubscribed=True)
         still = self._store.readers.suppressed(email)
         return None if lifted or still is None else still
+
+    # -- joining -------------------------------------------------------------------------
+
+    def sign_up(
+        self,
+        email: str,
+        interests: Sequence[str],
+        request: Request,
+        transports: Sequence[Transport],
+        clock: Clock,
+    ) -> Outcome:
+        """A sign-up from the front page or the API (see editions.signups)."""
+        return Signups(self.settings, clock).request(
+            self._store, email, interests, request, transports
+        )
+
+    def confirm(
+        self, token: str, request: Request, transports: Sequence[Transport], clock: Clock
+    ) -> str:
+        """Confirm a sign-up; the confirmed address."""
+        return Signups(self.settings, clock).confirm(self._store, token, request, transports)[0]
+
+    def trending(self, limit: int, now: dt.datetime) -> list[StoredPaper]:
+        """The most upvoted papers of the last week, for the front page."""
+        week = self._store.catalog.recent_papers(now - dt.timedelta(days=7))
+        return sorted(week, key=lambda p: (-(p.paper.upvotes or 0), -p.id))[:limit]
 
     # -- papers and taps -----------------------------------------------------------------
 

@@ -352,6 +352,20 @@ class Editions:
         kept_out = sum(1 for row in rows if row.email.casefold() in suppressed)
         return len(rows), added, kept_out
 
+    def consent(self, email: str) -> list[dict[str, str]]:
+        """An address's consent log (requested, confirmation sent, confirmed, ...), oldest
+        first: time (UTC), IP as kept, user agent, page, consent text hash, Message-ID."""
+        if not Store.exists(self.settings.database):
+            return []
+        with Store.open(self.settings.database, read_only=True) as store:
+            return store.signups.events(email)
+
+    def purge_signups(self) -> int:
+        """Forget the sign-ups never confirmed within `[signup] pending_days`: how many."""
+        cutoff = self.runtime.clock() - dt.timedelta(days=self.settings.signup.pending_days)
+        with self._store() as store:
+            return store.signups.purge(cutoff)
+
     # -- the catalog -------------------------------------------------------------------
 
     def history(self, limit: int) -> list[SnapshotRow]:

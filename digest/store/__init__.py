@@ -25,7 +25,14 @@ from digest.store.catalog import Catalog, Changes, SnapshotRow
 from digest.store.db import RECONNECT_SECONDS, Database, is_server_url
 from digest.store.ledger import Claim, DeliveryRow, Ledger
 from digest.store.readers import Readers
-from digest.store.schema import SCHEMA, SCHEMA_POSTGRES, SCHEMA_VERSION, upgrade
+from digest.store.schema import (
+    SCHEMA,
+    SCHEMA_POSTGRES,
+    SCHEMA_VERSION,
+    only_tables_since,
+    upgrade,
+)
+from digest.store.signups import Signups
 from digest.store.sqlite import Sqlite, store_error
 
 
@@ -43,6 +50,7 @@ class Store(Connected):
         self.catalog = Catalog(database, self.path)
         self.readers = Readers(database, self.path)
         self.ledger = Ledger(database, self.path)
+        self.signups = Signups(database, self.path)
 
     @property
     def database(self) -> Database:
@@ -146,6 +154,9 @@ class Store(Connected):
                 " upgrade it"
             )
         if self._db.server:
+            if version is not None and only_tables_since(version):
+                self._add_tables_on_server()
+                return
             raise StoreError(
                 f"database {self.path} has schema {version}, older than this digest's"
                 f" ({SCHEMA_VERSION}), and no upgrade path on PostgreSQL yet"
@@ -182,6 +193,17 @@ class Store(Connected):
             db.script(SCHEMA_POSTGRES)
             db.execute(
                 "INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+
+    def _add_tables_on_server(self) -> None:
+        """A PostgreSQL store whose newer versions only added tables: its idempotent DDL makes
+        them, in one transaction, and the version moves on."""
+        with self.transaction() as db:
+            if self._schema_version() == SCHEMA_VERSION:
+                return
+            db.script(SCHEMA_POSTGRES)
+            db.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
             )
 
     def counts(self) -> dict[str, int]:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from digest.store.db import Database
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -100,6 +100,24 @@ CREATE TABLE IF NOT EXISTS sent_papers (
     PRIMARY KEY (email, paper_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS relay_slots (relay TEXT PRIMARY KEY, next_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS signups (
+    email TEXT PRIMARY KEY COLLATE NOCASE,
+    profile TEXT NOT NULL,
+    requested_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS consent_events (
+    id INTEGER PRIMARY KEY,
+    email TEXT NOT NULL COLLATE NOCASE,
+    event TEXT NOT NULL,
+    at TEXT NOT NULL,
+    ip TEXT NOT NULL DEFAULT '',
+    user_agent TEXT NOT NULL DEFAULT '',
+    page TEXT NOT NULL DEFAULT '',
+    text_hash TEXT NOT NULL DEFAULT '',
+    message_id TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS consent_events_email ON consent_events(email, at);
+CREATE INDEX IF NOT EXISTS consent_events_at ON consent_events(event, at);
 """
 
 # The same tables in PostgreSQL, spelled from SQLite's: ids are bigint (the dumps' ids are
@@ -177,8 +195,15 @@ MIGRATIONS: dict[int, tuple[Callable[[Database], None], ...]] = {
     5: (_tables_only,),  # feedback
     6: (_add_paper_columns, _rebuild_deliveries),  # Hugging Face details; ledger `published`
     7: (_add_claim_columns,),  # several senders: claims and leases; shared relay rate limit
+    8: (_tables_only,),  # sign-ups and the consent log
 }
 assert max(MIGRATIONS) == SCHEMA_VERSION
+
+
+def only_tables_since(version: int) -> bool:
+    """Whether every version after `version` only added tables (which SCHEMA's idempotent DDL
+    makes, on either engine)."""
+    return all(steps == (_tables_only,) for number, steps in MIGRATIONS.items() if number > version)
 
 
 def upgrade(db: Database, version: int) -> None:

@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Flask
 
 from digest.clock import Clock, utc_now
-from digest.editions import BUILTIN_TEMPLATES, prepare_store, signing_keys
+from digest.editions import (
+    BUILTIN_TEMPLATES,
+    Carrier,
+    Editions,
+    Transport,
+    prepare_store,
+    signing_keys,
+)
 from digest.errors import SettingsError
 from digest.settings import Settings
 from digest.web.errors import install as install_error_pages
 from digest.web.operator import operator_pages
 from digest.web.preferences import preferences_page
 from digest.web.reader import pages
+from digest.web.signup import signup_pages
 from digest.web.site import Site, _Templates
 from digest.web.votes import vote_pages
 
 
-def create_app(settings: Settings, clock: Clock = utc_now) -> Flask:
-    """The web app for these settings. Needs DIGEST_SECRET_KEY (it checks link tokens)."""
+def create_app(
+    settings: Settings,
+    clock: Clock = utc_now,
+    transports: Callable[[], list[Transport]] | None = None,
+) -> Flask:
+    """The web app for these settings. Needs DIGEST_SECRET_KEY (it checks link tokens).
+    `transports`: what the sign-up pages mail through (default: the [smtp] relay)."""
     if settings.secret_key is None:
         raise SettingsError(
             "digest serve checks signed links: set DIGEST_SECRET_KEY (16+ characters) in the"
@@ -37,8 +52,16 @@ def create_app(settings: Settings, clock: Clock = utc_now) -> Flask:
     app = Flask(__name__, template_folder=str(BUILTIN_TEMPLATES / "web"))
     # A preferences form is a few hundred bytes; anything far larger is refused with 413.
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
-    app.extensions["digest"] = Site(settings, clock, secret, admin, _Templates(settings))
+    if transports is None:
+        editions = Editions(settings)
+
+        def transports() -> list[Transport]:
+            return editions.transports(Carrier.SMTP)
+
+    app.extensions["digest"] = Site(
+        settings, clock, secret, admin, _Templates(settings), transports
+    )
     install_error_pages(app)
-    for blueprint in (pages, vote_pages, preferences_page, operator_pages):
+    for blueprint in (signup_pages, pages, vote_pages, preferences_page, operator_pages):
         app.register_blueprint(blueprint)
     return app

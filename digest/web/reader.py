@@ -16,12 +16,6 @@ ARCHIVE_LIMIT = 1000  # editions listed on a reader's archive page
 FEED_ENTRIES = 50  # editions in a reader's Atom feed
 
 
-@pages.get("/")
-def index() -> Response:
-    here = site()
-    return page("index.html", preview=bool(here.settings.web.preview and here.admin))
-
-
 @pages.get("/healthz")
 def health() -> Response:
     """Whether the store answers a read (never creates one: 503 while there is none)."""

@@ -20,6 +20,7 @@ from digest.editions import (
     BadToken,
     Pages,
     Renderer,
+    Transport,
     make_token,
     open_pages,
     read_token,
@@ -96,6 +97,8 @@ class Site:
     secret: str
     admin: str
     templates: _Templates
+    # The connections a page mails through (the confirmation, the first edition).
+    transports: Callable[[], list[Transport]]
     previews: _PreviewCache = field(default_factory=_PreviewCache)
 
     @property

@@ -1,0 +1,149 @@
+"""Readers joining by themselves: a sign-up mails a confirmation link (double opt-in); the
+confirmation makes the reader and mails their first edition. The answer to a sign-up never
+says whether the address was known (no enumeration): the caller shows the same page whatever
+happened, and the consent log keeps what did."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from digest.clock import Clock
+from digest.deliver import Transport
+from digest.deliver.message import sender_address, sender_domain
+from digest.editions.sending import SendReport, send_edition
+from digest.errors import SettingsError, SubscriberError
+from digest.profile import ProfileErrors, ProfileInput, validated_row
+from digest.settings import Settings
+from digest.signup import (
+    CONSENT_TEXT,
+    Event,
+    Request,
+    confirm_token,
+    confirmation,
+    consent_hash,
+    may_mail,
+    read_confirm_token,
+    recorded_ip,
+)
+from digest.store import Store
+from digest.subscribers import find
+
+NAME = "Trending papers"  # what the confirmation calls the digest
+
+
+class Outcome(enum.StrEnum):
+    """What a sign-up did (for the log and the tests; the requester sees the same page)."""
+
+    MAILED = "mailed"  # a confirmation went out
+    ALREADY = "already subscribed"  # confirmed and mailed: nothing changes
+    LIMITED = "limited"  # too many confirmations for this address, IP, or in all
+
+
+def read_confirm_address(settings: Settings, token: str, now: dt.datetime) -> str:
+    """The address a confirmation link is for; BadToken, or Expired after confirm_hours."""
+    if settings.secret_key is None:
+        raise SettingsError("sign-up links are signed: set DIGEST_SECRET_KEY")
+    secret = settings.secret_key.get_secret_value()
+    return read_confirm_token(secret, token, now, settings.signup.confirm_hours)
+
+
+@dataclass(frozen=True, slots=True)
+class Signups:
+    """Sign-ups and confirmations over one store."""
+
+    settings: Settings
+    clock: Clock
+
+    def _secret(self) -> str:
+        if self.settings.secret_key is None:
+            raise SettingsError("sign-up links are signed: set DIGEST_SECRET_KEY")
+        return self.settings.secret_key.get_secret_value()
+
+    def request(
+        self,
+        store: Store,
+        email: str,
+        interests: Sequence[str],
+        request: Request,
+        transports: Sequence[Transport],
+    ) -> Outcome:
+        """Ask for a confirmation: SubscriberError names what is wrong with the address or
+        the interests (nothing is kept then)."""
+        try:
+            row = validated_row(ProfileInput(email=email, interests=list(interests)))
+        except ProfileErrors as exc:
+            raise SubscriberError(str(exc)) from None
+        now, address = self.clock(), row.email
+        limits = self.settings.signup
+        ip = recorded_ip(request.ip, limits.record_ip)
+        signups = store.signups
+        log = {"ip": ip, "user_agent": request.user_agent, "page": request.page}
+        person = find(self.settings, store, address)
+        if person is not None and store.readers.suppressed(address) is None:
+            signups.log(address, Event.REFUSED, now, **log)
+            return Outcome.ALREADY  # a confirmed reader is never downgraded by a sign-up
+        hour = now - dt.timedelta(hours=1)
+        sent = signups.times(address, Event.CONFIRMATION_SENT, now - dt.timedelta(days=1))
+        crowded = (
+            signups.count(Event.REQUESTED, hour, ip=ip) >= limits.per_ip_hourly if ip else False
+        ) or signups.count(Event.REQUESTED, hour) >= limits.global_hourly
+        if crowded or not may_mail(sent, now):
+            signups.log(address, Event.REFUSED, now, **log)
+            return Outcome.LIMITED
+        signups.request(address, row.profile, now)
+        signups.log(address, Event.REQUESTED, now, text_hash=consent_hash(CONSENT_TEXT), **log)
+        link = (
+            f"{self.settings.sender.base_url}/confirm/{confirm_token(self._secret(), address, now)}"
+        )
+        sender = self.settings.sender.from_
+        message, message_id = confirmation(sender, address, link, NAME, now, sender_domain(sender))
+        transport = transports[0]
+        with transport:
+            transport.send(sender_address(sender), address, bytes(message))
+        signups.log(address, Event.CONFIRMATION_SENT, self.clock(), message_id=message_id)
+        return Outcome.MAILED
+
+    def confirm(
+        self, store: Store, token: str, request: Request, transports: Sequence[Transport]
+    ) -> tuple[str, SendReport | None]:
+        """Confirm the sign-up a link was made for: the reader is made (their own consent
+        lifts an unsubscribe or a bounce) and gets their first edition now. Confirming
+        twice changes nothing. BadToken for a forged link, Expired for an old one."""
+        address = read_confirm_token(
+            self._secret(), token, self.clock(), self.settings.signup.confirm_hours
+        )
+        taken = store.signups.take(address)
+        if taken is None:
+            if find(self.settings, store, address) is not None:
+                return address, None  # confirmed already
+            raise SubscriberError(
+                "this sign-up is no longer waiting for confirmation; sign up again"
+            )
+        address, profile = taken
+        now = self.clock()
+        interests = [
+            f"{i['phrase']}^{i['weight']:g}" if i.get("weight", 1) != 1 else i["phrase"]
+            for i in profile.get("interests", [])
+        ]
+        row = validated_row(ProfileInput(email=address, interests=interests))
+        store.readers.upsert_subscribers([row], now)
+        if store.readers.suppressed(address) is not None:
+            store.readers.unsuppress(address)
+            store.signups.log(address, Event.RESUBSCRIBED, now)
+        store.signups.log(
+            address,
+            Event.CONFIRMED,
+            now,
+            ip=recorded_ip(request.ip, self.settings.signup.record_ip),
+            user_agent=request.user_agent,
+            page=request.page,
+        )
+        person = find(self.settings, store, address)
+        assert person is not None
+        report = send_edition(
+            store, self.settings, list(transports), self.clock, subscribers=[person]
+        )
+        return address, report

@@ -1,0 +1,90 @@
+"""Sign-ups waiting for confirmation, and the append-only consent log of each address."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from digest.store._base import Connected, encode_json, iso, translating_errors
+
+
+@translating_errors
+class Signups(Connected):
+    """Pending sign-ups (what the reader asked for, until they confirm) and consent events."""
+
+    def request(self, email: str, profile: dict[str, Any], now: dt.datetime) -> None:
+        """Keep (or replace) a sign-up until it is confirmed or purged."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO signups(email, profile, requested_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (email) DO UPDATE SET profile = excluded.profile,"
+                " requested_at = excluded.requested_at",
+                (email, encode_json(profile), iso(now)),
+            )
+
+    def take(self, email: str) -> tuple[str, dict[str, Any]] | None:
+        """The pending sign-up of this address (as it was typed, and its profile), removed;
+        None if there is none: of two confirmations at once, one gets it."""
+        with self.transaction() as db:
+            row = db.execute(
+                "DELETE FROM signups WHERE email = ? RETURNING email, profile", (email,)
+            ).fetchone()
+        return None if row is None else (str(row[0]), dict(json.loads(row[1])))
+
+    def pending(self, email: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM signups WHERE email = ?", (email,)).fetchone()
+        return row is not None
+
+    def purge(self, before: dt.datetime) -> int:
+        """Forget the sign-ups requested before `before` and never confirmed: how many."""
+        with self.transaction() as db:
+            return db.execute("DELETE FROM signups WHERE requested_at < ?", (iso(before),)).rowcount
+
+    def log(
+        self,
+        email: str,
+        event: str,
+        at: dt.datetime,
+        *,
+        ip: str = "",
+        user_agent: str = "",
+        page: str = "",
+        text_hash: str = "",
+        message_id: str = "",
+    ) -> None:
+        """Append one consent event (never changed or deleted but with the reader)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO consent_events(email, event, at, ip, user_agent, page, text_hash,"
+                " message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (email, event, iso(at), ip, user_agent[:500], page[:500], text_hash, message_id),
+            )
+
+    def events(self, email: str) -> list[dict[str, str]]:
+        """An address's consent log, oldest first."""
+        rows = self._db.execute(
+            "SELECT event, at, ip, user_agent, page, text_hash, message_id FROM consent_events"
+            " WHERE email = ? ORDER BY id",
+            (email,),
+        )
+        keys = ("event", "at", "ip", "user_agent", "page", "text_hash", "message_id")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def times(self, email: str, event: str, since: dt.datetime) -> list[dt.datetime]:
+        """When this event happened to this address since `since`."""
+        rows = self._db.execute(
+            "SELECT at FROM consent_events WHERE email = ? AND event = ? AND at >= ?",
+            (email, event, iso(since)),
+        )
+        return [dt.datetime.fromisoformat(row[0]) for row in rows]
+
+    def count(self, event: str, since: dt.datetime, *, ip: str | None = None) -> int:
+        """How often this event happened since `since` (from this IP, if given)."""
+        where = " AND ip = ?" if ip is not None else ""
+        params: tuple[Any, ...] = (event, iso(since), *((ip,) if ip is not None else ()))
+        row = self._db.execute(
+            f"SELECT count(*) FROM consent_events WHERE event = ? AND at >= ?{where}",  # noqa: S608
+            params,
+        ).fetchone()
+        return int(row[0])

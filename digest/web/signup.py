@@ -1,0 +1,120 @@
+"""Joining: the front page with the sign-up form, the same through JSON, and the confirmation
+link (GET shows one button, so a link scanner confirms nobody; POST confirms). A sign-up is
+answered with the same page whatever the address was: new, waiting, confirmed or refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, abort, jsonify, request
+
+from digest.editions import CONSENT_TEXT, BadToken, Expired, SignupRequest, read_confirm_address
+from digest.errors import DeliveryError, SubscriberError
+from digest.web.site import log, page, site
+
+signup_pages = Blueprint("signup", __name__)
+
+TRENDING_SHOWN = 5
+MAX_INTERESTS = 20
+MAX_FIELD_CHARS = 4000
+
+
+def _request() -> SignupRequest:
+    return SignupRequest(
+        ip=request.remote_addr or "",
+        user_agent=request.headers.get("User-Agent", "")[:500],
+        page=request.headers.get("Referer", "")[:500],
+    )
+
+
+def _front(status: int = 200, **state: Any) -> Response:
+    here = site()
+    with here.opened() as store:
+        trending = [p.paper for p in store.trending(TRENDING_SHOWN, here.clock())]
+    context = {"email": "", "interests": "", "errors": (), **state}
+    return page("index.html", status, trending=trending, consent=CONSENT_TEXT, **context)
+
+
+@signup_pages.get("/")
+def front() -> Response:
+    return _front()
+
+
+def _sign_up(email: str, interests: list[str], trap: str) -> None:
+    """Mail a confirmation if the address may get one; raise SubscriberError for a bad
+    address or interests. A filled-in trap field (a bot) is answered alike and mails nobody."""
+    here = site()
+    if trap:
+        log.info("sign-up refused: the hidden field was filled in")
+        return
+    with here.opened(write=True) as store:
+        outcome = store.sign_up(email, interests, _request(), here.transports(), here.clock)
+    log.info("sign-up: %s", outcome)
+
+
+@signup_pages.post("/subscribe")
+def subscribe() -> Response:
+    form = request.form
+    email = form.get("email", "")[:MAX_FIELD_CHARS]
+    text = form.get("interests", "")[:MAX_FIELD_CHARS]
+    interests = [line for line in text.splitlines() if line.strip()][:MAX_INTERESTS]
+    try:
+        _sign_up(email, interests, form.get("website", ""))
+    except SubscriberError as exc:
+        return _front(400, email=email, interests=text, errors=[str(exc)])
+    except DeliveryError:
+        return page(
+            "message.html",
+            503,
+            title="Try again later",
+            text="The confirmation could not be sent just now; nothing was kept.",
+        )
+    return page("signup_sent.html")
+
+
+@signup_pages.post("/api/subscribe")
+def subscribe_json() -> tuple[Response, int]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("email"), str):
+        return jsonify(error='send {"email": "...", "interests": ["..."]}'), 400
+    interests = body.get("interests", [])
+    if not isinstance(interests, list) or not all(isinstance(i, str) for i in interests):
+        return jsonify(error="interests must be a list of strings"), 400
+    try:
+        _sign_up(
+            body["email"][:MAX_FIELD_CHARS], interests[:MAX_INTERESTS], str(body.get("website", ""))
+        )
+    except SubscriberError as exc:
+        return jsonify(error=str(exc)), 400
+    except DeliveryError:
+        return jsonify(error="the confirmation could not be sent just now; try again later"), 503
+    return jsonify(status="check your inbox"), 202
+
+
+def _address(token: str) -> str:
+    """The address of a confirmation link; 410 once it expired, 400/403 for a bad one."""
+    here = site()
+    try:
+        return read_confirm_address(here.settings, token, here.clock())
+    except Expired as exc:
+        abort(410, description=str(exc))
+    except BadToken as exc:
+        here.refuse(exc, token, ("confirm",))
+
+
+@signup_pages.get("/confirm/<token>")
+def confirm_ask(token: str) -> Response:
+    return page("confirm.html", email=_address(token), done=False)
+
+
+@signup_pages.post("/confirm/<token>")
+def confirm(token: str) -> Response:
+    here = site()
+    _address(token)
+    try:
+        with here.opened(write=True) as store:
+            email = store.confirm(token, _request(), here.transports(), here.clock)
+    except SubscriberError as exc:
+        return page("message.html", 409, title="Sign up again", text=str(exc))
+    preferences = f"/preferences/{here.token(email, 'preferences')}"
+    return page("confirm.html", email=email, done=True, preferences=preferences)

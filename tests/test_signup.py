@@ -1,0 +1,164 @@
+"""Readers join by themselves (double opt-in), through the real web app (Flask's test client,
+in process), a real SQLite store and the in-memory transport: the front page, the form and the
+JSON API answer alike whatever the address, a confirmation link is mailed (signed, expiring,
+single purpose), GET on it confirms nobody, POST confirms and mails the first edition."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from digest.deliver import MemoryTransport
+from digest.diff import ingest_paths
+from digest.settings import Settings, load_settings
+from digest.store import Store
+from digest.web import create_app
+
+from .conftest import EXAMPLES, write_settings
+
+START = dt.datetime(2026, 11, 22, 8, 0, tzinfo=dt.UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture
+def joined(tmp_path: Path, secret_env: str) -> Any:
+    settings = load_settings(write_settings(tmp_path, subscribers=""))
+    with Store.open(settings.database) as store:
+        ingest_paths(store, [EXAMPLES / "dumps"], lambda: START - dt.timedelta(hours=2))
+    clock, outbox = Clock(), MemoryTransport()
+    app = create_app(settings, clock, transports=lambda: [outbox])
+    return app.test_client(), clock, outbox, settings
+
+
+def _link(outbox: MemoryTransport) -> str:
+    message = email.message_from_bytes(outbox.outbox[-1][2], policy=email.policy.default)
+    body = message.get_body(("plain",))
+    assert body is not None
+    found = re.search(r"https://digest\.test(/confirm/\S+)", str(body.get_content()))
+    assert found is not None
+    return found.group(1)
+
+
+def _readers(settings: Settings) -> list[str]:
+    with Store.open(settings.database) as store:
+        return [row.email for row in store.readers.subscriber_rows()]
+
+
+def test_a_reader_signs_up_confirms_and_gets_the_first_edition(joined: Any) -> None:
+    client, clock, outbox, settings = joined
+    front = client.get("/")
+    assert front.status_code == 200 and 'action="/subscribe"' in front.text
+    assert "/preview" not in front.text and "Trending this week" in front.text
+    sent = client.post(
+        "/subscribe", data={"email": "New.Reader@Example.org", "interests": "graph neural networks"}
+    )
+    assert sent.status_code == 200 and "Check your inbox" in sent.text
+    assert [to for _, to, _ in outbox.outbox] == ["New.Reader@example.org"]
+    link = _link(outbox)
+    # Asked again at once: the same page, no second mail (one per address per 10 minutes).
+    assert (
+        "Check your inbox"
+        in client.post("/subscribe", data={"email": "new.reader@example.org"}).text
+    )
+    assert len(outbox.outbox) == 1
+    # A link scanner's GET confirms nobody.
+    assert "Confirm your subscription" in client.get(link).text
+    assert client.head(link).status_code == 200
+    assert _readers(settings) == []
+    done = client.post(link)
+    assert done.status_code == 200 and "You are subscribed" in done.text
+    assert _readers(settings) == ["New.Reader@example.org"]
+    assert [to for _, to, _ in outbox.outbox][1:] == ["New.Reader@example.org"]  # first edition
+    first = email.message_from_bytes(outbox.outbox[1][2], policy=email.policy.default)
+    assert "List-Unsubscribe" in first
+    # Confirming twice changes nothing and mails nothing more.
+    assert "You are subscribed" in client.post(link).text
+    assert len(outbox.outbox) == 2
+    # Signing up a confirmed address: the same page, no mail, no downgrade.
+    clock.now += dt.timedelta(hours=1)
+    assert (
+        "Check your inbox"
+        in client.post("/subscribe", data={"email": "new.reader@example.org"}).text
+    )
+    assert len(outbox.outbox) == 2 and _readers(settings) == ["New.Reader@example.org"]
+    with Store.open(settings.database) as store:
+        events = [e["event"] for e in store.signups.events("new.reader@example.org")]
+    assert events[:2] == ["requested", "confirmation sent"] and "confirmed" in events
+
+
+def test_a_link_expires_and_a_forged_one_is_refused(joined: Any) -> None:
+    client, clock, outbox, settings = joined
+    client.post("/subscribe", data={"email": "late@example.org"})
+    link = _link(outbox)
+    clock.now += dt.timedelta(hours=settings.signup.confirm_hours + 1)
+    assert client.get(link).status_code == 410
+    assert client.post(link).status_code == 410
+    assert client.get(link[:-3] + "abc").status_code in (400, 403)
+    assert _readers(settings) == []
+
+
+def test_bots_bad_input_and_the_json_api(joined: Any) -> None:
+    client, _, outbox, settings = joined
+    trapped = client.post("/subscribe", data={"email": "bot@example.org", "website": "x"})
+    assert trapped.status_code == 200 and "Check your inbox" in trapped.text
+    bad = client.post("/subscribe", data={"email": "not an address\r\nBcc: x@y.z"})
+    assert bad.status_code == 400 and "Not subscribed yet" in bad.text
+    huge = client.post("/subscribe", data={"email": "a@example.org", "interests": "x" * 10_000})
+    assert huge.status_code == 400
+    assert outbox.outbox == []
+    api = client.post("/api/subscribe", json={"email": "api@example.org", "interests": ["RL"]})
+    assert api.status_code == 202 and api.json == {"status": "check your inbox"}
+    assert [to for _, to, _ in outbox.outbox] == ["api@example.org"]
+    assert client.post("/api/subscribe", data="nonsense").status_code == 400
+    assert client.post("/api/subscribe", json={"email": 5}).status_code == 400
+    assert client.get("/subscribe").status_code == 405
+    assert _readers(settings) == []
+
+
+def test_sign_ups_never_confirmed_are_forgotten_after_pending_days(joined: Any) -> None:
+    from digest.editions import Editions, Runtime
+
+    client, clock, outbox, settings = joined
+    client.post("/subscribe", data={"email": "maybe@example.org"})
+    later = clock.now + dt.timedelta(days=settings.signup.pending_days, hours=1)
+    assert Editions(settings, runtime=Runtime(clock=lambda: clock.now)).purge_signups() == 0
+    assert Editions(settings, runtime=Runtime(clock=lambda: later)).purge_signups() == 1
+    clock.now = START + dt.timedelta(hours=1)  # the link itself is still young enough
+    assert client.post(_link(outbox)).status_code == 409  # nothing waits for it any more
+    assert _readers(settings) == []
+
+
+def test_the_consent_log_is_printed_by_the_cli(joined: Any, tmp_path: Path) -> None:
+    from .conftest import run
+
+    client, _, outbox, _ = joined
+    client.post(
+        "/subscribe",
+        data={"email": "proof@example.org"},
+        environ_base={"REMOTE_ADDR": "203.0.113.77"},
+    )
+    client.post(_link(outbox))
+    shown = run("--settings", tmp_path / "settings.toml", "subscribers", "consent",
+                "proof@example.org", "--json", cwd=tmp_path)  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    events = json.loads(shown.stdout)
+    assert [e["event"] for e in events] == ["requested", "confirmation sent", "confirmed"]
+    assert events[0]["ip"] == "203.0.113.0"  # truncated by default
+    assert len(events[0]["text_hash"]) == 64 and events[1]["message_id"].endswith("@digest.test>")
+    missing = run("--settings", tmp_path / "settings.toml", "subscribers", "consent",
+                  "nobody@example.org", cwd=tmp_path)  # fmt: skip
+    assert missing.returncode == 7 and "no consent recorded" in missing.stderr
