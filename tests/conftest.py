@@ -130,6 +130,7 @@ BOTH_ENGINES = frozenset(
         "test_history",
         "test_rank_store",
         "test_feedback",
+        "test_signup",
     }
 )
 

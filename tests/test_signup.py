@@ -35,8 +35,8 @@ class Clock:
 
 
 @pytest.fixture
-def joined(tmp_path: Path, secret_env: str) -> Any:
-    settings = load_settings(write_settings(tmp_path, subscribers=""))
+def joined(tmp_path: Path, secret_env: str, database: Path | str) -> Any:
+    settings = load_settings(write_settings(tmp_path, database=database, subscribers=""))
     with Store.open(settings.database) as store:
         ingest_paths(store, [EXAMPLES / "dumps"], lambda: START - dt.timedelta(hours=2))
     clock, outbox = Clock(), MemoryTransport()

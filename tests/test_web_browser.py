@@ -10,6 +10,7 @@ import pytest
 
 from digest.diff import ingest_paths
 from digest.settings import load_settings
+from digest.signup import confirm_token
 from digest.store import Store
 from digest.tokens import make_token
 from digest.web import WebServer, create_app
@@ -168,6 +169,7 @@ def test_every_page_fits_and_reads(
         "preferences": f"/preferences/{token('preferences')}",
         "unsubscribe": f"/unsubscribe/{token('unsubscribe')}",
         "feedback": f"/feedback/{vote}",
+        "confirm": f"/confirm/{confirm_token(secret_env, 'new@example.org', fixed_clock()())}",
     }
     page = browser.new_page(  # type: ignore[attr-defined]
         viewport={"width": width, "height": 900}, color_scheme=scheme, http_credentials=OPERATOR
