@@ -162,3 +162,18 @@ def test_the_consent_log_is_printed_by_the_cli(joined: Any, tmp_path: Path) -> N
     missing = run("--settings", tmp_path / "settings.toml", "subscribers", "consent",
                   "nobody@example.org", cwd=tmp_path)  # fmt: skip
     assert missing.returncode == 7 and "no consent recorded" in missing.stderr
+
+
+def test_unsubscribing_and_coming_back_are_in_the_consent_log(joined: Any) -> None:
+    from digest.tokens import make_token
+
+    client, _, outbox, settings = joined
+    client.post("/subscribe", data={"email": "leaves@example.org"})
+    client.post(_link(outbox))
+    assert settings.secret_key is not None
+    token = make_token(settings.secret_key.get_secret_value(), "leaves@example.org", "unsubscribe")
+    assert client.post(f"/unsubscribe/{token}").status_code == 200
+    assert client.post(f"/resubscribe/{token}").status_code == 200
+    with Store.open(settings.database) as store:
+        events = [e["event"] for e in store.signups.events("leaves@example.org")]
+    assert events[-2:] == ["unsubscribed", "resubscribed"]

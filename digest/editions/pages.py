@@ -20,7 +20,7 @@ from digest.models import DeliveryState, Edition, Email, StoredPaper, Subscriber
 from digest.profile import SubscriberRow
 from digest.render import Renderer
 from digest.settings import Settings
-from digest.signup import Request
+from digest.signup import Event, Request, recorded_ip
 from digest.store import DeliveryRow, Store
 from digest.subscribers import find, page_of_subscribers
 
@@ -74,15 +74,32 @@ class Pages:
         """Whether mail goes to this address (not unsubscribed, bounced or complained)."""
         return self._store.readers.suppressed(email) is None
 
-    def unsubscribe(self, email: str, now: dt.datetime) -> None:
+    def unsubscribe(self, email: str, now: dt.datetime, request: Request | None = None) -> None:
+        """Stop the mail to this address (their link), and say so in its consent log."""
         self._store.readers.unsubscribe(email, now, reason="unsubscribed (link)")
+        self._log(email, Event.UNSUBSCRIBED, now, request)
 
-    def resubscribe(self, email: str) -> str | None:
+    def resubscribe(
+        self, email: str, now: dt.datetime, request: Request | None = None
+    ) -> str | None:
         """Undo the reader's own unsubscribe; why the address still gets no mail (its server
         refused it), or None."""
         lifted = self._store.readers.unsuppress(email, only_unsubscribed=True)
         still = self._store.readers.suppressed(email)
+        if lifted:
+            self._log(email, Event.RESUBSCRIBED, now, request)
         return None if lifted or still is None else still
+
+    def _log(self, email: str, event: str, now: dt.datetime, request: Request | None) -> None:
+        given = request or Request()
+        self._store.signups.log(
+            email,
+            event,
+            now,
+            ip=recorded_ip(given.ip, self.settings.signup.record_ip),
+            user_agent=given.user_agent,
+            page=given.page,
+        )
 
     # -- joining -------------------------------------------------------------------------
 
