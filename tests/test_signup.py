@@ -177,3 +177,21 @@ def test_unsubscribing_and_coming_back_are_in_the_consent_log(joined: Any) -> No
     with Store.open(settings.database) as store:
         events = [e["event"] for e in store.signups.events("leaves@example.org")]
     assert events[-2:] == ["unsubscribed", "resubscribed"]
+
+
+def test_a_relay_that_fails_keeps_nothing_and_says_try_later(
+    tmp_path: Path, secret_env: str
+) -> None:
+    from digest.deliver import TemporaryFailure
+
+    class Down(MemoryTransport):
+        def send(self, sender: str, recipient: str, data: bytes) -> None:
+            raise TemporaryFailure("421 try again later")
+
+    settings = load_settings(write_settings(tmp_path, subscribers=""))
+    client = create_app(settings, Clock(), transports=lambda: [Down()]).test_client()
+    answer = client.post("/subscribe", data={"email": "wait@example.org"})
+    assert answer.status_code == 503 and "Try again later" in answer.text
+    assert client.post("/api/subscribe", json={"email": "wait@example.org"}).status_code == 503
+    with Store.open(settings.database) as store:
+        assert not store.signups.pending("wait@example.org")

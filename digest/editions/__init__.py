@@ -76,6 +76,7 @@ _API = {
     "SignupRequest": "digest.signup",
     "read_confirm_address": "digest.editions.signups",
     "Transport": "digest.deliver",
+    "PermanentFailure": "digest.deliver",
 }
 __all__ = [
     "BUILTIN_TEMPLATES",
@@ -92,6 +93,7 @@ __all__ = [
     "Hooks",
     "Listed",
     "Pages",
+    "PermanentFailure",
     "Renderer",
     "Runtime",
     "SendReport",
@@ -137,7 +139,7 @@ __getattr__ = loader(__name__, _API)
 
 
 if TYPE_CHECKING:
-    from digest.deliver import Transport
+    from digest.deliver import PermanentFailure, Transport
     from digest.deliver.preflight import is_loopback
     from digest.diff import DUMP_SUFFIXES
     from digest.editions.links import PREVIEW_PURPOSE, links_for, reader_links

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from digest.clock import Clock
-from digest.deliver import Transport
+from digest.deliver import PermanentFailure, Transport
 from digest.deliver.message import sender_address, sender_domain
 from digest.editions.sending import SendReport, send_edition
-from digest.errors import SettingsError, SubscriberError
+from digest.errors import DeliveryError, SettingsError, SubscriberError
 from digest.profile import ProfileErrors, ProfileInput, validated_row
 from digest.settings import Settings
 from digest.signup import (
@@ -101,8 +101,12 @@ class Signups:
         sender = self.settings.sender.from_
         message, message_id = confirmation(sender, address, link, NAME, now, sender_domain(sender))
         transport = transports[0]
-        with transport:
-            transport.send(sender_address(sender), address, bytes(message))
+        try:
+            with transport:
+                transport.send(sender_address(sender), address, bytes(message))
+        except (DeliveryError, PermanentFailure):
+            store.signups.take(address)  # nothing waits for a link that never went out
+            raise
         signups.log(address, Event.CONFIRMATION_SENT, self.clock(), message_id=message_id)
         return Outcome.MAILED
 

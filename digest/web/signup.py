@@ -8,7 +8,14 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request
 
-from digest.editions import CONSENT_TEXT, BadToken, Expired, SignupRequest, read_confirm_address
+from digest.editions import (
+    CONSENT_TEXT,
+    BadToken,
+    Expired,
+    PermanentFailure,
+    SignupRequest,
+    read_confirm_address,
+)
 from digest.errors import DeliveryError, SubscriberError
 from digest.web.site import log, page, site
 
@@ -62,7 +69,7 @@ def subscribe() -> Response:
         _sign_up(email, interests, form.get("website", ""))
     except SubscriberError as exc:
         return _front(400, email=email, interests=text, errors=[str(exc)])
-    except DeliveryError:
+    except (DeliveryError, PermanentFailure):
         return page(
             "message.html",
             503,
@@ -86,7 +93,7 @@ def subscribe_json() -> tuple[Response, int]:
         )
     except SubscriberError as exc:
         return jsonify(error=str(exc)), 400
-    except DeliveryError:
+    except (DeliveryError, PermanentFailure):
         return jsonify(error="the confirmation could not be sent just now; try again later"), 503
     return jsonify(status="check your inbox"), 202
 
