@@ -518,6 +518,7 @@ def status(obj: _Context, edition: str | None, as_json: bool) -> None:
             "counts": counts,
             "failures": [{"email": e, "error": err} for e, err in failures],
             "senders": held,
+            "signups_last_24h": found.signups,
         }
         click.echo(json.dumps(document, indent=2))
         return
@@ -528,6 +529,11 @@ def status(obj: _Context, edition: str | None, as_json: bool) -> None:
         _echo(f"  held unfinished by sender {sender}: {count}")
     for address, error in failures:
         _echo(f"  failed: {address}: {error}")
+    if any(found.signups.values()):
+        click.echo(
+            "sign-ups in the last 24 h: "
+            + ", ".join(f"{event} {n}" for event, n in found.signups.items())
+        )
 
 
 @cli.command("preview")

@@ -195,3 +195,19 @@ def test_a_relay_that_fails_keeps_nothing_and_says_try_later(
     assert client.post("/api/subscribe", json={"email": "wait@example.org"}).status_code == 503
     with Store.open(settings.database) as store:
         assert not store.signups.pending("wait@example.org")
+
+
+def test_status_counts_the_days_sign_ups_and_refusals(joined: Any) -> None:
+    from digest.editions import Editions, Runtime
+
+    client, clock, outbox, settings = joined
+    client.post("/subscribe", data={"email": "counted@example.org"})
+    client.post("/subscribe", data={"email": "counted@example.org"})  # too soon: refused
+    client.post(_link(outbox))
+    found = Editions(settings, runtime=Runtime(clock=lambda: clock.now)).status()
+    assert found.signups == {
+        "requested": 1,
+        "confirmation sent": 1,
+        "confirmed": 1,
+        "refused": 1,
+    }

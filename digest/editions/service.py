@@ -45,6 +45,7 @@ from digest.models import (
 from digest.profile import ProfileInput, validated_row
 from digest.rank import Profile, rank
 from digest.settings import Settings, check_database
+from digest.signup import Event
 from digest.sources.fetch import arxiv_feed_url, hf_daily_url, is_url
 from digest.sources.writers import write_dump
 from digest.store import Store
@@ -177,6 +178,8 @@ class EditionStatus:
     counts: dict[str, int]
     failures: tuple[tuple[str, str], ...]
     senders: dict[str, int]
+    # Sign-ups of the last 24 hours: requested, confirmation sent, confirmed, refused.
+    signups: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,7 +410,18 @@ class Editions:
                 for r in store.ledger.deliveries(chosen)
                 if r.state == DeliveryState.FAILED
             )
-            return EditionStatus(chosen, counts, failures, store.ledger.unfinished_claims(chosen))
+            day = self.runtime.clock() - dt.timedelta(days=1)
+            joining = {
+                event: store.signups.count(event, day)
+                for event in (
+                    Event.REQUESTED,
+                    Event.CONFIRMATION_SENT,
+                    Event.CONFIRMED,
+                    Event.REFUSED,
+                )
+            }
+            held = store.ledger.unfinished_claims(chosen)
+            return EditionStatus(chosen, counts, failures, held, joining)
 
     # -- readers -----------------------------------------------------------------------
 
