@@ -211,3 +211,19 @@ def test_status_counts_the_days_sign_ups_and_refusals(joined: Any) -> None:
         "confirmed": 1,
         "refused": 1,
     }
+
+
+def test_the_form_takes_a_time_zone_and_a_weekly_digest(joined: Any) -> None:
+    client, _, outbox, settings = joined
+    bad = client.post("/subscribe", data={"email": "z@example.org", "timezone": "Mars/Base"})
+    assert bad.status_code == 400 and "unknown time zone" in bad.text and outbox.outbox == []
+    client.post(
+        "/subscribe",
+        data={"email": "tokyo@example.org", "timezone": "Asia/Tokyo", "frequency": "weekly"},
+    )
+    client.post(_link(outbox))
+    with Store.open(settings.database) as store:
+        [row] = store.readers.subscriber_rows()
+    assert (row.timezone, row.profile["frequency"]) == ("Asia/Tokyo", "weekly")
+    # A weekly reader still gets their first edition at once, whatever their weekday.
+    assert [to for _, to, _ in outbox.outbox] == ["tokyo@example.org", "tokyo@example.org"]

@@ -110,10 +110,19 @@ class Pages:
         request: Request,
         transports: Sequence[Transport],
         clock: Clock,
+        *,
+        timezone: str = "",
+        frequency: str = "",
     ) -> Outcome:
         """A sign-up from the front page or the API (see editions.signups)."""
         return Signups(self.settings, clock).request(
-            self._store, email, interests, request, transports
+            self._store,
+            email,
+            interests,
+            request,
+            transports,
+            timezone=timezone,
+            frequency=frequency,
         )
 
     def confirm(

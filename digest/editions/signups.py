@@ -8,13 +8,14 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from digest.clock import Clock
 from digest.deliver import PermanentFailure, Transport
 from digest.deliver.message import sender_address, sender_domain
 from digest.editions.sending import SendReport, send_edition
 from digest.errors import DeliveryError, SettingsError, SubscriberError
+from digest.models import Frequency
 from digest.profile import ProfileErrors, ProfileInput, validated_row
 from digest.settings import Settings
 from digest.signup import (
@@ -69,11 +70,17 @@ class Signups:
         interests: Sequence[str],
         request: Request,
         transports: Sequence[Transport],
+        *,
+        timezone: str = "",
+        frequency: str = "",
     ) -> Outcome:
-        """Ask for a confirmation: SubscriberError names what is wrong with the address or
-        the interests (nothing is kept then)."""
+        """Ask for a confirmation: SubscriberError names what is wrong with the address, the
+        interests, the time zone or the frequency (nothing is kept then)."""
+        given = ProfileInput(
+            email=email, interests=list(interests), timezone=timezone, frequency=frequency
+        )
         try:
-            row = validated_row(ProfileInput(email=email, interests=list(interests)))
+            row = validated_row(given)
         except ProfileErrors as exc:
             raise SubscriberError(str(exc)) from None
         now, address = self.clock(), row.email
@@ -93,7 +100,7 @@ class Signups:
         if crowded or not may_mail(sent, now):
             signups.log(address, Event.REFUSED, now, **log)
             return Outcome.LIMITED
-        signups.request(address, row.profile, now)
+        signups.request(address, {**row.profile, "timezone": row.timezone}, now)
         signups.log(address, Event.REQUESTED, now, text_hash=consent_hash(CONSENT_TEXT), **log)
         link = (
             f"{self.settings.sender.base_url}/confirm/{confirm_token(self._secret(), address, now)}"
@@ -132,7 +139,14 @@ class Signups:
             f"{i['phrase']}^{i['weight']:g}" if i.get("weight", 1) != 1 else i["phrase"]
             for i in profile.get("interests", [])
         ]
-        row = validated_row(ProfileInput(email=address, interests=interests))
+        row = validated_row(
+            ProfileInput(
+                email=address,
+                interests=interests,
+                timezone=profile.get("timezone"),
+                frequency=str(profile.get("frequency", "daily")),
+            )
+        )
         store.readers.upsert_subscribers([row], now)
         if store.readers.suppressed(address) is not None:
             store.readers.unsuppress(address)
@@ -147,6 +161,8 @@ class Signups:
         )
         person = find(self.settings, store, address)
         assert person is not None
+        # The first edition goes out now, whatever day a weekly reader chose for the rest.
+        person = replace(person, frequency=Frequency.DAILY)
         report = send_edition(
             store, self.settings, list(transports), self.clock, subscribers=[person]
         )

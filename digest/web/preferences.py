@@ -23,7 +23,7 @@ preferences_page = Blueprint("preferences", __name__)
 
 
 @functools.cache
-def _offered_zones() -> tuple[str, ...]:
+def offered_zones() -> tuple[str, ...]:
     """The names the form suggests (Region/City, and UTC); any IANA name is accepted."""
     return tuple(sorted(z for z in time_zones() if "/" in z or z == "UTC"))
 
@@ -79,7 +79,7 @@ def _page(
         votes=store.votes(email),
         off=not store.mailed(email),
         nav=nav,
-        zones=_offered_zones(),
+        zones=offered_zones(),
         **{"errors": (), "saved": False, **state},
     )
 

@@ -17,6 +17,7 @@ from digest.editions import (
     read_confirm_address,
 )
 from digest.errors import DeliveryError, SubscriberError
+from digest.web.preferences import offered_zones as zones
 from digest.web.site import log, page, site
 
 signup_pages = Blueprint("signup", __name__)
@@ -38,8 +39,11 @@ def _front(status: int = 200, **state: Any) -> Response:
     here = site()
     with here.opened() as store:
         trending = [p.paper for p in store.trending(TRENDING_SHOWN, here.clock())]
-    context = {"email": "", "interests": "", "errors": (), **state}
-    return page("index.html", status, trending=trending, consent=CONSENT_TEXT, **context)
+    context = {"email": "", "interests": "", "timezone": "", "frequency": "daily", "errors": ()}
+    context.update(state)
+    return page(
+        "index.html", status, trending=trending, consent=CONSENT_TEXT, zones=zones(), **context
+    )
 
 
 @signup_pages.get("/")
@@ -47,7 +51,9 @@ def front() -> Response:
     return _front()
 
 
-def _sign_up(email: str, interests: list[str], trap: str) -> None:
+def _sign_up(
+    email: str, interests: list[str], trap: str, timezone: str = "", frequency: str = ""
+) -> None:
     """Mail a confirmation if the address may get one; raise SubscriberError for a bad
     address or interests. A filled-in trap field (a bot) is answered alike and mails nobody."""
     here = site()
@@ -55,7 +61,15 @@ def _sign_up(email: str, interests: list[str], trap: str) -> None:
         log.info("sign-up refused: the hidden field was filled in")
         return
     with here.opened(write=True) as store:
-        outcome = store.sign_up(email, interests, _request(), here.transports(), here.clock)
+        outcome = store.sign_up(
+            email,
+            interests,
+            _request(),
+            here.transports(),
+            here.clock,
+            timezone=timezone,
+            frequency=frequency,
+        )
     log.info("sign-up: %s", outcome)
 
 
@@ -65,10 +79,19 @@ def subscribe() -> Response:
     email = form.get("email", "")[:MAX_FIELD_CHARS]
     text = form.get("interests", "")[:MAX_FIELD_CHARS]
     interests = [line for line in text.splitlines() if line.strip()][:MAX_INTERESTS]
+    timezone = form.get("timezone", "")[:64]
+    frequency = form.get("frequency", "daily")[:16]
     try:
-        _sign_up(email, interests, form.get("website", ""))
+        _sign_up(email, interests, form.get("website", ""), timezone, frequency)
     except SubscriberError as exc:
-        return _front(400, email=email, interests=text, errors=[str(exc)])
+        return _front(
+            400,
+            email=email,
+            interests=text,
+            timezone=timezone,
+            frequency=frequency,
+            errors=[str(exc)],
+        )
     except (DeliveryError, PermanentFailure):
         return page(
             "message.html",
