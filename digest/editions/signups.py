@@ -39,16 +39,19 @@ class Outcome(enum.StrEnum):
     """What a sign-up did (for the log and the tests; the requester sees the same page)."""
 
     MAILED = "mailed"  # a confirmation went out
-    ALREADY = "already subscribed"  # confirmed and mailed: nothing changes
+    ALREADY = "already subscribed"  # a confirmed reader: nothing changes, nothing is mailed
     LIMITED = "limited"  # too many confirmations for this address, IP, or in all
+
+
+def _secret(settings: Settings) -> str:
+    if settings.secret_key is None:
+        raise SettingsError("sign-up links are signed: set DIGEST_SECRET_KEY")
+    return settings.secret_key.get_secret_value()
 
 
 def read_confirm_address(settings: Settings, token: str, now: dt.datetime) -> str:
     """The address a confirmation link is for; BadToken, or Expired after confirm_hours."""
-    if settings.secret_key is None:
-        raise SettingsError("sign-up links are signed: set DIGEST_SECRET_KEY")
-    secret = settings.secret_key.get_secret_value()
-    return read_confirm_token(secret, token, now, settings.signup.confirm_hours)
+    return read_confirm_token(_secret(settings), token, now, settings.signup.confirm_hours)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +60,6 @@ class Signups:
 
     settings: Settings
     clock: Clock
-
-    def _secret(self) -> str:
-        if self.settings.secret_key is None:
-            raise SettingsError("sign-up links are signed: set DIGEST_SECRET_KEY")
-        return self.settings.secret_key.get_secret_value()
 
     def request(
         self,
@@ -102,9 +100,8 @@ class Signups:
             return Outcome.LIMITED
         signups.request(address, {**row.profile, "timezone": row.timezone}, now)
         signups.log(address, Event.REQUESTED, now, text_hash=consent_hash(CONSENT_TEXT), **log)
-        link = (
-            f"{self.settings.sender.base_url}/confirm/{confirm_token(self._secret(), address, now)}"
-        )
+        token = confirm_token(_secret(self.settings), address, now)
+        link = f"{self.settings.sender.base_url}/confirm/{token}"
         sender = self.settings.sender.from_
         message, message_id = confirmation(sender, address, link, NAME, now, sender_domain(sender))
         transport = transports[0]
@@ -123,9 +120,7 @@ class Signups:
         """Confirm the sign-up a link was made for: the reader is made (their own consent
         lifts an unsubscribe or a bounce) and gets their first edition now. Confirming
         twice changes nothing. BadToken for a forged link, Expired for an old one."""
-        address = read_confirm_token(
-            self._secret(), token, self.clock(), self.settings.signup.confirm_hours
-        )
+        address = read_confirm_address(self.settings, token, self.clock())
         taken = store.signups.take(address)
         if taken is None:
             if find(self.settings, store, address) is not None:
