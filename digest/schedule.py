@@ -40,6 +40,7 @@ from digest.editions import (
     stop_on_signals,
 )
 from digest.errors import DigestError, DumpError
+from digest.models import Subscriber
 from digest.profile import parse_send_at
 from digest.settings import Settings, load_settings
 
@@ -101,6 +102,14 @@ class SendGroup:
     def job_id(self) -> str:
         return f"send {self.send_at} {self.timezone}" + (" weekdays" if self.weekdays_only else "")
 
+    def members(self, editions: Editions) -> list[Subscriber]:
+        """The readers whose edition this group sends."""
+        return [
+            p
+            for p in editions.readers_or_none()
+            if SendGroup(p.send_at, p.timezone, p.weekdays_only) == self
+        ]
+
     def trigger(self) -> DailyTrigger:
         hour, minute, second = parse_send_at(self.send_at)
         return DailyTrigger(
@@ -132,11 +141,7 @@ def run_send(settings_path: str, send_at: str, timezone: str, weekdays_only: boo
                 should_stop=STOP.is_set,
             ),
         )
-        people = [
-            p
-            for p in editions.readers_or_none()
-            if SendGroup(p.send_at, p.timezone, p.weekdays_only) == group
-        ]
+        people = group.members(editions)
         if not people:
             log.info("%s: no subscribers any more", group.job_id)
             return
@@ -167,11 +172,7 @@ def served(settings: Settings, group: SendGroup, due: dt.datetime) -> int | None
     edition = edition_date(due, group.timezone).isoformat()
     editions = Editions(settings)
     try:
-        people = {
-            p.email
-            for p in editions.readers_or_none()
-            if SendGroup(p.send_at, p.timezone, p.weekdays_only) == group
-        }
+        people = {p.email for p in group.members(editions)}
         done = editions.done(edition)
     except DigestError:
         return None  # the store does not answer: say "missed", as before

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import html
 import ipaddress
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -120,17 +121,11 @@ def confirmation(
         " forgotten in a few days."
     )
     message.set_content(words)
-    html = (
-        f"<p>Someone, probably you, asked to get {_escape(name)} at {_escape(email)}.</p>"
-        f'<p><a href="{_escape(link)}">Confirm your subscription</a></p>'
+    page = (
+        f"<p>Someone, probably you, asked to get {html.escape(name)} at {html.escape(email)}.</p>"
+        f'<p><a href="{html.escape(link)}">Confirm your subscription</a></p>'
         "<p>If it was not you, ignore this message: nothing will be sent, and the request is"
         " forgotten in a few days.</p>"
     )
-    message.add_alternative(html, subtype="html")
+    message.add_alternative(page, subtype="html")
     return message, message_id
-
-
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text, quote=True)

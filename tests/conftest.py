@@ -319,6 +319,14 @@ def run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> Ran:
     return Ran(result.exit_code, result.stdout, stderr)
 
 
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    """`python -c CODE` in a fresh interpreter (what it imports, what it logs); fails on a
+    non-zero exit."""
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+
+
 def run_process(
     *args: str | Path, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:

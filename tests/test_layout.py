@@ -4,11 +4,11 @@ pipeline through the editions service, and `digest --help` does not import it.""
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from .conftest import run_python
 
 REPO = Path(__file__).resolve().parent.parent
 SHELLS = ["digest/cli.py", "digest/schedule.py", *(f"digest/web/{p.name}" for p in
@@ -65,9 +65,7 @@ def test_help_imports_neither_the_pipeline_nor_its_libraries() -> None:
         "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in"
         " ('numpy', 'premailer', 'mjml', 'pydantic', 'rich', 'sqlite_utils', 'digest'))))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
+    done = run_python(code)
     loaded = set(done.stdout.split())
     assert not {m for m in loaded if not m.startswith("digest")}, loaded
     heavy = ("digest.editions.", "digest.rank", "digest.render", "digest.store", "digest.deliver",

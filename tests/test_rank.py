@@ -424,8 +424,7 @@ def test_a_day_with_no_candidates_learns_phrases_without_failing() -> None:
 def test_ranking_logs_no_library_debug_lines_at_the_default_level() -> None:
     """bm25s sets its own logger to DEBUG on import: a daemon logging at INFO printed
     "DEBUG bm25s: Building index from tokens" on every ranking."""
-    import subprocess
-    import sys
+    from .conftest import run_python
 
     code = (
         "import logging; logging.basicConfig(level=logging.INFO);"
@@ -433,7 +432,5 @@ def test_ranking_logs_no_library_debug_lines_at_the_default_level() -> None:
         "Ranker([Paper('k', 'Graph networks', 'Graphs.')], corpus=['graphs and nets'] * 3)"
         ".rank([])"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-    )
+    done = run_python(code)
     assert "DEBUG" not in done.stderr, done.stderr

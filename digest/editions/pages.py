@@ -13,14 +13,14 @@ from typing import Any
 from digest.clock import Clock
 from digest.deliver import Transport
 from digest.editions.links import links_for
-from digest.editions.signups import Outcome, Signups
+from digest.editions.signups import Outcome, Signups, log_event
 from digest.editions.views import archived, past_editions, preview
 from digest.feedback import record
 from digest.models import DeliveryState, Edition, Email, StoredPaper, Subscriber
 from digest.profile import SubscriberRow
 from digest.render import Renderer
 from digest.settings import Settings
-from digest.signup import Event, Request, recorded_ip
+from digest.signup import Event, Request
 from digest.store import DeliveryRow, Store
 from digest.subscribers import find, page_of_subscribers
 
@@ -77,7 +77,7 @@ class Pages:
     def unsubscribe(self, email: str, now: dt.datetime, request: Request | None = None) -> None:
         """Stop the mail to this address (their link), and say so in its consent log."""
         self._store.readers.unsubscribe(email, now, reason="unsubscribed (link)")
-        self._log(email, Event.UNSUBSCRIBED, now, request)
+        log_event(self._store, self.settings, email, Event.UNSUBSCRIBED, now, request)
 
     def resubscribe(
         self, email: str, now: dt.datetime, request: Request | None = None
@@ -87,19 +87,8 @@ class Pages:
         lifted = self._store.readers.unsuppress(email, only_unsubscribed=True)
         still = self._store.readers.suppressed(email)
         if lifted:
-            self._log(email, Event.RESUBSCRIBED, now, request)
+            log_event(self._store, self.settings, email, Event.RESUBSCRIBED, now, request)
         return None if lifted or still is None else still
-
-    def _log(self, email: str, event: str, now: dt.datetime, request: Request | None) -> None:
-        given = request or Request()
-        self._store.signups.log(
-            email,
-            event,
-            now,
-            ip=recorded_ip(given.ip, self.settings.signup.record_ip),
-            user_agent=given.user_agent,
-            page=given.page,
-        )
 
     # -- joining -------------------------------------------------------------------------
 
@@ -133,8 +122,7 @@ class Pages:
 
     def trending(self, limit: int, now: dt.datetime) -> list[StoredPaper]:
         """The most upvoted papers of the last week, for the front page."""
-        week = self._store.catalog.recent_papers(now - dt.timedelta(days=7))
-        return sorted(week, key=lambda p: (-(p.paper.upvotes or 0), -p.id))[:limit]
+        return self._store.catalog.most_upvoted(now - dt.timedelta(days=7), limit)
 
     # -- papers and taps -----------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import difflib
 import enum
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from digest.addresses import normalise_address
@@ -97,19 +97,19 @@ def rank_dumps(
 ) -> list[Pick]:
     """The papers of a dump (or a folder of them) ranked for an ad-hoc profile, with no store
     and no settings (`digest rank`); `like_dumps`: dumps whose every paper is a liked one."""
+    # The same paper in several dumps of a folder is ranked once (its latest listing).
+    latest = {
+        title_key(p.title): p for snapshot in load_all([path], format_) for p in snapshot.papers
+    }
     profile = Profile(
         interests=tuple(interests),
         exclude=tuple(exclude),
         max_items=top,
         authors=tuple(authors),
+        liked=tuple(p for snapshot in load_all(like_dumps) for p in snapshot.papers),
         min_score=min_score,
     )
-    # The same paper in several dumps of a folder is ranked once (its latest listing).
-    latest = {
-        title_key(p.title): p for snapshot in load_all([path], format_) for p in snapshot.papers
-    }
-    liked = tuple(p for snapshot in load_all(like_dumps) for p in snapshot.papers)
-    return rank(list(latest.values()), [replace(profile, liked=liked)], now=clock())[0]
+    return rank(list(latest.values()), [profile], now=clock())[0]
 
 
 def _never() -> bool:
@@ -211,12 +211,6 @@ class Editions:
             yield store
 
     # -- readers -------------------------------------------------------------------------
-
-    def readers(self, email: str | None = None) -> list[Subscriber]:
-        """Every subscriber (settings and store), or the one with this address; an error
-        that names the fix when there is none."""
-        with self._store() as store:
-            return self._readers(store, email)
 
     def readers_or_none(self) -> list[Subscriber]:
         """Every subscriber (settings and store); an empty list when there are none."""
@@ -321,14 +315,13 @@ class Editions:
         self, carrier: Carrier = Carrier.SMTP, *, transports: Sequence[Transport] | None = None
     ) -> list[SendReport]:
         """The deferred messages whose time has come, of any edition."""
-        chosen = list(transports) if transports is not None else None
         with self._store() as store:
             if not store.ledger.due_retries(self.runtime.clock()):
                 return []  # nothing due: no relay connection is even set up
             return retry_deferred(
                 store,
                 self.settings,
-                chosen if chosen is not None else self.transports(carrier),
+                list(transports) if transports is not None else self.transports(carrier),
                 self.runtime.clock,
                 on_message=self.hooks.on_message,
                 sleep=self.runtime.sleep,

@@ -15,7 +15,7 @@ from digest.deliver import PermanentFailure, Transport
 from digest.deliver.message import sender_address, sender_domain
 from digest.editions.sending import SendReport, send_edition
 from digest.errors import DeliveryError, SettingsError, SubscriberError
-from digest.models import Frequency
+from digest.models import Frequency, Interest
 from digest.profile import ProfileErrors, ProfileInput, validated_row
 from digest.settings import Settings
 from digest.signup import (
@@ -54,6 +54,28 @@ def read_confirm_address(settings: Settings, token: str, now: dt.datetime) -> st
     return read_confirm_token(_secret(settings), token, now, settings.signup.confirm_hours)
 
 
+def log_event(
+    store: Store,
+    settings: Settings,
+    email: str,
+    event: str,
+    now: dt.datetime,
+    request: Request | None = None,
+    **extra: str,
+) -> None:
+    """One consent event, with where the request came from as `[signup] record_ip` keeps it."""
+    given = request or Request()
+    store.signups.log(
+        email,
+        event,
+        now,
+        ip=recorded_ip(given.ip, settings.signup.record_ip),
+        user_agent=given.user_agent,
+        page=given.page,
+        **extra,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Signups:
     """Sign-ups and confirmations over one store."""
@@ -85,10 +107,9 @@ class Signups:
         limits = self.settings.signup
         ip = recorded_ip(request.ip, limits.record_ip)
         signups = store.signups
-        log = {"ip": ip, "user_agent": request.user_agent, "page": request.page}
         person = find(self.settings, store, address)
         if person is not None and store.readers.suppressed(address) is None:
-            signups.log(address, Event.REFUSED, now, **log)
+            log_event(store, self.settings, address, Event.REFUSED, now, request)
             return Outcome.ALREADY  # a confirmed reader is never downgraded by a sign-up
         hour = now - dt.timedelta(hours=1)
         sent = signups.times(address, Event.CONFIRMATION_SENT, now - dt.timedelta(days=1))
@@ -96,10 +117,18 @@ class Signups:
             signups.count(Event.REQUESTED, hour, ip=ip) >= limits.per_ip_hourly if ip else False
         ) or signups.count(Event.REQUESTED, hour) >= limits.global_hourly
         if crowded or not may_mail(sent, now):
-            signups.log(address, Event.REFUSED, now, **log)
+            log_event(store, self.settings, address, Event.REFUSED, now, request)
             return Outcome.LIMITED
         signups.request(address, {**row.profile, "timezone": row.timezone}, now)
-        signups.log(address, Event.REQUESTED, now, text_hash=consent_hash(CONSENT_TEXT), **log)
+        log_event(
+            store,
+            self.settings,
+            address,
+            Event.REQUESTED,
+            now,
+            request,
+            text_hash=consent_hash(CONSENT_TEXT),
+        )
         token = confirm_token(_secret(self.settings), address, now)
         link = f"{self.settings.sender.base_url}/confirm/{token}"
         sender = self.settings.sender.from_
@@ -131,7 +160,7 @@ class Signups:
         address, profile = taken
         now = self.clock()
         interests = [
-            f"{i['phrase']}^{i['weight']:g}" if i.get("weight", 1) != 1 else i["phrase"]
+            str(Interest(i["phrase"], float(i.get("weight", 1.0))))  # phrase^weight, as typed
             for i in profile.get("interests", [])
         ]
         row = validated_row(
@@ -146,14 +175,7 @@ class Signups:
         if store.readers.suppressed(address) is not None:
             store.readers.unsuppress(address)
             store.signups.log(address, Event.RESUBSCRIBED, now)
-        store.signups.log(
-            address,
-            Event.CONFIRMED,
-            now,
-            ip=recorded_ip(request.ip, self.settings.signup.record_ip),
-            user_agent=request.user_agent,
-            page=request.page,
-        )
+        log_event(store, self.settings, address, Event.CONFIRMED, now, request)
         person = find(self.settings, store, address)
         assert person is not None
         # The first edition goes out now, whatever day a weekly reader chose for the rest.

@@ -297,17 +297,22 @@ class Catalog(Connected):
         self, since: dt.datetime, until: dt.datetime | None = None
     ) -> list[StoredPaper]:
         """Papers first seen at or after `since` (and at or before `until`), oldest first."""
-        if until is None:
-            rows = self._db.execute(
-                f"SELECT {PAPER_COLUMNS} FROM papers p WHERE p.first_seen >= ? ORDER BY p.id",  # noqa: S608
-                (iso(since),),
-            )
-        else:
-            rows = self._db.execute(
-                f"SELECT {PAPER_COLUMNS} FROM papers p"  # noqa: S608
-                " WHERE p.first_seen >= ? AND p.first_seen <= ? ORDER BY p.id",
-                (iso(since), iso(until)),
-            )
+        where, params = "p.first_seen >= ?", [iso(since)]
+        if until is not None:
+            where, params = f"{where} AND p.first_seen <= ?", [*params, iso(until)]
+        rows = self._db.execute(
+            f"SELECT {PAPER_COLUMNS} FROM papers p WHERE {where} ORDER BY p.id",  # noqa: S608
+            params,
+        )
+        return [row_to_paper(row) for row in rows]
+
+    def most_upvoted(self, since: dt.datetime, limit: int) -> list[StoredPaper]:
+        """The `limit` most upvoted papers first seen since `since` (newest first among equals)."""
+        rows = self._db.execute(
+            f"SELECT {PAPER_COLUMNS} FROM papers p WHERE p.first_seen >= ?"  # noqa: S608
+            " ORDER BY coalesce(p.upvotes, 0) DESC, p.id DESC LIMIT ?",
+            (iso(since), limit),
+        )
         return [row_to_paper(row) for row in rows]
 
     def upvote_deltas(self, paper_ids: Iterable[int]) -> dict[int, int]:

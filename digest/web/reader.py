@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, Response, abort, request
+from flask import Blueprint, Response, abort
 
-from digest.editions import SignupRequest, atom_feed
-from digest.web.site import email_page, page, site
+from digest.editions import atom_feed
+from digest.web.site import asker, email_page, page, site
 
 pages = Blueprint("reader", __name__)
 
 ARCHIVE_LIMIT = 1000  # editions listed on a reader's archive page
 FEED_ENTRIES = 50  # editions in a reader's Atom feed
-
-
-def _asked() -> SignupRequest:
-    """Who asked, as the consent log keeps it."""
-    return SignupRequest(
-        ip=request.remote_addr or "", user_agent=request.headers.get("User-Agent", "")[:500]
-    )
 
 
 @pages.get("/healthz")
@@ -93,7 +86,7 @@ def unsubscribe(token: str) -> Response:
     here = site()
     email = here.reader(token, "unsubscribe")
     with here.opened(write=True) as store:
-        store.unsubscribe(email, here.clock(), _asked())
+        store.unsubscribe(email, here.clock(), asker())
     return page("unsubscribe.html", email=email, done=True, token=token)
 
 
@@ -103,7 +96,7 @@ def resubscribe(token: str) -> Response:
     here = site()
     email = here.reader(token, "unsubscribe")
     with here.opened(write=True) as store:
-        still = store.resubscribe(email, here.clock(), _asked())
+        still = store.resubscribe(email, here.clock(), asker())
     if still is not None:
         return page(
             "message.html",

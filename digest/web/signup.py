@@ -13,26 +13,17 @@ from digest.editions import (
     BadToken,
     Expired,
     PermanentFailure,
-    SignupRequest,
     read_confirm_address,
 )
 from digest.errors import DeliveryError, SubscriberError
 from digest.web.preferences import offered_zones as zones
-from digest.web.site import log, page, site
+from digest.web.site import asker, log, page, site
 
 signup_pages = Blueprint("signup", __name__)
 
 TRENDING_SHOWN = 5
 MAX_INTERESTS = 20
 MAX_FIELD_CHARS = 4000
-
-
-def _request() -> SignupRequest:
-    return SignupRequest(
-        ip=request.remote_addr or "",
-        user_agent=request.headers.get("User-Agent", "")[:500],
-        page=request.headers.get("Referer", "")[:500],
-    )
 
 
 def _front(status: int = 200, **state: Any) -> Response:
@@ -64,7 +55,7 @@ def _sign_up(
         outcome = store.sign_up(
             email,
             interests,
-            _request(),
+            asker(),
             here.transports(),
             here.clock,
             timezone=timezone,
@@ -143,7 +134,7 @@ def confirm(token: str) -> Response:
     _address(token)
     try:
         with here.opened(write=True) as store:
-            email = store.confirm(token, _request(), here.transports(), here.clock)
+            email = store.confirm(token, asker(), here.transports(), here.clock)
     except SubscriberError as exc:
         return page("message.html", 409, title="Sign up again", text=str(exc))
     preferences = f"/preferences/{here.token(email, 'preferences')}"

@@ -20,6 +20,7 @@ from digest.editions import (
     BadToken,
     Pages,
     Renderer,
+    SignupRequest,
     Transport,
     make_token,
     open_pages,
@@ -154,6 +155,15 @@ class Site:
             what = "was removed" if missing == 410 else "does not exist"
             abort(missing, description=f"The subscription of {email} {what}.")
         return person
+
+
+def asker() -> SignupRequest:
+    """Who sent this request, as the consent log keeps it (the store trims and truncates)."""
+    return SignupRequest(
+        ip=request.remote_addr or "",
+        user_agent=request.headers.get("User-Agent", ""),
+        page=request.headers.get("Referer", ""),
+    )
 
 
 def site() -> Site:
