@@ -22,6 +22,7 @@ import psycopg
 import pytest
 from aiosmtpd.controller import Controller
 
+from digest.demo import free_port
 from digest.errors import StoreError
 from digest.store import Store
 from digest.store.postgres import close_pools
@@ -50,16 +51,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         on_server = callspec is not None and callspec.params.get("database") == "postgresql"
         if on_server or SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on now, on 127.0.0.1."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def shared_or_skip(path: Path) -> Path:

@@ -104,7 +104,7 @@ def test_send_dry_run_then_real_send_then_nothing(
 
 
 def test_send_to_a_dead_server_is_one_line(database: Path | str, tmp_path: Path) -> None:
-    from .conftest import free_port
+    from digest.demo import free_port
 
     write_settings(tmp_path, database=database, port=free_port())
     run("ingest", EXAMPLES / "dumps", cwd=tmp_path)

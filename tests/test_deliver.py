@@ -196,7 +196,7 @@ def test_permanent_rejection_is_recorded_and_others_still_sent(
 def test_unreachable_server_is_a_clear_error(
     database: Path | str, tmp_path: Path, secret_env: str
 ) -> None:
-    from .conftest import free_port
+    from digest.demo import free_port
 
     settings, store = _setup(database, tmp_path, free_port())
     with store, pytest.raises(DeliveryError, match=r"cannot connect to SMTP server 127\.0\.0\.1"):

@@ -274,7 +274,7 @@ def test_a_schema_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
 def test_concurrency_cap_rate_limit_and_fallback_relay(
     database: Path | str, tmp_path: Path, faulty: tuple[FaultyHandler, int], secret_env: str
 ) -> None:
-    from .conftest import free_port
+    from digest.demo import free_port
 
     handler, port = faulty
     dead = free_port()  # nothing listens here: the fallback relay must take over

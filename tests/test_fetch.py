@@ -108,7 +108,7 @@ def test_server_errors_and_refused_connections_are_clean(
     settings = fetch_settings(database, tmp_path, http_server)
     broken = run("--settings", settings, "ingest", f"{http_server.url}/broken", cwd=tmp_path)
     assert_clean_error(broken, 3, "HTTP 500")
-    from .conftest import free_port
+    from digest.demo import free_port
 
     closed = f"http://127.0.0.1:{free_port()}/api"
     refused = run("--settings", settings, "ingest", closed, cwd=tmp_path)

@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from digest.demo import free_port
 from digest.settings import load_settings
 from digest.store import Claim, Store
 
@@ -26,7 +27,6 @@ from .conftest import (
     FaultyHandler,
     assert_clean_error,
     fixed_clock,
-    free_port,
     readers_ready,
     run,
     write_settings,

@@ -45,7 +45,7 @@ def _authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data
 
 
 def _server(certificate: tuple[Path, Path], implicit: bool) -> tuple[Controller, RecordingHandler]:
-    from .conftest import free_port
+    from digest.demo import free_port
 
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*map(str, certificate))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from digest.demo import free_port
 from digest.diff import ingest_paths
 from digest.settings import load_settings
 from digest.signup import confirm_token
@@ -15,7 +16,7 @@ from digest.store import Store
 from digest.tokens import make_token
 from digest.web import WebServer, create_app
 
-from .conftest import ARTIFACTS, EXAMPLES, fixed_clock, free_port, write_settings
+from .conftest import ARTIFACTS, EXAMPLES, fixed_clock, write_settings
 from .test_web import ADMIN
 
 OPERATOR = {"username": "operator", "password": ADMIN}  # HTTP Basic, as a browser asks for it
