@@ -168,7 +168,8 @@ def _walk(node: nodes.Node) -> Iterator[nodes.Node]:
         yield from _walk(child)
 
 
-_SCALARS = frozenset({int, float, bool, type(None), Markup})
+_SCALARS = frozenset({int, bool, type(None), Markup})
+_MEMOABLE = _SCALARS | {str, float}
 
 
 def _frozen(value: Any, memo: dict[int, tuple[tuple[Any, ...], Any]]) -> Any:
@@ -180,12 +181,14 @@ def _frozen(value: Any, memo: dict[int, tuple[tuple[Any, ...], Any]]) -> Any:
         return value
     if kind in _SCALARS:
         return (kind, value)
+    if kind is float:
+        return (kind, repr(value))  # 0.0 == -0.0, but they render differently
     if isinstance(value, tuple):
         found = memo.get(id(value))
         if found is not None and found[0] is value:
             return found[1]
         frozen = (kind, tuple(_frozen(item, memo) for item in value))
-        if all(type(item) is str or type(item) in _SCALARS or id(item) in memo for item in value):
+        if all(type(item) in _MEMOABLE or id(item) in memo for item in value):
             memo[id(value)] = (value, frozen)
         return frozen
     if isinstance(value, dict):

@@ -97,6 +97,10 @@ def test_values_equal_in_python_but_shown_differently_are_different_keys() -> No
     assert template.render(value=1) == "1"
     assert template.render(value=True) == "True"
     assert template.render(value=1.0) == "1.0"
+    assert template.render(value=0.0) == "0.0"
+    assert template.render(value=-0.0) == "-0.0"  # equal to 0.0 in Python (found by CI)
+    assert template.render(value=(0.0,)) == "(0.0,)"
+    assert template.render(value=(-0.0,)) == "(-0.0,)"
     assert template.render(value="<b>") == "&lt;b&gt;"
     assert template.render(value=Markup("<b>")) == "<b>"
     assert template.render(value=("<b>",)) == "(&#39;&lt;b&gt;&#39;,)"
