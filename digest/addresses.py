@@ -8,6 +8,8 @@ plain To header, so it is refused with a message naming it.
 
 from __future__ import annotations
 
+import hashlib
+
 from email_validator import EmailNotValidError, validate_email
 
 
@@ -25,3 +27,10 @@ def normalise_address(address: str) -> str:
     except EmailNotValidError as exc:
         raise ValueError(f"{text!r} is not a valid address ({exc})") from None
     return str(checked.ascii_email or checked.normalized)
+
+
+def address_hash(address: str) -> str:
+    """What is kept of a deleted reader's address (the `forgotten` table): enough to know
+    the address again, so that it is not mailed without new consent, and no more. SHA-256 of
+    the case-folded address under a fixed prefix (not keyed: keys rotate, this must not)."""
+    return hashlib.sha256(b"digest forgotten address\0" + address.casefold().encode()).hexdigest()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from digest.editions import FORMATS
-from digest.errors import DigestError, SettingsError, SubscriberError
+from digest.errors import DigestError, LibraryError, SettingsError, SubscriberError
 from digest.models import (
     WEEKDAYS,
     Delivery,
@@ -784,14 +784,18 @@ def subscribers_consent(obj: _Context, email: str, as_json: bool) -> None:
 @click.argument("email")
 @pass_context
 def subscribers_remove(obj: _Context, email: str) -> None:
-    """Remove a subscriber from the store (their sending history stays)."""
+    """Delete a subscriber: profile, feedback, library and consent log (their sending history
+    stays). The address is not mailed again until they sign up again or `digest subscribers
+    resubscribe` says they asked."""
     from digest.editions import Editions
 
     removed, in_settings = Editions(obj.settings).remove_reader(email)
     if removed:
         _echo(f"removed {email}")
     if in_settings:
-        _stderr().print(f"note: {email} is also in the settings file; remove it there to stop mail")
+        _stderr().print(
+            f"note: {email} is also in the settings file; it gets no mail, remove it there too"
+        )
 
 
 @subscribers.command("resubscribe")
@@ -823,6 +827,41 @@ def subscribers_import(obj: _Context, file: Path) -> None:
         _stderr().print(
             f"note: {kept_out} of them unsubscribed or bounced earlier and stay unmailed"
         )
+
+
+@subscribers.command("import-library")
+@click.argument("email")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True)
+)
+@click.option("--json", "as_json", is_flag=True, help="The counts as a JSON object.")
+@pass_context
+def subscribers_import_library(
+    obj: _Context, email: str, files: tuple[Path, ...], as_json: bool
+) -> None:
+    """Add the papers of a reader's library (BibTeX/BibLaTeX, RIS or CSL-JSON exports, from
+    Zotero, Mendeley, JabRef, EndNote...) to their profile: digest learns their taste from them
+    and never sends them one back. Every file is read before anything is stored."""
+    from digest.editions import Editions
+
+    contents = []
+    for file in files:
+        try:
+            contents.append((str(file), file.read_bytes()))
+        except OSError as exc:
+            raise LibraryError(f"{file}: cannot be read ({exc.strerror})") from None
+    report = Editions(obj.settings).import_library(email, contents)
+    if as_json:
+        click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
+        return
+    _echo(
+        f"read {report.read} entries: {report.matched} matched to stored papers,"
+        f" {report.without_abstract} kept without an abstract (by title),"
+        f" {len(report.skipped)} skipped"
+    )
+    for skipped in report.skipped:
+        _echo(f"  skipped {skipped.entry}: {skipped.reason}")
+    _echo(f"{email}'s library holds {report.library} papers ({report.added} new)")
 
 
 @subscribers.command("export")

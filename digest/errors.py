@@ -62,3 +62,10 @@ class SubscriberError(DigestError):
     """A subscriber's address or profile (flag, CSV row, form field) is invalid."""
 
     exit_code = 7
+
+
+class LibraryError(DigestError):
+    """A library export (BibTeX, RIS, CSL-JSON) could not be read as a whole; nothing from it
+    was stored."""
+
+    exit_code = 8

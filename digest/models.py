@@ -311,3 +311,27 @@ class Weights:
     diversity: float = 0.3
     # Freshness halves every this many days.
     freshness_half_life_days: float = 7.0
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryEntry:
+    """A paper from a reader's own library (a BibTeX, RIS or CSL-JSON export): a liked paper
+    with its own title and abstract, whether or not the store holds it. `key` is its identity
+    (digest.identity): the stored paper's key once matched."""
+
+    key: str
+    title: str
+    abstract: str = ""
+    arxiv_id: str | None = None
+    doi: str | None = None
+    authors: tuple[str, ...] = ()
+    year: int | None = None
+
+    def as_paper(self) -> Paper:
+        return Paper(
+            key=self.key,
+            title=self.title,
+            abstract=self.abstract,
+            arxiv_id=self.arxiv_id,
+            authors=self.authors,
+        )

@@ -30,6 +30,12 @@ class SubscriberRow:
     # Feedback carried by an import (arXiv ids or stored ids); kept in the feedback table.
     more: tuple[str, ...] = ()
     less: tuple[str, ...] = ()
+    # A library carried by an import (the CSV's `library` column, CSL-JSON), kept in the
+    # library table.
+    library: bytes = b""
+    # The consent log carried by an import (the CSV's `consent` column), appended to the
+    # store's: each event a dict of CONSENT_FIELDS.
+    consent: tuple[dict[str, str], ...] = ()
 
 
 _SEND_AT = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?")

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime as dt
 import io
+import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from digest.errors import SubscriberError
-from digest.models import Delivery, Frequency, Interest, Quiet, Subscriber
+from digest.errors import LibraryError, SubscriberError
+from digest.library import MAX_BYTES as MAX_LIBRARY_BYTES
+from digest.library import csl_json, read_library
+from digest.models import Delivery, Frequency, Interest, LibraryEntry, Quiet, Subscriber
 from digest.profile import (
     ProfileInput,
     SubscriberRow,
@@ -28,7 +32,17 @@ from digest.store import Store
 
 # CSV columns, in export order. Lists are separated by ";"; an interest may carry a weight
 # as `phrase^2`. Only `email` is required on import.
-CSV_COLUMNS = (*(f.name for f in dataclasses.fields(ProfileInput)), "more", "less")
+CSV_COLUMNS = (
+    *(f.name for f in dataclasses.fields(ProfileInput)),
+    "more",
+    "less",
+    "library",
+    "consent",
+)
+# The longest cell but a library (the csv module's own limit; a library may be megabytes).
+MAX_CELL = 128 * 1024
+# What each event of the `consent` column (a JSON list) holds.
+CONSENT_FIELDS = ("event", "at", "ip", "user_agent", "page", "text_hash", "message_id")
 MAX_SHOWN_ERRORS = 5
 
 
@@ -165,6 +179,10 @@ def _uncell(value: str | None) -> str | None:
     return value
 
 
+def _json_or_empty(events: list[dict[str, str]]) -> str:
+    return json.dumps(events, ensure_ascii=False, separators=(",", ":")) if events else ""
+
+
 def _split(cell: str | None) -> list[str]:
     return [part for part in (cell or "").split(";") if part.strip()]
 
@@ -181,6 +199,14 @@ def read_csv(path: Path) -> list[SubscriberRow]:
     except OSError as exc:
         raise SubscriberError(f"{path}: cannot be read ({exc.strerror})") from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
+    limit = csv.field_size_limit(max(csv.field_size_limit(), MAX_LIBRARY_BYTES))
+    try:
+        return _read_rows(path, reader)
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _read_rows(path: Path, reader: csv.DictReader[str]) -> list[SubscriberRow]:
     header = [h.strip() for h in reader.fieldnames or []]
     if "email" not in header:
         raise SubscriberError(
@@ -203,6 +229,10 @@ def read_csv(path: Path) -> list[SubscriberRow]:
             continue
         if not any((value or "").strip() for value in record.values()):
             continue  # a blank line
+        too_long = [k for k, v in record.items() if k != "library" and len(v or "") > MAX_CELL]
+        if too_long:
+            errors.append(f"line {line}: the {too_long[0]} cell is longer than 128 KiB")
+            continue
         try:
             row = validated_row(
                 ProfileInput(
@@ -229,6 +259,21 @@ def read_csv(path: Path) -> list[SubscriberRow]:
         asked_more, asked_less = _split(record.get("more")), _split(record.get("less"))
         if asked_more or asked_less:
             row = dataclasses.replace(row, more=tuple(asked_more), less=tuple(asked_less))
+        library = (record.get("library") or "").strip()
+        if library:
+            try:  # read now, so that a bad library fails the whole import
+                read_library("library.json", library.encode())
+            except LibraryError as exc:
+                errors.append(f"line {line}: the library column: {exc}")
+                continue
+            row = dataclasses.replace(row, library=library.encode())
+        consent = (record.get("consent") or "").strip()
+        if consent:
+            try:
+                row = dataclasses.replace(row, consent=_consent_events(consent))
+            except ValueError as exc:
+                errors.append(f"line {line}: the consent column: {exc}")
+                continue
         key = row.email.casefold()
         if key in rows:
             errors.append(f"line {line}: {row.email} is already on line {first_line[key]}")
@@ -246,6 +291,26 @@ def read_csv(path: Path) -> list[SubscriberRow]:
             " fix them and import again"
         )
     return list(rows.values())
+
+
+def _consent_events(cell: str) -> tuple[dict[str, str], ...]:
+    """The consent column's JSON list of events; ValueError names what is wrong."""
+    try:
+        events = json.loads(cell)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg})") from None
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        raise ValueError("expected a JSON list of events (objects)")
+    checked = []
+    for event in events:
+        if not isinstance(event.get("event"), str) or not isinstance(event.get("at"), str):
+            raise ValueError("every event needs its 'event' and 'at'")
+        try:
+            dt.datetime.fromisoformat(event["at"])
+        except ValueError:
+            raise ValueError(f"event time {event['at']!r} is not ISO 8601") from None
+        checked.append({key: str(event.get(key) or "") for key in CONSENT_FIELDS})
+    return tuple(checked)
 
 
 def _records(path: Path, reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -269,10 +334,14 @@ def _records(path: Path, reader: csv.DictReader[str]) -> Iterator[tuple[int, dic
 
 
 def write_csv(
-    people: Iterable[Subscriber], feedback: dict[str, tuple[list[str], list[str]]] | None = None
+    people: Iterable[Subscriber],
+    feedback: dict[str, tuple[list[str], list[str]]] | None = None,
+    libraries: dict[str, list[LibraryEntry]] | None = None,
+    consent: dict[str, list[dict[str, str]]] | None = None,
 ) -> str:
     """The CSV `read_csv` reads back (every field explicit); `feedback` per address: the
-    papers (arXiv ids or stored ids) the reader asked more and less of."""
+    papers (arXiv ids or stored ids) the reader asked more and less of; `libraries`: their
+    library, as CSL-JSON; `consent`: their consent log, a JSON list."""
     out = io.StringIO(newline="")
     writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -289,6 +358,8 @@ def write_csv(
             "weekdays_only": "true" if given.weekdays_only else "false",
             "more": ";".join(more),
             "less": ";".join(less),
+            "library": csl_json((libraries or {}).get(person.email, [])),
+            "consent": _json_or_empty((consent or {}).get(person.email, [])),
         }
         writer.writerow({name: _cell(value) for name, value in row.items()})
     return out.getvalue()

@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
+from digest.editions.library import LIBRARY_LEARNS, library_papers
 from digest.models import Basis, Frequency, Pick, Quiet, RecordedPick, Subscriber
 from digest.rank import MAX_FEEDBACK_EXAMPLES, Candidate, Profile, Weights, rank
 from digest.settings import Settings
@@ -58,7 +59,8 @@ def choose(
     past: bool = False,
 ) -> Choices:
     """Rank, for every subscriber at once, the papers first seen in the window that they have
-    not been sent yet. Liked papers are looked up in the store; unknown ones are skipped. A
+    not been sent yet. Liked papers are looked up in the store (unknown ones are skipped);
+    the papers of the reader's library count as liked, and are never picked. A
     reader with nothing on a day that brought new papers gets a quiet day's edition. `past`:
     `now` is an earlier moment (an edition of another day), so papers first seen after it are
     not candidates."""
@@ -70,16 +72,19 @@ def choose(
     candidates = [Candidate(p.paper, p.id, deltas.get(p.id, 0), p.first_seen) for p in stored]
     sent = store.ledger.sent_paper_ids(person.email for person in people)
     feedback = store.readers.feedback((p.email for p in people), latest=MAX_FEEDBACK_EXAMPLES)
+    libraries = store.library.entries((p.email for p in people), limit=LIBRARY_LEARNS)
+    today = [c.paper for c in candidates]
     profiles = []
     for person in people:
         liked, _unknown = store.catalog.find_papers(person.liked)
+        own = library_papers(libraries.get(person.email, []), today)
         profiles.append(
             Profile(
                 interests=person.interests,
                 exclude=person.exclude,
                 max_items=person.max_items,
                 authors=person.authors,
-                liked=tuple(p.paper for p in liked),
+                liked=(*(p.paper for p in liked), *own),
                 more=tuple(p.paper for p in feedback[person.email]["more"]),
                 less=tuple(p.paper for p in feedback[person.email]["less"]),
                 min_score=person.min_score,

@@ -26,6 +26,7 @@ from digest.deliver import (
 )
 from digest.deliver.preflight import check_real_mail
 from digest.diff import load_all, skipped_in
+from digest.editions.library import ImportReport, import_library, store_library
 from digest.editions.links import reader_links
 from digest.editions.picks import unresolved_liked
 from digest.editions.sending import SendReport, in_progress, retry_deferred, send_edition
@@ -33,6 +34,7 @@ from digest.editions.views import edition_date, preview
 from digest.errors import DigestError, SettingsError, SubscriberError
 from digest.feedback import record, resolve
 from digest.identity import title_key
+from digest.library import read_library
 from digest.models import (
     DeliveryState,
     Email,
@@ -344,9 +346,22 @@ class Editions:
             added = store.readers.upsert_subscribers(rows, now)
             for email, ids, verdict in votes:
                 record(store, email, ids, verdict, now)
+            for row in rows:
+                if row.library:
+                    store_library(store, row.email, [read_library("library", row.library)], now)
+                if row.consent:
+                    store.signups.carry(row.email, row.consent)
             suppressed = store.readers.suppressions()
         kept_out = sum(1 for row in rows if row.email.casefold() in suppressed)
         return len(rows), added, kept_out
+
+    def import_library(self, email: str, files: Sequence[tuple[str, bytes]]) -> ImportReport:
+        """Add the papers of a reader's library exports (BibTeX, RIS, CSL-JSON; name and
+        content each) to their profile: every file is read before anything is stored, and
+        one that cannot be read stores nothing (LibraryError)."""
+        with self._store() as store:
+            reader = self._readers(store, email)[0]
+            return import_library(store, reader.email, files, self.runtime.clock())
 
     def consent(self, email: str) -> list[dict[str, str]]:
         """An address's consent log (requested, confirmation sent, confirmed, ...), oldest
@@ -454,16 +469,17 @@ class Editions:
         return listed, total
 
     def remove_reader(self, email: str) -> tuple[bool, bool]:
-        """Take a reader out of the store (their history stays): (removed from the store,
-        still in the settings file)."""
-        with self._store() as store:
-            removed = store.readers.remove_subscriber(email)
+        """Delete a reader: their profile, feedback, library and consent log (their sending
+        history stays); a hash of the address is kept so it is not mailed again without new
+        consent, even from the settings file: (removed from the store, in the settings file)."""
         wanted = email.casefold()
         in_settings = any(str(s.email).casefold() == wanted for s in self.settings.subscribers)
-        if not removed and not in_settings:
-            raise SubscriberError(
-                f"no subscriber {email!r} in the store; `digest subscribers list`"
-            )
+        with self._store() as store:
+            if not in_settings and not store.readers.stored_addresses([email]):
+                raise SubscriberError(
+                    f"no subscriber {email!r} in the store; `digest subscribers list`"
+                )
+            removed = store.readers.remove_subscriber(email, self.runtime.clock())
         return removed, in_settings
 
     def resubscribe(self, email: str) -> None:
@@ -475,18 +491,21 @@ class Editions:
                 )
 
     def export_readers(self) -> tuple[str, int]:
-        """The store's readers (and their feedback) as the CSV `import_readers` reads back:
+        """The store's readers (their feedback and library too) as the CSV `import_readers`
+        reads back:
         (its text, readers)."""
         settings = self.settings
         with Store.open(settings.database) as store:
             people = [from_row(row, settings) for row in store.readers.subscriber_rows()]
             given = store.readers.feedback(p.email for p in people)
+            libraries = store.library.entries(p.email for p in people)
+            consent = {p.email: store.signups.events(p.email) for p in people}
 
         def refs(papers: list[StoredPaper]) -> list[str]:
             return [p.paper.arxiv_id or str(p.id) for p in papers]
 
         feedback = {email: (refs(v["more"]), refs(v["less"])) for email, v in given.items()}
-        return write_csv(people, feedback), len(people)
+        return write_csv(people, feedback, libraries, consent), len(people)
 
     # -- moving to a server --------------------------------------------------------------
 

@@ -1,9 +1,11 @@
 """The store: a SQLite file (WAL, the default) or a PostgreSQL database (`db`, `sqlite`,
-`postgres`), the only code that speaks SQL, in three parts by concern:
+`postgres`), the only code that speaks SQL, in parts by concern:
 
 - `catalog`: snapshots, papers and sightings, and the diff's merge of a dump into them;
 - `readers`: subscribers, their feedback, and suppressions;
-- `ledger`: deliveries and the papers each reader was sent.
+- `ledger`: deliveries and the papers each reader was sent;
+- `signups`: sign-ups waiting for confirmation, and the consent log;
+- `library`: the papers of readers' own libraries.
 
 Storage discipline: every ingest one write transaction that excludes other writers (SQLite's
 `BEGIN IMMEDIATE`, an advisory lock on PostgreSQL), so two processes ingesting at once
@@ -24,6 +26,7 @@ from digest.store._base import Connected, translating_errors
 from digest.store.catalog import Catalog, Changes, SnapshotRow
 from digest.store.db import RECONNECT_SECONDS, Database, is_server_url
 from digest.store.ledger import Claim, DeliveryRow, Ledger
+from digest.store.library import Library
 from digest.store.readers import Readers
 from digest.store.schema import (
     SCHEMA,
@@ -38,10 +41,10 @@ from digest.store.sqlite import Sqlite, store_error
 
 @translating_errors
 class Store(Connected):
-    """A digest store: a SQLite file or a PostgreSQL database, in three parts on one
-    connection: `catalog` (dumps, papers, sightings), `readers` (subscribers, feedback,
-    suppressions) and `ledger` (deliveries). Use `Store.open(path_or_url)` as a context
-    manager."""
+    """A digest store: a SQLite file or a PostgreSQL database, in parts on one connection:
+    `catalog` (dumps, papers, sightings), `readers` (subscribers, feedback, suppressions),
+    `ledger` (deliveries), `signups` (pending sign-ups, consent) and `library` (readers' own
+    papers). Use `Store.open(path_or_url)` as a context manager."""
 
     def __init__(self, database: Database, location: Path | str) -> None:
         super().__init__(database, database.path if isinstance(database, Sqlite) else database.name)
@@ -51,6 +54,7 @@ class Store(Connected):
         self.readers = Readers(database, self.path)
         self.ledger = Ledger(database, self.path)
         self.signups = Signups(database, self.path)
+        self.library = Library(database, self.path)
 
     @property
     def database(self) -> Database:

@@ -431,6 +431,31 @@ class Catalog(Connected):
             ),
         )
 
+    def matching(
+        self, arxiv_ids: Iterable[str], title_keys: Iterable[str]
+    ) -> tuple[dict[str, StoredPaper], dict[str, StoredPaper]]:
+        """The stored papers with these arXiv ids, and with these folded titles (`title:..`
+        keys, the first stored of several): two index probes however many are asked."""
+        by_id = {
+            stored.paper.arxiv_id or "": stored
+            for stored in map(
+                row_to_paper,
+                self._db.execute(
+                    f"SELECT {PAPER_COLUMNS} FROM papers p WHERE p.arxiv_id IN"  # noqa: S608
+                    " (SELECT value FROM json_each(?))",
+                    (list(set(arxiv_ids)),),
+                ),
+            )
+        }
+        by_title: dict[str, StoredPaper] = {}
+        for row in self._db.execute(
+            f"SELECT {PAPER_COLUMNS}, p.title_key FROM papers p WHERE p.title_key IN"  # noqa: S608
+            " (SELECT value FROM json_each(?)) ORDER BY p.id",
+            (list(set(title_keys)),),
+        ):
+            by_title.setdefault(row["title_key"], row_to_paper(row))
+        return by_id, by_title
+
     def papers_by_id(self, ids: Iterable[int]) -> dict[int, StoredPaper]:
         wanted = list(ids)
         if not wanted:

@@ -8,6 +8,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from digest.addresses import address_hash
 from digest.models import Basis, Deferral, DeliveryState, RecordedPick
 from digest.store._base import SUPPRESS, Connected, iso, translating_errors
 
@@ -196,7 +197,9 @@ class Ledger(Connected):
         An edition without papers is `empty` (not sent) unless `send_empty`. A dry run returns
         the row it would have recorded and records nothing."""
         suppressed = self._db.execute(
-            "SELECT 1 FROM suppressions WHERE email = ?", (email.casefold(),)
+            "SELECT 1 FROM suppressions WHERE email = ?"
+            " UNION ALL SELECT 1 FROM forgotten WHERE address_hash = ?",
+            (email.casefold(), address_hash(email)),
         ).fetchone()
         state = _initial_state(bool(picks), send_empty, suppressed is not None)
         if dry_run:
@@ -222,6 +225,7 @@ class Ledger(Connected):
         """plan_delivery for many readers in one transaction; rows: (edition, email, id, picks).
         `always`: readers whose edition goes out even without papers (a quiet day's note)."""
         suppressed = {row[0] for row in self._db.execute("SELECT email FROM suppressions")}
+        forgotten = {row[0] for row in self._db.execute("SELECT address_hash FROM forgotten")}
         with self.transaction() as db:
             db.executemany(
                 "INSERT INTO deliveries(edition_id, email, message_id, state, picks,"
@@ -234,7 +238,7 @@ class Ledger(Connected):
                         _initial_state(
                             bool(picks),
                             send_empty or email in always,
-                            email.casefold() in suppressed,
+                            email.casefold() in suppressed or address_hash(email) in forgotten,
                         ),
                         _picks_json(picks),
                         iso(now),

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
 
+from digest.addresses import address_hash
 from digest.models import StoredPaper
 from digest.profile import SubscriberRow
 from digest.store._base import (
@@ -97,11 +98,26 @@ class Readers(Connected):
         )
         return {row[0].casefold() for row in rows}
 
-    def remove_subscriber(self, email: str) -> bool:
-        """Remove a reader's row and their feedback (one transaction); history stays."""
+    def remove_subscriber(self, email: str, now: dt.datetime) -> bool:
+        """Remove a reader: their row, feedback, library, pending sign-up and consent log, in
+        one transaction; their sending history stays. A hash of the address is kept, so it is
+        not mailed again without new consent (a confirmed sign-up, or `resubscribe`)."""
         with self.transaction() as db:
-            db.execute("DELETE FROM feedback WHERE email = ?", (email,))
+            for table in ("feedback", "library", "signups", "consent_events"):
+                db.execute(f"DELETE FROM {table} WHERE email = ?", (email,))  # noqa: S608
+            db.execute(
+                "INSERT INTO forgotten(address_hash, forgotten_at) VALUES (?, ?)"
+                " ON CONFLICT (address_hash) DO NOTHING",
+                (address_hash(email), iso(now)),
+            )
             return db.execute("DELETE FROM subscribers WHERE email = ?", (email,)).rowcount > 0
+
+    def forgotten(self, email: str) -> bool:
+        """Whether this address was deleted (and has not consented again since)."""
+        row = self._db.execute(
+            "SELECT 1 FROM forgotten WHERE address_hash = ?", (address_hash(email),)
+        ).fetchone()
+        return row is not None
 
     def record_feedback(
         self, email: str, paper_ids: Sequence[int], verdict: str, now: dt.datetime
@@ -171,6 +187,8 @@ class Readers(Connected):
         row = self._db.execute(
             "SELECT reason FROM suppressions WHERE email = ?", (email.casefold(),)
         ).fetchone()
+        if row is None and self.forgotten(email):
+            return "deleted"
         return None if row is None else str(row[0])
 
     def unsuppress(self, email: str, *, only_unsubscribed: bool = False) -> bool:
@@ -182,4 +200,9 @@ class Readers(Connected):
                 " AND (? = 0 OR reason LIKE 'unsubscribed%')",
                 (email.casefold(), int(only_unsubscribed)),
             )
-            return deleted.rowcount > 0
+            lifted = deleted.rowcount
+            if not only_unsubscribed:  # a deleted address: its new consent, or the operator's
+                lifted += db.execute(
+                    "DELETE FROM forgotten WHERE address_hash = ?", (address_hash(email),)
+                ).rowcount
+            return lifted > 0

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from digest.store.db import Database
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -118,6 +118,24 @@ CREATE TABLE IF NOT EXISTS consent_events (
 );
 CREATE INDEX IF NOT EXISTS consent_events_email ON consent_events(email, at);
 CREATE INDEX IF NOT EXISTS consent_events_at ON consent_events(event, at);
+CREATE TABLE IF NOT EXISTS library (
+    email TEXT NOT NULL COLLATE NOCASE,
+    key TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    abstract TEXT NOT NULL DEFAULT '',
+    arxiv_id TEXT,
+    doi TEXT,
+    authors TEXT NOT NULL DEFAULT '[]',
+    year INTEGER,
+    paper_id INTEGER,
+    added_at TEXT NOT NULL,
+    PRIMARY KEY (email, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS forgotten (
+    address_hash TEXT PRIMARY KEY,
+    forgotten_at TEXT NOT NULL
+) WITHOUT ROWID;
 """
 
 # The same tables in PostgreSQL, spelled from SQLite's: ids are bigint (the dumps' ids are
@@ -196,6 +214,7 @@ MIGRATIONS: dict[int, tuple[Callable[[Database], None], ...]] = {
     6: (_add_paper_columns, _rebuild_deliveries),  # Hugging Face details; ledger `published`
     7: (_add_claim_columns,),  # several senders: claims and leases; shared relay rate limit
     8: (_tables_only,),  # sign-ups and the consent log
+    9: (_tables_only,),  # readers' libraries; hashes of deleted addresses
 }
 assert max(MIGRATIONS) == SCHEMA_VERSION
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from digest.store._base import Connected, encode_json, iso, translating_errors
@@ -60,6 +61,31 @@ class Signups(Connected):
                 " message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (email, event, iso(at), ip, user_agent[:500], page[:500], text_hash, message_id),
             )
+
+    def carry(self, email: str, events: Sequence[dict[str, str]]) -> int:
+        """Append the events of an exported consent log (a CSV import) that this address's
+        log lacks (same event at the same time); how many were added."""
+        have = {(e["event"], e["at"]) for e in self.events(email)}
+        new = [e for e in events if (e["event"], e["at"]) not in have]
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO consent_events(email, event, at, ip, user_agent, page, text_hash,"
+                " message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        email,
+                        e["event"],
+                        e["at"],
+                        e["ip"],
+                        e["user_agent"][:500],
+                        e["page"][:500],
+                        e["text_hash"],
+                        e["message_id"],
+                    )
+                    for e in new
+                ],
+            )
+        return len(new)
 
     def events(self, email: str) -> list[dict[str, str]]:
         """An address's consent log, oldest first."""

@@ -1,0 +1,16 @@
+"""A reader's own library (BibTeX, RIS or CSL-JSON export) read into entries: the papers they
+already read, which teach the ranker their taste and are never recommended back."""
+
+from digest.library.formats import Skipped
+from digest.library.reading import FORMATS, MAX_BYTES, MAX_ENTRIES, LibraryRead, read_library
+from digest.library.writing import csl_json
+
+__all__ = [
+    "FORMATS",
+    "MAX_BYTES",
+    "MAX_ENTRIES",
+    "LibraryRead",
+    "Skipped",
+    "csl_json",
+    "read_library",
+]

@@ -1,0 +1,136 @@
+"""What a library entry's fields say, cleaned: text without LaTeX or HTML markup, the arXiv id
+wherever an exporter put it, the DOI, the year."""
+
+from __future__ import annotations
+
+import functools
+import html
+import re
+import unicodedata
+from typing import Any
+
+from digest.identity import parse_arxiv_id
+
+# Longer titles are not titles (a pasted abstract, a broken export): the entry is skipped.
+MAX_TITLE = 1_000
+# Abstracts are cut here: the ranker reads the start of a paper's text anyway.
+MAX_ABSTRACT = 20_000
+
+_TAG = re.compile(r"</?(?:i|b|em|strong|sub|sup|sc|span|p|br|div|jats:[a-z]+)\b[^>]*>", re.I)
+_ARXIV_MENTION = re.compile(r"arxiv", re.I)
+_DOI = re.compile(r"10\.\d{4,9}/[^\s\"<>{}]+")
+_ARXIV_DOI = re.compile(r"^10\.48550/arxiv\.(.+)$", re.I)
+_YEAR = re.compile(r"(?<!\d)(1[6-9]\d\d|2[01]\d\d)(?!\d)")
+
+# BibTeX's accents (`\'e`, `{\"u}`, `\c{c}`) are the letter and a combining mark, which NFC
+# composes. These, the letters of their own and the escaped characters are what Zotero,
+# JabRef and Better BibTeX write; any other macro sends the field through pylatexenc, which
+# is ten times slower (seconds for a 4,000-entry library if every field went through it).
+_COMBINING = {
+    "'": "\u0301", "`": "\u0300", "^": "\u0302", '"': "\u0308", "~": "\u0303", "=": "\u0304",
+    ".": "\u0307", "u": "\u0306", "v": "\u030c", "H": "\u030b", "c": "\u0327", "k": "\u0328",
+    "r": "\u030a", "d": "\u0323", "b": "\u0331",
+}  # fmt: skip
+_LETTERS = {
+    "ss": "ß", "o": "ø", "O": "Ø", "aa": "å", "AA": "Å", "ae": "æ", "AE": "Æ", "oe": "œ",
+    "OE": "Œ", "l": "ł", "L": "Ł", "i": "ı", "j": "ȷ",
+}  # fmt: skip
+_ACCENT = re.compile(
+    r"\\([\'`^\"~=.])\s*(?:\{\s*(\\?[A-Za-z])\s*\}|(\\?[A-Za-z]))"
+    r"|\\([uvHckrdb])(?:\s*\{\s*(\\?[A-Za-z])\s*\}|\s+([A-Za-z]))"
+)
+_LETTER = re.compile(r"\\(ss|aa|AA|ae|AE|oe|OE|[oOlLij])(?![A-Za-z])(?:\s*\{\})?")
+_STYLE = re.compile(
+    r"\\(?:emph|textit|textbf|texttt|textsc|textsf|textrm|textup|textnormal|mathrm|mbox|url)\s*\{"
+)
+_MATH = re.compile(r"\$[^$]*\$")
+_ESCAPED = re.compile(r"\\[&%$#_{} ]")
+_BRACE_OR_ESCAPE = re.compile(r"\\([&%$#_{} ])|[{}]")
+_TYPOGRAPHY = (("---", "\u2014"), ("--", "\u2013"), ("``", "\u201c"), ("''", "\u201d"))
+
+
+def clean_text(value: str, *, latex: bool = False) -> str:
+    """One line of plain text: LaTeX decoded (`{\\"u}`, `\\emph{..}`, `\\%`, protective
+    braces; math kept as written), HTML markup removed (CSL's `<i>`, Crossref's `<jats:p>`),
+    entities decoded, whitespace collapsed."""
+    if latex:
+        value = _decode_latex(value)
+    if "<" in value:
+        value = _TAG.sub(" ", value)
+    if "&" in value:
+        value = html.unescape(value)
+    return " ".join(value.split())
+
+
+def _decode_latex(value: str) -> str:
+    if "\\" in value:
+        value = _ACCENT.sub(_accented, value)
+        value = _LETTER.sub(lambda m: _LETTERS[m.group(1)], value)
+        value = _STYLE.sub("{", value)
+        if "\\" in _ESCAPED.sub("", _MATH.sub("", value)):
+            return _pylatexenc(value)
+    if "{" in value or "}" in value or "\\" in value:
+        value = _BRACE_OR_ESCAPE.sub(lambda m: m.group(1) or "", value)
+    value = re.sub(r"(?<!\\)~", " ", value)
+    for latex, text in _TYPOGRAPHY:
+        value = value.replace(latex, text)
+    return value
+
+
+def _accented(match: re.Match[str]) -> str:
+    if match.group(1):
+        mark, letter = match.group(1), match.group(2) or match.group(3)
+    else:
+        mark, letter = match.group(4), match.group(5) or match.group(6)
+    # `\'{\i}`: a dotless i under an accent is written as the plain letter.
+    return unicodedata.normalize("NFC", letter[-1] + _COMBINING[mark])
+
+
+def _pylatexenc(value: str) -> str:
+    try:
+        return str(_converter().latex_to_text(value))
+    except Exception:
+        return value.replace("{", "").replace("}", "")
+
+
+@functools.cache
+def _converter() -> Any:
+    from pylatexenc.latex2text import LatexNodes2Text
+
+    return LatexNodes2Text(math_mode="verbatim", strict_latex_spaces=True)
+
+
+def arxiv_from_eprint(value: str) -> str | None:
+    """An `eprint` field's arXiv id (the field holds the id alone)."""
+    value = value.strip()
+    found = parse_arxiv_id(value)
+    return found if found and len(value) <= len(found) + 12 else None
+
+
+def arxiv_from_url(value: str) -> str | None:
+    """An arXiv id from an arxiv.org (or export.arxiv.org) address."""
+    return parse_arxiv_id(value) if "arxiv.org/" in value.lower() else None
+
+
+def arxiv_mentioned(value: str) -> str | None:
+    """An arXiv id written after the word arXiv: a journal field of "arXiv preprint
+    arXiv:2401.01234", Zotero's `extra` "arXiv: 2401.01234", a note."""
+    match = _ARXIV_MENTION.search(value)
+    return parse_arxiv_id(value[match.end() :]) if match else None
+
+
+def doi_of(value: str) -> str | None:
+    """A DOI, lowercased, from a bare DOI, `doi:` text or a doi.org address."""
+    match = _DOI.search(value)
+    return match.group(0).rstrip(".,;)").lower() if match else None
+
+
+def arxiv_from_doi(doi: str) -> str | None:
+    """The id inside an arXiv DOI (10.48550/arXiv.2401.01234)."""
+    match = _ARXIV_DOI.match(doi)
+    return parse_arxiv_id(match.group(1)) if match else None
+
+
+def year_of(value: str) -> int | None:
+    match = _YEAR.search(value)
+    return int(match.group(1)) if match else None

@@ -1,0 +1,249 @@
+"""The three library exports readers have, each read into entries (or skipped ones, with the
+reason): BibTeX and BibLaTeX (bibtexparser v2), RIS (rispy) and CSL-JSON (Zotero, Mendeley,
+Crossref). Each exporter puts an arXiv id somewhere else; `fields` knows where."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from digest.errors import LibraryError
+from digest.identity import paper_key
+from digest.library.fields import (
+    MAX_ABSTRACT,
+    MAX_TITLE,
+    arxiv_from_doi,
+    arxiv_from_eprint,
+    arxiv_from_url,
+    arxiv_mentioned,
+    clean_text,
+    doi_of,
+    year_of,
+)
+from digest.models import LibraryEntry
+
+MAX_AUTHORS = 50
+_AND = re.compile(r"\s+and\s+", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """An entry left out of an import, as the reader would recognise it, and why."""
+
+    entry: str
+    reason: str
+
+
+Read = LibraryEntry | Skipped
+
+
+@dataclass(frozen=True, slots=True)
+class _Fields:
+    """What one exporter's entry says, before cleaning; `mentions` are fields where an
+    arXiv id may be written after the word arXiv."""
+
+    label: str
+    title: str = ""
+    abstract: str = ""
+    authors: tuple[str, ...] = ()
+    doi: str = ""
+    eprint: str = ""
+    urls: tuple[str, ...] = ()
+    mentions: tuple[str, ...] = ()
+    year: str = ""
+    latex: bool = False
+
+
+def _entry(found: _Fields) -> Read:
+    title = clean_text(found.title, latex=found.latex)
+    if len(title) > MAX_TITLE:
+        return Skipped(found.label, f"its title is longer than {MAX_TITLE:,} characters")
+    doi = doi_of(found.doi) if found.doi else None
+    arxiv_id = (
+        (arxiv_from_eprint(found.eprint) if found.eprint else None)
+        or (arxiv_from_doi(doi) if doi else None)
+        or next(filter(None, map(arxiv_from_url, found.urls)), None)
+        or next(filter(None, map(arxiv_mentioned, found.mentions)), None)
+    )
+    if doi is None:
+        doi = next(filter(None, (doi_of(url) for url in found.urls if "doi.org/" in url)), None)
+    if not title and not arxiv_id:
+        return Skipped(found.label, "it has no title and no arXiv id")
+    abstract = clean_text(found.abstract[: MAX_ABSTRACT * 2], latex=found.latex)[:MAX_ABSTRACT]
+    authors = tuple(
+        a
+        for a in (clean_text(name, latex=found.latex) for name in found.authors[:MAX_AUTHORS])
+        if a
+    )
+    return LibraryEntry(
+        key=paper_key(title, arxiv_id) if arxiv_id or not doi else f"doi:{doi}",
+        title=title,
+        abstract=abstract,
+        arxiv_id=arxiv_id,
+        doi=doi,
+        authors=tuple(_first_last(a) for a in authors),
+        year=year_of(found.year) if found.year else None,
+    )
+
+
+def _first_last(name: str) -> str:
+    """ "Vaswani, Ashish" → "Ashish Vaswani"; other forms as they are."""
+    last, comma, first = name.partition(",")
+    return f"{first.strip()} {last.strip()}" if comma and first.strip() else name.strip(", ")
+
+
+def _label(kind: str, number: int, key: str, title: str) -> str:
+    if key:
+        return key[:80]
+    return title[:80] if title else f"{kind} entry {number}"
+
+
+def read_bibtex(text: str) -> Iterator[Read]:
+    """BibTeX or BibLaTeX: Zotero, Better BibTeX, JabRef, Google Scholar, arXiv's own."""
+    from bibtexparser.entrypoint import parse_string
+    from bibtexparser.model import Entry
+
+    # Its own warnings about broken blocks become the skipped entries' reasons.
+    logging.getLogger("bibtexparser").setLevel(logging.CRITICAL)
+    library = parse_string(text)
+    entries = list(library.entries)
+    for block in library.failed_blocks:
+        kept = getattr(block, "ignore_error_block", None)
+        if isinstance(kept, Entry):  # a field twice: the first one counts
+            entries.append(kept)
+            continue
+        first = (block.raw or "").strip().splitlines()[:1] or ["(empty)"]
+        error = block.error
+        reason = getattr(error, "abort_reason", "") or str(error) or "a block the parser gave up on"
+        yield Skipped(
+            f"line {(block.start_line or 0) + 1}: {first[0][:60]}",
+            f"not valid BibTeX: {' '.join(reason.split())}"[:300],
+        )
+    for number, entry in enumerate(entries, 1):
+        field = {k.lower(): str(v.value) for k, v in entry.fields_dict.items()}
+        kind = (field.get("archiveprefix") or field.get("eprinttype") or "arxiv").lower()
+        yield _entry(
+            _Fields(
+                label=_label("BibTeX", number, entry.key, field.get("title", "")),
+                title=field.get("title", ""),
+                abstract=field.get("abstract", ""),
+                authors=tuple(_AND.split(field["author"])) if field.get("author") else (),
+                doi=field.get("doi", ""),
+                eprint=field.get("eprint", "") if "arxiv" in kind else "",
+                urls=tuple(field[k] for k in ("url", "pdf", "howpublished") if k in field),
+                mentions=tuple(
+                    field[k]
+                    for k in ("journal", "journaltitle", "note", "extra", "number", "howpublished")
+                    if k in field
+                ),
+                year=field.get("year") or field.get("date", ""),
+                latex=True,
+            )
+        )
+
+
+def read_ris(text: str) -> Iterator[Read]:
+    """RIS: EndNote, Mendeley, Zotero, Papers, most publishers' "cite" buttons."""
+    import rispy
+
+    lines = text.rstrip().splitlines()
+    if lines and not lines[-1].startswith("ER  -"):
+        text = text.rstrip() + "\nER  - \n"  # a last entry without its end tag is still one
+    try:
+        items = rispy.loads(text)
+    except Exception as error:
+        raise LibraryError(f"not valid RIS: {' '.join(str(error).split())[:200]}") from None
+    for number, item in enumerate(items, 1):
+        title = _first(item, "title", "primary_title", "translated_title")
+        yield _entry(
+            _Fields(
+                label=_label("RIS", number, str(item.get("id", "")), title),
+                title=title,
+                abstract=_first(item, "abstract", "notes_abstract"),
+                authors=tuple(map(str, item.get("authors") or item.get("first_authors") or ())),
+                doi=_first(item, "doi"),
+                urls=tuple(map(str, item.get("urls") or ())),
+                mentions=(
+                    *map(str, item.get("notes") or ()),
+                    _first(item, "secondary_title", "journal_name", "publisher", "number"),
+                ),
+                year=_first(item, "year", "publication_year", "date"),
+            )
+        )
+
+
+def _first(item: Mapping[str, Any], *keys: str) -> str:
+    for key in keys:
+        value = item.get(key)
+        if isinstance(value, list):
+            value = value[0] if value else None
+        if value:
+            return str(value)
+    return ""
+
+
+def read_csl_json(text: str) -> Iterator[Read]:
+    """CSL-JSON: Zotero's and Mendeley's "CSL JSON", Crossref and doi.org's citation JSON."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise LibraryError(
+            f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
+        ) from None
+    if isinstance(data, dict):
+        data = data.get("items", [data])
+    if not isinstance(data, list):
+        raise LibraryError("not CSL-JSON: expected a list of items")
+    for number, item in enumerate(data, 1):
+        if not isinstance(item, dict):
+            yield Skipped(f"item {number}", "not a CSL-JSON item (an object with a title)")
+            continue
+        title = _string(item.get("title"))
+        yield _entry(
+            _Fields(
+                label=_label("CSL-JSON", number, _string(item.get("id")), title),
+                title=title,
+                abstract=_string(item.get("abstract")),
+                authors=tuple(
+                    _csl_name(a) for a in item.get("author") or () if isinstance(a, dict)
+                ),
+                doi=_string(item.get("DOI")),
+                urls=(_string(item.get("URL")),),
+                mentions=tuple(
+                    _string(item.get(k)) for k in ("number", "note", "container-title", "archive")
+                ),
+                year=_csl_year(item.get("issued")),
+            )
+        )
+
+
+def _string(value: object) -> str:
+    if isinstance(value, list):  # Crossref gives titles as lists
+        value = value[0] if value else ""
+    return value if isinstance(value, str) else str(value) if isinstance(value, int) else ""
+
+
+def _csl_name(author: dict[str, Any]) -> str:
+    if author.get("literal"):
+        return _string(author["literal"])
+    return " ".join(_string(author.get(k)) for k in ("given", "family")).strip()
+
+
+def _csl_year(issued: object) -> str:
+    if not isinstance(issued, dict):
+        return ""
+    parts = issued.get("date-parts")
+    if isinstance(parts, list) and parts and isinstance(parts[0], list) and parts[0]:
+        return str(parts[0][0])
+    return _string(issued.get("raw") or issued.get("literal"))
+
+
+READERS: dict[str, Callable[[str], Iterator[Read]]] = {
+    "bibtex": read_bibtex,
+    "ris": read_ris,
+    "csl-json": read_csl_json,
+}
