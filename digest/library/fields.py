@@ -44,8 +44,9 @@ _STYLE = re.compile(
     r"\\(?:emph|textit|textbf|texttt|textsc|textsf|textrm|textup|textnormal|mathrm|mbox|url)\s*\{"
 )
 _MATH = re.compile(r"\$[^$]*\$")
-_ESCAPED = re.compile(r"\\[&%$#_{} ]")
-_BRACE_OR_ESCAPE = re.compile(r"\\([&%$#_{} ])|[{}]")
+_SPACES = re.compile(r"\\[,;:! ]")
+_ESCAPED = re.compile(r"\\[&%$#_{}]")
+_BRACE_OR_ESCAPE = re.compile(r"\\([&%$#_{}])|[{}]")
 _TYPOGRAPHY = (("---", "\u2014"), ("--", "\u2013"), ("``", "\u201c"), ("''", "\u201d"))
 
 
@@ -67,6 +68,7 @@ def _decode_latex(value: str) -> str:
         value = _ACCENT.sub(_accented, value)
         value = _LETTER.sub(lambda m: _LETTERS[m.group(1)], value)
         value = _STYLE.sub("{", value)
+        value = _SPACES.sub(" ", value)
         if "\\" in _ESCAPED.sub("", _MATH.sub("", value)):
             return _pylatexenc(value)
     if "{" in value or "}" in value or "\\" in value:

@@ -1,0 +1,340 @@
+"""A reader's own library: BibTeX, RIS and CSL-JSON exports read (the arXiv id wherever the
+exporter put it), matched to stored papers, counted; hostile files refused whole; the papers
+teach the ranker and never come back; they travel with the CSV export and go with the reader."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from digest.diff import ingest_paths
+from digest.editions import choose_picks, subscribers_from
+from digest.errors import LibraryError
+from digest.library import MAX_ENTRIES, read_library
+from digest.models import Basis, Subscriber
+from digest.settings import Settings, load_settings
+from digest.store import Store
+
+from .conftest import FIXED_NOW, assert_clean_error, fixed_clock, run, write_settings
+
+READER = """
+[[subscribers]]
+email = "reader@example.org"
+interests = ["language models"]
+max_items = 10
+"""
+
+ZOTERO_BIB = r"""
+@article{vaswani_attention_2017,
+  title = {Attention {Is} {All} {You} {Need}},
+  url = {http://arxiv.org/abs/1706.03762},
+  abstract = {The dominant sequence transduction models are based on complex recurrent networks.},
+  journaltitle = {{arXiv}},
+  author = {Vaswani, Ashish and Shazeer, Noam},
+  date = {2017-06-12},
+  eprinttype = {arxiv},
+  eprint = {1706.03762},
+}
+@misc{scholar, title={Deep residual learning}, journal={arXiv preprint arXiv:1512.03385},
+  year={2015}}
+@article{doi_only, title={Une {\'e}tude de l'{\AA}ngstr{\"o}m \& 50\% des \emph{cas}},
+  doi={https://doi.org/10.1000/XYZ.123}, year=2020}
+@misc{arxiv_doi, title={Denoising Diffusion Probabilistic Models},
+  doi={10.48550/arXiv.2006.11239}}
+@article{dup, title={ATTENTION is all you need}}
+@misc{broken, title={No end
+"""
+
+RIS = """TY  - JOUR
+TI  - Language Models are Few-Shot Learners
+AB  - We show that scaling up language models greatly improves few-shot performance.
+AU  - Brown, Tom
+UR  - https://arxiv.org/abs/2005.14165v4
+PY  - 2020
+ER  -
+TY  - JOUR
+AB  - an entry with no title and no id
+ER  -
+TY  - CHAP
+T1  - Reading <i>with</i> HTML
+N1  - arXiv: 2101.00001
+"""
+
+CSL = [
+    {
+        "id": "http://zotero.org/users/1/items/A",
+        "type": "article",
+        "title": "Scaling Laws for Neural Language Models",
+        "number": "arXiv:2001.08361",
+        "author": [{"family": "Kaplan", "given": "Jared"}],
+        "issued": {"date-parts": [[2020, 1]]},
+    },
+    {"id": "B", "type": "article", "title": "Crossref <jats:italic>style</jats:italic>"},
+    7,
+]
+
+
+def test_an_arxiv_id_is_found_wherever_an_exporter_put_it() -> None:
+    bib = read_library("My Library.bib", ZOTERO_BIB.encode())
+    by_title = {e.title: e for e in bib.entries}
+    assert by_title["Attention Is All You Need"].arxiv_id == "1706.03762"
+    assert by_title["Attention Is All You Need"].authors == ("Ashish Vaswani", "Noam Shazeer")
+    assert by_title["Attention Is All You Need"].year == 2017
+    assert by_title["Deep residual learning"].arxiv_id == "1512.03385"
+    assert by_title["Denoising Diffusion Probabilistic Models"].arxiv_id == "2006.11239"
+    # LaTeX decoded; a DOI from a doi.org address; the same paper again skipped, with why.
+    french = by_title["Une étude de l'Ångström & 50% des cas"]
+    assert (french.doi, french.arxiv_id, french.key) == (
+        "10.1000/xyz.123",
+        None,
+        "doi:10.1000/xyz.123",
+    )
+    reasons = {s.entry: s.reason for s in bib.skipped}
+    assert reasons["ATTENTION is all you need"] == "the same paper as an earlier entry"
+    assert any(r.startswith("not valid BibTeX") for r in reasons.values())
+    assert bib.read == len(bib.entries) + len(bib.skipped) == 6
+
+    ris = read_library("export.ris", RIS.encode())
+    assert [(e.title, e.arxiv_id) for e in ris.entries] == [
+        ("Language Models are Few-Shot Learners", "2005.14165"),
+        ("Reading with HTML", "2101.00001"),  # the last entry had no ER line
+    ]
+    assert [s.reason for s in ris.skipped] == ["it has no title and no arXiv id"]
+
+    csl = read_library("zotero.json", json.dumps(CSL).encode())
+    assert [(e.title, e.arxiv_id, e.year) for e in csl.entries] == [
+        ("Scaling Laws for Neural Language Models", "2001.08361", 2020),
+        ("Crossref style", None, None),
+    ]
+    assert csl.skipped[0].entry == "item 3"
+
+
+def test_the_format_is_known_without_its_suffix() -> None:
+    assert read_library("download", RIS.encode()).entries
+    assert read_library("download", json.dumps(CSL).encode()).entries
+    assert read_library("download.txt", ZOTERO_BIB.encode()).entries
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "needle"),
+    [
+        ("lib.bib", "caf\xe9".encode("latin-1"), "is not UTF-8 text (byte 0xe9"),
+        ("lib.bib", b"\x00\x01\x02\x03 binary", "not a text file"),
+        ("lib.rdf", b'<?xml version="1.0"?><rdf:RDF/>', "Zotero RDF is not read"),
+        ("lib.json", b'[{"title": "x"', "not valid JSON"),
+        ("lib.json", b'"a string"', "expected a list of items"),
+        ("lib.bib", b"% only a comment\n", "holds no BibTeX entries"),
+        ("notes.txt", b"just some words", "is not BibTeX, RIS or CSL-JSON"),
+        ("huge.bib", b"@misc{k, title={t}}\n" * (MAX_ENTRIES + 1), "more than 20,000 entries"),
+        ("huge.json", json.dumps([{"title": "t"}] * (MAX_ENTRIES + 1)).encode(), "more than"),
+    ],
+)
+def test_a_file_that_cannot_be_read_whole_is_one_clear_error(
+    name: str, data: bytes, needle: str
+) -> None:
+    with pytest.raises(LibraryError, match="^" + name.replace(".", r"\.") + ": ") as error:
+        read_library(name, data)
+    assert needle in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_an_entry_that_is_too_long_or_marked_up_is_handled_alone() -> None:
+    bib = (
+        "@misc{long, title={" + "x" * 10_000 + "}}\n"
+        "@misc{html, title={<script>alert(1)</script> <b>Bold</b> claims}}\n"
+    )
+    read = read_library("lib.bib", bib.encode())
+    assert [s.reason for s in read.skipped] == ["its title is longer than 1,000 characters"]
+    # Markup a title is not is kept as text (it is escaped where shown); known tags go.
+    assert read.entries[0].title == "<script>alert(1)</script> Bold claims"
+
+
+def _settings(tmp_path: Path, subscribers: str = READER) -> tuple[Path, Settings]:
+    path = write_settings(tmp_path, database=tmp_path / "digest.sqlite", subscribers=subscribers)
+    settings = load_settings(path)
+    dumps = Path(__file__).resolve().parent.parent / "examples" / "dumps"
+    with Store.open(settings.database) as store:
+        ingest_paths(store, sorted(dumps.glob("*.txt")), fixed_clock())
+    return path, settings
+
+
+def test_the_import_reports_what_it_read_matched_and_skipped(tmp_path: Path) -> None:
+    path, settings = _settings(tmp_path)
+    library = tmp_path / "mine.bib"
+    library.write_text(
+        ZOTERO_BIB
+        + "\n@misc{stored, title={Sparse key-value caches for long-context language models}}"
+        + "\n@misc{again, title={Attention is all you need}}\n",
+        encoding="utf-8",
+    )
+    ris = tmp_path / "more.ris"
+    ris.write_text(RIS, encoding="utf-8")
+    done = run(
+        "--settings", path, "subscribers", "import-library", "reader@example.org", library, ris,
+        "--json", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["read"] == 8 + 3
+    assert report["matched"] == 1  # the stored paper, by its folded title
+    # Kept by title alone: Deep residual learning, the French one, DDPM, the stored paper's
+    # entry has the store's abstract; Reading with HTML.
+    assert report["without_abstract"] == 4
+    assert [s["reason"] for s in report["skipped"]].count("the same paper as an earlier entry") == 2
+    assert {"entry", "reason"} == set(report["skipped"][0])
+    assert report["library"] == report["added"] == 8 + 3 - len(report["skipped"]) == 7
+    # Importing the same files again adds nothing.
+    again = run(
+        "--settings", path, "subscribers", "import-library", "reader@example.org", library,
+        ris, "--json", cwd=tmp_path,
+    )  # fmt: skip
+    assert json.loads(again.stdout)["added"] == 0
+
+
+def test_a_bad_file_among_good_ones_stores_nothing(tmp_path: Path) -> None:
+    path, settings = _settings(tmp_path)
+    good, bad = tmp_path / "good.bib", tmp_path / "bad.json"
+    good.write_text(ZOTERO_BIB, encoding="utf-8")
+    bad.write_text("[{", encoding="utf-8")
+    done = run(
+        "--settings", path, "subscribers", "import-library", "reader@example.org", good, bad,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert_clean_error(done, 8, "bad.json: not valid JSON")
+    unknown = run(
+        "--settings", path, "subscribers", "import-library", "who@example.org", good,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert_clean_error(unknown, 2, "no subscriber 'who@example.org'")
+    with Store.open(settings.database) as store:
+        assert store.library.count("reader@example.org") == 0
+
+
+def _titles(settings: Settings) -> list[tuple[str, Basis]]:
+    with Store.open(settings.database) as store:
+        picks = choose_picks(store, settings, subscribers_from(settings), FIXED_NOW)
+    return [(p.paper.title, p.basis) for p in picks["reader@example.org"]]
+
+
+def test_a_library_paper_is_never_recommended_back(tmp_path: Path) -> None:
+    path, settings = _settings(tmp_path)
+    paper = "Sparse Key-Value Caches for Long-Context Language Models"
+    assert paper in [title for title, _ in _titles(settings)]
+    library = tmp_path / "mine.ris"
+    # By title only (no id), typed differently: still the same paper.
+    library.write_text(f"TY  - JOUR\nTI  - {paper.upper()}\nER  -\n", encoding="utf-8")
+    done = run(
+        "--settings", path, "subscribers", "import-library", "reader@example.org", library,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "1 matched to stored papers" in done.stdout
+    assert paper not in [title for title, _ in _titles(settings)]
+
+
+def test_a_library_teaches_a_reader_without_interests(tmp_path: Path) -> None:
+    """Papers of the reader's library, none in the store, bring its look-alikes."""
+    path, settings = _settings(
+        tmp_path, '[[subscribers]]\nemail = "reader@example.org"\nmax_items = 3\n'
+    )
+    library = tmp_path / "graphs.json"
+    library.write_text(
+        json.dumps(
+            [
+                {
+                    "title": f"Graph neural networks {topic}",
+                    "abstract": f"Message passing graph neural networks for {topic}: nodes"
+                    " exchange messages along edges; over-squashing and curvature of graphs.",
+                }
+                for topic in ("molecules", "citation networks", "traffic forecasting")
+            ]
+        ),
+        encoding="utf-8",
+    )
+    done = run(
+        "--settings", path, "subscribers", "import-library", "reader@example.org", library,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    picks = _titles(settings)
+    assert picks[0] == (
+        "Message Passing Without Over-Squashing: Rewiring Graph Neural Networks by Curvature",
+        Basis.LIKED,
+    )
+
+
+def test_the_csv_export_carries_the_library_and_the_consent_log(tmp_path: Path) -> None:
+    path = write_settings(tmp_path, database=tmp_path / "digest.sqlite", subscribers="")
+    settings = load_settings(path)
+    add = run("--settings", path, "subscribers", "add", "kim@example.org", cwd=tmp_path)
+    assert add.returncode == 0, add.stderr
+    library = tmp_path / "lib.bib"
+    library.write_text(ZOTERO_BIB, encoding="utf-8")
+    run(
+        "--settings",
+        path,
+        "subscribers",
+        "import-library",
+        "kim@example.org",
+        library,
+        cwd=tmp_path,
+    )
+    with Store.open(settings.database) as store:
+        store.signups.log("kim@example.org", "confirmed", FIXED_NOW, ip="192.0.2.0", page="/c")
+        before = store.library.entries(["kim@example.org"])["kim@example.org"]
+    exported = run("--settings", path, "subscribers", "export", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    csv_file = tmp_path / "readers.csv"
+    csv_file.write_text(exported.stdout, encoding="utf-8")
+
+    # Into a new store: the same library, the same consent log.
+    other = tmp_path / "other"
+    other.mkdir()
+    other_path = write_settings(other, database=other / "digest.sqlite", subscribers="")
+    imported = run("--settings", other_path, "subscribers", "import", csv_file, cwd=other)
+    assert imported.returncode == 0, imported.stderr
+    with Store.open(other / "digest.sqlite") as store:
+        after = store.library.entries(["kim@example.org"])["kim@example.org"]
+        assert sorted(after, key=lambda e: e.key) == sorted(before, key=lambda e: e.key)
+        [event] = store.signups.events("kim@example.org")
+        assert (event["event"], event["ip"], event["page"]) == ("confirmed", "192.0.2.0", "/c")
+
+
+def test_a_deleted_reader_takes_library_and_consent_along_and_is_not_mailed_again(
+    tmp_path: Path,
+) -> None:
+    path, settings = _settings(tmp_path)  # reader@example.org is in the settings file
+    library = tmp_path / "lib.bib"
+    library.write_text(ZOTERO_BIB, encoding="utf-8")
+    run(
+        "--settings",
+        path,
+        "subscribers",
+        "import-library",
+        "reader@example.org",
+        library,
+        cwd=tmp_path,
+    )
+    with Store.open(settings.database) as store:
+        store.signups.log("reader@example.org", "confirmed", FIXED_NOW)
+    removed = run("--settings", path, "subscribers", "remove", "Reader@Example.org", cwd=tmp_path)
+    assert removed.returncode == 0, removed.stderr
+    assert "gets no mail" in removed.stderr
+    person = Subscriber("reader@example.org")
+    with Store.open(settings.database) as store:
+        assert store.library.count("reader@example.org") == 0
+        assert store.signups.events("reader@example.org") == []
+        assert store.readers.suppressed("READER@example.org") == "deleted"
+        # Still in the settings file, and not mailed.
+        row = store.ledger.plan_delivery(
+            "2026-11-22", person.email, "<m@x>", [], FIXED_NOW, send_empty=True
+        )
+        assert row.state == "suppressed"
+    again = run(
+        "--settings", path, "subscribers", "resubscribe", "reader@example.org", cwd=tmp_path
+    )
+    assert again.returncode == 0, again.stderr
+    with Store.open(settings.database) as store:
+        assert store.readers.suppressed("reader@example.org") is None
