@@ -161,7 +161,7 @@ def _settings(tmp_path: Path, subscribers: str = READER) -> tuple[Path, Settings
 
 
 def test_the_import_reports_what_it_read_matched_and_skipped(tmp_path: Path) -> None:
-    path, settings = _settings(tmp_path)
+    path, _ = _settings(tmp_path)
     library = tmp_path / "mine.bib"
     library.write_text(
         ZOTERO_BIB
