@@ -57,6 +57,8 @@ _API = {
     "FORMATS": "digest.sources",
     "DUMP_SUFFIXES": "digest.diff",
     "Pages": "digest.editions.pages",
+    "Answers": "digest.editions.onboarding",
+    "UPLOAD_BYTES": "digest.editions.onboarding",
     "open_pages": "digest.editions.pages",
     "prepare_store": "digest.editions.pages",
     "BUILTIN_TEMPLATES": "digest.render",
@@ -85,6 +87,8 @@ __all__ = [
     "FEEDBACK_PURPOSE",
     "FORMATS",
     "PREVIEW_PURPOSE",
+    "UPLOAD_BYTES",
+    "Answers",
     "BadToken",
     "Carrier",
     "EditionStatus",
@@ -143,6 +147,7 @@ if TYPE_CHECKING:
     from digest.deliver.preflight import is_loopback
     from digest.diff import DUMP_SUFFIXES
     from digest.editions.links import PREVIEW_PURPOSE, links_for, reader_links
+    from digest.editions.onboarding import UPLOAD_BYTES, Answers
     from digest.editions.pages import Pages, open_pages, prepare_store
     from digest.editions.picks import choose_picks, unresolved_liked, weights_from
     from digest.editions.sending import (

@@ -13,6 +13,7 @@ from typing import Any
 from digest.clock import Clock
 from digest.deliver import Transport
 from digest.editions.links import links_for
+from digest.editions.onboarding import Answers, Started, Starter, start, starter
 from digest.editions.signups import Outcome, Signups, log_event
 from digest.editions.views import archived, past_editions, preview
 from digest.feedback import record
@@ -123,6 +124,16 @@ class Pages:
     def trending(self, limit: int, now: dt.datetime) -> list[StoredPaper]:
         """The most upvoted papers of the last week, for the front page."""
         return self._store.catalog.most_upvoted(now - dt.timedelta(days=7), limit)
+
+    # -- a new reader's first minutes -----------------------------------------------------
+
+    def starter(self, now: dt.datetime) -> Starter:
+        """Topics to tick and papers to rate (the welcome page)."""
+        return starter(self._store, now)
+
+    def start(self, person: Subscriber, answers: Answers, now: dt.datetime) -> Started:
+        """The welcome page's answers added to the reader's profile."""
+        return start(self._store, person, answers, now)
 
     # -- papers and taps -----------------------------------------------------------------
 

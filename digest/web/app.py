@@ -18,6 +18,7 @@ from digest.editions import (
 from digest.errors import SettingsError
 from digest.settings import Settings
 from digest.web.errors import install as install_error_pages
+from digest.web.onboarding import welcome_pages
 from digest.web.operator import operator_pages
 from digest.web.preferences import preferences_page
 from digest.web.reader import pages
@@ -62,6 +63,13 @@ def create_app(
         settings, clock, secret, admin, _Templates(settings), transports
     )
     install_error_pages(app)
-    for blueprint in (signup_pages, pages, vote_pages, preferences_page, operator_pages):
+    for blueprint in (
+        signup_pages,
+        pages,
+        vote_pages,
+        preferences_page,
+        welcome_pages,
+        operator_pages,
+    ):
         app.register_blueprint(blueprint)
     return app

@@ -71,6 +71,7 @@ def _page(
         "archive": f"/archive/{here.token(email, 'view')}",
         "feed": f"{here.base}/feed/{here.token(email, 'feed')}",
         "unsubscribe": f"/unsubscribe/{here.token(email, 'unsubscribe')}",
+        "welcome": f"/welcome/{here.token(email, 'preferences')}",
     }
     return page(
         "preferences.html",

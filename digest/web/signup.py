@@ -137,5 +137,11 @@ def confirm(token: str) -> Response:
             email = store.confirm(token, asker(), here.transports(), here.clock)
     except SubscriberError as exc:
         return page("message.html", 409, title="Sign up again", text=str(exc))
-    preferences = f"/preferences/{here.token(email, 'preferences')}"
-    return page("confirm.html", email=email, done=True, preferences=preferences)
+    token = here.token(email, "preferences")
+    return page(
+        "confirm.html",
+        email=email,
+        done=True,
+        preferences=f"/preferences/{token}",
+        welcome=f"/welcome/{token}",
+    )
