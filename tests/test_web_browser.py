@@ -168,6 +168,7 @@ def test_every_page_fits_and_reads(
         "archive-list": f"/archive/{token('view')}",
         "archive": f"/archive/2026-11-22/{token('view')}",
         "preferences": f"/preferences/{token('preferences')}",
+        "welcome": f"/welcome/{token('preferences')}",
         "unsubscribe": f"/unsubscribe/{token('unsubscribe')}",
         "feedback": f"/feedback/{vote}",
         "confirm": f"/confirm/{confirm_token(secret_env, 'new@example.org', fixed_clock()())}",
