@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from digest.identity import title_key
-from digest.library import LibraryRead, Skipped, read_library
+from digest.library import LibraryRead, Skipped, first_of_each, read_library
 from digest.models import LibraryEntry, Paper, StoredPaper
 from digest.store import Store
 
@@ -89,17 +89,10 @@ def store_library(
 
 def _merged(reads: Sequence[LibraryRead]) -> tuple[list[LibraryEntry], list[Skipped]]:
     """Every file's entries, a paper in several files once; every file's skipped ones."""
-    entries: list[LibraryEntry] = []
-    seen: set[str] = set()
-    skipped: list[Skipped] = [s for r in reads for s in r.skipped]
-    for entry in (e for r in reads for e in r.entries):
-        keys = {entry.key, *((title_key(entry.title),) if entry.title else ())}
-        if keys & seen:
-            skipped.append(Skipped(entry.title[:80], "the same paper as an entry of another file"))
-            continue
-        seen.update(keys)
-        entries.append(entry)
-    return entries, skipped
+    entries, twice = first_of_each(
+        (e for r in reads for e in r.entries), "the same paper as an entry of another file"
+    )
+    return entries, [*(s for r in reads for s in r.skipped), *twice]
 
 
 def _matched(entry: LibraryEntry, stored: StoredPaper) -> LibraryEntry:

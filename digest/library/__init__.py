@@ -2,7 +2,14 @@
 already read, which teach the ranker their taste and are never recommended back."""
 
 from digest.library.formats import Skipped
-from digest.library.reading import FORMATS, MAX_BYTES, MAX_ENTRIES, LibraryRead, read_library
+from digest.library.reading import (
+    FORMATS,
+    MAX_BYTES,
+    MAX_ENTRIES,
+    LibraryRead,
+    first_of_each,
+    read_library,
+)
 from digest.library.writing import csl_json
 
 __all__ = [
@@ -12,5 +19,6 @@ __all__ = [
     "LibraryRead",
     "Skipped",
     "csl_json",
+    "first_of_each",
     "read_library",
 ]

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePath
 
 from digest.errors import LibraryError
 from digest.identity import title_key
-from digest.library.formats import READERS, Read, Skipped
+from digest.library.formats import READERS, Skipped
 from digest.models import LibraryEntry
 
 # A 4,000-paper library with abstracts is about 6 MB of BibTeX.
@@ -69,11 +70,12 @@ def _read(data: bytes, name: str) -> LibraryRead:
             f"more than {MAX_ENTRIES:,} entries; export the collection of papers you want"
             " your digest to learn from"
         )
-    entries: list[LibraryEntry] = []
-    seen: set[str] = set()
-    skipped: list[Skipped] = []
-    for found in READERS[kind](text):
-        _keep(found, entries, seen, skipped)
+    found = list(READERS[kind](text))
+    skipped = [f for f in found if isinstance(f, Skipped)]
+    entries, twice = first_of_each(
+        (f for f in found if isinstance(f, LibraryEntry)), "the same paper as an earlier entry"
+    )
+    skipped += twice
     if len(entries) + len(skipped) > MAX_ENTRIES:
         raise LibraryError(f"more than {MAX_ENTRIES:,} entries; export one collection instead")
     if not entries and not skipped:
@@ -81,18 +83,24 @@ def _read(data: bytes, name: str) -> LibraryRead:
     return LibraryRead(tuple(entries), tuple(skipped))
 
 
-def _keep(found: Read, entries: list[LibraryEntry], seen: set[str], skipped: list[Skipped]) -> None:
-    if isinstance(found, Skipped):
-        skipped.append(found)
-        return
-    keys = {found.key, *([f"doi:{found.doi}"] if found.doi else ())}
-    if found.title:
-        keys.add(title_key(found.title))
-    if any(key in seen for key in keys):
-        skipped.append(Skipped(found.title[:80], "the same paper as an earlier entry"))
-        return
-    seen.update(keys)
-    entries.append(found)
+def first_of_each(
+    entries: Iterable[LibraryEntry], reason: str
+) -> tuple[list[LibraryEntry], list[Skipped]]:
+    """Each paper once: an entry with the key (arXiv id), DOI or folded title of an earlier
+    one is skipped with `reason`."""
+    kept: list[LibraryEntry] = []
+    skipped: list[Skipped] = []
+    seen: set[str] = set()
+    for entry in entries:
+        keys = {entry.key, *((f"doi:{entry.doi}",) if entry.doi else ())}
+        if entry.title:
+            keys.add(title_key(entry.title))
+        if keys & seen:
+            skipped.append(Skipped(entry.title[:80], reason))
+            continue
+        seen.update(keys)
+        kept.append(entry)
+    return kept, skipped
 
 
 def _decoded(data: bytes) -> str:
