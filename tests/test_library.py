@@ -17,7 +17,7 @@ from digest.models import Basis, Subscriber
 from digest.settings import Settings, load_settings
 from digest.store import Store
 
-from .conftest import FIXED_NOW, assert_clean_error, fixed_clock, run, write_settings
+from .conftest import FIXED_NOW, Ran, assert_clean_error, fixed_clock, run, write_settings
 
 READER = """
 [[subscribers]]
@@ -151,6 +151,14 @@ def test_an_entry_that_is_too_long_or_marked_up_is_handled_alone() -> None:
     assert read.entries[0].title == "<script>alert(1)</script> Bold claims"
 
 
+def _import(settings: Path, email: str, *files_and_flags: str | Path) -> Ran:
+    """`digest subscribers import-library EMAIL FILES...` with these settings."""
+    return run(
+        "--settings", settings, "subscribers", "import-library", email, *files_and_flags,
+        cwd=settings.parent,
+    )  # fmt: skip
+
+
 def _settings(tmp_path: Path, subscribers: str = READER) -> tuple[Path, Settings]:
     path = write_settings(tmp_path, database=tmp_path / "digest.sqlite", subscribers=subscribers)
     settings = load_settings(path)
@@ -171,10 +179,7 @@ def test_the_import_reports_what_it_read_matched_and_skipped(tmp_path: Path) -> 
     )
     ris = tmp_path / "more.ris"
     ris.write_text(RIS, encoding="utf-8")
-    done = run(
-        "--settings", path, "subscribers", "import-library", "reader@example.org", library, ris,
-        "--json", cwd=tmp_path,
-    )  # fmt: skip
+    done = _import(path, "reader@example.org", library, ris, "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["read"] == 8 + 3
@@ -186,11 +191,25 @@ def test_the_import_reports_what_it_read_matched_and_skipped(tmp_path: Path) -> 
     assert {"entry", "reason"} == set(report["skipped"][0])
     assert report["library"] == report["added"] == 8 + 3 - len(report["skipped"]) == 7
     # Importing the same files again adds nothing.
-    again = run(
-        "--settings", path, "subscribers", "import-library", "reader@example.org", library,
-        ris, "--json", cwd=tmp_path,
-    )  # fmt: skip
+    again = _import(path, "reader@example.org", library, ris, "--json")
     assert json.loads(again.stdout)["added"] == 0
+
+
+def test_the_same_paper_in_two_files_is_kept_once_even_by_doi_alone(tmp_path: Path) -> None:
+    """One file knows its arXiv id and DOI, the other only the DOI (and another title)."""
+    path, _ = _settings(tmp_path)
+    first, second = tmp_path / "a.bib", tmp_path / "b.ris"
+    first.write_text(
+        "@article{a, title={Cell biology}, doi={10.1000/abc}, eprint={2401.01234}}",
+        encoding="utf-8",
+    )
+    second.write_text("TY  - JOUR\nTI  - Cell Biology, revised\nDO  - 10.1000/ABC\nER  -\n")
+    done = _import(path, "reader@example.org", first, second, "--json")
+    report = json.loads(done.stdout)
+    assert [s["reason"] for s in report["skipped"]] == [
+        "the same paper as an entry of another file"
+    ]
+    assert report["library"] == 1
 
 
 def test_a_bad_file_among_good_ones_stores_nothing(tmp_path: Path) -> None:
@@ -198,15 +217,9 @@ def test_a_bad_file_among_good_ones_stores_nothing(tmp_path: Path) -> None:
     good, bad = tmp_path / "good.bib", tmp_path / "bad.json"
     good.write_text(ZOTERO_BIB, encoding="utf-8")
     bad.write_text("[{", encoding="utf-8")
-    done = run(
-        "--settings", path, "subscribers", "import-library", "reader@example.org", good, bad,
-        cwd=tmp_path,
-    )  # fmt: skip
+    done = _import(path, "reader@example.org", good, bad)
     assert_clean_error(done, 8, "bad.json: not valid JSON")
-    unknown = run(
-        "--settings", path, "subscribers", "import-library", "who@example.org", good,
-        cwd=tmp_path,
-    )  # fmt: skip
+    unknown = _import(path, "who@example.org", good)
     assert_clean_error(unknown, 2, "no subscriber 'who@example.org'")
     with Store.open(settings.database) as store:
         assert store.library.count("reader@example.org") == 0
@@ -225,10 +238,7 @@ def test_a_library_paper_is_never_recommended_back(tmp_path: Path) -> None:
     library = tmp_path / "mine.ris"
     # By title only (no id), typed differently: still the same paper.
     library.write_text(f"TY  - JOUR\nTI  - {paper.upper()}\nER  -\n", encoding="utf-8")
-    done = run(
-        "--settings", path, "subscribers", "import-library", "reader@example.org", library,
-        cwd=tmp_path,
-    )  # fmt: skip
+    done = _import(path, "reader@example.org", library)
     assert done.returncode == 0, done.stderr
     assert "1 matched to stored papers" in done.stdout
     assert paper not in [title for title, _ in _titles(settings)]
@@ -253,10 +263,7 @@ def test_a_library_teaches_a_reader_without_interests(tmp_path: Path) -> None:
         ),
         encoding="utf-8",
     )
-    done = run(
-        "--settings", path, "subscribers", "import-library", "reader@example.org", library,
-        cwd=tmp_path,
-    )  # fmt: skip
+    done = _import(path, "reader@example.org", library)
     assert done.returncode == 0, done.stderr
     picks = _titles(settings)
     assert picks[0] == (
@@ -272,15 +279,7 @@ def test_the_csv_export_carries_the_library_and_the_consent_log(tmp_path: Path) 
     assert add.returncode == 0, add.stderr
     library = tmp_path / "lib.bib"
     library.write_text(ZOTERO_BIB, encoding="utf-8")
-    run(
-        "--settings",
-        path,
-        "subscribers",
-        "import-library",
-        "kim@example.org",
-        library,
-        cwd=tmp_path,
-    )
+    _import(path, "kim@example.org", library)
     with Store.open(settings.database) as store:
         store.signups.log("kim@example.org", "confirmed", FIXED_NOW, ip="192.0.2.0", page="/c")
         before = store.library.entries(["kim@example.org"])["kim@example.org"]
@@ -308,15 +307,7 @@ def test_a_deleted_reader_takes_library_and_consent_along_and_is_not_mailed_agai
     path, settings = _settings(tmp_path)  # reader@example.org is in the settings file
     library = tmp_path / "lib.bib"
     library.write_text(ZOTERO_BIB, encoding="utf-8")
-    run(
-        "--settings",
-        path,
-        "subscribers",
-        "import-library",
-        "reader@example.org",
-        library,
-        cwd=tmp_path,
-    )
+    _import(path, "reader@example.org", library)
     with Store.open(settings.database) as store:
         store.signups.log("reader@example.org", "confirmed", FIXED_NOW)
     removed = run("--settings", path, "subscribers", "remove", "Reader@Example.org", cwd=tmp_path)
