@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,10 +107,15 @@ def _matched(entry: LibraryEntry, stored: StoredPaper) -> LibraryEntry:
     )
 
 
-def library_papers(entries: Sequence[LibraryEntry], candidates: Sequence[Paper]) -> list[Paper]:
+def candidate_keys(candidates: Sequence[Paper]) -> dict[str, str]:
+    """The day's candidates' keys by folded title (for `library_papers`): built once a send."""
+    return {title_key(p.title): p.key for p in candidates}
+
+
+def library_papers(entries: Sequence[LibraryEntry], by_title: Mapping[str, str]) -> list[Paper]:
     """A reader's library as the liked papers the ranker learns from; an entry that is one of
-    today's candidates by title takes its key, so it is never recommended back."""
-    by_title = {title_key(p.title): p.key for p in candidates}
+    today's candidates by title (`candidate_keys`) takes its key, so it is never recommended
+    back."""
     return [
         dataclasses.replace(e.as_paper(), key=by_title.get(title_key(e.title), e.key))
         for e in entries

@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
-from digest.editions.library import LIBRARY_LEARNS, library_papers
+from digest.editions.library import LIBRARY_LEARNS, candidate_keys, library_papers
 from digest.models import Basis, Frequency, Pick, Quiet, RecordedPick, Subscriber
 from digest.rank import MAX_FEEDBACK_EXAMPLES, Candidate, Profile, Weights, rank
 from digest.settings import Settings
@@ -73,11 +73,11 @@ def choose(
     sent = store.ledger.sent_paper_ids(person.email for person in people)
     feedback = store.readers.feedback((p.email for p in people), latest=MAX_FEEDBACK_EXAMPLES)
     libraries = store.library.entries((p.email for p in people), limit=LIBRARY_LEARNS)
-    today = [c.paper for c in candidates]
+    by_title = candidate_keys([c.paper for c in candidates]) if any(libraries.values()) else {}
     profiles = []
     for person in people:
         liked, _unknown = store.catalog.find_papers(person.liked)
-        own = library_papers(libraries.get(person.email, []), today)
+        own = library_papers(libraries.get(person.email, []), by_title)
         profiles.append(
             Profile(
                 interests=person.interests,
