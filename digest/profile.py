@@ -10,10 +10,13 @@ import re
 import zoneinfo
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from digest.addresses import normalise_address
 from digest.models import WEEKDAYS, Delivery, Frequency, Interest, Quiet, Subscriber
+
+if TYPE_CHECKING:
+    from digest.library import LibraryRead
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +33,9 @@ class SubscriberRow:
     # Feedback carried by an import (arXiv ids or stored ids); kept in the feedback table.
     more: tuple[str, ...] = ()
     less: tuple[str, ...] = ()
-    # A library carried by an import (the CSV's `library` column, CSL-JSON), kept in the
-    # library table.
-    library: bytes = b""
+    # A library carried by an import (the CSV's `library` column, CSL-JSON, read already),
+    # kept in the library table.
+    library: LibraryRead | None = None
     # The consent log carried by an import (the CSV's `consent` column), appended to the
     # store's: each event a dict of CONSENT_FIELDS.
     consent: tuple[dict[str, str], ...] = ()

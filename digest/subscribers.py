@@ -262,11 +262,11 @@ def _read_rows(path: Path, reader: csv.DictReader[str]) -> list[SubscriberRow]:
         library = (record.get("library") or "").strip()
         if library:
             try:  # read now, so that a bad library fails the whole import
-                read_library("library.json", library.encode())
+                read = read_library("library.json", library.encode())
             except LibraryError as exc:
                 errors.append(f"line {line}: the library column: {exc}")
                 continue
-            row = dataclasses.replace(row, library=library.encode())
+            row = dataclasses.replace(row, library=read)
         consent = (record.get("consent") or "").strip()
         if consent:
             try:

@@ -34,7 +34,6 @@ from digest.editions.views import edition_date, preview
 from digest.errors import DigestError, SettingsError, SubscriberError
 from digest.feedback import record, resolve
 from digest.identity import title_key
-from digest.library import read_library
 from digest.models import (
     DeliveryState,
     Email,
@@ -348,7 +347,7 @@ class Editions:
                 record(store, email, ids, verdict, now)
             for row in rows:
                 if row.library:
-                    store_library(store, row.email, [read_library("library", row.library)], now)
+                    store_library(store, row.email, [row.library], now)
                 if row.consent:
                     store.signups.carry(row.email, row.consent)
             suppressed = store.readers.suppressions()
