@@ -117,3 +117,26 @@ def test_a_bad_library_file_saves_nothing(welcome: Any) -> None:
     )
     assert hostile.status_code == 200
     assert "<img" not in hostile.text
+
+
+def test_a_library_larger_than_the_other_forms_allow_is_taken(welcome: Any) -> None:
+    """The pages refuse bodies over 64 KiB; the welcome page takes library exports."""
+    client, url, settings = welcome
+    entries = b"".join(
+        b"@misc{k%d, title={Paper number %d on graph neural networks}, abstract={%s}}\n"
+        % (n, n, b"message passing " * 40)
+        for n in range(300)
+    )
+    assert len(entries) > 200 * 1024
+    done = client.post(
+        url,
+        data={"library": (io.BytesIO(entries), "big.bib")},
+        content_type="multipart/form-data",
+    )
+    assert done.status_code == 200, done.text
+    assert "read 300 entries" in done.text
+    with Store.open(settings.database) as store:
+        assert store.library.count("kim@example.org") == 300
+    # Elsewhere the limit stands.
+    big = client.post("/subscribe", data={"email": "a@example.org", "interests": "x" * 70_000})
+    assert big.status_code == 413
