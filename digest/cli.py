@@ -519,6 +519,7 @@ def status(obj: _Context, edition: str | None, as_json: bool) -> None:
             "failures": [{"email": e, "error": err} for e, err in failures],
             "senders": held,
             "signups_last_24h": found.signups,
+            "signups_refused_last_24h": found.refused,
         }
         click.echo(json.dumps(document, indent=2))
         return
@@ -533,6 +534,11 @@ def status(obj: _Context, edition: str | None, as_json: bool) -> None:
         click.echo(
             "sign-ups in the last 24 h: "
             + ", ".join(f"{event} {n}" for event, n in found.signups.items())
+        )
+    if found.refused:
+        click.echo(
+            "sign-ups turned away in the last 24 h: "
+            + ", ".join(f"{reason} {n}" for reason, n in found.refused.items())
         )
 
 

@@ -259,6 +259,11 @@ class SignupSettings(_Section):
     # Sign-ups answered at most, per hour: from one IP address, and in all.
     per_ip_hourly: int = Field(default=10, ge=1, le=100_000)
     global_hourly: int = Field(default=200, ge=1, le=1_000_000)
+    # The form and the API ask for a proof of work (ALTCHA): the browser's script solves a
+    # challenge (about a second); a request without a fresh, unused solution mails nobody.
+    proof_of_work: bool = True
+    # How hard: the solution is a number up to this (the browser tries half of them on average).
+    proof_of_work_max_number: int = Field(default=100_000, ge=1_000, le=10_000_000)
 
 
 class WebSettings(_Section):

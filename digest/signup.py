@@ -37,6 +37,14 @@ class Event:
     REFUSED = "refused"  # a sign-up turned away (limits, honeypot); the address is never told
 
 
+class Refusal:
+    """Why a sign-up was turned away (counted in `digest status`; the requester is not told)."""
+
+    LIMITED = "limited"  # too many confirmations for the address, from the IP, or in all
+    TRAP = "honeypot"  # the hidden field was filled in
+    PROOF = "proof of work"  # no fresh, unused solution of the form's challenge
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
     """Where a sign-up came from, as the consent log keeps it."""
@@ -47,6 +55,22 @@ class Request:
 
 
 SignupRequest = Request
+
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    """A sign-up as the form or the API sent it: the address, what the reader asked for, the
+    hidden field a bot fills in (`trap`) and the solution of the proof of work (`proof`)."""
+
+    email: str
+    interests: tuple[str, ...] = ()
+    timezone: str = ""
+    frequency: str = ""
+    trap: str = ""
+    proof: str = ""
+
+
+SignupForm = Form
 
 
 def consent_hash(text: str = CONSENT_TEXT) -> str:

@@ -24,6 +24,7 @@ from digest.web import create_app
 from .conftest import EXAMPLES, write_settings
 
 START = dt.datetime(2026, 11, 22, 8, 0, tzinfo=dt.UTC)
+NO_PROOF = "[signup]\nproof_of_work = false\n"  # the proof of work has its own tests below
 
 
 class Clock:
@@ -36,7 +37,9 @@ class Clock:
 
 @pytest.fixture
 def joined(tmp_path: Path, secret_env: str, database: Path | str) -> Any:
-    settings = load_settings(write_settings(tmp_path, database=database, subscribers=""))
+    settings = load_settings(
+        write_settings(tmp_path, database=database, subscribers="", extra=NO_PROOF)
+    )
     with Store.open(settings.database) as store:
         ingest_paths(store, [EXAMPLES / "dumps"], lambda: START - dt.timedelta(hours=2))
     clock, outbox = Clock(), MemoryTransport()
@@ -188,7 +191,7 @@ def test_a_relay_that_fails_keeps_nothing_and_says_try_later(
         def send(self, sender: str, recipient: str, data: bytes) -> None:
             raise TemporaryFailure("421 try again later")
 
-    settings = load_settings(write_settings(tmp_path, subscribers=""))
+    settings = load_settings(write_settings(tmp_path, subscribers="", extra=NO_PROOF))
     client = create_app(settings, Clock(), transports=lambda: [Down()]).test_client()
     answer = client.post("/subscribe", data={"email": "wait@example.org"})
     assert answer.status_code == 503 and "Try again later" in answer.text
@@ -201,8 +204,9 @@ def test_status_counts_the_days_sign_ups_and_refusals(joined: Any) -> None:
     from digest.editions import Editions, Runtime
 
     client, clock, outbox, settings = joined
-    client.post("/subscribe", data={"email": "counted@example.org"})
-    client.post("/subscribe", data={"email": "counted@example.org"})  # too soon: refused
+    asked = {"email": "counted@example.org", "interests": "language models"}
+    client.post("/subscribe", data=asked)
+    client.post("/subscribe", data=asked)  # too soon: refused
     client.post(_link(outbox))
     found = Editions(settings, runtime=Runtime(clock=lambda: clock.now)).status()
     assert found.signups == {
@@ -219,7 +223,12 @@ def test_the_form_takes_a_time_zone_and_a_weekly_digest(joined: Any) -> None:
     assert bad.status_code == 400 and "unknown time zone" in bad.text and outbox.outbox == []
     client.post(
         "/subscribe",
-        data={"email": "tokyo@example.org", "timezone": "Asia/Tokyo", "frequency": "weekly"},
+        data={
+            "email": "tokyo@example.org",
+            "timezone": "Asia/Tokyo",
+            "frequency": "weekly",
+            "interests": "diffusion",
+        },
     )
     client.post(_link(outbox))
     with Store.open(settings.database) as store:
@@ -227,3 +236,116 @@ def test_the_form_takes_a_time_zone_and_a_weekly_digest(joined: Any) -> None:
     assert (row.timezone, row.profile["frequency"]) == ("Asia/Tokyo", "weekly")
     # A weekly reader still gets their first edition at once, whatever their weekday.
     assert [to for _, to, _ in outbox.outbox] == ["tokyo@example.org", "tokyo@example.org"]
+
+
+def _solved(client: Any) -> str:
+    """Solve the site's challenge the way the form's script does (ALTCHA's format)."""
+    import base64
+
+    from altcha.v1 import solve_challenge
+
+    given = client.get("/api/challenge")
+    assert given.status_code == 200 and given.headers["Cache-Control"] == "no-store"
+    task = given.json
+    found = solve_challenge(task["challenge"], task["salt"], task["algorithm"], task["maxNumber"])
+    assert found is not None
+    answer = {**{k: task[k] for k in ("algorithm", "challenge", "salt", "signature")}}
+    answer["number"] = found.number
+    return base64.b64encode(json.dumps(answer).encode()).decode()
+
+
+@pytest.fixture
+def guarded(tmp_path: Path, secret_env: str, database: Path | str) -> Any:
+    """A site that asks for a proof of work (the default)."""
+    settings = load_settings(write_settings(tmp_path, database=database, subscribers=""))
+    assert settings.signup.proof_of_work
+    clock, outbox = Clock(), MemoryTransport()
+    app = create_app(settings, clock, transports=lambda: [outbox])
+    return app.test_client(), clock, outbox, settings
+
+
+def test_a_sign_up_needs_a_fresh_unused_proof_of_work(guarded: Any) -> None:
+    from digest.editions import Editions, Runtime
+
+    client, clock, outbox, settings = guarded
+    front = client.get("/")
+    assert 'data-challenge="/api/challenge"' in front.text
+    assert '<script src="/static/proof-of-work.js"' in front.text
+    assert "script-src 'self'" in front.headers["Content-Security-Policy"]
+    with client.get("/static/proof-of-work.js") as script:
+        assert script.status_code == 200 and "crypto.subtle" in script.text
+    # Without a proof, a forged one, or one solved for an expired challenge: the same page,
+    # and nobody is mailed.
+    proof = _solved(client)
+    forged = proof[:-8] + ("A" * 8 if not proof.endswith("A" * 8) else "B" * 8)
+    old = _solved(client)
+    clock.now += dt.timedelta(minutes=21)
+    for given in ("", forged, old, "not base64 at all!", "e30="):
+        answer = client.post("/subscribe", data={"email": "bot@example.org", "altcha": given})
+        assert answer.status_code == 200 and "Check your inbox" in answer.text
+    assert outbox.outbox == []
+    # A fresh solution works once: the same one again (a replayed form) mails nobody.
+    proof = _solved(client)
+    asked = {"email": "human@example.org", "interests": ["agents"], "altcha": proof}
+    sent = client.post("/api/subscribe", json=asked)
+    assert sent.status_code == 202
+    again = client.post("/api/subscribe", json={"email": "other@example.org", "altcha": proof})
+    assert again.status_code == 202
+    assert [to for _, to, _ in outbox.outbox] == ["human@example.org"]
+    trapped = client.post(
+        "/subscribe", data={"email": "x@example.org", "website": "x", "altcha": _solved(client)}
+    )
+    assert trapped.status_code == 200 and len(outbox.outbox) == 1
+    client.post(_link(outbox))  # an edition exists for `digest status` to report on
+    found = Editions(settings, runtime=Runtime(clock=lambda: clock.now)).status()
+    assert found.refused == {"honeypot": 1, "proof of work": 6}
+    # Nothing of the refused requests is kept against an address.
+    with Store.open(settings.database) as store:
+        assert store.signups.events("bot@example.org") == []
+
+
+def test_without_proof_of_work_the_page_runs_no_script(joined: Any) -> None:
+    client = joined[0]
+    front = client.get("/")
+    assert (
+        "<script" not in front.text and "script-src" not in front.headers["Content-Security-Policy"]
+    )
+    assert client.get("/api/challenge").status_code == 404
+
+
+def test_a_challenge_made_before_a_key_rotation_still_checks() -> None:
+    from digest.proof_of_work import check, new_challenge
+
+    old, new = "old-key-0123456789abcdef", "new-key-0123456789abcdef"
+    now = START
+    task = new_challenge(old, now, 2_000)
+    import base64
+
+    from altcha.v1 import solve_challenge
+
+    found = solve_challenge(task["challenge"], task["salt"], "SHA-256", 2_000)
+    assert found is not None
+    answer = {**task, "number": found.number}
+    del answer["maxNumber"]
+    payload = base64.b64encode(json.dumps(answer).encode()).decode()
+    assert check(f"{new} {old}", payload, now) is not None
+    assert check(new, payload, now) is None  # the old key dropped: refused
+
+
+def test_without_interests_the_first_edition_waits_for_the_welcome_page(joined: Any) -> None:
+    client, _, outbox, settings = joined
+    client.post("/subscribe", data={"email": "blank@example.org"})
+    done = client.post(_link(outbox))
+    assert "Tell us what you read" in done.text and "on its way" not in done.text
+    assert len(outbox.outbox) == 1  # the confirmation only: nothing to choose picks by yet
+    found = re.search(r'href="(/welcome/[^"]+)"', done.text)
+    assert found is not None
+    saved = client.post(found.group(1), data={"topic": ["language models"]})
+    assert saved.status_code == 200 and "Your first digest" in saved.text
+    assert [to for _, to, _ in outbox.outbox] == ["blank@example.org"] * 2
+    first = email.message_from_bytes(outbox.outbox[1][2], policy=email.policy.default)
+    assert "language models" in str(first.get_body(("plain",)).get_content()).lower()  # type: ignore[union-attr]
+    # Saving again changes the profile, and mails nothing more.
+    again = client.post(found.group(1), data={"topic": ["graph neural networks"]})
+    assert again.status_code == 200 and "Your first digest" not in again.text
+    assert len(outbox.outbox) == 2

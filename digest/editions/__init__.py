@@ -76,6 +76,8 @@ _API = {
     "CONSENT_TEXT": "digest.signup",
     "Expired": "digest.signup",
     "SignupRequest": "digest.signup",
+    "SignupForm": "digest.signup",
+    "new_challenge": "digest.proof_of_work",
     "read_confirm_address": "digest.editions.signups",
     "Transport": "digest.deliver",
     "PermanentFailure": "digest.deliver",
@@ -102,6 +104,7 @@ __all__ = [
     "Runtime",
     "SendReport",
     "SendRun",
+    "SignupForm",
     "SignupRequest",
     "Transport",
     "Vote",
@@ -115,6 +118,7 @@ __all__ = [
     "is_loopback",
     "links_for",
     "make_token",
+    "new_challenge",
     "open_pages",
     "paper_id_of",
     "past_editions",
@@ -182,8 +186,9 @@ if TYPE_CHECKING:
     )
     from digest.feed import atom_feed
     from digest.feedback import FEEDBACK_PURPOSE, Vote, paper_id_of, read_vote
+    from digest.proof_of_work import new_challenge
     from digest.render import BUILTIN_TEMPLATES, Renderer
-    from digest.signup import CONSENT_TEXT, Expired, SignupRequest
+    from digest.signup import CONSENT_TEXT, Expired, SignupForm, SignupRequest
     from digest.sources import FORMATS
     from digest.store.db import shown_url
     from digest.tokens import BadToken, make_token, read_token, signing_keys

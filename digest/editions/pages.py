@@ -14,6 +14,7 @@ from digest.clock import Clock
 from digest.deliver import Transport
 from digest.editions.links import links_for
 from digest.editions.onboarding import Answers, Started, Starter, start, starter
+from digest.editions.sending import SendReport
 from digest.editions.signups import Outcome, Signups, log_event
 from digest.editions.views import archived, past_editions, preview
 from digest.feedback import record
@@ -21,7 +22,7 @@ from digest.models import DeliveryState, Edition, Email, StoredPaper, Subscriber
 from digest.profile import SubscriberRow
 from digest.render import Renderer
 from digest.settings import Settings
-from digest.signup import Event, Request
+from digest.signup import Event, Form, Request
 from digest.store import DeliveryRow, Store
 from digest.subscribers import find, page_of_subscribers
 
@@ -94,32 +95,17 @@ class Pages:
     # -- joining -------------------------------------------------------------------------
 
     def sign_up(
-        self,
-        email: str,
-        interests: Sequence[str],
-        request: Request,
-        transports: Sequence[Transport],
-        clock: Clock,
-        *,
-        timezone: str = "",
-        frequency: str = "",
+        self, form: Form, request: Request, transports: Sequence[Transport], clock: Clock
     ) -> Outcome:
         """A sign-up from the front page or the API (see editions.signups)."""
-        return Signups(self.settings, clock).request(
-            self._store,
-            email,
-            interests,
-            request,
-            transports,
-            timezone=timezone,
-            frequency=frequency,
-        )
+        return Signups(self.settings, clock).request(self._store, form, request, transports)
 
     def confirm(
         self, token: str, request: Request, transports: Sequence[Transport], clock: Clock
-    ) -> str:
-        """Confirm a sign-up; the confirmed address."""
-        return Signups(self.settings, clock).confirm(self._store, token, request, transports)[0]
+    ) -> tuple[str, SendReport | None]:
+        """Confirm a sign-up: the confirmed address, and the report of their first edition
+        (None when it waits for the welcome page)."""
+        return Signups(self.settings, clock).confirm(self._store, token, request, transports)
 
     def trending(self, limit: int, now: dt.datetime) -> list[StoredPaper]:
         """The most upvoted papers of the last week, for the front page."""
@@ -134,6 +120,12 @@ class Pages:
     def start(self, person: Subscriber, answers: Answers, now: dt.datetime) -> Started:
         """The welcome page's answers added to the reader's profile."""
         return start(self._store, person, answers, now)
+
+    def first_edition(
+        self, email: str, transports: Sequence[Transport], clock: Clock
+    ) -> SendReport | None:
+        """Mail a new reader their first edition if they never had one (see editions.signups)."""
+        return Signups(self.settings, clock).first_edition(self._store, email, transports)
 
     # -- papers and taps -----------------------------------------------------------------
 

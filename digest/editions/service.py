@@ -181,6 +181,8 @@ class EditionStatus:
     senders: dict[str, int]
     # Sign-ups of the last 24 hours: requested, confirmation sent, confirmed, refused.
     signups: dict[str, int] = field(default_factory=dict)
+    # Sign-ups turned away in the last 24 hours, by reason (limited, honeypot, proof of work).
+    refused: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,9 +374,10 @@ class Editions:
 
     def purge_signups(self) -> int:
         """Forget the sign-ups never confirmed within `[signup] pending_days`: how many."""
-        cutoff = self.runtime.clock() - dt.timedelta(days=self.settings.signup.pending_days)
+        now = self.runtime.clock()
+        cutoff = now - dt.timedelta(days=self.settings.signup.pending_days)
         with self._store() as store:
-            return store.signups.purge(cutoff)
+            return store.signups.purge(cutoff, now)
 
     # -- the catalog -------------------------------------------------------------------
 
@@ -428,7 +431,8 @@ class Editions:
                 )
             }
             held = store.ledger.unfinished_claims(chosen)
-            return EditionStatus(chosen, counts, failures, held, joining)
+            refused = store.signups.refusals(day)
+            return EditionStatus(chosen, counts, failures, held, joining, refused)
 
     # -- readers -----------------------------------------------------------------------
 

@@ -17,10 +17,13 @@ from digest.editions.sending import SendReport, send_edition
 from digest.errors import DeliveryError, SettingsError, SubscriberError
 from digest.models import Frequency, Interest
 from digest.profile import ProfileErrors, ProfileInput, validated_row
+from digest.proof_of_work import check
 from digest.settings import Settings
 from digest.signup import (
     CONSENT_TEXT,
     Event,
+    Form,
+    Refusal,
     Request,
     confirm_token,
     confirmation,
@@ -41,6 +44,7 @@ class Outcome(enum.StrEnum):
     MAILED = "mailed"  # a confirmation went out
     ALREADY = "already subscribed"  # a confirmed reader: nothing changes, nothing is mailed
     LIMITED = "limited"  # too many confirmations for this address, IP, or in all
+    REFUSED = "refused"  # a filled-in hidden field, or no proof of work
 
 
 def _secret(settings: Settings) -> str:
@@ -84,20 +88,21 @@ class Signups:
     clock: Clock
 
     def request(
-        self,
-        store: Store,
-        email: str,
-        interests: Sequence[str],
-        request: Request,
-        transports: Sequence[Transport],
-        *,
-        timezone: str = "",
-        frequency: str = "",
+        self, store: Store, form: Form, request: Request, transports: Sequence[Transport]
     ) -> Outcome:
         """Ask for a confirmation: SubscriberError names what is wrong with the address, the
-        interests, the time zone or the frequency (nothing is kept then)."""
+        interests, the time zone or the frequency (nothing is kept then). A filled-in trap
+        (the form's hidden field) or, with `[signup] proof_of_work`, a proof that is not a
+        fresh and unused solution turns the request away before anything is read."""
+        refusal = self._bot(store, form.trap, form.proof)
+        if refusal is not None:
+            store.signups.refuse(refusal, self.clock())
+            return Outcome.REFUSED
         given = ProfileInput(
-            email=email, interests=list(interests), timezone=timezone, frequency=frequency
+            email=form.email,
+            interests=list(form.interests),
+            timezone=form.timezone,
+            frequency=form.frequency,
         )
         try:
             row = validated_row(given)
@@ -118,6 +123,7 @@ class Signups:
         ) or signups.count(Event.REQUESTED, hour) >= limits.global_hourly
         if crowded or not may_mail(sent, now):
             log_event(store, self.settings, address, Event.REFUSED, now, request)
+            store.signups.refuse(Refusal.LIMITED, now)
             return Outcome.LIMITED
         signups.request(address, {**row.profile, "timezone": row.timezone}, now)
         log_event(
@@ -142,6 +148,17 @@ class Signups:
             raise
         signups.log(address, Event.CONFIRMATION_SENT, self.clock(), message_id=message_id)
         return Outcome.MAILED
+
+    def _bot(self, store: Store, trap: str, proof: str) -> str | None:
+        """Why a request looks like a bot's (a Refusal), or None."""
+        if trap:
+            return Refusal.TRAP
+        if not self.settings.signup.proof_of_work:
+            return None
+        checked = check(_secret(self.settings), proof, self.clock())
+        if checked is None or not store.signups.spend(checked.signature, checked.expires):
+            return Refusal.PROOF
+        return None
 
     def confirm(
         self, store: Store, token: str, request: Request, transports: Sequence[Transport]
@@ -176,11 +193,21 @@ class Signups:
             store.readers.unsuppress(address)
             store.signups.log(address, Event.RESUBSCRIBED, now)
         log_event(store, self.settings, address, Event.CONFIRMED, now, request)
+        if not interests:
+            return address, None  # the welcome page's answers bring the first edition
+        return address, self.first_edition(store, address, transports)
+
+    def first_edition(
+        self, store: Store, address: str, transports: Sequence[Transport]
+    ) -> SendReport | None:
+        """A new reader's first edition, now (the week's best for them): once they confirmed
+        with interests, or once the welcome page gave their profile. None if they were mailed
+        an edition before (it is never sent twice)."""
         person = find(self.settings, store, address)
-        assert person is not None
-        # The first edition goes out now, whatever day a weekly reader chose for the rest.
+        if person is None or store.ledger.last_planned([person.email]):
+            return None
+        # It goes out now, whatever day a weekly reader chose for the rest.
         person = replace(person, frequency=Frequency.DAILY)
-        report = send_edition(
+        return send_edition(
             store, self.settings, list(transports), self.clock, subscribers=[person]
         )
-        return address, report

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from digest.store.db import Database
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -136,6 +136,16 @@ CREATE TABLE IF NOT EXISTS forgotten (
     address_hash TEXT PRIMARY KEY,
     forgotten_at TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS spent_proofs (
+    signature TEXT PRIMARY KEY,
+    expires_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS signup_refusals (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS signup_refusals_at ON signup_refusals(at);
 """
 
 # The same tables in PostgreSQL, spelled from SQLite's: ids are bigint (the dumps' ids are
@@ -215,6 +225,7 @@ MIGRATIONS: dict[int, tuple[Callable[[Database], None], ...]] = {
     7: (_add_claim_columns,),  # several senders: claims and leases; shared relay rate limit
     8: (_tables_only,),  # sign-ups and the consent log
     9: (_tables_only,),  # readers' libraries; hashes of deleted addresses
+    10: (_tables_only,),  # spent proofs of work; refused sign-ups
 }
 assert max(MIGRATIONS) == SCHEMA_VERSION
 

@@ -37,10 +37,39 @@ class Signups(Connected):
         row = self._db.execute("SELECT 1 FROM signups WHERE email = ?", (email,)).fetchone()
         return row is not None
 
-    def purge(self, before: dt.datetime) -> int:
-        """Forget the sign-ups requested before `before` and never confirmed: how many."""
+    def purge(self, before: dt.datetime, now: dt.datetime) -> int:
+        """Forget the sign-ups requested before `before` and never confirmed (how many), the
+        refusals as old, and the spent proofs of work that expired by `now`."""
         with self.transaction() as db:
+            db.execute("DELETE FROM spent_proofs WHERE expires_at < ?", (iso(now),))
+            db.execute("DELETE FROM signup_refusals WHERE at < ?", (iso(before),))
             return db.execute("DELETE FROM signups WHERE requested_at < ?", (iso(before),)).rowcount
+
+    def spend(self, signature: str, expires: dt.datetime) -> bool:
+        """Record a proof of work as used: False if it was used before (a replayed form)."""
+        with self.transaction() as db:
+            return (
+                db.execute(
+                    "INSERT INTO spent_proofs(signature, expires_at) VALUES (?, ?)"
+                    " ON CONFLICT (signature) DO NOTHING",
+                    (signature, iso(expires)),
+                ).rowcount
+                == 1
+            )
+
+    def refuse(self, reason: str, at: dt.datetime) -> None:
+        """Count a sign-up turned away (no address kept: it may not be the requester's)."""
+        with self.transaction() as db:
+            db.execute("INSERT INTO signup_refusals(at, reason) VALUES (?, ?)", (iso(at), reason))
+
+    def refusals(self, since: dt.datetime) -> dict[str, int]:
+        """Sign-ups turned away since `since`, by reason."""
+        rows = self._db.execute(
+            "SELECT reason, count(*) FROM signup_refusals WHERE at >= ? GROUP BY reason"
+            " ORDER BY reason",
+            (iso(since),),
+        )
+        return {str(reason): int(n) for reason, n in rows}
 
     def log(
         self,

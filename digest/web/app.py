@@ -50,7 +50,11 @@ def create_app(
     # The store is made (or upgraded) once, here: the pages' GETs open it read-only and never
     # create anything. An unusable database is a clear error now rather than on each page.
     prepare_store(settings)
-    app = Flask(__name__, template_folder=str(BUILTIN_TEMPLATES / "web"))
+    app = Flask(
+        __name__,
+        template_folder=str(BUILTIN_TEMPLATES / "web"),
+        static_folder=str(BUILTIN_TEMPLATES / "web" / "static"),
+    )
     # A preferences form is a few hundred bytes; anything far larger is refused with 413.
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     if transports is None:

@@ -73,10 +73,12 @@ def welcome_save(token: str) -> Response:
         with here.opened(write=True) as store:
             person = here.subscriber(store, email)
             started = store.start(person, answers, here.clock())
+        with here.opened(write=True) as store:
+            first = store.first_edition(email, here.transports(), here.clock)
     except ProfileErrors as exc:
         errors += exc.messages
     except (ValueError, LibraryError) as exc:
         errors.append(str(exc))
     if errors:
         return _page(email, 400, errors=errors)
-    return _page(email, started=started)
+    return _page(email, started=started, mailed=first is not None and bool(first.sent))

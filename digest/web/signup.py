@@ -13,11 +13,13 @@ from digest.editions import (
     BadToken,
     Expired,
     PermanentFailure,
+    SignupForm,
+    new_challenge,
     read_confirm_address,
 )
 from digest.errors import DeliveryError, SubscriberError
 from digest.web.preferences import offered_zones as zones
-from digest.web.site import asker, log, page, site
+from digest.web.site import SCRIPT_POLICY, asker, log, page, site
 
 signup_pages = Blueprint("signup", __name__)
 
@@ -32,8 +34,16 @@ def _front(status: int = 200, **state: Any) -> Response:
         trending = [p.paper for p in store.trending(TRENDING_SHOWN, here.clock())]
     context = {"email": "", "interests": "", "timezone": "", "frequency": "daily", "errors": ()}
     context.update(state)
+    proof = here.settings.signup.proof_of_work
     return page(
-        "index.html", status, trending=trending, consent=CONSENT_TEXT, zones=zones(), **context
+        "index.html",
+        status,
+        policy=SCRIPT_POLICY if proof else None,
+        trending=trending,
+        consent=CONSENT_TEXT,
+        zones=zones(),
+        proof_of_work=proof,
+        **context,
     )
 
 
@@ -42,25 +52,26 @@ def front() -> Response:
     return _front()
 
 
-def _sign_up(
-    email: str, interests: list[str], trap: str, timezone: str = "", frequency: str = ""
-) -> None:
-    """Mail a confirmation if the address may get one; raise SubscriberError for a bad
-    address or interests. A filled-in trap field (a bot) is answered alike and mails nobody."""
+@signup_pages.get("/api/challenge")
+def challenge() -> Response:
+    """A fresh proof-of-work challenge for the form's script (or an API client)."""
     here = site()
-    if trap:
-        log.info("sign-up refused: the hidden field was filled in")
-        return
+    if not here.settings.signup.proof_of_work:
+        abort(404, description="This site asks no proof of work: [signup] proof_of_work = false.")
+    settings = here.settings.signup
+    found = new_challenge(here.secret, here.clock(), settings.proof_of_work_max_number)
+    response = jsonify(found)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _sign_up(form: SignupForm) -> None:
+    """Mail a confirmation if the address may get one; raise SubscriberError for a bad
+    address or interests. A bot's request (a filled-in trap, no proof of work) is answered
+    alike and mails nobody."""
+    here = site()
     with here.opened(write=True) as store:
-        outcome = store.sign_up(
-            email,
-            interests,
-            asker(),
-            here.transports(),
-            here.clock,
-            timezone=timezone,
-            frequency=frequency,
-        )
+        outcome = store.sign_up(form, asker(), here.transports(), here.clock)
     log.info("sign-up: %s", outcome)
 
 
@@ -72,8 +83,16 @@ def subscribe() -> Response:
     interests = [line for line in text.splitlines() if line.strip()][:MAX_INTERESTS]
     timezone = form.get("timezone", "")[:64]
     frequency = form.get("frequency", "daily")[:16]
+    given = SignupForm(
+        email,
+        tuple(interests),
+        timezone,
+        frequency,
+        trap=form.get("website", ""),
+        proof=form.get("altcha", ""),
+    )
     try:
-        _sign_up(email, interests, form.get("website", ""), timezone, frequency)
+        _sign_up(given)
     except SubscriberError as exc:
         return _front(
             400,
@@ -97,14 +116,18 @@ def subscribe() -> Response:
 def subscribe_json() -> tuple[Response, int]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("email"), str):
-        return jsonify(error='send {"email": "...", "interests": ["..."]}'), 400
+        return jsonify(error='send {"email": "...", "interests": ["..."], "altcha": "..."}'), 400
     interests = body.get("interests", [])
     if not isinstance(interests, list) or not all(isinstance(i, str) for i in interests):
         return jsonify(error="interests must be a list of strings"), 400
+    given = SignupForm(
+        body["email"][:MAX_FIELD_CHARS],
+        tuple(interests[:MAX_INTERESTS]),
+        trap=str(body.get("website", "")),
+        proof=str(body.get("altcha", "")),
+    )
     try:
-        _sign_up(
-            body["email"][:MAX_FIELD_CHARS], interests[:MAX_INTERESTS], str(body.get("website", ""))
-        )
+        _sign_up(given)
     except SubscriberError as exc:
         return jsonify(error=str(exc)), 400
     except (DeliveryError, PermanentFailure):
@@ -134,7 +157,7 @@ def confirm(token: str) -> Response:
     _address(token)
     try:
         with here.opened(write=True) as store:
-            email = store.confirm(token, asker(), here.transports(), here.clock)
+            email, report = store.confirm(token, asker(), here.transports(), here.clock)
     except SubscriberError as exc:
         return page("message.html", 409, title="Sign up again", text=str(exc))
     token = here.token(email, "preferences")
@@ -142,6 +165,7 @@ def confirm(token: str) -> Response:
         "confirm.html",
         email=email,
         done=True,
+        mailed=report is not None and bool(report.sent),
         preferences=f"/preferences/{token}",
         welcome=f"/welcome/{token}",
     )

@@ -38,6 +38,10 @@ PAGE_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data: https:;"
     " form-action 'self'; frame-src 'self'; frame-ancestors 'self'; base-uri 'none'"
 )
+# The sign-up form's one script: the proof of work, from this site, fetching its challenge here.
+SCRIPT_POLICY = PAGE_POLICY.replace(
+    "default-src 'none';", "default-src 'none'; script-src 'self'; connect-src 'self';"
+)
 
 
 class _Templates:
@@ -172,9 +176,9 @@ def site() -> Site:
     return found
 
 
-def page(name: str, status: int = 200, **context: Any) -> Response:
+def page(name: str, status: int = 200, *, policy: str | None = None, **context: Any) -> Response:
     response = Response(render_template(name, **context), status=status)
-    response.headers["Content-Security-Policy"] = PAGE_POLICY
+    response.headers["Content-Security-Policy"] = policy or PAGE_POLICY
     return response
 
 
