@@ -333,7 +333,7 @@ def test_a_challenge_made_before_a_key_rotation_still_checks() -> None:
 
 
 def test_without_interests_the_first_edition_waits_for_the_welcome_page(joined: Any) -> None:
-    client, _, outbox, settings = joined
+    client, _, outbox, _ = joined
     client.post("/subscribe", data={"email": "blank@example.org"})
     done = client.post(_link(outbox))
     assert "Tell us what you read" in done.text and "on its way" not in done.text
