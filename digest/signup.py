@@ -10,6 +10,7 @@ import html
 import ipaddress
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
 from digest.tokens import BadToken, make_token, read_token
@@ -130,7 +131,8 @@ def confirmation(
 ) -> tuple[EmailMessage, str]:
     """The confirmation message (text and HTML, the same plain words, no images, no tracking)
     and its Message-ID."""
-    message = EmailMessage()
+    # SMTP's policy: CRLF line ends, as the wire wants them (a bare LF makes one endless line).
+    message = EmailMessage(policy=SMTP)
     message_id = make_msgid("confirm", domain=domain)
     message["From"] = sender
     message["To"] = email

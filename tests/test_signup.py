@@ -71,6 +71,9 @@ def test_a_reader_signs_up_confirms_and_gets_the_first_edition(joined: Any) -> N
     )
     assert sent.status_code == 200 and "Check your inbox" in sent.text
     assert [to for _, to, _ in outbox.outbox] == ["New.Reader@example.org"]
+    # CRLF line ends, as SMTP wants them: with bare LFs a real relay saw one endless line.
+    wire = outbox.outbox[0][2]
+    assert wire.count(b"\n") == wire.count(b"\r\n") and max(map(len, wire.split(b"\r\n"))) <= 78
     link = _link(outbox)
     # Asked again at once: the same page, no second mail (one per address per 10 minutes).
     assert (

@@ -413,7 +413,8 @@ def recipient_fields(edition: Edition, links: Links) -> dict[str, Any]:
     return {
         "recipient": printable(edition.subscriber.email),
         "interests": printable(
-            ", ".join(i.phrase for i in edition.subscriber.interests) or "everything trending"
+            ", ".join(i.phrase for i in edition.subscriber.interests)
+            or "the papers you read and rate (no topics yet)"
         ),
         "links": {
             "browser": safe_url(links.browser),

@@ -23,12 +23,15 @@ def _page(email: str, status: int = 200, **state: Any) -> Response:
     here = site()
     with here.opened() as store:
         offered = store.starter(here.clock())
+        votes = store.votes(email)
+    rated = {p.id: verdict for verdict, papers in votes.items() for p in papers}
     return page(
         "welcome.html",
         status,
         email=email,
         topics=offered.topics,
         papers=offered.papers,
+        rated=rated,
         preferences=f"/preferences/{here.token(email, 'preferences')}",
         **{"errors": (), "started": None, **state},
     )

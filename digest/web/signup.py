@@ -70,8 +70,12 @@ def _sign_up(form: SignupForm) -> None:
     address or interests. A bot's request (a filled-in trap, no proof of work) is answered
     alike and mails nobody."""
     here = site()
-    with here.opened(write=True) as store:
-        outcome = store.sign_up(form, asker(), here.transports(), here.clock)
+    try:
+        with here.opened(write=True) as store:
+            outcome = store.sign_up(form, asker(), here.transports(), here.clock)
+    except (DeliveryError, PermanentFailure) as exc:
+        log.warning("sign-up: the confirmation was not sent: %s", exc)
+        raise
     log.info("sign-up: %s", outcome)
 
 
