@@ -970,6 +970,34 @@ def _panel(panel: Path, corpus: Path, as_json: bool) -> None:
     )
 
 
+def _library(panel: Path | None, corpus: Path, every: int, as_json: bool) -> None:
+    """`digest eval --library`: readers whose profile is their imported library."""
+    from digest.evaluate_library import arxiv_library, panel_library
+
+    if not corpus.is_dir():
+        raise DigestError(f"{corpus}: no such folder of days; name it as CORPUS")
+    with _stderr().status("ranking each day for readers with a library"):
+        found = panel_library(panel, corpus) if panel else arxiv_library(corpus, every=every)
+    figures = found.as_json()
+    if as_json:
+        click.echo(json.dumps(figures, indent=2))
+        return
+    sizes = found.library_sizes
+    svm = float(figures["svm_top10_ndcg"])  # type: ignore[arg-type]
+    top, shown = float(figures["digest_top10_ndcg"]), float(figures["digest_shown_ndcg"])  # type: ignore[arg-type]
+    click.echo(
+        f"{'panel' if panel else 'arXiv'} readers with a library: {found.readers} readers,"
+        f" libraries of {min(sizes, default=0)}-{max(sizes, default=0)} papers, {found.days}"
+        " days"
+    )
+    click.echo(f"  arxiv-sanity SVM, top 10:  nDCG@10 {svm:.3f}")
+    click.echo(f"  digest, top 10:            nDCG@10 {top:.3f} = {top / svm:.2f}x the SVM")
+    click.echo(
+        f"  digest, what emails show:  nDCG@10 {shown:.3f} = {shown / svm:.2f}x the SVM;"
+        f" {figures['shown_per_day']:.1f} a day, precision {figures['shown_precision']:.2f}"
+    )
+
+
 # What digest's shown lists are compared with, per profile kind.
 _BASELINES = ("BM25 (bm25s)", "BM25, one phrase", "arxiv-sanity SVM")
 
@@ -1001,7 +1029,16 @@ _BASELINES = ("BM25 (bm25s)", "BM25, one phrase", "arxiv-sanity SVM")
     " what the emails show; CORPUS is then the Hugging Face folder [default: DIR/../corpora/"
     "hf-daily].",
 )
-def eval_command(corpus: Path, every: int, as_json: bool, curve: bool, panel: Path | None) -> None:
+@click.option(
+    "--library",
+    is_flag=True,
+    help="Instead: readers whose profile is an imported BibTeX library of 20-50 papers of their"
+    " topic, against arxiv-sanity-lite's SVM on the same library (with --panel: the panel's"
+    " readers and days).",
+)
+def eval_command(
+    corpus: Path, every: int, as_json: bool, curve: bool, panel: Path | None, library: bool
+) -> None:
     """Measure ranking quality (nDCG@10, P@10) on arXiv daily listings against baselines.
 
     CORPUS is a folder of arXiv JSONL days [default: ../shared/corpora/arxiv-daily]."""
@@ -1012,7 +1049,14 @@ def eval_command(corpus: Path, every: int, as_json: bool, curve: bool, panel: Pa
     if panel is not None:
         given = click.get_current_context().get_parameter_source("corpus")
         days = corpus if given is click.core.ParameterSource.COMMANDLINE else None
-        _panel(panel, days or panel / ".." / "corpora" / "hf-daily", as_json)
+        hf_days = days or panel / ".." / "corpora" / "hf-daily"
+        if library:
+            _library(panel, hf_days, every, as_json)
+        else:
+            _panel(panel, hf_days, as_json)
+        return
+    if library:
+        _library(None, corpus, every, as_json)
         return
     if curve:
         with Progress(console=_stderr(), transient=True) as bar:

@@ -236,20 +236,24 @@ def _bm25_top(papers: Sequence[Paper], text: str) -> Sequence[Paper]:
 
 
 def _arxiv_sanity(papers: Sequence[Paper], topic: str, ctx: Context) -> Sequence[Paper]:
+    return svm_top(papers, ctx.liked)
+
+
+def svm_top(papers: Sequence[Paper], liked: Sequence[Paper], k: int = K) -> list[Paper]:
     """arxiv-sanity-lite's recommender: tf-idf of 1-2 grams, a linear SVM (C=0.01, balanced)
-    with the liked papers as positives and the day's candidates as negatives."""
+    with the liked papers as positives and the day's candidates as negatives; its top k."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.svm import LinearSVC
 
     texts = [document(p) for p in papers]
-    liked = [document(p) for p in ctx.liked]
+    positives = [document(p) for p in liked]
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, max_features=50_000)
-    features = vectorizer.fit_transform([*texts, *liked])
-    labels = np.r_[np.zeros(len(texts)), np.ones(len(liked))]
+    features = vectorizer.fit_transform([*texts, *positives])
+    labels = np.r_[np.zeros(len(texts)), np.ones(len(positives))]
     svm = LinearSVC(C=0.01, class_weight="balanced", max_iter=10_000, tol=1e-6)
     svm.fit(features, labels)
     scores = svm.decision_function(features[: len(texts)])
-    return [papers[i] for i in np.argsort(-scores, kind="stable")[:K]]
+    return [papers[i] for i in np.argsort(-scores, kind="stable")[:k]]
 
 
 def _centroid(papers: Sequence[Paper], topic: str, ctx: Context) -> Sequence[Paper]:

@@ -62,7 +62,7 @@ def _mail_to(smtp: SmtpServer, count: int) -> list[EmailMessage]:
         time.sleep(0.05)
     assert len(found) >= count, f"{len(found)} of {count} messages reached the relay"
     return [
-        email.message_from_bytes(m.data, policy=email.policy.default)  # type: ignore[misc]
+        email.message_from_bytes(m.data, policy=email.policy.default)
         for m in found
     ]
 

@@ -329,3 +329,22 @@ def test_a_deleted_reader_takes_library_and_consent_along_and_is_not_mailed_agai
     assert again.returncode == 0, again.stderr
     with Store.open(settings.database) as store:
         assert store.readers.suppressed("reader@example.org") is None
+
+
+def test_papers_written_as_bibtex_read_back_the_same() -> None:
+    """The eval's libraries go through the import as a reader's would: a title with braces
+    and LaTeX-looking text, the arXiv id as eprint, the abstract."""
+    from digest.evaluate_library import imported
+    from digest.models import Paper
+
+    given = Paper(
+        key="arxiv:2501.00001",
+        title="{Braces} and $\\alpha$-tuning of 50% of GPT's layers",
+        abstract="We tune {half} the layers & keep the rest.",
+        arxiv_id="2501.00001",
+        authors=("Ada Lovelace", "Alan Turing"),
+    )
+    [back] = imported([given])
+    assert back.arxiv_id == "2501.00001" and back.authors == given.authors
+    assert "tuning of 50% of GPT's layers" in back.title
+    assert back.abstract.startswith("We tune") and "keep the rest" in back.abstract

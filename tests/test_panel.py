@@ -107,3 +107,27 @@ def test_a_folder_that_is_no_panel_is_one_line(tmp_path: Path) -> None:
 def test_a_claim_holds_only_where_the_phrase_stands() -> None:
     assert claim_holds("knowledge graphs", "a knowledge-graph of drugs")
     assert not claim_holds("knowledge graphs", "To our knowledge, the graph")
+
+
+def test_readers_with_an_imported_library_against_the_svm(tmp_path: Path) -> None:
+    """`--library`: a reader whose titles fill 20+ papers of history gets that library (as a
+    BibTeX file read back), and the labelled days are ranked by it alone."""
+    panel, corpus = _panel(tmp_path)
+    start = dt.date(2025, 4, 1)
+    for n in range(10):  # three graph papers a day beside the other topics
+        path = corpus / f"{start + dt.timedelta(days=n)}.json"
+        items = json.loads(path.read_text())
+        items += [
+            _item(5000 + 10 * n + k, f"Graph Neural Networks for Case {n}-{k}",
+                  "Message passing on a graph of atoms and bonds.", 1)
+            for k in range(3)
+        ]  # fmt: skip
+        path.write_text(json.dumps(items))
+    found = CliRunner().invoke(
+        cli, ["eval", str(corpus), "--panel", str(panel), "--library", "--json"]
+    )
+    assert found.exit_code == 0, found.output
+    figures = json.loads(found.stdout)
+    assert figures["readers"] == 1 and figures["library_sizes"] == [30]
+    assert figures["digest_top10_ndcg"] == 1.0 and figures["shown_precision"] == 1.0
+    assert figures["svm_top10_ndcg"] > 0

@@ -434,3 +434,29 @@ def test_ranking_logs_no_library_debug_lines_at_the_default_level() -> None:
     )
     done = run_python(code)
     assert "DEBUG" not in done.stderr, done.stderr
+
+
+def test_a_liked_paper_the_store_holds_is_not_also_a_negative() -> None:
+    """A reader's liked papers that the store also holds (a library of recent papers) are not
+    negatives as well: a paper much like them still clears a bar (it fell to half of one)."""
+    from digest.rank import document
+
+    topics = ["protein folding", "galaxy surveys", "traffic flow", "soil bacteria", "opera"]
+    corpus = [
+        document(_paper(f"Study {n} of {topics[n % 5]}", f"We measure {topics[n % 5]} case {n}."))
+        for n in range(150)
+    ]
+    liked = [
+        _paper("Streaming speech recognition on a phone", "A small ASR encoder for speech."),
+        _paper("Whisper distillation for speech", "Faster speech recognition by distillation."),
+    ]
+    candidates = [
+        _paper("Low-latency speech recognition", "An ASR model that streams speech."),
+        _paper("Speech tokenizers for music", "We compare audio codecs on speech and music."),
+        _paper("Opera houses of Europe", "We count opera seats."),
+    ]
+    profile = Profile(liked=tuple(liked))
+    apart = Ranker(candidates, corpus=corpus).liked(profile)[0]
+    held = Ranker(candidates, corpus=[*corpus, *map(document, liked)]).liked(profile)[0]
+    assert apart[0] > 1 and held[0] > 1  # in bar units
+    assert held[0] > held[1] > held[2]

@@ -237,6 +237,10 @@ def _in_positive_medians(scores: np.ndarray, reference: np.ndarray) -> np.ndarra
     return scores / unit if unit > 0 else np.zeros_like(scores)
 
 
+# Cosine at which two texts are one paper (the same title and abstract, up to small edits).
+SAME_PAPER = 0.95
+
+
 def _fit_svm(features: csr_matrix, labels: np.ndarray, c: float) -> Any:
     """A linear SVM on `features` (float64, canonical CSR: sklearn would otherwise convert a
     copy on every fit). Called from worker threads: the caller silences ConvergenceWarning
@@ -487,6 +491,11 @@ class Ranker:
         liked = self.model.transform(liked_terms)
         nearest = (self.matrix @ liked.T).toarray().argmax(axis=1)
         background = self.corpus_matrix
+        if background is not None and background.shape[0]:
+            # A liked paper the store also holds is a positive, never a negative as well.
+            copies = (background @ liked.T).max(axis=1).toarray().ravel() >= SAME_PAPER
+            if copies.any():
+                background = background[np.flatnonzero(~copies)]
         if background is None or background.shape[0] < MIN_CALIBRATION:
             background = self.matrix if background is None else vstack([background, self.matrix])
         features = vstack([liked, background])
