@@ -26,6 +26,8 @@ class Paper:
     thumbnail_url: str | None = None
     project_url: str | None = None
     comments: int | None = None
+    # Hugging Face's `ai_keywords`: the paper's topics in a few words each ("video generation").
+    keywords: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

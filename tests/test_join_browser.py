@@ -61,10 +61,7 @@ def _mail_to(smtp: SmtpServer, count: int) -> list[EmailMessage]:
             break
         time.sleep(0.05)
     assert len(found) >= count, f"{len(found)} of {count} messages reached the relay"
-    return [
-        email.message_from_bytes(m.data, policy=email.policy.default)
-        for m in found
-    ]
+    return [email.message_from_bytes(m.data, policy=email.policy.default) for m in found]
 
 
 def _text(message: EmailMessage) -> str:

@@ -29,6 +29,7 @@ DOOR = (
     "digest.schedule",
     "digest.demo",
     "digest.evaluate",
+    "digest.evaluate_library",
     "digest.panel",
 )
 

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
+from pathlib import Path
 
 import pytest
 
 from digest.errors import DumpError
 from digest.sources import load_snapshot, parse_snapshot
+from digest.store import Store
 
 from .conftest import CORPORA, shared_or_skip
 
@@ -80,3 +83,21 @@ def test_a_ten_megabyte_single_line_api_response_is_fine() -> None:
     data = json.dumps(items).encode()
     assert b"\n" not in data and len(data) > 10_000_000
     assert len(parse_snapshot(data, "big.json").papers) == 5000
+
+
+def test_hf_keywords_are_kept_and_stored_and_bad_ones_dropped(tmp_path: Path) -> None:
+    items = [_hf_item(f"2501.0001{n}", title) for n, title in enumerate(("Keyed", "Odd", "None"))]
+    keywords = ["Video Generation", " world\nmodels ", "video generation", 7, "x" * 81]
+    items[0]["paper"]["ai_keywords"] = keywords  # type: ignore[index]
+    items[1]["paper"]["ai_keywords"] = "not a list"  # type: ignore[index]
+    snapshot = parse_snapshot(json.dumps(items).encode(), "hf.json")
+    keyed, odd, none = snapshot.papers
+    assert keyed.keywords == ("Video Generation", "world models", "video generation")
+    assert odd.keywords == none.keywords == ()
+    now = dt.datetime(2025, 1, 15, tzinfo=dt.UTC)
+    with Store.open(tmp_path / "k.sqlite") as store:
+        store.catalog.ingest(snapshot, now)
+        ids = [p.id for p in store.catalog.recent_papers(now)]
+        assert store.catalog.keywords(ids) == {
+            ids[0]: ("Video Generation", "video generation", "world models")
+        }

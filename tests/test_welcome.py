@@ -140,3 +140,23 @@ def test_a_library_larger_than_the_other_forms_allow_is_taken(welcome: Any) -> N
     # Elsewhere the limit stands.
     big = client.post("/subscribe", data={"email": "a@example.org", "interests": "x" * 70_000})
     assert big.status_code == 413
+
+
+def test_listing_keywords_two_papers_share_are_suggested_too() -> None:
+    """Hugging Face's `ai_keywords`: a phrase two papers' lists share is offered even when no
+    title holds it, counted as the ranker would match it; a one-off or bracketed one is not."""
+    from digest.models import Paper
+    from digest.rank.topics import suggested_topics
+
+    papers = [
+        Paper(key="a", title="Fast Samplers", abstract="We speed up flow matching samplers."),
+        Paper(key="b", title="Straight Paths", abstract="Flow matching with straight paths."),
+        Paper(key="c", title="Other Things", abstract="Nothing shared here at all."),
+    ]
+    keywords = [
+        ["Flow Matching", "Retrieval-Augmented Generation (RAG)"],
+        ["flow matching", "Retrieval-Augmented Generation (RAG)", "one-off idea"],
+        [],
+    ]
+    assert suggested_topics(papers) == []
+    assert suggested_topics(papers, keywords=keywords) == [("flow matching", 2)]

@@ -38,7 +38,10 @@ def starter(store: Store, now: dt.datetime) -> Starter:
     """The week's shared topics, and one well-upvoted paper of each in turn (then the most
     upvoted others) to rate: the reader sees the store's range, not ten papers of one topic."""
     recent = store.catalog.recent_papers(now - RECENT)
-    topics = suggested_topics([p.paper for p in recent], TOPICS)
+    keywords = store.catalog.keywords(p.id for p in recent)
+    topics = suggested_topics(
+        [p.paper for p in recent], TOPICS, [keywords.get(p.id, ()) for p in recent]
+    )
     popular = sorted(recent, key=lambda p: -(p.paper.upvotes or 0))
     chosen: dict[int, StoredPaper] = {}
     for phrase, _ in topics:

@@ -53,12 +53,17 @@ def _stop() -> frozenset[str]:
     return frozenset(ENGLISH_STOP_WORDS) | stop_words()
 
 
-def suggested_topics(papers: Sequence[Paper], limit: int = 16) -> list[tuple[str, int]]:
-    """Up to `limit` phrases of the papers' titles that at least two papers share, the most
-    papers first, none inside another chosen one; each with how many papers it matches
-    (title or abstract)."""
+def suggested_topics(
+    papers: Sequence[Paper], limit: int = 16, keywords: Sequence[Sequence[str]] = ()
+) -> list[tuple[str, int]]:
+    """Up to `limit` phrases that at least two papers share, the most papers first, none
+    inside another chosen one; each with how many papers it matches (title or abstract, as
+    the ranker matches). The phrases come from the titles, and from the listings' keywords
+    (Hugging Face's `ai_keywords`, one list per paper) that two papers' lists share."""
     texts = [f"{p.title}. {p.abstract}" for p in papers]
     in_titles = Counter(gram for p in papers for gram in _grams(p.title))
+    tagged = Counter(k for words in keywords for k in {_keyword(w) for w in words} if k)
+    in_titles.update({k: n for k, n in tagged.items() if n >= 2})
     # One spelling per phrase (language model, language models): the titles' most common.
     spelled: dict[str, str] = {}
     for gram, _ in in_titles.most_common():
@@ -82,6 +87,19 @@ def suggested_topics(papers: Sequence[Paper], limit: int = 16) -> list[tuple[str
         if gram not in wider and not any(gram in c or c in gram for c, _ in chosen):
             chosen.append((gram, matched[gram]))
     return chosen
+
+
+def _keyword(word: str) -> str:
+    """A listing's keyword as a phrase to suggest: 2 to 4 plain words, lower case, none of
+    how papers are written ("Retrieval-Augmented Generation (RAG)" is not one: no brackets)."""
+    text = word.strip().lower()
+    if not _RUN.fullmatch(text):
+        return ""
+    words = text.split()
+    stop = _stop()
+    if not 2 <= len(words) <= 4 or words[0] in stop or words[-1] in stop:
+        return ""
+    return "" if any(w in _BOILERPLATE for w in words) else text
 
 
 def _singular(gram: str) -> str:

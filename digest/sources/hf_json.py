@@ -84,7 +84,21 @@ def _paper(item: dict[str, Any], where: str) -> Paper:
         thumbnail_url=thumbnail if isinstance(thumbnail, str) else None,
         project_url=project if isinstance(project, str) else None,
         comments=_count(item.get("numComments", paper.get("numComments"))),
+        keywords=_keywords(paper.get("ai_keywords")),
     )
+
+
+MAX_KEYWORDS = 40
+MAX_KEYWORD_CHARS = 80
+
+
+def _keywords(value: Any) -> tuple[str, ...]:
+    """`ai_keywords` as one line each (at most MAX_KEYWORDS, each at most MAX_KEYWORD_CHARS);
+    anything that is not a list of strings is no keywords, the paper kept."""
+    if not isinstance(value, list):
+        return ()
+    found = (clean_line(k) for k in value[:MAX_KEYWORDS] if isinstance(k, str))
+    return tuple(dict.fromkeys(k for k in found if k and len(k) <= MAX_KEYWORD_CHARS))
 
 
 def _count(value: Any) -> int | None:

@@ -52,6 +52,8 @@ def write_hf_json(papers: Sequence[Paper]) -> str:
             item["githubRepo"] = paper.code_url
         if paper.project_url:
             item["projectPage"] = paper.project_url
+        if paper.keywords:
+            item["ai_keywords"] = list(paper.keywords)
         outer: dict[str, object] = {"paper": item, "title": paper.title}
         if paper.thumbnail_url:
             outer["thumbnail"] = paper.thumbnail_url

@@ -215,6 +215,7 @@ class Catalog(Connected):
         new_rows: list[tuple[object, ...]] = []
         new_positions: list[int] = []
         sightings: list[tuple[int, int, int, int | None]] = []
+        keyword_rows: list[tuple[int, str]] = []
         learned_ids: list[tuple[str, int]] = []
         details: list[tuple[object, ...]] = []  # what a paper seen by title only lacked
         moves: list[UpvoteMove] = []
@@ -239,6 +240,7 @@ class Catalog(Connected):
             if known.arxiv_id:
                 by_id[known.arxiv_id] = known
             sightings.append((snapshot_id, known.id, pos, paper.upvotes))
+            keyword_rows.extend((known.id, k) for k in paper.keywords)
         db.executemany(
             "INSERT INTO papers(id, arxiv_id, title_key, title, abstract, authors, author_count,"
             " published, upvotes, url, pdf_url, code_url, first_snapshot_id, first_seen,"
@@ -247,6 +249,11 @@ class Catalog(Connected):
             new_rows,
         )
         db.executemany("UPDATE papers SET arxiv_id = ? WHERE id = ?", learned_ids)
+        # Keywords as the newest listing gives them (a paper listed before without any, too).
+        db.executemany(
+            "INSERT INTO paper_keywords(paper_id, keyword) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            keyword_rows,
+        )
         # A paper first listed without an id (a page dump: an author count, no links) takes
         # what the richer listing knows, where it had nothing.
         db.executemany(
@@ -305,6 +312,18 @@ class Catalog(Connected):
             params,
         )
         return [row_to_paper(row) for row in rows]
+
+    def keywords(self, paper_ids: Iterable[int]) -> dict[int, tuple[str, ...]]:
+        """The listings' keywords (Hugging Face's `ai_keywords`) of these papers, if any."""
+        rows = self._db.execute(
+            "SELECT paper_id, keyword FROM paper_keywords"
+            " WHERE paper_id IN (SELECT value FROM json_each(?)) ORDER BY paper_id, keyword",
+            (list(paper_ids),),
+        )
+        found: dict[int, list[str]] = {}
+        for paper_id, keyword in rows:
+            found.setdefault(int(paper_id), []).append(str(keyword))
+        return {paper_id: tuple(words) for paper_id, words in found.items()}
 
     def most_upvoted(self, since: dt.datetime, limit: int) -> list[StoredPaper]:
         """The `limit` most upvoted papers first seen since `since` (newest first among equals)."""

@@ -146,6 +146,11 @@ CREATE TABLE IF NOT EXISTS signup_refusals (
     reason TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS signup_refusals_at ON signup_refusals(at);
+CREATE TABLE IF NOT EXISTS paper_keywords (
+    paper_id INTEGER NOT NULL REFERENCES papers(id),
+    keyword TEXT NOT NULL,
+    PRIMARY KEY (paper_id, keyword)
+) WITHOUT ROWID;
 """
 
 # The same tables in PostgreSQL, spelled from SQLite's: ids are bigint (the dumps' ids are
@@ -225,7 +230,7 @@ MIGRATIONS: dict[int, tuple[Callable[[Database], None], ...]] = {
     7: (_add_claim_columns,),  # several senders: claims and leases; shared relay rate limit
     8: (_tables_only,),  # sign-ups and the consent log
     9: (_tables_only,),  # readers' libraries; hashes of deleted addresses
-    10: (_tables_only,),  # spent proofs of work; refused sign-ups
+    10: (_tables_only,),  # spent proofs of work; refused sign-ups; Hugging Face keywords
 }
 assert max(MIGRATIONS) == SCHEMA_VERSION
 
