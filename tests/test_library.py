@@ -92,7 +92,7 @@ def test_an_arxiv_id_is_found_wherever_an_exporter_put_it() -> None:
         "doi:10.1000/xyz.123",
     )
     reasons = {s.entry: s.reason for s in bib.skipped}
-    assert reasons["ATTENTION is all you need"] == "the same paper as an earlier entry"
+    assert reasons["ATTENTION is all you need"] == "the same title as an earlier entry"
     assert any(r.startswith("not valid BibTeX") for r in reasons.values())
     assert bib.read == len(bib.entries) + len(bib.skipped) == 6
 
@@ -187,7 +187,7 @@ def test_the_import_reports_what_it_read_matched_and_skipped(tmp_path: Path) -> 
     # Kept by title alone: Deep residual learning, the French one, DDPM, the stored paper's
     # entry has the store's abstract; Reading with HTML.
     assert report["without_abstract"] == 4
-    assert [s["reason"] for s in report["skipped"]].count("the same paper as an earlier entry") == 2
+    assert [s["reason"] for s in report["skipped"]].count("the same title as an earlier entry") == 2
     assert {"entry", "reason"} == set(report["skipped"][0])
     assert report["library"] == report["added"] == 8 + 3 - len(report["skipped"]) == 7
     # Importing the same files again adds nothing.
@@ -348,3 +348,40 @@ def test_papers_written_as_bibtex_read_back_the_same() -> None:
     assert back.arxiv_id == "2501.00001" and back.authors == given.authors
     assert "tuning of 50% of GPT's layers" in back.title
     assert back.abstract.startswith("We tune") and "keep the rest" in back.abstract
+
+
+def test_a_repeated_title_is_said_to_be_a_title_and_a_repeated_id_a_paper() -> None:
+    """A journal's library repeats column titles ("Editorial") in every issue: kept once, and
+    the reader is told it was for the title, not that it is the same paper."""
+    data = (
+        b"@article{a, title={Editorial}, year={1990}}\n@article{b, title={Editorial}, year={1991}}"
+        b"\n@article{c, title={X}, eprint={2401.00001}}\n@article{d, title={Y}, eprint={2401.00001}}"
+    )
+    found = read_library("journal.bib", data)
+    assert [e.title for e in found.entries] == ["Editorial", "X"]
+    assert [(s.entry, s.reason) for s in found.skipped] == [
+        ("Editorial", "the same title as an earlier entry"),
+        ("Y", "the same paper as an earlier entry"),
+    ]
+
+
+def test_web_of_science_plain_text_exports_are_read() -> None:
+    """Web of Science's "plain text" export (FN, PT … ER tags, lines continued by indent),
+    whatever the file is called; and a RIS entry whose only title is its short title."""
+    wos = (
+        "\ufeffFN Clarivate Analytics Web of Science\nVR 1.0\nPT J\nAU Doe, J\n   Roe, R\n"
+        "AF Doe, Jane\n   Roe, Richard\nTI Graph neural networks for\n   sea ice forecasts\n"
+        "AB We forecast sea ice with message passing.\nPY 2023\nDI 10.1234/ice.2023.1\nER\n\n"
+        "PT J\nAU Poe, E\nTI Tides\nPY 2021\nER\n\nEF\n"
+    ).encode()
+    for name in ("savedrecs.txt", "export.ris"):
+        found = read_library(name, wos)
+        assert [e.title for e in found.entries] == [
+            "Graph neural networks for sea ice forecasts",
+            "Tides",
+        ]
+        first = found.entries[0]
+        assert first.authors == ("Jane Doe", "Richard Roe") and first.doi == "10.1234/ice.2023.1"
+        assert first.abstract == "We forecast sea ice with message passing." and first.year == 2023
+    short = read_library("x.ris", b"TY  - JOUR\nST  - Only a short title\nPY  - 2020\nER  - \n")
+    assert [e.title for e in short.entries] == ["Only a short title"]

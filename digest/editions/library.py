@@ -90,7 +90,7 @@ def store_library(
 def _merged(reads: Sequence[LibraryRead]) -> tuple[list[LibraryEntry], list[Skipped]]:
     """Every file's entries, a paper in several files once; every file's skipped ones."""
     entries, twice = first_of_each(
-        (e for r in reads for e in r.entries), "the same paper as an entry of another file"
+        (e for r in reads for e in r.entries), "an entry of another file"
     )
     return entries, [*(s for r in reads for s in r.skipped), *twice]
 

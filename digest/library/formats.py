@@ -146,25 +146,41 @@ def read_bibtex(text: str) -> Iterator[Read]:
         )
 
 
+WOS = re.compile(r"\A\ufeff?\s*(?:FN |PT [A-Z]\b)")
+
+
 def read_ris(text: str) -> Iterator[Read]:
-    """RIS: EndNote, Mendeley, Zotero, Papers, most publishers' "cite" buttons."""
+    """RIS: EndNote, Mendeley, Zotero, Papers, most publishers' "cite" buttons; and Web of
+    Science's tagged export (its "plain text" file: FN, PT … ER), which rispy reads alike."""
     import rispy
 
+    wos = WOS.match(text) is not None
+    end = "ER" if wos else "ER  -"
     lines = text.rstrip().splitlines()
-    if lines and not lines[-1].startswith("ER  -"):
-        text = text.rstrip() + "\nER  - \n"  # a last entry without its end tag is still one
+    if lines and not lines[-1].startswith(end):
+        text = text.rstrip() + ("\nER\n" if wos else "\nER  - \n")  # a last entry lacking its end
     try:
-        items = rispy.loads(text)
+        items = rispy.loads(text, implementation=rispy.WokParser) if wos else rispy.loads(text)
     except Exception as error:
         raise LibraryError(f"not valid RIS: {' '.join(str(error).split())[:200]}") from None
     for number, item in enumerate(items, 1):
-        title = _first(item, "title", "primary_title", "translated_title")
+        title = _first(
+            item, "title", "primary_title", "document_title", "translated_title", "short_title"
+        )
         yield _entry(
             _Fields(
                 label=_label("RIS", number, str(item.get("id", "")), title),
                 title=title,
                 abstract=_first(item, "abstract", "notes_abstract"),
-                authors=tuple(map(str, item.get("authors") or item.get("first_authors") or ())),
+                authors=tuple(
+                    map(
+                        str,
+                        item.get("author_full_name")
+                        or item.get("authors")
+                        or item.get("first_authors")
+                        or (),
+                    )
+                ),
                 doi=_first(item, "doi"),
                 urls=tuple(map(str, item.get("urls") or ())),
                 mentions=(

@@ -12,7 +12,7 @@ from pathlib import PurePath
 
 from digest.errors import LibraryError
 from digest.identity import title_key
-from digest.library.formats import READERS, Skipped
+from digest.library.formats import READERS, WOS, Skipped
 from digest.models import LibraryEntry
 
 # A 4,000-paper library with abstracts is about 6 MB of BibTeX.
@@ -73,7 +73,7 @@ def _read(data: bytes, name: str) -> LibraryRead:
     found = list(READERS[kind](text))
     skipped = [f for f in found if isinstance(f, Skipped)]
     entries, twice = first_of_each(
-        (f for f in found if isinstance(f, LibraryEntry)), "the same paper as an earlier entry"
+        (f for f in found if isinstance(f, LibraryEntry)), "an earlier entry"
     )
     skipped += twice
     if len(entries) + len(skipped) > MAX_ENTRIES:
@@ -84,21 +84,26 @@ def _read(data: bytes, name: str) -> LibraryRead:
 
 
 def first_of_each(
-    entries: Iterable[LibraryEntry], reason: str
+    entries: Iterable[LibraryEntry], earlier: str
 ) -> tuple[list[LibraryEntry], list[Skipped]]:
-    """Each paper once: an entry with the key (arXiv id), DOI or folded title of an earlier
-    one is skipped with `reason`."""
+    """Each paper once: an entry with the arXiv id, DOI or folded title of an `earlier` one
+    ("an earlier entry") is skipped, saying which: two columns called "Editorial" are kept
+    once, and the reader is told it is for their title."""
     kept: list[LibraryEntry] = []
     skipped: list[Skipped] = []
     seen: set[str] = set()
     for entry in entries:
-        keys = {entry.key, *((f"doi:{entry.doi}",) if entry.doi else ())}
-        if entry.title:
-            keys.add(title_key(entry.title))
-        if keys & seen:
-            skipped.append(Skipped(entry.title[:80], reason))
+        ids = {f"doi:{entry.doi}"} if entry.doi else set()
+        if entry.arxiv_id:
+            ids.add(entry.key)
+        title = {title_key(entry.title)} if entry.title else set()
+        if ids & seen:
+            skipped.append(Skipped(entry.title[:80], f"the same paper as {earlier}"))
             continue
-        seen.update(keys)
+        if title & seen:
+            skipped.append(Skipped(entry.title[:80], f"the same title as {earlier}"))
+            continue
+        seen.update(ids | title)
         kept.append(entry)
     return kept, skipped
 
@@ -136,7 +141,7 @@ def _format(name: str, text: str) -> str:
         return _SUFFIXES[suffix]
     if head.startswith(("[", "{")):
         return "csl-json"
-    if _COUNTERS["ris"].search(text[:100_000]):
+    if _COUNTERS["ris"].search(text[:100_000]) or WOS.match(text):
         return "ris"
     if _COUNTERS["bibtex"].search(text[:100_000]):
         return "bibtex"
