@@ -354,8 +354,10 @@ def test_a_repeated_title_is_said_to_be_a_title_and_a_repeated_id_a_paper() -> N
     """A journal's library repeats column titles ("Editorial") in every issue: kept once, and
     the reader is told it was for the title, not that it is the same paper."""
     data = (
-        b"@article{a, title={Editorial}, year={1990}}\n@article{b, title={Editorial}, year={1991}}"
-        b"\n@article{c, title={X}, eprint={2401.00001}}\n@article{d, title={Y}, eprint={2401.00001}}"
+        b"@article{a, title={Editorial}, year={1990}}\n"
+        b"@article{b, title={Editorial}, year={1991}}\n"
+        b"@article{c, title={X}, eprint={2401.00001}}\n"
+        b"@article{d, title={Y}, eprint={2401.00001}}"
     )
     found = read_library("journal.bib", data)
     assert [e.title for e in found.entries] == ["Editorial", "X"]
