@@ -1,0 +1,348 @@
+"""What a message that came back is: a hard bounce (the address is dead), a soft one (not
+delivered this time, or for what was sent), a warning that delivery is still being tried, a
+complaint, an auto-reply, a delivery or read receipt, or none of these.
+
+The standard parts decide where a server wrote them: a feedback report (RFC 5965) is a
+complaint; a delivery-status part (RFC 3464) gives each recipient's action, status code and
+diagnostic. The status code decides where it is specific (digest.bounces.patterns); a server
+that says "5.0.0" or nothing is judged by its words, never by the 5 alone. For the reports that
+follow no standard (Exim, qmail, old Sendmail, Microsoft, Yahoo…), flufl.bounce, GNU Mailman's
+detectors, finds the recipients and the report's own words decide the kind."""
+
+from __future__ import annotations
+
+import enum
+import html
+import logging
+import re
+from dataclasses import dataclass
+from email.message import Message
+from email.utils import getaddresses, parseaddr
+
+from digest.bounces.patterns import (
+    DEAD,
+    DEAD_CODES,
+    DELAYED,
+    NOT_DEAD,
+    REPORT_SUBJECT,
+    REPORTER,
+    RETURNED,
+    STATUS,
+)
+
+log = logging.getLogger("digest.bounces")
+
+MAX_PARTS = 200  # a report has a handful; thousands are a MIME bomb
+MAX_DEPTH = 12
+MAX_TEXT = 20_000  # characters of a report's own words that are read
+_TAG = re.compile(r"<[^>]+>")
+# Lines a report quotes from the returned message ("Subject: …" of an Exchange report).
+_QUOTED = re.compile(r"^[ \t>]*(?:subject|sent|date|cc)[ \t]*:.*$", re.I | re.M)
+_ADDRESS = re.compile(r"[\w.+'=-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+class Kind(enum.StrEnum):
+    """What a message that came back is (`kind` in `digest bounces process --json`)."""
+
+    HARD = "hard"  # the address is dead: suppress at once
+    SOFT = "soft"  # not delivered this time: counted
+    DELAYED = "delayed"  # still being retried: never counts
+    COMPLAINT = "complaint"  # "this is spam": unsubscribe and suppress
+    AUTO_REPLY = "auto-reply"  # vacation and other answering machines: never counts
+    DELIVERED = "delivered"  # a delivery or read receipt: resets the soft count
+    UNRECOGNISED = "unrecognised"  # none of these: nothing happens
+
+
+# When recipients of one report fare differently, the report is named after the gravest.
+_GRAVITY = (Kind.COMPLAINT, Kind.HARD, Kind.SOFT, Kind.DELAYED, Kind.DELIVERED)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One message's kind, the recipients it is about, the status code and the server's
+    words (one line), and what identifies the message that bounced (its Message-ID)."""
+
+    kind: Kind
+    recipients: tuple[str, ...] = ()
+    status: str = ""
+    diagnostic: str = ""
+    original_id: str = ""
+
+
+class TooComplex(ValueError):
+    """More MIME parts, or deeper nesting, than a delivery report ever has."""
+
+
+def parts(message: Message) -> list[Message]:
+    """Every part, depth first, refusing a MIME bomb (TooComplex)."""
+    found: list[Message] = []
+    stack: list[tuple[Message, int]] = [(message, 0)]
+    while stack:
+        part, depth = stack.pop()
+        if depth > MAX_DEPTH or len(found) >= MAX_PARTS:
+            raise TooComplex(f"more than {MAX_PARTS} MIME parts or {MAX_DEPTH} levels deep")
+        found.append(part)
+        payload = part.get_payload()
+        if isinstance(payload, list):
+            stack.extend(
+                (child, depth + 1) for child in reversed(payload) if isinstance(child, Message)
+            )
+    return found
+
+
+def classify(message: Message) -> Verdict:
+    """The kind of one message that came back (see the module's doc)."""
+    try:
+        every = parts(message)
+    except TooComplex as exc:
+        return Verdict(Kind.UNRECOGNISED, diagnostic=str(exc))
+    types = [p.get_content_type() for p in every]
+    original = _original_id(every)
+    if "message/feedback-report" in types:
+        return _complaint(every, original)
+    if "message/delivery-status" in types:
+        found = _from_status_parts(every, message, original)
+        if found is not None:
+            return found
+    if "message/disposition-notification" in types:
+        found = _from_disposition(every, message, original)
+        if found is not None:
+            return found
+    if _is_report(message, types):
+        return _from_words(message, every, original)
+    if _is_auto_reply(message):
+        return Verdict(Kind.AUTO_REPLY, _senders(message), original_id=original)
+    return Verdict(Kind.UNRECOGNISED, original_id=original)
+
+
+def _is_report(message: Message, types: list[str]) -> bool:
+    sender = f"{message.get('From', '')} {message.get('Sender', '')}"
+    return bool(
+        message.get("X-Failed-Recipients")
+        or "multipart/report" in types
+        or REPORTER.search(sender)
+        or REPORT_SUBJECT.search(str(message.get("Subject", "")))
+        or str(message.get("Return-Path", "")).strip() == "<>"
+        or "failure" in str(message.get("Auto-Submitted", "")).lower()
+    )
+
+
+def _is_auto_reply(message: Message) -> bool:
+    """RFC 3834's Auto-Submitted: auto-replied, and the older markers vacation programs set."""
+    submitted = str(message.get("Auto-Submitted", "")).lower()
+    precedence = str(message.get("Precedence", "")) + str(message.get("X-Precedence", ""))
+    subject = str(message.get("Subject", "")).lower()
+    return bool(
+        submitted.startswith("auto-replied")
+        or message.get("X-Autoreply")
+        or message.get("X-Autorespond")
+        or "auto_reply" in precedence.lower()
+        or re.search(r"auto(?:matic)?[ -]?reply|out of (?:the )?office|vacation|abwesen", subject)
+    )
+
+
+def _senders(message: Message) -> tuple[str, ...]:
+    return tuple(a for _, a in getaddresses([str(message.get("From", ""))]) if a)
+
+
+# -- RFC 5965: complaints ----------------------------------------------------------------------
+
+
+def _complaint(every: list[Message], original: str) -> Verdict:
+    fields = _fields(next(p for p in every if p.get_content_type() == "message/feedback-report"))
+    kind = fields[0].get("Feedback-Type", "abuse").strip().lower() if fields else "abuse"
+    if kind in ("not-spam", "auth-failure"):
+        return Verdict(Kind.UNRECOGNISED, diagnostic=f"feedback report: {kind}")
+    recipients = [_address(b.get("Original-Rcpt-To", "")) for b in fields]
+    embedded = next(
+        (p for p in every if p.get_content_type() in ("message/rfc822", "text/rfc822-headers")),
+        None,
+    )
+    if not any(recipients) and embedded is not None:
+        inner = _inner(embedded)
+        recipients = [a for _, a in getaddresses([str(inner.get("To", ""))])] if inner else []
+    return Verdict(
+        Kind.COMPLAINT,
+        tuple(dict.fromkeys(r for r in recipients if r)),
+        diagnostic=f"feedback report: {kind}",
+        original_id=original,
+    )
+
+
+# -- RFC 3464: delivery status notifications -------------------------------------------------
+
+
+def _from_status_parts(every: list[Message], message: Message, original: str) -> Verdict | None:
+    """Each recipient's fate from the delivery-status parts; None if they name nobody."""
+    blocks = [
+        block
+        for part in every
+        if part.get_content_type() == "message/delivery-status"
+        for block in _fields(part)
+        if block.get("Final-Recipient") or block.get("Original-Recipient")
+    ]
+    if not blocks:
+        return None
+    words = _report_words(message, every)
+    fates: list[tuple[Kind, str, str, str]] = []
+    for block in blocks:
+        who = _address(block.get("Original-Recipient", "")) or _address(
+            block.get("Final-Recipient", "")
+        )
+        action = block.get("Action", "failed").strip().lower()
+        status = " ".join(str(block.get("Status", "")).split())
+        diagnostic = " ".join(str(block.get("Diagnostic-Code", "")).split())
+        if action.startswith(("delivered", "relayed", "expanded")):
+            fates.append((Kind.DELIVERED, who, status, diagnostic))
+        elif action.startswith("delayed"):
+            fates.append((Kind.DELAYED, who, status, diagnostic))
+        else:
+            kind, code = judge(f"{status} {diagnostic}", words if not diagnostic else "")
+            fates.append((kind, who, code or status, diagnostic or _line(words)))
+    gravest = min(fates, key=lambda f: _GRAVITY.index(f[0]))
+    recipients = tuple(dict.fromkeys(f[1] for f in fates if f[0] is gravest[0] and f[1]))
+    return Verdict(gravest[0], recipients, gravest[2][:40], gravest[3][:300], original)
+
+
+def _fields(part: Message) -> list[Message]:
+    """The header blocks of a delivery-status or feedback-report part."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return [p for p in payload if isinstance(p, Message)]
+    from email import message_from_string
+
+    text = str(payload)
+    return [message_from_string(block) for block in re.split(r"\n\s*\n", text) if block.strip()]
+
+
+def _from_disposition(every: list[Message], message: Message, original: str) -> Verdict | None:
+    """RFC 8098: a read receipt (displayed, dispatched, processed) is a delivery; a message
+    deleted unread (a Sieve "reject": "Quota exceeded") is judged by its words."""
+    part = next(p for p in every if p.get_content_type() == "message/disposition-notification")
+    fields = _fields(part)
+    disposition = str(fields[0].get("Disposition", "")).lower() if fields else ""
+    original = original or (str(fields[0].get("Original-Message-ID", "")).strip() if fields else "")
+    if re.search(r";\s*(?:displayed|dispatched|processed)", disposition):
+        return Verdict(Kind.DELIVERED, original_id=original)
+    if "deleted" in disposition or "denied" in disposition:
+        return _from_words(message, every, original)
+    return None
+
+
+# -- the reports that follow no standard -------------------------------------------------------
+
+
+def _from_words(message: Message, every: list[Message], original: str) -> Verdict:
+    words = _report_words(message, every)
+    recipients = _failed_recipients(message, words)
+    if DELAYED.search(words) and not DEAD.search(words):
+        return Verdict(Kind.DELAYED, recipients, diagnostic=_line(words), original_id=original)
+    kind, code = judge(words, "")
+    return Verdict(kind, recipients, code, _line(words), original)
+
+
+def judge(said: str, fallback: str) -> tuple[Kind, str]:
+    """HARD or SOFT for a failure, and the status code it gave: a dead-address code decides
+    unless the words say it is not dead; a 4.x.x code is never dead; a specific other code
+    (5.2.2 full, 5.7.1 policy…) is soft; otherwise (5.0.0, x.x.0, no code) the words decide,
+    the report's own words when the server gave none."""
+    text = said if said.strip() else fallback
+    codes = [".".join(m.groups()) for m in STATUS.finditer(text)] or [
+        ".".join(m.groups()) for m in STATUS.finditer(fallback)
+    ]
+    code = next((c for c in codes if c in DEAD_CODES), codes[0] if codes else "")
+    if code in DEAD_CODES:  # only the server's own words for this recipient may overrule it
+        return (Kind.SOFT if NOT_DEAD.search(text) else Kind.HARD), code
+    words = text if DEAD.search(text) or NOT_DEAD.search(text) else f"{text} {fallback}"
+    if NOT_DEAD.search(words):
+        return Kind.SOFT, code
+    if code.startswith("4.") or (code and not code.endswith(".0")):
+        return Kind.SOFT, code
+    return (Kind.HARD if DEAD.search(words) else Kind.SOFT), code
+
+
+def _report_words(message: Message, every: list[Message]) -> str:
+    """The report's own words: its text parts before the returned message, tags stripped,
+    the returned copy and quoted header lines cut off."""
+    texts = []
+    for part in every[1:] if message.is_multipart() else every:
+        kind = part.get_content_type()
+        if kind in ("message/rfc822", "text/rfc822-headers", "message/rfc822-headers"):
+            break
+        if kind in ("text/plain", "text/html"):
+            texts.append(_decoded(part))
+    text = "\n".join(texts)
+    cut = RETURNED.search(text)
+    if cut:
+        text = text[: cut.start()]
+    text = _QUOTED.sub("", html.unescape(_TAG.sub(" ", text)))
+    return text[:MAX_TEXT]  # not the subject: it often quotes the returned message's
+
+
+def _decoded(part: Message) -> str:
+    raw = part.get_payload(decode=True)
+    if not isinstance(raw, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return raw.decode(charset, "replace")
+    except LookupError:
+        return raw.decode("latin-1")
+
+
+def _failed_recipients(message: Message, words: str) -> tuple[str, ...]:
+    """Who did not get the message: X-Failed-Recipients, else what flufl.bounce's detectors
+    find, else the addresses in the report's own words (not the reporter's)."""
+    named = [a for _, a in getaddresses([str(message.get("X-Failed-Recipients", ""))]) if a]
+    if not named:
+        named = _flufl(message)
+    if not named:
+        named = [a for a in _ADDRESS.findall(words) if not REPORTER.search(a.split("@")[0])]
+    return tuple(dict.fromkeys(a.strip("<>.").lower() for a in named if "@" in a))
+
+
+def _flufl(message: Message) -> list[str]:
+    from flufl.bounce import all_failures
+
+    try:
+        temporary, permanent = all_failures(message)
+    except Exception:  # a detector that trips over a hostile message finds nobody
+        log.debug("flufl.bounce failed on a message", exc_info=True)
+        return []
+    return [a.decode("utf-8", "replace") for a in (*permanent, *temporary)]
+
+
+def _original_id(every: list[Message]) -> str:
+    """The Message-ID of the returned message (its copy, or its headers), if any."""
+    for part in every:
+        if part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
+            inner = _inner(part)
+            if inner is not None and inner.get("Message-ID"):
+                return str(inner.get("Message-ID")).strip()
+    return ""
+
+
+def _inner(part: Message) -> Message | None:
+    payload = part.get_payload()
+    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+        return payload[0]
+    if isinstance(payload, str):
+        from email import message_from_string
+
+        return message_from_string(payload)
+    return None
+
+
+def _address(field: str) -> str:
+    """The address of a Final-Recipient / Original-Recipient / Original-Rcpt-To value."""
+    value = field.split(";", 1)[-1].strip()
+    return parseaddr(value)[1].lower() if "@" in value else ""
+
+
+def _line(words: str) -> str:
+    """The report's most telling line: one that says why, else its first non-empty one."""
+    lines = [" ".join(line.split()) for line in words.splitlines() if line.strip()]
+    for line in lines[1:]:
+        if DEAD.search(line) or NOT_DEAD.search(line) or STATUS.search(line):
+            return line[:300]
+    return (lines[1] if len(lines) > 1 else lines[0] if lines else "")[:300]
