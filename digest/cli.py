@@ -602,6 +602,41 @@ def feedback_command(
 
 
 @cli.group()
+def bounces() -> None:
+    """Bounces and complaints that arrived after the relay accepted a message."""
+
+
+@bounces.command("process")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=True))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per message, a line each.")
+@click.option("--dry-run", is_flag=True, help="Classify and match only; change nothing.")
+@pass_context
+def bounces_process(obj: _Context, paths: tuple[Path, ...], as_json: bool, dry_run: bool) -> None:
+    """Read bounces from message files, Maildir folders or mbox files: each message is called
+    hard, soft, delayed, complaint, auto-reply, delivered or unrecognised, tied to its reader
+    (VERP return path, returned Message-ID, failed recipient) and acted on: a hard bounce
+    suppresses, soft ones are counted, a complaint unsubscribes. A message processed before
+    counts once."""
+    from collections import Counter
+
+    from digest.editions import Editions
+
+    tally: Counter[str] = Counter()
+    for done in Editions(obj.settings).process_bounces(list(paths), dry_run=dry_run):
+        tally[done.action] += 1
+        if as_json:
+            click.echo(json.dumps(done.as_json(), ensure_ascii=False))
+            continue
+        who = done.reader or "no reader"
+        status = f" {done.status}" if done.status else ""
+        note = f" ({done.note})" if done.note else ""
+        _echo(f"{done.source}: {done.kind}{status}, {who}: {done.action}{note}")
+    if not as_json:
+        summary = ", ".join(f"{action} {n}" for action, n in sorted(tally.items())) or "none"
+        _echo(f"{sum(tally.values())} message(s): {summary}{' (dry run)' if dry_run else ''}")
+
+
+@cli.group()
 def subscribers() -> None:
     """Manage the subscribers kept in the store (any number; no TOML needed)."""
 

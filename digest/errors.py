@@ -69,3 +69,10 @@ class LibraryError(DigestError):
     was stored."""
 
     exit_code = 8
+
+
+class BounceError(DigestError):
+    """A bounce source (a message file, Maildir, mbox or mailbox) could not be read at all;
+    nothing from it was processed."""
+
+    exit_code = 9

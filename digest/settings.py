@@ -43,6 +43,7 @@ ENV_ONLY = {
     ("secret_key",): "DIGEST_SECRET_KEY",
     ("admin_token",): "DIGEST_ADMIN_TOKEN",
     ("dkim", "private_key"): "DIGEST_DKIM__PRIVATE_KEY",
+    ("bounces", "password"): "DIGEST_BOUNCES__PASSWORD",
 }
 
 
@@ -117,10 +118,13 @@ class SenderSettings(_Section):
     # `digest send` refuses a sender at localhost and links to a loopback or http:// base_url
     # (dead for every reader); a local test setup (the demo) turns that check off here.
     allow_local: bool = False
+    # VERP: every message's envelope sender (where bounces go) becomes
+    # bounces+TOKEN@example.org, TOKEN signed and naming the reader and the edition.
+    return_path: str = ""
 
     _from = field_validator("from_")(_single_line)
 
-    @field_validator("unsubscribe_mailto")
+    @field_validator("unsubscribe_mailto", "return_path")
     @classmethod
     def _plain_address(cls, value: str) -> str:
         if value and not re.fullmatch(r"[A-Za-z0-9._+-]+@[A-Za-z0-9.-]+", value):
@@ -128,6 +132,23 @@ class SenderSettings(_Section):
         return value
 
     _base_url = field_validator("base_url")(_http_url)
+
+
+class BounceSettings(_Section):
+    """Bounces and complaints that arrive after the relay accepted a message."""
+
+    # A soft bounce (a full mailbox, a block) suppresses an address once this many came
+    # within soft_days with no delivery reported in between.
+    soft_limit: int = Field(default=3, ge=1, le=100)
+    soft_days: float = Field(default=14, gt=0, le=365)
+    # The daemon reads bounces from here: a Maildir folder, imaps://user@host/INBOX or
+    # pop3s://user@host (the password from DIGEST_BOUNCES__PASSWORD), every poll_minutes.
+    mailbox: str = ""
+    password: SecretStr | None = None
+    poll_minutes: float = Field(default=10, gt=0, le=24 * 60)
+    # The daemon warns when an edition's complaints or hard bounces pass these shares.
+    complaint_warning: float = Field(default=0.001, ge=0, le=1)
+    hard_warning: float = Field(default=0.02, ge=0, le=1)
 
 
 class EmailSettings(_Section):
@@ -368,6 +389,7 @@ class Settings(BaseSettings):
     schedule: ScheduleSettings = ScheduleSettings()
     web: WebSettings = WebSettings()
     signup: SignupSettings = SignupSettings()
+    bounces: BounceSettings = BounceSettings()
     subscribers: tuple[SubscriberSettings, ...] = ()
 
     _known_zone = field_validator("timezone")(check_timezone)

@@ -88,7 +88,7 @@ class Dispatcher:
         store: Store,
         edition_id: str,
         connections: Sequence[Transport],
-        envelope_from: str,
+        envelope_from: str | Callable[[str], str],
         policy: SmtpSettings,
         clock: Clock,
         *,
@@ -102,7 +102,10 @@ class Dispatcher:
         self.claim = claim
         self.edition_id = edition_id
         self.connections = list(connections)
-        self.envelope_from = envelope_from
+        # The envelope sender, or the function of the recipient that gives it (VERP).
+        self.envelope_from = (
+            envelope_from if callable(envelope_from) else (lambda _: str(envelope_from))
+        )
         self.policy = policy
         self.clock = clock
         self.sleep = sleep
@@ -185,7 +188,8 @@ class Dispatcher:
         connection = self._idle.get()  # a connection nobody else is using
         try:
             self._limit.wait()
-            deliver(connection, self.envelope_from, recipient, data, self.policy, self.sleep)
+            sender = self.envelope_from(recipient)
+            deliver(connection, sender, recipient, data, self.policy, self.sleep)
         finally:
             self._idle.put(connection)
 

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
+from digest.bounces.verp import return_path
 from digest.clock import Clock
 from digest.deliver.dispatch import Built, Dispatcher, Outgoing, relay_rate_limit
 from digest.deliver.message import (
@@ -39,7 +40,7 @@ from digest.render import Renderer
 from digest.settings import Settings
 from digest.store import Claim, DeliveryRow, Store
 from digest.subscribers import all_subscribers, find
-from digest.tokens import make_token
+from digest.tokens import make_token, signing_keys
 
 log = logging.getLogger("digest.send")
 
@@ -563,7 +564,7 @@ class _Sending:
             self.store,
             edition_id,
             list(transport) if isinstance(transport, Sequence) else [transport],
-            self.builder.envelope_from,
+            lambda recipient: self.builder.envelope(edition_id, recipient),
             self.settings.smtp,
             self.clock,
             sleep=self.sleep,
@@ -663,6 +664,14 @@ class _Builder:
         self.envelope_from = sender_address(settings.sender.from_)
         self.renderer = renderer or renderer_for(settings)
         self.clock = clock
+
+    def envelope(self, edition_id: str, recipient: str) -> str:
+        """Where a bounce of this reader's copy goes: `[sender] return_path` as a VERP address
+        naming them and the edition, else the From address."""
+        base = self.settings.sender.return_path
+        if not base:
+            return self.envelope_from
+        return return_path(base, signing_keys(self.secret), edition_id, recipient)
 
     def build(self, edition: Edition, row: DeliveryRow) -> Built:
         settings = self.settings

@@ -26,12 +26,14 @@ from digest.deliver import (
 )
 from digest.deliver.preflight import check_real_mail
 from digest.diff import load_all, skipped_in
+from digest.editions.bounces import Processed
+from digest.editions.bounces import process as process_bounce
 from digest.editions.library import ImportReport, import_library, store_library
 from digest.editions.links import reader_links
 from digest.editions.picks import unresolved_liked
 from digest.editions.sending import SendReport, in_progress, retry_deferred, send_edition
 from digest.editions.views import edition_date, preview
-from digest.errors import DigestError, SettingsError, SubscriberError
+from digest.errors import BounceError, DigestError, SettingsError, SubscriberError
 from digest.feedback import record, resolve
 from digest.identity import title_key
 from digest.models import (
@@ -371,6 +373,26 @@ class Editions:
             return []
         with Store.open(self.settings.database, read_only=True) as store:
             return store.signups.events(email)
+
+    # -- what came back ------------------------------------------------------------------
+
+    def process_bounces(
+        self, paths: Sequence[Path], *, dry_run: bool = False
+    ) -> Iterator[Processed]:
+        """Every message at these paths (message files, Maildirs, mboxes): classified, tied
+        to its reader, kept once and acted on (with `dry_run`, only classified and matched).
+        BounceError, before anything is read, for a path that is none of these."""
+        from digest.bounces.reading import read_path
+
+        for path in paths:
+            if not path.exists():
+                raise BounceError(f"{path}: no such file or folder")
+        opened = Store.open(self.settings.database, read_only=True) if dry_run else self._store()
+        with opened as store:
+            for path in paths:
+                for raw in read_path(path):
+                    now = self.runtime.clock()
+                    yield process_bounce(store, self.settings, raw, now, dry_run=dry_run)
 
     def purge_signups(self) -> int:
         """Forget the sign-ups never confirmed within `[signup] pending_days`: how many."""

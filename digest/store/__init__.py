@@ -5,7 +5,8 @@
 - `readers`: subscribers, their feedback, and suppressions;
 - `ledger`: deliveries and the papers each reader was sent;
 - `signups`: sign-ups waiting for confirmation, and the consent log;
-- `library`: the papers of readers' own libraries.
+- `library`: the papers of readers' own libraries;
+- `bounces`: bounces, complaints and receipts that came back after a relay accepted a message.
 
 Storage discipline: every ingest one write transaction that excludes other writers (SQLite's
 `BEGIN IMMEDIATE`, an advisory lock on PostgreSQL), so two processes ingesting at once
@@ -23,6 +24,7 @@ from pathlib import Path
 from digest.errors import StoreBusy, StoreError
 from digest.profile import SubscriberRow
 from digest.store._base import Connected, translating_errors
+from digest.store.bounces import BounceEvent, Bounces
 from digest.store.catalog import Catalog, Changes, SnapshotRow
 from digest.store.db import RECONNECT_SECONDS, Database, is_server_url
 from digest.store.ledger import Claim, DeliveryRow, Ledger
@@ -43,7 +45,8 @@ from digest.store.sqlite import Sqlite, store_error
 class Store(Connected):
     """A digest store: a SQLite file or a PostgreSQL database, in parts on one connection:
     `catalog` (dumps, papers, sightings), `readers` (subscribers, feedback, suppressions),
-    `ledger` (deliveries), `signups` (pending sign-ups, consent) and `library` (readers' own
+    `ledger` (deliveries), `signups` (pending sign-ups, consent), `bounces` (what came back
+    after the relay accepted a message) and `library` (readers' own
     papers). Use `Store.open(path_or_url)` as a context manager."""
 
     def __init__(self, database: Database, location: Path | str) -> None:
@@ -55,6 +58,7 @@ class Store(Connected):
         self.ledger = Ledger(database, self.path)
         self.signups = Signups(database, self.path)
         self.library = Library(database, self.path)
+        self.bounces = Bounces(database, self.path)
 
     @property
     def database(self) -> Database:
@@ -220,6 +224,7 @@ class Store(Connected):
 
 __all__ = [
     "SCHEMA_VERSION",
+    "BounceEvent",
     "Changes",
     "Claim",
     "DeliveryRow",

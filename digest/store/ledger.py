@@ -175,6 +175,14 @@ class Ledger(Connected):
         ).fetchone()
         return _row_to_delivery(row) if row else None
 
+    def by_message_id(self, message_id: str) -> DeliveryRow | None:
+        """The delivery that carried this Message-ID (a returned copy names it), if any."""
+        row = self._db.execute(
+            "SELECT * FROM deliveries WHERE message_id = ? ORDER BY edition_id DESC LIMIT 1",
+            (message_id.strip(),),
+        ).fetchone()
+        return _row_to_delivery(row) if row else None
+
     def deliveries(self, edition_id: str) -> list[DeliveryRow]:
         rows = self._db.execute(
             "SELECT * FROM deliveries WHERE edition_id = ? ORDER BY email", (edition_id,)

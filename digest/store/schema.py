@@ -146,6 +146,21 @@ CREATE TABLE IF NOT EXISTS signup_refusals (
     reason TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS signup_refusals_at ON signup_refusals(at);
+CREATE TABLE IF NOT EXISTS bounce_events (
+    id INTEGER PRIMARY KEY,
+    event_key TEXT NOT NULL UNIQUE,
+    email TEXT NOT NULL COLLATE NOCASE,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT '',
+    diagnostic TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT '',
+    edition_id TEXT,
+    action TEXT NOT NULL DEFAULT 'none'
+);
+CREATE INDEX IF NOT EXISTS bounce_events_email ON bounce_events(email, at);
+CREATE INDEX IF NOT EXISTS deliveries_message_id ON deliveries(message_id);
+CREATE INDEX IF NOT EXISTS bounce_events_edition ON bounce_events(edition_id, kind);
 CREATE TABLE IF NOT EXISTS paper_keywords (
     paper_id INTEGER NOT NULL REFERENCES papers(id),
     keyword TEXT NOT NULL,
@@ -230,7 +245,7 @@ MIGRATIONS: dict[int, tuple[Callable[[Database], None], ...]] = {
     7: (_add_claim_columns,),  # several senders: claims and leases; shared relay rate limit
     8: (_tables_only,),  # sign-ups and the consent log
     9: (_tables_only,),  # readers' libraries; hashes of deleted addresses
-    10: (_tables_only,),  # spent proofs of work; refused sign-ups; Hugging Face keywords
+    10: (_tables_only,),  # proofs of work, refused sign-ups, paper keywords, bounce events
 }
 assert max(MIGRATIONS) == SCHEMA_VERSION
 

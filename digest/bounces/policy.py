@@ -1,0 +1,40 @@
+"""What a bounce does to a reader: a hard bounce suppresses at once; a soft one is counted
+and suppresses once `[bounces] soft_limit` came within `soft_days` with no delivery reported
+in between; a complaint unsubscribes and suppresses; nothing else ever counts."""
+
+from __future__ import annotations
+
+import enum
+
+from digest.bounces.classify import Kind, Verdict
+
+
+class Action(enum.StrEnum):
+    """What was done (`action` in `digest bounces process --json`)."""
+
+    SUPPRESSED = "suppressed"
+    COUNTED = "counted"
+    UNSUBSCRIBED = "unsubscribed"
+    NONE = "none"
+
+
+def decide(kind: Kind, soft_count: int, soft_limit: int) -> Action:
+    """The action for a reader's event; `soft_count` includes this one if it is soft."""
+    if kind is Kind.HARD:
+        return Action.SUPPRESSED
+    if kind is Kind.COMPLAINT:
+        return Action.UNSUBSCRIBED
+    if kind is Kind.SOFT:
+        return Action.SUPPRESSED if soft_count >= soft_limit else Action.COUNTED
+    return Action.NONE
+
+
+def reason(verdict: Verdict, action: Action, soft_count: int, soft_days: float) -> str:
+    """Why the address is suppressed, in the words the reader and operator are shown."""
+    said = verdict.diagnostic or "no reason given"
+    code = f"{verdict.status} " if verdict.status else ""
+    if action is Action.UNSUBSCRIBED:
+        return f"complained: marked a digest as spam ({said})"[:300]
+    if verdict.kind is Kind.SOFT:
+        return f"bounced: {soft_count} soft bounces in {soft_days:g} days: {code}{said}"[:300]
+    return f"bounced: {code}{said}"[:300]

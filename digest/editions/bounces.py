@@ -1,0 +1,138 @@
+"""Bounces and complaints that came back after the relay accepted a message: each is
+classified (digest.bounces), tied to the reader it is about (the VERP return path, else the
+returned Message-ID, else a failed recipient who is a reader), kept once, and acted on by the
+policy (digest.bounces.policy). A message about nobody we mail changes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+from dataclasses import dataclass
+from email.message import Message
+from email.utils import getaddresses
+from typing import Any
+
+from digest.bounces import Kind, Verdict, classify
+from digest.bounces.policy import Action, decide, reason
+from digest.bounces.reading import Raw
+from digest.bounces.verp import address_hash, read_return_path
+from digest.settings import Settings
+from digest.store import BounceEvent, Store
+from digest.subscribers import find
+from digest.tokens import signing_keys
+
+# Headers a bounce carries its envelope recipient in (our VERP address).
+_ENVELOPE = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
+
+
+@dataclass(frozen=True, slots=True)
+class Processed:
+    """One message and what came of it (a line of `digest bounces process`)."""
+
+    source: str
+    kind: str
+    recipients: tuple[str, ...] = ()
+    status: str = ""
+    reader: str | None = None
+    action: str = Action.NONE
+    edition: str | None = None
+    note: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "kind": self.kind,
+            "recipients": list(self.recipients),
+            "status": self.status,
+            "reader": self.reader,
+            "action": self.action,
+            "edition": self.edition,
+            "note": self.note,
+        }
+
+
+def process(
+    store: Store, settings: Settings, raw: Raw, now: dt.datetime, *, dry_run: bool
+) -> Processed:
+    """Classify, match and (unless `dry_run`) record and act on one message."""
+    if raw.data is None:
+        return Processed(raw.source, Kind.UNRECOGNISED, note=f"not read: {raw.size:,} bytes")
+    message = email.message_from_bytes(raw.data)
+    verdict = classify(message)
+    reader, edition = _reader(store, settings, message, verdict)
+    base = Processed(raw.source, verdict.kind, verdict.recipients, verdict.status)
+    if reader is None:
+        return base
+    if store.bounces.seen(raw.key):
+        return _replace(base, reader=reader, edition=edition, note="processed before")
+    since = now - dt.timedelta(days=settings.bounces.soft_days)
+    soft = store.bounces.soft_since(reader, since) + (verdict.kind is Kind.SOFT)
+    action = decide(verdict.kind, soft, settings.bounces.soft_limit)
+    if not dry_run:
+        _apply(store, settings, raw, verdict, reader, edition, action, soft, now)
+    return _replace(base, reader=reader, edition=edition, action=action)
+
+
+def _replace(done: Processed, **changes: Any) -> Processed:
+    from dataclasses import replace
+
+    return replace(done, **changes)
+
+
+def _apply(
+    store: Store,
+    settings: Settings,
+    raw: Raw,
+    verdict: Verdict,
+    reader: str,
+    edition: str | None,
+    action: Action,
+    soft: int,
+    now: dt.datetime,
+) -> None:
+    """Keep the event and act on it (suppress, unsubscribe), in that order: a crash between
+    the two leaves an event whose action a second run does not repeat, and the suppression
+    is idempotent."""
+    event = BounceEvent(
+        raw.key,
+        reader,
+        now,
+        verdict.kind,
+        verdict.status,
+        verdict.diagnostic,
+        raw.source,
+        edition,
+        action,
+    )
+    if not store.bounces.record(event):
+        return
+    if action in (Action.SUPPRESSED, Action.UNSUBSCRIBED):
+        why = reason(verdict, action, soft, settings.bounces.soft_days)
+        store.readers.unsubscribe(reader, now, reason=why)
+
+
+def _reader(
+    store: Store, settings: Settings, message: Message, verdict: Verdict
+) -> tuple[str | None, str | None]:
+    """Who the message is about, and which edition: by our VERP return path, else by the
+    returned message's Message-ID, else a failed recipient who is a reader."""
+    base = settings.sender.return_path
+    if base and settings.secret_key is not None:
+        keys = signing_keys(settings.secret_key.get_secret_value())
+        for header in _ENVELOPE:
+            for _, address in getaddresses([str(v) for v in message.get_all(header, [])]):
+                returned = read_return_path(address, base, keys)
+                if returned is None:
+                    continue
+                for row in store.ledger.deliveries(returned.edition_id):
+                    if address_hash(row.email) == returned.reader_hash:
+                        return row.email, returned.edition_id
+    if verdict.original_id:
+        carried = store.ledger.by_message_id(verdict.original_id)
+        if carried is not None:
+            return carried.email, carried.edition_id
+    for address in verdict.recipients:
+        person = find(settings, store, address)
+        if person is not None:
+            return person.email, None
+    return None, None
