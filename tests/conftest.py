@@ -122,6 +122,7 @@ BOTH_ENGINES = frozenset(
         "test_rank_store",
         "test_feedback",
         "test_signup",
+        "test_bounces",
     }
 )
 

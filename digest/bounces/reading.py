@@ -65,6 +65,8 @@ def _mbox(path: Path) -> Iterator[Raw]:
     """An mbox, message by message. Python's reader splits on every "From " line at a line
     start, so a broken one only cuts a message in two, and both halves are still read."""
     box = mailbox.mbox(path, factory=None, create=False)
-    for number, key in enumerate(box.keys(), 1):
-        data = box.get_bytes(key)
-        yield _raw(f"{path}#{number}", data)
+    try:
+        for number, key in enumerate(box.keys(), 1):
+            yield _raw(f"{path}#{number}", box.get_bytes(key))
+    finally:
+        box.close()

@@ -14,7 +14,7 @@ from typing import Any
 
 from digest.bounces import Kind, Verdict, classify
 from digest.bounces.policy import Action, decide, reason
-from digest.bounces.reading import Raw
+from digest.bounces.reading import MAX_BYTES, Raw
 from digest.bounces.verp import address_hash, read_return_path
 from digest.settings import Settings
 from digest.store import BounceEvent, Store
@@ -56,7 +56,9 @@ def process(
 ) -> Processed:
     """Classify, match and (unless `dry_run`) record and act on one message."""
     if raw.data is None:
-        return Processed(raw.source, Kind.UNRECOGNISED, note=f"not read: {raw.size:,} bytes")
+        return Processed(
+            raw.source, Kind.UNRECOGNISED, note=f"not read: larger than {MAX_BYTES // 2**20} MB"
+        )
     message = email.message_from_bytes(raw.data)
     verdict = classify(message)
     reader, edition = _reader(store, settings, message, verdict)

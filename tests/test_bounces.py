@@ -1,0 +1,208 @@
+"""Bounces that arrive after the relay said yes: an edition sent over real SMTP (aiosmtpd) with
+VERP return paths, a report for one reader processed from a Maildir, that reader suppressed in
+the next edition and nobody else; the soft-bounce count and what resets it; complaints; the
+command line and hostile input (a forged VERP token, a stranger, a huge message, a broken mbox)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import mailbox
+from pathlib import Path
+
+import pytest
+
+from digest.bounces import Kind
+from digest.bounces.verp import read_return_path, return_path
+from digest.deliver import SmtpTransport
+from digest.diff import ingest_paths
+from digest.editions import Editions, Runtime, send_edition
+from digest.settings import Settings, load_settings
+from digest.store import Store
+
+from .conftest import EXAMPLES, FIXED_NOW, SmtpServer, fixed_clock, run, write_settings
+
+VERP = '[sender]\nreturn_path = "bounces@digest.test"\n'
+
+
+def _settings(tmp_path: Path, port: int = 2525, database: Path | str = "") -> Settings:
+    path = write_settings(tmp_path, port=port, database=database or tmp_path / "d.sqlite")
+    text = path.read_text().replace("[sender]\n", VERP, 1)
+    path.write_text(text, encoding="utf-8")
+    return load_settings(path)
+
+
+def report(to: str, recipient: str, status: str, said: str, action: str = "failed") -> bytes:
+    """A delivery status notification as an MTA writes one (RFC 3464)."""
+    return (
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.org>\n"
+        f"To: {to}\nSubject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\n\n'
+        f"--b\nContent-Type: text/plain\n\nThe message to <{recipient}> was not delivered.\n"
+        "--b\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.org\n\n"
+        f"Final-Recipient: rfc822; {recipient}\nAction: {action}\nStatus: {status}\n"
+        f"Diagnostic-Code: smtp; {said}\n\n--b--\n"
+    ).encode()
+
+
+def _maildir(folder: Path, *messages: bytes) -> Path:
+    box = mailbox.Maildir(folder, create=True)
+    for data in messages:
+        box.add(data)
+    return folder
+
+
+def test_a_bounce_to_the_verp_address_suppresses_that_reader_only(
+    tmp_path: Path, smtp_server: SmtpServer, secret_env: str, database: Path | str
+) -> None:
+    settings = _settings(tmp_path, smtp_server.port, database)
+    with Store.open(settings.database) as store:
+        ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock())
+        send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+    senders = {m.rcpt_tos[0]: m.mail_from for m in smtp_server.handler.messages}
+    ada = senders["ada@example.org"]
+    assert ada.startswith("bounces+") and ada.endswith("@digest.test") and len(ada) < 64 + 13
+    assert ada != senders["grace@example.org"]
+    # Ada's server bounces it later: to the VERP address, naming an alias of hers.
+    bounce = report(ada, "ada.lovelace@mail.example.org", "5.1.1", "550 5.1.1 no such user")
+    editions = Editions(settings, runtime=Runtime(clock=lambda: FIXED_NOW))
+    [done] = editions.process_bounces([_maildir(tmp_path / "Maildir", bounce)])
+    assert (done.kind, done.reader, done.action) == ("hard", "ada@example.org", "suppressed")
+    assert done.edition == FIXED_NOW.date().isoformat()
+    # Processing the same mailbox again changes nothing.
+    [again] = editions.process_bounces([tmp_path / "Maildir"])
+    assert again.note == "processed before"
+    with Store.open(settings.database) as store:
+        assert (store.readers.suppressed("ada@example.org") or "").startswith("bounced: 5.1.1")
+        assert store.readers.suppressed("grace@example.org") is None
+        [event] = store.bounces.events("ada@example.org")
+        assert (event.kind, event.action, event.status) == ("hard", "suppressed", "5.1.1")
+        later = FIXED_NOW + dt.timedelta(days=1)
+        ingest_paths(store, [EXAMPLES / "dumps"], lambda: later)
+        next_day = send_edition(store, settings, SmtpTransport(settings.smtp), lambda: later)
+    assert "ada@example.org" in next_day.suppressed
+    assert "ada@example.org" not in next_day.sent
+
+
+def test_verp_tokens_are_short_signed_and_survive_case_folding() -> None:
+    keys = ["new-key-0123456789abcdef", "old-key-0123456789abcdef"]
+    made = return_path("bounces@example.org", keys[1:], "2026-11-22", "Ada@Example.org")
+    assert len(made.split("@")[0]) <= 64
+    found = read_return_path(made.upper(), "bounces@example.org", keys)
+    assert found is not None and found.edition_id == "2026-11-22"
+    forged = made.replace(made.split(".")[-2][-3:], "aaa", 1)
+    assert read_return_path(forged, "bounces@example.org", keys) is None
+    assert read_return_path(made, "bounces@example.org", keys[:1]) is None  # key dropped
+    assert read_return_path("ada@example.org", "bounces@example.org", keys) is None
+
+
+def _reader_store(tmp_path: Path) -> Settings:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    settings = _settings(tmp_path)
+    with Store.open(settings.database) as store:
+        ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock())
+    return settings
+
+
+def _process(settings: Settings, moment: dt.datetime, *messages: bytes, name: str) -> list[str]:
+    folder = _maildir(settings.database.parent / name, *messages)  # type: ignore[union-attr]
+    editions = Editions(settings, runtime=Runtime(clock=lambda: moment))
+    return [done.action for done in editions.process_bounces([folder])]
+
+
+def test_soft_bounces_suppress_at_the_limit_unless_a_delivery_came_between(
+    tmp_path: Path, secret_env: str
+) -> None:
+    settings = _reader_store(tmp_path)
+    full = "552 5.2.2 mailbox full"
+
+    def soft(n: int) -> bytes:
+        return report("bounces@digest.test", "grace@example.org", "5.2.2", f"{full} ({n})")
+
+    day = dt.timedelta(days=1)
+    assert _process(settings, FIXED_NOW, soft(1), name="a") == ["counted"]
+    assert _process(settings, FIXED_NOW + day, soft(2), name="b") == ["counted"]
+    delivered = report("bounces@digest.test", "grace@example.org", "2.0.0", "250 ok", "delivered")
+    assert _process(settings, FIXED_NOW + 2 * day, delivered, name="c") == ["none"]
+    # The delivery reset the count: two more are still only counted; the third suppresses.
+    assert _process(settings, FIXED_NOW + 3 * day, soft(3), soft(4), name="d") == ["counted"] * 2
+    assert _process(settings, FIXED_NOW + 4 * day, soft(5), name="e") == ["suppressed"]
+    with Store.open(settings.database) as store:
+        why = store.readers.suppressed("grace@example.org") or ""
+    assert why.startswith("bounced: 3 soft bounces in 14 days")
+    # Bounces older than soft_days do not count.
+    settings2 = _reader_store(tmp_path / "other")
+    far = dt.timedelta(days=settings2.bounces.soft_days + 1)
+    actions = [
+        _process(settings2, FIXED_NOW + k * far, soft(10 + k), name=f"f{k}")[0] for k in range(4)
+    ]
+    assert actions == ["counted"] * 4
+
+
+def test_a_complaint_unsubscribes_and_delays_never_count(tmp_path: Path, secret_env: str) -> None:
+    settings = _reader_store(tmp_path)
+    complaint = (
+        b"From: feedback@isp.example\nTo: bounces@digest.test\nSubject: Complaint\n"
+        b"MIME-Version: 1.0\nContent-Type: multipart/report; report-type=feedback-report; b"
+        b'oundary="b"\n\n--b\nContent-Type: text/plain\n\nA user marked this as spam.\n'
+        b"--b\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\nVersion: 1\n"
+        b"Original-Rcpt-To: <ada@example.org>\n\n--b--\n"
+    )
+    delayed = report("bounces@digest.test", "grace@example.org", "4.4.1", "no answer", "delayed")
+    away = (
+        b"From: Grace <grace@example.org>\nSubject: Out of office\n"
+        b"Auto-Submitted: auto-replied\n\nAway.\n"
+    )
+    actions = _process(settings, FIXED_NOW, complaint, delayed, away, name="m")
+    assert sorted(actions) == ["none", "none", "unsubscribed"]
+    with Store.open(settings.database) as store:
+        assert (store.readers.suppressed("ada@example.org") or "").startswith("complained")
+        assert store.readers.suppressed("grace@example.org") is None
+        kinds = {e.kind for e in store.bounces.events("grace@example.org")}
+    assert kinds == {Kind.DELAYED, Kind.AUTO_REPLY}
+
+
+def test_the_command_line_and_hostile_input(tmp_path: Path, secret_env: str) -> None:
+    settings = _reader_store(tmp_path)
+    settings_file = tmp_path / "settings.toml"
+    stranger = report("bounces@digest.test", "nobody@else.example", "5.1.1", "550 no such user")
+    forged = report(
+        "bounces+261122aaaaaaaa.bbbbbbbb@digest.test", "nobody@else.example", "5.1.1", "550 x"
+    )
+    huge = b"From: MAILER-DAEMON@x.example\nSubject: Undelivered\n\n" + b"x" * (17 * 2**20)
+    hard = report("bounces@digest.test", "ada@example.org", "5.1.1", "550 5.1.1 user unknown")
+    mbox = tmp_path / "bounces.mbox"
+    mbox.write_bytes(
+        b"From MAILER-DAEMON Mon Nov 23 10:00:00 2026\n" + stranger
+        + b"\nFrom nobody-broken-line\n" + forged
+        + b"\nFrom MAILER-DAEMON Mon Nov 23 10:00:01 2026\n" + hard + b"\n"
+    )  # fmt: skip
+    (tmp_path / "huge.eml").write_bytes(huge)
+    dry = run("--settings", settings_file, "bounces", "process", "--json", "--dry-run", mbox,
+              cwd=tmp_path)  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    lines = [json.loads(line) for line in dry.stdout.splitlines()]
+    assert [line["reader"] for line in lines][-1] == "ada@example.org"
+    assert [line["action"] for line in lines][-1] == "suppressed"  # what it would do
+    assert all(line["reader"] is None for line in lines[:-1])
+    with Store.open(settings.database) as store:
+        assert store.readers.suppressed("ada@example.org") is None  # a dry run changes nothing
+    done = run("--settings", settings_file, "bounces", "process", mbox, tmp_path / "huge.eml",
+               cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "ada@example.org: suppressed" in done.stdout
+    assert "huge.eml: unrecognised, no reader: none (not read: larger than 16 MB)" in done.stdout
+    for bad in (tmp_path / "missing", tmp_path):
+        refused = run("--settings", settings_file, "bounces", "process", bad, cwd=tmp_path)
+        assert refused.returncode == 9 and refused.stderr.count("\n") == 1, refused.stderr
+
+
+@pytest.mark.parametrize("kind", ["hard", "complaint"])
+def test_confirming_again_lifts_a_bounce_or_complaint(
+    tmp_path: Path, secret_env: str, kind: str
+) -> None:
+    settings = _reader_store(tmp_path)
+    with Store.open(settings.database) as store:
+        store.readers.unsubscribe("ada@example.org", FIXED_NOW, reason=f"{kind}: test")
+        assert not store.readers.unsuppress("ada@example.org", only_unsubscribed=True)
+        assert store.readers.unsuppress("ada@example.org")  # what a confirmed sign-up does
