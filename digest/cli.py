@@ -520,6 +520,7 @@ def status(obj: _Context, edition: str | None, as_json: bool) -> None:
             "senders": held,
             "signups_last_24h": found.signups,
             "signups_refused_last_24h": found.refused,
+            "bounces": {**found.bounces, **found.rates()},
         }
         click.echo(json.dumps(document, indent=2))
         return
@@ -535,6 +536,18 @@ def status(obj: _Context, edition: str | None, as_json: bool) -> None:
             "sign-ups in the last 24 h: "
             + ", ".join(f"{event} {n}" for event, n in found.signups.items())
         )
+    if found.bounces:
+        rates = found.rates()
+        click.echo(
+            "came back: "
+            + ", ".join(f"{kind} {n}" for kind, n in sorted(found.bounces.items()))
+            + f" (hard {rates['hard_rate']:.2%}, soft {rates['soft_rate']:.2%},"
+            f" complaints {rates['complaint_rate']:.2%} of the messages sent)"
+        )
+    for warning in found.warnings(
+        obj.settings.bounces.complaint_warning, obj.settings.bounces.hard_warning
+    ):
+        _echo(f"warning: {warning}", err=True)
     if found.refused:
         click.echo(
             "sign-ups turned away in the last 24 h: "
@@ -752,6 +765,16 @@ def subscribers_list(
             "source": entry.source,
             "status": entry.status,
             "unresolved_liked": list(entry.unresolved_liked),
+            "bounces": [
+                {
+                    "at": e.at.isoformat(),
+                    "kind": e.kind,
+                    "status": e.status,
+                    "source": e.source,
+                    "action": e.action,
+                }
+                for e in entry.bounces
+            ],
         }
         for entry in listed
         for p in (entry.reader,)
@@ -776,10 +799,20 @@ def subscribers_list(
                 f"; {len(r['unresolved_liked'])} liked paper(s) not in the store"
                 if r["unresolved_liked"]
                 else ""
-            ),
+            )
+            + _last_bounce(r["bounces"]),
         )
     _stdout().print(table)
     _stderr().print(f"{len(rows)} of {total} subscriber(s)")
+
+
+def _last_bounce(events: list[dict[str, str]]) -> str:
+    """The newest thing that came back for a reader, for the list's status column."""
+    if not events:
+        return ""
+    last = events[0]
+    status = f" {last['status']}" if last["status"] else ""
+    return f"; last came back {last['at'][:10]}: {last['kind']}{status} ({last['action']})"
 
 
 @subscribers.command("links")

@@ -72,6 +72,9 @@ def test_a_bounce_to_the_verp_address_suppresses_that_reader_only(
     # Processing the same mailbox again changes nothing.
     [again] = editions.process_bounces([tmp_path / "Maildir"])
     assert again.note == "processed before"
+    status = editions.status()
+    assert status.bounces == {"hard": 1} and status.rates()["hard_rate"] == 0.5
+    assert any("hard bounces at 50.00%" in w for w in status.warnings(0.001, 0.02))
     with Store.open(settings.database) as store:
         assert (store.readers.suppressed("ada@example.org") or "").startswith("bounced: 5.1.1")
         assert store.readers.suppressed("grace@example.org") is None
@@ -206,3 +209,24 @@ def test_confirming_again_lifts_a_bounce_or_complaint(
         store.readers.unsubscribe("ada@example.org", FIXED_NOW, reason=f"{kind}: test")
         assert not store.readers.unsuppress("ada@example.org", only_unsubscribed=True)
         assert store.readers.unsuppress("ada@example.org")  # what a confirmed sign-up does
+
+
+def test_the_reader_and_the_operator_are_told_why_mail_stopped(
+    tmp_path: Path, secret_env: str
+) -> None:
+    from digest.tokens import make_token
+    from digest.web import create_app
+
+    settings = _reader_store(tmp_path)
+    hard = report("bounces@digest.test", "ada@example.org", "5.1.1", "550 5.1.1 user unknown")
+    assert _process(settings, FIXED_NOW, hard, name="h") == ["suppressed"]
+    client = create_app(settings, lambda: FIXED_NOW).test_client()
+    page = client.get(f"/preferences/{make_token(secret_env, 'ada@example.org', 'preferences')}")
+    assert "We stopped mailing you on 22 November 2026: your mail server said the mailbox" in (
+        page.text
+    )
+    listed = run("--settings", tmp_path / "settings.toml", "subscribers", "list", "--json",
+                 cwd=tmp_path)  # fmt: skip
+    [ada] = [row for row in json.loads(listed.stdout) if row["email"] == "ada@example.org"]
+    assert ada["status"].startswith("bounced: 5.1.1")
+    assert [(b["kind"], b["action"]) for b in ada["bounces"]] == [("hard", "suppressed")]

@@ -198,7 +198,7 @@ def _from_status_parts(every: list[Message], message: Message, original: str) ->
             fates.append((Kind.DELAYED, who, status, diagnostic))
         else:
             kind, code = judge(f"{status} {diagnostic}", words if not diagnostic else "")
-            fates.append((kind, who, code or status, diagnostic or _line(words)))
+            fates.append((kind, who, code or status, diagnostic or _line(words, kind)))
     gravest = min(fates, key=lambda f: _GRAVITY.index(f[0]))
     recipients = tuple(dict.fromkeys(f[1] for f in fates if f[0] is gravest[0] and f[1]))
     return Verdict(gravest[0], recipients, gravest[2][:40], gravest[3][:300], original)
@@ -238,7 +238,7 @@ def _from_words(message: Message, every: list[Message], original: str) -> Verdic
     if DELAYED.search(words) and not DEAD.search(words):
         return Verdict(Kind.DELAYED, recipients, diagnostic=_line(words), original_id=original)
     kind, code = judge(words, "")
-    return Verdict(kind, recipients, code, _line(words), original)
+    return Verdict(kind, recipients, code, _line(words, kind), original)
 
 
 def judge(said: str, fallback: str) -> tuple[Kind, str]:
@@ -339,9 +339,14 @@ def _address(field: str) -> str:
     return parseaddr(value)[1].lower() if "@" in value else ""
 
 
-def _line(words: str) -> str:
-    """The report's most telling line: one that says why, else its first non-empty one."""
+def _line(words: str, kind: Kind | None = None) -> str:
+    """The report's most telling line: one that says why (that the address is dead, for a
+    hard bounce), else its first non-empty one."""
     lines = [" ".join(line.split()) for line in words.splitlines() if line.strip()]
+    if kind is Kind.HARD:
+        for line in lines:
+            if DEAD.search(line):
+                return line[:300]
     for line in lines[1:]:
         if DEAD.search(line) or NOT_DEAD.search(line) or STATUS.search(line):
             return line[:300]

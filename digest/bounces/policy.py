@@ -4,6 +4,7 @@ in between; a complaint unsubscribes and suppresses; nothing else ever counts.""
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 
 from digest.bounces.classify import Kind, Verdict
@@ -38,3 +39,21 @@ def reason(verdict: Verdict, action: Action, soft_count: int, soft_days: float) 
     if verdict.kind is Kind.SOFT:
         return f"bounced: {soft_count} soft bounces in {soft_days:g} days: {code}{said}"[:300]
     return f"bounced: {code}{said}"[:300]
+
+
+def told(kind: str, status: str, action: str, at: dt.datetime) -> str:
+    """What the reader is told on their preferences page about why mail stopped."""
+    day = f"{at:%-d %B %Y}"
+    if action == Action.UNSUBSCRIBED:
+        return f"We stopped mailing you on {day}: a digest was reported as spam from your inbox."
+    if kind == Kind.SOFT:
+        return (
+            f"We stopped mailing you on {day}: your mail server turned the digest away several"
+            " times in a row (a full mailbox, or a filter)."
+        )
+    why = {
+        "5.1.2": "the domain does not exist",
+        "5.1.6": "the address has moved",
+        "5.2.1": "the mailbox is disabled",
+    }.get(status, "the mailbox does not exist")
+    return f"We stopped mailing you on {day}: your mail server said {why}."

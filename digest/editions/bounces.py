@@ -136,5 +136,5 @@ def _reader(
     for address in verdict.recipients:
         person = find(settings, store, address)
         if person is not None:
-            return person.email, None
+            return person.email, store.ledger.latest_mailed(person.email)
     return None, None

@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from digest.bounces.policy import told
 from digest.clock import Clock
 from digest.deliver import Transport
 from digest.editions.links import links_for
@@ -71,6 +72,17 @@ class Pages:
     def votes(self, email: str) -> dict[str, list[StoredPaper]]:
         """The reader's "more" and "less" taps."""
         return self._store.readers.feedback([email])[email]
+
+    def stopped(self, email: str) -> str | None:
+        """Why mail to this reader stopped after something came back (a bounce, a complaint),
+        in words for them; None if it did not stop that way."""
+        reason = self._store.readers.suppressed(email)
+        if reason is None or not reason.startswith(("bounced", "complained")):
+            return None
+        latest = self._store.bounces.latest([email]).get(email)
+        if latest is None:  # a relay's 5xx during the SMTP exchange
+            return "We stopped mailing you: your mail server refused the digest for good."
+        return told(latest.kind, latest.status, latest.action, latest.at)
 
     def mailed(self, email: str) -> bool:
         """Whether mail goes to this address (not unsubscribed, bounced or complained)."""

@@ -51,7 +51,7 @@ from digest.settings import Settings, check_database
 from digest.signup import Event
 from digest.sources.fetch import arxiv_feed_url, hf_daily_url, is_url
 from digest.sources.writers import write_dump
-from digest.store import Store
+from digest.store import BounceEvent, Store
 from digest.store.catalog import Changes, SnapshotRow
 from digest.store.db import held, is_server_url
 from digest.store.transfer import copy_store
@@ -185,6 +185,33 @@ class EditionStatus:
     signups: dict[str, int] = field(default_factory=dict)
     # Sign-ups turned away in the last 24 hours, by reason (limited, honeypot, proof of work).
     refused: dict[str, int] = field(default_factory=dict)
+    # What came back for this edition: readers per kind (hard, soft, complaint…).
+    bounces: dict[str, int] = field(default_factory=dict)
+
+    def rates(self) -> dict[str, float]:
+        """Hard and soft bounces and complaints as shares of the messages relays accepted."""
+        sent = self.counts.get("sent", 0)
+        return {
+            f"{kind}_rate": round(self.bounces.get(kind, 0) / sent, 4) if sent else 0.0
+            for kind in ("hard", "soft", "complaint")
+        }
+
+    def warnings(self, complaints: float, hard: float) -> list[str]:
+        """What an operator must hear: complaints or hard bounces past these shares (the
+        bulk-sender rules of the large mailbox providers start junking near 0.3 %)."""
+        rates, found = self.rates(), []
+        if rates["complaint_rate"] > complaints:
+            found.append(
+                f"edition {self.edition_id}: complaints at {rates['complaint_rate']:.2%} of"
+                f" the messages sent (over {complaints:.1%}); mailbox providers junk senders"
+                " near 0.3 %"
+            )
+        if rates["hard_rate"] > hard:
+            found.append(
+                f"edition {self.edition_id}: hard bounces at {rates['hard_rate']:.2%} of the"
+                f" messages sent (over {hard:.0%}); the list holds dead addresses"
+            )
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +223,8 @@ class Listed:
     source: str
     status: str
     unresolved_liked: tuple[str, ...]
+    # What came back for them, newest first (at most 5): bounces, complaints, receipts.
+    bounces: tuple[BounceEvent, ...] = ()
 
 
 class Editions:
@@ -454,7 +483,8 @@ class Editions:
             }
             held = store.ledger.unfinished_claims(chosen)
             refused = store.signups.refusals(day)
-            return EditionStatus(chosen, counts, failures, held, joining, refused)
+            came_back = store.bounces.edition_counts(chosen)
+            return EditionStatus(chosen, counts, failures, held, joining, refused, came_back)
 
     # -- readers -----------------------------------------------------------------------
 
@@ -482,12 +512,14 @@ class Editions:
             stored = store.readers.stored_addresses(p.email for p in people)
             suppressed = store.readers.suppressions()
             unknown = unresolved_liked(store, people)
+            came_back = {p.email: tuple(store.bounces.events(p.email, limit=5)) for p in people}
         listed = [
             Listed(
                 person,
                 "store" if person.email.casefold() in stored else "settings",
                 suppressed.get(person.email.casefold(), "active"),
                 tuple(unknown.get(person.email, [])),
+                came_back[person.email],
             )
             for person in people
         ]

@@ -403,6 +403,16 @@ class Ledger(Connected):
         )
         return {state: count for state, count in rows}
 
+    def latest_mailed(self, email: str) -> str | None:
+        """The newest edition a relay accepted for this reader (what a bounce is about when it
+        names no edition)."""
+        row = self._db.execute(
+            "SELECT max(edition_id) FROM deliveries WHERE email = ? COLLATE NOCASE"
+            " AND state = 'sent'",
+            (email,),
+        ).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
     def latest_edition(self) -> str | None:
         row = self._db.execute("SELECT max(edition_id) FROM deliveries").fetchone()
         return None if row is None or row[0] is None else str(row[0])

@@ -79,6 +79,7 @@ def _page(
         form=form,
         votes=store.votes(email),
         off=not store.mailed(email),
+        stopped=store.stopped(email),
         nav=nav,
         zones=offered_zones(),
         **{"errors": (), "saved": False, **state},
