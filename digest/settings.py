@@ -44,6 +44,7 @@ ENV_ONLY = {
     ("admin_token",): "DIGEST_ADMIN_TOKEN",
     ("dkim", "private_key"): "DIGEST_DKIM__PRIVATE_KEY",
     ("bounces", "password"): "DIGEST_BOUNCES__PASSWORD",
+    ("bounces", "postmark_password"): "DIGEST_BOUNCES__POSTMARK_PASSWORD",
 }
 
 
@@ -146,6 +147,13 @@ class BounceSettings(_Section):
     mailbox: str = ""
     password: SecretStr | None = None
     poll_minutes: float = Field(default=10, gt=0, le=24 * 60)
+    # Provider webhooks (`digest serve`): /webhooks/ses takes SNS messages of these topics
+    # (every topic when empty); /webhooks/postmark wants this HTTP Basic password
+    # (DIGEST_BOUNCES__POSTMARK_PASSWORD); /webhooks/sendgrid checks signatures with this
+    # verification key (base64, from SendGrid's mail settings).
+    ses_topics: list[str] = []
+    postmark_password: SecretStr | None = None
+    sendgrid_public_key: str = ""
     # The daemon warns when an edition's complaints or hard bounces pass these shares.
     complaint_warning: float = Field(default=0.001, ge=0, le=1)
     hard_warning: float = Field(default=0.02, ge=0, le=1)

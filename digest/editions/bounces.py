@@ -14,6 +14,7 @@ from typing import Any
 
 from digest.bounces import Kind, Verdict, classify
 from digest.bounces.policy import Action, decide, reason
+from digest.bounces.providers import ProviderEvent
 from digest.bounces.reading import MAX_BYTES, Raw
 from digest.bounces.verp import address_hash, read_return_path
 from digest.settings import Settings
@@ -62,16 +63,53 @@ def process(
     message = email.message_from_bytes(raw.data)
     verdict = classify(message)
     reader, edition = _reader(store, settings, message, verdict)
-    base = Processed(raw.source, verdict.kind, verdict.recipients, verdict.status)
+    return _act(store, settings, (raw.key, raw.source), verdict, (reader, edition), now, dry_run)
+
+
+def process_events(
+    store: Store, settings: Settings, events: list[ProviderEvent], source: str, now: dt.datetime
+) -> list[Processed]:
+    """A provider's verified webhook events: each tied to its reader (the Message-ID we sent,
+    else the recipient), kept once by the provider's event id, and acted on."""
+    done = []
+    for event in events:
+        verdict = Verdict(
+            event.kind, (event.recipient,), event.status, event.diagnostic, event.original_id
+        )
+        reader, edition = _matched(store, settings, verdict)
+        done.append(
+            _act(store, settings, (event.event_id, source), verdict, (reader, edition), now, False)
+        )
+    return done
+
+
+def _act(
+    store: Store,
+    settings: Settings,
+    origin: tuple[str, str],
+    verdict: Verdict,
+    matched: tuple[str | None, str | None],
+    now: dt.datetime,
+    dry_run: bool,
+) -> Processed:
+    """Decide (the policy), and unless `dry_run` keep the event and act on it."""
+    (key, source), (reader, edition) = origin, matched
+    base = Processed(source, verdict.kind, verdict.recipients, verdict.status)
     if reader is None:
         return base
-    if store.bounces.seen(raw.key):
+    if store.bounces.seen(key):
         return _replace(base, reader=reader, edition=edition, note="processed before")
     since = now - dt.timedelta(days=settings.bounces.soft_days)
     soft = store.bounces.soft_since(reader, since) + (verdict.kind is Kind.SOFT)
     action = decide(verdict.kind, soft, settings.bounces.soft_limit)
     if not dry_run:
-        _apply(store, settings, raw, verdict, reader, edition, action, soft, now)
+        event = BounceEvent(
+            key, reader, now, verdict.kind, verdict.status, verdict.diagnostic, source, edition,
+            action,
+        )  # fmt: skip
+        if store.bounces.record(event) and action in (Action.SUPPRESSED, Action.UNSUBSCRIBED):
+            why = reason(verdict, action, soft, settings.bounces.soft_days)
+            store.readers.unsubscribe(reader, now, reason=why)
     return _replace(base, reader=reader, edition=edition, action=action)
 
 
@@ -81,43 +119,11 @@ def _replace(done: Processed, **changes: Any) -> Processed:
     return replace(done, **changes)
 
 
-def _apply(
-    store: Store,
-    settings: Settings,
-    raw: Raw,
-    verdict: Verdict,
-    reader: str,
-    edition: str | None,
-    action: Action,
-    soft: int,
-    now: dt.datetime,
-) -> None:
-    """Keep the event and act on it (suppress, unsubscribe), in that order: a crash between
-    the two leaves an event whose action a second run does not repeat, and the suppression
-    is idempotent."""
-    event = BounceEvent(
-        raw.key,
-        reader,
-        now,
-        verdict.kind,
-        verdict.status,
-        verdict.diagnostic,
-        raw.source,
-        edition,
-        action,
-    )
-    if not store.bounces.record(event):
-        return
-    if action in (Action.SUPPRESSED, Action.UNSUBSCRIBED):
-        why = reason(verdict, action, soft, settings.bounces.soft_days)
-        store.readers.unsubscribe(reader, now, reason=why)
-
-
 def _reader(
     store: Store, settings: Settings, message: Message, verdict: Verdict
 ) -> tuple[str | None, str | None]:
-    """Who the message is about, and which edition: by our VERP return path, else by the
-    returned message's Message-ID, else a failed recipient who is a reader."""
+    """Who the message is about, and which edition: by our VERP return path, else as
+    `_matched` finds them."""
     base = settings.sender.return_path
     if base and settings.secret_key is not None:
         keys = signing_keys(settings.secret_key.get_secret_value())
@@ -129,6 +135,11 @@ def _reader(
                 for row in store.ledger.deliveries(returned.edition_id):
                     if address_hash(row.email) == returned.reader_hash:
                         return row.email, returned.edition_id
+    return _matched(store, settings, verdict)
+
+
+def _matched(store: Store, settings: Settings, verdict: Verdict) -> tuple[str | None, str | None]:
+    """The reader by the returned message's Message-ID, else a recipient who is a reader."""
     if verdict.original_id:
         carried = store.ledger.by_message_id(verdict.original_id)
         if carried is not None:

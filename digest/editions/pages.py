@@ -11,8 +11,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from digest.bounces.policy import told
+from digest.bounces.providers import ProviderEvent
 from digest.clock import Clock
 from digest.deliver import Transport
+from digest.editions.bounces import Processed, process_events
 from digest.editions.links import links_for
 from digest.editions.onboarding import Answers, Started, Starter, start, starter
 from digest.editions.sending import SendReport
@@ -83,6 +85,12 @@ class Pages:
         if latest is None:  # a relay's 5xx during the SMTP exchange
             return "We stopped mailing you: your mail server refused the digest for good."
         return told(latest.kind, latest.status, latest.action, latest.at)
+
+    def came_back(
+        self, events: list[ProviderEvent], source: str, now: dt.datetime
+    ) -> list[Processed]:
+        """A provider's verified webhook events, processed (see editions.bounces)."""
+        return process_events(self._store, self.settings, events, source, now)
 
     def mailed(self, email: str) -> bool:
         """Whether mail goes to this address (not unsubscribed, bounced or complained)."""

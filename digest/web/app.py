@@ -25,12 +25,14 @@ from digest.web.reader import pages
 from digest.web.signup import signup_pages
 from digest.web.site import Site, _Templates
 from digest.web.votes import vote_pages
+from digest.web.webhooks import webhook_pages
 
 
 def create_app(
     settings: Settings,
     clock: Clock = utc_now,
     transports: Callable[[], list[Transport]] | None = None,
+    fetch: Callable[[str], bytes] | None = None,
 ) -> Flask:
     """The web app for these settings. Needs DIGEST_SECRET_KEY (it checks link tokens).
     `transports`: what the sign-up pages mail through (default: the [smtp] relay)."""
@@ -66,6 +68,8 @@ def create_app(
     app.extensions["digest"] = Site(
         settings, clock, secret, admin, _Templates(settings), transports
     )
+    if fetch is not None:
+        app.extensions["digest"].fetch = fetch
     install_error_pages(app)
     for blueprint in (
         signup_pages,
@@ -74,6 +78,7 @@ def create_app(
         preferences_page,
         welcome_pages,
         operator_pages,
+        webhook_pages,
     ):
         app.register_blueprint(blueprint)
     return app

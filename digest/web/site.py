@@ -32,6 +32,22 @@ from digest.settings import Settings
 
 log = logging.getLogger("digest.web")
 
+
+def fetch_url(url: str) -> bytes:
+    """GET an https URL (an SNS certificate, a subscription confirmation): 10 s at most, no
+    redirects, 64 KiB at most; a WebhookRefused-worthy failure is an OSError."""
+    import httpx
+
+    try:
+        with httpx.Client(timeout=10, follow_redirects=False) as client:
+            response = client.get(url)
+    except httpx.HTTPError as exc:
+        raise OSError(f"{url}: {exc}") from None
+    if response.status_code != 200:
+        raise OSError(f"{url}: HTTP {response.status_code}")
+    return response.content[: 64 * 1024]
+
+
 # Pages never run scripts (but the preview's own file); they frame only their own previews, and
 # send no Referer (the URL carries a token).
 PAGE_POLICY = (
@@ -104,6 +120,8 @@ class Site:
     templates: _Templates
     # The connections a page mails through (the confirmation, the first edition).
     transports: Callable[[], list[Transport]]
+    # How a provider's certificate or confirmation URL is fetched (SNS): https GET, the body.
+    fetch: Callable[[str], bytes] = field(default=lambda url: fetch_url(url))
     previews: _PreviewCache = field(default_factory=_PreviewCache)
 
     @property
