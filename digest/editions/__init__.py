@@ -78,6 +78,14 @@ _API = {
     "SignupRequest": "digest.signup",
     "SignupForm": "digest.signup",
     "new_challenge": "digest.proof_of_work",
+    "WebhookRefused": "digest.bounces.providers",
+    "amazon_url": "digest.bounces.providers",
+    "postmark_events": "digest.bounces.providers",
+    "ses_events": "digest.bounces.providers",
+    "sendgrid_events": "digest.bounces.providers",
+    "verify_postmark": "digest.bounces.providers",
+    "verify_sendgrid": "digest.bounces.providers",
+    "verify_sns": "digest.bounces.providers",
     "read_confirm_address": "digest.editions.signups",
     "Transport": "digest.deliver",
     "PermanentFailure": "digest.deliver",
@@ -108,6 +116,8 @@ __all__ = [
     "SignupRequest",
     "Transport",
     "Vote",
+    "WebhookRefused",
+    "amazon_url",
     "archived",
     "atom_feed",
     "check_migration_target",
@@ -122,6 +132,7 @@ __all__ = [
     "open_pages",
     "paper_id_of",
     "past_editions",
+    "postmark_events",
     "prepare_store",
     "preview",
     "rank_dumps",
@@ -133,12 +144,17 @@ __all__ = [
     "retry_deferred",
     "send_edition",
     "sender_lock",
+    "sendgrid_events",
+    "ses_events",
     "shown_url",
     "signing_keys",
     "skipped_files",
     "stop_on_signals",
     "subscribers_from",
     "unresolved_liked",
+    "verify_postmark",
+    "verify_sendgrid",
+    "verify_sns",
     "weights_from",
 ]
 
@@ -147,6 +163,16 @@ __getattr__ = loader(__name__, _API)
 
 
 if TYPE_CHECKING:
+    from digest.bounces.providers import (
+        WebhookRefused,
+        amazon_url,
+        postmark_events,
+        sendgrid_events,
+        ses_events,
+        verify_postmark,
+        verify_sendgrid,
+        verify_sns,
+    )
     from digest.deliver import PermanentFailure, Transport
     from digest.deliver.preflight import is_loopback
     from digest.diff import DUMP_SUFFIXES

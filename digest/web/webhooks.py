@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request
 
-from digest.bounces.providers import (
+from digest.editions import (
     WebhookRefused,
     amazon_url,
     postmark_events,
