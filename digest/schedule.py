@@ -203,6 +203,30 @@ def run_retries(settings_path: str) -> None:
         )
 
 
+def run_bounces(settings_path: str) -> None:
+    """Read the bounce mailbox: process what is unread, warn when an edition's complaints or
+    hard bounces pass their limits."""
+    from digest.editions import mailbox_name
+
+    try:
+        settings = load_settings(Path(settings_path))
+        done, warnings = Editions(settings).poll_bounces()
+    except DigestError as exc:
+        log.error("bounces: %s", exc)
+        return
+    acted = [d for d in done if d.action != "none"]
+    if done:
+        log.info(
+            "bounces: %d message(s) from %s, %d acted on (%s)",
+            len(done),
+            mailbox_name(settings.bounces.mailbox),
+            len(acted),
+            ", ".join(f"{d.reader} {d.action}" for d in acted[:10]) or "none",
+        )
+    for warning in warnings:
+        log.warning("bounces: %s", warning)
+
+
 # Watched files already ingested (or refused as bad dumps), by (size, mtime): a file is read
 # again only when it changes.
 _seen_files: dict[str, tuple[int, int]] = {}
@@ -312,6 +336,12 @@ class Daemon:
             IntervalTrigger(minutes=retry_every, timezone=dt.UTC),
             (self.settings_path,),
         )
+        if self.settings.bounces.mailbox:
+            wanted["bounces"] = (
+                run_bounces,
+                IntervalTrigger(minutes=self.settings.bounces.poll_minutes, timezone=dt.UTC),
+                (self.settings_path,),
+            )
         if self.settings.schedule.watch:
             wanted["ingest"] = (
                 run_ingest,

@@ -230,3 +230,35 @@ def test_the_reader_and_the_operator_are_told_why_mail_stopped(
     [ada] = [row for row in json.loads(listed.stdout) if row["email"] == "ada@example.org"]
     assert ada["status"].startswith("bounced: 5.1.1")
     assert [(b["kind"], b["action"]) for b in ada["bounces"]] == [("hard", "suppressed")]
+
+
+def test_the_daemon_reads_its_maildir_once_and_marks_what_it_read(
+    tmp_path: Path, secret_env: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from digest.schedule import run_bounces
+
+    _reader_store(tmp_path)
+    folder = _maildir(
+        tmp_path / "Bounces",
+        report("bounces@digest.test", "ada@example.org", "5.1.1", "550 5.1.1 user unknown"),
+        report("bounces@digest.test", "grace@example.org", "4.2.2", "452 mailbox full"),
+    )
+    path = tmp_path / "settings.toml"
+    path.write_text(
+        path.read_text() + f'\n[bounces]\nmailbox = "{folder}"\npoll_minutes = 5\n', "utf-8"
+    )
+    with caplog.at_level("INFO", logger="digest.daemon"):
+        run_bounces(str(path))
+        run_bounces(str(path))  # the next poll: nothing unread
+    polls = [r.getMessage() for r in caplog.records if r.getMessage().startswith("bounces:")]
+    assert polls == [
+        f"bounces: 2 message(s) from {folder}, 2 acted on"
+        " (ada@example.org suppressed, grace@example.org counted)"
+    ]
+    box = mailbox.Maildir(folder, create=False)
+    assert [sorted(box.get_message(k).get_flags()) for k in list(box.iterkeys())] == [["S"], ["S"]]
+    assert len(box) == 2  # read and flagged, never deleted
+    path.write_text(path.read_text().replace(str(folder), "ftp://nowhere"), "utf-8")
+    with caplog.at_level("ERROR", logger="digest.daemon"):
+        run_bounces(str(path))
+    assert "use a Maildir path, imaps://user@host/INBOX or pop3s://user@host" in caplog.text

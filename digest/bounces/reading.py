@@ -29,7 +29,7 @@ def event_key(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def _raw(source: str, data: bytes) -> Raw:
+def as_raw(source: str, data: bytes) -> Raw:
     if len(data) > MAX_BYTES:
         return Raw(source, None, event_key(data[:65536]) + f":{len(data)}", len(data))
     return Raw(source, data, event_key(data), len(data))
@@ -48,7 +48,7 @@ def read_path(path: Path) -> Iterator[Raw]:
         box = mailbox.Maildir(path, factory=None, create=False)
         for key in sorted(box.keys()):
             with box.get_file(key) as handle:
-                yield _raw(f"{path}:{key}", handle.read(MAX_BYTES + 1))
+                yield as_raw(f"{path}:{key}", handle.read(MAX_BYTES + 1))
         return
     if not path.is_file():
         raise BounceError(f"{path}: no such file or folder")
@@ -58,7 +58,7 @@ def read_path(path: Path) -> Iterator[Raw]:
         yield from _mbox(path)
         return
     with path.open("rb") as handle:
-        yield _raw(str(path), handle.read(MAX_BYTES + 1))
+        yield as_raw(str(path), handle.read(MAX_BYTES + 1))
 
 
 def _mbox(path: Path) -> Iterator[Raw]:
@@ -67,6 +67,6 @@ def _mbox(path: Path) -> Iterator[Raw]:
     box = mailbox.mbox(path, factory=None, create=False)
     try:
         for number, key in enumerate(box.keys(), 1):
-            yield _raw(f"{path}#{number}", box.get_bytes(key))
+            yield as_raw(f"{path}#{number}", box.get_bytes(key))
     finally:
         box.close()

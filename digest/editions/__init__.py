@@ -78,6 +78,7 @@ _API = {
     "SignupRequest": "digest.signup",
     "SignupForm": "digest.signup",
     "new_challenge": "digest.proof_of_work",
+    "mailbox_name": "digest.bounces.mailboxes",
     "WebhookRefused": "digest.bounces.providers",
     "amazon_url": "digest.bounces.providers",
     "postmark_events": "digest.bounces.providers",
@@ -127,6 +128,7 @@ __all__ = [
     "in_progress",
     "is_loopback",
     "links_for",
+    "mailbox_name",
     "make_token",
     "new_challenge",
     "open_pages",
@@ -163,6 +165,7 @@ __getattr__ = loader(__name__, _API)
 
 
 if TYPE_CHECKING:
+    from digest.bounces.mailboxes import mailbox_name
     from digest.bounces.providers import (
         WebhookRefused,
         amazon_url,

@@ -423,6 +423,28 @@ class Editions:
                     now = self.runtime.clock()
                     yield process_bounce(store, self.settings, raw, now, dry_run=dry_run)
 
+    def poll_bounces(self) -> tuple[list[Processed], list[str]]:
+        """Read `[bounces] mailbox` once: its unread messages processed (each marked seen,
+        or deleted from a POP3 box, once its outcome is kept), and the warnings the latest
+        edition's rates call for. ([], []) when no mailbox is set."""
+        from digest.bounces.mailboxes import unread
+
+        bounces = self.settings.bounces
+        if not bounces.mailbox:
+            return [], []
+        password = bounces.password.get_secret_value() if bounces.password else ""
+        done: list[Processed] = []
+        with self._store() as store, unread(bounces.mailbox, password) as messages:
+            for message in messages:
+                now = self.runtime.clock()
+                done.append(process_bounce(store, self.settings, message.raw, now, dry_run=False))
+                message.done()
+        try:
+            found = self.status()
+        except DigestError:  # nothing sent yet
+            return done, []
+        return done, found.warnings(bounces.complaint_warning, bounces.hard_warning)
+
     def purge_signups(self) -> int:
         """Forget the sign-ups never confirmed within `[signup] pending_days`: how many."""
         now = self.runtime.clock()
