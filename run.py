@@ -86,6 +86,14 @@ def ensure_chromium() -> None:
     _apt_install("chromium", "the browser tests")
 
 
+def ensure_exim() -> None:
+    """Debian's Exim for the bounce tests: a real mail server that accepts a message, then
+    bounces it (the test set-up starts its own on a temporary folder; nothing else runs)."""
+    if shutil.which("exim4") or Path("/usr/sbin/exim4").exists():
+        return
+    _apt_install("exim4-daemon-light", "the bounce tests with a real mail server")
+
+
 def main(argv: list[str]) -> None:
     command = argv[0] if argv else "help"
     rest = argv[1:]
@@ -96,6 +104,7 @@ def main(argv: list[str]) -> None:
         ensure_venv()
         ensure_chromium()
         ensure_postgresql()
+        ensure_exim()
         _run(BIN / "ruff", "check", ".")
         _run(BIN / "mypy")
         _run(BIN / "python", "-m", "pytest", *rest)

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -41,7 +42,7 @@ FIXED_NOW = dt.datetime(2026, 11, 22, 6, 30, tzinfo=dt.UTC)
 # when it uses one of these fixtures, runs on PostgreSQL, or is marked `integration` itself
 # (it starts processes: the daemon, signals, kill -9, a closed pipe, another user).
 SERVER_FIXTURES = frozenset(
-    {"smtp_server", "faulty", "postgres_server", "server_database", "browser"}
+    {"smtp_server", "faulty", "postgres_server", "server_database", "browser", "exim"}
 )
 
 
@@ -502,6 +503,24 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+@pytest.fixture
+def exim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real Exim (Debian's exim4-daemon-light, which `python3 run.py test` installs) on a
+    folder of its own and a free port: it accepts, then bounces (tests/eximserver.py)."""
+    from . import eximserver
+
+    if not eximserver.available() or os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("exim4 is not installed; python3 run.py test installs it as root")
+        pytest.skip("exim4 not installed (python3 run.py test installs it as root)")
+    root = Path(tempfile.mkdtemp(prefix="digest-exim-", dir="/tmp"))
+    try:
+        with eximserver.running_exim(root, free_port()) as server:
+            yield server
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -97,7 +97,7 @@ def classify(message: Message) -> Verdict:
     except TooComplex as exc:
         return Verdict(Kind.UNRECOGNISED, diagnostic=str(exc))
     types = [p.get_content_type() for p in every]
-    original = _original_id(every)
+    original = _original_id(every) or _referenced(message)
     if "message/feedback-report" in types:
         return _complaint(every, original)
     if "message/delivery-status" in types:
@@ -320,6 +320,13 @@ def _original_id(every: list[Message]) -> str:
             if inner is not None and inner.get("Message-ID"):
                 return str(inner.get("Message-ID")).strip()
     return ""
+
+
+def _referenced(message: Message) -> str:
+    """The message a report answers, as its References name it (Exim's reports do), when it
+    carries no copy of it."""
+    found = re.findall(r"<[^<>\s]+>", str(message.get("References", "")))
+    return found[-1] if found else ""
 
 
 def _inner(part: Message) -> Message | None:
