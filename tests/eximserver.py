@@ -104,7 +104,7 @@ def running_exim(root: Path, port: int) -> Iterator[EximServer]:
     for folder in ("spool", "log", "Bounces", "Inbox", "Full"):
         (root / folder).mkdir(parents=True, exist_ok=True)
         os.chown(root / folder, user.pw_uid, user.pw_gid)
-    root.chmod(0o755)  # noqa: S103 - the Exim user must reach its folders inside
+    root.chmod(0o755)  # the Exim user must reach its folders inside
     config = root / "exim.conf"
     config.write_text(CONFIG.format(port=port, root=root, user=USER), encoding="utf-8")
     config.chmod(0o644)
