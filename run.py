@@ -49,7 +49,7 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
-def _apt_install(package: str, why: str) -> bool:
+def _apt_install(package: str, why: str, *more: str) -> bool:
     """apt-get install a Debian package quietly, without recommended packages (root only).
     Says in one line why it could not, and returns whether it is installed."""
     if os.geteuid() != 0 or not shutil.which("apt-get"):
@@ -59,7 +59,7 @@ def _apt_install(package: str, why: str) -> bool:
     quiet_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     steps = (
         ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package, *more],
     )
     for step in steps:
         done = subprocess.run(step, env=quiet_env, capture_output=True, text=True, check=False)
@@ -94,6 +94,14 @@ def ensure_exim() -> None:
     _apt_install("exim4-daemon-light", "the bounce tests with a real mail server")
 
 
+def ensure_dovecot() -> None:
+    """Debian's Dovecot for the bounce-mailbox tests (IMAPS and POP3S): the test set-up starts
+    its own on a temporary folder; nothing else runs."""
+    if shutil.which("dovecot") or Path("/usr/sbin/dovecot").exists():
+        return
+    _apt_install("dovecot-imapd", "the bounce-mailbox tests", "dovecot-pop3d")
+
+
 def main(argv: list[str]) -> None:
     command = argv[0] if argv else "help"
     rest = argv[1:]
@@ -105,6 +113,7 @@ def main(argv: list[str]) -> None:
         ensure_chromium()
         ensure_postgresql()
         ensure_exim()
+        ensure_dovecot()
         _run(BIN / "ruff", "check", ".")
         _run(BIN / "mypy")
         _run(BIN / "python", "-m", "pytest", *rest)

@@ -42,7 +42,15 @@ FIXED_NOW = dt.datetime(2026, 11, 22, 6, 30, tzinfo=dt.UTC)
 # when it uses one of these fixtures, runs on PostgreSQL, or is marked `integration` itself
 # (it starts processes: the daemon, signals, kill -9, a closed pipe, another user).
 SERVER_FIXTURES = frozenset(
-    {"smtp_server", "faulty", "postgres_server", "server_database", "browser", "exim"}
+    {
+        "smtp_server",
+        "faulty",
+        "postgres_server",
+        "server_database",
+        "browser",
+        "exim",
+        "dovecot",
+    }
 )
 
 
@@ -518,6 +526,25 @@ def exim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     root = Path(tempfile.mkdtemp(prefix="digest-exim-", dir="/tmp"))
     try:
         with eximserver.running_exim(root, free_port()) as server:
+            yield server
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def dovecot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A real Dovecot (IMAPS and POP3S; Debian's dovecot-imapd and dovecot-pop3d, which
+    `python3 run.py test` installs) with its own certificate, trusted through SSL_CERT_FILE."""
+    from . import dovecotserver
+
+    if not dovecotserver.available() or os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("dovecot is not installed; python3 run.py test installs it as root")
+        pytest.skip("dovecot not installed (python3 run.py test installs it as root)")
+    root = Path(tempfile.mkdtemp(prefix="digest-dovecot-", dir="/tmp"))
+    try:
+        with dovecotserver.running_dovecot(root, free_port(), free_port()) as server:
+            monkeypatch.setenv("SSL_CERT_FILE", str(server.certificate))
             yield server
     finally:
         shutil.rmtree(root, ignore_errors=True)
