@@ -262,3 +262,19 @@ def test_the_daemon_reads_its_maildir_once_and_marks_what_it_read(
     with caplog.at_level("ERROR", logger="digest.daemon"):
         run_bounces(str(path))
     assert "use a Maildir path, imaps://user@host/INBOX or pop3s://user@host" in caplog.text
+
+
+def test_the_operator_preview_shows_what_came_back(
+    tmp_path: Path, secret_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digest.web import create_app
+
+    from .test_web import ADMIN
+
+    monkeypatch.setenv("DIGEST_ADMIN_TOKEN", ADMIN)
+    settings = _reader_store(tmp_path)
+    soft = report("bounces@digest.test", "grace@example.org", "4.2.2", "452 mailbox full")
+    assert _process(settings, FIXED_NOW, soft, name="s") == ["counted"]
+    client = create_app(settings, lambda: FIXED_NOW).test_client()
+    listed = client.get("/preview", headers={"Authorization": f"Bearer {ADMIN}"})
+    assert "last came back: soft 4.2.2, counted, 2026-11-22" in listed.text

@@ -68,6 +68,18 @@ class Pages:
         shown, total = page_of_subscribers(self.settings, self._store, containing, offset, limit)
         return shown, total, self._store.readers.suppressions()
 
+    def came_back_last(self, emails: list[str]) -> dict[str, str]:
+        """For each of these readers, the newest thing that came back for them, in a few
+        words ("soft 4.2.2, counted, 2026-11-22"); readers with nothing are left out."""
+        found = {}
+        for email in emails:
+            events = self._store.bounces.events(email, limit=1)
+            if events:
+                last = events[0]
+                status = f" {last.status}" if last.status else ""
+                found[email] = f"{last.kind}{status}, {last.action}, {last.at:%Y-%m-%d}"
+        return found
+
     def save_profile(self, row: SubscriberRow, now: dt.datetime) -> None:
         self._store.readers.upsert_subscribers([row], now)
 

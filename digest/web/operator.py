@@ -83,11 +83,13 @@ def preview_list() -> Response:
             shown, total, suppressed = store.readers(
                 query, (current - 1) * PREVIEW_PAGE, PREVIEW_PAGE
             )
+        came_back = store.came_back_last([p.email for p in shown])
     return page(
         "preview_list.html",
         people=shown,
         total=total,
         suppressed=suppressed,
+        came_back=came_back,
         query=request.args.get("q", ""),
         current=current,
         pages=pages,
