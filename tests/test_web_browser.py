@@ -200,3 +200,28 @@ def test_every_page_fits_and_reads(
     )
     assert _contrast(*colours) >= 4.5, colours
     page.close()
+
+
+def test_a_reader_whose_mail_stopped_is_told_why(
+    browser: object, site: tuple[str, Path | str], secret_env: str
+) -> None:
+    from digest.store import BounceEvent
+
+    url, database = site
+    with Store.open(database) as store:
+        store.bounces.record(
+            BounceEvent("test:1", "grace@example.org", fixed_clock()(), "hard", "5.1.1",
+                        "550 5.1.1 user unknown", "test", None, "suppressed")
+        )  # fmt: skip
+        store.readers.unsubscribe("grace@example.org", fixed_clock()(), reason="bounced: 5.1.1")
+    token = make_token(secret_env, "grace@example.org", "preferences")
+    for scheme in ("light", "dark"):
+        page = browser.new_page(  # type: ignore[attr-defined]
+            viewport={"width": 375, "height": 800}, color_scheme=scheme
+        )
+        page.goto(f"{url}/preferences/{token}")
+        note = page.get_by_role("status").first.inner_text()
+        assert note.startswith("We stopped mailing you on 22 November 2026: your mail server")
+        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+        _shot(page, f"web-preferences-stopped-375-{scheme}.png")
+        page.close()
