@@ -167,3 +167,32 @@ def test_a_mime_bomb_is_one_line_and_nothing_counted() -> None:
     deep += "Content-Type: text/plain\n\nuser unknown\n"
     nested = email.message_from_string("From: MAILER-DAEMON@x.example\n" + deep)
     assert classify(nested).kind is Kind.UNRECOGNISED
+
+
+@pytest.mark.parametrize(
+    ("said", "kind"),
+    [
+        # Postfix, a domain that does not exist (its code is the routing one, 5.4.4).
+        ("5.4.4 Host or domain name not found. Name service error for name=x.invalid"
+         " type=A: Host not found", "hard"),
+        # Postfix, a name server that did not answer: try again.
+        ("4.4.3 Host or domain name not found. Name service error for name=example.org"
+         " type=MX: Host not found, try again", "soft"),
+        # Exchange Online, a recipient its directory does not know (5.5.0 "mailbox unavailable").
+        ("550 5.5.0 Requested action not taken: mailbox unavailable", "hard"),
+        # Exchange Online, access denied by a block: not proof the address is dead.
+        ("550 5.4.1 Recipient address rejected: Access denied", "soft"),
+        # Gmail.
+        ("550 5.2.1 The email account that you tried to reach is disabled", "hard"),
+        ("452 4.2.2 The email account that you tried to reach is over quota", "soft"),
+        ("550 5.7.26 Unauthenticated email from digest.test is not accepted", "soft"),
+        ("550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found", "hard"),
+        # Yahoo.
+        ("554 delivery error: dd This user doesn't have a yahoo.com account", "hard"),
+        ("554 delivery error: dd Sorry, this mailbox is disabled (554.30)", "hard"),
+    ],
+)  # fmt: skip
+def test_what_todays_large_providers_say(said: str, kind: str) -> None:
+    from digest.bounces import judge
+
+    assert judge(said, "")[0] is Kind(kind)

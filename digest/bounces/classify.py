@@ -24,6 +24,7 @@ from digest.bounces.patterns import (
     DEAD_CODES,
     DELAYED,
     NOT_DEAD,
+    NOT_DEAD_CODES,
     REPORT_SUBJECT,
     REPORTER,
     RETURNED,
@@ -243,9 +244,10 @@ def _from_words(message: Message, every: list[Message], original: str) -> Verdic
 
 def judge(said: str, fallback: str) -> tuple[Kind, str]:
     """HARD or SOFT for a failure, and the status code it gave: a dead-address code decides
-    unless the words say it is not dead; a 4.x.x code is never dead; a specific other code
-    (5.2.2 full, 5.7.1 policy…) is soft; otherwise (5.0.0, x.x.0, no code) the words decide,
-    the report's own words when the server gave none."""
+    unless the words say it is not dead; a 4.x.x code, and a code of a full mailbox, a size
+    or a policy (5.2.2, 5.7.1…), is never dead; otherwise (5.0.0, 5.4.4 "host not found",
+    5.5.0 "mailbox unavailable", no code) the words decide, the report's own words when the
+    server gave none."""
     text = said if said.strip() else fallback
     codes = [".".join(m.groups()) for m in STATUS.finditer(text)] or [
         ".".join(m.groups()) for m in STATUS.finditer(fallback)
@@ -253,10 +255,10 @@ def judge(said: str, fallback: str) -> tuple[Kind, str]:
     code = next((c for c in codes if c in DEAD_CODES), codes[0] if codes else "")
     if code in DEAD_CODES:  # only the server's own words for this recipient may overrule it
         return (Kind.SOFT if NOT_DEAD.search(text) else Kind.HARD), code
+    if code.startswith(("4.", *NOT_DEAD_CODES)):
+        return Kind.SOFT, code
     words = text if DEAD.search(text) or NOT_DEAD.search(text) else f"{text} {fallback}"
     if NOT_DEAD.search(words):
-        return Kind.SOFT, code
-    if code.startswith("4.") or (code and not code.endswith(".0")):
         return Kind.SOFT, code
     return (Kind.HARD if DEAD.search(words) else Kind.SOFT), code
 

@@ -11,6 +11,10 @@ import re
 # no such domain (5.1.2), an address that cannot be one (5.1.3), moved (5.1.6), a domain that
 # takes no mail (5.1.10), a disabled mailbox (5.2.1).
 DEAD_CODES = frozenset({"5.1.1", "5.1.2", "5.1.3", "5.1.6", "5.1.10", "5.2.1"})
+# Codes that say the address is there and the message was refused for now or for what it is:
+# a full mailbox or quota (5.2.2, 5.2.3), size (5.3.4), content and media (5.6.x), security
+# and policy: spam, authentication, blocks (5.7.x).
+NOT_DEAD_CODES = ("5.2.2", "5.2.3", "5.3.4", "5.6.", "5.7.")
 STATUS = re.compile(r"(?<![\d.])([45])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 
 # The address is dead. A phrase here only decides when the code does not (none, or x.x.0).
