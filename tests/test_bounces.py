@@ -100,8 +100,9 @@ def test_verp_tokens_are_short_signed_and_survive_case_folding() -> None:
 
 
 def _reader_store(tmp_path: Path) -> Settings:
+    """A store with the example readers; no VERP (reports name their readers by recipient)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
-    settings = _settings(tmp_path)
+    settings = load_settings(write_settings(tmp_path, database=tmp_path / "d.sqlite"))
     with Store.open(settings.database) as store:
         ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock())
     return settings
@@ -278,3 +279,24 @@ def test_the_operator_preview_shows_what_came_back(
     client = create_app(settings, lambda: FIXED_NOW).test_client()
     listed = client.get("/preview", headers={"Authorization": f"Bearer {ADMIN}"})
     assert "last came back: soft 4.2.2, counted, 2026-11-22" in listed.text
+
+
+def test_with_verp_a_made_up_report_names_nobody(
+    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+) -> None:
+    """Anyone may mail the bounce address: with VERP on, a report that carries neither our
+    signed token nor one of our Message-IDs unsubscribes nobody, whoever it names."""
+    settings = _settings(tmp_path, smtp_server.port)
+    with Store.open(settings.database) as store:
+        ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock())
+        send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+        [row] = [r for r in store.ledger.deliveries("2026-11-22") if r.email == "ada@example.org"]
+    made_up = report("bounces@digest.test", "ada@example.org", "5.1.1", "550 5.1.1 no such user")
+    editions = Editions(settings, runtime=Runtime(clock=lambda: FIXED_NOW))
+    [done] = editions.process_bounces([_maildir(tmp_path / "forged", made_up)])
+    assert (done.kind, done.reader, done.action) == ("hard", None, "none")
+    # One that returns our message (its Message-ID) still names its reader.
+    returned = made_up.replace(b"--b--", f"--b\nContent-Type: text/rfc822-headers\n\n"
+                               f"Message-ID: {row.message_id}\n\n--b--".encode())  # fmt: skip
+    [done] = editions.process_bounces([_maildir(tmp_path / "returned", returned)])
+    assert (done.reader, done.action) == ("ada@example.org", "suppressed")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import Message
 from email.utils import getaddresses
 from typing import Any
@@ -114,8 +114,6 @@ def _act(
 
 
 def _replace(done: Processed, **changes: Any) -> Processed:
-    from dataclasses import replace
-
     return replace(done, **changes)
 
 
@@ -123,7 +121,9 @@ def _reader(
     store: Store, settings: Settings, message: Message, verdict: Verdict
 ) -> tuple[str | None, str | None]:
     """Who the message is about, and which edition: by our VERP return path, else as
-    `_matched` finds them."""
+    `_matched` finds them. With VERP on, a report that carries neither our signed token nor
+    one of our Message-IDs names nobody: anyone may mail the bounce address, and a made-up
+    report must not unsubscribe a reader."""
     base = settings.sender.return_path
     if base and settings.secret_key is not None:
         keys = signing_keys(settings.secret_key.get_secret_value())
@@ -135,15 +135,21 @@ def _reader(
                 for row in store.ledger.deliveries(returned.edition_id):
                     if address_hash(row.email) == returned.reader_hash:
                         return row.email, returned.edition_id
+        return _matched(store, settings, verdict, by_recipient=False)
     return _matched(store, settings, verdict)
 
 
-def _matched(store: Store, settings: Settings, verdict: Verdict) -> tuple[str | None, str | None]:
-    """The reader by the returned message's Message-ID, else a recipient who is a reader."""
+def _matched(
+    store: Store, settings: Settings, verdict: Verdict, *, by_recipient: bool = True
+) -> tuple[str | None, str | None]:
+    """The reader by the returned message's Message-ID, else (`by_recipient`) a recipient
+    who is a reader."""
     if verdict.original_id:
         carried = store.ledger.by_message_id(verdict.original_id)
         if carried is not None:
             return carried.email, carried.edition_id
+    if not by_recipient:
+        return None, None
     for address in verdict.recipients:
         person = find(settings, store, address)
         if person is not None:
