@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import mailbox
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -99,25 +100,28 @@ def test_verp_tokens_are_short_signed_and_survive_case_folding() -> None:
     assert read_return_path("ada@example.org", "bounces@example.org", keys) is None
 
 
-def _reader_store(tmp_path: Path) -> Settings:
+def _reader_store(tmp_path: Path, database: Path | str = "") -> Settings:
     """A store with the example readers; no VERP (reports name their readers by recipient)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
-    settings = load_settings(write_settings(tmp_path, database=tmp_path / "d.sqlite"))
+    where = database or tmp_path / "d.sqlite"
+    settings = load_settings(write_settings(tmp_path, database=where))
     with Store.open(settings.database) as store:
         ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock())
     return settings
 
 
 def _process(settings: Settings, moment: dt.datetime, *messages: bytes, name: str) -> list[str]:
-    folder = _maildir(settings.database.parent / name, *messages)  # type: ignore[union-attr]
+    base = settings.database
+    root = base.parent if isinstance(base, Path) else Path(tempfile.mkdtemp(prefix="bounces-"))
+    folder = _maildir(root / name, *messages)
     editions = Editions(settings, runtime=Runtime(clock=lambda: moment))
     return [done.action for done in editions.process_bounces([folder])]
 
 
 def test_soft_bounces_suppress_at_the_limit_unless_a_delivery_came_between(
-    tmp_path: Path, secret_env: str
+    tmp_path: Path, secret_env: str, database: Path | str
 ) -> None:
-    settings = _reader_store(tmp_path)
+    settings = _reader_store(tmp_path, database)
     full = "552 5.2.2 mailbox full"
 
     def soft(n: int) -> bytes:
@@ -143,8 +147,10 @@ def test_soft_bounces_suppress_at_the_limit_unless_a_delivery_came_between(
     assert actions == ["counted"] * 4
 
 
-def test_a_complaint_unsubscribes_and_delays_never_count(tmp_path: Path, secret_env: str) -> None:
-    settings = _reader_store(tmp_path)
+def test_a_complaint_unsubscribes_and_delays_never_count(
+    tmp_path: Path, secret_env: str, database: Path | str
+) -> None:
+    settings = _reader_store(tmp_path, database)
     complaint = (
         b"From: feedback@isp.example\nTo: bounces@digest.test\nSubject: Complaint\n"
         b"MIME-Version: 1.0\nContent-Type: multipart/report; report-type=feedback-report; b"
