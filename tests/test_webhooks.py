@@ -19,7 +19,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
 from digest.bounces.providers import _string_to_sign
+from digest.deliver import MemoryTransport
 from digest.diff import ingest_paths
+from digest.editions import send_edition
 from digest.settings import Settings, load_settings
 from digest.store import Store
 from digest.web import create_app
@@ -131,6 +133,11 @@ def test_ses_bounces_and_complaints_through_signed_sns(site: Site) -> None:
     # A replay of the same notification changes nothing.
     assert site.client.post("/webhooks/ses", json=note).json == {"events": 1, "acted": 0}
     assert site.events("ada@example.org") == [("hard", "suppressed")]
+    # The next edition skips Ada, and nobody else.
+    with Store.open(site.settings.database) as store:
+        edition = send_edition(store, site.settings, MemoryTransport(), fixed_clock())
+    assert list(edition.suppressed) == ["ada@example.org"]
+    assert list(edition.sent) == ["grace@example.org"]
     # "Permanent" alone, for a policy block, is not a dead address.
     blocked = {
         "bounce": {
