@@ -306,3 +306,29 @@ def test_with_verp_a_made_up_report_names_nobody(
                                f"Message-ID: {row.message_id}\n\n--b--".encode())  # fmt: skip
     [done] = editions.process_bounces([_maildir(tmp_path / "returned", returned)])
     assert (done.reader, done.action) == ("ada@example.org", "suppressed")
+
+
+def test_a_complaint_with_the_recipient_redacted_finds_its_reader_by_message_id(
+    tmp_path: Path, secret_env: str
+) -> None:
+    """Large mailbox providers redact the complainer's address in their feedback reports; the
+    returned message's Message-ID (one of ours) still names the reader."""
+    from digest.deliver import MemoryTransport
+
+    settings = _reader_store(tmp_path)
+    with Store.open(settings.database) as store:
+        send_edition(store, settings, MemoryTransport(), fixed_clock())
+        [row] = [r for r in store.ledger.deliveries("2026-11-22") if r.email == "grace@example.org"]
+    complaint = (
+        "From: staff@fbl.example.net\nTo: fbl@digest.test\nSubject: complaint about message\n"
+        "MIME-Version: 1.0\nContent-Type: multipart/report; report-type=feedback-report; "
+        'boundary="b"\n\n--b\nContent-Type: text/plain\n\nThis is an email abuse report.\n'
+        "--b\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\nVersion: 1\n"
+        "User-Agent: SomeProvider-FBL/1.0\nOriginal-Mail-From: <digest@digest.test>\n\n"
+        "--b\nContent-Type: message/rfc822\n\nFrom: digest@digest.test\n"
+        f"To: redacted@example.net\nMessage-ID: {row.message_id}\nSubject: papers\n\nx\n--b--\n"
+    ).encode()
+    assert _process(settings, FIXED_NOW, complaint, name="fbl") == ["unsubscribed"]
+    with Store.open(settings.database) as store:
+        assert (store.readers.suppressed("grace@example.org") or "").startswith("complained")
+        assert store.readers.suppressed("ada@example.org") is None
