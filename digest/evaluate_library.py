@@ -191,15 +191,11 @@ def panel_library(panel: Path, corpus: Path) -> LibraryFigures:
     holds one of their phrases (what a reader of those topics would have saved; the newest 50,
     a reader with fewer than 20 left out), on each labelled day."""
     from digest.panel import HISTORY_DAYS as PANEL_HISTORY
-    from digest.panel import _id, _load, claim_holds
+    from digest.panel import _id, claim_holds, panel_days
 
-    readers, labels = _load(panel)
-    every = sorted(corpus.glob("*.json"))
-    days = [f for f in every if f.name[:10] in labels]
-    if not days:
-        raise DigestError(f"{corpus}: none of the panel's days ({min(labels)}..) is there")
-    first = every.index(days[0])
-    before = [p for f in every[:first] for p in _papers(f)]
+    found = panel_days(panel, corpus)
+    readers, labels, days = found.readers, found.labels, found.days
+    before = [p for f in found.every[: found.first] for p in _papers(f)]
     libraries: dict[str, tuple[Paper, ...]] = {}
     for name, reader in readers.items():
         own = [

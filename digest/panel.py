@@ -199,15 +199,33 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else math.nan
 
 
-def evaluate_panel(panel: Path, corpus: Path) -> PanelFigures:
-    """Replay the panel's days through `digest send` and score what every email shows."""
+@dataclass(frozen=True, slots=True)
+class PanelDays:
+    """A panel over a corpus: its readers and labels, the corpus days in order, and the
+    labelled ones (from `first` on)."""
+
+    readers: dict[str, Any]
+    labels: dict[str, Any]
+    every: list[Path]
+    days: list[Path]
+    first: int
+
+
+def panel_days(panel: Path, corpus: Path) -> PanelDays:
+    """Read a panel and find its labelled days in the corpus; DigestError when none is there."""
     readers, labels = _load(panel)
     every = sorted(corpus.glob("*.json"))
     days = [f for f in every if f.name[:10] in labels]
     if not days:
         raise DigestError(f"{corpus}: none of the panel's days ({min(labels)}..) is there")
-    first = every.index(days[0])
-    history = every[max(0, first - HISTORY_DAYS) : first]
+    return PanelDays(readers, labels, every, days, every.index(days[0]))
+
+
+def evaluate_panel(panel: Path, corpus: Path) -> PanelFigures:
+    """Replay the panel's days through `digest send` and score what every email shows."""
+    found = panel_days(panel, corpus)
+    readers, labels, days, first = found.readers, found.labels, found.days, found.first
+    history = found.every[max(0, first - HISTORY_DAYS) : first]
     people = [
         Subscriber(
             email=f"{name}@example.org",

@@ -513,22 +513,32 @@ FLAGS = [
 ]
 
 
-@pytest.fixture
-def exim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A real Exim (Debian's exim4-daemon-light, which `python3 run.py test` installs) on a
-    folder of its own and a free port: it accepts, then bounces (tests/eximserver.py)."""
-    from . import eximserver
-
-    if not eximserver.available() or os.geteuid() != 0:
+@contextlib.contextmanager
+def _server_folder(name: str, available: bool) -> Iterator[Path]:
+    """A folder of /tmp (reachable by the server's own user) for a Debian mail server that
+    `python3 run.py test` installs as root; skipped without it (failed in CI), removed after."""
+    if not available or os.geteuid() != 0:
         if os.environ.get("CI"):
-            pytest.fail("exim4 is not installed; python3 run.py test installs it as root")
-        pytest.skip("exim4 not installed (python3 run.py test installs it as root)")
-    root = Path(tempfile.mkdtemp(prefix="digest-exim-", dir="/tmp"))
+            pytest.fail(f"{name} is not installed; python3 run.py test installs it as root")
+        pytest.skip(f"{name} not installed (python3 run.py test installs it as root)")
+    root = Path(tempfile.mkdtemp(prefix=f"digest-{name}-", dir="/tmp"))
     try:
-        with eximserver.running_exim(root, free_port()) as server:
-            yield server
+        yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def exim() -> Iterator[Any]:
+    """A real Exim (Debian's exim4-daemon-light) on a folder of its own and a free port: it
+    accepts, then bounces (tests/eximserver.py)."""
+    from . import eximserver
+
+    with (
+        _server_folder("exim4", eximserver.available()) as root,
+        eximserver.running_exim(root, free_port()) as server,
+    ):
+        yield server
 
 
 @pytest.fixture
@@ -537,17 +547,12 @@ def dovecot(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     `python3 run.py test` installs) with its own certificate, trusted through SSL_CERT_FILE."""
     from . import dovecotserver
 
-    if not dovecotserver.available() or os.geteuid() != 0:
-        if os.environ.get("CI"):
-            pytest.fail("dovecot is not installed; python3 run.py test installs it as root")
-        pytest.skip("dovecot not installed (python3 run.py test installs it as root)")
-    root = Path(tempfile.mkdtemp(prefix="digest-dovecot-", dir="/tmp"))
-    try:
-        with dovecotserver.running_dovecot(root, free_port(), free_port()) as server:
-            monkeypatch.setenv("SSL_CERT_FILE", str(server.certificate))
-            yield server
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with (
+        _server_folder("dovecot", dovecotserver.available()) as root,
+        dovecotserver.running_dovecot(root, free_port(), free_port()) as server,
+    ):
+        monkeypatch.setenv("SSL_CERT_FILE", str(server.certificate))
+        yield server
 
 
 @pytest.fixture(scope="session")
