@@ -27,6 +27,7 @@ from digest.profile import (
     profile_input,
     validated_row,
 )
+from digest.safe_files import UnreadableFile, read_regular
 from digest.settings import Settings, SubscriberSettings
 from digest.store import Store
 
@@ -41,6 +42,7 @@ CSV_COLUMNS = (
 )
 # The longest cell but a library (the csv module's own limit; a library may be megabytes).
 MAX_CELL = 128 * 1024
+MAX_CSV_BYTES = 256 * 1024 * 1024  # 100k readers with their libraries, far from any real list
 # What each event of the `consent` column (a JSON list) holds.
 CONSENT_FIELDS = ("event", "at", "ip", "user_agent", "page", "text_hash", "message_id")
 MAX_SHOWN_ERRORS = 5
@@ -191,13 +193,11 @@ def read_csv(path: Path) -> list[SubscriberRow]:
     """Parse and validate a subscribers CSV; every bad row is reported by line, and a file
     with any bad row yields nothing (the import is all or nothing)."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise SubscriberError(f"{path}: no such file") from None
+        text = read_regular(path, MAX_CSV_BYTES).decode("utf-8-sig")
     except UnicodeDecodeError:
         raise SubscriberError(f"{path}: not UTF-8 text; save the CSV as UTF-8") from None
-    except OSError as exc:
-        raise SubscriberError(f"{path}: cannot be read ({exc.strerror})") from None
+    except UnreadableFile as exc:
+        raise SubscriberError(f"{path}: {exc}") from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
     limit = csv.field_size_limit(max(csv.field_size_limit(), MAX_LIBRARY_BYTES))
     try:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from digest.errors import DumpError
+from digest.safe_files import FileTooLarge, UnreadableFile, read_regular
 from digest.safe_text import terminal_safe
 
 MAX_DUMP_BYTES = 64 * 1024 * 1024
@@ -24,15 +25,11 @@ def read_dump(path: Path) -> bytes:
     if path.is_dir():
         raise DumpError(f"{source}: is a directory; pass the dump files inside it")
     try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_DUMP_BYTES + 1)
-    except FileNotFoundError:
-        raise DumpError(f"{source}: no such file") from None
-    except OSError as exc:
-        raise DumpError(f"{source}: cannot read it ({exc.strerror})") from None
-    if len(data) > MAX_DUMP_BYTES:
-        raise _too_large(source)
-    return data
+        return read_regular(path, MAX_DUMP_BYTES)
+    except FileTooLarge:
+        raise _too_large(source) from None
+    except UnreadableFile as exc:
+        raise DumpError(f"{source}: {exc}") from None
 
 
 def _too_large(source: str) -> DumpError:

@@ -18,7 +18,7 @@ def looks_like_arxiv_jsonl(text: str) -> bool:
         return False
     try:
         record = json.loads(first)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # not JSON, too deep, a number past 4,300 digits
         return False
     return isinstance(record, dict) and "id" in record and "title" in record
 

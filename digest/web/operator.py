@@ -5,7 +5,6 @@ purpose every reader page refuses."""
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 import re
 
@@ -43,7 +42,7 @@ def is_operator(header: str | None, token: str) -> bool:
     elif scheme.casefold() == "basic":
         try:
             offered = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not base64 (binascii.Error), not ASCII, not UTF-8
             return False
         offered = offered.partition(":")[2]
     return bool(offered) and hmac.compare_digest(offered.encode(), token.encode())
