@@ -34,3 +34,20 @@ def address_hash(address: str) -> str:
     the address again, so that it is not mailed without new consent, and no more. SHA-256 of
     the case-folded address under a fixed prefix (not keyed: keys rotate, this must not)."""
     return hashlib.sha256(b"digest forgotten address\0" + address.casefold().encode()).hexdigest()
+
+
+# Mailbox providers that ignore dots in the local part, and their one domain.
+_DOTLESS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+
+
+def limit_key(address: str) -> str:
+    """One inbox's addresses as one, for a limit on how often it is mailed (never for where
+    mail goes): case folded, a plus tag dropped (`ann+x@` is `ann@`), and Gmail's dots and
+    googlemail.com too (`a.n.n@googlemail.com` is `ann@gmail.com`)."""
+    local, _, domain = address.strip().casefold().rpartition("@")
+    domain = domain.rstrip(".")
+    if "+" in local[1:]:
+        local = local[: local.index("+", 1)]
+    if domain in _DOTLESS:
+        local, domain = local.replace(".", ""), _DOTLESS[domain]
+    return f"{local}@{domain}"

@@ -183,11 +183,13 @@ RETRY_POLL_MINUTES = 5.0
 
 
 def run_retries(settings_path: str) -> None:
-    """Send the deferred messages whose time has come (any edition)."""
+    """Send the deferred messages whose time has come (any edition), and the sign-ups' queued
+    mail a web server left (it was stopped before its worker sent it)."""
     try:
         settings = load_settings(Path(settings_path))
         editions = Editions(settings, hooks=Hooks(should_stop=STOP.is_set))
         reports = editions.retry(Carrier.SMTP)
+        editions.send_queued(Carrier.SMTP)
         if purged := editions.purge_signups():
             log.info("sign-ups: forgot %d never confirmed", purged)
     except DigestError as exc:

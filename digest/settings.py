@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import ipaddress
 import os
 import re
 import tomllib
@@ -311,8 +312,25 @@ class WebSettings(_Section):
     # How long a page that writes (unsubscribe, preferences) waits for another process writing
     # to the database before it answers 503 with Retry-After.
     busy_timeout: float = Field(default=10.0, gt=0, le=300)
+    # The reverse proxies in front (IPs or networks: "127.0.0.1", "10.0.0.0/8"): from them
+    # alone X-Forwarded-For is read, its right-most hop that is none of them taken as the
+    # client (the sign-up's per-IP cap and the consent log). Empty: the peer is the client.
+    trusted_proxies: tuple[str, ...] = ()
 
     _host = field_validator("host")(_single_line)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        for value in values:
+            try:
+                ipaddress.ip_network(value.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f'{value!r} is not an IP address or network; write one like "127.0.0.1"'
+                    ' or "10.0.0.0/8"'
+                ) from None
+        return tuple(value.strip() for value in values)
 
 
 _WEIGHTS = Weights()

@@ -22,6 +22,8 @@ from typing import Any
 import psycopg
 import pytest
 from aiosmtpd.controller import Controller
+from flask import Flask
+from flask.testing import FlaskClient
 
 from digest.demo import free_port
 from digest.errors import StoreError
@@ -278,6 +280,32 @@ def secret_env(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 TEST_SECRET = "cli-test-secret-key-123456"
+
+
+class _Flushed(FlaskClient):
+    """A test client after whose every request the app's mail worker has sent what it queued
+    (waiting for the worker to say so, never a sleep)."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        from digest.web import mailer
+
+        response = super().open(*args, **kwargs)
+        assert mailer(self.application).flush(), "the mail worker did not finish its pass"
+        return response
+
+
+@contextlib.contextmanager
+def mailing(app: Flask) -> Iterator[FlaskClient]:
+    """A test client of `app` with its mail worker running (as `digest serve` runs it):
+    each request's mail has been sent by the time the request returns. Stopped afterwards."""
+    from digest.web import mailer
+
+    worker = mailer(app).start()
+    app.test_client_class = _Flushed
+    try:
+        yield app.test_client()
+    finally:
+        worker.stop()
 
 
 @dataclass(frozen=True, slots=True)

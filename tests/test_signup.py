@@ -17,11 +17,12 @@ import pytest
 
 from digest.deliver import MemoryTransport
 from digest.diff import ingest_paths
+from digest.errors import DeliveryError
 from digest.settings import Settings, load_settings
 from digest.store import Store
 from digest.web import create_app
 
-from .conftest import EXAMPLES, write_settings
+from .conftest import EXAMPLES, mailing, write_settings
 
 START = dt.datetime(2026, 11, 22, 8, 0, tzinfo=dt.UTC)
 NO_PROOF = "[signup]\nproof_of_work = false\n"  # the proof of work has its own tests below
@@ -44,7 +45,8 @@ def joined(tmp_path: Path, secret_env: str, database: Path | str) -> Any:
         ingest_paths(store, [EXAMPLES / "dumps"], lambda: START - dt.timedelta(hours=2))
     clock, outbox = Clock(), MemoryTransport()
     app = create_app(settings, clock, transports=lambda: [outbox])
-    return app.test_client(), clock, outbox, settings
+    with mailing(app) as client:
+        yield client, clock, outbox, settings
 
 
 def _link(outbox: MemoryTransport) -> str:
@@ -91,8 +93,10 @@ def test_a_reader_signs_up_confirms_and_gets_the_first_edition(joined: Any) -> N
     assert [to for _, to, _ in outbox.outbox][1:] == ["New.Reader@example.org"]  # first edition
     first = email.message_from_bytes(outbox.outbox[1][2], policy=email.policy.default)
     assert "List-Unsubscribe" in first
-    # Confirming twice changes nothing and mails nothing more.
-    assert "You are subscribed" in client.post(link).text
+    # Confirming twice changes nothing and mails nothing more; the link says it was used.
+    again = client.post(link)
+    assert again.status_code == 200 and "Already confirmed" in again.text
+    assert 'href="/preferences/' in again.text and "Already confirmed" in client.get(link).text
     assert len(outbox.outbox) == 2
     # Signing up a confirmed address: the same page, no mail, no downgrade.
     clock.now += dt.timedelta(hours=1)
@@ -185,22 +189,43 @@ def test_unsubscribing_and_coming_back_are_in_the_consent_log(joined: Any) -> No
     assert events[-2:] == ["unsubscribed", "resubscribed"]
 
 
-def test_a_relay_that_fails_keeps_nothing_and_says_try_later(
-    tmp_path: Path, secret_env: str
+class Relay(MemoryTransport):
+    """An in-memory relay that can be down: connecting to it fails, as to a stopped relay."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    def __enter__(self) -> Relay:
+        if self.down:
+            raise DeliveryError("cannot reach the relay 127.0.0.1:2525 (connection refused)")
+        super().__enter__()
+        return self
+
+
+def test_a_relay_that_is_down_only_delays_the_confirmation(
+    tmp_path: Path, secret_env: str, database: Path | str
 ) -> None:
-    from digest.deliver import TemporaryFailure
-
-    class Down(MemoryTransport):
-        def send(self, sender: str, recipient: str, data: bytes) -> None:
-            raise TemporaryFailure("421 try again later")
-
-    settings = load_settings(write_settings(tmp_path, subscribers="", extra=NO_PROOF))
-    client = create_app(settings, Clock(), transports=lambda: [Down()]).test_client()
-    answer = client.post("/subscribe", data={"email": "wait@example.org"})
-    assert answer.status_code == 503 and "Try again later" in answer.text
-    assert client.post("/api/subscribe", json={"email": "wait@example.org"}).status_code == 503
-    with Store.open(settings.database) as store:
-        assert not store.signups.pending("wait@example.org")
+    """Before: 503 "try again later" and nothing kept. Now the answer never depends on the
+    relay: the sign-up waits in the queue, and goes out once the relay is back."""
+    settings = load_settings(
+        write_settings(tmp_path, database=database, subscribers="", extra=NO_PROOF)
+    )
+    relay, clock = Relay(), Clock()
+    relay.down = True
+    with mailing(create_app(settings, clock, transports=lambda: [relay])) as client:
+        answer = client.post("/subscribe", data={"email": "wait@example.org"})
+        assert answer.status_code == 200 and "Check your inbox" in answer.text
+        assert client.post("/api/subscribe", json={"email": "later@example.org"}).status_code == 202
+        assert relay.outbox == []
+        with Store.open(settings.database) as store:
+            assert store.signups.pending("wait@example.org")
+        relay.down = False
+        clock.now += dt.timedelta(minutes=1)  # the first retry is due
+        client.get("/")
+        assert sorted(to for _, to, _ in relay.outbox) == ["later@example.org", "wait@example.org"]
+        client.get("/")
+        assert len(relay.outbox) == 2  # each once
 
 
 def test_status_counts_the_days_sign_ups_and_refusals(joined: Any) -> None:
@@ -264,7 +289,8 @@ def guarded(tmp_path: Path, secret_env: str, database: Path | str) -> Any:
     assert settings.signup.proof_of_work
     clock, outbox = Clock(), MemoryTransport()
     app = create_app(settings, clock, transports=lambda: [outbox])
-    return app.test_client(), clock, outbox, settings
+    with mailing(app) as client:
+        yield client, clock, outbox, settings
 
 
 def test_a_sign_up_needs_a_fresh_unused_proof_of_work(guarded: Any) -> None:

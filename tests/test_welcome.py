@@ -21,7 +21,7 @@ from digest.store import Store
 from digest.subscribers import find
 from digest.web import create_app
 
-from .conftest import EXAMPLES, write_settings
+from .conftest import EXAMPLES, mailing, write_settings
 
 START = dt.datetime(2026, 11, 22, 8, 0, tzinfo=dt.UTC)
 LIBRARY = rb"""
@@ -42,7 +42,8 @@ def welcome(tmp_path: Path, secret_env: str) -> Any:
         store.readers.upsert_subscribers([row], START)
     app = create_app(settings, lambda: START, transports=lambda: [MemoryTransport()])
     token = make_token(secret_env, "kim@example.org", "preferences")
-    return app.test_client(), f"/welcome/{token}", settings
+    with mailing(app) as client:
+        yield client, f"/welcome/{token}", settings
 
 
 def test_the_page_offers_the_weeks_topics_and_papers_to_rate(welcome: Any) -> None:

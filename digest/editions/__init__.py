@@ -9,7 +9,9 @@ below it.
 - `service`: `Editions`, what the shells call: readers chosen, transports built, time zones
   grouped, deferred retries run first; ingest, fetch, the catalog, the ledger, readers.
 
-- `pages`: what the web pages read and change, on the store one request opened.
+- `pages`: what the web pages read and change, on the store one request opened;
+- `signups`: sign-ups and confirmations, and `send_queued`, the worker that sends the mail
+  a request queued (the web app's thread, the daemon).
 
 Names load on first use (`digest --help` imports none of the pipeline). What the shells need
 besides (the dump formats for their options; signed tokens, votes and feeds for the web app)
@@ -87,7 +89,8 @@ _API = {
     "verify_postmark": "digest.bounces.providers",
     "verify_sendgrid": "digest.bounces.providers",
     "verify_sns": "digest.bounces.providers",
-    "read_confirm_address": "digest.editions.signups",
+    "send_queued": "digest.editions.signups",
+    "client_ip": "digest.signup",
     "Transport": "digest.deliver",
     "PermanentFailure": "digest.deliver",
 }
@@ -123,6 +126,7 @@ __all__ = [
     "atom_feed",
     "check_migration_target",
     "choose_picks",
+    "client_ip",
     "edition_date",
     "edition_moment",
     "in_progress",
@@ -138,13 +142,13 @@ __all__ = [
     "prepare_store",
     "preview",
     "rank_dumps",
-    "read_confirm_address",
     "read_token",
     "read_vote",
     "reader_links",
     "renderer_for",
     "retry_deferred",
     "send_edition",
+    "send_queued",
     "sender_lock",
     "sendgrid_events",
     "ses_events",
@@ -204,7 +208,7 @@ if TYPE_CHECKING:
         rank_dumps,
         skipped_files,
     )
-    from digest.editions.signups import read_confirm_address
+    from digest.editions.signups import send_queued
     from digest.editions.views import (
         archived,
         edition_date,
@@ -217,7 +221,7 @@ if TYPE_CHECKING:
     from digest.feedback import FEEDBACK_PURPOSE, Vote, paper_id_of, read_vote
     from digest.proof_of_work import new_challenge
     from digest.render import BUILTIN_TEMPLATES, Renderer
-    from digest.signup import CONSENT_TEXT, Expired, SignupForm, SignupRequest
+    from digest.signup import CONSENT_TEXT, Expired, SignupForm, SignupRequest, client_ip
     from digest.sources import FORMATS
     from digest.store.db import shown_url
     from digest.tokens import BadToken, make_token, read_token, signing_keys

@@ -1,7 +1,8 @@
 """A new reader's first two minutes: topics the recent papers share (with how many each
 brought), about ten recent papers across those topics to rate, and what they give back:
 ticked topics and pasted papers added to their profile, ratings recorded as feedback, library
-exports imported. Every part is checked before anything is stored."""
+exports imported, and their first edition queued. Every part is checked before anything is
+stored, and everything is stored in one transaction."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from digest.editions.library import ImportReport, import_library
+from digest.editions.library import ImportReport, store_library
+from digest.editions.signups import queue_first_edition
 from digest.feedback import record
-from digest.library import MAX_BYTES
+from digest.library import MAX_BYTES, read_library
 from digest.models import StoredPaper, Subscriber
 from digest.profile import profile_input, validated_row
 from digest.rank.phrases import occurs
@@ -75,17 +77,21 @@ class Answers:
 
 @dataclass(frozen=True, slots=True)
 class Started:
-    """What was added: topics, pasted papers, ratings, and the library import's report."""
+    """What was added: topics, pasted papers, ratings, the library import's report, and
+    whether the reader's first edition is queued (they were never sent one)."""
 
     topics: int
     papers: int
     ratings: int
     library: ImportReport | None
+    first_queued: bool = False
 
 
 def start(store: Store, person: Subscriber, answers: Answers, now: dt.datetime) -> Started:
-    """Add the answers to the reader's profile. The profile is checked first (ValueError or
-    ProfileErrors), then the library files read (LibraryError): a bad one stores nothing."""
+    """Add the answers to the reader's profile and queue their first edition if they never
+    had one. The profile is checked first (ValueError or ProfileErrors), then the library
+    files read (LibraryError): a bad one stores nothing. Then everything is stored in one
+    transaction: a failure half-way (a full disk) leaves nothing of it."""
     given = profile_input(person)
     topics = [t for t in dict.fromkeys(answers.topics) if t not in given.interests]
     pasted = [p.strip() for p in answers.papers if p.strip() and p.strip() not in given.liked]
@@ -96,13 +102,15 @@ def start(store: Store, person: Subscriber, answers: Answers, now: dt.datetime) 
             liked=[*given.liked, *pasted],
         )
     )
-    known = store.catalog.papers_by_id(answers.ratings)
-    report = import_library(store, person.email, answers.files, now) if answers.files else None
-    store.readers.upsert_subscribers([row], now)
-    for verdict in ("more", "less"):
-        ids = [pid for pid, said in answers.ratings.items() if said == verdict and pid in known]
-        if ids:
-            record(store, person.email, ids, verdict, now)
-    return Started(
-        len(topics), len(pasted), sum(1 for pid in answers.ratings if pid in known), report
-    )
+    reads = [read_library(name, data) for name, data in answers.files]
+    with store.transaction():
+        known = store.catalog.papers_by_id(answers.ratings)
+        report = store_library(store, person.email, reads, now) if reads else None
+        store.readers.upsert_subscribers([row], now)
+        for verdict in ("more", "less"):
+            ids = [pid for pid, said in answers.ratings.items() if said == verdict and pid in known]
+            if ids:
+                record(store, person.email, ids, verdict, now)
+        first = queue_first_edition(store, person.email, now)
+    rated = sum(1 for pid in answers.ratings if pid in known)
+    return Started(len(topics), len(pasted), rated, report, first)

@@ -13,12 +13,10 @@ from typing import Any
 from digest.bounces.policy import told
 from digest.bounces.providers import ProviderEvent
 from digest.clock import Clock
-from digest.deliver import Transport
 from digest.editions.bounces import Processed, process_events
 from digest.editions.links import links_for
 from digest.editions.onboarding import Answers, Started, Starter, start, starter
-from digest.editions.sending import SendReport
-from digest.editions.signups import Outcome, Signups, log_event
+from digest.editions.signups import Confirmed, Outcome, Signups, log_event
 from digest.editions.views import archived, past_editions, preview
 from digest.feedback import record
 from digest.models import DeliveryState, Edition, Email, StoredPaper, Subscriber
@@ -26,7 +24,7 @@ from digest.profile import SubscriberRow
 from digest.render import Renderer
 from digest.settings import Settings
 from digest.signup import Event, Form, Request
-from digest.store import DeliveryRow, Store
+from digest.store import DeliveryRow, SignupRow, Store
 from digest.subscribers import find, page_of_subscribers
 
 
@@ -126,18 +124,20 @@ class Pages:
 
     # -- joining -------------------------------------------------------------------------
 
-    def sign_up(
-        self, form: Form, request: Request, transports: Sequence[Transport], clock: Clock
-    ) -> Outcome:
-        """A sign-up from the front page or the API (see editions.signups)."""
-        return Signups(self.settings, clock).request(self._store, form, request, transports)
+    def sign_up(self, form: Form, request: Request, clock: Clock) -> Outcome:
+        """A sign-up from the front page or the API (see editions.signups): kept and its
+        confirmation queued for the worker, or turned away."""
+        return Signups(self.settings, clock).request(self._store, form, request)
 
-    def confirm(
-        self, token: str, request: Request, transports: Sequence[Transport], clock: Clock
-    ) -> tuple[str, SendReport | None]:
-        """Confirm a sign-up: the confirmed address, and the report of their first edition
-        (None when it waits for the welcome page)."""
-        return Signups(self.settings, clock).confirm(self._store, token, request, transports)
+    def signup(self, token: str, clock: Clock) -> SignupRow | None:
+        """The sign-up a confirmation link names (None when it is gone); BadToken, or
+        Expired after `[signup] confirm_hours`."""
+        return Signups(self.settings, clock).waiting(self._store, token)
+
+    def confirm(self, token: str, request: Request, clock: Clock) -> Confirmed:
+        """Confirm a sign-up with the profile it was made with; the reader's first edition is
+        queued (unless it waits for the welcome page)."""
+        return Signups(self.settings, clock).confirm(self._store, token, request)
 
     def trending(self, limit: int, now: dt.datetime) -> list[StoredPaper]:
         """The most upvoted papers of the last week, for the front page."""
@@ -152,12 +152,6 @@ class Pages:
     def start(self, person: Subscriber, answers: Answers, now: dt.datetime) -> Started:
         """The welcome page's answers added to the reader's profile."""
         return start(self._store, person, answers, now)
-
-    def first_edition(
-        self, email: str, transports: Sequence[Transport], clock: Clock
-    ) -> SendReport | None:
-        """Mail a new reader their first edition if they never had one (see editions.signups)."""
-        return Signups(self.settings, clock).first_edition(self._store, email, transports)
 
     # -- papers and taps -----------------------------------------------------------------
 

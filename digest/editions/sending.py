@@ -131,6 +131,11 @@ def sender_lock(
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _busy() -> bool:
+    """Stop waiting for the send lock at once."""
+    return True
+
+
 def send_edition(
     store: Store,
     settings: Settings,
@@ -147,6 +152,7 @@ def send_edition(
     on_wait: Callable[[], None] | None = None,
     monotonic: Callable[[], float] = time.monotonic,
     date: dt.date | None = None,
+    wait: bool = True,
 ) -> SendReport:
     """Plan and send today's edition to every subscriber not yet served; safe to re-run.
 
@@ -155,9 +161,11 @@ def send_edition(
     `should_stop()` turns true, no further message is started: those in flight finish and are
     recorded, the rest stay `pending` for the next run, and the report says `stopped`. Only
     one send runs per database at a time (see sender_lock); `on_wait` is told if this one
-    has to wait."""
+    has to wait. Without `wait` it never waits: another send holding the lock makes this one
+    return at once, `stopped` with nothing sent (a worker tries again later)."""
     # A dry run records nothing, so it needs no lock.
-    lock = contextlib.nullcontext(True) if dry_run else sender_lock(store, should_stop, on_wait)
+    busy = should_stop if wait else _busy
+    lock = contextlib.nullcontext(True) if dry_run else sender_lock(store, busy, on_wait)
     with lock as held:
         if not held:
             day = date or edition_date(clock(), timezone or settings.timezone)
@@ -261,13 +269,31 @@ def _send_edition(
                 planned=plan.count,
                 again=claims.again,
             )
-        # Due readers this sender never claimed: other senders served them (unless it stopped).
+        # Due readers this sender never claimed: other senders served them (unless it
+        # stopped), or they unsubscribed meanwhile (their rows withdrawn: suppressed).
         never = () if report.stopped else tuple(claims.readers)
-        return replace(report, elsewhere=(*report.elsewhere, *never))
+        withdrawn = _withdrawn(store, edition_id, never)
+        return replace(
+            report,
+            suppressed=(*report.suppressed, *withdrawn),
+            elsewhere=(*report.elsewhere, *(e for e in never if e not in withdrawn)),
+        )
     finally:
         store.database.unlock(planning)
         if claim is not None:  # every message of this run has been settled by now
             store.ledger.release(edition_id, claim.sender)
+
+
+def _withdrawn(store: Store, edition_id: str, emails: Sequence[str]) -> set[str]:
+    """Of these readers, those whose row this edition withdrew (they unsubscribed)."""
+    if not emails:
+        return set()
+    wanted = set(emails)
+    return {
+        row.email
+        for row in store.ledger.deliveries(edition_id)
+        if row.email in wanted and row.state == DeliveryState.SUPPRESSED
+    }
 
 
 @dataclass(slots=True)

@@ -32,6 +32,7 @@ from digest.editions.library import ImportReport, import_library, store_library
 from digest.editions.links import reader_links
 from digest.editions.picks import unresolved_liked
 from digest.editions.sending import SendReport, in_progress, retry_deferred, send_edition
+from digest.editions.signups import send_queued
 from digest.editions.views import edition_date, preview
 from digest.errors import BounceError, DigestError, SettingsError, SubscriberError
 from digest.feedback import record, resolve
@@ -181,9 +182,11 @@ class EditionStatus:
     counts: dict[str, int]
     failures: tuple[tuple[str, str], ...]
     senders: dict[str, int]
-    # Sign-ups of the last 24 hours: requested, confirmation sent, confirmed, refused.
+    # Sign-ups of the last 24 hours: requested (kept), confirmation sent, confirmed, refused
+    # (turned away, for any reason).
     signups: dict[str, int] = field(default_factory=dict)
-    # Sign-ups turned away in the last 24 hours, by reason (limited, honeypot, proof of work).
+    # Sign-ups turned away in the last 24 hours (counted per hour), by reason (limited,
+    # honeypot, proof of work, already a reader, undeliverable).
     refused: dict[str, int] = field(default_factory=dict)
     # What came back for this edition: readers per kind (hard, soft, complaint…).
     bounces: dict[str, int] = field(default_factory=dict)
@@ -445,8 +448,20 @@ class Editions:
             return done, []
         return done, found.warnings(bounces.complaint_warning, bounces.hard_warning)
 
+    def send_queued(self, carrier: Carrier = Carrier.SMTP) -> dt.datetime | None:
+        """Send the mail sign-ups queued that is due (confirmations, first editions): what
+        the web app's worker left, the server stopped. When the next is due (None: nothing
+        is queued); no relay connection is set up while nothing is due."""
+        return send_queued(
+            self.settings,
+            lambda: self.transports(carrier),
+            self.runtime.clock,
+            self.hooks.should_stop,
+        )
+
     def purge_signups(self) -> int:
-        """Forget the sign-ups never confirmed within `[signup] pending_days`: how many."""
+        """Forget the sign-ups never confirmed within `[signup] pending_days` (how many), with
+        what they kept of the request, and the counts of attempts and refusals as old."""
         now = self.runtime.clock()
         cutoff = now - dt.timedelta(days=self.settings.signup.pending_days)
         with self._store() as store:
@@ -494,17 +509,15 @@ class Editions:
                 if r.state == DeliveryState.FAILED
             )
             day = self.runtime.clock() - dt.timedelta(days=1)
+            requested, mailed = store.signups.requested_since(day)
+            refused = store.signups.refusals(day)
             joining = {
-                event: store.signups.count(event, day)
-                for event in (
-                    Event.REQUESTED,
-                    Event.CONFIRMATION_SENT,
-                    Event.CONFIRMED,
-                    Event.REFUSED,
-                )
+                Event.REQUESTED: requested,
+                Event.CONFIRMATION_SENT: mailed,
+                Event.CONFIRMED: store.signups.count(Event.CONFIRMED, day),
+                "refused": sum(refused.values()),
             }
             held = store.ledger.unfinished_claims(chosen)
-            refused = store.signups.refusals(day)
             came_back = store.bounces.edition_counts(chosen)
             return EditionStatus(chosen, counts, failures, held, joining, refused, came_back)
 

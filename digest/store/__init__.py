@@ -4,7 +4,8 @@
 - `catalog`: snapshots, papers and sightings, and the diff's merge of a dump into them;
 - `readers`: subscribers, their feedback, and suppressions;
 - `ledger`: deliveries and the papers each reader was sent;
-- `signups`: sign-ups waiting for confirmation, and the consent log;
+- `signups`: sign-ups (by id) until confirmed, the mail queue a request leaves for a worker,
+  counted attempts and refusals, and the consent log;
 - `library`: the papers of readers' own libraries;
 - `bounces`: bounces, complaints and receipts that came back after a relay accepted a message.
 
@@ -37,7 +38,7 @@ from digest.store.schema import (
     only_tables_since,
     upgrade,
 )
-from digest.store.signups import Signups
+from digest.store.signups import Queued, SignupRow, Signups
 from digest.store.sqlite import Sqlite, store_error
 
 
@@ -207,9 +208,11 @@ class Store(Connected):
         """A PostgreSQL store whose newer versions only added tables: its idempotent DDL makes
         them, in one transaction, and the version moves on."""
         with self.transaction() as db:
-            if self._schema_version() == SCHEMA_VERSION:
+            version = self._schema_version()
+            if version == SCHEMA_VERSION:
                 return
             db.script(SCHEMA_POSTGRES)
+            upgrade(db, version or 0)  # only steps both engines run (only_tables_since)
             db.execute(
                 "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
             )
@@ -228,6 +231,8 @@ __all__ = [
     "Changes",
     "Claim",
     "DeliveryRow",
+    "Queued",
+    "SignupRow",
     "SnapshotRow",
     "Store",
     "SubscriberRow",

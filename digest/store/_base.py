@@ -85,8 +85,13 @@ class Connected:
     def transaction(self, *, shared: bool = False) -> Iterator[Database]:
         """One write transaction. A plain one excludes every other writer of the store (SQLite's
         BEGIN IMMEDIATE; on PostgreSQL an advisory lock); `shared` lets writers of disjoint rows
-        (senders, each on the readers it claimed) commit side by side where the engine can."""
+        (senders, each on the readers it claimed) commit side by side where the engine can.
+        Inside a caller's transaction (`store.transaction()` around several parts' writes) it
+        joins that one: everything commits together, or nothing does."""
         db = self._db
+        if db.in_transaction:
+            yield db
+            return
         try:
             db.begin(shared=shared)
         except db.errors as exc:

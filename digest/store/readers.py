@@ -99,11 +99,13 @@ class Readers(Connected):
         return {row[0].casefold() for row in rows}
 
     def remove_subscriber(self, email: str, now: dt.datetime) -> bool:
-        """Remove a reader: their row, feedback, library, pending sign-up and consent log, in
-        one transaction; their sending history stays. A hash of the address is kept, so it is
-        not mailed again without new consent (a confirmed sign-up, or `resubscribe`)."""
+        """Remove a reader: their row, feedback, library, sign-ups, queued mail and consent
+        log, in one transaction; their sending history stays. A hash of the address is kept,
+        so it is not mailed again without new consent (a confirmed sign-up, or
+        `resubscribe`)."""
         with self.transaction() as db:
-            for table in ("feedback", "library", "signups", "consent_events"):
+            tables = ("feedback", "library", "signup_requests", "mail_queue", "consent_events")
+            for table in tables:
                 db.execute(f"DELETE FROM {table} WHERE email = ?", (email,))  # noqa: S608
             db.execute(
                 "INSERT INTO forgotten(address_hash, forgotten_at) VALUES (?, ?)"

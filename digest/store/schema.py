@@ -4,9 +4,10 @@ bring older SQLite files forward."""
 
 from collections.abc import Callable
 
+from digest.addresses import limit_key
 from digest.store.db import Database
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -100,11 +101,51 @@ CREATE TABLE IF NOT EXISTS sent_papers (
     PRIMARY KEY (email, paper_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS relay_slots (relay TEXT PRIMARY KEY, next_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS signups (
-    email TEXT PRIMARY KEY COLLATE NOCASE,
+-- Each sign-up by its own random id (its confirmation link names it): what the reader asked
+-- for and where the request came from, until it is confirmed (then kept without the request's
+-- details, so a used link can say so) or purged after [signup] pending_days. `address_key`
+-- is the address as the per-address limit counts it (plus tags, Gmail dots).
+CREATE TABLE IF NOT EXISTS signup_requests (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL COLLATE NOCASE,
+    address_key TEXT NOT NULL,
     profile TEXT NOT NULL,
-    requested_at TEXT NOT NULL
+    requested_at TEXT NOT NULL,
+    ip TEXT NOT NULL DEFAULT '',
+    user_agent TEXT NOT NULL DEFAULT '',
+    page TEXT NOT NULL DEFAULT '',
+    text_hash TEXT NOT NULL DEFAULT '',
+    mailed_at TEXT,
+    message_id TEXT NOT NULL DEFAULT '',
+    confirmed_at TEXT
 );
+CREATE INDEX IF NOT EXISTS signup_requests_email ON signup_requests(email);
+CREATE INDEX IF NOT EXISTS signup_requests_key ON signup_requests(address_key, mailed_at);
+CREATE INDEX IF NOT EXISTS signup_requests_at ON signup_requests(requested_at);
+-- Sign-up attempts per hour window: `*` for all of them, else a keyed hash of the client's
+-- IP (never the IP itself), kept two windows.
+CREATE TABLE IF NOT EXISTS signup_counts (
+    key TEXT NOT NULL,
+    window_start TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (key, window_start)
+) WITHOUT ROWID;
+-- Mail that a request asked for and a worker sends after the answer: confirmations and first
+-- editions (one row per `key`), claimed with a lease like the ledger's rows.
+CREATE TABLE IF NOT EXISTS mail_queue (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    email TEXT NOT NULL COLLATE NOCASE,
+    ref TEXT NOT NULL DEFAULT '',
+    queued_at TEXT NOT NULL,
+    due_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT NOT NULL DEFAULT '',
+    claimed_by TEXT,
+    lease_until TEXT
+);
+CREATE INDEX IF NOT EXISTS mail_queue_due ON mail_queue(due_at);
 CREATE TABLE IF NOT EXISTS consent_events (
     id INTEGER PRIMARY KEY,
     email TEXT NOT NULL COLLATE NOCASE,
@@ -140,12 +181,13 @@ CREATE TABLE IF NOT EXISTS spent_proofs (
     signature TEXT PRIMARY KEY,
     expires_at TEXT NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS signup_refusals (
-    id INTEGER PRIMARY KEY,
-    at TEXT NOT NULL,
-    reason TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS signup_refusals_at ON signup_refusals(at);
+-- Sign-ups turned away, counted per hour and reason (never a row per request).
+CREATE TABLE IF NOT EXISTS signup_refusal_counts (
+    hour TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (hour, reason)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS bounce_events (
     id INTEGER PRIMARY KEY,
     event_key TEXT NOT NULL UNIQUE,
@@ -233,6 +275,32 @@ def _tables_only(db: Database) -> None:
     """A version that only added tables: SCHEMA's idempotent DDL made them before the steps."""
 
 
+def _signups_by_id(db: Database) -> None:
+    """Sign-ups by their own id instead of by address, refusals counted per hour, and no
+    outsider's turned-away attempt in a reader's consent log. The pending sign-ups move to
+    `signup_requests` under an id their old links still find (`old:` and the address, the
+    link's own spelling); plain SQL, so that it runs on either engine."""
+    if db.has_table("signups"):
+        rows = db.execute("SELECT email, profile, requested_at FROM signups").fetchall()
+        db.executemany(
+            "INSERT INTO signup_requests(id, email, address_key, profile, requested_at,"
+            " mailed_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+            [
+                (f"old:{email.casefold()}", email, limit_key(email), profile, at, at)
+                for email, profile, at in rows
+            ],
+        )
+        db.execute("DROP TABLE signups")
+    if db.has_table("signup_refusals"):
+        db.execute(
+            "INSERT INTO signup_refusal_counts(hour, reason, n)"
+            " SELECT substr(at, 1, 13) || ':00:00+00:00', reason, count(*)"
+            " FROM signup_refusals GROUP BY substr(at, 1, 13), reason"
+        )
+        db.execute("DROP TABLE signup_refusals")
+    db.execute("DELETE FROM consent_events WHERE event = 'refused'")
+
+
 # Version → the steps that bring a store from the version before it. Tables a version added
 # are created by SCHEMA (idempotent DDL, run first); a step shared by several versions (the
 # ledger's rebuild) runs once however far behind the store is.
@@ -246,14 +314,19 @@ MIGRATIONS: dict[int, tuple[Callable[[Database], None], ...]] = {
     8: (_tables_only,),  # sign-ups and the consent log
     9: (_tables_only,),  # readers' libraries; hashes of deleted addresses
     10: (_tables_only,),  # proofs of work, refused sign-ups, paper keywords, bounce events
+    11: (_signups_by_id,),  # sign-ups by id, the mail queue, counted attempts and refusals
 }
 assert max(MIGRATIONS) == SCHEMA_VERSION
 
 
+# Steps written in SQL both engines run (the PostgreSQL spelling is translated per statement).
+_PORTABLE = frozenset({_tables_only, _signups_by_id})
+
+
 def only_tables_since(version: int) -> bool:
     """Whether every version after `version` only added tables (which SCHEMA's idempotent DDL
-    makes, on either engine)."""
-    return all(steps == (_tables_only,) for number, steps in MIGRATIONS.items() if number > version)
+    makes, on either engine) or ran steps both engines can run."""
+    return all(set(steps) <= _PORTABLE for number, steps in MIGRATIONS.items() if number > version)
 
 
 def upgrade(db: Database, version: int) -> None:

@@ -8,7 +8,7 @@ refusal into a page. Reader pages are opened by signed tokens (digest.tokens): n
 cookie.
 """
 
-from digest.web.app import create_app
+from digest.web.app import create_app, mailer
 from digest.web.server import WebServer, serve
 
-__all__ = ["WebServer", "create_app", "serve"]
+__all__ = ["WebServer", "create_app", "mailer", "serve"]

@@ -13,11 +13,13 @@ from digest.editions import (
     Editions,
     Transport,
     prepare_store,
+    send_queued,
     signing_keys,
 )
 from digest.errors import SettingsError
 from digest.settings import Settings
 from digest.web.errors import install as install_error_pages
+from digest.web.mailer import Mailer
 from digest.web.onboarding import welcome_pages
 from digest.web.operator import operator_pages
 from digest.web.preferences import preferences_page
@@ -35,7 +37,8 @@ def create_app(
     fetch: Callable[[str], bytes] | None = None,
 ) -> Flask:
     """The web app for these settings. Needs DIGEST_SECRET_KEY (it checks link tokens).
-    `transports`: what the sign-up pages mail through (default: the [smtp] relay)."""
+    `transports`: what the mail worker sends through (default: the [smtp] relay). The
+    worker (`mailer(app)`) is started and stopped with the server (WebServer)."""
     if settings.secret_key is None:
         raise SettingsError(
             "digest serve checks signed links: set DIGEST_SECRET_KEY (16+ characters) in the"
@@ -65,8 +68,14 @@ def create_app(
         def transports() -> list[Transport]:
             return editions.transports(Carrier.SMTP)
 
+    chosen = transports
+
+    def work(stopped: Callable[[], bool]) -> float | None:
+        due = send_queued(settings, chosen, clock, stopped)
+        return None if due is None else (due - clock()).total_seconds()
+
     app.extensions["digest"] = Site(
-        settings, clock, secret, admin, _Templates(settings), transports
+        settings, clock, secret, admin, _Templates(settings), transports, Mailer(work)
     )
     if fetch is not None:
         app.extensions["digest"].fetch = fetch
@@ -82,3 +91,10 @@ def create_app(
     ):
         app.register_blueprint(blueprint)
     return app
+
+
+def mailer(app: Flask) -> Mailer:
+    """The app's mail worker (sign-up confirmations, first editions): `start()` it with the
+    server, `stop()` it after; `wait_idle()` waits for what was queued to be sent."""
+    found: Mailer = app.extensions["digest"].mailer
+    return found

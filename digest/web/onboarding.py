@@ -1,6 +1,7 @@
 """The welcome page: the two minutes that make a new reader's profile (the confirmation leads
 here, the preferences page links here). Topics to tick, papers to rate, papers to paste, a
-library export to upload; one POST adds them all, or nothing when any part is wrong."""
+library export to upload; one POST adds them all, or nothing when any part is wrong, and
+queues a new reader's first edition (the mail worker sends it after the answer)."""
 
 from __future__ import annotations
 
@@ -76,12 +77,12 @@ def welcome_save(token: str) -> Response:
         with here.opened(write=True) as store:
             person = here.subscriber(store, email)
             started = store.start(person, answers, here.clock())
-        with here.opened(write=True) as store:
-            first = store.first_edition(email, here.transports(), here.clock)
     except ProfileErrors as exc:
         errors += exc.messages
     except (ValueError, LibraryError) as exc:
         errors.append(str(exc))
     if errors:
         return _page(email, 400, errors=errors)
-    return _page(email, started=started, mailed=first is not None and bool(first.sent))
+    if started.first_queued:
+        here.mailer.wake()  # the first edition goes out after this answer
+    return _page(email, started=started, mailed=started.first_queued)

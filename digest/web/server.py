@@ -10,7 +10,7 @@ from flask import Flask
 from digest.editions import is_loopback
 from digest.errors import SettingsError
 from digest.settings import Settings
-from digest.web.app import create_app
+from digest.web.app import create_app, mailer
 
 
 class WebServer:
@@ -18,15 +18,17 @@ class WebServer:
     connections, and any connection idle for [web] channel_timeout seconds (a slow or half-open
     client) closed, so a few slow clients cannot stop it accepting. `run()` serves in this
     thread until `stop()` (from any thread) or Ctrl-C; the loop closes its own sockets, and
-    `stop()` wakes it only under the lock that closing takes, so the two never race."""
+    `stop()` wakes it only under the lock that closing takes, so the two never race. The
+    app's mail worker runs as long as the server does."""
 
     def __init__(self, settings: Settings, host: str, port: int, app: Flask | None = None) -> None:
         from waitress import create_server
 
         web = settings.web
+        self.app = app or create_app(settings)
         try:
             self._server = create_server(
-                app or create_app(settings),
+                self.app,
                 host=host,
                 port=port,
                 threads=web.threads,
@@ -50,6 +52,7 @@ class WebServer:
 
     def run(self) -> None:
         server = self._server
+        worker = mailer(self.app).start()  # sends what requests queue, after their answers
         try:
             while not self._stop.is_set():
                 server.asyncore.loop(
@@ -65,6 +68,7 @@ class WebServer:
                 self._closed = True
                 server.close()
                 server.asyncore.close_all(server._map)
+            worker.stop()  # the message in flight finishes; the rest stays queued
 
     def start(self) -> WebServer:
         """Serve in a background thread (the socket already listens)."""

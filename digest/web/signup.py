@@ -1,9 +1,12 @@
 """Joining: the front page with the sign-up form, the same through JSON, and the confirmation
 link (GET shows one button, so a link scanner confirms nobody; POST confirms). A sign-up is
-answered with the same page whatever the address was: new, waiting, confirmed or refused."""
+answered with the same page, after the same work, whatever the address was: new, waiting,
+confirmed or refused; its mail goes out after the answer (the app's mail worker)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request
@@ -12,12 +15,10 @@ from digest.editions import (
     CONSENT_TEXT,
     BadToken,
     Expired,
-    PermanentFailure,
     SignupForm,
     new_challenge,
-    read_confirm_address,
 )
-from digest.errors import DeliveryError, SubscriberError
+from digest.errors import SubscriberError
 from digest.web.preferences import offered_zones as zones
 from digest.web.site import SCRIPT_POLICY, asker, log, page, site
 
@@ -66,16 +67,14 @@ def challenge() -> Response:
 
 
 def _sign_up(form: SignupForm) -> None:
-    """Mail a confirmation if the address may get one; raise SubscriberError for a bad
-    address or interests. A bot's request (a filled-in trap, no proof of work) is answered
-    alike and mails nobody."""
+    """Keep the sign-up and queue its confirmation (the mail worker decides, after this answer,
+    whether the address gets one); raise SubscriberError for a bad address or interests. The
+    same work whatever the address; a bot's request (a filled-in trap, no proof of work) is
+    answered alike and mails nobody."""
     here = site()
-    try:
-        with here.opened(write=True) as store:
-            outcome = store.sign_up(form, asker(), here.transports(), here.clock)
-    except (DeliveryError, PermanentFailure) as exc:
-        log.warning("sign-up: the confirmation was not sent: %s", exc)
-        raise
+    with here.opened(write=True) as store:
+        outcome = store.sign_up(form, asker(), here.clock)
+    here.mailer.wake()
     log.info("sign-up: %s", outcome)
 
 
@@ -106,13 +105,6 @@ def subscribe() -> Response:
             frequency=frequency,
             errors=[str(exc)],
         )
-    except (DeliveryError, PermanentFailure):
-        return page(
-            "message.html",
-            503,
-            title="Try again later",
-            text="The confirmation could not be sent just now; nothing was kept.",
-        )
     return page("signup_sent.html")
 
 
@@ -134,42 +126,69 @@ def subscribe_json() -> tuple[Response, int]:
         _sign_up(given)
     except SubscriberError as exc:
         return jsonify(error=str(exc)), 400
-    except (DeliveryError, PermanentFailure):
-        return jsonify(error="the confirmation could not be sent just now; try again later"), 503
     return jsonify(status="check your inbox"), 202
 
 
-def _address(token: str) -> str:
-    """The address of a confirmation link; 410 once it expired, 400/403 for a bad one."""
+@contextmanager
+def _link(token: str) -> Iterator[None]:
+    """A confirmation link's errors as answers: 410 once it expired, 400/403 for a bad one."""
     here = site()
     try:
-        return read_confirm_address(here.settings, token, here.clock())
+        yield
     except Expired as exc:
         abort(410, description=str(exc))
     except BadToken as exc:
         here.refuse(exc, token, ("confirm",))
 
 
+def _gone(reason: str) -> Response:
+    return page("message.html", 409, title="Sign up again", text=reason)
+
+
+def _already(email: str) -> Response:
+    """A used link: it says so, and leads to the reader's preferences."""
+    here = site()
+    preferences = f"/preferences/{here.token(email, 'preferences')}"
+    return page("confirm.html", email=email, already=True, preferences=preferences)
+
+
 @signup_pages.get("/confirm/<token>")
 def confirm_ask(token: str) -> Response:
-    return page("confirm.html", email=_address(token), done=False)
+    """One button, and what it confirms: the address, and the profile that sign-up asked for."""
+    here = site()
+    with _link(token), here.opened() as store:
+        signup = store.signup(token, here.clock)
+    if signup is None:
+        return _gone("This sign-up is no longer waiting for confirmation; sign up again.")
+    if signup.confirmed_at is not None:
+        return _already(signup.email)
+    profile = signup.profile
+    asked = {
+        "interests": [str(i.get("phrase", "")) for i in profile.get("interests", [])],
+        "frequency": str(profile.get("frequency", "daily")),
+        "timezone": str(profile.get("timezone") or ""),
+    }
+    return page("confirm.html", email=signup.email, done=False, asked=asked)
 
 
 @signup_pages.post("/confirm/<token>")
 def confirm(token: str) -> Response:
     here = site()
-    _address(token)
     try:
-        with here.opened(write=True) as store:
-            email, report = store.confirm(token, asker(), here.transports(), here.clock)
+        with _link(token), here.opened(write=True) as store:
+            done = store.confirm(token, asker(), here.clock)
     except SubscriberError as exc:
-        return page("message.html", 409, title="Sign up again", text=str(exc))
-    token = here.token(email, "preferences")
+        return _gone(str(exc))
+    if done.already:
+        return _already(done.email)
+    if done.first_queued:
+        here.mailer.wake()
+    token = here.token(done.email, "preferences")
     return page(
         "confirm.html",
-        email=email,
+        email=done.email,
         done=True,
-        mailed=report is not None and bool(report.sent),
+        mailed=done.first_queued,
         preferences=f"/preferences/{token}",
         welcome=f"/welcome/{token}",
     )

@@ -22,6 +22,7 @@ from digest.editions import (
     Renderer,
     SignupRequest,
     Transport,
+    client_ip,
     make_token,
     open_pages,
     read_token,
@@ -29,6 +30,7 @@ from digest.editions import (
 )
 from digest.models import Email, Subscriber
 from digest.settings import Settings
+from digest.web.mailer import Mailer
 
 log = logging.getLogger("digest.web")
 
@@ -118,8 +120,10 @@ class Site:
     secret: str
     admin: str
     templates: _Templates
-    # The connections a page mails through (the confirmation, the first edition).
+    # The connections the mail worker sends through (confirmations, first editions).
     transports: Callable[[], list[Transport]]
+    # The worker that sends what requests queued, after their answer (started with the server).
+    mailer: Mailer
     # How a provider's certificate or confirmation URL is fetched (SNS): https GET, the body.
     fetch: Callable[[str], bytes] = field(default=lambda url: fetch_url(url))
     previews: _PreviewCache = field(default_factory=_PreviewCache)
@@ -180,9 +184,12 @@ class Site:
 
 
 def asker() -> SignupRequest:
-    """Who sent this request, as the consent log keeps it (the store trims and truncates)."""
+    """Who sent this request, as the consent log keeps it (the store trims and truncates):
+    behind `[web] trusted_proxies`, the client X-Forwarded-For names."""
+    trusted = site().settings.web.trusted_proxies
+    forwarded = request.headers.getlist("X-Forwarded-For") if trusted else []
     return SignupRequest(
-        ip=request.remote_addr or "",
+        ip=client_ip(request.remote_addr or "", forwarded, trusted),
         user_agent=request.headers.get("User-Agent", ""),
         page=request.headers.get("Referer", ""),
     )
