@@ -477,3 +477,30 @@ def test_the_date_header_keeps_the_clocks_offset_for_equal_instants() -> None:
     berlin = utc.astimezone(dt.timezone(dt.timedelta(hours=1)))
     assert _date(utc) == "Sun, 22 Nov 2026 06:00:00 +0000"
     assert _date(berlin) == "Sun, 22 Nov 2026 07:00:00 +0100"
+
+
+def test_a_reader_who_unsubscribes_during_the_send_is_suppressed_not_served_elsewhere(
+    tmp_path: Path, secret_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader whose row an unsubscribe withdrew before this sender claimed it was reported
+    as served "by other senders"; they are counted as suppressed."""
+    from digest.deliver import MemoryTransport
+    from digest.editions import sending
+
+    settings, store = _setup(tmp_path / "digest.sqlite", tmp_path, 2525)
+    monkeypatch.setattr(sending, "CLAIM_BATCH_ALONE", 1)  # one row claimed at a time
+
+    class Unsubscribing(MemoryTransport):
+        """Grace unsubscribes while Ada's message goes out (her row not claimed yet)."""
+
+        def send(self, sender: str, recipient: str, data: bytes) -> None:
+            super().send(sender, recipient, data)
+            with Store.open(settings.database) as other:
+                other.readers.unsubscribe("grace@example.org", FIXED_NOW)
+
+    transport = Unsubscribing()
+    with store:
+        report = send_edition(store, settings, transport, fixed_clock())
+    assert [to for _, to, _ in transport.outbox] == ["ada@example.org"]
+    assert report.sent == ("ada@example.org",)
+    assert report.suppressed == ("grace@example.org",) and report.elsewhere == ()

@@ -12,7 +12,7 @@ from digest.demo import free_port
 from digest.diff import ingest_paths
 from digest.settings import load_settings
 from digest.signup import confirm_token
-from digest.store import Store
+from digest.store import SignupRow, Store
 from digest.tokens import make_token
 from digest.web import WebServer, create_app
 
@@ -152,9 +152,16 @@ def test_every_page_fits_and_reads(
 
     url, database = site
     settings = load_settings(tmp_path / "settings.toml")
+    waiting = SignupRow(
+        "0123456789abcdef0123456789abcdef",
+        "new@example.org",
+        {"interests": [{"phrase": "graph neural networks"}], "timezone": "Europe/Berlin"},
+        fixed_clock()(),
+    )
     with Store.open(database) as store:
         send_edition(store, settings, FileTransport(tmp_path / "outbox"), fixed_clock())
         [row] = [r for r in store.ledger.deliveries("2026-11-22") if r.email == "ada@example.org"]
+        store.signups.add(waiting, waiting.email)
     paper_id = row.picks[0].paper_id
 
     def token(purpose: str) -> str:
@@ -171,7 +178,7 @@ def test_every_page_fits_and_reads(
         "welcome": f"/welcome/{token('preferences')}",
         "unsubscribe": f"/unsubscribe/{token('unsubscribe')}",
         "feedback": f"/feedback/{vote}",
-        "confirm": f"/confirm/{confirm_token(secret_env, 'new@example.org', fixed_clock()())}",
+        "confirm": f"/confirm/{confirm_token(secret_env, waiting.id, waiting.requested_at)}",
     }
     page = browser.new_page(  # type: ignore[attr-defined]
         viewport={"width": width, "height": 900}, color_scheme=scheme, http_credentials=OPERATOR
