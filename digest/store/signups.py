@@ -149,7 +149,8 @@ class Signups(Connected):
     def confirm(self, signup_id: str, at: dt.datetime) -> bool:
         """Mark a sign-up confirmed (False if it was already, or is gone: of two confirmations
         at once, one gets it). Its request's details are dropped (the consent log has them
-        now), and so are the address's other sign-ups still waiting."""
+        now). The address's other sign-ups still waiting are settled with it, emptied: their
+        links say "already confirmed" and change nothing."""
         with self.transaction() as db:
             row = db.execute(
                 "UPDATE signup_requests SET confirmed_at = ?, ip = '', user_agent = '',"
@@ -159,8 +160,9 @@ class Signups(Connected):
             if row is None:
                 return False
             db.execute(
-                "DELETE FROM signup_requests WHERE email = ? AND confirmed_at IS NULL",
-                (row[0],),
+                "UPDATE signup_requests SET confirmed_at = ?, profile = '{}', ip = '',"
+                " user_agent = '', page = '' WHERE email = ? AND confirmed_at IS NULL",
+                (iso(at), row[0]),
             )
             db.execute(
                 "DELETE FROM mail_queue WHERE kind = 'confirmation' AND email = ?", (row[0],)
