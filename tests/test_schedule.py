@@ -19,7 +19,14 @@ import pytest
 from digest.schedule import SendGroup
 from digest.store import Store
 
-from .conftest import EXAMPLES, FaultyHandler, assert_clean_error, run, write_settings
+from .conftest import (
+    EXAMPLES,
+    FaultyHandler,
+    SmtpServer,
+    assert_clean_error,
+    run,
+    write_settings,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -367,3 +374,43 @@ def test_the_retry_job_is_left_alone_by_each_refresh(tmp_path: Path) -> None:
         assert after is not None and after.next_run_time == before.next_run_time
     finally:
         daemon.scheduler.shutdown(wait=False)
+
+
+def test_the_daemon_sends_the_mail_a_stopped_server_left(
+    database: Path | str, tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+) -> None:
+    """A sign-up's confirmation (and a confirmed reader's first edition) waits in the queue
+    when the web server stops before its worker sent it: the daemon's retry job sends it,
+    once, over SMTP."""
+    import re
+
+    from digest.clock import utc_now
+    from digest.diff import ingest_paths
+    from digest.schedule import run_retries
+    from digest.settings import load_settings
+    from digest.web import create_app
+
+    path = _settings(database, tmp_path, smtp_server.port, "")
+    path.write_text(path.read_text().replace("[smtp]", "[signup]\nproof_of_work = false\n[smtp]"))
+    settings = load_settings(path)
+    with Store.open(settings.database) as store:
+        ingest_paths(store, [EXAMPLES / "dumps"], utc_now)
+    client = create_app(settings).test_client()  # its worker never runs: a stopped server
+
+    def received() -> list[email.message.Message]:
+        with smtp_server.handler.lock:
+            return [email.message_from_bytes(m.data) for m in smtp_server.handler.messages]
+
+    asked = {"email": "late@example.org", "interests": "language models"}
+    assert client.post("/subscribe", data=asked).status_code == 200
+    assert received() == []
+    run_retries(str(path))
+    [confirmation] = received()
+    body = confirmation.get_payload(0).get_payload(decode=True).decode()  # type: ignore[union-attr]
+    found = re.search(r"https://digest\.test(/confirm/\S+)", body)
+    assert found is not None
+    assert client.post(found.group(1)).status_code == 200
+    run_retries(str(path))
+    run_retries(str(path))
+    assert [m["To"] for m in received()] == ["late@example.org"] * 2
+    assert received()[1]["List-Unsubscribe"]
