@@ -75,7 +75,7 @@ def create_app(
         return None if due is None else (due - clock()).total_seconds()
 
     app.extensions["digest"] = Site(
-        settings, clock, secret, admin, _Templates(settings), transports, Mailer(work)
+        settings, clock, secret, admin, _Templates(settings), Mailer(work)
     )
     if fetch is not None:
         app.extensions["digest"].fetch = fetch

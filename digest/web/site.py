@@ -21,7 +21,6 @@ from digest.editions import (
     Pages,
     Renderer,
     SignupRequest,
-    Transport,
     client_ip,
     make_token,
     open_pages,
@@ -120,9 +119,8 @@ class Site:
     secret: str
     admin: str
     templates: _Templates
-    # The connections the mail worker sends through (confirmations, first editions).
-    transports: Callable[[], list[Transport]]
-    # The worker that sends what requests queued, after their answer (started with the server).
+    # The worker that sends what requests queued (confirmations, first editions) after their
+    # answer, through the app's transports; started and stopped with the server.
     mailer: Mailer
     # How a provider's certificate or confirmation URL is fetched (SNS): https GET, the body.
     fetch: Callable[[str], bytes] = field(default=lambda url: fetch_url(url))
