@@ -821,6 +821,8 @@ def test_a_sign_up_waiting_across_the_upgrade_still_confirms(
                 [(1, at.isoformat(), "honeypot"), (2, at.isoformat(), "honeypot")],
             )
             store.signups.log("someone@example.org", "refused", at, user_agent="Prober/1.0")
+            store.signups.log("Old.Reader@example.org", "requested", at, ip="192.0.2.0")
+            store.signups.log("Old.Reader@example.org", "confirmation sent", at, message_id="<m>")
             db.execute("UPDATE meta SET value = '10' WHERE key = 'schema_version'")
     with Store.open(settings.database) as store:  # upgraded
         version = store.database.execute("SELECT value FROM meta WHERE key = 'schema_version'")
@@ -839,3 +841,6 @@ def test_a_sign_up_waiting_across_the_upgrade_still_confirms(
         assert client.post(f"/confirm/{other}").status_code in (200, 409)
     assert _readers(settings) == ["Old.Reader@example.org"]
     assert _to(outbox) == ["Old.Reader@example.org"]  # the first edition
+    with Store.open(settings.database) as store:
+        events = [e["event"] for e in store.signups.events("old.reader@example.org")]
+    assert events == ["requested", "confirmation sent", "confirmed"]  # each once

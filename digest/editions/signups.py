@@ -29,6 +29,7 @@ from digest.settings import Settings
 from digest.signup import (
     CAP_WINDOW,
     CONSENT_TEXT,
+    LEGACY_PREFIX,
     Confirming,
     Event,
     Form,
@@ -254,19 +255,19 @@ class Signups:
         confirmation mailed, the address coming back if it had been stopped, the confirmation.
         Nothing of a sign-up goes there before it is confirmed."""
         address, signups = signup.email, store.signups
-        signups.log(
-            address,
-            Event.REQUESTED,
-            signup.requested_at,
-            ip=signup.ip,
-            user_agent=signup.user_agent,
-            page=signup.page,
-            text_hash=signup.text_hash,
-        )
-        if signup.mailed_at is not None:
+        if not signup.id.startswith(LEGACY_PREFIX):  # an older digest logged these at once
             signups.log(
-                address, Event.CONFIRMATION_SENT, signup.mailed_at, message_id=signup.message_id
+                address,
+                Event.REQUESTED,
+                signup.requested_at,
+                ip=signup.ip,
+                user_agent=signup.user_agent,
+                page=signup.page,
+                text_hash=signup.text_hash,
             )
+            if signup.mailed_at is not None:
+                at, message_id = signup.mailed_at, signup.message_id
+                signups.log(address, Event.CONFIRMATION_SENT, at, message_id=message_id)
         if store.readers.suppressed(address) is not None:
             store.readers.unsuppress(address)
             signups.log(address, Event.RESUBSCRIBED, now)
