@@ -5,6 +5,7 @@ bring older SQLite files forward."""
 from collections.abc import Callable
 
 from digest.addresses import limit_key
+from digest.signup import LEGACY_PREFIX
 from digest.store.db import Database
 
 SCHEMA_VERSION = 11
@@ -286,7 +287,7 @@ def _signups_by_id(db: Database) -> None:
             "INSERT INTO signup_requests(id, email, address_key, profile, requested_at,"
             " mailed_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
             [
-                (f"old:{email.casefold()}", email, limit_key(email), profile, at, at)
+                (f"{LEGACY_PREFIX}{email.casefold()}", email, limit_key(email), profile, at, at)
                 for email, profile, at in rows
             ],
         )

@@ -20,8 +20,12 @@ _SIGNUP_COLUMNS = (
 _QUEUE_COLUMNS = "id, kind, email, ref, queued_at, attempts"
 
 
+def _when(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
 def _moment(text: str | None) -> dt.datetime | None:
-    return None if text is None else dt.datetime.fromisoformat(text)
+    return None if text is None else _when(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +48,11 @@ class SignupRow:
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> SignupRow:
-        at = _moment(row[3])
-        assert at is not None
         return cls(
             id=str(row[0]),
             email=str(row[1]),
             profile=dict(json.loads(row[2])),
-            requested_at=at,
+            requested_at=_when(row[3]),
             ip=row[4],
             user_agent=row[5],
             page=row[6],
@@ -282,7 +284,8 @@ class Signups(Connected):
     def claim_queued(self, claim: Claim, now: dt.datetime, limit: int) -> list[Queued]:
         """Take up to `limit` queued messages that are due and held by nobody (or by a worker
         whose lease ran out), confirmations first."""
-        stamp, held = iso(now), iso(self._db.now(now))
+        server_now = self._db.now(now)  # leases on the store's clock, as the ledger's
+        stamp, held, until = iso(now), iso(server_now), iso(claim.until(server_now))
         with self.transaction() as db:
             rows = db.execute(
                 f"SELECT {_QUEUE_COLUMNS} FROM mail_queue WHERE due_at <= ?"  # noqa: S608
@@ -292,7 +295,7 @@ class Signups(Connected):
             ).fetchall()
             db.executemany(
                 "UPDATE mail_queue SET claimed_by = ?, lease_until = ? WHERE id = ?",
-                [(claim.sender, iso(claim.until(self._db.now(now))), row[0]) for row in rows],
+                [(claim.sender, until, row[0]) for row in rows],
             )
         return [
             Queued(int(r[0]), str(r[1]), str(r[2]), str(r[3]), _when(r[4]), int(r[5])) for r in rows
@@ -381,7 +384,3 @@ class Signups(Connected):
             (event, iso(since)),
         ).fetchone()
         return int(row[0])
-
-
-def _when(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text)
