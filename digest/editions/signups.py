@@ -50,9 +50,8 @@ from digest.subscribers import find
 log = logging.getLogger("digest.signup")
 
 NAME = "Trending papers"  # what the confirmation calls the digest
-# A worker holds what it took from the queue this long before another may take it over.
+# A worker holds a message it took from the queue this long before another may take it over.
 QUEUE_LEASE = dt.timedelta(minutes=5)
-QUEUE_BATCH = 20
 # A message the relay could not take now is tried again after 1, 2, 4 … minutes, at most an
 # hour apart; a first edition that found another send running, after a minute.
 RETRY_CAP = dt.timedelta(hours=1)
@@ -288,15 +287,8 @@ def send_queued(
     Returns when the next queued message is due (None: the queue is empty)."""
     worker = _Worker(settings, transports, clock, Claim(sender_id(), QUEUE_LEASE))
     with Store.open(settings.database, timeout=settings.web.busy_timeout) as store:
-        while not should_stop():
-            batch = store.signups.claim_queued(worker.claim, clock(), QUEUE_BATCH)
-            if not batch:
-                break
-            for item in batch:
-                if should_stop():  # what is left goes back to the queue at once
-                    store.signups.requeue(item.id, clock(), "stopped")
-                    continue
-                worker.send(store, item)
+        while not should_stop() and (item := store.signups.claim_queued(worker.claim, clock())):
+            worker.send(store, item)
         return store.signups.next_queued()
 
 
@@ -330,8 +322,13 @@ class _Worker:
         settings, now = self.settings, self.clock()
         signup = store.signups.signup(item.ref)
         expiry = dt.timedelta(hours=settings.signup.confirm_hours)
-        if signup is None or signup.confirmed_at is not None or now - signup.requested_at > expiry:
-            store.signups.sent_queued(item.id)  # gone, confirmed, or its link too old by now
+        if (
+            signup is None
+            or signup.confirmed_at is not None
+            or signup.mailed_at is not None  # (a worker that stopped before settling it)
+            or now - signup.requested_at > expiry
+        ):
+            store.signups.sent_queued(item.id)  # gone, confirmed, mailed, or too old by now
             return
         address = signup.email
         with store.transaction():  # the limit checked and this mail counted at once

@@ -281,25 +281,24 @@ class Signups(Connected):
                 == 1
             )
 
-    def claim_queued(self, claim: Claim, now: dt.datetime, limit: int) -> list[Queued]:
-        """Take up to `limit` queued messages that are due and held by nobody (or by a worker
-        whose lease ran out), confirmations first."""
+    def claim_queued(self, claim: Claim, now: dt.datetime) -> Queued | None:
+        """Take the next queued message that is due and held by nobody (or by a worker whose
+        lease ran out), confirmations first; None when there is none."""
         server_now = self._db.now(now)  # leases on the store's clock, as the ledger's
-        stamp, held, until = iso(now), iso(server_now), iso(claim.until(server_now))
         with self.transaction() as db:
-            rows = db.execute(
+            row = db.execute(
                 f"SELECT {_QUEUE_COLUMNS} FROM mail_queue WHERE due_at <= ?"  # noqa: S608
                 " AND (claimed_by IS NULL OR lease_until < ?)"
-                " ORDER BY kind = 'confirmation' DESC, due_at, id LIMIT ?",
-                (stamp, held, limit),
-            ).fetchall()
-            db.executemany(
+                " ORDER BY kind = 'confirmation' DESC, due_at, id LIMIT 1",
+                (iso(now), iso(server_now)),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
                 "UPDATE mail_queue SET claimed_by = ?, lease_until = ? WHERE id = ?",
-                [(claim.sender, until, row[0]) for row in rows],
+                (claim.sender, iso(claim.until(server_now)), row[0]),
             )
-        return [
-            Queued(int(r[0]), str(r[1]), str(r[2]), str(r[3]), _when(r[4]), int(r[5])) for r in rows
-        ]
+        return Queued(int(row[0]), str(row[1]), str(row[2]), str(row[3]), _when(row[4]), row[5])
 
     def sent_queued(self, queued_id: int) -> None:
         """A queued message is done with (sent, or not to be sent)."""

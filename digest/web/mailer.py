@@ -11,6 +11,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from digest.errors import DigestError
+
 log = logging.getLogger("digest.web")
 
 # The worker looks at the queue at least this often (seconds), woken or not.
@@ -83,7 +85,10 @@ class Mailer:
                 asked = self._asked
             try:
                 wait = self._work(self._stopped)
-            except Exception:  # a bug or a store away: logged, and tried again later
+            except DigestError as exc:  # the store away, busy: one line, and again later
+                log.warning("mail worker: %s; trying again in a minute", exc)
+                wait = LOOK_EVERY
+            except Exception:  # a bug: its traceback for the operator's log, and again later
                 log.exception("mail worker: the queued mail was not sent; trying again later")
                 wait = LOOK_EVERY
             with self._changed:
