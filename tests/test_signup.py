@@ -844,3 +844,20 @@ def test_a_sign_up_waiting_across_the_upgrade_still_confirms(
     with Store.open(settings.database) as store:
         events = [e["event"] for e in store.signups.events("old.reader@example.org")]
     assert events == ["requested", "confirmation sent", "confirmed"]  # each once
+
+
+def test_an_address_the_relay_refuses_for_good_is_forgotten_and_counted(joined: Any) -> None:
+    from digest.deliver import PermanentFailure
+
+    client, _, outbox, settings = joined
+
+    def refuse(sender: str, recipient: str, data: bytes) -> None:
+        raise PermanentFailure("550 5.1.1 no such user")
+
+    outbox.send = refuse
+    answer = client.post("/subscribe", data={"email": "nobody@example.org"})
+    assert answer.status_code == 200 and "Check your inbox" in answer.text
+    with Store.open(settings.database) as store:
+        assert not store.signups.pending("nobody@example.org")
+        assert store.signups.refusals(START) == {"undeliverable": 1}
+    assert _rows(settings, "SELECT count(*) FROM mail_queue") == [(0,)]

@@ -21,7 +21,7 @@ from digest.clock import Clock
 from digest.deliver import PermanentFailure, Transport
 from digest.deliver.message import sender_address, sender_domain
 from digest.editions.sending import send_edition, sender_id
-from digest.errors import DeliveryError, DigestError, SettingsError, SubscriberError
+from digest.errors import DigestError, SettingsError, SubscriberError
 from digest.models import Frequency, Interest
 from digest.profile import ProfileErrors, ProfileInput, validated_row
 from digest.proof_of_work import check
@@ -356,7 +356,7 @@ class _Worker:
                 store.signups.refuse(Refusal.UNDELIVERABLE, now)
                 store.signups.sent_queued(item.id)
             return
-        except (DeliveryError, SettingsError):
+        except BaseException:  # not sent: counted as not mailed, and tried again
             store.signups.unmailed(signup.id)
             raise
         store.signups.sent_queued(item.id)
