@@ -149,12 +149,17 @@ class BounceSettings(_Section):
     password: SecretStr | None = None
     poll_minutes: float = Field(default=10, gt=0, le=24 * 60)
     # Provider webhooks (`digest serve`): /webhooks/ses takes SNS messages of these topics
-    # (every topic when empty); /webhooks/postmark wants this HTTP Basic password
-    # (DIGEST_BOUNCES__POSTMARK_PASSWORD); /webhooks/sendgrid checks signatures with this
-    # verification key (base64, from SendGrid's mail settings).
+    # only (none listed: the route is off, 404); /webhooks/postmark wants this HTTP Basic
+    # password (DIGEST_BOUNCES__POSTMARK_PASSWORD); /webhooks/sendgrid checks signatures with
+    # this verification key (base64, from SendGrid's mail settings).
     ses_topics: list[str] = []
     postmark_password: SecretStr | None = None
     sendgrid_public_key: str = ""
+    # An SES (SNS `Timestamp`) or Postmark event (its `BouncedAt`/`DeliveredAt`) older than
+    # this, or stamped more than 15 minutes ahead of this server's clock, is refused (403):
+    # a captured request cannot be replayed later. Postmark retries for about 10.5 hours and
+    # SNS for at most one. (SendGrid's signed timestamp has its own 10 minutes.)
+    webhook_max_age_hours: float = Field(default=24, ge=1, le=7 * 24)
     # The daemon warns when an edition's complaints or hard bounces pass these shares.
     complaint_warning: float = Field(default=0.001, ge=0, le=1)
     hard_warning: float = Field(default=0.02, ge=0, le=1)

@@ -59,8 +59,8 @@ class Site:
             f'[bounces]\nses_topics = ["{TOPIC}"]\n'
             f'sendgrid_public_key = "{base64.b64encode(der).decode()}"\n'
         )
-        path = write_settings(tmp_path, database=tmp_path / "d.sqlite", extra=extra)
-        self.settings: Settings = load_settings(path)
+        self.settings_path = write_settings(tmp_path, database=tmp_path / "d.sqlite", extra=extra)
+        self.settings: Settings = load_settings(self.settings_path)
         with Store.open(self.settings.database) as store:
             ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock())
         self.rsa_key, self.pem = _rsa_certificate()
@@ -98,7 +98,7 @@ def _ses(kind: str, body: dict[str, Any], message_id: str) -> dict[str, Any]:
         "MessageId": message_id,
         "TopicArn": TOPIC,
         "Message": json.dumps(message),
-        "Timestamp": "2026-11-22T07:00:00.000Z",
+        "Timestamp": "2026-11-22T06:29:00.000Z",
     }
 
 
@@ -111,7 +111,7 @@ def test_ses_bounces_and_complaints_through_signed_sns(site: Site) -> None:
             "TopicArn": TOPIC,
             "Message": "You have chosen to subscribe.",
             "SubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription",
-            "Timestamp": "2026-11-22T06:00:00.000Z",
+            "Timestamp": "2026-11-22T06:25:00.000Z",
         }
     )
     assert site.client.post("/webhooks/ses", json=confirm).status_code == 200
@@ -182,6 +182,7 @@ def _basic(password: str) -> dict[str, str]:
 
 def test_postmark_needs_its_credential_and_records_each_event_once(site: Site) -> None:
     hard = {"RecordType": "Bounce", "ID": 42, "Type": "HardBounce", "Email": "ada@example.org",
+            "BouncedAt": "2026-11-22T06:29:54.9070259Z",
             "Description": "The server was unable to deliver your message",
             "Details": "smtp;550 5.1.1 The email account that you tried to reach"
                        " does not exist"}  # fmt: skip
@@ -236,3 +237,137 @@ def test_sendgrid_signed_batches(site: Site) -> None:
     }  # the same events again: recorded once
     assert site.events("ada@example.org") == [("hard", "suppressed")]
     assert sorted(site.events("grace@example.org")) == [("delayed", "none"), ("soft", "counted")]
+
+
+def _bounce_of(email: str) -> dict[str, Any]:
+    return {"bounce": {"bounceType": "Permanent", "bounceSubType": "NoEmail",
+                       "bouncedRecipients": [{"emailAddress": email}]}}  # fmt: skip
+
+
+def test_ses_route_is_off_until_topics_are_listed(
+    tmp_path: Path, secret_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = Site(tmp_path, monkeypatch)
+    settings = site.settings.model_copy(
+        update={"bounces": site.settings.bounces.model_copy(update={"ses_topics": []})}
+    )
+    client = create_app(settings, fixed_clock(), fetch=site._fetch).test_client()
+    confirm = site.sns(
+        {"Type": "SubscriptionConfirmation", "MessageId": "m0", "Token": "t", "TopicArn": TOPIC,
+         "Message": "You have chosen to subscribe.", "Timestamp": "2026-11-22T06:25:00.000Z",
+         "SubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription"}
+    )  # fmt: skip
+    note = site.sns(_ses("Bounce", _bounce_of("ada@example.org"), "m1"))
+    for body in (confirm, note):
+        answer = client.post("/webhooks/ses", json=body)
+        assert answer.status_code == 404 and "ses_topics" in answer.json["error"]
+    assert site.fetched == [] and site.suppressed("ada@example.org") is None
+
+
+def test_another_accounts_topic_is_refused_before_anything_is_fetched(site: Site) -> None:
+    other = "arn:aws:sns:eu-west-1:999999999999:someone-else"
+    confirm = site.sns(
+        {"Type": "SubscriptionConfirmation", "MessageId": "m0", "Token": "t", "TopicArn": other,
+         "Message": "You have chosen to subscribe.", "Timestamp": "2026-11-22T06:25:00.000Z",
+         "SubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription"}
+    )  # fmt: skip
+    note = site.sns({**_ses("Bounce", _bounce_of("ada@example.org"), "m1"), "TopicArn": other})
+    for body in (confirm, note):
+        answer = site.client.post("/webhooks/ses", json=body)
+        assert answer.status_code == 403 and "ses_topics" in answer.json["error"]
+    assert site.fetched == [] and site.suppressed("ada@example.org") is None
+
+
+def test_stale_or_future_events_are_refused(site: Site) -> None:
+    for n, stamp in enumerate(("2020-03-01T10:00:00.000Z", "2026-11-20T06:00:00.000Z",
+                               "2026-11-22T07:00:00.000Z", "", "2020")):  # fmt: skip
+        note = site.sns({**_ses("Bounce", _bounce_of("ada@example.org"), f"m{n}"),
+                         "Timestamp": stamp})  # fmt: skip
+        answer = site.client.post("/webhooks/ses", json=note)
+        assert answer.status_code == 403, stamp
+    right = _basic("postmark-webhook-password-1")
+    hard = {"RecordType": "Bounce", "ID": 42, "Type": "HardBounce", "Email": "ada@example.org",
+            "Details": "smtp;550 5.1.1 no such user"}  # fmt: skip
+    for stamp in ("2020-03-01T10:00:00Z", "2026-11-21T01:29:00-05:00", None, "yesterday"):
+        body = {**hard, "BouncedAt": stamp}
+        answer = site.client.post("/webhooks/postmark", json=body, headers=right)
+        assert answer.status_code == 403 and "event" in answer.json["error"], stamp
+    assert site.suppressed("ada@example.org") is None and site.events("ada@example.org") == []
+    # Within the window ([bounces] webhook_max_age_hours, 24 by default): taken, with or
+    # without a zone; a Delivery is checked by its DeliveredAt.
+    late = {**hard, "BouncedAt": "2026-11-21T08:00:00"}
+    assert site.client.post("/webhooks/postmark", json=late, headers=right).status_code == 200
+    stale = {"RecordType": "Delivery", "ID": 7, "Recipient": "grace@example.org",
+             "DeliveredAt": "2026-11-01T10:00:00Z"}  # fmt: skip
+    assert site.client.post("/webhooks/postmark", json=stale, headers=right).status_code == 403
+    assert site.events("ada@example.org") == [("hard", "suppressed")]
+
+
+def test_deep_or_huge_json_is_400_never_500(site: Site) -> None:
+    right = _basic("postmark-webhook-password-1")
+    deep, huge = b"[" * 60_000, b'{"Type": ' + b"9" * 5000 + b"}"
+    for path in ("/webhooks/ses", "/webhooks/postmark"):
+        for body in (deep, huge, b"\xff\xfe", b'"' + b"\\" * 1000):
+            answer = site.client.post(path, data=body, headers=right)
+            assert answer.status_code == 400, (path, body[:20])
+            assert answer.is_json and answer.json["error"].startswith("the body is not JSON")
+    # SES's own JSON inside a signed message: as bounded as the body around it.
+    for message in ("[" * 60_000, '{"n": ' + "7" * 5000 + "}"):
+        note = site.sns({**_ses("Bounce", {}, "m1"), "Message": message})
+        assert site.client.post("/webhooks/ses", json=note).status_code == 403
+
+
+def test_malformed_amazon_urls_are_403_and_never_fetched(site: Site) -> None:
+    for url in ("https://sns.eu-west-1.amazonaws.com:99999/c.pem", "https://[::1/c.pem",
+                "https://sns.eu-west-1.amazonaws.com:-1/c.pem"):  # fmt: skip
+        note = site.sns({**_ses("Bounce", _bounce_of("ada@example.org"), "m2"),
+                         "SigningCertURL": url})  # fmt: skip
+        assert site.client.post("/webhooks/ses", json=note).status_code == 403, url
+    confirm = site.sns(
+        {"Type": "SubscriptionConfirmation", "MessageId": "m0", "Token": "t", "TopicArn": TOPIC,
+         "Message": "You have chosen to subscribe.", "Timestamp": "2026-11-22T06:25:00.000Z",
+         "SubscribeURL": "https://[::1/?Action=ConfirmSubscription"}
+    )  # fmt: skip
+    assert site.client.post("/webhooks/ses", json=confirm).status_code == 403
+    assert site.fetched == [CERT_URL]  # only the real certificate, for the confirmation
+    assert site.suppressed("ada@example.org") is None
+
+
+def test_non_ascii_postmark_passwords_are_compared_as_bytes(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hard = {"RecordType": "Bounce", "ID": 42, "Type": "HardBounce", "Email": "ada@example.org",
+            "BouncedAt": "2026-11-22T06:29:00Z", "Details": "smtp;550 5.1.1 no user"}  # fmt: skip
+    for headers in (_basic("pässwörd-ünïcode"), {"Authorization": "Basic ñ"}):
+        assert site.client.post("/webhooks/postmark", json=hard, headers=headers).status_code == 403
+    monkeypatch.setenv("DIGEST_BOUNCES__POSTMARK_PASSWORD", "пароль-вебхука-1")
+    client = create_app(load_settings(site.settings_path), fixed_clock()).test_client()
+    right = _basic("postmark-webhook-password-1")
+    assert client.post("/webhooks/postmark", json=hard, headers=right).status_code == 403
+    assert site.suppressed("ada@example.org") is None
+    taken = client.post("/webhooks/postmark", json=hard, headers=_basic("пароль-вебхука-1"))
+    assert taken.status_code == 200 and site.suppressed("ada@example.org") is not None
+
+
+def test_a_sendgrid_batch_of_a_thousand_events_is_taken(site: Site) -> None:
+    """~250 KB: over the pages' 64 KiB, well under the webhooks' 1 MiB."""
+    events = [
+        {"event": "delivered", "email": f"reader{n}@example.org", "sg_event_id": f"id-{n:06}",
+         "timestamp": 1795329000, "smtp-id": f"<digest.{n}@digest.test>",
+         "sg_message_id": f"msg-{n:06}.filter0001-3-5ED4-1", "category": ["digest"],
+         "response": "250 2.0.0 OK  1795329000 ab12cd34ef56.123 - gsmtp"}
+        for n in range(1000)
+    ]  # fmt: skip
+    body = json.dumps(events).encode()
+    assert 200_000 < len(body) < 1024 * 1024
+    timestamp = str(int(FIXED_NOW.timestamp()))
+    signature = site.ec_key.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+    headers = {
+        "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+        "X-Twilio-Email-Event-Webhook-Timestamp": timestamp,
+        "Content-Type": "application/json",
+    }
+    answer = site.client.post("/webhooks/sendgrid", data=body, headers=headers)
+    assert answer.status_code == 200 and answer.json == {"events": 1000, "acted": 0}
+    too_large = site.client.post("/webhooks/sendgrid", data=b" " * (1024 * 1024 + 1))
+    assert too_large.status_code == 413 and too_large.is_json

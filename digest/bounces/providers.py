@@ -12,7 +12,6 @@ import binascii
 import datetime as dt
 import functools
 import hmac
-import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,11 +20,15 @@ from urllib.parse import urlsplit
 
 from digest.bounces.classify import Kind, judge
 from digest.errors import DigestError
+from digest.safe_json import UnsafeJSON, loads
 
 # SNS signs with a certificate served from here only (sns.REGION.amazonaws.com[.cn]).
 _SNS_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?$")
 MAX_CERTIFICATE = 64 * 1024
 SENDGRID_TOLERANCE = dt.timedelta(minutes=10)  # a signed request older than this is a replay
+# An event stamped further ahead of our clock than this is not one that happened.
+FUTURE_SKEW = dt.timedelta(minutes=15)
+MAX_MESSAGE = 256 * 1024  # SES's own JSON inside an SNS message (SNS caps messages at 256 KB)
 
 Fetch = Callable[[str], bytes]
 
@@ -50,6 +53,43 @@ class ProviderEvent:
     original_id: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Window:
+    """When a provider's event must have happened to be taken: at most `max_age` before `now`
+    and at most FUTURE_SKEW after it. A genuine request captured once cannot be replayed
+    later (each event is recorded once, but a replay after the record was purged, or of an
+    event the store never saw, would act)."""
+
+    now: dt.datetime
+    max_age: dt.timedelta
+
+    def check(self, provider: str, stamp: object) -> None:
+        """WebhookRefused unless `stamp` (ISO 8601; UTC when it names no zone) is fresh."""
+        when = _instant(stamp)
+        if when is None:
+            raise WebhookRefused(f"the {provider} event carries no time (ISO 8601) to check")
+        if when < self.now - self.max_age:
+            raise WebhookRefused(
+                f"the {provider} event of {when:%Y-%m-%d %H:%M} UTC is older than"
+                f" {self.max_age.total_seconds() / 3600:g} hours ([bounces]"
+                " webhook_max_age_hours): a replay?"
+            )
+        if when > self.now + FUTURE_SKEW:
+            raise WebhookRefused(
+                f"the {provider} event of {when:%Y-%m-%d %H:%M} UTC is in the future"
+            )
+
+
+def _instant(stamp: object) -> dt.datetime | None:
+    if not isinstance(stamp, str) or len(stamp) > 40:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(stamp.strip())
+    except ValueError:
+        return None
+    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
+
+
 # -- Amazon SES through SNS ------------------------------------------------------------------
 
 
@@ -64,13 +104,17 @@ def _string_to_sign(note: dict[str, Any]) -> bytes:
 
 
 def amazon_url(url: str) -> bool:
-    """Whether a URL is https on an SNS host of amazonaws.com (nothing else is fetched)."""
-    parts = urlsplit(url)
-    return (
-        parts.scheme == "https"
-        and bool(_SNS_HOST.match(parts.hostname or ""))
-        and (parts.port in (None, 443))
-    )
+    """Whether a URL is https on an SNS host of amazonaws.com (nothing else is fetched); a
+    malformed one (a port of 99999, a host of `[::1`) is not."""
+    try:
+        parts = urlsplit(url)
+        return (
+            parts.scheme == "https"
+            and bool(_SNS_HOST.match(parts.hostname or ""))
+            and (parts.port in (None, 443))
+        )
+    except ValueError:
+        return False
 
 
 @functools.lru_cache(maxsize=16)
@@ -86,10 +130,11 @@ def _certificate(url: str, fetch: Fetch) -> Any:
         raise WebhookRefused("the SNS signing certificate is not a PEM certificate") from None
 
 
-def verify_sns(note: dict[str, Any], fetch: Fetch, topics: list[str]) -> None:
-    """Check an SNS message: its signing certificate comes from an amazonaws.com URL, its
-    signature (version 1: SHA1withRSA, 2: SHA256withRSA) holds, and its topic is one of
-    `topics` (every topic when the list is empty). WebhookRefused otherwise."""
+def verify_sns(note: dict[str, Any], fetch: Fetch, topics: list[str], window: Window) -> None:
+    """Check an SNS message: its topic is one of `topics` (none is trusted unlisted), its
+    Timestamp falls in `window`, its signing certificate comes from an amazonaws.com URL and
+    its signature (version 1: SHA1withRSA, 2: SHA256withRSA) holds. WebhookRefused
+    otherwise; nothing is fetched for a message of another topic."""
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
@@ -97,8 +142,11 @@ def verify_sns(note: dict[str, Any], fetch: Fetch, topics: list[str]) -> None:
     url = str(note.get("SigningCertURL", ""))
     if not amazon_url(url):
         raise WebhookRefused("the SNS signing certificate is not at an amazonaws.com URL")
-    if topics and note.get("TopicArn") not in topics:
-        raise WebhookRefused(f"SNS topic {str(note.get('TopicArn'))[:120]!r} is not ours")
+    if note.get("TopicArn") not in topics:
+        raise WebhookRefused(
+            f"SNS topic {str(note.get('TopicArn'))[:120]!r} is not one of [bounces] ses_topics"
+        )
+    window.check("SNS", note.get("Timestamp"))
     # SignatureVersion 1 is SHA1withRSA: SNS's default, verified as SNS signs it.
     versions = {"1": hashes.SHA1(), "2": hashes.SHA256()}  # noqa: S303
     algorithm = versions.get(str(note.get("SignatureVersion")))
@@ -115,9 +163,11 @@ def verify_sns(note: dict[str, Any], fetch: Fetch, topics: list[str]) -> None:
 def ses_events(note: dict[str, Any]) -> Iterator[ProviderEvent]:
     """The events of an SES notification (an SNS Notification whose Message is SES's JSON)."""
     try:
-        body = json.loads(str(note["Message"]))
-    except (KeyError, json.JSONDecodeError):
+        body = loads(str(note["Message"]), max_chars=MAX_MESSAGE)
+    except (KeyError, UnsafeJSON):
         raise WebhookRefused("the SNS message holds no SES notification") from None
+    if not isinstance(body, dict):
+        raise WebhookRefused("the SNS message holds no SES notification")
     kind = str(body.get("notificationType") or body.get("eventType") or "")
     mail = body.get("mail") or {}
     original = str((mail.get("commonHeaders") or {}).get("messageId") or "")
@@ -177,14 +227,28 @@ _POSTMARK = {
 
 def verify_postmark(authorization: str, password: str) -> None:
     """Postmark sends the webhook's HTTP Basic credentials (set in its webhook URL): the
-    password must be `[bounces] postmark_password` (DIGEST_BOUNCES__POSTMARK_PASSWORD)."""
+    password must be `[bounces] postmark_password` (DIGEST_BOUNCES__POSTMARK_PASSWORD).
+    Compared as UTF-8 bytes, so a password in any script is checked, never a TypeError."""
     scheme, _, value = authorization.partition(" ")
     try:
-        given = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[2]
-    except (binascii.Error, UnicodeDecodeError):
-        given = ""
-    if scheme.lower() != "basic" or not password or not hmac.compare_digest(given, password):
+        given = base64.b64decode(value.strip(), validate=True).partition(b":")[2]
+    except ValueError:  # not base64 (binascii.Error), or not ASCII
+        given = b""
+    expected = password.encode("utf-8")
+    if scheme.lower() != "basic" or not expected or not hmac.compare_digest(given, expected):
         raise WebhookRefused("the Postmark webhook credential is missing or wrong")
+
+
+# When each Postmark record that changes anything happened (Postmark's own field for it).
+_POSTMARK_TIME = {"Bounce": "BouncedAt", "SpamComplaint": "BouncedAt", "Delivery": "DeliveredAt"}
+
+
+def check_postmark_time(body: dict[str, Any], window: Window) -> None:
+    """WebhookRefused when a bounce, complaint or delivery is not stamped within `window`
+    (records digest ignores carry no events, whatever their time)."""
+    field = _POSTMARK_TIME.get(str(body.get("RecordType") or ""))
+    if field is not None:
+        window.check("Postmark", body.get(field))
 
 
 def postmark_events(body: dict[str, Any]) -> Iterator[ProviderEvent]:

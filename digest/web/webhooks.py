@@ -1,10 +1,11 @@
 """Provider webhooks: bounces, complaints and deliveries that Amazon SES (through SNS), Postmark
-and SendGrid report over HTTP. Each request is checked before anything is read (a forged one is
-403 and changes nothing); each event is recorded once (a replay changes nothing)."""
+and SendGrid report over HTTP. Each request is checked before anything is read (a forged,
+stale or foreign one is 403 and changes nothing); each event is recorded once (a replay
+changes nothing). Each takes bodies of up to WEBHOOK_BODY, parsed within bounds."""
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 import logging
 from typing import Any
 
@@ -12,7 +13,9 @@ from flask import Blueprint, Response, abort, jsonify, request
 
 from digest.editions import (
     WebhookRefused,
+    Window,
     amazon_url,
+    check_postmark_time,
     postmark_events,
     sendgrid_events,
     ses_events,
@@ -20,21 +23,24 @@ from digest.editions import (
     verify_sendgrid,
     verify_sns,
 )
+from digest.web.bodies import WEBHOOK_BODY, json_body, takes_body
 from digest.web.site import site
 
 log = logging.getLogger("digest.web")
 webhook_pages = Blueprint("webhooks", __name__)
 
-MAX_BODY = 1024 * 1024  # SendGrid batches up to ~1,000 events; far above that is not theirs
-
 
 def _json() -> Any:
-    if (request.content_length or 0) > MAX_BODY:
-        abort(413)
-    try:
-        return json.loads(request.get_data(cache=True))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        abort(400, description="The body is not JSON.")
+    body, error = json_body(WEBHOOK_BODY)
+    if error:
+        abort(400, description=error)
+    return body
+
+
+def _window() -> Window:
+    here = site()
+    hours = here.settings.bounces.webhook_max_age_hours
+    return Window(here.clock(), dt.timedelta(hours=hours))
 
 
 def _answer(source: str, events: list[Any]) -> tuple[Response, int]:
@@ -52,13 +58,17 @@ def _refused(source: str, error: WebhookRefused) -> tuple[Response, int]:
 
 
 @webhook_pages.post("/webhooks/ses")
+@takes_body(WEBHOOK_BODY)
 def ses() -> tuple[Response, int]:
     here = site()
+    topics = list(here.settings.bounces.ses_topics)
+    if not topics:  # no topic is trusted unless listed: the route is off
+        abort(404, description="SES webhooks are off: list your topics in [bounces] ses_topics.")
     note = _json()
     if not isinstance(note, dict):
         abort(400, description="An SNS message is a JSON object.")
     try:
-        verify_sns(note, here.fetch, list(here.settings.bounces.ses_topics))
+        verify_sns(note, here.fetch, topics, _window())
         if note.get("Type") == "SubscriptionConfirmation":
             url = str(note.get("SubscribeURL", ""))
             if not amazon_url(url):
@@ -78,6 +88,7 @@ def ses() -> tuple[Response, int]:
 
 
 @webhook_pages.post("/webhooks/postmark")
+@takes_body(WEBHOOK_BODY)
 def postmark() -> tuple[Response, int]:
     here = site()
     secret = here.settings.bounces.postmark_password
@@ -91,14 +102,17 @@ def postmark() -> tuple[Response, int]:
     body = _json()
     if not isinstance(body, dict):
         abort(400, description="A Postmark webhook sends a JSON object.")
+    try:
+        check_postmark_time(body, _window())
+    except WebhookRefused as exc:
+        return _refused("postmark", exc)
     return _answer("postmark", list(postmark_events(body)))
 
 
 @webhook_pages.post("/webhooks/sendgrid")
+@takes_body(WEBHOOK_BODY)
 def sendgrid() -> tuple[Response, int]:
     here = site()
-    if (request.content_length or 0) > MAX_BODY:
-        abort(413)
     raw = request.get_data(cache=True)
     try:
         verify_sendgrid(
