@@ -18,6 +18,7 @@ from digest.editions import (
 )
 from digest.errors import SettingsError
 from digest.settings import Settings
+from digest.web.bodies import install as install_body_limits
 from digest.web.errors import install as install_error_pages
 from digest.web.mailer import Mailer
 from digest.web.onboarding import welcome_pages
@@ -60,8 +61,8 @@ def create_app(
         template_folder=str(BUILTIN_TEMPLATES / "web"),
         static_folder=str(BUILTIN_TEMPLATES / "web" / "static"),
     )
-    # A preferences form is a few hundred bytes; anything far larger is refused with 413.
-    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    # Each route's own body limit (a form: 64 KiB; webhooks, library uploads: more); 413 above.
+    install_body_limits(app)
     if transports is None:
         editions = Editions(settings)
 

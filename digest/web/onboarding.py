@@ -9,9 +9,10 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
-from digest.editions import UPLOAD_BYTES, Answers
+from digest.editions import Answers
 from digest.errors import LibraryError
 from digest.profile import ProfileErrors
+from digest.web.bodies import LIBRARY_BODY, takes_body
 from digest.web.site import page, site
 
 welcome_pages = Blueprint("welcome", __name__)
@@ -67,10 +68,10 @@ def _answers() -> Answers:
 
 
 @welcome_pages.post("/welcome/<token>")
+@takes_body(LIBRARY_BODY)  # library exports (the other pages: 64 KiB)
 def welcome_save(token: str) -> Response:
     here = site()
     email = here.reader(token, "preferences")
-    request.max_content_length = UPLOAD_BYTES  # library exports (the other pages: 64 KiB)
     errors: list[str] = []
     try:
         answers = _answers()

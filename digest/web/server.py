@@ -2,15 +2,68 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from flask import Flask
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
+from waitress.server import BaseWSGIServer
+from waitress.utilities import RequestEntityTooLarge
 
 from digest.editions import is_loopback
 from digest.errors import SettingsError
 from digest.settings import Settings
 from digest.web.app import create_app, mailer
+from digest.web.bodies import largest, route_limits
+
+
+class _TooLarge(RequestEntityTooLarge):  # type: ignore[misc]
+    """waitress's 413 as one line (JSON for the API and the webhooks, as their other errors)."""
+
+    def __init__(self, path: str, limit: int) -> None:
+        super().__init__(f"The body is larger than the {limit:,} bytes {path[:100]} takes.")
+        self.json = path.startswith(("/api/", "/webhooks/"))
+
+    def to_response(self, ident: str | None = None) -> tuple[str, list[tuple[str, str]], bytes]:
+        if not self.json:
+            return f"{self.code} {self.reason}", _TEXT, f"{self.body}\n".encode()
+        body = json.dumps({"error": self.body}).encode()
+        return f"{self.code} {self.reason}", [("Content-Type", "application/json")], body
+
+
+_TEXT = [("Content-Type", "text/plain; charset=utf-8")]
+
+
+def _route_limited(limit_for: Callable[[str, str], int]) -> type[Any]:
+    """waitress's channel with each request's body limit taken from its route, as soon as
+    its headers are read: a body over it is refused before it is received (waitress would
+    otherwise spool any body up to its one server-wide limit)."""
+
+    class Parser(HTTPRequestParser):  # type: ignore[misc]
+        adj: Any
+        error: Any
+        limit: int | None = None
+
+        def parse_header(self, header_plus: bytes) -> None:
+            super().parse_header(header_plus)
+            self.limit = limit = limit_for(self.command, self.path)
+            self.adj = copy.copy(self.adj)  # this request's own adjustments
+            self.adj.max_request_body_size = limit + 1  # waitress refuses at >=
+
+        def received(self, data: bytes) -> int:
+            consumed: int = super().received(data)
+            if isinstance(self.error, RequestEntityTooLarge) and self.limit is not None:
+                self.error = _TooLarge(self.path, self.limit)
+            return consumed
+
+    class Channel(HTTPChannel):  # type: ignore[misc]
+        parser_class = Parser
+
+    return Channel
 
 
 class WebServer:
@@ -37,13 +90,17 @@ class WebServer:
                 cleanup_interval=max(1, int(web.channel_timeout / 3)),
                 asyncore_use_poll=True,  # select() stops at 1,024 descriptors
                 max_request_header_size=64 * 1024,
-                max_request_body_size=1024 * 1024,
+                max_request_body_size=largest(self.app),
                 ident="digest",
             )
         except OSError as exc:
             raise SettingsError(
                 f"cannot listen on {host}:{port} ({exc.strerror}); pick another --port"
             ) from None
+        channel = _route_limited(route_limits(self.app))
+        for dispatcher in list(self._server._map.values()):  # one per address listened on
+            if isinstance(dispatcher, BaseWSGIServer):
+                dispatcher.channel_class = channel
         self.url = f"http://{host}:{self._server.effective_port}"
         self._stop = threading.Event()
         self._closing = threading.Lock()  # the trigger is pulled only while still open
