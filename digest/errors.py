@@ -46,6 +46,10 @@ class StoreMissing(StoreError):
     """There is no store to read yet (reading never creates one)."""
 
 
+class StoreFull(StoreError):
+    """The disk under the store is full: the write was rolled back, nothing was half-written."""
+
+
 class RenderError(DigestError):
     """A template is missing or failed to compile."""
 

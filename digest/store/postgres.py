@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from digest.errors import StoreBusy, StoreError
+from digest.errors import StoreBusy, StoreError, StoreFull
 from digest.store.db import RECONNECT_SECONDS, Cursor, Database, shown_url
 
 if TYPE_CHECKING:
@@ -77,6 +77,11 @@ def server_error(name: str, exc: Exception) -> StoreError:
         )
     if isinstance(exc, psycopg.errors.SerializationFailure):
         return StoreBusy(f"database {name} is busy ({text}); try again in a moment")
+    if isinstance(exc, psycopg.errors.DiskFull):
+        return StoreFull(
+            f"database {name}: the server's disk is full ({text}); nothing was half-written:"
+            " free some space and run the command again"
+        )
     if isinstance(exc, psycopg.OperationalError):
         return StoreError(
             f"cannot use the PostgreSQL server {name} ({text}); check `database`, that the"

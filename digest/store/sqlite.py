@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from digest.errors import StoreBusy, StoreError, StoreMissing
+from digest.errors import StoreBusy, StoreError, StoreFull, StoreMissing
 from digest.store.db import Cursor, Database
 
 
@@ -28,7 +28,7 @@ def store_error(path: Path | str, exc: sqlite3.Error, *, opening: bool = False) 
             f" left with `sqlite3 {path} .recover`"
         )
     if "full" in folded:
-        return StoreError(
+        return StoreFull(
             f"database {path}: the disk is full ({text}); nothing was half-written: free some"
             " space and run the command again"
         )
