@@ -140,6 +140,15 @@ def test_bots_bad_input_and_the_json_api(joined: Any) -> None:
     assert _readers(settings) == []
 
 
+def test_the_json_api_reads_deep_or_huge_json_as_a_bad_request(joined: Any) -> None:
+    """60 KB of `[` was a RecursionError and a 5,000-digit number a ValueError: both 500."""
+    client, _, outbox, _ = joined
+    for body in (b"[" * 60_000, b'{"email": "a@example.org", "n": ' + b"9" * 5000 + b"}"):
+        answer = client.post("/api/subscribe", data=body, content_type="application/json")
+        assert answer.status_code == 400 and (answer.json or {})["error"].startswith("send {")
+    assert outbox.outbox == []
+
+
 def test_sign_ups_never_confirmed_are_forgotten_after_pending_days(joined: Any) -> None:
     from digest.editions import Editions, Runtime
 

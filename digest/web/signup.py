@@ -19,6 +19,7 @@ from digest.editions import (
     new_challenge,
 )
 from digest.errors import SubscriberError
+from digest.web.bodies import SMALL_BODY, json_body
 from digest.web.preferences import offered_zones as zones
 from digest.web.site import SCRIPT_POLICY, asker, log, page, site
 
@@ -110,7 +111,7 @@ def subscribe() -> Response:
 
 @signup_pages.post("/api/subscribe")
 def subscribe_json() -> tuple[Response, int]:
-    body = request.get_json(silent=True)
+    body = json_body(SMALL_BODY)[0] if request.is_json else None  # bounded: depth, digits
     if not isinstance(body, dict) or not isinstance(body.get("email"), str):
         return jsonify(error='send {"email": "...", "interests": ["..."], "altcha": "..."}'), 400
     interests = body.get("interests", [])
