@@ -358,7 +358,9 @@ def write_csv(
             "weekdays_only": "true" if given.weekdays_only else "false",
             "more": ";".join(more),
             "less": ";".join(less),
-            "library": csl_json((libraries or {}).get(person.email, [])),
+            # Oldest import first (the store lists the newest first), so that importing the
+            # CSV gives each entry back its place, and the ranker the same newest entries.
+            "library": csl_json(reversed((libraries or {}).get(person.email, []))),
             "consent": _json_or_empty((consent or {}).get(person.email, [])),
         }
         writer.writerow({name: _cell(value) for name, value in row.items()})
