@@ -905,9 +905,7 @@ def subscribers_import(obj: _Context, file: Path) -> None:
 
 @subscribers.command("import-library")
 @click.argument("email")
-@click.argument(
-    "files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True)
-)
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="The counts as a JSON object.")
 @pass_context
 def subscribers_import_library(
@@ -917,13 +915,15 @@ def subscribers_import_library(
     Zotero, Mendeley, JabRef, EndNote...) to their profile: digest learns their taste from them
     and never sends them one back. Every file is read before anything is stored."""
     from digest.editions import Editions
+    from digest.library import MAX_BYTES
+    from digest.safe_files import UnreadableFile, read_regular
 
     contents = []
-    for file in files:
+    for file in files:  # a FIFO, a device or a folder is one line; none is read past the limit
         try:
-            contents.append((str(file), file.read_bytes()))
-        except OSError as exc:
-            raise LibraryError(f"{file}: cannot be read ({exc.strerror})") from None
+            contents.append((str(file), read_regular(file, MAX_BYTES)))
+        except UnreadableFile as exc:
+            raise LibraryError(f"{file}: {exc}") from None
     report = Editions(obj.settings).import_library(email, contents)
     if as_json:
         click.echo(json.dumps(report.as_json(), ensure_ascii=False, indent=2))
