@@ -17,7 +17,15 @@ from digest.models import Basis, Subscriber
 from digest.settings import Settings, load_settings
 from digest.store import Store
 
-from .conftest import FIXED_NOW, Ran, assert_clean_error, fixed_clock, run, write_settings
+from .conftest import (
+    FIXED_NOW,
+    Ran,
+    assert_clean_error,
+    fixed_clock,
+    run,
+    run_process,
+    write_settings,
+)
 
 READER = """
 [[subscribers]]
@@ -296,7 +304,8 @@ def test_the_csv_export_carries_the_library_and_the_consent_log(tmp_path: Path) 
     assert imported.returncode == 0, imported.stderr
     with Store.open(other / "digest.sqlite") as store:
         after = store.library.entries(["kim@example.org"])["kim@example.org"]
-        assert sorted(after, key=lambda e: e.key) == sorted(before, key=lambda e: e.key)
+        # In the same order: the ranker learns from the newest entries.
+        assert [e.key for e in after] == [e.key for e in before] and after == before
         [event] = store.signups.events("kim@example.org")
         assert (event["event"], event["ip"], event["page"]) == ("confirmed", "192.0.2.0", "/c")
 
@@ -387,3 +396,112 @@ def test_web_of_science_plain_text_exports_are_read() -> None:
         assert first.abstract == "We forecast sea ice with message passing." and first.year == 2023
     short = read_library("x.ris", b"TY  - JOUR\nST  - Only a short title\nPY  - 2020\nER  - \n")
     assert [e.title for e in short.entries] == ["Only a short title"]
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        (b"[" * 60_000, "nested more than 32 levels deep"),
+        (b'[{"title": "t", "issued": {"date-parts": [[' + b"9" * 5000 + b"]]}}]", "digits"),
+    ],
+)
+def test_a_deep_or_huge_number_csl_json_library_is_one_clear_error(
+    data: bytes, needle: str, tmp_path: Path
+) -> None:
+    """Was a RecursionError (500 on /welcome, a traceback from import-library) or a
+    ValueError (5,000 digits)."""
+    with pytest.raises(LibraryError, match=needle):
+        read_library("lib.json", data)
+    path, _ = _settings(tmp_path)
+    library = tmp_path / "deep.json"
+    library.write_bytes(data)
+    assert_clean_error(_import(path, "reader@example.org", library), 8, needle)
+
+
+class _Counted:
+    """Calls and characters that reached a function."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, owner: object, name: str) -> None:
+        self.calls = self.chars = 0
+        real = getattr(owner, name)
+
+        def counted(*args: object) -> object:
+            self.calls += 1
+            self.chars += sum(len(a) for a in args if isinstance(a, str))
+            return real(*args)
+
+        monkeypatch.setattr(owner, name, counted)
+
+
+def test_the_caps_come_before_the_expensive_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 9 MB CSL-JSON of `{}` was parsed whole and each item read (35 s, 705 MB) before the
+    entry cap said no; a 1 MB BibTeX of `\\foo{x}` titles sent every title through pylatexenc
+    (14 s) before the length check. The caps now come first: nothing is read past them."""
+    from digest.library import fields, formats
+
+    entries = _Counted(monkeypatch, formats, "_entry")
+    with pytest.raises(LibraryError, match="more than 1,000,000 JSON objects"):
+        read_library("lib.json", b"[" + b"{}," * 3_000_000 + b"{}]")
+    with pytest.raises(LibraryError, match="more than 20,000 entries"):
+        read_library("lib.json", b"[" + b"{}," * 30_000 + b"{}]")
+    with pytest.raises(LibraryError, match="more than 1,000,000 fields"):
+        read_library("lib.ris", b"TY  - JOUR\nTI  - t\n" + b"AU  - x\n" * 1_000_001 + b"ER  -\n")
+    with pytest.raises(LibraryError, match="more than 1,000,000 fields"):
+        read_library("lib.bib", b"@misc{k,\n" + b"a={x},\n" * 1_000_001 + b"title={t}}\n")
+    assert entries.calls == 0
+
+    slow = _Counted(monkeypatch, fields, "_pylatexenc")
+    macro = "\\foo{x}"
+    long_titles = "".join(
+        f"@misc{{k{n}, title={{{macro * 1500}}}}}\n" for n in range(100)
+    )  # each title 10,500 characters: skipped unread
+    read = read_library("long.bib", long_titles.encode())
+    assert len(read.skipped) == 100 and slow.calls == 0
+    titles = "".join(
+        f"@misc{{k{n}, title={{{n} {macro * 140}}}}}\n" for n in range(1000)
+    )  # 1 MB of titles under the length limit, every one of them a macro pylatexenc decodes
+    read = read_library("macros.bib", titles.encode())
+    assert len(read.entries) == 1000
+    assert slow.chars <= max(fields.SLOW_LATEX_BUDGET, len(titles) // fields.SLOW_LATEX_SHARE)
+    # Either way, each title's macros are gone and their arguments kept.
+    assert {e.title.split(maxsplit=1)[1].replace(" ", "") for e in read.entries} == {"x" * 140}
+
+
+def test_direction_overrides_and_controls_never_leave_a_library(tmp_path: Path) -> None:
+    """U+202E in a title reached the reader's email, where it reversed the line."""
+    evil = "Safe title \u202eevil\u202c with \u2066isolates\u2069 and \x1b[31mescapes\x07"
+    bib = f"@misc{{k\u202e1, title={{{evil}}}, author={{Ada \u202eLovelace}}, abstract={{{evil}}}}}"
+    ris = f"TY  - JOUR\nTI  - {evil}\nAU  - Grace\u200f Hopper\nER  - \n"
+    csl = json.dumps([{"id": "x\u202e", "title": evil, "author": [{"literal": "K\u202eim"}]}])
+    for name, data in (("a.bib", bib), ("a.ris", ris), ("a.json", csl)):
+        [entry] = read_library(name, data.encode()).entries
+        shown = entry.title + entry.abstract + "".join(entry.authors)
+        assert not set(shown) & {"\u202e", "\u202c", "\u2066", "\u2069", "\u200f", "\x1b", "\x07"}
+        assert entry.title == "Safe title evil with isolates and [31mescapes", name
+    skipped = read_library("b.bib", f"@misc{{k\u202ex, author={{a}}}}\n{bib}".encode()).skipped
+    assert skipped[0].entry == "kx"
+
+
+def test_import_library_refuses_fifos_devices_and_directories_in_one_line(
+    tmp_path: Path,
+) -> None:
+    """A FIFO hung the command, /dev/zero was read until memory ran out, a directory was a
+    usage error: each is now one line, exit 8, nothing stored."""
+    import os
+
+    path, settings = _settings(tmp_path)
+    fifo = tmp_path / "library.bib"
+    os.mkfifo(fifo)
+    for given, needle in (
+        (fifo, "is not a regular file (a pipe, socket or device)"),
+        (Path("/dev/zero"), "is not a regular file (a pipe, socket or device)"),
+        (tmp_path, "is a folder, not a file"),
+        (tmp_path / "missing.bib", "no such file"),
+    ):
+        done = run_process(
+            "--settings", path, "subscribers", "import-library", "reader@example.org", given,
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert_clean_error(done, 8, f"{given}: {needle}")
+    with Store.open(settings.database) as store:
+        assert store.library.count("reader@example.org") == 0

@@ -7,14 +7,28 @@ import functools
 import html
 import re
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 from digest.identity import parse_arxiv_id
+from digest.safe_text import terminal_safe
 
 # Longer titles are not titles (a pasted abstract, a broken export): the entry is skipped.
 MAX_TITLE = 1_000
+# A title written longer than this is skipped before its markup is decoded (LaTeX and HTML
+# markup never take four times the characters of the text they mark).
+MAX_RAW_TITLE = 4 * MAX_TITLE
 # Abstracts are cut here: the ranker reads the start of a paper's text anyway.
 MAX_ABSTRACT = 20_000
+# An author's name is cut here before it is decoded: no name is longer.
+MAX_NAME = 300
+# pylatexenc decodes ~100,000 characters a second here, some 20 times slower than
+# bibtexparser reads a file: one file's fields get at most a 32nd of its characters (at least
+# 50,000) decoded by it, then (a hostile file, or a most unusual one) the quick decoding,
+# which drops the macros it does not know. A real export sends it about 1 character in 60
+# (\href, \cite, \deg, commands of the authors' own in abstracts).
+SLOW_LATEX_BUDGET = 50_000
+SLOW_LATEX_SHARE = 32
 
 _TAG = re.compile(r"</?(?:i|b|em|strong|sub|sup|sc|span|p|br|div|jats:[a-z]+)\b[^>]*>", re.I)
 _ARXIV_MENTION = re.compile(r"arxiv", re.I)
@@ -41,36 +55,65 @@ _ACCENT = re.compile(
 )
 _LETTER = re.compile(r"\\(ss|aa|AA|ae|AE|oe|OE|[oOlLij])(?![A-Za-z])(?:\s*\{\})?")
 _STYLE = re.compile(
-    r"\\(?:emph|textit|textbf|texttt|textsc|textsf|textrm|textup|textnormal|mathrm|mbox|url)\s*\{"
+    r"\\(?:emph|textit|textbf|texttt|textsc|textsf|textrm|textup|textnormal|mathrm|mbox|url"
+    r"|underline|textsuperscript|textsubscript)\s*\{"
 )
 _MATH = re.compile(r"\$[^$]*\$")
-_SPACES = re.compile(r"\\[,;:! ]")
+_SPACES = re.compile(r"\\[,;:! \\]")  # thin and normal spaces, a line break
 _ESCAPED = re.compile(r"\\[&%$#_{}]")
 _BRACE_OR_ESCAPE = re.compile(r"\\([&%$#_{}])|[{}]")
 _TYPOGRAPHY = (("---", "\u2014"), ("--", "\u2013"), ("``", "\u201c"), ("''", "\u201d"))
 
 
-def clean_text(value: str, *, latex: bool = False) -> str:
-    """One line of plain text: LaTeX decoded (`{\\"u}`, `\\emph{..}`, `\\%`, protective
-    braces; math kept as written), HTML markup removed (CSL's `<i>`, Crossref's `<jats:p>`),
-    entities decoded, whitespace collapsed."""
-    if latex:
-        value = _decode_latex(value)
+def clean_text(value: str, latex: Callable[[str], str] | None = None) -> str:
+    """One line of plain text: LaTeX decoded by `latex` (a `Latex` for BibTeX), HTML markup
+    removed (CSL's `<i>`, Crossref's `<jats:p>`), entities decoded, control characters and
+    direction overrides (U+202E) gone, whitespace collapsed."""
+    if latex is not None:
+        value = latex(value)
     if "<" in value:
         value = _TAG.sub(" ", value)
     if "&" in value:
         value = html.unescape(value)
-    return " ".join(value.split())
+    return " ".join(terminal_safe(value).split())
 
 
-def _decode_latex(value: str) -> str:
+class Latex:
+    """BibTeX's LaTeX decoded, for one file: `{\\"u}`, `\\emph{..}`, `\\%`, protective
+    braces (math kept as written) the quick way; other macros by pylatexenc while the file's
+    budget of characters lasts, then the quick way, which drops them."""
+
+    def __init__(self, size: int = 0) -> None:
+        """For a file of `size` characters."""
+        self.budget = max(SLOW_LATEX_BUDGET, size // SLOW_LATEX_SHARE)
+
+    def __call__(self, value: str) -> str:
+        return _decode_latex(value, self._slow)
+
+    def _slow(self, value: str) -> str:
+        if len(value) > self.budget:
+            self.budget = 0
+            return _plain(_MACRO.sub(" ", value))
+        self.budget -= len(value)
+        return _pylatexenc(value)
+
+
+_MACRO = re.compile(r"\\(?:[A-Za-z]+\*?|[^A-Za-z&%$#_{}])")  # not the escaped characters
+
+
+def _decode_latex(value: str, slow: Callable[[str], str]) -> str:
     if "\\" in value:
         value = _ACCENT.sub(_accented, value)
         value = _LETTER.sub(lambda m: _LETTERS[m.group(1)], value)
         value = _STYLE.sub("{", value)
         value = _SPACES.sub(" ", value)
         if "\\" in _ESCAPED.sub("", _MATH.sub("", value)):
-            return _pylatexenc(value)
+            return slow(value)
+    return _plain(value)
+
+
+def _plain(value: str) -> str:
+    """Braces and escapes gone, ties and LaTeX's dashes and quotes as characters."""
     if "{" in value or "}" in value or "\\" in value:
         value = _BRACE_OR_ESCAPE.sub(lambda m: m.group(1) or "", value)
     value = re.sub(r"(?<!\\)~", " ", value)

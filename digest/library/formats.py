@@ -15,7 +15,10 @@ from digest.errors import LibraryError
 from digest.identity import paper_key
 from digest.library.fields import (
     MAX_ABSTRACT,
+    MAX_NAME,
+    MAX_RAW_TITLE,
     MAX_TITLE,
+    Latex,
     arxiv_from_doi,
     arxiv_from_eprint,
     arxiv_from_url,
@@ -25,8 +28,13 @@ from digest.library.fields import (
     year_of,
 )
 from digest.models import LibraryEntry
+from digest.safe_json import UnsafeJSON, check_bounds
 
+MAX_ENTRIES = 20_000  # a library's entries at most (larger: export one collection)
 MAX_AUTHORS = 50
+# JSON objects and lists a CSL-JSON library may hold: a 20,000-entry library with a few names
+# each holds ~150,000; a file of nothing but `{}` would otherwise become millions of them.
+MAX_JSON_CONTAINERS = 1_000_000
 _AND = re.compile(r"\s+and\s+", re.I)
 
 
@@ -55,13 +63,17 @@ class _Fields:
     urls: tuple[str, ...] = ()
     mentions: tuple[str, ...] = ()
     year: str = ""
-    latex: bool = False
 
 
-def _entry(found: _Fields) -> Read:
-    title = clean_text(found.title, latex=found.latex)
+def _entry(found: _Fields, latex: Latex | None = None) -> Read:
+    """The entry, its fields cleaned (BibTeX's LaTeX decoded by `latex`), each cut to its
+    length before it is decoded; or why it is skipped."""
+    too_long = Skipped(found.label, f"its title is longer than {MAX_TITLE:,} characters")
+    if len(found.title) > MAX_RAW_TITLE:
+        return too_long
+    title = clean_text(found.title, latex)
     if len(title) > MAX_TITLE:
-        return Skipped(found.label, f"its title is longer than {MAX_TITLE:,} characters")
+        return too_long
     doi = doi_of(found.doi) if found.doi else None
     arxiv_id = (
         (arxiv_from_eprint(found.eprint) if found.eprint else None)
@@ -73,12 +85,9 @@ def _entry(found: _Fields) -> Read:
         doi = next(filter(None, (doi_of(url) for url in found.urls if "doi.org/" in url)), None)
     if not title and not arxiv_id:
         return Skipped(found.label, "it has no title and no arXiv id")
-    abstract = clean_text(found.abstract[: MAX_ABSTRACT * 2], latex=found.latex)[:MAX_ABSTRACT]
-    authors = tuple(
-        a
-        for a in (clean_text(name, latex=found.latex) for name in found.authors[:MAX_AUTHORS])
-        if a
-    )
+    abstract = clean_text(found.abstract[: MAX_ABSTRACT * 2], latex)[:MAX_ABSTRACT]
+    names = (clean_text(name[:MAX_NAME], latex) for name in found.authors[:MAX_AUTHORS])
+    authors = tuple(a for a in names if a)
     return LibraryEntry(
         key=paper_key(title, arxiv_id) if arxiv_id or not doi else f"doi:{doi}",
         title=title,
@@ -97,9 +106,9 @@ def _first_last(name: str) -> str:
 
 
 def _label(kind: str, number: int, key: str, title: str) -> str:
-    if key:
-        return key[:80]
-    return title[:80] if title else f"{kind} entry {number}"
+    """How the reader would recognise an entry: its key, its title or its place (one line,
+    no control characters or direction overrides)."""
+    return clean_text((key or title)[:80]) or f"{kind} entry {number}"
 
 
 def read_bibtex(text: str) -> Iterator[Read]:
@@ -109,6 +118,7 @@ def read_bibtex(text: str) -> Iterator[Read]:
 
     # Its own warnings about broken blocks become the skipped entries' reasons.
     logging.getLogger("bibtexparser").setLevel(logging.CRITICAL)
+    latex = Latex(len(text))  # this file's budget of slow decoding
     library = parse_string(text)
     entries = list(library.entries)
     for block in library.failed_blocks:
@@ -120,7 +130,7 @@ def read_bibtex(text: str) -> Iterator[Read]:
         error = block.error
         reason = getattr(error, "abort_reason", "") or str(error) or "a block the parser gave up on"
         yield Skipped(
-            f"line {(block.start_line or 0) + 1}: {first[0][:60]}",
+            f"line {(block.start_line or 0) + 1}: {clean_text(first[0][:60])}",
             f"not valid BibTeX: {' '.join(reason.split())}"[:300],
         )
     for number, entry in enumerate(entries, 1):
@@ -131,7 +141,7 @@ def read_bibtex(text: str) -> Iterator[Read]:
                 label=_label("BibTeX", number, entry.key, field.get("title", "")),
                 title=field.get("title", ""),
                 abstract=field.get("abstract", ""),
-                authors=tuple(_AND.split(field["author"])) if field.get("author") else (),
+                authors=_names(field.get("author", "")),
                 doi=field.get("doi", ""),
                 eprint=field.get("eprint", "") if "arxiv" in kind else "",
                 urls=tuple(field[k] for k in ("url", "pdf", "howpublished") if k in field),
@@ -141,9 +151,14 @@ def read_bibtex(text: str) -> Iterator[Read]:
                     if k in field
                 ),
                 year=field.get("year") or field.get("date", ""),
-                latex=True,
-            )
+            ),
+            latex,
         )
+
+
+def _names(field: str) -> tuple[str, ...]:
+    """A BibTeX author field's names (the first MAX_AUTHORS: no more are split off)."""
+    return tuple(_AND.split(field, maxsplit=MAX_AUTHORS)[:MAX_AUTHORS]) if field else ()
 
 
 WOS = re.compile(r"\A\ufeff?\s*(?:FN |PT [A-Z]\b)")
@@ -202,10 +217,20 @@ def _first(item: Mapping[str, Any], *keys: str) -> str:
     return ""
 
 
-def read_csl_json(text: str) -> Iterator[Read]:
-    """CSL-JSON: Zotero's and Mendeley's "CSL JSON", Crossref and doi.org's citation JSON."""
+def _csl_items(text: str) -> list[Any]:
+    """The items of a CSL-JSON text, its bounds (depth, number size, how many objects and
+    lists, how many items) checked before anything is built from it."""
+    containers = text.count("{") + text.count("[")  # strings' brackets too: an upper bound
+    if containers > MAX_JSON_CONTAINERS:
+        raise LibraryError(
+            f"more than {MAX_JSON_CONTAINERS:,} JSON objects and lists; export one collection"
+            " instead"
+        )
     try:
+        check_bounds(text, max_chars=len(text))
         data = json.loads(text)
+    except UnsafeJSON as error:
+        raise LibraryError(f"not CSL-JSON: {error}") from None
     except json.JSONDecodeError as error:
         raise LibraryError(
             f"not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}"
@@ -214,7 +239,14 @@ def read_csl_json(text: str) -> Iterator[Read]:
         data = data.get("items", [data])
     if not isinstance(data, list):
         raise LibraryError("not CSL-JSON: expected a list of items")
-    for number, item in enumerate(data, 1):
+    if len(data) > MAX_ENTRIES:
+        raise LibraryError(f"more than {MAX_ENTRIES:,} entries; export one collection instead")
+    return data
+
+
+def read_csl_json(text: str) -> Iterator[Read]:
+    """CSL-JSON: Zotero's and Mendeley's "CSL JSON", Crossref and doi.org's citation JSON."""
+    for number, item in enumerate(_csl_items(text), 1):
         if not isinstance(item, dict):
             yield Skipped(f"item {number}", "not a CSL-JSON item (an object with a title)")
             continue
@@ -225,7 +257,9 @@ def read_csl_json(text: str) -> Iterator[Read]:
                 title=title,
                 abstract=_string(item.get("abstract")),
                 authors=tuple(
-                    _csl_name(a) for a in item.get("author") or () if isinstance(a, dict)
+                    _csl_name(a)
+                    for a in _list(item.get("author"))[:MAX_AUTHORS]
+                    if isinstance(a, dict)
                 ),
                 doi=_string(item.get("DOI")),
                 urls=(_string(item.get("URL")),),
@@ -235,6 +269,10 @@ def read_csl_json(text: str) -> Iterator[Read]:
                 year=_csl_year(item.get("issued")),
             )
         )
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _string(value: object) -> str:

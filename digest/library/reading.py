@@ -12,12 +12,14 @@ from pathlib import PurePath
 
 from digest.errors import LibraryError
 from digest.identity import title_key
-from digest.library.formats import READERS, WOS, Skipped
+from digest.library.formats import MAX_ENTRIES, READERS, WOS, Skipped
 from digest.models import LibraryEntry
 
 # A 4,000-paper library with abstracts is about 6 MB of BibTeX.
 MAX_BYTES = 32 * 1024 * 1024
-MAX_ENTRIES = 20_000
+# Fields at most (a real export has about 7 a BibTeX entry, 26 lines a RIS entry): a file of
+# nothing but fields would cost the parsers far more than a real library of its size.
+MAX_FIELDS = 1_000_000
 
 _SUFFIXES = {
     ".bib": "bibtex",
@@ -32,6 +34,8 @@ _COUNTERS = {
     "ris": re.compile(r"^TY  -", re.M),
     "csl-json": re.compile(r'"(?:title|type)"\s*:'),
 }
+# What marks each field, counted before parsing (an upper bound: values may hold it too).
+_FIELD_MARKS = {"bibtex": "=", "ris": "\n"}
 FORMATS = ("bibtex", "ris", "csl-json")
 _NAMES = {"bibtex": "BibTeX", "ris": "RIS", "csl-json": "CSL-JSON"}
 
@@ -60,8 +64,8 @@ def read_library(name: str, data: bytes) -> LibraryRead:
 def _read(data: bytes, name: str) -> LibraryRead:
     if len(data) > MAX_BYTES:
         raise LibraryError(
-            f"{len(data) / 2**20:.0f} MB is more than a library export holds"
-            f" ({MAX_BYTES // 2**20} MB at most); export one collection instead"
+            f"larger than {MAX_BYTES // 2**20} MB, more than a library export holds; export"
+            " one collection instead"
         )
     text = _decoded(data)
     kind = _format(name, text)
@@ -70,6 +74,8 @@ def _read(data: bytes, name: str) -> LibraryRead:
             f"more than {MAX_ENTRIES:,} entries; export the collection of papers you want"
             " your digest to learn from"
         )
+    if kind in _FIELD_MARKS and text.count(_FIELD_MARKS[kind]) > MAX_FIELDS:
+        raise LibraryError(f"more than {MAX_FIELDS:,} fields; export one collection instead")
     found = list(READERS[kind](text))
     skipped = [f for f in found if isinstance(f, Skipped)]
     entries, twice = first_of_each(
