@@ -472,7 +472,8 @@ def test_direction_overrides_and_controls_never_leave_a_library(tmp_path: Path) 
     evil = "Safe title \u202eevil\u202c with \u2066isolates\u2069 and \x1b[31mescapes\x07"
     bib = f"@misc{{k\u202e1, title={{{evil}}}, author={{Ada \u202eLovelace}}, abstract={{{evil}}}}}"
     ris = f"TY  - JOUR\nTI  - {evil}\nAU  - Grace\u200f Hopper\nER  - \n"
-    csl = json.dumps([{"id": "x\u202e", "title": evil, "author": [{"literal": "K\u202eim"}]}])
+    csl = json.dumps([{"id": "x\u202e", "title": evil.replace("\u202c", "&#x202c;"),
+                       "author": [{"literal": "K\u202eim"}]}])  # fmt: skip
     for name, data in (("a.bib", bib), ("a.ris", ris), ("a.json", csl)):
         [entry] = read_library(name, data.encode()).entries
         shown = entry.title + entry.abstract + "".join(entry.authors)

@@ -25,8 +25,9 @@ MAX_NAME = 300
 # pylatexenc decodes ~100,000 characters a second here, some 20 times slower than
 # bibtexparser reads a file: one file's fields get at most a 32nd of its characters (at least
 # 50,000) decoded by it, then (a hostile file, or a most unusual one) the quick decoding,
-# which drops the macros it does not know. A real export sends it about 1 character in 60
-# (\href, \cite, \deg, commands of the authors' own in abstracts).
+# which drops the macros it does not know. The benchmark's library (real arXiv abstracts,
+# written as Better BibTeX writes them) sends it about 1 character in 60 (\href, \cite,
+# \deg, commands of the authors' own).
 SLOW_LATEX_BUDGET = 50_000
 SLOW_LATEX_SHARE = 32
 

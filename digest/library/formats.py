@@ -68,12 +68,10 @@ class _Fields:
 def _entry(found: _Fields, latex: Latex | None = None) -> Read:
     """The entry, its fields cleaned (BibTeX's LaTeX decoded by `latex`), each cut to its
     length before it is decoded; or why it is skipped."""
-    too_long = Skipped(found.label, f"its title is longer than {MAX_TITLE:,} characters")
-    if len(found.title) > MAX_RAW_TITLE:
-        return too_long
-    title = clean_text(found.title, latex)
+    raw = found.title
+    title = clean_text(raw, latex) if len(raw) <= MAX_RAW_TITLE else raw  # too long unread
     if len(title) > MAX_TITLE:
-        return too_long
+        return Skipped(found.label, f"its title is longer than {MAX_TITLE:,} characters")
     doi = doi_of(found.doi) if found.doi else None
     arxiv_id = (
         (arxiv_from_eprint(found.eprint) if found.eprint else None)
