@@ -914,14 +914,13 @@ def subscribers_import_library(
     """Add the papers of a reader's library (BibTeX/BibLaTeX, RIS or CSL-JSON exports, from
     Zotero, Mendeley, JabRef, EndNote...) to their profile: digest learns their taste from them
     and never sends them one back. Every file is read before anything is stored."""
-    from digest.editions import Editions
-    from digest.library import MAX_BYTES
+    from digest.editions import LIBRARY_BYTES, Editions
     from digest.safe_files import UnreadableFile, read_regular
 
     contents = []
     for file in files:  # a FIFO, a device or a folder is one line; none is read past the limit
         try:
-            contents.append((str(file), read_regular(file, MAX_BYTES)))
+            contents.append((str(file), read_regular(file, LIBRARY_BYTES)))
         except UnreadableFile as exc:
             raise LibraryError(f"{file}: {exc}") from None
     report = Editions(obj.settings).import_library(email, contents)

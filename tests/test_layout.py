@@ -14,8 +14,9 @@ REPO = Path(__file__).resolve().parent.parent
 SHELLS = ["digest/cli.py", "digest/schedule.py", *(f"digest/web/{p.name}" for p in
           sorted((REPO / "digest" / "web").glob("*.py")))]  # fmt: skip
 # What a shell may import: the service, the records and errors it speaks in, its settings and
-# the reader schema, leaf helpers (the clock, terminal-safe text, the terminal), the other
-# shells, and the programs the CLI only starts (the demo, the evaluations).
+# the reader schema, leaf helpers (the clock, terminal-safe text, bounded JSON and file
+# reading, the terminal), the other shells, and the programs the CLI only starts (the demo,
+# the evaluations).
 DOOR = (
     "digest.editions",
     "digest.settings",
@@ -24,6 +25,8 @@ DOOR = (
     "digest.profile",
     "digest.clock",
     "digest.safe_text",
+    "digest.safe_json",
+    "digest.safe_files",
     "digest.terminal",
     "digest.web",
     "digest.schedule",

@@ -61,6 +61,7 @@ _API = {
     "Pages": "digest.editions.pages",
     "Answers": "digest.editions.onboarding",
     "UPLOAD_BYTES": "digest.editions.onboarding",
+    "LIBRARY_BYTES": "digest.editions.library",
     "open_pages": "digest.editions.pages",
     "prepare_store": "digest.editions.pages",
     "BUILTIN_TEMPLATES": "digest.render",
@@ -102,6 +103,7 @@ __all__ = [
     "DUMP_SUFFIXES",
     "FEEDBACK_PURPOSE",
     "FORMATS",
+    "LIBRARY_BYTES",
     "PREVIEW_PURPOSE",
     "UPLOAD_BYTES",
     "Answers",
@@ -189,6 +191,7 @@ if TYPE_CHECKING:
     from digest.deliver import PermanentFailure, Transport
     from digest.deliver.preflight import is_loopback
     from digest.diff import DUMP_SUFFIXES
+    from digest.editions.library import LIBRARY_BYTES
     from digest.editions.links import PREVIEW_PURPOSE, links_for, reader_links
     from digest.editions.onboarding import UPLOAD_BYTES, Answers
     from digest.editions.pages import Pages, open_pages, prepare_store

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from digest.identity import title_key
-from digest.library import LibraryRead, Skipped, first_of_each, read_library
+from digest.library import MAX_BYTES, LibraryRead, Skipped, first_of_each, read_library
 from digest.models import LibraryEntry, Paper, StoredPaper
 from digest.store import Store
 
@@ -19,6 +19,8 @@ from digest.store import Store
 # latest imported first (a 4,000-paper library would cost every send seconds, and the oldest
 # papers say least about what the reader reads now).
 LIBRARY_LEARNS = 500
+# One library export's bytes at most (a shell reads no more of a file).
+LIBRARY_BYTES = MAX_BYTES
 
 
 @dataclass(frozen=True, slots=True)
