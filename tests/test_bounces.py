@@ -8,6 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import mailbox
+import os
+import pwd
+import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -21,7 +26,16 @@ from digest.editions import Editions, Runtime, send_edition
 from digest.settings import Settings, load_settings
 from digest.store import Store
 
-from .conftest import EXAMPLES, FIXED_NOW, SmtpServer, fixed_clock, run, write_settings
+from .conftest import (
+    EXAMPLES,
+    FIXED_NOW,
+    TEST_SECRET,
+    SmtpServer,
+    assert_clean_error,
+    fixed_clock,
+    run,
+    write_settings,
+)
 
 VERP = '[sender]\nreturn_path = "bounces@digest.test"\n'
 
@@ -332,3 +346,163 @@ def test_a_complaint_with_the_recipient_redacted_finds_its_reader_by_message_id(
     with Store.open(settings.database) as store:
         assert (store.readers.suppressed("grace@example.org") or "").startswith("complained")
         assert store.readers.suppressed("ada@example.org") is None
+
+
+def _nested(levels: int) -> bytes:
+    """A report whose MIME parts nest `levels` deep (5,000: ~280 KB)."""
+    opened = b"".join(
+        b'Content-Type: multipart/mixed; boundary="b%d"\n\n--b%d\n' % (n, n) for n in range(levels)
+    )
+    return b"From: MAILER-DAEMON@x.example\nSubject: Undelivered\nMIME-Version: 1.0\n" + opened
+
+
+def _poll_maildir(tmp_path: Path, folder: Path) -> Path:
+    """The settings of `_reader_store(tmp_path)` with `folder` as [bounces] mailbox."""
+    path = tmp_path / "settings.toml"
+    path.write_text(path.read_text() + f'\n[bounces]\nmailbox = "{folder}"\n', "utf-8")
+    return path
+
+
+def test_every_poll_makes_progress_past_seen_messages_and_a_mime_bomb(
+    tmp_path: Path, secret_env: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """500 messages flagged seen used to fill every poll (MAX_PER_POLL counted them), and a
+    message nested 5,000 deep raised RecursionError on every poll: nothing after it was read.
+    Now the seen ones are never opened, the bomb is kept aside (flagged) once, and the rest
+    is read."""
+    from digest.schedule import run_bounces
+
+    _reader_store(tmp_path)
+    folder = tmp_path / "Bounces"
+    box = mailbox.Maildir(folder, create=True)
+    for n in range(500):
+        seen = mailbox.MaildirMessage(b"Subject: read before %d\n\nhello\n" % n)
+        seen.set_subdir("cur")
+        seen.add_flag("S")
+        box.add(seen)
+    bomb_key = box.add(_nested(5000))
+    box.add(report("bounces@digest.test", "ada@example.org", "5.1.1", "550 5.1.1 user unknown"))
+    path = _poll_maildir(tmp_path, folder)
+    with caplog.at_level("INFO", logger="digest.daemon"):
+        run_bounces(str(path))
+        run_bounces(str(path))  # the next poll: nothing unread, the bomb not tried again
+    polls = [r.getMessage() for r in caplog.records if r.getMessage().startswith("bounces:")]
+    assert polls[0] == (
+        f"bounces: 2 message(s) from {folder}, 1 acted on (ada@example.org suppressed),"
+        " 1 kept aside unread"
+    )
+    assert polls[1] == f"bounces: {folder}:{bomb_key} kept aside, not read: more than 64" + (
+        " multipart or message parts"
+    )
+    assert len(polls) == 2
+    names = sorted(p.name for p in (folder / "cur").iterdir())
+    assert len(names) == 502 and not any((folder / "new").iterdir())
+    assert all(name.endswith((":2,S", ":2,FS")) for name in names)
+    [kept] = (folder / "cur").glob(f"{bomb_key}:*")
+    assert kept.name.endswith(":2,FS")  # flagged: kept aside
+    done = run("--settings", path, "bounces", "process", kept, cwd=tmp_path)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "unrecognised, no reader: none (not read: more than 64 multipart" in done.stdout
+
+
+_POLL = (
+    "import logging, sys; logging.basicConfig(level=logging.INFO, stream=sys.stdout,"
+    " format='%(message)s'); from digest.schedule import run_bounces; run_bounces(sys.argv[1])"
+)
+
+
+def _unprivileged(root: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """`python ARGS` in `root`, in a process of its own, as a user file modes hold for: the
+    tests' own, or `nobody` when they run as root (root reads a mode-000 file)."""
+    env = {k: v for k, v in os.environ.items() if k != "DIGEST_SETTINGS"}
+    env["DIGEST_SECRET_KEY"] = TEST_SECRET
+    command = [sys.executable, *map(str, args)]
+    if os.geteuid() != 0:
+        return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True,
+                              timeout=120, check=False)  # fmt: skip
+    nobody = pwd.getpwnam("nobody")
+    for folder, _, files in os.walk(root):
+        for name in [Path(folder), *(Path(folder) / f for f in files)]:
+            os.chown(name, nobody.pw_uid, nobody.pw_gid, follow_symlinks=False)
+    return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True,
+                          timeout=120, check=False, user=nobody.pw_uid, group=nobody.pw_gid,
+                          extra_groups=[])  # fmt: skip
+
+
+def test_a_file_that_cannot_be_read_is_one_line_and_the_rest_is_read() -> None:
+    """A mode-000 file in a Maildir was a PermissionError traceback (exit 1, the rest unread,
+    the daemon's poll likewise), a FIFO hung `bounces process`, /dev/zero or a FIFO as PATH
+    said "no such file" and /proc/self/mem gave a traceback. Now each is one line: in a
+    folder, "not read" and the rest is read (exit 0); as a PATH, exit 9 (BounceError)."""
+    root = Path(tempfile.mkdtemp(prefix="digest-bounces-", dir="/tmp"))  # nobody reaches it
+    try:
+        _reader_store(root)
+        folder = _maildir(
+            root / "Bounces",
+            report("bounces@digest.test", "ada@example.org", "5.1.1", "550 5.1.1 user unknown"),
+        )
+        locked = folder / "new" / "locked"
+        locked.write_bytes(report("b@digest.test", "grace@example.org", "5.1.1", "no such user"))
+        locked.chmod(0)
+        os.mkfifo(folder / "new" / "pipe")
+        (folder / "new" / "zero").symlink_to("/dev/zero")
+        (folder / "new" / "gone").symlink_to(root / "nowhere")
+        digest = ("-m", "digest", "--settings", root / "settings.toml", "bounces", "process")
+        done = _unprivileged(root, *digest, "--dry-run", folder)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        assert done.stdout.splitlines()[1:] == [
+            f"{folder}:gone: unrecognised, no reader: none (not read: no such file or directory)",
+            f"{folder}:locked: unrecognised, no reader: none (not read: permission denied)",
+            f"{folder}:pipe: unrecognised, no reader: none (not read: a FIFO, not a message file)",
+            f"{folder}:zero: unrecognised, no reader: none"
+            " (not read: a character device, not a message file)",
+            "5 message(s): none 4, suppressed 1; 4 not read (kept aside) (dry run)",
+        ]
+        assert done.stdout.startswith(f"{folder}:") and "ada@example.org: suppressed" in done.stdout
+        for path, says in (
+            ("/dev/zero", "/dev/zero: a character device, not a message file, a Maildir or an"),
+            (folder / "new" / "pipe", "pipe: a FIFO, not a message file, a Maildir or an mbox"),
+            ("/proc/self/mem", "/proc/self/mem: cannot be read (input/output error)"),
+            (locked, "locked: cannot be read (permission denied)"),
+        ):
+            refused = _unprivileged(root, *digest, path)
+            assert_clean_error(refused, 9, says)
+        # The daemon's poll: the same four kept aside (flagged), the report acted on.
+        settings = _poll_maildir(root, folder)
+        polled = _unprivileged(root, "-c", _POLL, settings)
+        assert (
+            f"bounces: 5 message(s) from {folder}, 1 acted on (ada@example.org suppressed),"
+            " 4 kept aside unread"
+        ) in polled.stdout.splitlines(), polled.stdout + polled.stderr
+        flagged = sorted(p.name for p in (folder / "cur").iterdir() if p.name.endswith(":2,FS"))
+        assert flagged == ["gone:2,FS", "locked:2,FS", "pipe:2,FS", "zero:2,FS"]
+        assert "Traceback" not in polled.stdout + polled.stderr
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_huge_message_in_an_mbox_is_not_read_whole(tmp_path: Path, secret_env: str) -> None:
+    """An mbox message of 300 MB read 662 MB before "larger than 16 MB" (the mailbox module
+    reads a line, and a message, whole). An mbox is now read as a stream: never more than the
+    first 16 MB of a message, and the messages after it are read."""
+    import tracemalloc
+
+    settings = _reader_store(tmp_path)
+    mbox = tmp_path / "big.mbox"
+    with mbox.open("wb") as handle:
+        handle.write(b"From MAILER-DAEMON Mon Nov 23 10:00:00 2026\nSubject: huge\n\n")
+        handle.seek(120 * 2**20)  # a sparse file: 120 MB of NUL bytes, one line, no disk
+        hard = report("bounces@digest.test", "ada@example.org", "5.1.1", "550 5.1.1 user unknown")
+        handle.write(b"\nFrom MAILER-DAEMON Mon Nov 23 10:00:01 2026\n" + hard)
+    editions = Editions(settings, runtime=Runtime(clock=lambda: FIXED_NOW))
+    tracemalloc.start()
+    try:
+        done = list(editions.process_bounces([mbox], dry_run=True))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [(d.note, d.reader) for d in done] == [
+        ("not read: larger than 16 MB", None),
+        ("", "ada@example.org"),
+    ]
+    assert peak < 40 * 2**20, f"{peak / 2**20:.0f} MB"

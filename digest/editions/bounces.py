@@ -6,21 +6,25 @@ policy (digest.bounces.policy). A message about nobody we mail changes nothing."
 from __future__ import annotations
 
 import datetime as dt
-import email
+import logging
 from dataclasses import dataclass, replace
 from email.message import Message
 from email.utils import getaddresses
 from typing import Any
 
-from digest.bounces import Kind, Verdict, classify
+from digest.bounces import Kind, TooComplex, Verdict, classify
+from digest.bounces.parsing import parse
 from digest.bounces.policy import Action, decide, reason
 from digest.bounces.providers import ProviderEvent
-from digest.bounces.reading import MAX_BYTES, Raw
+from digest.bounces.reading import Raw
 from digest.bounces.verp import address_hash, read_return_path
+from digest.clock import Clock
 from digest.settings import Settings
 from digest.store import BounceEvent, Store
 from digest.subscribers import find
 from digest.tokens import signing_keys
+
+log = logging.getLogger("digest.bounces")
 
 # Headers a bounce carries its envelope recipient in (our VERP address).
 _ENVELOPE = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
@@ -38,6 +42,7 @@ class Processed:
     action: str = Action.NONE
     edition: str | None = None
     note: str = ""
+    kept_aside: bool = False  # not read (the note says why); a mailbox flags it, never again
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -49,21 +54,48 @@ class Processed:
             "action": self.action,
             "edition": self.edition,
             "note": self.note,
+            "kept_aside": self.kept_aside,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class AsideLog:
+    """The messages a POP3 mailbox kept aside unread, kept as events about nobody (by their
+    UIDL), so that they are never fetched again."""
+
+    store: Store
+    clock: Clock
+
+    def known(self, key: str) -> bool:
+        return self.store.bounces.seen(key)
+
+    def keep(self, key: str, source: str, reason: str) -> None:
+        event = BounceEvent(key, "", self.clock(), "unreadable", diagnostic=reason, source=source)
+        self.store.bounces.record(event)
 
 
 def process(
     store: Store, settings: Settings, raw: Raw, now: dt.datetime, *, dry_run: bool
 ) -> Processed:
-    """Classify, match and (unless `dry_run`) record and act on one message."""
+    """Classify, match and (unless `dry_run`) record and act on one message. One that cannot
+    be read (too large, too complex, not a message file) is kept aside: nothing is done."""
     if raw.data is None:
-        return Processed(
-            raw.source, Kind.UNRECOGNISED, note=f"not read: larger than {MAX_BYTES // 2**20} MB"
-        )
-    message = email.message_from_bytes(raw.data)
-    verdict = classify(message)
+        return _aside(raw.source, raw.problem)
+    try:
+        message = parse(raw.data)
+        verdict = classify(message)
+    except TooComplex as exc:
+        return _aside(raw.source, str(exc))
+    except (RecursionError, ValueError, LookupError, TypeError, AttributeError) as exc:
+        # What the email package may still trip on in a hostile message: never the poll's end.
+        log.warning("%s: could not be read", raw.source, exc_info=True)
+        return _aside(raw.source, f"could not be parsed ({type(exc).__name__})")
     reader, edition = _reader(store, settings, message, verdict)
     return _act(store, settings, (raw.key, raw.source), verdict, (reader, edition), now, dry_run)
+
+
+def _aside(source: str, problem: str) -> Processed:
+    return Processed(source, Kind.UNRECOGNISED, note=f"not read: {problem}", kept_aside=True)
 
 
 def process_events(
