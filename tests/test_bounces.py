@@ -451,19 +451,21 @@ def test_a_file_that_cannot_be_read_is_one_line_and_the_rest_is_read() -> None:
         done = _unprivileged(root, *digest, "--dry-run", folder)
         assert done.returncode == 0 and done.stderr == "", done.stderr
         assert done.stdout.splitlines()[1:] == [
-            f"{folder}:gone: unrecognised, no reader: none (not read: no such file or directory)",
-            f"{folder}:locked: unrecognised, no reader: none (not read: permission denied)",
-            f"{folder}:pipe: unrecognised, no reader: none (not read: a FIFO, not a message file)",
+            f"{folder}:gone: unrecognised, no reader: none (not read: no such file)",
+            f"{folder}:locked: unrecognised, no reader: none"
+            " (not read: cannot open it (Permission denied))",
+            f"{folder}:pipe: unrecognised, no reader: none"
+            " (not read: is not a regular file (a pipe, socket or device))",
             f"{folder}:zero: unrecognised, no reader: none"
-            " (not read: a character device, not a message file)",
+            " (not read: is not a regular file (a pipe, socket or device))",
             "5 message(s): none 4, suppressed 1; 4 not read (kept aside) (dry run)",
         ]
         assert done.stdout.startswith(f"{folder}:") and "ada@example.org: suppressed" in done.stdout
         for path, says in (
-            ("/dev/zero", "/dev/zero: a character device, not a message file, a Maildir or an"),
-            (folder / "new" / "pipe", "pipe: a FIFO, not a message file, a Maildir or an mbox"),
-            ("/proc/self/mem", "/proc/self/mem: cannot be read (input/output error)"),
-            (locked, "locked: cannot be read (permission denied)"),
+            ("/dev/zero", "/dev/zero: is not a regular file (a pipe, socket or device); name a"),
+            (folder / "new" / "pipe", "pipe: is not a regular file (a pipe, socket or device)"),
+            ("/proc/self/mem", "/proc/self/mem: cannot read it (Input/output error)"),
+            (locked, "locked: cannot open it (Permission denied)"),
         ):
             refused = _unprivileged(root, *digest, path)
             assert_clean_error(refused, 9, says)

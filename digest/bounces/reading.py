@@ -3,23 +3,20 @@ is handed over as bytes with a name to show and a key that stays the same howeve
 read (so a message processed twice counts once).
 
 Nothing is read past MAX_BYTES of one message (an mbox is read as a stream, never whole), and
-only regular files are opened for reading: a FIFO is opened without waiting for a writer and
-refused, as is a device. A message that cannot be read (too large, a FIFO, no permission,
-an I/O error) is handed over without its bytes and with the reason, so the rest of the
-folder is still read; only a path given that cannot be read at all is a BounceError."""
+only regular files are read (digest.safe_files: a FIFO or a device is refused unread). A
+message that cannot be read (too large, a FIFO, no permission, an I/O error) is handed over
+without its bytes and with the reason, so the rest of the folder is still read; only a path
+given that cannot be read at all is a BounceError."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from digest.errors import BounceError
+from digest.safe_files import FileTooLarge, UnreadableFile, open_regular, read_regular
 
 MAX_BYTES = 16 * 1024 * 1024  # a bounce returns a message; no real one comes near this
 _HEAD = 65536  # what names a message too large to read (with its size)
@@ -64,70 +61,28 @@ def unreadable(source: str, problem: str) -> Raw:
     return Raw(source, None, f"unreadable:{source}", 0, problem)
 
 
-def _not_a_file(mode: int) -> str:
-    """What a file that is no regular file is ("" for a regular one)."""
-    for test, name in (
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISDIR, "a folder"),
-    ):
-        if test(mode):
-            return name
-    return "" if stat.S_ISREG(mode) else "not a regular file"
-
-
-def _why(error: OSError) -> str:
-    return (error.strerror or type(error).__name__).lower()
-
-
-class _Unreadable(Exception):
-    """Why a file cannot be read as a message."""
-
-
-@contextlib.contextmanager
-def _regular(path: Path) -> Iterator[tuple[BinaryIO, int]]:
-    """A regular file open for reading, and its size: opened without blocking (a FIFO does
-    not wait for a writer), then refused (_Unreadable) unless it is a regular file. OSError
-    if it cannot be opened."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(fd)
-        kind = _not_a_file(info.st_mode)
-        if kind:
-            raise _Unreadable(kind)
-        yield handle, info.st_size
-
-
 def read_file(path: Path, source: str) -> Raw:
-    """One message file, read up to MAX_BYTES + 1 (only a regular file is read)."""
+    """One message file (only a regular file is read, never past MAX_BYTES)."""
     try:
-        with _regular(path) as (handle, size):
-            data = handle.read(MAX_BYTES + 1)
-    except _Unreadable as exc:
-        return unreadable(source, f"{exc}, not a message file")
-    except OSError as exc:  # /proc/self/mem, a disk error
-        return unreadable(source, _why(exc))
-    return as_raw(source, data, max(len(data), size))
+        return as_raw(source, read_regular(path, MAX_BYTES))
+    except FileTooLarge:
+        return oversized(source, MAX_BYTES + 1)
+    except UnreadableFile as exc:
+        return unreadable(source, str(exc))
 
 
 def check_path(path: Path) -> bytes:
     """A path given to read bounces from: its first bytes (b"" for a folder), or BounceError
     in one line unless it is a folder or a regular file that can be read."""
+    if path.is_dir():
+        return b""
     try:
-        if stat.S_ISDIR(path.stat().st_mode):
-            return b""
-        with _regular(path) as (handle, _):
+        with open_regular(path) as handle:
             return handle.read(5)
-    except FileNotFoundError:
-        raise BounceError(f"{path}: no such file or folder") from None
-    except _Unreadable as exc:
-        raise BounceError(
-            f"{path}: {exc}, not a message file, a Maildir or an mbox; name one of those"
-        ) from None
+    except UnreadableFile as exc:
+        raise BounceError(f"{path}: {exc}; name a message file, a Maildir or an mbox") from None
     except OSError as exc:
-        raise BounceError(f"{path}: cannot be read ({_why(exc)})") from None
+        raise BounceError(f"{path}: cannot read it ({exc.strerror})") from None
 
 
 def read_path(path: Path) -> Iterator[Raw]:
@@ -169,7 +124,7 @@ def maildir_entries(folder: Path) -> list[Entry]:
         except FileNotFoundError:
             continue
         except OSError as exc:
-            raise BounceError(f"{folder / sub}: cannot be listed ({_why(exc)})") from None
+            raise BounceError(f"{folder / sub}: cannot list it ({exc.strerror})") from None
         for path in paths:
             if path.name.startswith(".") or path.is_dir():
                 continue
@@ -187,7 +142,7 @@ def _mbox(path: Path) -> Iterator[Raw]:
     message: _Message | None = None
     number, at_line_start, in_separator = 0, True, False
     try:
-        with path.open("rb") as handle:
+        with open_regular(path) as handle:
             while piece := handle.readline(_PIECE):
                 if at_line_start and piece.startswith(b"From "):
                     if message is not None:
@@ -198,8 +153,8 @@ def _mbox(path: Path) -> Iterator[Raw]:
                     message.add(piece, whole_line=at_line_start)
                 at_line_start = piece.endswith(b"\n")
                 in_separator = in_separator and not at_line_start
-    except OSError as exc:  # the rest of the file cannot be read: its messages are not
-        yield unreadable(f"{path}#{max(number, 1)}", f"{_why(exc)}; the rest of the mbox unread")
+    except (OSError, UnreadableFile) as exc:  # the rest cannot be read: its messages are not
+        yield unreadable(f"{path}#{max(number, 1)}", f"{exc}; the rest of the mbox unread")
         return
     if message is not None:
         yield message.raw()
