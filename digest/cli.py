@@ -521,6 +521,8 @@ def status(obj: _Context, edition: str | None, as_json: bool) -> None:
             "signups_last_24h": found.signups,
             "signups_refused_last_24h": found.refused,
             "bounces": {**found.bounces, **found.rates()},
+            "bounce_trust": found.bounce_trust,
+            "bounce_trust_note": found.bounce_trust_note,
         }
         click.echo(json.dumps(document, indent=2))
         return
@@ -548,6 +550,8 @@ def status(obj: _Context, edition: str | None, as_json: bool) -> None:
         obj.settings.bounces.complaint_warning, obj.settings.bounces.hard_warning
     ):
         _echo(f"warning: {warning}", err=True)
+    if found.bounce_trust == "unverified":
+        _echo(f"note: {found.bounce_trust_note}")
     if found.refused:
         click.echo(
             "sign-ups turned away in the last 24 h: "

@@ -508,3 +508,97 @@ def test_a_huge_message_in_an_mbox_is_not_read_whole(tmp_path: Path, secret_env:
         ("", "ada@example.org"),
     ]
     assert peak < 40 * 2**20, f"{peak / 2**20:.0f} MB"
+
+
+def _old_message_id(edition_id: str, email: str) -> str:
+    """The Message-ID digest gave before it was signed: anyone could compute it."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{edition_id}\0{email.casefold()}".encode()).hexdigest()[:20]
+    return f"<digest.{edition_id}.{digest}@digest.test>"
+
+
+def _returning(message_id: str, *, complaint: bool = False, referenced: bool = False) -> bytes:
+    """A report to the bounce address (no VERP token) returning a message by its ID: a DSN
+    with the returned headers, an ARF complaint with the returned message, or an Exim-style
+    report that names it only in References."""
+    if referenced:
+        return (
+            "From: Mail Delivery System <Mailer-Daemon@mx.example.org>\nTo: bounces@digest.test\n"
+            f"Subject: Mail delivery failed\nReferences: {message_id}\nX-Failed-Recipients:"
+            " nobody@example.org\n\nThis message was created automatically by mail delivery"
+            " software.\n  nobody@example.org\n    Unrouteable address\n"
+        ).encode()
+    if complaint:
+        return (
+            "From: fbl@isp.example\nTo: bounces@digest.test\nSubject: complaint\nMIME-Version:"
+            ' 1.0\nContent-Type: multipart/report; report-type=feedback-report; boundary="b"\n\n'
+            "--b\nContent-Type: text/plain\n\nThis is an abuse report.\n--b\nContent-Type:"
+            " message/feedback-report\n\nFeedback-Type: abuse\nVersion: 1\n\n--b\nContent-Type:"
+            " message/rfc822\n\nFrom: digest@digest.test\nTo: redacted@isp.example\nMessage-ID:"
+            f" {message_id}\n\nx\n--b--\n"
+        ).encode()
+    dsn = report("bounces@digest.test", "nobody@example.org", "5.1.1", "550 5.1.1 no such")
+    headers = f"--b\nContent-Type: text/rfc822-headers\n\nMessage-ID: {message_id}\n\n--b--"
+    return dsn.replace(b"--b--", headers.encode())
+
+
+def test_with_verp_a_report_made_without_the_secret_names_nobody(
+    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+) -> None:
+    """Message-IDs were a hash of the edition and the address, so with VERP on a DSN whose
+    returned headers carried reader A's computed ID suppressed A, an ARF report carrying B's
+    unsubscribed B, and an Exim-style report with only `References: <id>` did the same. Now
+    a Message-ID is an HMAC under the secret key; with VERP on only a signed one (or our
+    signed return path) names a reader. Without VERP, an old ID in the ledger still finds
+    its reader (replies in flight), and `digest status` says reports are trusted on their
+    word."""
+    from digest.deliver.message import signed_message_id
+
+    settings = _settings(tmp_path, smtp_server.port)
+    with Store.open(settings.database) as store:
+        ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock())
+        send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+        rows = {r.email: r for r in store.ledger.deliveries("2026-11-22")}
+        for email in ("ada@example.org", "grace@example.org"):  # sent before IDs were signed
+            old = _old_message_id("2026-11-21", email)
+            store.ledger.plan_delivery("2026-11-21", email, old, [], FIXED_NOW, send_empty=True)
+    sent = {m.rcpt_tos[0]: m.data for m in smtp_server.handler.messages}
+    ada, grace = rows["ada@example.org"], rows["grace@example.org"]
+    assert f"Message-ID: {ada.message_id}".encode() in sent["ada@example.org"]
+    assert ada.message_id != _old_message_id("2026-11-22", "ada@example.org")
+    assert signed_message_id(ada.message_id, "2026-11-22", "ada@example.org", [secret_env])
+    assert not signed_message_id(ada.message_id, "2026-11-22", "grace@example.org", [secret_env])
+    assert not signed_message_id(ada.message_id, "2026-11-22", "ada@example.org", ["x" * 16])
+    forged = [
+        _returning(_old_message_id("2026-11-21", "ada@example.org")),
+        _returning(_old_message_id("2026-11-21", "grace@example.org"), complaint=True),
+        _returning(_old_message_id("2026-11-21", "ada@example.org"), referenced=True),
+        _returning(_old_message_id("2026-11-22", "ada@example.org")),
+    ]
+    editions = Editions(settings, runtime=Runtime(clock=lambda: FIXED_NOW))
+    done = editions.process_bounces([_maildir(tmp_path / "forged", *forged)])
+    assert [(d.kind, d.reader, d.action) for d in done] == [
+        ("hard", None, "none"), ("complaint", None, "none"),
+        ("hard", None, "none"), ("hard", None, "none"),
+    ]  # fmt: skip
+    # A provider's feedback loop returns our message: its signed ID names its reader.
+    returned = _returning(grace.message_id, complaint=True)
+    [fbl] = editions.process_bounces([_maildir(tmp_path / "fbl", returned)])
+    assert (fbl.kind, fbl.reader, fbl.action) == ("complaint", "grace@example.org", "unsubscribed")
+    status = run("--settings", tmp_path / "settings.toml", "status", "--json", cwd=tmp_path)
+    assert json.loads(status.stdout)["bounce_trust"] == "signed"
+    # Without VERP a report is trusted on its word; an old ID still finds its reader.
+    (tmp_path / "plain").mkdir()
+    plain = write_settings(tmp_path / "plain", database=settings.database)
+    trusting = Editions(load_settings(plain), runtime=Runtime(clock=lambda: FIXED_NOW))
+    [found] = trusting.process_bounces([_maildir(tmp_path / "in-flight", forged[0])])
+    assert (found.reader, found.edition, found.action) == (
+        "ada@example.org",
+        "2026-11-21",
+        "suppressed",
+    )
+    status = run("--settings", plain, "status", "--json", cwd=tmp_path)
+    assert json.loads(status.stdout)["bounce_trust"] == "unverified"
+    text = run("--settings", plain, "status", cwd=tmp_path)
+    assert "note: bounce mail is trusted on its word" in text.stdout

@@ -26,7 +26,7 @@ from digest.deliver import (
 )
 from digest.deliver.preflight import check_real_mail
 from digest.diff import load_all, skipped_in
-from digest.editions.bounces import AsideLog, Processed
+from digest.editions.bounces import AsideLog, Processed, trust
 from digest.editions.bounces import process as process_bounce
 from digest.editions.library import ImportReport, import_library, store_library
 from digest.editions.links import reader_links
@@ -187,6 +187,9 @@ class EditionStatus:
     refused: dict[str, int] = field(default_factory=dict)
     # What came back for this edition: readers per kind (hard, soft, complaint…).
     bounces: dict[str, int] = field(default_factory=dict)
+    # How far mailed reports are believed ("signed" with VERP, else "unverified"), and why.
+    bounce_trust: str = ""
+    bounce_trust_note: str = ""
 
     def rates(self) -> dict[str, float]:
         """Hard and soft bounces and complaints as shares of the messages relays accepted."""
@@ -508,7 +511,11 @@ class Editions:
             held = store.ledger.unfinished_claims(chosen)
             refused = store.signups.refusals(day)
             came_back = store.bounces.edition_counts(chosen)
-            return EditionStatus(chosen, counts, failures, held, joining, refused, came_back)
+            level, note = trust(self.settings)
+            return EditionStatus(
+                chosen, counts, failures, held, joining, refused, came_back,
+                bounce_trust=level, bounce_trust_note=note,
+            )  # fmt: skip
 
     # -- readers -----------------------------------------------------------------------
 
