@@ -266,9 +266,13 @@ def _pop3_unread(client: poplib.POP3, host: str, kept: tuple[str, AsideLog]) -> 
             return
         taken += 1
         source = f"pop3s://{host}#{number}"
-        size = int(sizes[number])
-        raw = oversized(source, size) if size > MAX_BYTES else _retr(client, number, source)
+        size = int(sizes[number]) if sizes[number].isdigit() else 0
         done = functools.partial(_pop3_done, client, number, (key, source, aside))
+        try:
+            raw = oversized(source, size) if size > MAX_BYTES else _retr(client, number, source)
+        except _Refused as exc:  # gone meanwhile (another session?): left, tried next poll
+            yield Unread(unreadable(source, f"the server would not send it ({exc})"), _leave)
+            continue
         yield Unread(replace(raw, key=key) if key and raw.data is None else raw, done)
 
 
@@ -282,6 +286,10 @@ def _listing(lines: list[bytes]) -> dict[int, str]:
     return found
 
 
+class _Refused(Exception):
+    """The server answered RETR with -ERR (its words)."""
+
+
 def _retr(client: poplib.POP3, number: int, source: str) -> Raw:
     """RETR, however long its lines (poplib refuses one over 2,048 bytes; RFC 5322's limit is
     998 characters, which real reports pass), keeping at most MAX_LITERAL bytes: the rest of
@@ -291,8 +299,7 @@ def _retr(client: poplib.POP3, number: int, source: str) -> Raw:
     if not status.endswith(b"\n"):
         raise poplib.error_proto("the server's answer to RETR was cut off")
     if not status.startswith(b"+OK"):
-        said = status.decode("ascii", "replace").strip()[:100]
-        return unreadable(source, f"the server would not send it ({said})")
+        raise _Refused(status.decode("ascii", "replace").strip()[:100])
     kept, size, at_line_start = bytearray(), 0, True
     while True:
         piece = client.file.readline(_PIECE)
