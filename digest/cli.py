@@ -521,6 +521,8 @@ def status(obj: _Context, edition: str | None, as_json: bool) -> None:
             "signups_last_24h": found.signups,
             "signups_refused_last_24h": found.refused,
             "bounces": {**found.bounces, **found.rates()},
+            "bounce_trust": found.bounce_trust,
+            "bounce_trust_note": found.bounce_trust_note,
         }
         click.echo(json.dumps(document, indent=2))
         return
@@ -548,6 +550,8 @@ def status(obj: _Context, edition: str | None, as_json: bool) -> None:
         obj.settings.bounces.complaint_warning, obj.settings.bounces.hard_warning
     ):
         _echo(f"warning: {warning}", err=True)
+    if found.bounce_trust == "unverified":
+        _echo(f"note: {found.bounce_trust_note}")
     if found.refused:
         click.echo(
             "sign-ups turned away in the last 24 h: "
@@ -620,7 +624,7 @@ def bounces() -> None:
 
 
 @bounces.command("process")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=True))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, readable=False))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per message, a line each.")
 @click.option("--dry-run", is_flag=True, help="Classify and match only; change nothing.")
 @pass_context
@@ -629,14 +633,18 @@ def bounces_process(obj: _Context, paths: tuple[Path, ...], as_json: bool, dry_r
     hard, soft, delayed, complaint, auto-reply, delivered or unrecognised, tied to its reader
     (VERP return path, returned Message-ID, failed recipient) and acted on: a hard bounce
     suppresses, soft ones are counted, a complaint unsubscribes. A message processed before
-    counts once."""
+    counts once. A message that cannot be read (too large or complex, a FIFO or device, no
+    permission) is one line, "not read", and the rest is still read; exit 9 only for a PATH
+    that cannot be read at all."""
     from collections import Counter
 
     from digest.editions import Editions
 
     tally: Counter[str] = Counter()
+    aside = 0
     for done in Editions(obj.settings).process_bounces(list(paths), dry_run=dry_run):
         tally[done.action] += 1
+        aside += done.kept_aside
         if as_json:
             click.echo(json.dumps(done.as_json(), ensure_ascii=False))
             continue
@@ -646,6 +654,7 @@ def bounces_process(obj: _Context, paths: tuple[Path, ...], as_json: bool, dry_r
         _echo(f"{done.source}: {done.kind}{status}, {who}: {done.action}{note}")
     if not as_json:
         summary = ", ".join(f"{action} {n}" for action, n in sorted(tally.items())) or "none"
+        summary += f"; {aside} not read (kept aside)" if aside else ""
         _echo(f"{sum(tally.values())} message(s): {summary}{' (dry run)' if dry_run else ''}")
 
 

@@ -5,10 +5,13 @@ error."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 
 class UnreadableFile(ValueError):
@@ -20,9 +23,10 @@ class FileTooLarge(UnreadableFile):
     """The file is larger than the caller's limit (nothing past the limit was read)."""
 
 
-def read_regular(path: Path, limit: int) -> bytes:
-    """The bytes of the regular file at `path`, at most `limit` of them (UnreadableFile past
-    that, or for a folder, FIFO, device, missing or unreadable file)."""
+@contextlib.contextmanager
+def open_regular(path: Path) -> Iterator[BinaryIO]:
+    """The regular file at `path`, open for reading (UnreadableFile for a folder, FIFO,
+    device, missing or unreadable file): for a caller that reads it in bounded pieces."""
     try:
         # O_NONBLOCK: opening a FIFO with no writer must not wait; a regular file ignores it.
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
@@ -39,6 +43,13 @@ def read_regular(path: Path, limit: int) -> bytes:
             raise UnreadableFile("is a folder, not a file")
         raise UnreadableFile("is not a regular file (a pipe, socket or device)")
     with os.fdopen(descriptor, "rb") as handle:
+        yield handle
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of the regular file at `path`, at most `limit` of them (UnreadableFile past
+    that, or for a folder, FIFO, device, missing or unreadable file)."""
+    with open_regular(path) as handle:
         try:
             data = handle.read(limit + 1)
         except OSError as exc:

@@ -217,14 +217,18 @@ def run_bounces(settings_path: str) -> None:
         log.error("bounces: %s", exc)
         return
     acted = [d for d in done if d.action != "none"]
+    aside = [d for d in done if d.kept_aside]
     if done:
         log.info(
-            "bounces: %d message(s) from %s, %d acted on (%s)",
+            "bounces: %d message(s) from %s, %d acted on (%s)%s",
             len(done),
             mailbox_name(settings.bounces.mailbox),
             len(acted),
             ", ".join(f"{d.reader} {d.action}" for d in acted[:10]) or "none",
+            f", {len(aside)} kept aside unread" if aside else "",
         )
+    for one in aside[:10]:
+        log.warning("bounces: %s kept aside, %s", one.source, one.note)
     for warning in warnings:
         log.warning("bounces: %s", warning)
 

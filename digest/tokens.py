@@ -67,6 +67,13 @@ def signing_keys(secret: str) -> list[str]:
 
 
 @functools.lru_cache(maxsize=32)
+def purpose_key(key: str, purpose: str) -> bytes:
+    """A key for one purpose, derived from one of DIGEST_SECRET_KEY's keys (HMAC-SHA256 of
+    the purpose's name): what is signed for one purpose means nothing for another."""
+    return hmac.digest(key.encode("utf-8"), f"digest.{purpose}".encode(), "sha256")
+
+
+@functools.lru_cache(maxsize=32)
 def _signer(secret: str, purpose: str) -> _Signer:
     # itsdangerous signs with the last key of its list and verifies with all of them.
     keys = list(reversed(signing_keys(secret)))

@@ -447,6 +447,7 @@ class FaultyHandler:
     messages: list[tuple[str, bytes]] = field(default_factory=list)
     temporary_once: set[str] = field(default_factory=set)  # 451 on the first RCPT only
     always: dict[str, str] = field(default_factory=dict)  # reply to every RCPT
+    refuse_data: dict[str, str] = field(default_factory=dict)  # reply to DATA, per recipient
     drop_after: int | None = None  # close the connection instead of accepting message N+1
     slow_first: float = 0.0  # seconds to wait before answering the first DATA
     delay: float = 0.0  # seconds to wait before answering every DATA
@@ -478,6 +479,8 @@ class FaultyHandler:
             await asyncio.sleep(wait)
         if self.delay:
             await asyncio.sleep(self.delay)
+        if envelope.rcpt_tos[0] in self.refuse_data:
+            return self.refuse_data[envelope.rcpt_tos[0]]
         if self.drop_after is not None and len(self.messages) >= self.drop_after:
             self.drop_after = None
             server.transport.close()

@@ -196,3 +196,38 @@ def test_what_todays_large_providers_say(said: str, kind: str) -> None:
     from digest.bounces import judge
 
     assert judge(said, "")[0] is Kind(kind)
+
+
+# Text no report holds, on which a pattern with nested or overlapping repetition backtracks
+# at every position (time grows with the square of the length): each case is far past where a
+# quadratic pattern takes hours; a linear one takes milliseconds.
+_HOSTILE_TEXT = """
+import email, resource, sys
+resource.setrlimit(resource.RLIMIT_CPU, (60, 60))  # a hang is a failure, not a stuck run
+from digest.bounces import classify, patterns
+module = sys.modules["digest.bounces.classify"]
+n = 200_000
+for name in ("DEAD", "NOT_DEAD", "DELAYED", "REPORTER", "REPORT_SUBJECT", "RETURNED", "STATUS"):
+    pattern = getattr(patterns, name)
+    for unit in ("\\n", " \\n", "<", "5.", "a.", "-"):
+        pattern.search(unit * n)
+for unit in ("5.", "a.", "-", "=", "<", "<a"):
+    module._ADDRESS.findall(unit * n)
+    module._TAG.sub(" ", unit * n)
+html = ("From: MAILER-DAEMON@x.example\\nSubject: Undelivered Mail\\nMIME-Version: 1.0\\n"
+        "Content-Type: text/html\\n\\n" + "<" * 2_000_000 + "\\n")
+lines = ("From: MAILER-DAEMON@x.example\\nSubject: Undelivered Mail\\n\\nuser unknown\\n"
+         + "\\n" * 200_000 + "Original message follows\\n")
+print(*(classify(email.message_from_string(text)).kind for text in (html, lines)))
+"""
+
+
+def test_every_pattern_takes_linear_time_on_hostile_text() -> None:
+    """80,000 "<" in an HTML part took 6 s and 5 MB more than 120 s (`<[^>]+>`); a run of
+    empty lines, minutes (RETURNED's `^\\s*`); a run of dots, seconds (the address pattern).
+    Run in a process of its own with a CPU limit, so a regression fails instead of hanging."""
+    done = subprocess.run(
+        [sys.executable, "-c", _HOSTILE_TEXT], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:] or f"killed: {done.returncode}"
+    assert done.stdout.split() == ["soft", "hard"]

@@ -8,6 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import mailbox
+import os
+import pwd
+import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -21,7 +26,16 @@ from digest.editions import Editions, Runtime, send_edition
 from digest.settings import Settings, load_settings
 from digest.store import Store
 
-from .conftest import EXAMPLES, FIXED_NOW, SmtpServer, fixed_clock, run, write_settings
+from .conftest import (
+    EXAMPLES,
+    FIXED_NOW,
+    TEST_SECRET,
+    SmtpServer,
+    assert_clean_error,
+    fixed_clock,
+    run,
+    write_settings,
+)
 
 VERP = '[sender]\nreturn_path = "bounces@digest.test"\n'
 
@@ -332,3 +346,259 @@ def test_a_complaint_with_the_recipient_redacted_finds_its_reader_by_message_id(
     with Store.open(settings.database) as store:
         assert (store.readers.suppressed("grace@example.org") or "").startswith("complained")
         assert store.readers.suppressed("ada@example.org") is None
+
+
+def _nested(levels: int) -> bytes:
+    """A report whose MIME parts nest `levels` deep (5,000: ~280 KB)."""
+    opened = b"".join(
+        b'Content-Type: multipart/mixed; boundary="b%d"\n\n--b%d\n' % (n, n) for n in range(levels)
+    )
+    return b"From: MAILER-DAEMON@x.example\nSubject: Undelivered\nMIME-Version: 1.0\n" + opened
+
+
+def _poll_maildir(tmp_path: Path, folder: Path) -> Path:
+    """The settings of `_reader_store(tmp_path)` with `folder` as [bounces] mailbox."""
+    path = tmp_path / "settings.toml"
+    path.write_text(path.read_text() + f'\n[bounces]\nmailbox = "{folder}"\n', "utf-8")
+    return path
+
+
+def test_every_poll_makes_progress_past_seen_messages_and_a_mime_bomb(
+    tmp_path: Path, secret_env: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """500 messages flagged seen used to fill every poll (MAX_PER_POLL counted them), and a
+    message nested 5,000 deep raised RecursionError on every poll: nothing after it was read.
+    Now the seen ones are never opened, the bomb is kept aside (flagged) once, and the rest
+    is read."""
+    from digest.schedule import run_bounces
+
+    _reader_store(tmp_path)
+    folder = tmp_path / "Bounces"
+    box = mailbox.Maildir(folder, create=True)
+    for n in range(500):
+        seen = mailbox.MaildirMessage(b"Subject: read before %d\n\nhello\n" % n)
+        seen.set_subdir("cur")
+        seen.add_flag("S")
+        box.add(seen)
+    bomb_key = box.add(_nested(5000))
+    box.add(report("bounces@digest.test", "ada@example.org", "5.1.1", "550 5.1.1 user unknown"))
+    path = _poll_maildir(tmp_path, folder)
+    with caplog.at_level("INFO", logger="digest.daemon"):
+        run_bounces(str(path))
+        run_bounces(str(path))  # the next poll: nothing unread, the bomb not tried again
+    polls = [r.getMessage() for r in caplog.records if r.getMessage().startswith("bounces:")]
+    assert polls[0] == (
+        f"bounces: 2 message(s) from {folder}, 1 acted on (ada@example.org suppressed),"
+        " 1 kept aside unread"
+    )
+    assert polls[1] == f"bounces: {folder}:{bomb_key} kept aside, not read: more than 64" + (
+        " multipart or message parts"
+    )
+    assert len(polls) == 2
+    names = sorted(p.name for p in (folder / "cur").iterdir())
+    assert len(names) == 502 and not any((folder / "new").iterdir())
+    assert all(name.endswith((":2,S", ":2,FS")) for name in names)
+    [kept] = (folder / "cur").glob(f"{bomb_key}:*")
+    assert kept.name.endswith(":2,FS")  # flagged: kept aside
+    done = run("--settings", path, "bounces", "process", kept, cwd=tmp_path)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "unrecognised, no reader: none (not read: more than 64 multipart" in done.stdout
+
+
+_POLL = (
+    "import logging, sys; logging.basicConfig(level=logging.INFO, stream=sys.stdout,"
+    " format='%(message)s'); from digest.schedule import run_bounces; run_bounces(sys.argv[1])"
+)
+
+
+def _unprivileged(root: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """`python ARGS` in `root`, in a process of its own, as a user file modes hold for: the
+    tests' own, or `nobody` when they run as root (root reads a mode-000 file)."""
+    env = {k: v for k, v in os.environ.items() if k != "DIGEST_SETTINGS"}
+    env["DIGEST_SECRET_KEY"] = TEST_SECRET
+    command = [sys.executable, *map(str, args)]
+    if os.geteuid() != 0:
+        return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True,
+                              timeout=120, check=False)  # fmt: skip
+    nobody = pwd.getpwnam("nobody")
+    for folder, _, files in os.walk(root):
+        for name in [Path(folder), *(Path(folder) / f for f in files)]:
+            os.chown(name, nobody.pw_uid, nobody.pw_gid, follow_symlinks=False)
+    return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True,
+                          timeout=120, check=False, user=nobody.pw_uid, group=nobody.pw_gid,
+                          extra_groups=[])  # fmt: skip
+
+
+def test_a_file_that_cannot_be_read_is_one_line_and_the_rest_is_read() -> None:
+    """A mode-000 file in a Maildir was a PermissionError traceback (exit 1, the rest unread,
+    the daemon's poll likewise), a FIFO hung `bounces process`, /dev/zero or a FIFO as PATH
+    said "no such file" and /proc/self/mem gave a traceback. Now each is one line: in a
+    folder, "not read" and the rest is read (exit 0); as a PATH, exit 9 (BounceError)."""
+    root = Path(tempfile.mkdtemp(prefix="digest-bounces-", dir="/tmp"))  # nobody reaches it
+    try:
+        _reader_store(root)
+        folder = _maildir(
+            root / "Bounces",
+            report("bounces@digest.test", "ada@example.org", "5.1.1", "550 5.1.1 user unknown"),
+        )
+        locked = folder / "new" / "locked"
+        locked.write_bytes(report("b@digest.test", "grace@example.org", "5.1.1", "no such user"))
+        locked.chmod(0)
+        os.mkfifo(folder / "new" / "pipe")
+        (folder / "new" / "zero").symlink_to("/dev/zero")
+        (folder / "new" / "gone").symlink_to(root / "nowhere")
+        digest = ("-m", "digest", "--settings", root / "settings.toml", "bounces", "process")
+        done = _unprivileged(root, *digest, "--dry-run", folder)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        assert done.stdout.splitlines()[1:] == [
+            f"{folder}:gone: unrecognised, no reader: none (not read: no such file)",
+            f"{folder}:locked: unrecognised, no reader: none"
+            " (not read: cannot open it (Permission denied))",
+            f"{folder}:pipe: unrecognised, no reader: none"
+            " (not read: is not a regular file (a pipe, socket or device))",
+            f"{folder}:zero: unrecognised, no reader: none"
+            " (not read: is not a regular file (a pipe, socket or device))",
+            "5 message(s): none 4, suppressed 1; 4 not read (kept aside) (dry run)",
+        ]
+        assert done.stdout.startswith(f"{folder}:") and "ada@example.org: suppressed" in done.stdout
+        for path, says in (
+            ("/dev/zero", "/dev/zero: is not a regular file (a pipe, socket or device); name a"),
+            (folder / "new" / "pipe", "pipe: is not a regular file (a pipe, socket or device)"),
+            ("/proc/self/mem", "/proc/self/mem: cannot read it (Input/output error)"),
+            (locked, "locked: cannot open it (Permission denied)"),
+        ):
+            refused = _unprivileged(root, *digest, path)
+            assert_clean_error(refused, 9, says)
+        # The daemon's poll: the same four kept aside (flagged), the report acted on.
+        settings = _poll_maildir(root, folder)
+        polled = _unprivileged(root, "-c", _POLL, settings)
+        assert (
+            f"bounces: 5 message(s) from {folder}, 1 acted on (ada@example.org suppressed),"
+            " 4 kept aside unread"
+        ) in polled.stdout.splitlines(), polled.stdout + polled.stderr
+        flagged = sorted(p.name for p in (folder / "cur").iterdir() if p.name.endswith(":2,FS"))
+        assert flagged == ["gone:2,FS", "locked:2,FS", "pipe:2,FS", "zero:2,FS"]
+        assert "Traceback" not in polled.stdout + polled.stderr
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_huge_message_in_an_mbox_is_not_read_whole(tmp_path: Path, secret_env: str) -> None:
+    """An mbox message of 300 MB read 662 MB before "larger than 16 MB" (the mailbox module
+    reads a line, and a message, whole). An mbox is now read as a stream: never more than the
+    first 16 MB of a message, and the messages after it are read."""
+    import tracemalloc
+
+    settings = _reader_store(tmp_path)
+    mbox = tmp_path / "big.mbox"
+    with mbox.open("wb") as handle:
+        handle.write(b"From MAILER-DAEMON Mon Nov 23 10:00:00 2026\nSubject: huge\n\n")
+        handle.seek(120 * 2**20)  # a sparse file: 120 MB of NUL bytes, one line, no disk
+        hard = report("bounces@digest.test", "ada@example.org", "5.1.1", "550 5.1.1 user unknown")
+        handle.write(b"\nFrom MAILER-DAEMON Mon Nov 23 10:00:01 2026\n" + hard)
+    editions = Editions(settings, runtime=Runtime(clock=lambda: FIXED_NOW))
+    tracemalloc.start()
+    try:
+        done = list(editions.process_bounces([mbox], dry_run=True))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [(d.note, d.reader) for d in done] == [
+        ("not read: larger than 16 MB", None),
+        ("", "ada@example.org"),
+    ]
+    assert peak < 40 * 2**20, f"{peak / 2**20:.0f} MB"
+
+
+def _old_message_id(edition_id: str, email: str) -> str:
+    """The Message-ID digest gave before it was signed: anyone could compute it."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{edition_id}\0{email.casefold()}".encode()).hexdigest()[:20]
+    return f"<digest.{edition_id}.{digest}@digest.test>"
+
+
+def _returning(message_id: str, *, complaint: bool = False, referenced: bool = False) -> bytes:
+    """A report to the bounce address (no VERP token) returning a message by its ID: a DSN
+    with the returned headers, an ARF complaint with the returned message, or an Exim-style
+    report that names it only in References."""
+    if referenced:
+        return (
+            "From: Mail Delivery System <Mailer-Daemon@mx.example.org>\nTo: bounces@digest.test\n"
+            f"Subject: Mail delivery failed\nReferences: {message_id}\nX-Failed-Recipients:"
+            " nobody@example.org\n\nThis message was created automatically by mail delivery"
+            " software.\n  nobody@example.org\n    Unrouteable address\n"
+        ).encode()
+    if complaint:
+        return (
+            "From: fbl@isp.example\nTo: bounces@digest.test\nSubject: complaint\nMIME-Version:"
+            ' 1.0\nContent-Type: multipart/report; report-type=feedback-report; boundary="b"\n\n'
+            "--b\nContent-Type: text/plain\n\nThis is an abuse report.\n--b\nContent-Type:"
+            " message/feedback-report\n\nFeedback-Type: abuse\nVersion: 1\n\n--b\nContent-Type:"
+            " message/rfc822\n\nFrom: digest@digest.test\nTo: redacted@isp.example\nMessage-ID:"
+            f" {message_id}\n\nx\n--b--\n"
+        ).encode()
+    dsn = report("bounces@digest.test", "nobody@example.org", "5.1.1", "550 5.1.1 no such")
+    headers = f"--b\nContent-Type: text/rfc822-headers\n\nMessage-ID: {message_id}\n\n--b--"
+    return dsn.replace(b"--b--", headers.encode())
+
+
+def test_with_verp_a_report_made_without_the_secret_names_nobody(
+    tmp_path: Path, smtp_server: SmtpServer, secret_env: str
+) -> None:
+    """Message-IDs were a hash of the edition and the address, so with VERP on a DSN whose
+    returned headers carried reader A's computed ID suppressed A, an ARF report carrying B's
+    unsubscribed B, and an Exim-style report with only `References: <id>` did the same. Now
+    a Message-ID is an HMAC under the secret key; with VERP on only a signed one (or our
+    signed return path) names a reader. Without VERP, an old ID in the ledger still finds
+    its reader (replies in flight), and `digest status` says reports are trusted on their
+    word."""
+    from digest.deliver.message import signed_message_id
+
+    settings = _settings(tmp_path, smtp_server.port)
+    with Store.open(settings.database) as store:
+        ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock())
+        send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+        rows = {r.email: r for r in store.ledger.deliveries("2026-11-22")}
+        for email in ("ada@example.org", "grace@example.org"):  # sent before IDs were signed
+            old = _old_message_id("2026-11-21", email)
+            store.ledger.plan_delivery("2026-11-21", email, old, [], FIXED_NOW, send_empty=True)
+    sent = {m.rcpt_tos[0]: m.data for m in smtp_server.handler.messages}
+    ada, grace = rows["ada@example.org"], rows["grace@example.org"]
+    assert f"Message-ID: {ada.message_id}".encode() in sent["ada@example.org"]
+    assert ada.message_id != _old_message_id("2026-11-22", "ada@example.org")
+    assert signed_message_id(ada.message_id, "2026-11-22", "ada@example.org", [secret_env])
+    assert not signed_message_id(ada.message_id, "2026-11-22", "grace@example.org", [secret_env])
+    assert not signed_message_id(ada.message_id, "2026-11-22", "ada@example.org", ["x" * 16])
+    forged = [
+        _returning(_old_message_id("2026-11-21", "ada@example.org")),
+        _returning(_old_message_id("2026-11-21", "grace@example.org"), complaint=True),
+        _returning(_old_message_id("2026-11-21", "ada@example.org"), referenced=True),
+        _returning(_old_message_id("2026-11-22", "ada@example.org")),
+    ]
+    editions = Editions(settings, runtime=Runtime(clock=lambda: FIXED_NOW))
+    done = editions.process_bounces([_maildir(tmp_path / "forged", *forged)])
+    assert [(d.kind, d.reader, d.action) for d in done] == [
+        ("hard", None, "none"), ("complaint", None, "none"),
+        ("hard", None, "none"), ("hard", None, "none"),
+    ]  # fmt: skip
+    # A provider's feedback loop returns our message: its signed ID names its reader.
+    returned = _returning(grace.message_id, complaint=True)
+    [fbl] = editions.process_bounces([_maildir(tmp_path / "fbl", returned)])
+    assert (fbl.kind, fbl.reader, fbl.action) == ("complaint", "grace@example.org", "unsubscribed")
+    status = run("--settings", tmp_path / "settings.toml", "status", "--json", cwd=tmp_path)
+    assert json.loads(status.stdout)["bounce_trust"] == "signed"
+    # Without VERP a report is trusted on its word; an old ID still finds its reader.
+    (tmp_path / "plain").mkdir()
+    plain = write_settings(tmp_path / "plain", database=settings.database)
+    trusting = Editions(load_settings(plain), runtime=Runtime(clock=lambda: FIXED_NOW))
+    [found] = trusting.process_bounces([_maildir(tmp_path / "in-flight", forged[0])])
+    assert (found.reader, found.edition, found.action) == (
+        "ada@example.org",
+        "2026-11-21",
+        "suppressed",
+    )
+    status = run("--settings", plain, "status", "--json", cwd=tmp_path)
+    assert json.loads(status.stdout)["bounce_trust"] == "unverified"
+    text = run("--settings", plain, "status", cwd=tmp_path)
+    assert "note: bounce mail is trusted on its word" in text.stdout

@@ -83,6 +83,32 @@ def test_a_550_fails_and_suppresses_the_address(
     assert "ada@example.org" not in [to for to, _ in handler.messages]
 
 
+def test_a_relay_refusing_the_message_or_a_block_suppresses_nobody(
+    database: Path | str, tmp_path: Path, faulty: tuple[FaultyHandler, int], secret_env: str
+) -> None:
+    """`554 5.7.1 content policy` at DATA suppressed every reader of a send for good, though
+    the bounce policy calls 5.7.1 soft: a refusal of the message is not the reader's fault,
+    and a block at RCPT (550 5.7.1) says nothing of the address either. Both fail this
+    edition and are tried in the next; 550 5.1.1 at RCPT still suppresses (above)."""
+    handler, port = faulty
+    handler.refuse_data["ada@example.org"] = "554 5.7.1 Message rejected: content policy"
+    handler.always["grace@example.org"] = "550 5.7.1 Service unavailable; client host blocked"
+    settings, store = _setup(database, tmp_path, port)
+    with store:
+        report = send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+        assert dict(report.failed) == {
+            "ada@example.org": "554 5.7.1 Message rejected: content policy",
+            "grace@example.org": "550 5.7.1 Service unavailable; client host blocked",
+        }
+        assert store.readers.suppressed("ada@example.org") is None
+        assert store.readers.suppressed("grace@example.org") is None
+        handler.refuse_data.clear()
+        handler.always.clear()
+        tomorrow = fixed_clock(FIXED_NOW.replace(day=23))
+        later = send_edition(store, settings, SmtpTransport(settings.smtp), tomorrow)
+    assert sorted(later.sent) == ["ada@example.org", "grace@example.org"]
+
+
 def _ids(handler: FaultyHandler) -> dict[str, list[str]]:
     """Message-IDs received per recipient."""
     ids: dict[str, list[str]] = {}

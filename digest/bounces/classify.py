@@ -36,10 +36,16 @@ log = logging.getLogger("digest.bounces")
 MAX_PARTS = 200  # a report has a handful; thousands are a MIME bomb
 MAX_DEPTH = 12
 MAX_TEXT = 20_000  # characters of a report's own words that are read
-_TAG = re.compile(r"<[^>]+>")
+MAX_SCANNED = 1_000_000  # characters of its text parts searched for them (tags and all)
+# flufl.bounce's detectors try some 25 patterns on every line of every part (~35 us a line,
+# ~1 s a megabyte): a report, with the message it returns, has a few thousand lines and a
+# few hundred kilobytes; they are not asked about a longer one.
+MAX_DETECTOR_LINES = 20_000
+MAX_DETECTOR_CHARS = 500_000
+_TAG = re.compile(r"<[^<>]*>")
 # Lines a report quotes from the returned message ("Subject: …" of an Exchange report).
 _QUOTED = re.compile(r"^[ \t>]*(?:subject|sent|date|cc)[ \t]*:.*$", re.I | re.M)
-_ADDRESS = re.compile(r"[\w.+'=-]+@[\w-]+(?:\.[\w-]+)+")
+_ADDRESS = re.compile(r"(?<![\w.+'=-])[\w.+'=-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 class Kind(enum.StrEnum):
@@ -273,7 +279,7 @@ def _report_words(message: Message, every: list[Message]) -> str:
             break
         if kind in ("text/plain", "text/html"):
             texts.append(_decoded(part))
-    text = "\n".join(texts)
+    text = "\n".join(texts)[:MAX_SCANNED]
     cut = RETURNED.search(text)
     if cut:
         text = text[: cut.start()]
@@ -306,12 +312,22 @@ def _failed_recipients(message: Message, words: str) -> tuple[str, ...]:
 def _flufl(message: Message) -> list[str]:
     from flufl.bounce import all_failures
 
+    if _too_long_for_detectors(message):
+        return []
     try:
         temporary, permanent = all_failures(message)
     except Exception:  # a detector that trips over a hostile message finds nobody
         log.debug("flufl.bounce failed on a message", exc_info=True)
         return []
     return [a.decode("utf-8", "replace") for a in (*permanent, *temporary)]
+
+
+def _too_long_for_detectors(message: Message) -> bool:
+    """Whether a message's text as parsed (its parts' payloads, not decoded) is longer than
+    flufl.bounce's detectors are asked to read."""
+    texts = [text for p in message.walk() if isinstance(text := p.get_payload(), str)]
+    lines = sum(text.count("\n") for text in texts)
+    return lines > MAX_DETECTOR_LINES or sum(map(len, texts)) > MAX_DETECTOR_CHARS
 
 
 def _original_id(every: list[Message]) -> str:

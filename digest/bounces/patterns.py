@@ -82,7 +82,7 @@ REPORT_SUBJECT = re.compile(
 
 # Where a report stops and the returned message begins (reports that are one text part).
 RETURNED = re.compile(
-    r"^\s*(?:-+ ?)?(?:below this line is a copy of the message|original message follows|"
+    r"^[ \t]*(?:-+ ?)?(?:below this line is a copy of the message|original message follows|"
     r"returned mail ?-|"
     r"this is a copy of the message|the original message follows|returned mail follows|"
     r"unsent message below|start of returned message|header of the source mail|"

@@ -23,6 +23,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from digest.bounces.classify import Kind, judge
 from digest.clock import Clock
 from digest.deliver.transports import (
     AmbiguousFailure,
@@ -223,7 +224,7 @@ class Dispatcher:
             elif isinstance(error, TemporaryFailure):
                 self._deferred(row, error)
             elif isinstance(error, PermanentFailure):
-                self._failed(row.email, str(error), permanent=True)
+                self._failed(row.email, str(error), permanent=address_is_dead(error))
             elif isinstance(error, Exception):
                 # Not the relay's answer: this reader's message could not be sent at all.
                 self._failed(row.email, f"{type(error).__name__}: {error}", permanent=False)
@@ -261,6 +262,15 @@ class Dispatcher:
     def _tell(self, email: str, outcome: str) -> None:
         if self.on_message is not None:
             self.on_message(email, outcome)
+
+
+def address_is_dead(error: PermanentFailure) -> bool:
+    """Whether a relay's 5xx is reason to suppress the address: only a refusal of this
+    recipient (at RCPT) that the bounce policy calls hard ("550 5.1.1 user unknown"), never
+    one the policy calls soft (a full mailbox, a block: 5.2.2, 5.7.1) nor a refusal of the
+    message itself (at DATA: content, size, policy) or of the sender, which is no fault of
+    the reader's. The reader's row is `failed` either way."""
+    return error.stage == "rcpt" and judge(str(error), "")[0] is Kind.HARD
 
 
 # How long one thread may hold the interpreter while another waits for it. Python's default

@@ -5,14 +5,16 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
-import hashlib
+import hmac
 import secrets
+from collections.abc import Sequence
 from email.utils import format_datetime, formataddr, parseaddr
 
 from digest.deliver.encoding import encode_pieces, quoted_printable
 from digest.errors import DeliveryError, SettingsError
 from digest.models import Email
 from digest.render import header_safe
+from digest.tokens import purpose_key
 
 
 @functools.lru_cache(maxsize=8)
@@ -31,10 +33,29 @@ def sender_address(sender: str) -> str:
     return parseaddr(sender)[1]
 
 
-def message_id(edition_id: str, email: str, domain: str) -> str:
-    """Stable per (edition, recipient): a resend after a crash carries the same Message-ID."""
-    digest = hashlib.sha256(f"{edition_id}\0{email.casefold()}".encode()).hexdigest()[:20]
-    return f"<digest.{edition_id}.{digest}@{domain}>"
+def message_id(edition_id: str, email: str, domain: str, key: str) -> str:
+    """Stable per (edition, recipient) under one key (the ledger keeps it, so a resend after
+    a crash carries the same one), and signed: an HMAC under a key derived from `key` (the
+    first of DIGEST_SECRET_KEY's) for this purpose, so nobody without the secret can make
+    one of ours, and a report that returns it names its reader. (Older ledger rows carry a
+    plain hash of the edition and the address, which anyone can compute: signed_message_id
+    tells them apart.)"""
+    return f"<digest.{edition_id}.{_signature(key, edition_id, email)}@{domain}>"
+
+
+def signed_message_id(value: str, edition_id: str, email: str, keys: Sequence[str]) -> bool:
+    """Whether `value` is the Message-ID one of `keys` made for this edition and reader."""
+    local = value.strip().strip("<>").rpartition("@")[0]
+    prefix = f"digest.{edition_id}."
+    given = local.removeprefix(prefix) if local.startswith(prefix) else ""
+    return bool(given) and any(
+        hmac.compare_digest(_signature(key, edition_id, email), given) for key in keys
+    )
+
+
+def _signature(key: str, edition_id: str, email: str) -> str:
+    said = f"{edition_id}\0{email.casefold()}".encode()
+    return hmac.digest(purpose_key(key, "message-id"), said, "sha256").hex()[:32]
 
 
 # 39 bytes → 52 base64 characters + 12 for "=?utf-8?b?" and "?=": 64, so even the first word

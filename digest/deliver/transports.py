@@ -19,7 +19,13 @@ def _text(reply: bytes | str) -> str:
 
 
 class PermanentFailure(Exception):
-    """The server refused this recipient for good (5xx); other recipients are unaffected."""
+    """The server refused this message for good (5xx); other recipients are unaffected.
+    `stage` is where: "rcpt" (this recipient), "data" (the message itself: content, size,
+    policy) or "mail" (the sender)."""
+
+    def __init__(self, message: str, stage: str = "rcpt") -> None:
+        super().__init__(message)
+        self.stage = stage
 
 
 class TemporaryFailure(DeliveryError):
@@ -157,7 +163,7 @@ class SmtpTransport:
             smtp.putcmd("data")
             code, reply = smtp.getreply()
             if code != 354:
-                self._refused(code, reply, recipient)
+                self._refused(code, reply, recipient, "data")
             smtp.send(_dot_stuffed(data))
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()  # the relay has no complete message: safe to send again
@@ -171,27 +177,29 @@ class SmtpTransport:
                 " it may have been delivered"
             ) from None
         if code != 250:
-            self._refused(code, reply, recipient)
+            self._refused(code, reply, recipient, "data")
         self._sent_on_connection += 1
 
     def _envelope(self, smtp: smtplib.SMTP, sender: str, recipient: str) -> None:
         smtp.ehlo_or_helo_if_needed()
         code, reply = smtp.mail(sender)
-        if code == 250:
-            code, reply = smtp.rcpt(recipient)
+        if code != 250:
+            self._refused(code, reply, recipient, "mail")
+        code, reply = smtp.rcpt(recipient)
         if code not in (250, 251):
-            self._refused(code, reply, recipient)
+            self._refused(code, reply, recipient, "rcpt")
 
-    def _refused(self, code: int, reply: bytes, recipient: str) -> None:
-        """The relay said no: reset the transaction (the connection stays usable) and raise
-        PermanentFailure for a 5xx, TemporaryFailure for anything else."""
+    def _refused(self, code: int, reply: bytes, recipient: str, stage: str) -> None:
+        """The relay said no to `stage` (mail, rcpt, data): reset the transaction (the
+        connection stays usable) and raise PermanentFailure for a 5xx, TemporaryFailure for
+        anything else."""
         try:
             assert self._smtp is not None
             self._smtp.rset()
         except (OSError, smtplib.SMTPException):
             self._drop()
         if code >= 500:
-            raise PermanentFailure(f"{code} {_text(reply)}")
+            raise PermanentFailure(f"{code} {_text(reply)}", stage)
         raise TemporaryFailure(
             f"SMTP server {self.where} deferred {recipient}: {code} {_text(reply)}"
         )

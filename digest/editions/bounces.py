@@ -6,21 +6,28 @@ policy (digest.bounces.policy). A message about nobody we mail changes nothing."
 from __future__ import annotations
 
 import datetime as dt
-import email
+import enum
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from email.message import Message
 from email.utils import getaddresses
 from typing import Any
 
-from digest.bounces import Kind, Verdict, classify
+from digest.bounces import Kind, TooComplex, Verdict, classify
+from digest.bounces.parsing import parse
 from digest.bounces.policy import Action, decide, reason
 from digest.bounces.providers import ProviderEvent
-from digest.bounces.reading import MAX_BYTES, Raw
+from digest.bounces.reading import Raw
 from digest.bounces.verp import address_hash, read_return_path
+from digest.clock import Clock
+from digest.deliver.message import signed_message_id
 from digest.settings import Settings
 from digest.store import BounceEvent, Store
 from digest.subscribers import find
 from digest.tokens import signing_keys
+
+log = logging.getLogger("digest.bounces")
 
 # Headers a bounce carries its envelope recipient in (our VERP address).
 _ENVELOPE = ("Delivered-To", "X-Original-To", "Envelope-To", "X-Envelope-To", "To")
@@ -38,6 +45,7 @@ class Processed:
     action: str = Action.NONE
     edition: str | None = None
     note: str = ""
+    kept_aside: bool = False  # not read (the note says why); a mailbox flags it, never again
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -49,21 +57,48 @@ class Processed:
             "action": self.action,
             "edition": self.edition,
             "note": self.note,
+            "kept_aside": self.kept_aside,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class AsideLog:
+    """The messages a POP3 mailbox kept aside unread, kept as events about nobody (by their
+    UIDL), so that they are never fetched again."""
+
+    store: Store
+    clock: Clock
+
+    def known(self, key: str) -> bool:
+        return self.store.bounces.seen(key)
+
+    def keep(self, key: str, source: str, reason: str) -> None:
+        event = BounceEvent(key, "", self.clock(), "unreadable", diagnostic=reason, source=source)
+        self.store.bounces.record(event)
 
 
 def process(
     store: Store, settings: Settings, raw: Raw, now: dt.datetime, *, dry_run: bool
 ) -> Processed:
-    """Classify, match and (unless `dry_run`) record and act on one message."""
+    """Classify, match and (unless `dry_run`) record and act on one message. One that cannot
+    be read (too large, too complex, not a message file) is kept aside: nothing is done."""
     if raw.data is None:
-        return Processed(
-            raw.source, Kind.UNRECOGNISED, note=f"not read: larger than {MAX_BYTES // 2**20} MB"
-        )
-    message = email.message_from_bytes(raw.data)
-    verdict = classify(message)
+        return _aside(raw.source, raw.problem)
+    try:
+        message = parse(raw.data)
+        verdict = classify(message)
+    except TooComplex as exc:
+        return _aside(raw.source, str(exc))
+    except (RecursionError, ValueError, LookupError, TypeError, AttributeError) as exc:
+        # What the email package may still trip on in a hostile message: never the poll's end.
+        log.warning("%s: could not be read", raw.source, exc_info=True)
+        return _aside(raw.source, f"could not be parsed ({type(exc).__name__})")
     reader, edition = _reader(store, settings, message, verdict)
     return _act(store, settings, (raw.key, raw.source), verdict, (reader, edition), now, dry_run)
+
+
+def _aside(source: str, problem: str) -> Processed:
+    return Processed(source, Kind.UNRECOGNISED, note=f"not read: {problem}", kept_aside=True)
 
 
 def process_events(
@@ -122,36 +157,67 @@ def _reader(
 ) -> tuple[str | None, str | None]:
     """Who the message is about, and which edition: by our VERP return path, else as
     `_matched` finds them. With VERP on, a report that carries neither our signed token nor
-    one of our Message-IDs names nobody: anyone may mail the bounce address, and a made-up
-    report must not unsubscribe a reader."""
+    one of our signed Message-IDs names nobody: anyone may mail the bounce address, and a
+    made-up report (a computed old-form Message-ID in its returned headers, a References
+    line, a Final-Recipient) must not unsubscribe a reader. Without VERP, reports are
+    trusted on their word (`digest status` says so: `trust`)."""
     base = settings.sender.return_path
-    if base and settings.secret_key is not None:
-        keys = signing_keys(settings.secret_key.get_secret_value())
-        for header in _ENVELOPE:
-            for _, address in getaddresses([str(v) for v in message.get_all(header, [])]):
-                returned = read_return_path(address, base, keys)
-                if returned is None:
-                    continue
-                for row in store.ledger.deliveries(returned.edition_id):
-                    if address_hash(row.email) == returned.reader_hash:
-                        return row.email, returned.edition_id
-        return _matched(store, settings, verdict, by_recipient=False)
-    return _matched(store, settings, verdict)
+    if not base:
+        return _matched(store, settings, verdict)
+    keys = signing_keys(settings.secret_key.get_secret_value() if settings.secret_key else "")
+    for header in _ENVELOPE:
+        for _, address in getaddresses([str(v) for v in message.get_all(header, [])]):
+            returned = read_return_path(address, base, keys)
+            if returned is None:
+                continue
+            for row in store.ledger.deliveries(returned.edition_id):
+                if address_hash(row.email) == returned.reader_hash:
+                    return row.email, returned.edition_id
+    return _matched(store, settings, verdict, signed_by=keys)
 
 
 def _matched(
-    store: Store, settings: Settings, verdict: Verdict, *, by_recipient: bool = True
+    store: Store,
+    settings: Settings,
+    verdict: Verdict,
+    *,
+    signed_by: Sequence[str] | None = None,
 ) -> tuple[str | None, str | None]:
-    """The reader by the returned message's Message-ID, else (`by_recipient`) a recipient
-    who is a reader."""
+    """The reader by the returned message's Message-ID (with `signed_by`, only one those
+    keys signed, and nobody by their address), else a recipient who is a reader."""
     if verdict.original_id:
         carried = store.ledger.by_message_id(verdict.original_id)
-        if carried is not None:
+        if carried is not None and (
+            signed_by is None
+            or signed_message_id(carried.message_id, carried.edition_id, carried.email, signed_by)
+        ):
             return carried.email, carried.edition_id
-    if not by_recipient:
+    if signed_by is not None:
         return None, None
     for address in verdict.recipients:
         person = find(settings, store, address)
         if person is not None:
             return person.email, store.ledger.latest_mailed(person.email)
     return None, None
+
+
+class Trust(enum.StrEnum):
+    """How far mailed reports are believed (`bounce_trust` in `digest status --json`)."""
+
+    SIGNED = "signed"  # VERP on: only our signed token or a signed Message-ID names a reader
+    UNVERIFIED = "unverified"  # no VERP: a report is trusted on its word
+
+
+def trust(settings: Settings) -> tuple[Trust, str]:
+    """How far mailed reports are believed under these settings, and a line that says so."""
+    if settings.sender.return_path:
+        return Trust.SIGNED, (
+            "bounce mail names a reader only by our signed VERP address or a signed"
+            " Message-ID ([sender] return_path is set)"
+        )
+    return Trust.UNVERIFIED, (
+        "bounce mail is trusted on its word: a report naming a reader as its recipient"
+        " suppresses or unsubscribes them, whoever wrote it; it is read only from [bounces]"
+        " mailbox and the paths given to `digest bounces process`; set [sender] return_path"
+        " (VERP) to act only on reports to our signed addresses"
+    )

@@ -302,7 +302,7 @@ class _Plan:
 
     edition_id: str
     now: dt.datetime
-    domain: str
+    message_id: Callable[[str, str], str]  # (edition, address) → its signed Message-ID
     send_empty: bool
     unplanned: list[Subscriber]
     fresh: dict[str, list[Pick]]
@@ -325,7 +325,7 @@ class _Plan:
                 (
                     self.edition_id,
                     p.email,
-                    message_id(self.edition_id, p.email, self.domain),
+                    self.message_id(self.edition_id, p.email),
                     self.records(p.email),
                 )
                 for p in self.unplanned
@@ -364,7 +364,7 @@ def _plan(
     return _Plan(
         edition_id,
         now,
-        builder.domain,
+        builder.message_id,
         send_empty,
         unplanned,
         chosen.picks,
@@ -392,7 +392,7 @@ def _due_rows(
             row = store.ledger.plan_delivery(
                 plan.edition_id,
                 person.email,
-                message_id(plan.edition_id, person.email, plan.domain),
+                plan.message_id(plan.edition_id, person.email),
                 plan.records(person.email),
                 now,
                 dry_run=True,
@@ -686,10 +686,15 @@ class _Builder:
         self.settings = settings
         self.secret = signing_secret(settings, ephemeral=ephemeral)
         make_token(self.secret, "check@example.org")  # fail before sending if the key is unusable
+        self.keys = signing_keys(self.secret)
         self.domain = sender_domain(settings.sender.from_)
         self.envelope_from = sender_address(settings.sender.from_)
         self.renderer = renderer or renderer_for(settings)
         self.clock = clock
+
+    def message_id(self, edition_id: str, email: str) -> str:
+        """This reader's signed Message-ID for this edition (the first key signs)."""
+        return message_id(edition_id, email, self.domain, self.keys[0])
 
     def envelope(self, edition_id: str, recipient: str) -> str:
         """Where a bounce of this reader's copy goes: `[sender] return_path` as a VERP address
@@ -697,7 +702,7 @@ class _Builder:
         base = self.settings.sender.return_path
         if not base:
             return self.envelope_from
-        return return_path(base, signing_keys(self.secret), edition_id, recipient)
+        return return_path(base, self.keys, edition_id, recipient)
 
     def build(self, edition: Edition, row: DeliveryRow) -> Built:
         settings = self.settings

@@ -26,7 +26,7 @@ from digest.deliver import (
 )
 from digest.deliver.preflight import check_real_mail
 from digest.diff import load_all, skipped_in
-from digest.editions.bounces import Processed
+from digest.editions.bounces import AsideLog, Processed, trust
 from digest.editions.bounces import process as process_bounce
 from digest.editions.library import ImportReport, import_library, store_library
 from digest.editions.links import reader_links
@@ -34,7 +34,7 @@ from digest.editions.picks import unresolved_liked
 from digest.editions.sending import SendReport, in_progress, retry_deferred, send_edition
 from digest.editions.signups import send_queued
 from digest.editions.views import edition_date, preview
-from digest.errors import BounceError, DigestError, SettingsError, SubscriberError
+from digest.errors import DigestError, SettingsError, SubscriberError
 from digest.feedback import record, resolve
 from digest.identity import title_key
 from digest.models import (
@@ -190,6 +190,9 @@ class EditionStatus:
     refused: dict[str, int] = field(default_factory=dict)
     # What came back for this edition: readers per kind (hard, soft, complaint…).
     bounces: dict[str, int] = field(default_factory=dict)
+    # How far mailed reports are believed ("signed" with VERP, else "unverified"), and why.
+    bounce_trust: str = ""
+    bounce_trust_note: str = ""
 
     def rates(self) -> dict[str, float]:
         """Hard and soft bounces and complaints as shares of the messages relays accepted."""
@@ -414,11 +417,10 @@ class Editions:
         """Every message at these paths (message files, Maildirs, mboxes): classified, tied
         to its reader, kept once and acted on (with `dry_run`, only classified and matched).
         BounceError, before anything is read, for a path that is none of these."""
-        from digest.bounces.reading import read_path
+        from digest.bounces.reading import check_path, read_path
 
         for path in paths:
-            if not path.exists():
-                raise BounceError(f"{path}: no such file or folder")
+            check_path(path)
         opened = Store.open(self.settings.database, read_only=True) if dry_run else self._store()
         with opened as store:
             for path in paths:
@@ -437,11 +439,14 @@ class Editions:
             return [], []
         password = bounces.password.get_secret_value() if bounces.password else ""
         done: list[Processed] = []
-        with self._store() as store, unread(bounces.mailbox, password) as messages:
-            for message in messages:
-                now = self.runtime.clock()
-                done.append(process_bounce(store, self.settings, message.raw, now, dry_run=False))
-                message.done()
+        with self._store() as store:
+            aside = AsideLog(store, self.runtime.clock)
+            with unread(bounces.mailbox, password, aside) as messages:
+                for message in messages:
+                    now = self.runtime.clock()
+                    one = process_bounce(store, self.settings, message.raw, now, dry_run=False)
+                    message.done(one.note if one.kept_aside else None)
+                    done.append(one)
         try:
             found = self.status()
         except DigestError:  # nothing sent yet
@@ -519,7 +524,11 @@ class Editions:
             }
             held = store.ledger.unfinished_claims(chosen)
             came_back = store.bounces.edition_counts(chosen)
-            return EditionStatus(chosen, counts, failures, held, joining, refused, came_back)
+            level, note = trust(self.settings)
+            return EditionStatus(
+                chosen, counts, failures, held, joining, refused, came_back,
+                bounce_trust=level, bounce_trust_note=note,
+            )  # fmt: skip
 
     # -- readers -----------------------------------------------------------------------
 
