@@ -1,0 +1,473 @@
+"""Real mail servers writing their own delivery reports for the bounce corpus: each is started
+in a sandbox (tests/mtasandbox.py) on 127.0.0.1, handed the scenarios of
+tests/bounce_scenarios.py, and the reports it mails back to bounces@digest.test are collected,
+named after the scenario that caused them."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from digest.demo import free_port
+
+from . import bounce_scenarios as sc
+from . import mtasandbox
+
+LOCAL = "example.org"
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One message to send: its name, recipients, and the DSN notify option."""
+
+    name: str
+    recipients: tuple[str, ...]
+    notify: str = ""
+
+
+def remote_scenarios() -> list[Scenario]:
+    """One message per refusal of the remote server, and one with two refused recipients."""
+    found = [Scenario(f"remote-{local}", (f"{local}@{sc.REMOTE}",)) for local in sc.REFUSALS]
+    found.append(
+        Scenario(
+            "remote-two-refused", (f"gmail-nouser@{sc.REMOTE}", f"plain-mailboxfull@{sc.REMOTE}")
+        )
+    )
+    return found
+
+
+def _named(reports: list[Path], scenarios: list[Scenario]) -> dict[str, bytes]:
+    """Each report under the name of the scenario whose message it is about (its Subject tag
+    or Message-ID, else a recipient it names); a second report of one scenario gets .2."""
+    named: dict[str, bytes] = {}
+    for path in sorted(reports, key=lambda p: p.stat().st_mtime_ns):
+        data = path.read_bytes()
+        text = data.decode("latin-1")
+        found = re.search(r"<([\w-]+)\.corpus@digest\.test>|papers \[([\w-]+)\]", text)
+        name = (found.group(1) or found.group(2)) if found else ""
+        if not name:
+            name = next(
+                (s.name for s in scenarios if any(r in text for r in s.recipients)), "unknown"
+            )
+        key, number = name, 1
+        while key in named:
+            number += 1
+            key = f"{name}.{number}"
+        named[key] = data
+    return named
+
+
+# -- Postfix ----------------------------------------------------------------------------------
+
+POSTFIX_MAIN = """\
+compatibility_level = 3.6
+myhostname = mx.postfix.test
+mydomain = postfix.test
+myorigin = postfix.test
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject
+smtpd_reject_unlisted_recipient = no
+mail_owner = postfix
+setgid_group = postdrop
+maillog_file = /dev/stdout
+alias_maps =
+alias_database =
+virtual_mailbox_domains = {local}, digest.test
+virtual_mailbox_base = {root}/mail
+virtual_mailbox_maps = texthash:{root}/vmailbox
+virtual_uid_maps = static:3901
+virtual_gid_maps = static:3901
+message_size_limit = 40000
+virtual_mailbox_limit = 40000
+transport_maps = texthash:{root}/transport
+smtp_host_lookup = native
+smtp_connect_timeout = 3s
+maximal_queue_lifetime = {lifetime}
+bounce_queue_lifetime = {lifetime}
+delay_warning_time = {warning}
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
+smtp_tls_security_level = none
+smtpd_tls_security_level = none
+"""
+
+POSTFIX_MASTER = """\
+127.0.0.1:{port} inet n - n - - smtpd
+pickup unix n - n 60 1 pickup
+cleanup unix n - n - 0 cleanup
+qmgr unix n - n 300 1 qmgr
+rewrite unix - - n - - trivial-rewrite
+bounce unix - - n - 0 bounce
+defer unix - - n - 0 bounce
+trace unix - - n - 0 bounce
+verify unix - - n - 1 verify
+flush unix n - n 1000? 0 flush
+proxymap unix - - n - - proxymap
+smtp unix - - n - - smtp
+relay unix - - n - - smtp
+showq unix n - n - - showq
+error unix - - n - - error
+retry unix - - n - - error
+discard unix - - n - - discard
+local unix - n n - - local
+virtual unix - n n - - virtual
+lmtp unix - - n - - lmtp
+anvil unix - - n - 1 anvil
+scache unix - - n - 1 scache
+postlog unix-dgram n - n - 1 postlogd
+"""
+
+
+def postfix_scenarios() -> list[Scenario]:
+    local = [
+        Scenario("local-unknown-user", (f"nobody-here@{LOCAL}",)),
+        Scenario("local-mailbox-full", (f"grace@{LOCAL}",)),
+        Scenario("local-one-of-two", (f"ada@{LOCAL}", f"ghost@{LOCAL}")),
+        Scenario("domain-not-found", ("someone@nosuch.test",)),
+        Scenario("domain-refuses-connections", ("someone@closed.test",)),
+        Scenario("delivered-with-receipt", (f"ada@{LOCAL}",), "SUCCESS,FAILURE"),
+    ]
+    return local + remote_scenarios()
+
+
+def _postfix_files(root: Path, port: int, remote: int) -> None:
+    (root / "vmailbox").write_text(
+        f"ada@{LOCAL} ada/\ngrace@{LOCAL} grace\n{sc.SENDER} bounces/\n", encoding="utf-8"
+    )
+    (root / "transport").write_text(
+        f"{sc.REMOTE} smtp:[127.0.0.1]:{remote}\nclosed.test smtp:[127.0.0.1]:{free_port()}\n"
+        "nosuch.test smtp:nosuch.test\n",
+        encoding="utf-8",
+    )
+    mail = root / "mail"
+    mail.mkdir(exist_ok=True)
+    (mail / "grace").write_bytes(b"From x\n" + b"x" * 39_990 + b"\n")  # full at the limit
+    for path in (mail, mail / "grace"):
+        _own(path, 3901)
+
+
+def _own(path: Path, uid: int) -> None:
+    import os
+
+    os.chown(path, uid, uid)
+
+
+POSTFIX_START = """\
+echo 'postfix:x:3900:3900::/nonexistent:/usr/sbin/nologin' >> /etc/passwd
+echo 'vmail:x:3901:3901::/nonexistent:/usr/sbin/nologin' >> /etc/passwd
+printf 'postfix:x:3900:\\npostdrop:x:3902:\\nvmail:x:3901:\\n' >> /etc/group
+cp {root}/main.cf {root}/master.cf /etc/postfix/
+chown -R postfix:postfix /var/lib/postfix
+postfix start-fg > {root}/postfix.log 2>&1 &
+"""
+
+
+def postfix(cache: Path, folder: Path, delays: bool = False) -> tuple[str, dict[str, bytes]]:
+    """Postfix's reports for its scenarios (bounces when `delays` is false; with it, the
+    warnings it sends while still retrying). Returns the package version and the reports."""
+    package = mtasandbox.fetch("postfix", cache)
+    port = free_port()
+    scenarios = postfix_scenarios()
+    if delays:
+        scenarios = [Scenario("delayed-remote-greylist", (f"plain-greylist@{sc.REMOTE}",)),
+                     Scenario("delayed-refused-connection", ("someone@closed.test",))]  # fmt: skip
+    with sc.remote_server() as (remote, _):
+        _postfix_files(folder, port, remote)
+        settings = {
+            "root": folder, "local": LOCAL,
+            "lifetime": "1d" if delays else "0", "warning": "1s" if delays else "0h",
+        }  # fmt: skip
+        (folder / "main.cf").write_text(POSTFIX_MAIN.format(**settings), encoding="utf-8")
+        (folder / "master.cf").write_text(POSTFIX_MASTER.format(port=port), encoding="utf-8")
+        script = POSTFIX_START.format(root=folder)
+        with mtasandbox.sandbox(folder, (package,), script) as box:
+            mtasandbox.wait_for_port(port)
+            for scenario in scenarios:
+                sc.send(port, scenario.name, list(scenario.recipients), scenario.notify)
+            expected = len(scenarios)
+            found = box.wait_for_files(folder / "mail" / "bounces" / "new", expected)
+    return package.version, _named(found, scenarios)
+
+
+# -- OpenSMTPD --------------------------------------------------------------------------------
+
+OPENSMTPD_CONF = """\
+queue ttl {ttl}
+bounce warn-interval {warn}
+table vusers file:{root}/vusers
+listen on 127.0.0.1 port {port}
+action "inbox" maildir "{root}/mail/%{{rcpt.user}}" virtual <vusers>
+action "full" mda "/bin/sh -c 'cat > /dev/null; echo Disk quota exceeded >&2; exit 73'" \
+    virtual <vusers>
+action "remote" relay host smtp://127.0.0.1:{remote}
+action "closed" relay host smtp://127.0.0.1:{closed}
+action "dns" relay
+match from any for rcpt-to "grace@{local}" action "full"
+match from any for domain "{local}" action "inbox"
+match from any for domain "digest.test" action "inbox"
+match from any for domain "{remote_domain}" action "remote"
+match from any for domain "closed.test" action "closed"
+match from any for domain "nosuch.test" action "dns"
+"""
+
+OPENSMTPD_START = """\
+echo 'opensmtpd:x:3910:3910::/var/lib/opensmtpd/empty:/usr/sbin/nologin' >> /etc/passwd
+echo 'opensmtpq:x:3911:3911::/var/lib/opensmtpd/empty:/usr/sbin/nologin' >> /etc/passwd
+echo 'vmail:x:3901:3901::{root}/mail:/usr/sbin/nologin' >> /etc/passwd
+printf 'opensmtpd:x:3910:\\nopensmtpq:x:3911:\\nvmail:x:3901:\\n' >> /etc/group
+mkdir -p /var/lib/opensmtpd/empty
+smtpd -d -f {root}/smtpd.conf > {root}/opensmtpd.log 2>&1 &
+"""
+
+
+def opensmtpd_scenarios() -> list[Scenario]:
+    local = [
+        Scenario("local-mailbox-full", (f"grace@{LOCAL}",)),
+        Scenario("domain-not-found", ("someone@nosuch.test",)),
+        Scenario("domain-refuses-connections", ("someone@closed.test",)),
+        Scenario("delivered-with-receipt", (f"ada@{LOCAL}",), "SUCCESS,FAILURE"),
+    ]
+    return local + remote_scenarios()
+
+
+def opensmtpd(cache: Path, folder: Path, delays: bool = False) -> tuple[str, dict[str, bytes]]:
+    """OpenSMTPD's reports for its scenarios (see postfix). It refuses an unknown local user
+    while the sender is still connected, so writes no report about one."""
+    package = mtasandbox.fetch("opensmtpd", cache)
+    port = free_port()
+    scenarios = opensmtpd_scenarios()
+    if delays:
+        scenarios = [Scenario("delayed-remote-greylist", (f"plain-greylist@{sc.REMOTE}",)),
+                     Scenario("delayed-refused-connection", ("someone@closed.test",))]  # fmt: skip
+    mail = folder / "mail"
+    mail.mkdir(parents=True, exist_ok=True)
+    _own(mail, 3901)
+    (folder / "vusers").write_text(
+        f"ada@{LOCAL} vmail\ngrace@{LOCAL} vmail\n{sc.SENDER} vmail\n", encoding="utf-8"
+    )
+    with sc.remote_server() as (remote, _):
+        settings = {
+            "root": folder, "local": LOCAL, "port": port, "remote": remote,
+            "closed": free_port(), "remote_domain": sc.REMOTE,
+            "ttl": "1h" if delays else "3s", "warn": "1s" if delays else "1h",
+        }  # fmt: skip
+        conf = folder / "smtpd.conf"
+        conf.write_text(OPENSMTPD_CONF.format(**settings), encoding="utf-8")
+        conf.chmod(0o644)
+        with mtasandbox.sandbox(folder, (package,), OPENSMTPD_START.format(root=folder)) as box:
+            mtasandbox.wait_for_port(port)
+            for scenario in scenarios:
+                sc.send(port, scenario.name, list(scenario.recipients), scenario.notify)
+            found = box.wait_for_files(mail / "bounces" / "new", len(scenarios))
+    return package.version, _named(found, scenarios)
+
+
+# -- DragonFly Mail Agent (dma) ---------------------------------------------------------------
+
+DMA_START = """\
+mkdir -p /etc/dma /var/spool/dma
+printf 'SMARTHOST 127.0.0.1\\nPORT {remote}\\nMAILNAME mx.dma.test\\n' > /etc/dma/dma.conf
+echo mx.dma.test > /etc/mailname
+: > /etc/aliases
+for message in {root}/outgoing/*.eml; do
+    dma -f {sender} $(cat "${{message%.eml}}.rcpt") < "$message" || true
+done
+"""
+
+
+def dma_scenarios() -> list[Scenario]:
+    """dma writes a report only for a permanent failure (it retries a temporary one for
+    days), so only the refusals that are 5xx."""
+    return [s for s in remote_scenarios() if _permanent(s)]
+
+
+def _permanent(scenario: Scenario) -> bool:
+    refusal = sc.REFUSALS.get(scenario.recipients[0].split("@")[0])
+    return refusal is None or refusal.reply.startswith("5")
+
+
+def dma(cache: Path, folder: Path, delays: bool = False) -> tuple[str, dict[str, bytes]]:
+    """dma's reports: it is not a server but the sendmail command of a host that sends
+    everything to one smarthost (here the refusing remote server); each refused message
+    is reported to the sender through that same smarthost, where the report is collected."""
+    package = mtasandbox.fetch("dma", cache)
+    scenarios = dma_scenarios()
+    outgoing = folder / "outgoing"
+    outgoing.mkdir(parents=True, exist_ok=True)
+    for scenario in scenarios:
+        letter = sc.message(scenario.name, list(scenario.recipients))
+        (outgoing / f"{scenario.name}.eml").write_bytes(letter.as_bytes())
+        (outgoing / f"{scenario.name}.rcpt").write_text(" ".join(scenario.recipients))
+    with sc.remote_server() as (remote, handler):
+        script = DMA_START.format(root=folder, remote=remote, sender=sc.SENDER)
+        with mtasandbox.sandbox(folder, (package,), script):
+            reports = folder / "reports"
+            reports.mkdir(exist_ok=True)
+            wait_until(lambda: len(handler.received) >= len(scenarios))
+            for number, data in enumerate(list(handler.received)):
+                (reports / f"{number:03}.eml").write_bytes(data)
+    return package.version, _named(sorted(reports.glob("*.eml")), scenarios)
+
+
+def wait_until(done: Callable[[], bool], seconds: float = 90.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+# -- Exim (the machine's own, run in a sandbox too so that no name server is asked) -----------
+
+EXIM_CONF = """\
+primary_hostname = mx.exim.test
+domainlist local_domains = {local} : digest.test
+daemon_smtp_ports = {port}
+local_interfaces = 127.0.0.1
+spool_directory = {root}/spool
+log_file_path = {root}/log/%slog
+exim_user = Debian-exim
+exim_group = Debian-exim
+never_users = root
+host_lookup =
+dsn_advertise_hosts = *
+delay_warning = {warning}
+# Exim's default sends no warning about mail with a List-Id (as digest's has): asked here
+delay_warning_condition = true
+acl_smtp_rcpt = acl_rcpt
+begin acl
+acl_rcpt:
+  accept
+begin routers
+returns:
+  driver = accept
+  domains = digest.test
+  transport = to_bounces
+disabled:
+  driver = redirect
+  domains = {local}
+  local_parts = olduser
+  data = :fail: This account has been disabled or discontinued
+moved:
+  driver = redirect
+  domains = {local}
+  local_parts = moved
+  data = :fail: 551 User not local; the address is now someone@elsewhere.test
+full:
+  driver = accept
+  domains = {local}
+  local_parts = grace
+  transport = to_full
+readers:
+  driver = accept
+  domains = {local}
+  local_parts = ada
+  transport = to_inbox
+remote:
+  driver = manualroute
+  domains = {remote_domain}
+  transport = remote_smtp
+  route_list = * 127.0.0.1::{remote}
+  self = send
+closed:
+  driver = manualroute
+  domains = closed.test
+  transport = remote_smtp
+  route_list = * 127.0.0.1::{closed}
+  self = send
+dns:
+  driver = dnslookup
+  domains = ! +local_domains
+  transport = remote_smtp
+begin transports
+remote_smtp:
+  driver = smtp
+  hosts_avoid_tls = *
+  allow_localhost
+to_bounces:
+  driver = appendfile
+  directory = {root}/Bounces
+  maildir_format
+  user = Debian-exim
+to_inbox:
+  driver = appendfile
+  directory = {root}/Inbox
+  maildir_format
+  user = Debian-exim
+to_full:
+  driver = appendfile
+  directory = {root}/Full
+  maildir_format
+  user = Debian-exim
+  quota = 10
+begin retry
+*   *   F,{retry},1s
+"""
+
+
+def exim_scenarios() -> list[Scenario]:
+    local = [
+        Scenario("local-unknown-user", (f"nobody-here@{LOCAL}",)),
+        Scenario("local-disabled", (f"olduser@{LOCAL}",)),
+        Scenario("local-moved", (f"moved@{LOCAL}",)),
+        Scenario("local-mailbox-full", (f"grace@{LOCAL}",)),
+        Scenario("local-one-of-two", (f"ada@{LOCAL}", f"ghost@{LOCAL}")),
+        Scenario("domain-not-found", ("someone@nosuch.test",)),
+        Scenario("domain-refuses-connections", ("someone@closed.test",)),
+        Scenario("delivered-with-receipt", (f"ada@{LOCAL}",), "SUCCESS,FAILURE"),
+    ]
+    return local + remote_scenarios()
+
+
+def exim(cache: Path, folder: Path, delays: bool = False) -> tuple[str, dict[str, bytes]]:
+    """Exim's reports for its scenarios (see postfix); the version is the machine's."""
+    import pwd
+
+    exim_user = pwd.getpwnam("Debian-exim")
+    for name in ("spool", "log", "Bounces", "Inbox", "Full"):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        os.chown(folder / name, exim_user.pw_uid, exim_user.pw_gid)
+    port = free_port()
+    scenarios = exim_scenarios()
+    if delays:
+        scenarios = [Scenario("delayed-remote-greylist", (f"plain-greylist@{sc.REMOTE}",)),
+                     Scenario("delayed-refused-connection", ("someone@closed.test",))]  # fmt: skip
+    with sc.remote_server() as (remote, _):
+        settings = {
+            "root": folder, "local": LOCAL, "port": port, "remote": remote,
+            "closed": free_port(), "remote_domain": sc.REMOTE,
+            "retry": "1d" if delays else "2s", "warning": "2s" if delays else "0s",
+        }  # fmt: skip
+        conf = folder / "exim.conf"
+        conf.write_text(EXIM_CONF.format(**settings), encoding="utf-8")
+        conf.chmod(0o644)
+        script = f"exim4 -C {conf} -bd -q1s -oX {port} -oP {folder}/exim.pid"
+        with mtasandbox.sandbox(folder, (), script) as box:
+            mtasandbox.wait_for_port(port)
+            for scenario in scenarios:
+                sc.send(port, scenario.name, list(scenario.recipients), scenario.notify)
+            found = box.wait_for_files(folder / "Bounces" / "new", len(scenarios))
+    return _exim_version(), _named(found, scenarios)
+
+
+def _exim_version() -> str:
+    done = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Version}", "exim4-daemon-light"],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    return done.stdout.strip() or "unknown"
+
+
+SERVERS: dict[str, Callable[[Path, Path, bool], tuple[str, dict[str, bytes]]]] = {
+    "postfix": postfix,
+    "opensmtpd": opensmtpd,
+    "dma": dma,
+    "exim": exim,
+}
