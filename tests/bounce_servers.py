@@ -19,6 +19,9 @@ from . import bounce_scenarios as sc
 from . import mtasandbox
 
 LOCAL = "example.org"
+# Where nothing listens: a loopback address of its own, so that a server that stops trying a
+# host after a refused connection (OpenSMTPD does, per address) still reaches the remote one.
+CLOSED = "127.0.0.2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,7 @@ message_size_limit = 40000
 virtual_mailbox_limit = 40000
 transport_maps = texthash:{root}/transport
 smtp_host_lookup = native
+smtp_dns_support_level = disabled
 smtp_connect_timeout = 3s
 maximal_queue_lifetime = {lifetime}
 bounce_queue_lifetime = {lifetime}
@@ -144,7 +148,7 @@ def _postfix_files(root: Path, port: int, remote: int) -> None:
         f"ada@{LOCAL} ada/\ngrace@{LOCAL} grace\n{sc.SENDER} bounces/\n", encoding="utf-8"
     )
     (root / "transport").write_text(
-        f"{sc.REMOTE} smtp:[127.0.0.1]:{remote}\nclosed.test smtp:[127.0.0.1]:{free_port()}\n"
+        f"{sc.REMOTE} smtp:[127.0.0.1]:{remote}\nclosed.test smtp:[{CLOSED}]:{free_port()}\n"
         "nosuch.test smtp:nosuch.test\n",
         encoding="utf-8",
     )
@@ -209,7 +213,7 @@ action "inbox" maildir "{root}/mail/%{{rcpt.user}}" virtual <vusers>
 action "full" mda "/bin/sh -c 'cat > /dev/null; echo Disk quota exceeded >&2; exit 73'" \
     virtual <vusers>
 action "remote" relay host smtp://127.0.0.1:{remote}
-action "closed" relay host smtp://127.0.0.1:{closed}
+action "closed" relay host smtp://{closed_host}:{closed}
 action "dns" relay
 match from any for rcpt-to "grace@{local}" action "full"
 match from any for domain "{local}" action "inbox"
@@ -257,8 +261,8 @@ def opensmtpd(cache: Path, folder: Path, delays: bool = False) -> tuple[str, dic
     with sc.remote_server() as (remote, _):
         settings = {
             "root": folder, "local": LOCAL, "port": port, "remote": remote,
-            "closed": free_port(), "remote_domain": sc.REMOTE,
-            "ttl": "1h" if delays else "3s", "warn": "1s" if delays else "1h",
+            "closed": free_port(), "closed_host": CLOSED, "remote_domain": sc.REMOTE,
+            "ttl": "1h" if delays else "20s", "warn": "1s" if delays else "1h",
         }  # fmt: skip
         conf = folder / "smtpd.conf"
         conf.write_text(OPENSMTPD_CONF.format(**settings), encoding="utf-8")
@@ -355,11 +359,13 @@ disabled:
   domains = {local}
   local_parts = olduser
   data = :fail: This account has been disabled or discontinued
+  allow_fail
 moved:
   driver = redirect
   domains = {local}
   local_parts = moved
   data = :fail: 551 User not local; the address is now someone@elsewhere.test
+  allow_fail
 full:
   driver = accept
   domains = {local}
@@ -380,12 +386,14 @@ closed:
   driver = manualroute
   domains = closed.test
   transport = remote_smtp
-  route_list = * 127.0.0.1::{closed}
+  route_list = * {closed_host}::{closed}
   self = send
-dns:
-  driver = dnslookup
-  domains = ! +local_domains
+nosuch:
+  driver = manualroute
+  domains = nosuch.test
   transport = remote_smtp
+  route_list = * nosuch.test byname
+  host_find_failed = fail
 begin transports
 remote_smtp:
   driver = smtp
@@ -442,7 +450,7 @@ def exim(cache: Path, folder: Path, delays: bool = False) -> tuple[str, dict[str
     with sc.remote_server() as (remote, _):
         settings = {
             "root": folder, "local": LOCAL, "port": port, "remote": remote,
-            "closed": free_port(), "remote_domain": sc.REMOTE,
+            "closed": free_port(), "closed_host": CLOSED, "remote_domain": sc.REMOTE,
             "retry": "1d" if delays else "2s", "warning": "2s" if delays else "0s",
         }  # fmt: skip
         conf = folder / "exim.conf"

@@ -24,11 +24,11 @@ from pathlib import Path
 
 OVERLAID = ("usr", "etc", "var")
 # Inside the sandbox names resolve from /etc/hosts alone and no name server is asked: a domain
-# that is not there does not exist, at once.
+# that is not there does not exist, at once ("lookup file" says so to OpenSMTPD's resolver).
 HERMETIC = """\
 rm -f /etc/nsswitch.conf /etc/resolv.conf
 printf 'passwd: files\\ngroup: files\\nshadow: files\\nhosts: files\\n' > /etc/nsswitch.conf
-echo 'nameserver 127.0.0.1' > /etc/resolv.conf
+printf 'nameserver 127.0.0.1\\noptions timeout:1 attempts:1\\nlookup file\\n' > /etc/resolv.conf
 """
 
 
