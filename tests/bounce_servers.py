@@ -465,6 +465,145 @@ def exim(cache: Path, folder: Path, delays: bool = False) -> tuple[str, dict[str
     return _exim_version(), _named(found, scenarios)
 
 
+# -- Sendmail ---------------------------------------------------------------------------------
+
+SENDMAIL_MC = """\
+divert(-1)
+include(`/usr/share/sendmail/cf/m4/cf.m4')
+divert(0)dnl
+VERSIONID(`digest corpus')dnl
+OSTYPE(`debian')dnl
+define(`LOCAL_MAILER_PATH', `/usr/libexec/sendmail/mail.local')dnl
+define(`LOCAL_MAILER_ARGS', `mail.local -f $g -d $u')dnl
+define(`confDOMAIN_NAME', `mx.sendmail.test')dnl
+define(`confDONT_PROBE_INTERFACES', `True')dnl
+define(`confSERVICE_SWITCH_FILE', `/etc/mail/service.switch-nodns')dnl
+define(`confTO_CONNECT', `3s')dnl
+define(`confTO_QUEUEWARN', `{warn}')dnl
+define(`confTO_QUEUERETURN', `{giveup}')dnl
+define(`confMIN_QUEUE_AGE', `0')dnl
+define(`ALIAS_FILE', `/etc/mail/aliases')dnl
+define(`RELAY_MAILER_ARGS', `TCP $h {remote}')dnl
+define(`ESMTP_MAILER_ARGS', `TCP $h {closed}')dnl
+FEATURE(`nocanonify')dnl
+FEATURE(`mailertable', `hash -o /etc/mail/mailertable')dnl
+FEATURE(`virtusertable', `hash -o /etc/mail/virtusertable')dnl
+LOCAL_DOMAIN(`{local} digest.test')dnl
+MAILER(`local')dnl
+MAILER(`smtp')dnl
+"""
+
+SENDMAIL_START = """\
+echo 'smmta:x:3920:3920::/var/lib/sendmail:/usr/sbin/nologin' >> /etc/passwd
+echo 'smmsp:x:3921:3921::/var/lib/sendmail:/usr/sbin/nologin' >> /etc/passwd
+for user in ada:3930 grace:3931 bounces:3932; do
+    echo "${{user%%:*}}:x:${{user#*:}}:${{user#*:}}::/nonexistent:/usr/sbin/nologin" >> /etc/passwd
+    echo "${{user%%:*}}:x:${{user#*:}}:" >> /etc/group
+done
+printf 'smmta:x:3920:\\nsmmsp:x:3921:\\n' >> /etc/group
+echo "127.0.0.1 mx.sendmail.test $(hostname)" >> /etc/hosts
+mkdir -p /var/spool/mqueue /var/spool/mqueue-client /var/lib/sendmail/host_status
+mkdir -p /var/mail /run/sendmail/mta
+chmod 0700 /var/spool/mqueue
+chmod 1777 /var/mail
+m4 {root}/sendmail.mc > /etc/mail/sendmail.cf
+cp {root}/mailertable {root}/virtusertable {root}/aliases /etc/mail/
+makemap hash /etc/mail/mailertable < /etc/mail/mailertable
+makemap hash /etc/mail/virtusertable < /etc/mail/virtusertable
+/usr/libexec/sendmail/sendmail -Am -C /etc/mail/sendmail.cf -bi
+for message in {root}/outgoing/*.eml; do
+    /usr/libexec/sendmail/sendmail -Am -C /etc/mail/sendmail.cf -odq -oem -f {sender} \\
+        $(cat "${{message%.eml}}.opts") < "$message" || true
+done
+/usr/libexec/sendmail/sendmail -Am -C /etc/mail/sendmail.cf -q1s
+"""
+
+
+SENDMAIL_PACKAGES = ("sendmail-bin", "sendmail-base", "sendmail-cf", "m4", "liblockfile1")
+
+
+def sendmail_scenarios() -> list[Scenario]:
+    local = [
+        Scenario("local-unknown-user", (f"nobody-here@{LOCAL}",)),
+        Scenario("local-disabled", (f"olduser@{LOCAL}",)),
+        Scenario("local-moved", (f"moved@{LOCAL}",)),
+        Scenario("local-mailbox-full", (f"grace@{LOCAL}",)),
+        Scenario("local-one-of-two", (f"ada@{LOCAL}", f"ghost@{LOCAL}")),
+        Scenario("domain-not-found", ("someone@nosuch.test",)),
+        Scenario("domain-refuses-connections", ("someone@closed.test",)),
+        Scenario("delivered-with-receipt", (f"ada@{LOCAL}",), "SUCCESS,FAILURE"),
+    ]
+    return local + remote_scenarios()
+
+
+def sendmail(cache: Path, folder: Path, delays: bool = False) -> tuple[str, dict[str, bytes]]:
+    """Sendmail's reports: the messages are handed to it on the command line (queued, then
+    delivered by its queue runner), so that a local user it does not know is reported by
+    mail rather than refused while the sender is connected."""
+    packages = tuple(mtasandbox.fetch(name, cache) for name in SENDMAIL_PACKAGES)
+    scenarios = sendmail_scenarios()
+    if delays:
+        scenarios = [Scenario("delayed-remote-greylist", (f"plain-greylist@{sc.REMOTE}",)),
+                     Scenario("delayed-refused-connection", ("someone@closed.test",))]  # fmt: skip
+    outgoing = folder / "outgoing"
+    outgoing.mkdir(parents=True, exist_ok=True)
+    for scenario in scenarios:
+        letter = sc.message(scenario.name, list(scenario.recipients))
+        (outgoing / f"{scenario.name}.eml").write_bytes(letter.as_bytes())
+        notify = ["-N", scenario.notify.lower()] if scenario.notify else []
+        (outgoing / f"{scenario.name}.opts").write_text(" ".join([*notify, *scenario.recipients]))
+    with sc.remote_server() as (remote, _):
+        settings = {
+            "remote": remote, "closed": free_port(), "local": LOCAL,
+            "warn": "1s" if delays else "1d", "giveup": "1d" if delays else "4s",
+        }  # fmt: skip
+        (folder / "sendmail.mc").write_text(SENDMAIL_MC.format(**settings), encoding="utf-8")
+        _sendmail_tables(folder)
+        script = SENDMAIL_START.format(root=folder, sender=sc.SENDER)
+        with mtasandbox.sandbox(folder, packages, script) as box:
+            mbox = box.written / "var" / "mail" / "bounces"
+            wait_until(lambda: _mbox_count(mbox) >= len(scenarios))
+            reports = _mbox_messages(mbox)
+    return packages[0].version, _named(reports, scenarios)
+
+
+def _sendmail_tables(folder: Path) -> None:
+    """Where remote.test and closed.test are, two local addresses that fail with the
+    server's own error mailer, and a full mailbox (a program that says so)."""
+    tables = {
+        "mailertable": f"{sc.REMOTE} relay:[127.0.0.1]\nclosed.test esmtp:[{CLOSED}]\n",
+        "virtusertable": f"olduser@{LOCAL} error:5.2.1:550 This account has been disabled\n"
+        f"moved@{LOCAL} error:5.1.6:551 User not local; please try someone@elsewhere.test\n",
+        "aliases": "postmaster: root\nMAILER-DAEMON: root\n"
+        'grace: "|/bin/sh -c \\"echo Mailbox full: quota exceeded >&2; exit 73\\""\n',
+    }
+    for name, text in tables.items():
+        (folder / name).write_text(text, encoding="utf-8")
+
+
+def _mbox_count(path: Path) -> int:
+    return len(_mbox_messages(path, write=False)) if path.exists() else 0
+
+
+def _mbox_messages(path: Path, write: bool = True) -> list[Path]:
+    """The messages of an mbox, each written to a file beside it (for _named)."""
+    import mailbox
+
+    if not path.exists():
+        return []
+    box = mailbox.mbox(path, create=False)
+    found = []
+    try:
+        for number, key in enumerate(box.keys()):
+            target = path.parent / f"{path.name}.{number:03}.eml"
+            if write:
+                target.write_bytes(box.get_bytes(key))
+            found.append(target)
+    finally:
+        box.close()
+    return found
+
+
 def _exim_version() -> str:
     done = subprocess.run(
         ["dpkg-query", "-W", "-f", "${Version}", "exim4-daemon-light"],
@@ -478,4 +617,5 @@ SERVERS: dict[str, Callable[[Path, Path, bool], tuple[str, dict[str, bytes]]]] =
     "opensmtpd": opensmtpd,
     "dma": dma,
     "exim": exim,
+    "sendmail": sendmail,
 }
