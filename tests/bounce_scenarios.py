@@ -153,7 +153,7 @@ class Refuser:
     """aiosmtpd handler: refuses by the table; accepts every other recipient."""
 
     accepted: list[str] = field(default_factory=list)
-    received: list[bytes] = field(default_factory=list)  # what it accepted, for reports
+    received: list[bytes] = field(default_factory=list)  # reports it accepted for SENDER
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(
@@ -172,7 +172,8 @@ class Refuser:
                 return refusal.reply
         with self.lock:
             self.accepted.extend(envelope.rcpt_tos)
-            self.received.append(envelope.original_content)
+            if SENDER in envelope.rcpt_tos:
+                self.received.append(envelope.original_content)
         return "250 2.0.0 OK queued"
 
 

@@ -46,23 +46,38 @@ def remote_scenarios() -> list[Scenario]:
 
 def _named(reports: list[Path], scenarios: list[Scenario]) -> dict[str, bytes]:
     """Each report under the name of the scenario whose message it is about (its Subject tag
-    or Message-ID, else a recipient it names); a second report of one scenario gets .2."""
-    named: dict[str, bytes] = {}
-    for path in sorted(reports, key=lambda p: p.stat().st_mtime_ns):
+    or Message-ID, else a recipient it names). A server that writes one report per recipient
+    names the first recipient in the first; each other one is named after the recipient it
+    names first, "<scenario>.<local part>", so a name means the same report on every run."""
+    by_name = {s.name: s for s in scenarios}
+    found: dict[str, list[bytes]] = {}
+    for path in reports:
         data = path.read_bytes()
         text = data.decode("latin-1")
-        found = re.search(r"<([\w-]+)\.corpus@digest\.test>|papers \[([\w-]+)\]", text)
-        name = (found.group(1) or found.group(2)) if found else ""
+        tag = re.search(r"<([\w-]+)\.corpus@digest\.test>|papers \[([\w-]+)\]", text)
+        name = (tag.group(1) or tag.group(2)) if tag else ""
         if not name:
             name = next(
                 (s.name for s in scenarios if any(r in text for r in s.recipients)), "unknown"
             )
-        key, number = name, 1
-        while key in named:
-            number += 1
-            key = f"{name}.{number}"
-        named[key] = data
+        found.setdefault(name, []).append(data)
+    named: dict[str, bytes] = {}
+    for name, datas in found.items():
+        recipients = by_name[name].recipients if name in by_name else ()
+        for data in datas:
+            about = _first_named(data.decode("latin-1"), recipients)
+            first = len(datas) == 1 or about in ("", *recipients[:1])
+            key = name if first else f"{name}.{about.split('@')[0]}"
+            named[key if key not in named else f"{key}.{len(named)}"] = data
     return named
+
+
+def _first_named(text: str, recipients: tuple[str, ...]) -> str:
+    """Which of the recipients the report's own words name first (before the copy of the
+    message, whose To: names them all)."""
+    own = text.split("Subject: Your daily papers", 1)[0]
+    places = {r: own.find(r) for r in recipients if own.find(r) >= 0}
+    return min(places, key=lambda r: places[r]) if places else ""
 
 
 # -- Postfix ----------------------------------------------------------------------------------
@@ -283,7 +298,7 @@ printf 'SMARTHOST 127.0.0.1\\nPORT {remote}\\nMAILNAME mx.dma.test\\n' > /etc/dm
 echo mx.dma.test > /etc/mailname
 : > /etc/aliases
 for message in {root}/outgoing/*.eml; do
-    dma -f {sender} $(cat "${{message%.eml}}.rcpt") < "$message" || true
+    dma -f {sender} $(cat "${{message%.eml}}.opts") < "$message" || true
 done
 """
 
@@ -305,12 +320,7 @@ def dma(cache: Path, folder: Path, delays: bool = False) -> tuple[str, dict[str,
     is reported to the sender through that same smarthost, where the report is collected."""
     package = mtasandbox.fetch("dma", cache)
     scenarios = dma_scenarios()
-    outgoing = folder / "outgoing"
-    outgoing.mkdir(parents=True, exist_ok=True)
-    for scenario in scenarios:
-        letter = sc.message(scenario.name, list(scenario.recipients))
-        (outgoing / f"{scenario.name}.eml").write_bytes(letter.as_bytes())
-        (outgoing / f"{scenario.name}.rcpt").write_text(" ".join(scenario.recipients))
+    _outgoing(folder, scenarios, lambda s: [])
     with sc.remote_server() as (remote, handler):
         script = DMA_START.format(root=folder, remote=remote, sender=sc.SENDER)
         with mtasandbox.sandbox(folder, (package,), script):
@@ -545,13 +555,7 @@ def sendmail(cache: Path, folder: Path, delays: bool = False) -> tuple[str, dict
     if delays:
         scenarios = [Scenario("delayed-remote-greylist", (f"plain-greylist@{sc.REMOTE}",)),
                      Scenario("delayed-refused-connection", ("someone@closed.test",))]  # fmt: skip
-    outgoing = folder / "outgoing"
-    outgoing.mkdir(parents=True, exist_ok=True)
-    for scenario in scenarios:
-        letter = sc.message(scenario.name, list(scenario.recipients))
-        (outgoing / f"{scenario.name}.eml").write_bytes(letter.as_bytes())
-        notify = ["-N", scenario.notify.lower()] if scenario.notify else []
-        (outgoing / f"{scenario.name}.opts").write_text(" ".join([*notify, *scenario.recipients]))
+    _outgoing(folder, scenarios, lambda s: ["-N", s.notify.lower()] if s.notify else [])
     with sc.remote_server() as (remote, _):
         settings = {
             "remote": remote, "closed": free_port(), "local": LOCAL,
@@ -604,6 +608,82 @@ def _mbox_messages(path: Path, write: bool = True) -> list[Path]:
     return found
 
 
+# -- Courier ----------------------------------------------------------------------------------
+
+COURIER_PACKAGES = ("courier-base", "courier-mta", "courier-authlib", "libcourier-unicode4",
+                    "libgamin0", "libpcre3", "libnet-cidr-perl")  # fmt: skip
+
+COURIER_START = """\
+echo 'courier:x:3940:3940::/var/lib/courier:/usr/sbin/nologin' >> /etc/passwd
+echo 'courier:x:3940:' >> /etc/group
+mkdir -p /run/courier /var/lib/courier/sts
+echo mx.courier.test > /etc/courier/me
+echo courier.test > /etc/courier/defaultdomain
+cp {root}/esmtproutes {root}/queuetime {root}/warntime {root}/retryalpha {root}/retrybeta \\
+    {root}/retrygamma /etc/courier/
+sed -i 's/^ESMTP_USE_STARTTLS=1/ESMTP_USE_STARTTLS=0/' /etc/courier/courierd
+chown -R courier:courier /var/lib/courier /etc/courier /run/courier
+testmxlookup --sts-cache-disable
+courier start
+for message in {root}/outgoing/*.eml; do
+    sendmail -f {sender} $(cat "${{message%.eml}}.opts") < "$message" || true
+done
+"""
+
+
+def courier_scenarios() -> list[Scenario]:
+    other = [
+        Scenario("domain-refuses-connections", ("someone@closed.test",)),
+        Scenario("relayed-with-receipt", (f"someone@{sc.REMOTE}",), "SUCCESS,FAILURE"),
+    ]
+    return other + remote_scenarios()
+
+
+def courier(cache: Path, folder: Path, delays: bool = False) -> tuple[str, dict[str, bytes]]:
+    """Courier's reports. Its local delivery needs its authentication daemon, so the
+    scenarios are the remote ones; its reports go to digest.test through the remote server
+    (an esmtproutes entry), where they are collected. MTA-STS look-ups are turned off (they
+    ask a name server first)."""
+    packages = tuple(mtasandbox.fetch(name, cache) for name in COURIER_PACKAGES)
+    scenarios = courier_scenarios()
+    if delays:
+        scenarios = [Scenario("delayed-remote-greylist", (f"plain-greylist@{sc.REMOTE}",)),
+                     Scenario("delayed-refused-connection", ("someone@closed.test",))]  # fmt: skip
+    _outgoing(folder, scenarios, lambda s: ["-N", s.notify.lower()] if s.notify else [])
+    with sc.remote_server() as (remote, handler):
+        files = {
+            "esmtproutes": f"{sc.REMOTE}:[127.0.0.1],{remote}\ndigest.test:[127.0.0.1],{remote}\n"
+            f"closed.test:[{CLOSED}],{free_port()}\n",
+            "queuetime": "1d" if delays else "20s", "warntime": "2s" if delays else "1d",
+            "retryalpha": "2s", "retrybeta": "3", "retrygamma": "2s",
+        }  # fmt: skip
+        for name, text in files.items():
+            (folder / name).write_text(text + "\n", encoding="utf-8")
+        script = COURIER_START.format(root=folder, sender=sc.SENDER)
+        with mtasandbox.sandbox(folder, packages, script):
+            wait_until(lambda: len(handler.received) >= len(scenarios))
+            reports = folder / "reports"
+            reports.mkdir(exist_ok=True)
+            for number, data in enumerate(list(handler.received)):
+                (reports / f"{number:03}.eml").write_bytes(data)
+    version = next(p.version for p in packages if p.name == "courier-mta")
+    return version, _named(sorted(reports.glob("*.eml")), scenarios)
+
+
+def _outgoing(
+    folder: Path, scenarios: list[Scenario], options: Callable[[Scenario], list[str]]
+) -> None:
+    """Each scenario's message and its command-line arguments (options, then recipients),
+    for the servers that are handed their mail by a sendmail command."""
+    outgoing = folder / "outgoing"
+    outgoing.mkdir(parents=True, exist_ok=True)
+    for scenario in scenarios:
+        letter = sc.message(scenario.name, list(scenario.recipients))
+        (outgoing / f"{scenario.name}.eml").write_bytes(letter.as_bytes())
+        arguments = [*options(scenario), *scenario.recipients]
+        (outgoing / f"{scenario.name}.opts").write_text(" ".join(arguments), encoding="utf-8")
+
+
 def _exim_version() -> str:
     done = subprocess.run(
         ["dpkg-query", "-W", "-f", "${Version}", "exim4-daemon-light"],
@@ -618,4 +698,5 @@ SERVERS: dict[str, Callable[[Path, Path, bool], tuple[str, dict[str, bytes]]]] =
     "dma": dma,
     "exim": exim,
     "sendmail": sendmail,
+    "courier": courier,
 }
