@@ -15,9 +15,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
-from aiosmtpd.controller import Controller
-
-from digest.demo import free_port
+from .localnet import serving
 
 SENDER = "bounces@digest.test"
 REMOTE = "remote.test"
@@ -180,14 +178,9 @@ class Refuser:
 @contextmanager
 def remote_server() -> Iterator[tuple[int, Refuser]]:
     """The refusing "remote" server on 127.0.0.1; yields its port and handler."""
-    port = free_port()
     handler = Refuser()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with serving(handler) as port:
         yield port, handler
-    finally:
-        controller.stop()
 
 
 def message(name: str, recipients: list[str]) -> EmailMessage:

@@ -17,6 +17,7 @@ from digest.demo import free_port
 
 from . import bounce_scenarios as sc
 from . import mtasandbox
+from .localnet import wait_for_port
 
 LOCAL = "example.org"
 # Where nothing listens: a loopback address of its own, so that a server that stops trying a
@@ -42,6 +43,65 @@ def remote_scenarios() -> list[Scenario]:
         )
     )
     return found
+
+
+# Failures a server meets on its own side, by name (each server takes those it can stage).
+LOCAL_SCENARIOS = (
+    Scenario("local-unknown-user", (f"nobody-here@{LOCAL}",)),
+    Scenario("local-disabled", (f"olduser@{LOCAL}",)),
+    Scenario("local-moved", (f"moved@{LOCAL}",)),
+    Scenario("local-mailbox-full", (f"grace@{LOCAL}",)),
+    Scenario("local-one-of-two", (f"ada@{LOCAL}", f"ghost@{LOCAL}")),
+    Scenario("domain-not-found", ("someone@nosuch.test",)),
+    Scenario("domain-refuses-connections", ("someone@closed.test",)),
+    Scenario("delivered-with-receipt", (f"ada@{LOCAL}",), "SUCCESS,FAILURE"),
+    Scenario("relayed-with-receipt", (f"someone@{sc.REMOTE}",), "SUCCESS,FAILURE"),
+)
+# What a server is asked in its second run, which waits for the warnings of mail it retries.
+DELAYED_SCENARIOS = [
+    Scenario("delayed-remote-greylist", (f"plain-greylist@{sc.REMOTE}",)),
+    Scenario("delayed-refused-connection", ("someone@closed.test",)),
+]
+
+
+def scenarios_of(*local: str) -> list[Scenario]:
+    """The named local scenarios and every remote one."""
+    return [s for s in LOCAL_SCENARIOS if s.name in local] + remote_scenarios()
+
+
+def _places(folder: Path, port: int, remote: int) -> dict[str, object]:
+    """What every server's configuration names: its folder and port, the local domain, the
+    remote server and the address where nothing listens."""
+    return {
+        "root": folder, "local": LOCAL, "port": port, "remote": remote,
+        "closed": free_port(), "closed_host": CLOSED, "remote_domain": sc.REMOTE,
+    }  # fmt: skip
+
+
+def _config(path: Path, text: str) -> Path:
+    """A server's configuration file, readable by the user it runs as."""
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o644)
+    return path
+
+
+def _fed(box: mtasandbox.Sandbox, port: int, scenarios: list[Scenario], box_in: Path) -> list[Path]:
+    """Hand the scenarios' messages to the server over SMTP; its reports once all came (or
+    whatever came in time) from the Maildir folder `box_in`."""
+    wait_for_port(port, "the mail server")
+    for scenario in scenarios:
+        sc.send(port, scenario.name, list(scenario.recipients), scenario.notify)
+    return box.wait_for_files(box_in, len(scenarios))
+
+
+def _collected(handler: sc.Refuser, count: int, folder: Path) -> list[Path]:
+    """The reports the remote server accepted for the sender (once `count` came, or whatever
+    came in time), each written to a file of `folder`."""
+    wait_until(lambda: len(handler.received) >= count)
+    folder.mkdir(exist_ok=True)
+    for number, data in enumerate(list(handler.received)):
+        (folder / f"{number:03}.eml").write_bytes(data)
+    return sorted(folder.glob("*.eml"))
 
 
 def _named(reports: list[Path], scenarios: list[Scenario]) -> dict[str, bytes]:
@@ -147,15 +207,14 @@ postlog unix-dgram n - n - 1 postlogd
 
 
 def postfix_scenarios() -> list[Scenario]:
-    local = [
-        Scenario("local-unknown-user", (f"nobody-here@{LOCAL}",)),
-        Scenario("local-mailbox-full", (f"grace@{LOCAL}",)),
-        Scenario("local-one-of-two", (f"ada@{LOCAL}", f"ghost@{LOCAL}")),
-        Scenario("domain-not-found", ("someone@nosuch.test",)),
-        Scenario("domain-refuses-connections", ("someone@closed.test",)),
-        Scenario("delivered-with-receipt", (f"ada@{LOCAL}",), "SUCCESS,FAILURE"),
-    ]
-    return local + remote_scenarios()
+    return scenarios_of(
+        "local-unknown-user",
+        "local-mailbox-full",
+        "local-one-of-two",
+        "domain-not-found",
+        "domain-refuses-connections",
+        "delivered-with-receipt",
+    )
 
 
 def _postfix_files(root: Path, port: int, remote: int) -> None:
@@ -195,10 +254,7 @@ def postfix(cache: Path, folder: Path, delays: bool = False) -> tuple[str, dict[
     warnings it sends while still retrying). Returns the package version and the reports."""
     package = mtasandbox.fetch("postfix", cache)
     port = free_port()
-    scenarios = postfix_scenarios()
-    if delays:
-        scenarios = [Scenario("delayed-remote-greylist", (f"plain-greylist@{sc.REMOTE}",)),
-                     Scenario("delayed-refused-connection", ("someone@closed.test",))]  # fmt: skip
+    scenarios = DELAYED_SCENARIOS if delays else postfix_scenarios()
     with sc.remote_server() as (remote, _):
         _postfix_files(folder, port, remote)
         settings = {
@@ -209,11 +265,7 @@ def postfix(cache: Path, folder: Path, delays: bool = False) -> tuple[str, dict[
         (folder / "master.cf").write_text(POSTFIX_MASTER.format(port=port), encoding="utf-8")
         script = POSTFIX_START.format(root=folder)
         with mtasandbox.sandbox(folder, (package,), script) as box:
-            mtasandbox.wait_for_port(port)
-            for scenario in scenarios:
-                sc.send(port, scenario.name, list(scenario.recipients), scenario.notify)
-            expected = len(scenarios)
-            found = box.wait_for_files(folder / "mail" / "bounces" / "new", expected)
+            found = _fed(box, port, scenarios, folder / "mail" / "bounces" / "new")
     return package.version, _named(found, scenarios)
 
 
@@ -249,13 +301,12 @@ smtpd -d -f {root}/smtpd.conf > {root}/opensmtpd.log 2>&1 &
 
 
 def opensmtpd_scenarios() -> list[Scenario]:
-    local = [
-        Scenario("local-mailbox-full", (f"grace@{LOCAL}",)),
-        Scenario("domain-not-found", ("someone@nosuch.test",)),
-        Scenario("domain-refuses-connections", ("someone@closed.test",)),
-        Scenario("delivered-with-receipt", (f"ada@{LOCAL}",), "SUCCESS,FAILURE"),
-    ]
-    return local + remote_scenarios()
+    return scenarios_of(
+        "local-mailbox-full",
+        "domain-not-found",
+        "domain-refuses-connections",
+        "delivered-with-receipt",
+    )
 
 
 def opensmtpd(cache: Path, folder: Path, delays: bool = False) -> tuple[str, dict[str, bytes]]:
@@ -263,10 +314,7 @@ def opensmtpd(cache: Path, folder: Path, delays: bool = False) -> tuple[str, dic
     while the sender is still connected, so writes no report about one."""
     package = mtasandbox.fetch("opensmtpd", cache)
     port = free_port()
-    scenarios = opensmtpd_scenarios()
-    if delays:
-        scenarios = [Scenario("delayed-remote-greylist", (f"plain-greylist@{sc.REMOTE}",)),
-                     Scenario("delayed-refused-connection", ("someone@closed.test",))]  # fmt: skip
+    scenarios = DELAYED_SCENARIOS if delays else opensmtpd_scenarios()
     mail = folder / "mail"
     mail.mkdir(parents=True, exist_ok=True)
     _own(mail, 3901)
@@ -275,18 +323,12 @@ def opensmtpd(cache: Path, folder: Path, delays: bool = False) -> tuple[str, dic
     )
     with sc.remote_server() as (remote, _):
         settings = {
-            "root": folder, "local": LOCAL, "port": port, "remote": remote,
-            "closed": free_port(), "closed_host": CLOSED, "remote_domain": sc.REMOTE,
+            **_places(folder, port, remote),
             "ttl": "1h" if delays else "20s", "warn": "1s" if delays else "1h",
         }  # fmt: skip
-        conf = folder / "smtpd.conf"
-        conf.write_text(OPENSMTPD_CONF.format(**settings), encoding="utf-8")
-        conf.chmod(0o644)
+        _config(folder / "smtpd.conf", OPENSMTPD_CONF.format(**settings))
         with mtasandbox.sandbox(folder, (package,), OPENSMTPD_START.format(root=folder)) as box:
-            mtasandbox.wait_for_port(port)
-            for scenario in scenarios:
-                sc.send(port, scenario.name, list(scenario.recipients), scenario.notify)
-            found = box.wait_for_files(mail / "bounces" / "new", len(scenarios))
+            found = _fed(box, port, scenarios, mail / "bounces" / "new")
     return package.version, _named(found, scenarios)
 
 
@@ -324,12 +366,8 @@ def dma(cache: Path, folder: Path, delays: bool = False) -> tuple[str, dict[str,
     with sc.remote_server() as (remote, handler):
         script = DMA_START.format(root=folder, remote=remote, sender=sc.SENDER)
         with mtasandbox.sandbox(folder, (package,), script):
-            reports = folder / "reports"
-            reports.mkdir(exist_ok=True)
-            wait_until(lambda: len(handler.received) >= len(scenarios))
-            for number, data in enumerate(list(handler.received)):
-                (reports / f"{number:03}.eml").write_bytes(data)
-    return package.version, _named(sorted(reports.glob("*.eml")), scenarios)
+            reports = _collected(handler, len(scenarios), folder / "reports")
+    return package.version, _named(reports, scenarios)
 
 
 def wait_until(done: Callable[[], bool], seconds: float = 90.0) -> None:
@@ -431,17 +469,7 @@ begin retry
 
 
 def exim_scenarios() -> list[Scenario]:
-    local = [
-        Scenario("local-unknown-user", (f"nobody-here@{LOCAL}",)),
-        Scenario("local-disabled", (f"olduser@{LOCAL}",)),
-        Scenario("local-moved", (f"moved@{LOCAL}",)),
-        Scenario("local-mailbox-full", (f"grace@{LOCAL}",)),
-        Scenario("local-one-of-two", (f"ada@{LOCAL}", f"ghost@{LOCAL}")),
-        Scenario("domain-not-found", ("someone@nosuch.test",)),
-        Scenario("domain-refuses-connections", ("someone@closed.test",)),
-        Scenario("delivered-with-receipt", (f"ada@{LOCAL}",), "SUCCESS,FAILURE"),
-    ]
-    return local + remote_scenarios()
+    return scenarios_of(*(s.name for s in LOCAL_SCENARIOS if s.name != "relayed-with-receipt"))
 
 
 def exim(cache: Path, folder: Path, delays: bool = False) -> tuple[str, dict[str, bytes]]:
@@ -453,25 +481,16 @@ def exim(cache: Path, folder: Path, delays: bool = False) -> tuple[str, dict[str
         (folder / name).mkdir(parents=True, exist_ok=True)
         os.chown(folder / name, exim_user.pw_uid, exim_user.pw_gid)
     port = free_port()
-    scenarios = exim_scenarios()
-    if delays:
-        scenarios = [Scenario("delayed-remote-greylist", (f"plain-greylist@{sc.REMOTE}",)),
-                     Scenario("delayed-refused-connection", ("someone@closed.test",))]  # fmt: skip
+    scenarios = DELAYED_SCENARIOS if delays else exim_scenarios()
     with sc.remote_server() as (remote, _):
         settings = {
-            "root": folder, "local": LOCAL, "port": port, "remote": remote,
-            "closed": free_port(), "closed_host": CLOSED, "remote_domain": sc.REMOTE,
+            **_places(folder, port, remote),
             "retry": "1d" if delays else "2s", "warning": "2s" if delays else "0s",
         }  # fmt: skip
-        conf = folder / "exim.conf"
-        conf.write_text(EXIM_CONF.format(**settings), encoding="utf-8")
-        conf.chmod(0o644)
+        conf = _config(folder / "exim.conf", EXIM_CONF.format(**settings))
         script = f"exim4 -C {conf} -bd -q1s -oX {port} -oP {folder}/exim.pid"
         with mtasandbox.sandbox(folder, (), script) as box:
-            mtasandbox.wait_for_port(port)
-            for scenario in scenarios:
-                sc.send(port, scenario.name, list(scenario.recipients), scenario.notify)
-            found = box.wait_for_files(folder / "Bounces" / "new", len(scenarios))
+            found = _fed(box, port, scenarios, folder / "Bounces" / "new")
     return _exim_version(), _named(found, scenarios)
 
 
@@ -533,17 +552,7 @@ SENDMAIL_PACKAGES = ("sendmail-bin", "sendmail-base", "sendmail-cf", "m4", "libl
 
 
 def sendmail_scenarios() -> list[Scenario]:
-    local = [
-        Scenario("local-unknown-user", (f"nobody-here@{LOCAL}",)),
-        Scenario("local-disabled", (f"olduser@{LOCAL}",)),
-        Scenario("local-moved", (f"moved@{LOCAL}",)),
-        Scenario("local-mailbox-full", (f"grace@{LOCAL}",)),
-        Scenario("local-one-of-two", (f"ada@{LOCAL}", f"ghost@{LOCAL}")),
-        Scenario("domain-not-found", ("someone@nosuch.test",)),
-        Scenario("domain-refuses-connections", ("someone@closed.test",)),
-        Scenario("delivered-with-receipt", (f"ada@{LOCAL}",), "SUCCESS,FAILURE"),
-    ]
-    return local + remote_scenarios()
+    return exim_scenarios()
 
 
 def sendmail(cache: Path, folder: Path, delays: bool = False) -> tuple[str, dict[str, bytes]]:
@@ -551,11 +560,8 @@ def sendmail(cache: Path, folder: Path, delays: bool = False) -> tuple[str, dict
     delivered by its queue runner), so that a local user it does not know is reported by
     mail rather than refused while the sender is connected."""
     packages = tuple(mtasandbox.fetch(name, cache) for name in SENDMAIL_PACKAGES)
-    scenarios = sendmail_scenarios()
-    if delays:
-        scenarios = [Scenario("delayed-remote-greylist", (f"plain-greylist@{sc.REMOTE}",)),
-                     Scenario("delayed-refused-connection", ("someone@closed.test",))]  # fmt: skip
-    _outgoing(folder, scenarios, lambda s: ["-N", s.notify.lower()] if s.notify else [])
+    scenarios = DELAYED_SCENARIOS if delays else sendmail_scenarios()
+    _outgoing(folder, scenarios, _notify)
     with sc.remote_server() as (remote, _):
         settings = {
             "remote": remote, "closed": free_port(), "local": LOCAL,
@@ -632,11 +638,10 @@ done
 
 
 def courier_scenarios() -> list[Scenario]:
-    other = [
-        Scenario("domain-refuses-connections", ("someone@closed.test",)),
-        Scenario("relayed-with-receipt", (f"someone@{sc.REMOTE}",), "SUCCESS,FAILURE"),
-    ]
-    return other + remote_scenarios()
+    return scenarios_of(
+        "domain-refuses-connections",
+        "relayed-with-receipt",
+    )
 
 
 def courier(cache: Path, folder: Path, delays: bool = False) -> tuple[str, dict[str, bytes]]:
@@ -645,11 +650,8 @@ def courier(cache: Path, folder: Path, delays: bool = False) -> tuple[str, dict[
     (an esmtproutes entry), where they are collected. MTA-STS look-ups are turned off (they
     ask a name server first)."""
     packages = tuple(mtasandbox.fetch(name, cache) for name in COURIER_PACKAGES)
-    scenarios = courier_scenarios()
-    if delays:
-        scenarios = [Scenario("delayed-remote-greylist", (f"plain-greylist@{sc.REMOTE}",)),
-                     Scenario("delayed-refused-connection", ("someone@closed.test",))]  # fmt: skip
-    _outgoing(folder, scenarios, lambda s: ["-N", s.notify.lower()] if s.notify else [])
+    scenarios = DELAYED_SCENARIOS if delays else courier_scenarios()
+    _outgoing(folder, scenarios, _notify)
     with sc.remote_server() as (remote, handler):
         files = {
             "esmtproutes": f"{sc.REMOTE}:[127.0.0.1],{remote}\ndigest.test:[127.0.0.1],{remote}\n"
@@ -661,13 +663,14 @@ def courier(cache: Path, folder: Path, delays: bool = False) -> tuple[str, dict[
             (folder / name).write_text(text + "\n", encoding="utf-8")
         script = COURIER_START.format(root=folder, sender=sc.SENDER)
         with mtasandbox.sandbox(folder, packages, script):
-            wait_until(lambda: len(handler.received) >= len(scenarios))
-            reports = folder / "reports"
-            reports.mkdir(exist_ok=True)
-            for number, data in enumerate(list(handler.received)):
-                (reports / f"{number:03}.eml").write_bytes(data)
+            reports = _collected(handler, len(scenarios), folder / "reports")
     version = next(p.version for p in packages if p.name == "courier-mta")
-    return version, _named(sorted(reports.glob("*.eml")), scenarios)
+    return version, _named(reports, scenarios)
+
+
+def _notify(scenario: Scenario) -> list[str]:
+    """The sendmail commands' option asking for delivery status notifications."""
+    return ["-N", scenario.notify.lower()] if scenario.notify else []
 
 
 def _outgoing(

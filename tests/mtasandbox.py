@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -51,14 +50,20 @@ def fetch(name: str, cache: Path) -> Package:
     """Debian's package `name`, downloaded once into `cache` and unpacked there."""
     cache.mkdir(parents=True, exist_ok=True)
     archives = sorted(cache.glob(f"{name}_*.deb"))
-    if not archives:
+    for attempt in ("download", "update first") if not archives else ():
+        if attempt == "update first":  # a machine whose package lists are old or missing
+            subprocess.run(
+                ["apt-get", "update", "-qq"], capture_output=True, check=False, timeout=600
+            )
         done = subprocess.run(
             ["apt-get", "download", "-qq", name],
             cwd=cache, capture_output=True, text=True, check=False, timeout=300,
         )  # fmt: skip
         archives = sorted(cache.glob(f"{name}_*.deb"))
-        if done.returncode != 0 or not archives:
-            raise RuntimeError(f"apt-get download {name}: {done.stderr.strip()[-300:]}")
+        if archives:
+            break
+    if not archives:
+        raise RuntimeError(f"apt-get download {name}: {done.stderr.strip()[-300:]}")
     archive = archives[-1]
     root = cache / f"root-{archive.stem}"
     if not root.is_dir():
@@ -104,18 +109,6 @@ class Sandbox:
             found = sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []
             if len(found) >= count or time.monotonic() > deadline:
                 return found
-            time.sleep(0.1)
-
-
-def wait_for_port(port: int, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"nothing listened on 127.0.0.1:{port}") from None
             time.sleep(0.1)
 
 
