@@ -21,7 +21,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -31,6 +30,7 @@ from digest.store import Store
 from digest.store.postgres import close_pools
 
 from . import pgserver
+from .localnet import serving
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -214,13 +214,8 @@ class SmtpServer:
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpServer]:
     handler = RecordingHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with serving(handler) as port:
         yield SmtpServer("127.0.0.1", port, handler)
-    finally:
-        controller.stop()
 
 
 SUBSCRIBERS_TOML = """
@@ -493,13 +488,8 @@ class FaultyHandler:
 @pytest.fixture
 def faulty() -> Iterator[tuple[FaultyHandler, int]]:
     handler = FaultyHandler()
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with serving(handler) as port:
         yield handler, port
-    finally:
-        controller.stop()
 
 
 def reader_subscribers(count: int) -> str:

@@ -8,13 +8,13 @@ import datetime as dt
 import os
 import pwd
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from .localnet import wait_for_port
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 PASSWORD = "bounce-mailbox-password"
@@ -101,17 +101,6 @@ def _certificate(root: Path) -> None:
     )
 
 
-def _listening(port: int, deadline: float) -> None:
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"dovecot did not listen on {port}") from None
-            time.sleep(0.05)
-
-
 @contextmanager
 def running_dovecot(root: Path, imaps: int, pop3s: int) -> Iterator[DovecotServer]:
     """Dovecot on `root` and these ports, stopped afterwards."""
@@ -132,9 +121,8 @@ def running_dovecot(root: Path, imaps: int, pop3s: int) -> Iterator[DovecotServe
         stderr=subprocess.DEVNULL, timeout=30,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        _listening(imaps, deadline)
-        _listening(pop3s, deadline)
+        wait_for_port(imaps, "dovecot")
+        wait_for_port(pop3s, "dovecot")
         yield DovecotServer(imaps, pop3s, root / "mail" / "Maildir", root / "cert.pem")
     finally:
         subprocess.run(

@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from .localnet import wait_for_port
 
 EXIM = shutil.which("exim4") or "/usr/sbin/exim4"
 USER = "Debian-exim"
@@ -114,15 +115,7 @@ def running_exim(root: Path, port: int) -> Iterator[EximServer]:
         check=True, capture_output=True, timeout=30,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while True:  # ready when it answers on its port
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"exim did not listen on {port}") from None
-                time.sleep(0.05)
+        wait_for_port(port, "exim")  # ready when it answers on its port
         yield EximServer("127.0.0.1", port, root / "Bounces", root / "Inbox")
     finally:
         if pid_file.exists():
