@@ -1,0 +1,137 @@
+"""Shared pieces: BM25 as the judge computes it, the judge's F1 / nDCG, AUC, and the per-day
+evidence (BM25 and cosine, raw and standardised) every script reads."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from research import data
+from research.encoders import encode
+
+logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+
+@functools.cache
+def _stemmer():  # type: ignore[no-untyped-def]
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+class Bm25:
+    """bm25s over Snowball stems, English stop words out (judge.py's baseline settings)."""
+
+    def __init__(self, texts: Sequence[str]) -> None:
+        import bm25s
+
+        self.n = len(texts)
+        self.ret = bm25s.BM25()
+        tokens = bm25s.tokenize(list(texts), stopwords="en", stemmer=_stemmer(),
+                                show_progress=False)
+        self.ret.index(tokens, show_progress=False)
+
+    def scores(self, query: str) -> np.ndarray:
+        import bm25s
+
+        if not query.strip():
+            return np.zeros(self.n)
+        q = bm25s.tokenize([query], stopwords="en", stemmer=_stemmer(), show_progress=False)
+        vocab = {i: w for w, i in q.vocab.items()}
+        words = [vocab[i] for i in q.ids[0] if vocab[i] in self.ret.vocab_dict]
+        if not words:
+            return np.zeros(self.n)
+        return np.asarray(self.ret.get_scores(words), dtype=np.float64)
+
+
+def ndcg(gains_shown: Sequence[float], all_gains: Sequence[float], k: int = 10) -> float | None:
+    dcg = sum(g / math.log2(i + 2) for i, g in enumerate(gains_shown[:k]))
+    ideal = sorted(all_gains, reverse=True)
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal[:k]))
+    return dcg / idcg if idcg else None
+
+
+def f1(shown: Sequence[str], rel: set[str]) -> float:
+    """judge.py's F1: silence on a day with nothing relevant is perfect, padding then is 0."""
+    if not rel:
+        return 0.0 if shown else 1.0
+    if not shown:
+        return 0.0
+    hit = sum(1 for x in shown if x in rel)
+    if not hit:
+        return 0.0
+    p, r = hit / len(shown), hit / len(rel)
+    return 2 * p * r / (p + r)
+
+
+def auc(pos: Sequence[float], neg: Sequence[float]) -> float | None:
+    """P(score of a positive > score of a negative), ties count half."""
+    if not len(pos) or not len(neg):
+        return None
+    p = np.asarray(pos)[:, None]
+    n = np.asarray(neg)[None, :]
+    return float(((p > n).sum() + 0.5 * (p == n).sum()) / (p.size * n.size))
+
+
+def mean(v: Sequence[float | None]) -> float:
+    x = [a for a in v if a is not None and not (isinstance(a, float) and math.isnan(a))]
+    return float(np.mean(x)) if x else float("nan")
+
+
+@dataclass
+class DayEvidence:
+    """One panel day for one reader: the papers, grades, and each signal over the day and over
+    the background (the store)."""
+
+    day: str
+    ids: list[str]
+    grades: np.ndarray
+    bm25_day: np.ndarray  # judge's BM25: index of the day's papers only
+    bm25: np.ndarray  # BM25 with the store's statistics (background + day indexed)
+    bm25_bg: np.ndarray  # the same over the background papers
+    cos: np.ndarray  # max cosine over the reader's phrases (or liked papers)
+    cos_bg: np.ndarray
+
+
+def reader_query_vectors(model: str, reader: data.Reader, p: data.Panel) -> np.ndarray:
+    """The reader's vectors: one per phrase; a reader with no phrases, one per liked paper."""
+    if reader.interests:
+        return encode(model, list(reader.interests), "query")
+    liked = [p.docs[i].text for i in reader.liked if i in p.docs]
+    return encode(model, liked, "passage")
+
+
+@functools.cache
+def panel_evidence(panel_name: str, model: str) -> dict[str, list[DayEvidence]]:
+    """reader -> one DayEvidence per day."""
+    p = data.panel(panel_name)
+    bg_texts = [d.text for d in p.background]
+    bg_vecs = encode(model, bg_texts, "passage")
+    out: dict[str, list[DayEvidence]] = {r: [] for r in p.readers}
+    qv = {r: reader_query_vectors(model, rd, p) for r, rd in p.readers.items()}
+    for day, docs in p.days:
+        texts = [d.text for d in docs]
+        vecs = encode(model, texts, "passage")
+        day_index = Bm25(texts)
+        store_index = Bm25(bg_texts + texts)
+        nb = len(bg_texts)
+        for r, rd in p.readers.items():
+            query = " ".join(rd.interests)
+            both = store_index.scores(query)
+            q = qv[r]
+            out[r].append(DayEvidence(
+                day=day,
+                ids=[d.id for d in docs],
+                grades=np.array([p.grade(day, d.id, r) for d in docs]),
+                bm25_day=day_index.scores(query),
+                bm25=both[nb:],
+                bm25_bg=both[:nb],
+                cos=(vecs @ q.T).max(axis=1) if len(q) else np.zeros(len(docs)),
+                cos_bg=(bg_vecs @ q.T).max(axis=1) if len(q) else np.zeros(nb),
+            ))
+    return out
