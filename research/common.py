@@ -96,6 +96,11 @@ class DayEvidence:
     bm25_bg: np.ndarray  # the same over the background papers
     cos: np.ndarray  # max cosine over the reader's phrases (or liked papers)
     cos_bg: np.ndarray
+    # per phrase (papers x phrases): BM25 of each phrase alone (store statistics), cosine
+    bm25_ph: np.ndarray
+    bm25_ph_bg: np.ndarray
+    cos_ph: np.ndarray
+    cos_ph_bg: np.ndarray
 
 
 def reader_query_vectors(model: str, reader: data.Reader, p: data.Panel) -> np.ndarray:
@@ -124,6 +129,9 @@ def panel_evidence(panel_name: str, model: str) -> dict[str, list[DayEvidence]]:
             query = " ".join(rd.interests)
             both = store_index.scores(query)
             q = qv[r]
+            per = (np.stack([store_index.scores(ph) for ph in rd.interests], axis=1)
+                   if rd.interests else np.zeros((nb + len(texts), len(q))))
+            cos_ph, cos_ph_bg = vecs @ q.T, bg_vecs @ q.T
             out[r].append(DayEvidence(
                 day=day,
                 ids=[d.id for d in docs],
@@ -131,7 +139,11 @@ def panel_evidence(panel_name: str, model: str) -> dict[str, list[DayEvidence]]:
                 bm25_day=day_index.scores(query),
                 bm25=both[nb:],
                 bm25_bg=both[:nb],
-                cos=(vecs @ q.T).max(axis=1) if len(q) else np.zeros(len(docs)),
-                cos_bg=(bg_vecs @ q.T).max(axis=1) if len(q) else np.zeros(nb),
+                cos=cos_ph.max(axis=1) if len(q) else np.zeros(len(docs)),
+                cos_bg=cos_ph_bg.max(axis=1) if len(q) else np.zeros(nb),
+                bm25_ph=per[nb:],
+                bm25_ph_bg=per[:nb],
+                cos_ph=cos_ph,
+                cos_ph_bg=cos_ph_bg,
             ))
     return out

