@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,12 +26,22 @@ def _stemmer():  # type: ignore[no-untyped-def]
     return Stemmer.Stemmer("english")
 
 
+# Snowball leaves the plural of a vowel-less acronym alone ("LLMs" -> "llms", "LLM" -> "llm"):
+# with I31_FOLD=1 such plurals are made singular before BM25 sees them (an experiment).
+_ACRONYM_PLURAL = re.compile(r"\b([A-Z][A-Z0-9]*[A-Z0-9])s\b")
+
+
+def fold(text: str) -> str:
+    return _ACRONYM_PLURAL.sub(r"\1", text) if os.environ.get("I31_FOLD") == "1" else text
+
+
 class Bm25:
     """bm25s over Snowball stems, English stop words out (judge.py's baseline settings)."""
 
     def __init__(self, texts: Sequence[str]) -> None:
         import bm25s
 
+        texts = [fold(t) for t in texts]
         self.n = len(texts)
         self.ret = bm25s.BM25()
         tokens = bm25s.tokenize(list(texts), stopwords="en", stemmer=_stemmer(),
@@ -41,6 +53,7 @@ class Bm25:
 
         if not query.strip():
             return np.zeros(self.n)
+        query = fold(query)
         q = bm25s.tokenize([query], stopwords="en", stemmer=_stemmer(), show_progress=False)
         vocab = {i: w for w, i in q.vocab.items()}
         words = [vocab[i] for i in q.ids[0] if vocab[i] in self.ret.vocab_dict]
@@ -103,10 +116,24 @@ class DayEvidence:
     cos_ph_bg: np.ndarray
 
 
+def expanded(phrases: Sequence[str]) -> list[str]:
+    """With I31_EXPAND=1 (an experiment): each phrase and its variants through the store's
+    abbreviations (research.lexical.variants: "vision-language models" + "VLM")."""
+    if os.environ.get("I31_EXPAND") != "1":
+        return list(phrases)
+    from research.lexical import variants
+
+    out: list[str] = []
+    for ph in phrases:
+        longs, shorts = variants(ph)
+        out += [v for v in (*longs, *shorts) if v not in out]
+    return out
+
+
 def reader_query_vectors(model: str, reader: data.Reader, p: data.Panel) -> np.ndarray:
     """The reader's vectors: one per phrase; a reader with no phrases, one per liked paper."""
     if reader.interests:
-        return encode(model, list(reader.interests), "query")
+        return encode(model, expanded(reader.interests), "query")
     liked = [p.docs[i].text for i in reader.liked if i in p.docs]
     return encode(model, liked, "passage")
 
@@ -126,7 +153,8 @@ def panel_evidence(panel_name: str, model: str) -> dict[str, list[DayEvidence]]:
         store_index = Bm25(bg_texts + texts)
         nb = len(bg_texts)
         for r, rd in p.readers.items():
-            query = " ".join(rd.interests)
+            phrases = expanded(rd.interests)
+            query = " ".join(phrases)
             both = store_index.scores(query)
             q = qv[r]
             per = (np.stack([store_index.scores(ph) for ph in rd.interests], axis=1)

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from research import data
-from research.admission import Rule, judge_evidence, shown
+from research.admission import Rule, family, judge_evidence, shown, tune
 from research.common import Bm25, DayEvidence, auc, f1, mean, ndcg
 from research.encoders import encode
 
@@ -226,10 +226,10 @@ def main() -> None:
     ranking_figures(model)
     digest_today(model)
     rules = {}
-    for arg in sys.argv[2:]:  # "label=kind,w,b,bar"
-        label, spec = arg.split("=")
-        kind, w, b, bar = spec.split(",")
-        rules[label] = Rule(kind, float(w), float(b), float(bar))
+    for kind in sys.argv[2:] or ["store-z"]:
+        for panel in ("panel", "panel2"):
+            rule, _ = tune(panel, model, family(kind, True))
+            rules[f"{rule} (chosen on {panel})"] = rule
     print("## admission rules (constants chosen on a panel, never on these readers)")
     admission_figures(model, rules)
 
