@@ -1,4 +1,5 @@
-"""Shared pieces: BM25 as the judge computes it, the judge's F1 / nDCG, AUC, and the per-day
+"""Shared pieces: BM25 as the judge computes it, the judge's F1 / nDCG (digest.panel's), AUC,
+and the per-day
 evidence (BM25 and cosine, raw and standardised) every script reads."""
 
 from __future__ import annotations
@@ -60,26 +61,6 @@ class Bm25:
         if not words:
             return np.zeros(self.n)
         return np.asarray(self.ret.get_scores(words), dtype=np.float64)
-
-
-def ndcg(gains_shown: Sequence[float], all_gains: Sequence[float], k: int = 10) -> float | None:
-    dcg = sum(g / math.log2(i + 2) for i, g in enumerate(gains_shown[:k]))
-    ideal = sorted(all_gains, reverse=True)
-    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal[:k]))
-    return dcg / idcg if idcg else None
-
-
-def f1(shown: Sequence[str], rel: set[str]) -> float:
-    """judge.py's F1: silence on a day with nothing relevant is perfect, padding then is 0."""
-    if not rel:
-        return 0.0 if shown else 1.0
-    if not shown:
-        return 0.0
-    hit = sum(1 for x in shown if x in rel)
-    if not hit:
-        return 0.0
-    p, r = hit / len(shown), hit / len(rel)
-    return 2 * p * r / (p + r)
 
 
 def auc(pos: Sequence[float], neg: Sequence[float]) -> float | None:

@@ -136,6 +136,18 @@ MATCHERS: dict[str, Callable[[str, str], bool]] = {
 }
 
 
+EXAMPLES = (
+    ("LLM agents", "MemoCue: Memory Cues for LLM-Based Agents"),
+    ("memory for LLM agents", "We study LLM agent memory at scale."),
+    ("multimodal LLMs", "Multimodal Large Language Models (MLLMs) excel at VQA."),
+    ("multimodal LLMs", "We evaluate MLLMs on charts."),
+    ("retrieval-augmented generation", "A RAG pipeline for legal search."),
+    ("tool use", "DP is a fundamental tool used across many engineering fields."),
+    ("sparse autoencoders", "We train SAEs on residual streams."),
+    ("3D reconstruction", "reconstruction of 3D scenes from video"),
+)
+
+
 def panel_row(panel: str, match: Callable[[str, str], bool]) -> str:
     p = data.panel(panel)
     hit2 = all2 = shown = good = 0
@@ -186,6 +198,11 @@ def main() -> None:
     print("## arXiv KEYWORD_TOPICS, every 3rd day from the 6th: match vs category")
     for name, m in MATCHERS.items():
         print(f"  {name:32} {arxiv_row(m, KEYWORD_TOPICS)}", flush=True)
+    print("## the issue's examples (phrase | text): exact / +abbrev / near / both")
+    for ph, text in EXAMPLES:
+        row = [MATCHERS[m](ph, text) for m in ("exact (digest today)", "exact + abbrev",
+                                               "near, plural", "exact or near(plural) + abbrev")]
+        print(f"  {ph!r} | {text!r}: {' / '.join(str(x) for x in row)}")
     print("## variants of some phrases")
     for ph in ("multimodal LLMs", "vision-language models", "RAG", "retrieval-augmented generation",
                "sparse autoencoders", "LLM agents", "3D gaussian splatting", "RLHF",
