@@ -1,6 +1,5 @@
 """Shared pieces: BM25 as the judge computes it, the judge's F1 / nDCG (digest.panel's), AUC,
-and the per-day
-evidence (BM25 and cosine, raw and standardised) every script reads."""
+and the per-day evidence (BM25 and cosine, raw and standardised) every script reads."""
 
 from __future__ import annotations
 
@@ -14,10 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from digest import panel as _panel
 from research import data
 from research.encoders import encode
 
 logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+f1 = _panel._f1  # judge.py's F1: silent days score 1, padded ones 0
+ndcg = _panel._ndcg  # judge.py's nDCG@10
 
 
 @functools.cache
