@@ -15,20 +15,22 @@ import enum
 import html
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
 from digest.bounces.patterns import (
     DEAD,
-    DEAD_CODES,
+    DEAD_REASONS,
     DELAYED,
+    EXPIRED,
     NOT_DEAD,
-    NOT_DEAD_CODES,
+    REASONS,
     REPORT_SUBJECT,
     REPORTER,
     RETURNED,
     STATUS,
+    Reason,
 )
 
 log = logging.getLogger("digest.bounces")
@@ -74,6 +76,7 @@ class Verdict:
     status: str = ""
     diagnostic: str = ""
     original_id: str = ""
+    reason: Reason = Reason.NONE
 
 
 class TooComplex(ValueError):
@@ -191,24 +194,33 @@ def _from_status_parts(every: list[Message], message: Message, original: str) ->
     if not blocks:
         return None
     words = _report_words(message, every)
-    fates: list[tuple[Kind, str, str, str]] = []
-    for block in blocks:
-        who = _address(block.get("Original-Recipient", "")) or _address(
-            block.get("Final-Recipient", "")
-        )
-        action = block.get("Action", "failed").strip().lower()
-        status = " ".join(str(block.get("Status", "")).split())
-        diagnostic = " ".join(str(block.get("Diagnostic-Code", "")).split())
-        if action.startswith(("delivered", "relayed", "expanded")):
-            fates.append((Kind.DELIVERED, who, status, diagnostic))
-        elif action.startswith("delayed"):
-            fates.append((Kind.DELAYED, who, status, diagnostic))
-        else:
-            kind, code = judge(f"{status} {diagnostic}", words if not diagnostic else "")
-            fates.append((kind, who, code or status, diagnostic or _line(words, kind)))
-    gravest = min(fates, key=lambda f: _GRAVITY.index(f[0]))
-    recipients = tuple(dict.fromkeys(f[1] for f in fates if f[0] is gravest[0] and f[1]))
-    return Verdict(gravest[0], recipients, gravest[2][:40], gravest[3][:300], original)
+    fates = [_fate(block, words) for block in blocks]
+    gravest = min(fates, key=lambda f: _GRAVITY.index(f.kind))
+    recipients = tuple(dict.fromkeys(f.recipients[0] for f in fates
+                                     if f.kind is gravest.kind and f.recipients[0]))  # fmt: skip
+    return replace(gravest, recipients=recipients, original_id=original)
+
+
+def _fate(block: Message, words: str) -> Verdict:
+    """One recipient's fate, from its delivery-status fields (the report's words when the
+    server gave no diagnostic): a failure with a 4.x.x status, or that says it was given
+    up on, expired."""
+    who = _address(block.get("Original-Recipient", "")) or _address(
+        block.get("Final-Recipient", "")
+    )
+    action = block.get("Action", "failed").strip().lower()
+    status = " ".join(str(block.get("Status", "")).split())
+    diagnostic = " ".join(str(block.get("Diagnostic-Code", "")).split())
+    if action.startswith(("delivered", "relayed", "expanded")):
+        return Verdict(Kind.DELIVERED, (who,), status[:40], diagnostic[:300])
+    if action.startswith("delayed"):
+        return Verdict(Kind.DELAYED, (who,), status[:40], diagnostic[:300])
+    said = understand(f"{status} {diagnostic}", "" if diagnostic else _about(words, who))
+    reason = said.reason
+    if reason is Reason.OTHER and (status.startswith("4.") or EXPIRED.search(words)):
+        reason = Reason.EXPIRED  # given up after retries, for no stated reason
+    line = diagnostic or _line(words, said.kind)
+    return Verdict(said.kind, (who,), (said.code or status)[:40], line[:300], reason=reason)
 
 
 def _fields(part: Message) -> list[Message]:
@@ -244,29 +256,92 @@ def _from_words(message: Message, every: list[Message], original: str) -> Verdic
     recipients = _failed_recipients(message, words)
     if DELAYED.search(words) and not DEAD.search(words):
         return Verdict(Kind.DELAYED, recipients, diagnostic=_line(words), original_id=original)
-    kind, code = judge(words, "")
-    return Verdict(kind, recipients, code, _line(words, kind), original)
+    said = understand(words, "")
+    reason = said.reason
+    if reason is Reason.OTHER and EXPIRED.search(words):
+        reason = Reason.EXPIRED
+    line = _line(words, said.kind)
+    return Verdict(said.kind, recipients, said.code, line, original, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """What a server said about one failure: hard or soft, why, and its status code."""
+
+    kind: Kind
+    reason: Reason
+    code: str
 
 
 def judge(said: str, fallback: str) -> tuple[Kind, str]:
-    """HARD or SOFT for a failure, and the status code it gave: a dead-address code decides
-    unless the words say it is not dead; a 4.x.x code, and a code of a full mailbox, a size
-    or a policy (5.2.2, 5.7.1…), is never dead; otherwise (5.0.0, 5.4.4 "host not found",
-    5.5.0 "mailbox unavailable", no code) the words decide, the report's own words when the
-    server gave none."""
+    """HARD or SOFT for a failure, and the status code it gave (see `understand`)."""
+    found = understand(said, fallback)
+    return found.kind, found.code
+
+
+def understand(said: str, fallback: str) -> Said:
+    """Why a failure happened, from the server's code and words (the report's own words when
+    the server gave none): a code that names a dead address decides unless the words name
+    a reason that is not (Sendmail calls every refusal 5.1.1); a code that names another
+    reason decides unless the words say the address is dead (5.7.1 "Nonexistent user"); a
+    4.x.x code is never dead; a generic code (5.0.0, 5.5.0, 5.4.4) or none: the words."""
     text = said if said.strip() else fallback
-    codes = [".".join(m.groups()) for m in STATUS.finditer(text)] or [
-        ".".join(m.groups()) for m in STATUS.finditer(fallback)
-    ]
-    code = next((c for c in codes if c in DEAD_CODES), codes[0] if codes else "")
-    if code in DEAD_CODES:  # only the server's own words for this recipient may overrule it
-        return (Kind.SOFT if NOT_DEAD.search(text) else Kind.HARD), code
-    if code.startswith(("4.", *NOT_DEAD_CODES)):
-        return Kind.SOFT, code
-    words = text if DEAD.search(text) or NOT_DEAD.search(text) else f"{text} {fallback}"
-    if NOT_DEAD.search(words):
-        return Kind.SOFT, code
-    return (Kind.HARD if DEAD.search(words) else Kind.SOFT), code
+    code = _status(text)
+    if _by_code(code) is None and fallback is not text:
+        code = _status(fallback) or code
+    by_code = _by_code(code)
+    by_words = _by_words(text) or (_by_words(fallback) if fallback is not text else None)
+    if code.startswith("4."):
+        reason = next(
+            (r for r in (by_words, by_code) if r is not None and r not in DEAD_REASONS),
+            Reason.OTHER,
+        )
+    elif by_code in DEAD_REASONS:  # overruled by another reason, never by "try again"
+        reason = by_code if by_words in (None, Reason.OTHER) else by_words
+    elif by_code is not None:
+        reason = by_words if by_words in DEAD_REASONS else by_words or by_code
+    else:
+        reason = by_words or Reason.OTHER
+    return Said(Kind.HARD if reason in DEAD_REASONS else Kind.SOFT, reason, code)
+
+
+def _status(text: str) -> str:
+    """The enhanced status code that says most: the first that names a reason, else the
+    first given (5.0.0: "something failed"), else none."""
+    codes = [".".join(m.groups()) for m in STATUS.finditer(text)]
+    return next((c for c in codes if _by_code(c) is not None), codes[0] if codes else "")
+
+
+def _by_code(code: str) -> Reason | None:
+    """The reason an enhanced status code names: an exact code of the table, else its
+    longest prefix ("5.7." for 5.7.1), else None (5.0.0, 5.5.0, 5.4.4: generic)."""
+    if not code:
+        return None
+    exact = next((rule.reason for rule in REASONS if code in rule.codes), None)
+    if exact is not None:
+        return exact
+    prefixes = [(len(c), rule.reason) for rule in REASONS for c in rule.codes
+                if c.endswith(".") and code.startswith(c)]  # fmt: skip
+    return max(prefixes)[1] if prefixes else None
+
+
+def _by_words(text: str) -> Reason | None:
+    """The first reason of the table whose words the text says."""
+    return next((rule.reason for rule in REASONS if rule.words.search(text)), None)
+
+
+def _about(words: str, who: str) -> str:
+    """The lines of a report's words about this recipient (a line naming them and the
+    lines under it), else all of them."""
+    if not who:
+        return words
+    lines = words.splitlines()
+    found = []
+    for n, line in enumerate(lines):
+        if who in line.lower():  # the line, and the paragraph it starts (Exim's layout)
+            end = next((m for m in range(n + 1, len(lines)) if not lines[m].strip()), len(lines))
+            found.extend(lines[n : min(end, n + 4)])
+    return "\n".join(found) if found else words
 
 
 def _report_words(message: Message, every: list[Message]) -> str:
