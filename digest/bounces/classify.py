@@ -11,14 +11,15 @@ detectors, finds the recipients and the report's own words decide the kind."""
 
 from __future__ import annotations
 
-import enum
 import html
 import logging
 import re
 from dataclasses import dataclass, replace
 from email.message import Message
-from email.utils import getaddresses, parseaddr
+from email.utils import getaddresses
 
+from digest.bounces.fields import address, fields, inner
+from digest.bounces.others import complaint, never_counted, ses_notice
 from digest.bounces.patterns import (
     DEAD,
     DEAD_REASONS,
@@ -32,6 +33,7 @@ from digest.bounces.patterns import (
     STATUS,
     Reason,
 )
+from digest.bounces.verdicts import Kind, Verdict
 
 log = logging.getLogger("digest.bounces")
 
@@ -50,33 +52,8 @@ _QUOTED = re.compile(r"^[ \t>]*(?:subject|sent|date|cc)[ \t]*:.*$", re.I | re.M)
 _ADDRESS = re.compile(r"(?<![\w.+'=-])[\w.+'=-]+@[\w-]+(?:\.[\w-]+)+")
 
 
-class Kind(enum.StrEnum):
-    """What a message that came back is (`kind` in `digest bounces process --json`)."""
-
-    HARD = "hard"  # the address is dead: suppress at once
-    SOFT = "soft"  # not delivered this time: counted
-    DELAYED = "delayed"  # still being retried: never counts
-    COMPLAINT = "complaint"  # "this is spam": unsubscribe and suppress
-    AUTO_REPLY = "auto-reply"  # vacation and other answering machines: never counts
-    DELIVERED = "delivered"  # a delivery or read receipt: resets the soft count
-    UNRECOGNISED = "unrecognised"  # none of these: nothing happens
-
-
 # When recipients of one report fare differently, the report is named after the gravest.
 _GRAVITY = (Kind.COMPLAINT, Kind.HARD, Kind.SOFT, Kind.DELAYED, Kind.DELIVERED)
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """One message's kind, the recipients it is about, the status code and the server's
-    words (one line), and what identifies the message that bounced (its Message-ID)."""
-
-    kind: Kind
-    recipients: tuple[str, ...] = ()
-    status: str = ""
-    diagnostic: str = ""
-    original_id: str = ""
-    reason: Reason = Reason.NONE
 
 
 class TooComplex(ValueError):
@@ -106,77 +83,60 @@ def classify(message: Message) -> Verdict:
         every = parts(message)
     except TooComplex as exc:
         return Verdict(Kind.UNRECOGNISED, diagnostic=str(exc))
-    types = [p.get_content_type() for p in every]
     original = _original_id(every) or _referenced(message)
-    if "message/feedback-report" in types:
-        return _complaint(every, original)
-    if "message/delivery-status" in types:
-        found = _from_status_parts(every, message, original)
-        if found is not None:
-            return found
-    if "message/disposition-notification" in types:
-        found = _from_disposition(every, message, original)
-        if found is not None:
-            return found
-    if _is_report(message, types):
+    found = complaint(message, every, original) or _standard(message, every, original)
+    if found is not None:
+        return found
+    text = _first_text(every)
+    found = ses_notice(message, text)
+    if found is not None:
+        return replace(found, original_id=found.original_id or original)
+    if _is_report(message, every):
         return _from_words(message, every, original)
-    if _is_auto_reply(message):
-        return Verdict(Kind.AUTO_REPLY, _senders(message), original_id=original)
+    found = never_counted(message, every, text)
+    if found is not None:
+        return replace(found, original_id=original)
+    if _may_be_report(message):
+        return _from_words(message, every, original)
     return Verdict(Kind.UNRECOGNISED, original_id=original)
 
 
-def _is_report(message: Message, types: list[str]) -> bool:
+def _standard(message: Message, every: list[Message], original: str) -> Verdict | None:
+    """What a report's RFC 3464 or RFC 8098 part says, if it names anyone."""
+    types = {p.get_content_type() for p in every}
+    found = None
+    if "message/delivery-status" in types:
+        found = _from_status_parts(every, message, original)
+    if found is None and "message/disposition-notification" in types:
+        found = _from_disposition(every, message, original)
+    return found
+
+
+def _is_report(message: Message, every: list[Message]) -> bool:
+    """Whether a message says it is a delivery report: its failed-recipients header, a
+    multipart/report, a reporter's sender (MAILER-DAEMON, postmaster…) or subject."""
     sender = f"{message.get('From', '')} {message.get('Sender', '')}"
     return bool(
         message.get("X-Failed-Recipients")
-        or "multipart/report" in types
+        or any(p.get_content_type() == "multipart/report" for p in every)
         or REPORTER.search(sender)
         or REPORT_SUBJECT.search(str(message.get("Subject", "")))
-        or str(message.get("Return-Path", "")).strip() == "<>"
+    )
+
+
+def _may_be_report(message: Message) -> bool:
+    """The weaker signs, asked only of a message that is no auto-reply or receipt: an empty
+    return path (a vacation reply has one too) or Auto-Submitted: auto-generated (failure)."""
+    return bool(
+        str(message.get("Return-Path", "")).strip() == "<>"
         or "failure" in str(message.get("Auto-Submitted", "")).lower()
     )
 
 
-def _is_auto_reply(message: Message) -> bool:
-    """RFC 3834's Auto-Submitted: auto-replied, and the older markers vacation programs set."""
-    submitted = str(message.get("Auto-Submitted", "")).lower()
-    precedence = str(message.get("Precedence", "")) + str(message.get("X-Precedence", ""))
-    subject = str(message.get("Subject", "")).lower()
-    return bool(
-        submitted.startswith("auto-replied")
-        or message.get("X-Autoreply")
-        or message.get("X-Autorespond")
-        or "auto_reply" in precedence.lower()
-        or re.search(r"auto(?:matic)?[ -]?reply|out of (?:the )?office|vacation|abwesen", subject)
-    )
-
-
-def _senders(message: Message) -> tuple[str, ...]:
-    return tuple(a for _, a in getaddresses([str(message.get("From", ""))]) if a)
-
-
-# -- RFC 5965: complaints ----------------------------------------------------------------------
-
-
-def _complaint(every: list[Message], original: str) -> Verdict:
-    fields = _fields(next(p for p in every if p.get_content_type() == "message/feedback-report"))
-    kind = fields[0].get("Feedback-Type", "abuse").strip().lower() if fields else "abuse"
-    if kind in ("not-spam", "auth-failure"):
-        return Verdict(Kind.UNRECOGNISED, diagnostic=f"feedback report: {kind}")
-    recipients = [_address(b.get("Original-Rcpt-To", "")) for b in fields]
-    embedded = next(
-        (p for p in every if p.get_content_type() in ("message/rfc822", "text/rfc822-headers")),
-        None,
-    )
-    if not any(recipients) and embedded is not None:
-        inner = _inner(embedded)
-        recipients = [a for _, a in getaddresses([str(inner.get("To", ""))])] if inner else []
-    return Verdict(
-        Kind.COMPLAINT,
-        tuple(dict.fromkeys(r for r in recipients if r)),
-        diagnostic=f"feedback report: {kind}",
-        original_id=original,
-    )
+def _first_text(every: list[Message]) -> str:
+    """The first text part's words as written (an SES notice's JSON, a challenge's text)."""
+    part = next((p for p in every if p.get_content_type() == "text/plain"), None)
+    return _decoded(part)[:MAX_SCANNED] if part is not None else ""
 
 
 # -- RFC 3464: delivery status notifications -------------------------------------------------
@@ -188,7 +148,7 @@ def _from_status_parts(every: list[Message], message: Message, original: str) ->
         block
         for part in every
         if part.get_content_type() == "message/delivery-status"
-        for block in _fields(part)
+        for block in fields(part)
         if block.get("Final-Recipient") or block.get("Original-Recipient")
     ]
     if not blocks:
@@ -205,15 +165,13 @@ def _fate(block: Message, words: str) -> Verdict:
     """One recipient's fate, from its delivery-status fields (the report's words when the
     server gave no diagnostic): a failure with a 4.x.x status, or that says it was given
     up on, expired."""
-    who = _address(block.get("Original-Recipient", "")) or _address(
-        block.get("Final-Recipient", "")
-    )
+    who = address(block.get("Original-Recipient", "")) or address(block.get("Final-Recipient", ""))
     action = block.get("Action", "failed").strip().lower()
     status = " ".join(str(block.get("Status", "")).split())
     diagnostic = " ".join(str(block.get("Diagnostic-Code", "")).split())
     if action.startswith(("delivered", "relayed", "expanded")):
         return Verdict(Kind.DELIVERED, (who,), status[:40], diagnostic[:300])
-    if action.startswith("delayed"):
+    if action.startswith("delayed") and not EXPIRED.search(diagnostic or _naming(words, who)):
         return Verdict(Kind.DELAYED, (who,), status[:40], diagnostic[:300])
     said = understand(f"{status} {diagnostic}", "" if diagnostic else _about(words, who))
     reason = said.reason
@@ -223,24 +181,13 @@ def _fate(block: Message, words: str) -> Verdict:
     return Verdict(said.kind, (who,), (said.code or status)[:40], line[:300], reason=reason)
 
 
-def _fields(part: Message) -> list[Message]:
-    """The header blocks of a delivery-status or feedback-report part."""
-    payload = part.get_payload()
-    if isinstance(payload, list):
-        return [p for p in payload if isinstance(p, Message)]
-    from email import message_from_string
-
-    text = str(payload)
-    return [message_from_string(block) for block in re.split(r"\n\s*\n", text) if block.strip()]
-
-
 def _from_disposition(every: list[Message], message: Message, original: str) -> Verdict | None:
     """RFC 8098: a read receipt (displayed, dispatched, processed) is a delivery; a message
     deleted unread (a Sieve "reject": "Quota exceeded") is judged by its words."""
     part = next(p for p in every if p.get_content_type() == "message/disposition-notification")
-    fields = _fields(part)
-    disposition = str(fields[0].get("Disposition", "")).lower() if fields else ""
-    original = original or (str(fields[0].get("Original-Message-ID", "")).strip() if fields else "")
+    blocks = fields(part)
+    disposition = str(blocks[0].get("Disposition", "")).lower() if blocks else ""
+    original = original or (str(blocks[0].get("Original-Message-ID", "")).strip() if blocks else "")
     if re.search(r";\s*(?:displayed|dispatched|processed)", disposition):
         return Verdict(Kind.DELIVERED, original_id=original)
     if "deleted" in disposition or "denied" in disposition:
@@ -331,17 +278,22 @@ def _by_words(text: str) -> Reason | None:
 
 
 def _about(words: str, who: str) -> str:
-    """The lines of a report's words about this recipient (a line naming them and the
-    lines under it), else all of them."""
+    """The lines of a report's words about this recipient, else all of them."""
+    return _naming(words, who) or words
+
+
+def _naming(words: str, who: str) -> str:
+    """The lines of a report's words that name this recipient, each with the lines under it
+    (Exim's layout), or nothing."""
     if not who:
-        return words
+        return ""
     lines = words.splitlines()
     found = []
     for n, line in enumerate(lines):
-        if who in line.lower():  # the line, and the paragraph it starts (Exim's layout)
+        if who in line.lower():
             end = next((m for m in range(n + 1, len(lines)) if not lines[m].strip()), len(lines))
             found.extend(lines[n : min(end, n + 4)])
-    return "\n".join(found) if found else words
+    return "\n".join(found)
 
 
 def _report_words(message: Message, every: list[Message]) -> str:
@@ -409,9 +361,9 @@ def _original_id(every: list[Message]) -> str:
     """The Message-ID of the returned message (its copy, or its headers), if any."""
     for part in every:
         if part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
-            inner = _inner(part)
-            if inner is not None and inner.get("Message-ID"):
-                return str(inner.get("Message-ID")).strip()
+            returned = inner(part)
+            if returned is not None and returned.get("Message-ID"):
+                return str(returned.get("Message-ID")).strip()
     return ""
 
 
@@ -420,23 +372,6 @@ def _referenced(message: Message) -> str:
     carries no copy of it."""
     found = re.findall(r"<[^<>\s]+>", str(message.get("References", "")))
     return found[-1] if found else ""
-
-
-def _inner(part: Message) -> Message | None:
-    payload = part.get_payload()
-    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-        return payload[0]
-    if isinstance(payload, str):
-        from email import message_from_string
-
-        return message_from_string(payload)
-    return None
-
-
-def _address(field: str) -> str:
-    """The address of a Final-Recipient / Original-Recipient / Original-Rcpt-To value."""
-    value = field.split(";", 1)[-1].strip()
-    return parseaddr(value)[1].lower() if "@" in value else ""
 
 
 def _line(words: str, kind: Kind | None = None) -> str:

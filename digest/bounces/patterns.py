@@ -127,7 +127,7 @@ REASONS: tuple[Rule, ...] = (
 
 # A failure given up on after retries: named so, whatever the last try said.
 EXPIRED = _words(
-    r"delivery time expired", r"retry time(?:out)? (?:not reached|exceeded)",
+    r"delivery time expired", r"retry time(?:out)? exceeded",
     r"too long in (?:the )?queue", r"could not be delivered for \d+", r"gave up",
     r"giving up", r"retry timeout exceeded", r"lifetime", r"expired", r"failed \d+ attempts",
     r"message (?:has been |was )?in (?:the )?queue too long", r"maximum time",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from digest.bounces.classify import Kind, Verdict
+from digest.bounces.verdicts import Kind, Verdict
 
 
 class Action(enum.StrEnum):
