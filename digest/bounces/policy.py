@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
+from digest.bounces.patterns import Reason
 from digest.bounces.verdicts import Kind, Verdict
 
 
@@ -34,6 +35,8 @@ def reason(verdict: Verdict, action: Action, soft_count: int, soft_days: float) 
     """Why the address is suppressed, in the words the reader and operator are shown."""
     said = verdict.diagnostic or "no reason given"
     code = f"{verdict.status} " if verdict.status else ""
+    if action is Action.UNSUBSCRIBED and verdict.reason is Reason.OPT_OUT:
+        return f"unsubscribed: asked through their mail provider ({said})"[:300]
     if action is Action.UNSUBSCRIBED:
         return f"complained: marked a digest as spam ({said})"[:300]
     if verdict.kind is Kind.SOFT:
