@@ -602,3 +602,77 @@ def test_with_verp_a_report_made_without_the_secret_names_nobody(
     assert json.loads(status.stdout)["bounce_trust"] == "unverified"
     text = run("--settings", plain, "status", cwd=tmp_path)
     assert "note: bounce mail is trusted on its word" in text.stdout
+
+
+def test_a_plain_folder_is_read_and_status_says_why_addresses_are_dropped(
+    tmp_path: Path, smtp_server: SmtpServer, secret_env: str, database: Path | str
+) -> None:
+    """Issue 33: a folder of .eml files (an export's layout) was refused as "no Maildir";
+    `--json` carried no reason and `digest status` only counts per kind."""
+    settings = _settings(tmp_path, smtp_server.port, database)
+    with Store.open(settings.database) as store:
+        ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock())
+        send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+    verp = {m.rcpt_tos[0]: m.mail_from for m in smtp_server.handler.messages}
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "a.eml").write_bytes(
+        report(verp["ada@example.org"], "ada@example.org", "5.0.0", "550 No such user here")
+    )
+    (export / "b.eml").write_bytes(
+        report(verp["grace@example.org"], "grace@example.org", "5.2.2", "552 5.2.2 Over quota")
+    )
+    (export / "c.txt").write_bytes(
+        b"Return-Path: <>\nFrom: Ada <ada@example.org>\nSubject: Automatic reply: papers\n"
+        b"Auto-Submitted: auto-replied\n\nAway.\n"
+    )
+    (export / ".hidden").write_bytes(b"not a message")
+    config, env = tmp_path / "settings.toml", {"DIGEST_SECRET_KEY": secret_env}
+    done = run("--settings", config, "bounces", "process", "--json", export, cwd=tmp_path,
+               env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(x["kind"], x["reason"], x["action"]) for x in lines] == [
+        ("hard", "user unknown", "suppressed"),
+        ("soft", "mailbox full", "counted"),
+        ("auto-reply", "", "none"),
+    ]
+    assert done.stderr == (
+        "read 3 message(s): auto-reply 1, hard 1, soft 1; counted 1, none 1, suppressed 1\n"
+    )
+    with Store.open(settings.database) as store:
+        assert store.bounces.events("ada@example.org")[0].reason == "user unknown"
+    status = run("--settings", config, "status", "--json", cwd=tmp_path, env=env)
+    assert json.loads(status.stdout)["bounce_reasons"] == {
+        "hard": {"user unknown": 1}, "soft": {"mailbox full": 1}
+    }  # fmt: skip
+    said = run("--settings", config, "status", cwd=tmp_path, env=env).stdout
+    assert "  hard: user unknown 1\n" in said and "  soft: mailbox full 1\n" in said
+
+
+def test_a_schema_11_store_gains_the_bounce_reason(
+    tmp_path: Path, secret_env: str, database: Path | str
+) -> None:
+    """Schema 12 on either engine: events kept before say no reason; new ones keep theirs."""
+    from digest.store import BounceEvent
+    from digest.store.schema import SCHEMA_VERSION
+
+    settings = _reader_store(tmp_path, database)
+    with Store.open(settings.database) as store:
+        db = store.database
+        with store.transaction():
+            db.execute("ALTER TABLE bounce_events DROP COLUMN reason")
+            db.execute(
+                "INSERT INTO bounce_events(event_key, email, at, kind, status, action)"
+                " VALUES ('old', 'ada@example.org', ?, 'hard', '5.1.1', 'suppressed')",
+                (FIXED_NOW.isoformat(),),
+            )
+            db.execute("UPDATE meta SET value = '11' WHERE key = 'schema_version'")
+    with Store.open(settings.database) as store:
+        version = store.database.execute("SELECT value FROM meta WHERE key = 'schema_version'")
+        assert version.fetchone()[0] == str(SCHEMA_VERSION)
+        [old] = store.bounces.events("ada@example.org")
+        assert (old.kind, old.reason) == ("hard", "")
+        later = FIXED_NOW + dt.timedelta(hours=1)
+        store.bounces.record(BounceEvent("new", "ada@example.org", later, "soft", reason="spam"))
+        assert [e.reason for e in store.bounces.events("ada@example.org")] == ["spam", ""]

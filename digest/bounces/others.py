@@ -65,8 +65,8 @@ _CHALLENGE = re.compile(
 # Receipts that follow no standard: Outlook's "Read:" and "Delivered:", Lotus Notes' "Return
 # Receipt", and their words.
 _RECEIPT_SUBJECT = re.compile(
-    r"^\s*(?:read|delivered|return receipt|read receipt|delivery receipt|gelesen|zugestellt|"
-    r"lu|remis|le[ií]do|entregado)\s*:",
+    r"^\s*(?:(?:read|delivered|gelesen|zugestellt|lu|remis|le[ií]do|entregado)\s*:|"
+    r"(?:return|read|delivery) receipt\b)",
     re.I,
 )
 _RECEIPT_WORDS = re.compile(

@@ -69,7 +69,7 @@ REASONS: tuple[Rule, ...] = (
         r"unusual rate", r"sending rate", r"try (?:again )?later.{0,40}(?:volume|rate)",
         r"receiving mail at a rate", r"throttl", r"unexpected volume")),
     Rule(Reason.SPAM, ("5.7.350",), _words(
-        r"spam", r"unsolicited", r"bulk mail", r"content (?:rejected|filter)",
+        r"spam(?!haus|cop)", r"unsolicited", r"bulk mail", r"content (?:rejected|filter)",
         r"message content", r"junk")),
     Rule(Reason.SECURITY, ("5.7.26", "5.7.27", "5.7.5", "5.7.6", "5.7.7", "5.7.25", "5.7.30"),
          _words(r"virus", r"malware", r"infected", r"authentication", r"\bspf\b", r"dkim",
@@ -96,7 +96,8 @@ REASONS: tuple[Rule, ...] = (
         r"mailbox (?:is )?(?:disabled|inactive)", r"disabled", r"deactivated")),
     Rule(Reason.HOST_UNKNOWN, ("5.1.2", "5.1.10"), _words(
         r"domain (?:does not exist|doesn'?t exist|not found|name not found|unknown|is invalid)",
-        r"unknown host", r"unknown domain", r"host (?:or domain name )?not found", r"nxdomain",
+        r"unknown host", r"unknown domain", r"(?:couldn'?t|could not) find any host",
+        r"host (?:or domain name )?not found", r"nxdomain",
         r"host unknown", r"unrout(?:e)?able (?:mail )?domain", r"no mx",
         r"unable to look ?up", r"name or service not known", r"no such domain",
         r"no matches to nameserver query", r"does not have a final (?:e-?mail )?delivery point",
@@ -121,7 +122,8 @@ REASONS: tuple[Rule, ...] = (
         r"could not be found", r"couldn'?t find",
         r"not our customer", r"unknown recipient", r"bad (?:recipient|destination mailbox)",
         r"n'existe pas", r"existiert nicht", r"unbekannt", r"no existe", r"inexistente",
-        r"utente inesistente", r"user doesn'?t exist", r"there is no (?:user|one) ",
+        r"utente inesistente", r"user doesn'?t exist", r"存在しません", r"存在しない",
+        r"there is no (?:user|one) ",
         r"address unknown", r"not a known user")),
 )  # fmt: skip
 
