@@ -286,6 +286,8 @@ def test_a_japanese_carriers_report_in_its_own_charset() -> None:
          " user", "hard", Reason.USER_UNKNOWN),
         ("5.7.1 smtp; 550 5.7.1 <ada@example.org>: Recipient address rejected: Access denied",
          "soft", Reason.POLICY),
+        # ...but not the sender's: "disabled" under 5.7.1 is no dead recipient.
+        ("554 5.7.1 Sender address disabled", "soft", Reason.POLICY),
         # Only the words, under a generic code (OpenSMTPD's 5.0.0) or none.
         ("5.0.0 550 5.7.1 Service unavailable; client host blocked using zen.spamhaus.org",
          "soft", Reason.POLICY),

@@ -230,8 +230,9 @@ def understand(said: str, fallback: str) -> Said:
     """Why a failure happened, from the server's code and words (the report's own words when
     the server gave none): a code that names a dead address decides unless the words name
     a reason that is not (Sendmail calls every refusal 5.1.1); a code that names another
-    reason decides unless the words say the address is dead (5.7.1 "Nonexistent user"); a
-    4.x.x code is never dead; a generic code (5.0.0, 5.5.0, 5.4.4) or none: the words."""
+    reason decides unless the words name another one, or say the user is unknown (5.7.1
+    "Nonexistent user"; a "disabled" there is often the sender's); a 4.x.x code is never
+    dead; a generic code (5.0.0, 5.5.0, 5.4.4) or none: the words."""
     text = said if said.strip() else fallback
     code = _status(text)
     if _by_code(code) is None and fallback is not text:
@@ -245,8 +246,9 @@ def understand(said: str, fallback: str) -> Said:
         )
     elif by_code in DEAD_REASONS:  # overruled by another reason, never by "try again"
         reason = by_code if by_words in (None, Reason.OTHER) else by_words
-    elif by_code is not None:
-        reason = by_words if by_words in DEAD_REASONS else by_words or by_code
+    elif by_code is not None:  # of the dead reasons, only "user unknown" overrules it
+        vague = (None, Reason.OTHER, Reason.HOST_UNKNOWN, Reason.DISABLED)
+        reason = by_code if by_words in vague else by_words
     else:
         reason = by_words or Reason.OTHER
     return Said(Kind.HARD if reason in DEAD_REASONS else Kind.SOFT, reason, code)

@@ -93,7 +93,7 @@ REASONS: tuple[Rule, ...] = (
         r"expired|locked|blocked for inactivity)", r"inactive (?:user|account|mailbox)",
         r"no longer (?:valid|active|in use|exists|available|accepts|with)",
         r"user not local", r"has moved", r"moved permanently", r"is not active",
-        r"mailbox (?:is )?(?:disabled|inactive)", r"disabled", r"deactivated")),
+        r"mailbox (?:is )?(?:disabled|inactive)")),
     Rule(Reason.HOST_UNKNOWN, ("5.1.2", "5.1.10"), _words(
         r"domain (?:does not exist|doesn'?t exist|not found|name not found|unknown|is invalid)",
         r"unknown host", r"unknown domain", r"(?:couldn'?t|could not) find any host",
