@@ -93,7 +93,7 @@ REASONS: tuple[Rule, ...] = (
         r"expired|locked|blocked for inactivity)", r"inactive (?:user|account|mailbox)",
         r"no longer (?:valid|active|in use|exists|available|accepts|with)",
         r"user not local", r"has moved", r"moved permanently", r"is not active",
-        r"mailbox (?:is )?(?:disabled|inactive)")),
+        r"mailbox (?:is )?(?:disabled|inactive)", r"tried to reach is (?:disabled|inactive)")),
     Rule(Reason.HOST_UNKNOWN, ("5.1.2", "5.1.10"), _words(
         r"domain (?:does not exist|doesn'?t exist|not found|name not found|unknown|is invalid)",
         r"unknown host", r"unknown domain", r"(?:couldn'?t|could not) find any host",
@@ -103,7 +103,7 @@ REASONS: tuple[Rule, ...] = (
         r"no matches to nameserver query", r"does not have a final (?:e-?mail )?delivery point",
         r"mail for \S+ loops back", r"no route to host", r"domain is not (?:valid|configured)",
         r"host (?:\S+ )?does not (?:exist|accept mail)", r"null mx", r"does not accept mail",
-        r"unresolvable")),
+        r"unresolvable", r"non-?existent (?:host|domain)s?")),
     Rule(Reason.USER_UNKNOWN, ("5.1.1", "5.1.3"), _words(
         r"user(?:name)? unknown", r"unknown (?:or illegal )?(?:user|recipient|mailbox|"
         r"address(?:ee)?|account|local-part|local part)", r"addressee unknown",
@@ -123,7 +123,7 @@ REASONS: tuple[Rule, ...] = (
         r"not our customer", r"unknown recipient", r"bad (?:recipient|destination mailbox)",
         r"n'existe pas", r"existiert nicht", r"unbekannt", r"no existe", r"inexistente",
         r"utente inesistente", r"user doesn'?t exist", r"存在しません", r"存在しない",
-        r"there is no (?:user|one) ",
+        r"there is no (?:user|one) ", r"tried to reach does not exist", r"illegal alias",
         r"address unknown", r"not a known user")),
 )  # fmt: skip
 
@@ -155,7 +155,7 @@ DELAYED = re.compile(
 # Senders and subjects of delivery reports (the ones that follow no standard included).
 REPORTER = re.compile(
     r"mailer-?daemon|postmaster|mail ?delivery|mdaemon|delivery subsystem|mail administrator|"
-    r"e500_smtp|jetmail|symantec|imss|inetgw",
+    r"e500_smtp|jetmail|symantec|imss|inetgw|microsoftexchange",
     re.I,
 )
 REPORT_SUBJECT = re.compile(
@@ -163,7 +163,9 @@ REPORT_SUBJECT = re.compile(
     r"returned mail|failure notice|mail delivery failed|non-?delivery|delivery has failed|"
     r"delayed mail|message delayed|warning: message|mail not delivered|could not be delivered|"
     r"failed mail|mail system error|mail error|permanent delivery failure|nameserver error|"
-    r"automatically rejected|returned to sender|delivery status",
+    r"automatically rejected|returned to sender|delivery status|nondeliverable|unzustellbar|"
+    r"nicht zustellbar|non remis|non recapitabile|onbestelbaar|no se puede entregar|"
+    r"message not delivered|unable to deliver|delivery unsuccessful|failed delivery",
     re.I,
 )
 
