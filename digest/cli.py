@@ -786,6 +786,7 @@ def subscribers_list(
                 {
                     "at": e.at.isoformat(),
                     "kind": e.kind,
+                    "reason": e.reason,
                     "status": e.status,
                     "source": e.source,
                     "action": e.action,

@@ -83,9 +83,16 @@ def figures(corpus: bc.Corpus, part: str) -> dict[str, dict[str, object]]:
         label = labels.get(key)
         if label is None or label["split"] != part:
             continue
-        found = classify(email.message_from_bytes(data)).kind
+        message = email.message_from_bytes(data)
+        verdict = classify(message)
+        found = verdict.kind
+        alone = Kind.HARD if _flufl_permanent(message) else Kind.UNRECOGNISED
         for source in (bc.source_of(key), "all"):
             _tally(tallies[source], str(label["kind"]), found)
+            _tally_alone(tallies[source], str(label["kind"]), alone)
+            if label["kind"] in ("hard", "soft"):
+                tallies[source]["failures"] += 1
+                tallies[source]["reason_agrees"] += verdict.reason == label["reason"]
         if (label["kind"] == "hard") != (found is Kind.HARD):
             misses[bc.source_of(key)].append(f"{key}: {label['kind']} -> {found}")
     return {
@@ -95,6 +102,11 @@ def figures(corpus: bc.Corpus, part: str) -> dict[str, dict[str, object]]:
             "others_called_hard": f"{t['others_hard']}/{t['others']}",
             "complaints_found": f"{t['complaints_found']}/{t['complaints']}",
             "never_counted_but_counted": t["wrongly_counted"],
+            "reason_agrees_on_failures": f"{t['reason_agrees']}/{t['failures']}",
+            "flufl_bounce_alone": {
+                "hard_found": f"{t['alone_hard_found']}/{t['hard']}",
+                "others_called_hard": f"{t['alone_others_hard']}/{t['others']}",
+            },
             "misses": misses.get(source, []),
         }
         for source, t in sorted(tallies.items())
@@ -114,6 +126,23 @@ def _tally(tally: Counter[str], kind: str, found: Kind) -> None:
         tally["complaints_found"] += found is Kind.COMPLAINT
     if kind in NEVER_COUNTED:
         tally["wrongly_counted"] += found in COUNTED
+
+
+def _flufl_permanent(message: email.message.Message) -> bool:
+    """flufl.bounce alone: a hard bounce wherever its detectors find a permanent failure."""
+    from flufl.bounce import all_failures
+
+    try:
+        return bool(all_failures(message)[1])
+    except Exception:  # a detector that trips over a message finds nothing
+        return False
+
+
+def _tally_alone(tally: Counter[str], kind: str, found: Kind) -> None:
+    if kind == "hard":
+        tally["alone_hard_found"] += found is Kind.HARD
+    else:
+        tally["alone_others_hard"] += found is Kind.HARD
 
 
 def _ratio(text: object) -> float:
