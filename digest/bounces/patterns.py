@@ -45,8 +45,9 @@ class Rule:
     words: re.Pattern[str]
 
 
-def _words(*phrases: str) -> re.Pattern[str]:
-    return re.compile("|".join(phrases), re.I)
+def phrases(*said: str) -> re.Pattern[str]:
+    """One pattern that finds any of these phrases, whatever their case."""
+    return re.compile("|".join(said), re.I)
 
 
 # Checked in this order: every reason that is not a dead address comes first, so that a
@@ -54,47 +55,47 @@ def _words(*phrases: str) -> re.Pattern[str]:
 # reports every RCPT 550 as 5.1.1, whatever the remote said); a temporary failure (OTHER, not
 # dead) comes before "host not found" so that Postfix's "Host not found, try again" is not.
 REASONS: tuple[Rule, ...] = (
-    Rule(Reason.TOO_LARGE, ("5.3.4", "4.3.4", "5.2.3"), _words(
+    Rule(Reason.TOO_LARGE, ("5.3.4", "4.3.4", "5.2.3"), phrases(
         r"too (?:large|big)", r"message size", r"size (?:limit|exceeds)",
         r"exceeds? (?:the )?(?:maximum|max|size)", r"message length exceeds")),
-    Rule(Reason.MAILBOX_FULL, ("5.2.2", "4.2.2"), _words(
+    Rule(Reason.MAILBOX_FULL, ("5.2.2", "4.2.2"), phrases(
         r"quota", r"mail ?box (?:is |was )?full", r"mail ?folder is full", r"box is full",
         r"(?:mailbox|disk|storage) (?:space|limit)", r"space not enough",
         r"insufficient (?:disk |storage )?space", r"not have enough space", r"too much mail",
         r"exceeded storage",
         r"storage allocation", r"full mailbox", r"mailbox (?:size|capacity)",
         r"over ?(?:limit|the limit)")),
-    Rule(Reason.RATE_LIMIT, ("4.7.28", "5.7.28", "4.7.0"), _words(
+    Rule(Reason.RATE_LIMIT, ("4.7.28", "5.7.28", "4.7.0"), phrases(
         r"rate limit", r"rate[ -]limited", r"too many (?:connections|messages|recipients|mails)",
         r"unusual rate", r"sending rate", r"try (?:again )?later.{0,40}(?:volume|rate)",
         r"receiving mail at a rate", r"throttl", r"unexpected volume")),
-    Rule(Reason.SPAM, ("5.7.350",), _words(
+    Rule(Reason.SPAM, ("5.7.350",), phrases(
         r"spam(?!haus|cop)", r"unsolicited", r"bulk mail", r"content (?:rejected|filter)",
         r"message content", r"junk")),
     Rule(Reason.SECURITY, ("5.7.26", "5.7.27", "5.7.5", "5.7.6", "5.7.7", "5.7.25", "5.7.30"),
-         _words(r"virus", r"malware", r"infected", r"authentication", r"\bspf\b", r"dkim",
+         phrases(r"virus", r"malware", r"infected", r"authentication", r"\bspf\b", r"dkim",
                 r"dmarc", r"unauthenticated", r"not authenticated", r"reverse dns",
                 r"\bptr\b")),
-    Rule(Reason.POLICY, ("5.7.", "4.7.", "5.3.2"), _words(
+    Rule(Reason.POLICY, ("5.7.", "4.7.", "5.3.2"), phrases(
         r"block(?:ed|list|ing)", r"blacklist", r"denylist", r"reputation", r"policy",
         r"not accepting mail", r"unable to relay", r"relay(?:ing)? (?:denied|not permitted|"
         r"access denied|prohibited)", r"not permitted to relay", r"greylist", r"graylist",
         r"access denied", r"administrative(?:ly)? prohibit", r"\bdenied\b", r"refused to accept",
         r"\brbl\b", r"spamhaus", r"barracuda", r"not allowed", r"prohibited")),
-    Rule(Reason.OTHER, ("4.",), _words(
+    Rule(Reason.OTHER, ("4.",), phrases(
         r"loop", r"too many hops", r"time(?:d)? ?out", r"try again later", r"try again",
         r"temporar", r"connection refused", r"could not connect", r"unable to connect",
         r"not responding", r"no answer", r"could not find a gateway", r"lost connection",
         r"conversation with .{1,80} timed out", r"service (?:not )?(?:available|unavailable)",
         r"resources", r"local error")),
-    Rule(Reason.DISABLED, ("5.2.1", "5.1.6"), _words(
+    Rule(Reason.DISABLED, ("5.2.1", "5.1.6"), phrases(
         r"(?:account|mailbox|address|user)(?: \S+)? (?:has been |is |was )?(?:disabled|"
         r"discontinued|deactivated|closed|terminated|removed|deleted|suspended|inactive|"
         r"expired|locked|blocked for inactivity)", r"inactive (?:user|account|mailbox)",
         r"no longer (?:valid|active|in use|exists|available|accepts|with)",
         r"user not local", r"has moved", r"moved permanently", r"is not active",
         r"mailbox (?:is )?(?:disabled|inactive)", r"tried to reach is (?:disabled|inactive)")),
-    Rule(Reason.HOST_UNKNOWN, ("5.1.2", "5.1.10"), _words(
+    Rule(Reason.HOST_UNKNOWN, ("5.1.2", "5.1.10"), phrases(
         r"domain (?:does not exist|doesn'?t exist|not found|name not found|unknown|is invalid)",
         r"unknown host", r"unknown domain", r"(?:couldn'?t|could not) find any host",
         r"host (?:or domain name )?not found", r"nxdomain",
@@ -104,7 +105,7 @@ REASONS: tuple[Rule, ...] = (
         r"mail for \S+ loops back", r"no route to host", r"domain is not (?:valid|configured)",
         r"host (?:\S+ )?does not (?:exist|accept mail)", r"null mx", r"does not accept mail",
         r"unresolvable", r"non-?existent (?:host|domain)s?")),
-    Rule(Reason.USER_UNKNOWN, ("5.1.1", "5.1.3"), _words(
+    Rule(Reason.USER_UNKNOWN, ("5.1.1", "5.1.3"), phrases(
         r"user(?:name)? unknown", r"unknown (?:or illegal )?(?:user|recipient|mailbox|"
         r"address(?:ee)?|account|local-part|local part)", r"addressee unknown",
         r"no such (?:user|mailbox|recipient|address|account|person|local user)",
@@ -128,7 +129,7 @@ REASONS: tuple[Rule, ...] = (
 )  # fmt: skip
 
 # A failure given up on after retries: named so, whatever the last try said.
-EXPIRED = _words(
+EXPIRED = phrases(
     r"delivery time expired", r"retry time(?:out)? exceeded",
     r"too long in (?:the )?queue", r"could not be delivered for \d+", r"gave up",
     r"giving up", r"retry timeout exceeded", r"lifetime", r"expired", r"failed \d+ attempts",
