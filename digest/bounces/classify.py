@@ -1,13 +1,18 @@
 """What a message that came back is: a hard bounce (the address is dead), a soft one (not
 delivered this time, or for what was sent), a warning that delivery is still being tried, a
-complaint, an auto-reply, a delivery or read receipt, or none of these.
+complaint, an auto-reply, a delivery or read receipt, or none of these; and why (a Reason).
 
 The standard parts decide where a server wrote them: a feedback report (RFC 5965) is a
-complaint; a delivery-status part (RFC 3464) gives each recipient's action, status code and
-diagnostic. The status code decides where it is specific (digest.bounces.patterns); a server
-that says "5.0.0" or nothing is judged by its words, never by the 5 alone. For the reports that
-follow no standard (Exim, qmail, old Sendmail, Microsoft, Yahoo…), flufl.bounce, GNU Mailman's
-detectors, finds the recipients and the report's own words decide the kind."""
+complaint (digest.bounces.others reads it and the other shapes complaints come in); a
+delivery-status part (RFC 3464) gives each recipient's action, status code and diagnostic.
+What the server said decides the reason, and the reason the kind (`understand`): its
+enhanced status code where that is specific, the words of its diagnostic where they name
+another reason or the code is generic ("5.0.0", none), from the table of
+digest.bounces.patterns; never the 5 alone. For the reports that follow no standard (Exim,
+qmail, Sendmail's transcripts, Exchange, Notes, Yahoo, the Japanese carriers…) flufl.bounce,
+GNU Mailman's detectors, finds the recipients and the report's own words decide. A message
+that is no report is a complaint, an auto-reply, a challenge, a receipt or nothing
+(digest.bounces.others)."""
 
 from __future__ import annotations
 
