@@ -158,7 +158,10 @@ def test_the_classifiers_figures_are_written_per_source_and_part(corpus: bc.Corp
     assert written["held-out"]["all"]["messages"]
 
 
-@pytest.mark.xfail(reason="issue 33 item 2-4: the classifier does not reach the targets yet")
+@pytest.mark.xfail(
+    reason="issue 33: held-out, hard 57/58 and 0 never-counted counted, but 1 of 75 others"
+    " called hard (1.3 %, target 1 %); not tuned on the held-out part"
+)
 def test_the_held_out_part_meets_issue_33s_targets(corpus: bc.Corpus) -> None:
     held = figures(corpus, "held-out")["all"]
     assert _ratio(held["hard_found"]) >= 0.95, held
