@@ -676,3 +676,36 @@ def test_a_schema_11_store_gains_the_bounce_reason(
         later = FIXED_NOW + dt.timedelta(hours=1)
         store.bounces.record(BounceEvent("new", "ada@example.org", later, "soft", reason="spam"))
         assert [e.reason for e in store.bounces.events("ada@example.org")] == ["spam", ""]
+
+
+def test_an_opt_out_report_and_a_dead_domain_are_told_in_their_own_words(
+    tmp_path: Path, secret_env: str
+) -> None:
+    """An RFC 5965 opt-out is the reader's own wish, not a spam complaint; a domain that does
+    not exist said under a generic 5.0.0 was told "the mailbox does not exist"."""
+    from digest.tokens import make_token
+    from digest.web import create_app
+
+    settings = _reader_store(tmp_path)
+    opt_out = (
+        b"From: fbl@isp.example\nTo: bounces@digest.test\nSubject: Opt-out\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/report; report-type=feedback-report; boundary="b"\n\n'
+        b"--b\nContent-Type: text/plain\n\nThe recipient asked to be unsubscribed.\n"
+        b"--b\nContent-Type: message/feedback-report\n\nFeedback-Type: opt-out\nVersion: 1\n"
+        b"Original-Rcpt-To: <ada@example.org>\n\n--b--\n"
+    )
+    dead = report("bounces@digest.test", "grace@example.org", "5.0.0",
+                  'unrouteable mail domain "example.org"')  # fmt: skip
+    assert sorted(_process(settings, FIXED_NOW, opt_out, dead, name="o")) == [
+        "suppressed", "unsubscribed"
+    ]  # fmt: skip
+    client = create_app(settings, lambda: FIXED_NOW).test_client()
+
+    def page(address: str) -> str:
+        return client.get(f"/preferences/{make_token(secret_env, address, 'preferences')}").text
+
+    assert "you asked your mail provider to unsubscribe you" in page("ada@example.org")
+    assert "your mail server said the domain does not exist" in page("grace@example.org")
+    with Store.open(settings.database) as store:
+        why = store.readers.suppressed("ada@example.org") or ""
+    assert why.startswith("complained: asked their mail provider to unsubscribe them")
