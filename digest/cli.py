@@ -521,6 +521,7 @@ def status(obj: _Context, edition: str | None, as_json: bool) -> None:
             "signups_last_24h": found.signups,
             "signups_refused_last_24h": found.refused,
             "bounces": {**found.bounces, **found.rates()},
+            "bounce_reasons": found.bounce_reasons,
             "bounce_trust": found.bounce_trust,
             "bounce_trust_note": found.bounce_trust_note,
         }
@@ -546,6 +547,8 @@ def status(obj: _Context, edition: str | None, as_json: bool) -> None:
             + f" (hard {rates['hard_rate']:.2%}, soft {rates['soft_rate']:.2%},"
             f" complaints {rates['complaint_rate']:.2%} of the messages sent)"
         )
+        for kind, reasons in sorted(found.bounce_reasons.items()):
+            _echo(f"  {kind}: " + ", ".join(f"{why} {n}" for why, n in reasons.items()))
     for warning in found.warnings(
         obj.settings.bounces.complaint_warning, obj.settings.bounces.hard_warning
     ):
@@ -629,8 +632,9 @@ def bounces() -> None:
 @click.option("--dry-run", is_flag=True, help="Classify and match only; change nothing.")
 @pass_context
 def bounces_process(obj: _Context, paths: tuple[Path, ...], as_json: bool, dry_run: bool) -> None:
-    """Read bounces from message files, Maildir folders or mbox files: each message is called
-    hard, soft, delayed, complaint, auto-reply, delivered or unrecognised, tied to its reader
+    """Read bounces from message files, folders of them, Maildir folders or mbox files: each
+    message is called hard, soft, delayed, complaint, auto-reply, delivered or unrecognised,
+    with the reason (user unknown, mailbox full, spam…), tied to its reader
     (VERP return path, returned Message-ID, failed recipient) and acted on: a hard bounce
     suppresses, soft ones are counted, a complaint unsubscribes. A message processed before
     counts once. A message that cannot be read (too large or complex, a FIFO or device, no
@@ -641,21 +645,25 @@ def bounces_process(obj: _Context, paths: tuple[Path, ...], as_json: bool, dry_r
     from digest.editions import Editions
 
     tally: Counter[str] = Counter()
-    aside = 0
+    kinds: Counter[str] = Counter()
     for done in Editions(obj.settings).process_bounces(list(paths), dry_run=dry_run):
         tally[done.action] += 1
-        aside += done.kept_aside
+        kinds[done.kind if not done.kept_aside else "not read (kept aside)"] += 1
         if as_json:
             click.echo(json.dumps(done.as_json(), ensure_ascii=False))
             continue
         who = done.reader or "no reader"
         status = f" {done.status}" if done.status else ""
+        why = f" ({done.reason})" if done.reason else ""
         note = f" ({done.note})" if done.note else ""
-        _echo(f"{done.source}: {done.kind}{status}, {who}: {done.action}{note}")
-    if not as_json:
-        summary = ", ".join(f"{action} {n}" for action, n in sorted(tally.items())) or "none"
-        summary += f"; {aside} not read (kept aside)" if aside else ""
-        _echo(f"{sum(tally.values())} message(s): {summary}{' (dry run)' if dry_run else ''}")
+        _echo(f"{done.source}: {done.kind}{why}{status}, {who}: {done.action}{note}")
+    summary = ", ".join(f"{action} {n}" for action, n in sorted(tally.items())) or "none"
+    by_kind = ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items())) or "none"
+    _echo(
+        f"read {sum(kinds.values())} message(s): {by_kind}; {summary}"
+        + (" (dry run)" if dry_run else ""),
+        err=as_json,  # stdout stays one JSON object a line
+    )
 
 
 @cli.group()
@@ -778,6 +786,7 @@ def subscribers_list(
                 {
                     "at": e.at.isoformat(),
                     "kind": e.kind,
+                    "reason": e.reason,
                     "status": e.status,
                     "source": e.source,
                     "action": e.action,

@@ -207,8 +207,13 @@ resource.setrlimit(resource.RLIMIT_CPU, (60, 60))  # a hang is a failure, not a 
 from digest.bounces import classify, patterns
 module = sys.modules["digest.bounces.classify"]
 n = 200_000
-for name in ("DEAD", "NOT_DEAD", "DELAYED", "REPORTER", "REPORT_SUBJECT", "RETURNED", "STATUS"):
-    pattern = getattr(patterns, name)
+from digest.bounces import others
+found = [getattr(patterns, name) for name in ("DEAD", "NOT_DEAD", "DELAYED", "REPORTER",
+         "REPORT_SUBJECT", "RETURNED", "STATUS", "EXPIRED")]
+found += [rule.words for rule in patterns.REASONS]
+found += [getattr(others, name) for name in ("_AUTO_SUBJECT", "_CHALLENGE", "_RECEIPT_SUBJECT",
+          "_RECEIPT_WORDS", "_DMARC_AGGREGATE", "_HOTMAIL", "_SES_SENDER")]
+for pattern in found:
     for unit in ("\\n", " \\n", "<", "5.", "a.", "-"):
         pattern.search(unit * n)
 for unit in ("5.", "a.", "-", "=", "<", "<a"):

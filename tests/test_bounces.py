@@ -216,9 +216,9 @@ def test_the_command_line_and_hostile_input(tmp_path: Path, secret_env: str) -> 
     assert done.returncode == 0, done.stderr
     assert "ada@example.org: suppressed" in done.stdout
     assert "huge.eml: unrecognised, no reader: none (not read: larger than 16 MB)" in done.stdout
-    for bad in (tmp_path / "missing", tmp_path):
-        refused = run("--settings", settings_file, "bounces", "process", bad, cwd=tmp_path)
-        assert refused.returncode == 9 and refused.stderr.count("\n") == 1, refused.stderr
+    refused = run("--settings", settings_file, "bounces", "process", tmp_path / "missing",
+                  cwd=tmp_path)  # fmt: skip
+    assert refused.returncode == 9 and refused.stderr.count("\n") == 1, refused.stderr
 
 
 @pytest.mark.parametrize("kind", ["hard", "complaint"])
@@ -458,7 +458,7 @@ def test_a_file_that_cannot_be_read_is_one_line_and_the_rest_is_read() -> None:
             " (not read: is not a regular file (a pipe, socket or device))",
             f"{folder}:zero: unrecognised, no reader: none"
             " (not read: is not a regular file (a pipe, socket or device))",
-            "5 message(s): none 4, suppressed 1; 4 not read (kept aside) (dry run)",
+            "read 5 message(s): hard 1, not read (kept aside) 4; none 4, suppressed 1 (dry run)",
         ]
         assert done.stdout.startswith(f"{folder}:") and "ada@example.org: suppressed" in done.stdout
         for path, says in (
@@ -602,3 +602,110 @@ def test_with_verp_a_report_made_without_the_secret_names_nobody(
     assert json.loads(status.stdout)["bounce_trust"] == "unverified"
     text = run("--settings", plain, "status", cwd=tmp_path)
     assert "note: bounce mail is trusted on its word" in text.stdout
+
+
+def test_a_plain_folder_is_read_and_status_says_why_addresses_are_dropped(
+    tmp_path: Path, smtp_server: SmtpServer, secret_env: str, database: Path | str
+) -> None:
+    """Issue 33: a folder of .eml files (an export's layout) was refused as "no Maildir";
+    `--json` carried no reason and `digest status` only counts per kind."""
+    settings = _settings(tmp_path, smtp_server.port, database)
+    with Store.open(settings.database) as store:
+        ingest_paths(store, [EXAMPLES / "dumps"], fixed_clock())
+        send_edition(store, settings, SmtpTransport(settings.smtp), fixed_clock())
+    verp = {m.rcpt_tos[0]: m.mail_from for m in smtp_server.handler.messages}
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "a.eml").write_bytes(
+        report(verp["ada@example.org"], "ada@example.org", "5.0.0", "550 No such user here")
+    )
+    (export / "b.eml").write_bytes(
+        report(verp["grace@example.org"], "grace@example.org", "5.2.2", "552 5.2.2 Over quota")
+    )
+    (export / "c.txt").write_bytes(
+        b"Return-Path: <>\nFrom: Ada <ada@example.org>\nSubject: Automatic reply: papers\n"
+        b"Auto-Submitted: auto-replied\n\nAway.\n"
+    )
+    (export / ".hidden").write_bytes(b"not a message")
+    config, env = tmp_path / "settings.toml", {"DIGEST_SECRET_KEY": secret_env}
+    done = run("--settings", config, "bounces", "process", "--json", export, cwd=tmp_path,
+               env=env)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(x["kind"], x["reason"], x["action"]) for x in lines] == [
+        ("hard", "user unknown", "suppressed"),
+        ("soft", "mailbox full", "counted"),
+        ("auto-reply", "", "none"),
+    ]
+    assert done.stderr == (
+        "read 3 message(s): auto-reply 1, hard 1, soft 1; counted 1, none 1, suppressed 1\n"
+    )
+    with Store.open(settings.database) as store:
+        assert store.bounces.events("ada@example.org")[0].reason == "user unknown"
+    status = run("--settings", config, "status", "--json", cwd=tmp_path, env=env)
+    assert json.loads(status.stdout)["bounce_reasons"] == {
+        "hard": {"user unknown": 1}, "soft": {"mailbox full": 1}
+    }  # fmt: skip
+    said = run("--settings", config, "status", cwd=tmp_path, env=env).stdout
+    assert "  hard: user unknown 1\n" in said and "  soft: mailbox full 1\n" in said
+
+
+def test_a_schema_11_store_gains_the_bounce_reason(
+    tmp_path: Path, secret_env: str, database: Path | str
+) -> None:
+    """Schema 12 on either engine: events kept before say no reason; new ones keep theirs."""
+    from digest.store import BounceEvent
+    from digest.store.schema import SCHEMA_VERSION
+
+    settings = _reader_store(tmp_path, database)
+    with Store.open(settings.database) as store:
+        db = store.database
+        with store.transaction():
+            db.execute("ALTER TABLE bounce_events DROP COLUMN reason")
+            db.execute(
+                "INSERT INTO bounce_events(event_key, email, at, kind, status, action)"
+                " VALUES ('old', 'ada@example.org', ?, 'hard', '5.1.1', 'suppressed')",
+                (FIXED_NOW.isoformat(),),
+            )
+            db.execute("UPDATE meta SET value = '11' WHERE key = 'schema_version'")
+    with Store.open(settings.database) as store:
+        version = store.database.execute("SELECT value FROM meta WHERE key = 'schema_version'")
+        assert version.fetchone()[0] == str(SCHEMA_VERSION)
+        [old] = store.bounces.events("ada@example.org")
+        assert (old.kind, old.reason) == ("hard", "")
+        later = FIXED_NOW + dt.timedelta(hours=1)
+        store.bounces.record(BounceEvent("new", "ada@example.org", later, "soft", reason="spam"))
+        assert [e.reason for e in store.bounces.events("ada@example.org")] == ["spam", ""]
+
+
+def test_an_opt_out_report_and_a_dead_domain_are_told_in_their_own_words(
+    tmp_path: Path, secret_env: str
+) -> None:
+    """An RFC 5965 opt-out is the reader's own wish, not a spam complaint; a domain that does
+    not exist said under a generic 5.0.0 was told "the mailbox does not exist"."""
+    from digest.tokens import make_token
+    from digest.web import create_app
+
+    settings = _reader_store(tmp_path)
+    opt_out = (
+        b"From: fbl@isp.example\nTo: bounces@digest.test\nSubject: Opt-out\nMIME-Version: 1.0\n"
+        b'Content-Type: multipart/report; report-type=feedback-report; boundary="b"\n\n'
+        b"--b\nContent-Type: text/plain\n\nThe recipient asked to be unsubscribed.\n"
+        b"--b\nContent-Type: message/feedback-report\n\nFeedback-Type: opt-out\nVersion: 1\n"
+        b"Original-Rcpt-To: <ada@example.org>\n\n--b--\n"
+    )
+    dead = report("bounces@digest.test", "grace@example.org", "5.0.0",
+                  'unrouteable mail domain "example.org"')  # fmt: skip
+    assert sorted(_process(settings, FIXED_NOW, opt_out, dead, name="o")) == [
+        "suppressed", "unsubscribed"
+    ]  # fmt: skip
+    client = create_app(settings, lambda: FIXED_NOW).test_client()
+
+    def page(address: str) -> str:
+        return client.get(f"/preferences/{make_token(secret_env, address, 'preferences')}").text
+
+    assert "you asked your mail provider to unsubscribe you" in page("ada@example.org")
+    assert "your mail server said the domain does not exist" in page("grace@example.org")
+    with Store.open(settings.database) as store:
+        why = store.readers.suppressed("ada@example.org") or ""
+    assert why.startswith("complained: asked their mail provider to unsubscribe them")

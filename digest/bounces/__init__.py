@@ -1,6 +1,8 @@
 """Mail that comes back after the relay said yes: delivery reports (hard, soft, delayed),
 complaints, auto-replies and receipts, classified (`classify`)."""
 
-from digest.bounces.classify import Kind, TooComplex, Verdict, classify, judge
+from digest.bounces.classify import TooComplex, classify, judge, understand
+from digest.bounces.patterns import Reason
+from digest.bounces.verdicts import Kind, Verdict
 
-__all__ = ["Kind", "TooComplex", "Verdict", "classify", "judge"]
+__all__ = ["Kind", "Reason", "TooComplex", "Verdict", "classify", "judge", "understand"]

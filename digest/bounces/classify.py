@@ -1,35 +1,44 @@
 """What a message that came back is: a hard bounce (the address is dead), a soft one (not
 delivered this time, or for what was sent), a warning that delivery is still being tried, a
-complaint, an auto-reply, a delivery or read receipt, or none of these.
+complaint, an auto-reply, a delivery or read receipt, or none of these; and why (a Reason).
 
 The standard parts decide where a server wrote them: a feedback report (RFC 5965) is a
-complaint; a delivery-status part (RFC 3464) gives each recipient's action, status code and
-diagnostic. The status code decides where it is specific (digest.bounces.patterns); a server
-that says "5.0.0" or nothing is judged by its words, never by the 5 alone. For the reports that
-follow no standard (Exim, qmail, old Sendmail, Microsoft, Yahoo…), flufl.bounce, GNU Mailman's
-detectors, finds the recipients and the report's own words decide the kind."""
+complaint (digest.bounces.others reads it and the other shapes complaints come in); a
+delivery-status part (RFC 3464) gives each recipient's action, status code and diagnostic.
+What the server said decides the reason, and the reason the kind (`understand`): its
+enhanced status code where that is specific, the words of its diagnostic where they name
+another reason or the code is generic ("5.0.0", none), from the table of
+digest.bounces.patterns; never the 5 alone. For the reports that follow no standard (Exim,
+qmail, Sendmail's transcripts, Exchange, Notes, Yahoo, the Japanese carriers…) flufl.bounce,
+GNU Mailman's detectors, finds the recipients and the report's own words decide. A message
+that is no report is a complaint, an auto-reply, a challenge, a receipt or nothing
+(digest.bounces.others)."""
 
 from __future__ import annotations
 
-import enum
 import html
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import Message
-from email.utils import getaddresses, parseaddr
+from email.utils import getaddresses
 
+from digest.bounces.fields import address, fields, inner
+from digest.bounces.others import complaint, never_counted, ses_notice
 from digest.bounces.patterns import (
     DEAD,
-    DEAD_CODES,
+    DEAD_REASONS,
     DELAYED,
+    EXPIRED,
     NOT_DEAD,
-    NOT_DEAD_CODES,
+    REASONS,
     REPORT_SUBJECT,
     REPORTER,
     RETURNED,
     STATUS,
+    Reason,
 )
+from digest.bounces.verdicts import Kind, Verdict
 
 log = logging.getLogger("digest.bounces")
 
@@ -48,32 +57,8 @@ _QUOTED = re.compile(r"^[ \t>]*(?:subject|sent|date|cc)[ \t]*:.*$", re.I | re.M)
 _ADDRESS = re.compile(r"(?<![\w.+'=-])[\w.+'=-]+@[\w-]+(?:\.[\w-]+)+")
 
 
-class Kind(enum.StrEnum):
-    """What a message that came back is (`kind` in `digest bounces process --json`)."""
-
-    HARD = "hard"  # the address is dead: suppress at once
-    SOFT = "soft"  # not delivered this time: counted
-    DELAYED = "delayed"  # still being retried: never counts
-    COMPLAINT = "complaint"  # "this is spam": unsubscribe and suppress
-    AUTO_REPLY = "auto-reply"  # vacation and other answering machines: never counts
-    DELIVERED = "delivered"  # a delivery or read receipt: resets the soft count
-    UNRECOGNISED = "unrecognised"  # none of these: nothing happens
-
-
 # When recipients of one report fare differently, the report is named after the gravest.
 _GRAVITY = (Kind.COMPLAINT, Kind.HARD, Kind.SOFT, Kind.DELAYED, Kind.DELIVERED)
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """One message's kind, the recipients it is about, the status code and the server's
-    words (one line), and what identifies the message that bounced (its Message-ID)."""
-
-    kind: Kind
-    recipients: tuple[str, ...] = ()
-    status: str = ""
-    diagnostic: str = ""
-    original_id: str = ""
 
 
 class TooComplex(ValueError):
@@ -103,77 +88,60 @@ def classify(message: Message) -> Verdict:
         every = parts(message)
     except TooComplex as exc:
         return Verdict(Kind.UNRECOGNISED, diagnostic=str(exc))
-    types = [p.get_content_type() for p in every]
     original = _original_id(every) or _referenced(message)
-    if "message/feedback-report" in types:
-        return _complaint(every, original)
-    if "message/delivery-status" in types:
-        found = _from_status_parts(every, message, original)
-        if found is not None:
-            return found
-    if "message/disposition-notification" in types:
-        found = _from_disposition(every, message, original)
-        if found is not None:
-            return found
-    if _is_report(message, types):
+    found = complaint(message, every, original) or _standard(message, every, original)
+    if found is not None:
+        return found
+    text = _first_text(every)
+    found = ses_notice(message, text)
+    if found is not None:
+        return replace(found, original_id=found.original_id or original)
+    if _is_report(message, every):
         return _from_words(message, every, original)
-    if _is_auto_reply(message):
-        return Verdict(Kind.AUTO_REPLY, _senders(message), original_id=original)
+    found = never_counted(message, every, text)
+    if found is not None:
+        return replace(found, original_id=original)
+    if _may_be_report(message):
+        return _from_words(message, every, original)
     return Verdict(Kind.UNRECOGNISED, original_id=original)
 
 
-def _is_report(message: Message, types: list[str]) -> bool:
+def _standard(message: Message, every: list[Message], original: str) -> Verdict | None:
+    """What a report's RFC 3464 or RFC 8098 part says, if it names anyone."""
+    types = {p.get_content_type() for p in every}
+    found = None
+    if "message/delivery-status" in types:
+        found = _from_status_parts(every, message, original)
+    if found is None and "message/disposition-notification" in types:
+        found = _from_disposition(every, message, original)
+    return found
+
+
+def _is_report(message: Message, every: list[Message]) -> bool:
+    """Whether a message says it is a delivery report: its failed-recipients header, a
+    multipart/report, a reporter's sender (MAILER-DAEMON, postmaster…) or subject."""
     sender = f"{message.get('From', '')} {message.get('Sender', '')}"
     return bool(
         message.get("X-Failed-Recipients")
-        or "multipart/report" in types
+        or any(p.get_content_type() == "multipart/report" for p in every)
         or REPORTER.search(sender)
         or REPORT_SUBJECT.search(str(message.get("Subject", "")))
-        or str(message.get("Return-Path", "")).strip() == "<>"
+    )
+
+
+def _may_be_report(message: Message) -> bool:
+    """The weaker signs, asked only of a message that is no auto-reply or receipt: an empty
+    return path (a vacation reply has one too) or Auto-Submitted: auto-generated (failure)."""
+    return bool(
+        str(message.get("Return-Path", "")).strip() == "<>"
         or "failure" in str(message.get("Auto-Submitted", "")).lower()
     )
 
 
-def _is_auto_reply(message: Message) -> bool:
-    """RFC 3834's Auto-Submitted: auto-replied, and the older markers vacation programs set."""
-    submitted = str(message.get("Auto-Submitted", "")).lower()
-    precedence = str(message.get("Precedence", "")) + str(message.get("X-Precedence", ""))
-    subject = str(message.get("Subject", "")).lower()
-    return bool(
-        submitted.startswith("auto-replied")
-        or message.get("X-Autoreply")
-        or message.get("X-Autorespond")
-        or "auto_reply" in precedence.lower()
-        or re.search(r"auto(?:matic)?[ -]?reply|out of (?:the )?office|vacation|abwesen", subject)
-    )
-
-
-def _senders(message: Message) -> tuple[str, ...]:
-    return tuple(a for _, a in getaddresses([str(message.get("From", ""))]) if a)
-
-
-# -- RFC 5965: complaints ----------------------------------------------------------------------
-
-
-def _complaint(every: list[Message], original: str) -> Verdict:
-    fields = _fields(next(p for p in every if p.get_content_type() == "message/feedback-report"))
-    kind = fields[0].get("Feedback-Type", "abuse").strip().lower() if fields else "abuse"
-    if kind in ("not-spam", "auth-failure"):
-        return Verdict(Kind.UNRECOGNISED, diagnostic=f"feedback report: {kind}")
-    recipients = [_address(b.get("Original-Rcpt-To", "")) for b in fields]
-    embedded = next(
-        (p for p in every if p.get_content_type() in ("message/rfc822", "text/rfc822-headers")),
-        None,
-    )
-    if not any(recipients) and embedded is not None:
-        inner = _inner(embedded)
-        recipients = [a for _, a in getaddresses([str(inner.get("To", ""))])] if inner else []
-    return Verdict(
-        Kind.COMPLAINT,
-        tuple(dict.fromkeys(r for r in recipients if r)),
-        diagnostic=f"feedback report: {kind}",
-        original_id=original,
-    )
+def _first_text(every: list[Message]) -> str:
+    """The first text part's words as written (an SES notice's JSON, a challenge's text)."""
+    part = next((p for p in every if p.get_content_type() == "text/plain"), None)
+    return _decoded(part)[:MAX_SCANNED] if part is not None else ""
 
 
 # -- RFC 3464: delivery status notifications -------------------------------------------------
@@ -185,50 +153,46 @@ def _from_status_parts(every: list[Message], message: Message, original: str) ->
         block
         for part in every
         if part.get_content_type() == "message/delivery-status"
-        for block in _fields(part)
+        for block in fields(part)
         if block.get("Final-Recipient") or block.get("Original-Recipient")
     ]
     if not blocks:
         return None
     words = _report_words(message, every)
-    fates: list[tuple[Kind, str, str, str]] = []
-    for block in blocks:
-        who = _address(block.get("Original-Recipient", "")) or _address(
-            block.get("Final-Recipient", "")
-        )
-        action = block.get("Action", "failed").strip().lower()
-        status = " ".join(str(block.get("Status", "")).split())
-        diagnostic = " ".join(str(block.get("Diagnostic-Code", "")).split())
-        if action.startswith(("delivered", "relayed", "expanded")):
-            fates.append((Kind.DELIVERED, who, status, diagnostic))
-        elif action.startswith("delayed"):
-            fates.append((Kind.DELAYED, who, status, diagnostic))
-        else:
-            kind, code = judge(f"{status} {diagnostic}", words if not diagnostic else "")
-            fates.append((kind, who, code or status, diagnostic or _line(words, kind)))
-    gravest = min(fates, key=lambda f: _GRAVITY.index(f[0]))
-    recipients = tuple(dict.fromkeys(f[1] for f in fates if f[0] is gravest[0] and f[1]))
-    return Verdict(gravest[0], recipients, gravest[2][:40], gravest[3][:300], original)
+    fates = [_fate(block, words) for block in blocks]
+    gravest = min(fates, key=lambda f: _GRAVITY.index(f.kind))
+    recipients = tuple(dict.fromkeys(f.recipients[0] for f in fates
+                                     if f.kind is gravest.kind and f.recipients[0]))  # fmt: skip
+    return replace(gravest, recipients=recipients, original_id=original)
 
 
-def _fields(part: Message) -> list[Message]:
-    """The header blocks of a delivery-status or feedback-report part."""
-    payload = part.get_payload()
-    if isinstance(payload, list):
-        return [p for p in payload if isinstance(p, Message)]
-    from email import message_from_string
-
-    text = str(payload)
-    return [message_from_string(block) for block in re.split(r"\n\s*\n", text) if block.strip()]
+def _fate(block: Message, words: str) -> Verdict:
+    """One recipient's fate, from its delivery-status fields (the report's words when the
+    server gave no diagnostic): a failure with a 4.x.x status, or that says it was given
+    up on, expired."""
+    who = address(block.get("Original-Recipient", "")) or address(block.get("Final-Recipient", ""))
+    action = block.get("Action", "failed").strip().lower()
+    status = " ".join(str(block.get("Status", "")).split())
+    diagnostic = " ".join(str(block.get("Diagnostic-Code", "")).split())
+    if action.startswith(("delivered", "relayed", "expanded")):
+        return Verdict(Kind.DELIVERED, (who,), status[:40], diagnostic[:300])
+    if action.startswith("delayed") and not EXPIRED.search(diagnostic or _naming(words, who)):
+        return Verdict(Kind.DELAYED, (who,), status[:40], diagnostic[:300])
+    said = understand(f"{status} {diagnostic}", "" if diagnostic else _about(words, who))
+    reason = said.reason
+    if reason is Reason.OTHER and (status.startswith("4.") or EXPIRED.search(words)):
+        reason = Reason.EXPIRED  # given up after retries, for no stated reason
+    line = diagnostic or _line(words, said.kind)
+    return Verdict(said.kind, (who,), (said.code or status)[:40], line[:300], reason=reason)
 
 
 def _from_disposition(every: list[Message], message: Message, original: str) -> Verdict | None:
     """RFC 8098: a read receipt (displayed, dispatched, processed) is a delivery; a message
     deleted unread (a Sieve "reject": "Quota exceeded") is judged by its words."""
     part = next(p for p in every if p.get_content_type() == "message/disposition-notification")
-    fields = _fields(part)
-    disposition = str(fields[0].get("Disposition", "")).lower() if fields else ""
-    original = original or (str(fields[0].get("Original-Message-ID", "")).strip() if fields else "")
+    blocks = fields(part)
+    disposition = str(blocks[0].get("Disposition", "")).lower() if blocks else ""
+    original = original or (str(blocks[0].get("Original-Message-ID", "")).strip() if blocks else "")
     if re.search(r";\s*(?:displayed|dispatched|processed)", disposition):
         return Verdict(Kind.DELIVERED, original_id=original)
     if "deleted" in disposition or "denied" in disposition:
@@ -244,29 +208,99 @@ def _from_words(message: Message, every: list[Message], original: str) -> Verdic
     recipients = _failed_recipients(message, words)
     if DELAYED.search(words) and not DEAD.search(words):
         return Verdict(Kind.DELAYED, recipients, diagnostic=_line(words), original_id=original)
-    kind, code = judge(words, "")
-    return Verdict(kind, recipients, code, _line(words, kind), original)
+    said = understand(words, "")
+    reason = said.reason
+    if reason is Reason.OTHER and EXPIRED.search(words):
+        reason = Reason.EXPIRED
+    line = _line(words, said.kind)
+    return Verdict(said.kind, recipients, said.code, line, original, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """What a server said about one failure: hard or soft, why, and its status code."""
+
+    kind: Kind
+    reason: Reason
+    code: str
 
 
 def judge(said: str, fallback: str) -> tuple[Kind, str]:
-    """HARD or SOFT for a failure, and the status code it gave: a dead-address code decides
-    unless the words say it is not dead; a 4.x.x code, and a code of a full mailbox, a size
-    or a policy (5.2.2, 5.7.1…), is never dead; otherwise (5.0.0, 5.4.4 "host not found",
-    5.5.0 "mailbox unavailable", no code) the words decide, the report's own words when the
-    server gave none."""
+    """HARD or SOFT for a failure, and the status code it gave (see `understand`)."""
+    found = understand(said, fallback)
+    return found.kind, found.code
+
+
+def understand(said: str, fallback: str) -> Said:
+    """Why a failure happened, from the server's code and words (the report's own words when
+    the server gave none): a code that names a dead address decides unless the words name
+    a reason that is not (Sendmail calls every refusal 5.1.1); a code that names another
+    reason decides unless the words name another one, or say the user is unknown (5.7.1
+    "Nonexistent user"; a "disabled" there is often the sender's); a 4.x.x code is never
+    dead; a generic code (5.0.0, 5.5.0, 5.4.4) or none: the words."""
     text = said if said.strip() else fallback
-    codes = [".".join(m.groups()) for m in STATUS.finditer(text)] or [
-        ".".join(m.groups()) for m in STATUS.finditer(fallback)
-    ]
-    code = next((c for c in codes if c in DEAD_CODES), codes[0] if codes else "")
-    if code in DEAD_CODES:  # only the server's own words for this recipient may overrule it
-        return (Kind.SOFT if NOT_DEAD.search(text) else Kind.HARD), code
-    if code.startswith(("4.", *NOT_DEAD_CODES)):
-        return Kind.SOFT, code
-    words = text if DEAD.search(text) or NOT_DEAD.search(text) else f"{text} {fallback}"
-    if NOT_DEAD.search(words):
-        return Kind.SOFT, code
-    return (Kind.HARD if DEAD.search(words) else Kind.SOFT), code
+    code = _status(text)
+    if _by_code(code) is None and fallback is not text:
+        code = _status(fallback) or code
+    by_code = _by_code(code)
+    by_words = _by_words(text) or (_by_words(fallback) if fallback is not text else None)
+    if code.startswith("4."):
+        reason = next(
+            (r for r in (by_words, by_code) if r is not None and r not in DEAD_REASONS),
+            Reason.OTHER,
+        )
+    elif by_code in DEAD_REASONS:  # overruled by another reason, never by "try again"
+        reason = by_code if by_words in (None, Reason.OTHER) else by_words
+    elif by_code is not None:  # of the dead reasons, only "user unknown" overrules it
+        vague = (None, Reason.OTHER, Reason.HOST_UNKNOWN, Reason.DISABLED)
+        reason = by_code if by_words in vague else by_words
+    else:
+        reason = by_words or Reason.OTHER
+    return Said(Kind.HARD if reason in DEAD_REASONS else Kind.SOFT, reason, code)
+
+
+def _status(text: str) -> str:
+    """The enhanced status code that says most: the first that names a reason, else the
+    first given (5.0.0: "something failed"), else none."""
+    codes = [".".join(m.groups()) for m in STATUS.finditer(text)]
+    return next((c for c in codes if _by_code(c) is not None), codes[0] if codes else "")
+
+
+def _by_code(code: str) -> Reason | None:
+    """The reason an enhanced status code names: an exact code of the table, else its
+    longest prefix ("5.7." for 5.7.1), else None (5.0.0, 5.5.0, 5.4.4: generic)."""
+    if not code:
+        return None
+    exact = next((rule.reason for rule in REASONS if code in rule.codes), None)
+    if exact is not None:
+        return exact
+    prefixes = [(len(c), rule.reason) for rule in REASONS for c in rule.codes
+                if c.endswith(".") and code.startswith(c)]  # fmt: skip
+    return max(prefixes)[1] if prefixes else None
+
+
+def _by_words(text: str) -> Reason | None:
+    """The first reason of the table whose words the text says."""
+    return next((rule.reason for rule in REASONS if rule.words.search(text)), None)
+
+
+def _about(words: str, who: str) -> str:
+    """The lines of a report's words about this recipient, else all of them."""
+    return _naming(words, who) or words
+
+
+def _naming(words: str, who: str) -> str:
+    """The lines of a report's words that name this recipient, each with the lines under it
+    (Exim's layout), or nothing."""
+    if not who:
+        return ""
+    lines = words.splitlines()
+    found = []
+    for n, line in enumerate(lines):
+        if who in line.lower():
+            end = next((m for m in range(n + 1, len(lines)) if not lines[m].strip()), len(lines))
+            found.extend(lines[n : min(end, n + 4)])
+    return "\n".join(found)
 
 
 def _report_words(message: Message, every: list[Message]) -> str:
@@ -334,9 +368,9 @@ def _original_id(every: list[Message]) -> str:
     """The Message-ID of the returned message (its copy, or its headers), if any."""
     for part in every:
         if part.get_content_type() in ("message/rfc822", "text/rfc822-headers"):
-            inner = _inner(part)
-            if inner is not None and inner.get("Message-ID"):
-                return str(inner.get("Message-ID")).strip()
+            returned = inner(part)
+            if returned is not None and returned.get("Message-ID"):
+                return str(returned.get("Message-ID")).strip()
     return ""
 
 
@@ -345,23 +379,6 @@ def _referenced(message: Message) -> str:
     carries no copy of it."""
     found = re.findall(r"<[^<>\s]+>", str(message.get("References", "")))
     return found[-1] if found else ""
-
-
-def _inner(part: Message) -> Message | None:
-    payload = part.get_payload()
-    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-        return payload[0]
-    if isinstance(payload, str):
-        from email import message_from_string
-
-        return message_from_string(payload)
-    return None
-
-
-def _address(field: str) -> str:
-    """The address of a Final-Recipient / Original-Recipient / Original-Rcpt-To value."""
-    value = field.split(";", 1)[-1].strip()
-    return parseaddr(value)[1].lower() if "@" in value else ""
 
 
 def _line(words: str, kind: Kind | None = None) -> str:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from digest.bounces.classify import Kind, Verdict
+from digest.bounces.patterns import Reason
+from digest.bounces.verdicts import Kind, Verdict
 
 
 class Action(enum.StrEnum):
@@ -34,6 +35,8 @@ def reason(verdict: Verdict, action: Action, soft_count: int, soft_days: float) 
     """Why the address is suppressed, in the words the reader and operator are shown."""
     said = verdict.diagnostic or "no reason given"
     code = f"{verdict.status} " if verdict.status else ""
+    if action is Action.UNSUBSCRIBED and verdict.reason is Reason.OPT_OUT:
+        return f"complained: asked their mail provider to unsubscribe them ({said})"[:300]
     if action is Action.UNSUBSCRIBED:
         return f"complained: marked a digest as spam ({said})"[:300]
     if verdict.kind is Kind.SOFT:
@@ -41,9 +44,12 @@ def reason(verdict: Verdict, action: Action, soft_count: int, soft_days: float) 
     return f"bounced: {code}{said}"[:300]
 
 
-def told(kind: str, status: str, action: str, at: dt.datetime) -> str:
-    """What the reader is told on their preferences page about why mail stopped."""
+def told(kind: str, status: str, action: str, at: dt.datetime, why: str = "") -> str:
+    """What the reader is told on their preferences page about why mail stopped (`why`: the
+    event's reason, where it was kept)."""
     day = f"{at:%-d %B %Y}"
+    if action == Action.UNSUBSCRIBED and why == Reason.OPT_OUT:
+        return f"We stopped mailing you on {day}: you asked your mail provider to unsubscribe you."
     if action == Action.UNSUBSCRIBED:
         return f"We stopped mailing you on {day}: a digest was reported as spam from your inbox."
     if kind == Kind.SOFT:
@@ -51,9 +57,12 @@ def told(kind: str, status: str, action: str, at: dt.datetime) -> str:
             f"We stopped mailing you on {day}: your mail server turned the digest away several"
             " times in a row (a full mailbox, or a filter)."
         )
-    why = {
+    said = {
         "5.1.2": "the domain does not exist",
         "5.1.6": "the address has moved",
         "5.2.1": "the mailbox is disabled",
-    }.get(status, "the mailbox does not exist")
-    return f"We stopped mailing you on {day}: your mail server said {why}."
+        Reason.HOST_UNKNOWN: "the domain does not exist",
+        Reason.DISABLED: "the mailbox is disabled or has moved",
+    }
+    found = said.get(status) or said.get(why, "the mailbox does not exist")
+    return f"We stopped mailing you on {day}: your mail server said {found}."

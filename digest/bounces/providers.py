@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from digest.bounces.classify import Kind, judge
+from digest.bounces.classify import judge
+from digest.bounces.verdicts import Kind
 from digest.errors import DigestError
 from digest.safe_json import UnsafeJSON, loads
 

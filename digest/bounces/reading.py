@@ -1,4 +1,5 @@
-"""Where bounces are read from: a message file, a Maildir folder or an mbox file. Each message
+"""Where bounces are read from: a message file, a Maildir folder, a plain folder of message
+files or an mbox file. Each message
 is handed over as bytes with a name to show and a key that stays the same however often it is
 read (so a message processed twice counts once).
 
@@ -80,23 +81,52 @@ def check_path(path: Path) -> bytes:
         with open_regular(path) as handle:
             return handle.read(5)
     except UnreadableFile as exc:
-        raise BounceError(f"{path}: {exc}; name a message file, a Maildir or an mbox") from None
+        raise BounceError(
+            f"{path}: {exc}; name a message file, a folder of them, a Maildir or an mbox"
+        ) from None
     except OSError as exc:
         raise BounceError(f"{path}: cannot read it ({exc.strerror})") from None
 
 
 def read_path(path: Path) -> Iterator[Raw]:
-    """The messages at `path`: a Maildir (a folder with cur/ and new/), an mbox (a file whose
-    first line starts with "From "), or one message file. BounceError for a path that is
-    none of these or cannot be read."""
+    """The messages at `path`: a Maildir (a folder with cur/ and new/), a plain folder of
+    message files (an export's or archive's .eml files; an mbox among them is read as one),
+    an mbox (a file whose first line starts with "From "), or one message file. BounceError
+    for a path that is none of these or cannot be read."""
     head = check_path(path)
-    if path.is_dir():
+    if is_maildir(path):
         for entry in maildir_entries(path):
             yield read_file(entry.path, f"{path}:{entry.key}")
+    elif path.is_dir():
+        yield from _plain_folder(path)
     elif head == b"From ":
         yield from _mbox(path)
     else:
         yield read_file(path, str(path))
+
+
+def is_maildir(folder: Path) -> bool:
+    return (folder / "cur").is_dir() or (folder / "new").is_dir()
+
+
+def _plain_folder(folder: Path) -> Iterator[Raw]:
+    """Every file directly in a folder that is no Maildir, by name (hidden files and
+    sub-folders left alone); one that cannot be read is handed over with the reason."""
+    try:
+        names = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+    except OSError as exc:
+        raise BounceError(f"{folder}: cannot list it ({exc.strerror})") from None
+    for name in names:
+        path = folder / name
+        if path.is_dir():
+            continue
+        try:
+            with open_regular(path) as handle:
+                head = handle.read(5)
+        except (UnreadableFile, OSError) as exc:
+            yield unreadable(str(path), str(exc))
+            continue
+        yield from _mbox(path) if head == b"From " else (read_file(path, str(path)),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +142,7 @@ class Entry:
 def maildir_entries(folder: Path) -> list[Entry]:
     """The messages in a Maildir's new/ and cur/, by key, from their names alone (nothing is
     opened). BounceError for a folder that is no Maildir or cannot be listed."""
-    if not (folder / "cur").is_dir() and not (folder / "new").is_dir():
+    if not is_maildir(folder):
         raise BounceError(
             f"{folder}: a folder that is no Maildir (no cur/ or new/); name a message file,"
             " a Maildir or an mbox"

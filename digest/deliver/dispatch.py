@@ -23,7 +23,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from digest.bounces.classify import Kind, judge
+from digest.bounces.classify import judge
+from digest.bounces.verdicts import Kind
 from digest.clock import Clock
 from digest.deliver.transports import (
     AmbiguousFailure,

@@ -14,7 +14,7 @@ from email.message import Message
 from email.utils import getaddresses
 from typing import Any
 
-from digest.bounces import Kind, TooComplex, Verdict, classify
+from digest.bounces import Kind, Reason, TooComplex, Verdict, classify, understand
 from digest.bounces.parsing import parse
 from digest.bounces.policy import Action, decide, reason
 from digest.bounces.providers import ProviderEvent
@@ -40,6 +40,7 @@ class Processed:
     source: str
     kind: str
     recipients: tuple[str, ...] = ()
+    reason: str = ""  # why it came back: user unknown, mailbox full, spam, opt-out…
     status: str = ""
     reader: str | None = None
     action: str = Action.NONE
@@ -51,6 +52,7 @@ class Processed:
         return {
             "source": self.source,
             "kind": self.kind,
+            "reason": self.reason,
             "recipients": list(self.recipients),
             "status": self.status,
             "reader": self.reader,
@@ -109,8 +111,9 @@ def process_events(
     done = []
     for event in events:
         verdict = Verdict(
-            event.kind, (event.recipient,), event.status, event.diagnostic, event.original_id
-        )
+            event.kind, (event.recipient,), event.status, event.diagnostic, event.original_id,
+            _provider_reason(event),
+        )  # fmt: skip
         reader, edition = _matched(store, settings, verdict)
         done.append(
             _act(store, settings, (event.event_id, source), verdict, (reader, edition), now, False)
@@ -129,7 +132,7 @@ def _act(
 ) -> Processed:
     """Decide (the policy), and unless `dry_run` keep the event and act on it."""
     (key, source), (reader, edition) = origin, matched
-    base = Processed(source, verdict.kind, verdict.recipients, verdict.status)
+    base = Processed(source, verdict.kind, verdict.recipients, verdict.reason, verdict.status)
     if reader is None:
         return base
     if store.bounces.seen(key):
@@ -140,12 +143,25 @@ def _act(
     if not dry_run:
         event = BounceEvent(
             key, reader, now, verdict.kind, verdict.status, verdict.diagnostic, source, edition,
-            action,
+            action, verdict.reason,
         )  # fmt: skip
         if store.bounces.record(event) and action in (Action.SUPPRESSED, Action.UNSUBSCRIBED):
             why = reason(verdict, action, soft, settings.bounces.soft_days)
             store.readers.unsubscribe(reader, now, reason=why)
     return _replace(base, reader=reader, edition=edition, action=action)
+
+
+def _provider_reason(event: ProviderEvent) -> Reason:
+    """Why a provider's event happened: the server's code and words where it passed them on,
+    else what its kind alone says."""
+    if event.kind is Kind.COMPLAINT:
+        return Reason.OPT_OUT if event.diagnostic in ("opt-out", "unsubscribe") else Reason.ABUSE
+    if event.kind not in (Kind.HARD, Kind.SOFT):
+        return Reason.NONE
+    said = understand(f"{event.status} {event.diagnostic}", "")
+    if (said.kind is Kind.HARD) is (event.kind is Kind.HARD):
+        return said.reason
+    return Reason.USER_UNKNOWN if event.kind is Kind.HARD else Reason.OTHER
 
 
 def _replace(done: Processed, **changes: Any) -> Processed:

@@ -94,7 +94,7 @@ class Pages:
         latest = self._store.bounces.latest([email]).get(email)
         if latest is None:  # a relay's 5xx during the SMTP exchange
             return "We stopped mailing you: your mail server refused the digest for good."
-        return told(latest.kind, latest.status, latest.action, latest.at)
+        return told(latest.kind, latest.status, latest.action, latest.at, latest.reason)
 
     def came_back(
         self, events: list[ProviderEvent], source: str, now: dt.datetime

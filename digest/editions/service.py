@@ -190,6 +190,9 @@ class EditionStatus:
     refused: dict[str, int] = field(default_factory=dict)
     # What came back for this edition: readers per kind (hard, soft, complaint…).
     bounces: dict[str, int] = field(default_factory=dict)
+    # The same by kind, then by reason (user unknown, mailbox full, spam…): why addresses
+    # are being dropped.
+    bounce_reasons: dict[str, dict[str, int]] = field(default_factory=dict)
     # How far mailed reports are believed ("signed" with VERP, else "unverified"), and why.
     bounce_trust: str = ""
     bounce_trust_note: str = ""
@@ -527,6 +530,7 @@ class Editions:
             level, note = trust(self.settings)
             return EditionStatus(
                 chosen, counts, failures, held, joining, refused, came_back,
+                bounce_reasons=store.bounces.edition_reasons(chosen),
                 bounce_trust=level, bounce_trust_note=note,
             )  # fmt: skip
 

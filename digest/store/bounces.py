@@ -23,9 +23,10 @@ class BounceEvent:
     source: str = ""
     edition_id: str | None = None
     action: str = "none"
+    reason: str = ""  # why it came back: user unknown, mailbox full, spam… ('' if unsaid)
 
 
-_COLUMNS = "event_key, email, at, kind, status, diagnostic, source, edition_id, action"
+_COLUMNS = "event_key, email, at, kind, status, diagnostic, source, edition_id, action, reason"
 
 
 @translating_errors
@@ -43,7 +44,7 @@ class Bounces(Connected):
         with self.transaction() as db:
             return (
                 db.execute(
-                    f"INSERT INTO bounce_events({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+                    f"INSERT INTO bounce_events({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
                     " ON CONFLICT (event_key) DO NOTHING",
                     (
                         event.event_key,
@@ -55,6 +56,7 @@ class Bounces(Connected):
                         event.source[:300],
                         event.edition_id,
                         event.action,
+                        event.reason[:40],
                     ),
                 ).rowcount
                 == 1
@@ -101,3 +103,16 @@ class Bounces(Connected):
             (edition_id,),
         )
         return {str(kind): int(n) for kind, n in rows}
+
+    def edition_reasons(self, edition_id: str) -> dict[str, dict[str, int]]:
+        """An edition's events by kind, then by reason (the readers each touched, once each):
+        why addresses are being dropped."""
+        rows = self._db.execute(
+            "SELECT kind, reason, count(DISTINCT email) FROM bounce_events WHERE edition_id = ?"
+            " GROUP BY kind, reason ORDER BY kind, reason",
+            (edition_id,),
+        )
+        found: dict[str, dict[str, int]] = {}
+        for kind, why, n in rows:
+            found.setdefault(str(kind), {})[str(why) or "unstated"] = int(n)
+        return found

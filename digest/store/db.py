@@ -75,6 +75,11 @@ class Database(ABC):
         ).fetchone()
         return found is not None
 
+    def has_column(self, table: str, column: str) -> bool:
+        """Whether a table of the store has this column."""
+        rows = self.execute(f"PRAGMA table_info({table})").fetchall()
+        return any(row[1] == column for row in rows)
+
     @abstractmethod
     def continue_ids(self, table: str) -> None:
         """After rows were copied in with their ids: new rows continue after them (a server's

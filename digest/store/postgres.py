@@ -117,6 +117,14 @@ class Postgres(Database):
         found: bool = self.execute("SELECT to_regclass(?) IS NOT NULL", (name,)).fetchone()[0]
         return found
 
+    def has_column(self, table: str, column: str) -> bool:
+        found = self.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()"
+            " AND table_name = ? AND column_name = ?",
+            (table, column),
+        ).fetchone()
+        return found is not None
+
     def continue_ids(self, table: str) -> None:
         self.execute(
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"  # noqa: S608 - our table

@@ -8,7 +8,7 @@ from digest.addresses import limit_key
 from digest.signup import LEGACY_PREFIX
 from digest.store.db import Database
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -199,7 +199,8 @@ CREATE TABLE IF NOT EXISTS bounce_events (
     diagnostic TEXT NOT NULL DEFAULT '',
     source TEXT NOT NULL DEFAULT '',
     edition_id TEXT,
-    action TEXT NOT NULL DEFAULT 'none'
+    action TEXT NOT NULL DEFAULT 'none',
+    reason TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS bounce_events_email ON bounce_events(email, at);
 CREATE INDEX IF NOT EXISTS deliveries_message_id ON deliveries(message_id);
@@ -302,6 +303,13 @@ def _signups_by_id(db: Database) -> None:
     db.execute("DELETE FROM consent_events WHERE event = 'refused'")
 
 
+def _bounce_reasons(db: Database) -> None:
+    """Why each bounce came back (user unknown, mailbox full, spam…) beside its kind; events
+    kept before say nothing (''). Plain SQL, so that it runs on either engine."""
+    if not db.has_column("bounce_events", "reason"):
+        db.execute("ALTER TABLE bounce_events ADD COLUMN reason TEXT NOT NULL DEFAULT ''")
+
+
 # Version → the steps that bring a store from the version before it. Tables a version added
 # are created by SCHEMA (idempotent DDL, run first); a step shared by several versions (the
 # ledger's rebuild) runs once however far behind the store is.
@@ -316,12 +324,13 @@ MIGRATIONS: dict[int, tuple[Callable[[Database], None], ...]] = {
     9: (_tables_only,),  # readers' libraries; hashes of deleted addresses
     10: (_tables_only,),  # proofs of work, refused sign-ups, paper keywords, bounce events
     11: (_signups_by_id,),  # sign-ups by id, the mail queue, counted attempts and refusals
+    12: (_bounce_reasons,),  # a bounce event's reason beside its kind
 }
 assert max(MIGRATIONS) == SCHEMA_VERSION
 
 
 # Steps written in SQL both engines run (the PostgreSQL spelling is translated per statement).
-_PORTABLE = frozenset({_tables_only, _signups_by_id})
+_PORTABLE = frozenset({_tables_only, _signups_by_id, _bounce_reasons})
 
 
 def only_tables_since(version: int) -> bool:
