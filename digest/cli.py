@@ -133,12 +133,33 @@ def _result_json(result: IngestResult) -> dict[str, Any]:
 
 
 def _load_and_ingest(
-    settings: Settings, sources: Sequence[str], format_: str | None, as_json: bool
+    settings: Settings,
+    sources: Sequence[str],
+    format_: str | None,
+    as_json: bool,
+    as_of: dt.date | str | None = None,
 ) -> None:
     """Read and parse every source first (a bad one stores nothing), then ingest and report."""
     from digest.editions import Editions
 
-    _report_ingest(Editions(settings).ingest(sources, format_), as_json)
+    _report_ingest(Editions(settings).ingest(sources, format_, as_of=as_of), as_json)
+
+
+def _as_of(value: str | None) -> dt.date | str | None:
+    """`--as-of`: a YYYY-MM-DD date or the word `filename`."""
+    from digest.editions.replay import FROM_NAME
+
+    if value is None or value == FROM_NAME:
+        return value
+    try:
+        if len(value) == 10:
+            return dt.date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise click.BadParameter(
+        f"{_safe(value)[:40]!r} is neither a date (YYYY-MM-DD) nor `filename`",
+        param_hint="--as-of",
+    )
 
 
 def _report_ingest(results: Sequence[IngestResult], as_json: bool) -> None:
@@ -170,8 +191,23 @@ def _report_ingest(results: Sequence[IngestResult], as_json: bool) -> None:
 @click.argument("sources", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per dump per line.")
 @click.option("--format", "format_", type=click.Choice(FORMATS), help="Skip auto-detection.")
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="DATE|filename",
+    callback=lambda _ctx, _param, value: _as_of(value),
+    help="Replay history: the papers count as first seen at the start of DATE (YYYY-MM-DD) in"
+    " `timezone`, or, with `filename`, of the date each dump's name starts with"
+    " (2025-07-25.jsonl). Then `digest send --date DATE` sends that day's edition.",
+)
 @pass_context
-def ingest(obj: _Context, sources: tuple[str, ...], as_json: bool, format_: str | None) -> None:
+def ingest(
+    obj: _Context,
+    sources: tuple[str, ...],
+    as_json: bool,
+    format_: str | None,
+    as_of: dt.date | str | None,
+) -> None:
     """Ingest dumps and report what is new.
 
     SOURCES are files, folders (their dumps in name order; subfolders are not read) or http(s)
@@ -179,7 +215,7 @@ def ingest(obj: _Context, sources: tuple[str, ...], as_json: bool, format_: str 
     nothing."""
     from digest.editions import DUMP_SUFFIXES, skipped_files
 
-    _load_and_ingest(obj.settings, sources, format_, as_json)
+    _load_and_ingest(obj.settings, sources, format_, as_json, as_of)
     skipped = skipped_files(sources)
     if skipped:
         names = ", ".join(f"{p}/" if p.is_dir() else str(p) for p in skipped)
