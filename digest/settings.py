@@ -309,6 +309,9 @@ class WebSettings(_Section):
     # The preview pages (every subscriber, their next digest) are for the operator: they open
     # only with DIGEST_ADMIN_TOKEN set, and this switches them off even then.
     preview: bool = True
+    # Links made before link tokens were sealed carry the reader's address: they keep opening
+    # their page for this many days after the store was upgraded (0: refused at once).
+    old_links_days: int = Field(default=90, ge=0, le=3650)
     threads: int = Field(default=4, ge=1, le=64)
     # Open connections at most, and seconds a connection may sit idle (a slow or half-open
     # client) before it is closed: together they keep a few slow clients from starving the rest.
