@@ -713,6 +713,12 @@ def _profile_options(function: Any) -> Any:
         click.option("--send-at", help="HH:MM local time [default: the settings' send_at]."),
         click.option("--timezone", help="IANA zone [default: the settings' timezone]."),
         click.option(
+            "--pause-until",
+            metavar="DATE",
+            help="No edition before DATE (YYYY-MM-DD); they resume on it by themselves. `none`"
+            " clears a pause.",
+        ),
+        click.option(
             "--weekdays-only/--every-day",
             default=None,
             help="[default: the settings' weekdays_only].",
@@ -773,6 +779,7 @@ def subscribers_add(obj: _Context, /, email: str, **fields: Any) -> None:
             weekday=fields["weekday"],
             delivery=fields["delivery"],
             quiet=fields["quiet"],
+            pause_until=fields["pause_until"],
         )
     )
     _echo(f"{'added' if added else 'updated'} {address}")
@@ -807,6 +814,7 @@ def subscribers_list(
             "weekday": p.weekday,
             "delivery": p.delivery.value,
             "quiet": p.quiet.value,
+            "pause_until": None if p.pause_until is None else p.pause_until.isoformat(),
             "source": entry.source,
             "status": entry.status,
             "unresolved_liked": list(entry.unresolved_liked),
@@ -833,6 +841,7 @@ def subscribers_list(
         if r["frequency"] == "weekly":
             days = f" {r['weekday']}s"
         channel = " feed only" if r["delivery"] == "feed" else ""
+        channel += f", paused until {r['pause_until']}" if r["pause_until"] else ""
         table.add_row(
             str(r["email"]),
             str(r["name"]),

@@ -247,6 +247,8 @@ class SubscriberSettings(_Section):
     # so, then the day's most upvoted papers marked as not matched), "note" (the email alone),
     # "skip" (nothing).
     quiet: str = "trending"
+    # A pause ("vacation"): no edition before this date (YYYY-MM-DD); they resume on it.
+    pause_until: str | None = None
 
     _name = field_validator("name")(_single_line)
     _email = field_validator("email")(normalise_address)
@@ -258,6 +260,7 @@ class SubscriberSettings(_Section):
     _weekday = field_validator("weekday")(profile.check_weekday)
     _delivery = field_validator("delivery")(profile.check_delivery)
     _quiet = field_validator("quiet")(profile.check_quiet)
+    _pause = field_validator("pause_until", mode="before")(profile.check_pause_until)
 
     @field_validator("exclude", "authors", "liked")
     @classmethod
