@@ -874,8 +874,8 @@ def _last_bounce(events: list[dict[str, str]]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="A JSON object.")
 @pass_context
 def subscribers_links(obj: _Context, email: str, as_json: bool) -> None:
-    """A reader's own signed links (preferences, archive, Atom feed, unsubscribe), to help
-    them without digging through sent mail."""
+    """A reader's own signed links (preferences, welcome page, archive, Atom feed,
+    unsubscribe), to help them without digging through sent mail."""
     from digest.editions import Editions
 
     links = Editions(obj.settings).links(email)
