@@ -847,6 +847,8 @@ def test_a_sign_up_waiting_across_the_upgrade_still_confirms(
         assert store.signups.refusals(at) == {"honeypot": 2}
         assert store.signups.events("someone@example.org") == []
         assert not store.database.has_table("signups")
+        # Links made before the upgrade carried the address: when their expiry began.
+        assert store.sealed_links_since() is not None
     token = make_token(secret_env, f"Old.Reader@example.org\n{int(at.timestamp())}", "confirm")
     with mailing(app) as client:
         assert "diffusion" in client.get(f"/confirm/{token}").text
