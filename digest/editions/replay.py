@@ -3,8 +3,8 @@
 `digest ingest --as-of DATE` stores a dump as if it had been ingested at the start of DATE in
 the settings' time zone; `--as-of filename` takes each dump's date from its file name
 (`2025-07-25.jsonl`, `2025-07-25-listing.txt`). `digest send --date DATE` then replays that
-day's edition without faking the clock. An edition counts as new only the papers first seen
-since the start of the day before it (a weekly reader's: of the week before)."""
+day's edition without faking the clock. (An edition counts as new only the papers first seen
+since the start of the day before it, a weekly reader's of the week before: render.view.is_new.)"""
 
 from __future__ import annotations
 
@@ -63,9 +63,3 @@ def ingest_moments(
             )
         moments.append(moment)
     return moments
-
-
-def new_since(day: dt.date, timezone: str, period: dt.timedelta) -> dt.datetime:
-    """Papers first seen after this moment are new in the edition of `day`: since the start
-    of the day before it (the week before, for a weekly edition) in the reader's time zone."""
-    return day_start(day, timezone) - period
