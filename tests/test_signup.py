@@ -327,6 +327,8 @@ def test_a_sign_up_needs_a_fresh_unused_proof_of_work(guarded: Any) -> None:
     bare = client.post("/subscribe", data={"email": "human@example.org", "altcha": ""})
     assert bare.status_code == 400 and "needs JavaScript" in bare.text
     assert "Check your inbox" not in bare.text and 'value="human@example.org"' in bare.text
+    api = client.post("/api/subscribe", json={"email": "human@example.org"})
+    assert api.status_code == 400 and "/api/challenge" in api.json["error"]
     assert outbox.outbox == []
     # A fresh solution works once: the same one again (a replayed form) mails nobody.
     proof = _solved(client)

@@ -33,6 +33,11 @@ NO_PROOF = (
     " for this site and press Subscribe again."
 )
 
+NO_PROOF_API = (
+    'no "altcha" proof of work: GET /api/challenge, solve it (altcha) and send the solution as'
+    ' "altcha"'
+)
+
 TRENDING_SHOWN = 5
 MAX_INTERESTS = 20
 MAX_FIELD_CHARS = 4000
@@ -134,6 +139,8 @@ def subscribe_json() -> tuple[Response, int]:
         trap=str(body.get("website", "")),
         proof=str(body.get("altcha", "")),
     )
+    if site().settings.signup.proof_of_work and not given.proof and not given.trap:
+        return jsonify(error=NO_PROOF_API), 400
     try:
         _sign_up(given)
     except SubscriberError as exc:
