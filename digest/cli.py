@@ -133,12 +133,33 @@ def _result_json(result: IngestResult) -> dict[str, Any]:
 
 
 def _load_and_ingest(
-    settings: Settings, sources: Sequence[str], format_: str | None, as_json: bool
+    settings: Settings,
+    sources: Sequence[str],
+    format_: str | None,
+    as_json: bool,
+    as_of: dt.date | str | None = None,
 ) -> None:
     """Read and parse every source first (a bad one stores nothing), then ingest and report."""
     from digest.editions import Editions
 
-    _report_ingest(Editions(settings).ingest(sources, format_), as_json)
+    _report_ingest(Editions(settings).ingest(sources, format_, as_of=as_of), as_json)
+
+
+def _as_of(value: str | None) -> dt.date | str | None:
+    """`--as-of`: a YYYY-MM-DD date or the word `filename`."""
+    from digest.editions.replay import FROM_NAME
+
+    if value is None or value == FROM_NAME:
+        return value
+    try:
+        if len(value) == 10:
+            return dt.date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise click.BadParameter(
+        f"{_safe(value)[:40]!r} is neither a date (YYYY-MM-DD) nor `filename`",
+        param_hint="--as-of",
+    )
 
 
 def _report_ingest(results: Sequence[IngestResult], as_json: bool) -> None:
@@ -170,8 +191,23 @@ def _report_ingest(results: Sequence[IngestResult], as_json: bool) -> None:
 @click.argument("sources", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per dump per line.")
 @click.option("--format", "format_", type=click.Choice(FORMATS), help="Skip auto-detection.")
+@click.option(
+    "--as-of",
+    "as_of",
+    metavar="DATE|filename",
+    callback=lambda _ctx, _param, value: _as_of(value),
+    help="Replay history: the papers count as first seen at the start of DATE (YYYY-MM-DD) in"
+    " `timezone`, or, with `filename`, of the date each dump's name starts with"
+    " (2025-07-25.jsonl). Then `digest send --date DATE` sends that day's edition.",
+)
 @pass_context
-def ingest(obj: _Context, sources: tuple[str, ...], as_json: bool, format_: str | None) -> None:
+def ingest(
+    obj: _Context,
+    sources: tuple[str, ...],
+    as_json: bool,
+    format_: str | None,
+    as_of: dt.date | str | None,
+) -> None:
     """Ingest dumps and report what is new.
 
     SOURCES are files, folders (their dumps in name order; subfolders are not read) or http(s)
@@ -179,7 +215,7 @@ def ingest(obj: _Context, sources: tuple[str, ...], as_json: bool, format_: str 
     nothing."""
     from digest.editions import DUMP_SUFFIXES, skipped_files
 
-    _load_and_ingest(obj.settings, sources, format_, as_json)
+    _load_and_ingest(obj.settings, sources, format_, as_json, as_of)
     skipped = skipped_files(sources)
     if skipped:
         names = ", ".join(f"{p}/" if p.is_dir() else str(p) for p in skipped)
@@ -685,6 +721,12 @@ def _profile_options(function: Any) -> Any:
         click.option("--send-at", help="HH:MM local time [default: the settings' send_at]."),
         click.option("--timezone", help="IANA zone [default: the settings' timezone]."),
         click.option(
+            "--pause-until",
+            metavar="DATE",
+            help="No edition before DATE (YYYY-MM-DD); they resume on it by themselves. `none`"
+            " clears a pause.",
+        ),
+        click.option(
             "--weekdays-only/--every-day",
             default=None,
             help="[default: the settings' weekdays_only].",
@@ -745,6 +787,7 @@ def subscribers_add(obj: _Context, /, email: str, **fields: Any) -> None:
             weekday=fields["weekday"],
             delivery=fields["delivery"],
             quiet=fields["quiet"],
+            pause_until=fields["pause_until"],
         )
     )
     _echo(f"{'added' if added else 'updated'} {address}")
@@ -779,6 +822,7 @@ def subscribers_list(
             "weekday": p.weekday,
             "delivery": p.delivery.value,
             "quiet": p.quiet.value,
+            "pause_until": None if p.pause_until is None else p.pause_until.isoformat(),
             "source": entry.source,
             "status": entry.status,
             "unresolved_liked": list(entry.unresolved_liked),
@@ -806,6 +850,7 @@ def subscribers_list(
         if r["frequency"] == "weekly":
             days = f" {r['weekday']}s"
         channel = " feed only" if r["delivery"] == "feed" else ""
+        channel += f", paused until {r['pause_until']}" if r["pause_until"] else ""
         table.add_row(
             str(r["email"]),
             str(r["name"]),
@@ -838,8 +883,8 @@ def _last_bounce(events: list[dict[str, str]]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="A JSON object.")
 @pass_context
 def subscribers_links(obj: _Context, email: str, as_json: bool) -> None:
-    """A reader's own signed links (preferences, archive, Atom feed, unsubscribe), to help
-    them without digging through sent mail."""
+    """A reader's own signed links (preferences, welcome page, archive, Atom feed,
+    unsubscribe), to help them without digging through sent mail."""
     from digest.editions import Editions
 
     links = Editions(obj.settings).links(email)

@@ -12,6 +12,7 @@ import re
 import secrets
 import shutil
 import socket
+import sys
 import threading
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -30,6 +31,7 @@ from digest.errors import DigestError
 from digest.settings import Settings, load_settings
 from digest.store import Store
 from digest.subscribers import read_csv
+from digest.terminal import width_for
 
 REPO_EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -110,9 +112,16 @@ def _one_click_unsubscribe(settings: Settings, port: int, data: bytes) -> tuple[
     return str(message["To"].addresses[0].addr_spec), url
 
 
+def demo_console(stream: Any = None) -> Console:
+    """The demo's output: a terminal's own width; a pipe or a CI log gets whole lines (a path
+    is never cut at 80 columns)."""
+    stream = sys.stdout if stream is None else stream
+    return Console(file=stream, highlight=False, width=width_for(stream))
+
+
 def run_demo(out: Path, examples: Path | None = None, console: Console | None = None) -> int:
     """Run the whole pipeline once; return how many messages the local server received."""
-    console = console or Console(highlight=False)
+    console = console or demo_console()
     examples = examples or REPO_EXAMPLES
     if out.exists():
         shutil.rmtree(out)

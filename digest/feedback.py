@@ -37,9 +37,9 @@ def vote_token(secret: str, vote: Vote, prefix: str = "") -> str:
     return make_token(secret, payload, prefix + FEEDBACK_PURPOSE)
 
 
-def read_vote(secret: str, token: str) -> Vote:
-    """The vote a token was made for, or BadToken."""
-    payload = read_token(secret, token, FEEDBACK_PURPOSE)
+def read_vote(secret: str, token: str, *, old_form: bool = True) -> Vote:
+    """The vote a token was made for, or BadToken (an old-form token only while `old_form`)."""
+    payload = read_token(secret, token, FEEDBACK_PURPOSE, old_form=old_form)
     email, _, rest = payload.partition("\n")
     paper, _, verdict = rest.partition("\n")
     if paper_id_of(paper) is None or verdict not in VERDICTS:

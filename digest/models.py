@@ -173,9 +173,18 @@ class Subscriber:
     weekday: str = "mon"
     delivery: Delivery = Delivery.EMAIL
     quiet: Quiet = Quiet.TRENDING
+    # Paused ("vacation"): no edition before this date; they resume on it by themselves.
+    pause_until: dt.date | None = None
+
+    def paused_on(self, day: dt.date) -> bool:
+        """Whether the reader has paused their editions on `day` (their local date)."""
+        return self.pause_until is not None and day < self.pause_until
 
     def due_on(self, day: dt.date) -> bool:
-        """Whether this reader gets an edition on `day` (their local date)."""
+        """Whether this reader gets an edition on `day` (their local date): not while paused,
+        and on their weekday when weekly."""
+        if self.paused_on(day):
+            return False
         return self.frequency is Frequency.DAILY or WEEKDAYS[day.weekday()] == self.weekday
 
 

@@ -5,6 +5,7 @@ and its fix; `validated_row` gathers all of them (ProfileErrors)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
 import zoneinfo
@@ -110,6 +111,8 @@ class ProfileInput:
     weekday: str = "mon"
     delivery: str = "email"
     quiet: str = "trending"
+    # No edition before this date (YYYY-MM-DD); editions resume on it. Empty: not paused.
+    pause_until: str | dt.date | None = None
 
 
 def check_choice(value: str, what: str, choices: Sequence[str]) -> str:
@@ -195,6 +198,23 @@ def check_quiet(value: str | None) -> str:
     return check_choice(value or "trending", "quiet", list(Quiet))
 
 
+def check_pause_until(value: str | dt.date | None) -> str | None:
+    """A pause's end as YYYY-MM-DD, or None (empty, "none": not paused)."""
+    if value is None or isinstance(value, dt.date):
+        return None if value is None else value.isoformat()
+    text = value.strip()
+    if text.casefold() in ("", "none"):
+        return None
+    try:
+        if len(text) == 10:
+            return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        pass
+    raise ValueError(
+        f"pause_until {value[:40]!r} must be a date, YYYY-MM-DD (or empty: not paused)"
+    )
+
+
 def check_weekly(frequency: str | None, weekday: str | None, weekdays_only: bool | None) -> None:
     """A weekly edition on a weekend day never comes to a weekdays-only reader."""
     if frequency == Frequency.WEEKLY and weekdays_only and weekday in ("sat", "sun"):
@@ -238,6 +258,7 @@ def validated_row(given: ProfileInput) -> SubscriberRow:
         "weekday": weekday,
         "delivery": checked(check_delivery, given.delivery),
         "quiet": checked(check_quiet, given.quiet),
+        "pause_until": checked(check_pause_until, given.pause_until),
     }
     if errors:
         raise ProfileErrors(errors)
@@ -268,4 +289,5 @@ def profile_input(person: Subscriber) -> ProfileInput:
         weekday=person.weekday,
         delivery=person.delivery.value,
         quiet=person.quiet.value,
+        pause_until=None if person.pause_until is None else person.pause_until.isoformat(),
     )

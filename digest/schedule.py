@@ -389,7 +389,8 @@ class Daemon:
     def _first_run(self, job_id: str, trigger: DailyTrigger) -> dt.datetime | None:
         """A new send job whose time today has passed runs at once if it is at most
         grace_minutes late (a daemon started, or a reader's send time moved, just after it),
-        exactly as a run missed while the daemon was down would; an older one is logged and
+        exactly as a run missed while the daemon was down would; an older one is logged (at
+        info: no run was ever due under a schedule that did not exist, so none was missed) and
         waits for its next time. None: the trigger's own next time."""
         now = utc_now()
         last = _last_due(trigger, now)  # the latest time this job would have fired
@@ -403,12 +404,15 @@ class Daemon:
             return now
         if self._log_already_sent(job_id, last, upcoming.isoformat() if upcoming else "none"):
             return None
-        log.warning(
-            "%s: the run due %s was missed by more than %g minutes; skipped (next: %s)",
+        # Not a missed run: this schedule is new (the daemon's first start, a new send time),
+        # and no run was ever due under it. Its time today passed before it existed.
+        log.info(
+            "%s: new schedule; its time today (%s) passed more than %g minutes before it was"
+            " made, so it first runs %s",
             job_id,
             last.isoformat(),
             grace,
-            upcoming.isoformat() if upcoming else "none",
+            upcoming.isoformat() if upcoming else "never",
         )
         return None
 

@@ -247,6 +247,8 @@ class SubscriberSettings(_Section):
     # so, then the day's most upvoted papers marked as not matched), "note" (the email alone),
     # "skip" (nothing).
     quiet: str = "trending"
+    # A pause ("vacation"): no edition before this date (YYYY-MM-DD); they resume on it.
+    pause_until: str | None = None
 
     _name = field_validator("name")(_single_line)
     _email = field_validator("email")(normalise_address)
@@ -258,6 +260,7 @@ class SubscriberSettings(_Section):
     _weekday = field_validator("weekday")(profile.check_weekday)
     _delivery = field_validator("delivery")(profile.check_delivery)
     _quiet = field_validator("quiet")(profile.check_quiet)
+    _pause = field_validator("pause_until", mode="before")(profile.check_pause_until)
 
     @field_validator("exclude", "authors", "liked")
     @classmethod
@@ -309,6 +312,9 @@ class WebSettings(_Section):
     # The preview pages (every subscriber, their next digest) are for the operator: they open
     # only with DIGEST_ADMIN_TOKEN set, and this switches them off even then.
     preview: bool = True
+    # Links made before link tokens were sealed carry the reader's address: they keep opening
+    # their page for this many days after the store was upgraded (0: refused at once).
+    old_links_days: int = Field(default=90, ge=0, le=3650)
     threads: int = Field(default=4, ge=1, le=64)
     # Open connections at most, and seconds a connection may sit idle (a slow or half-open
     # client) before it is closed: together they keep a few slow clients from starving the rest.

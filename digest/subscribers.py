@@ -64,6 +64,7 @@ def from_settings(entry: SubscriberSettings, settings: Settings) -> Subscriber:
         "weekday": entry.weekday,
         "delivery": entry.delivery,
         "quiet": entry.quiet,
+        "pause_until": entry.pause_until,
     }
     row = SubscriberRow(
         str(entry.email), entry.name, profile, entry.send_at, entry.timezone, entry.weekdays_only
@@ -91,7 +92,16 @@ def from_row(row: SubscriberRow, settings: Settings) -> Subscriber:
         weekday=str(profile.get("weekday", "mon")),
         delivery=Delivery(profile.get("delivery", Delivery.EMAIL)),
         quiet=Quiet(profile.get("quiet", Quiet.TRENDING)),
+        pause_until=_date_or_none(profile.get("pause_until")),
     )
+
+
+def _date_or_none(value: Any) -> dt.date | None:
+    """A stored pause's end (YYYY-MM-DD), or None; a value it cannot read counts as none."""
+    try:
+        return dt.date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _when(
@@ -251,6 +261,7 @@ def _read_rows(path: Path, reader: csv.DictReader[str]) -> list[SubscriberRow]:
                     weekday=record.get("weekday") or "mon",
                     delivery=record.get("delivery") or "email",
                     quiet=record.get("quiet") or "trending",
+                    pause_until=record.get("pause_until"),
                 )
             )
         except ValueError as exc:
@@ -356,6 +367,7 @@ def write_csv(
             "liked": ";".join(given.liked),
             "min_score": f"{float(given.min_score):g}",
             "weekdays_only": "true" if given.weekdays_only else "false",
+            "pause_until": given.pause_until or "",
             "more": ";".join(more),
             "less": ";".join(less),
             # Oldest import first (the store lists the newest first), so that importing the

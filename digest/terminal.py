@@ -35,7 +35,7 @@ class SafeTable(Table):
         super().add_row(*(terminal_safe(c) if isinstance(c, str) else c for c in cells), **options)
 
 
-def _width(stream: Any) -> int | None:
+def width_for(stream: Any) -> int | None:
     """A terminal's own width; a pipe or a CI log gets lines as long as their content (rich
     would otherwise wrap everything at 80 columns)."""
     return None if stream.isatty() or os.environ.get("COLUMNS") else 10_000
@@ -44,9 +44,9 @@ def _width(stream: Any) -> int | None:
 # markup=False: titles from dumps may hold "[...]", which rich would read as (broken) markup.
 @functools.cache
 def stdout() -> Console:
-    return _Console(highlight=False, markup=False, width=_width(sys.stdout))
+    return _Console(highlight=False, markup=False, width=width_for(sys.stdout))
 
 
 @functools.cache
 def stderr() -> Console:
-    return _Console(stderr=True, highlight=False, markup=False, width=_width(sys.stderr))
+    return _Console(stderr=True, highlight=False, markup=False, width=width_for(sys.stderr))

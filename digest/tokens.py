@@ -1,8 +1,15 @@
 """Signed per-subscriber tokens for unsubscribe, preference and view-in-browser links.
 
-A token is `base64url(address).signature`: an HMAC-SHA1 signature (itsdangerous' Signer) over the
-address, with a key derived per purpose. A token for one address or purpose cannot be edited into
-a token for another without the secret key.
+A token is `s.base64url(sealed).signature`: the address (or a vote, a sign-up's id) sealed with
+AES-SIV under a key derived per purpose, so a URL in a proxy log, a forwarded email or a
+referer says nothing about whom it is for; then an HMAC-SHA1 signature (itsdangerous' Signer)
+over it, with a key derived per purpose, as before. AES-SIV is deterministic: a reader's link
+for one purpose is the same in every edition. A token for one address or purpose cannot be
+edited into a token for another without the secret key.
+
+Tokens made before (`base64url(address).signature`, the address in clear) are "old-form": they
+still open their page while the caller accepts them (`old_form=True`; the web app does for
+`[web] old_links_days` after the store was upgraded to sealed links), never after.
 
 Keys rotate: the secret may hold several keys separated by spaces or commas. The first signs new
 links; every one of them verifies, so links already in inboxes keep working until the old key is
@@ -16,6 +23,8 @@ import binascii
 import functools
 import hmac
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from itsdangerous import BadSignature, Signer
 from itsdangerous.signer import HMACAlgorithm
 
@@ -33,6 +42,10 @@ class BadToken(DigestError):
     def __init__(self, message: str, *, tampered: bool = True) -> None:
         super().__init__(message)
         self.tampered = tampered
+
+
+class OldLink(BadToken):
+    """A genuine old-form link (the address in clear) after old-form links expired."""
 
 
 class _Signer(Signer):
@@ -80,13 +93,44 @@ def _signer(secret: str, purpose: str) -> _Signer:
     return _Signer(keys, salt=f"digest.{purpose}", algorithm=_Sha1Hmac())
 
 
+# A sealed payload starts with this (an old-form payload is base64url: it never holds a dot).
+SEALED = "s."
+
+
+@functools.lru_cache(maxsize=32)
+def _sealer(key: str, purpose: str) -> AESSIV:
+    """AES-256-SIV under a 64-byte key derived from one of DIGEST_SECRET_KEY's keys for one
+    purpose (another derivation than the signature's)."""
+    return AESSIV(hmac.digest(key.encode("utf-8"), f"digest.seal.{purpose}".encode(), "sha512"))
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
 def make_token(secret: str, email: str, purpose: str = "unsubscribe") -> str:
-    payload = base64.urlsafe_b64encode(email.casefold().encode("utf-8")).rstrip(b"=")
+    """A signed token naming `email` (or any text) for `purpose`, sealed: the URL carries no
+    address."""
+    value = email.casefold().encode("utf-8")
+    sealed = _sealer(signing_keys(secret)[0], purpose).encrypt(value, [purpose.encode()])
+    payload = SEALED + _b64(sealed)
     return _signer(secret, purpose).sign(payload).decode("ascii")
 
 
-def read_token(secret: str, token: str, purpose: str = "unsubscribe") -> str:
-    """Return the address a token was made for, or raise BadToken."""
+def is_old_form(token: str) -> bool:
+    """A token made before links were sealed (it carries the address in base64)."""
+    return not token.startswith(SEALED)
+
+
+def read_token(
+    secret: str, token: str, purpose: str = "unsubscribe", *, old_form: bool = True
+) -> str:
+    """Return the address a token was made for, or raise BadToken; an old-form token (the
+    address in clear) only while `old_form`, else BadToken (not tampered: it has expired)."""
     signer = _signer(secret, purpose)
     payload, dot, signature = token.rpartition(".")
     if not dot or not payload or not signature or not token.isascii():
@@ -95,8 +139,33 @@ def read_token(secret: str, token: str, purpose: str = "unsubscribe") -> str:
         signer.unsign(token.encode("ascii"))
     except BadSignature:
         raise BadToken("the link is invalid or was changed; use the link from your email") from None
+    if payload.startswith(SEALED):
+        return _unseal(secret, payload[len(SEALED) :], purpose)
+    if not old_form:
+        raise OldLink(
+            "this link is from an older email and has expired; use the link in a recent one",
+            tampered=False,
+        )
     try:
-        email = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode("utf-8")
+        email = _unb64(payload).decode("utf-8")
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise BadToken("the link is invalid; use the link from your email") from None
     return email
+
+
+def _unseal(secret: str, payload: str, purpose: str) -> str:
+    """The text a sealed payload holds, under whichever key sealed it (keys rotate)."""
+    try:
+        sealed = _unb64(payload)
+    except (binascii.Error, ValueError):
+        raise BadToken("the link is invalid; use the link from your email") from None
+    for key in signing_keys(secret):
+        try:
+            value = _sealer(key, purpose).decrypt(sealed, [purpose.encode()])
+        except InvalidTag:
+            continue
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            break
+    raise BadToken("the link is invalid; use the link from your email")

@@ -169,6 +169,17 @@ def test_email_reads_well_everywhere(
     )
     assert loaded and all(alt and w and h for alt, w, h, _ in loaded)
     assert all(natural == images_on for *_, natural in loaded)
+    # Issue 32, item 8: a blocked or failed image keeps its box, so its alt text is legible
+    # (the top pick's was a 15 px strip), and its placeholder is dark in dark mode.
+    boxes = page.evaluate(
+        "[...document.images].map(i => { const r = i.getBoundingClientRect(),"
+        " s = getComputedStyle(i); return [r.width, r.height, s.backgroundColor, s.color]; })"
+    )
+    lead_width, lead_height, *_ = boxes[0]
+    assert lead_height >= 120 and lead_width <= width, boxes[0]
+    assert all(h >= 105 for _, h, _, _ in boxes), boxes
+    if scheme == "dark":
+        assert {(bg, fg) for *_, bg, fg in boxes} == {("rgb(47, 55, 66)", "rgb(228, 231, 235)")}
     if scheme == "dark":
         card = "getComputedStyle(document.querySelector('.card td, .card')).backgroundColor"
         assert page.evaluate(card) == "rgb(27, 32, 40)"

@@ -128,8 +128,11 @@ def test_subscribers_links_prints_every_reader_url(database: Path | str, tmp_pat
     result = run("subscribers", "links", "ada@example.org", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     links = json.loads(result.stdout)
-    assert list(links) == ["preferences", "archive", "feed", "unsubscribe"]
+    assert list(links) == ["preferences", "welcome", "archive", "feed", "unsubscribe"]
     secret = "cli-test-secret-key-123456"  # what tests.conftest.run puts in the environment
+    # Issue 32: the welcome page too (topics, papers to rate, a library).
+    welcome = make_token(secret, "ada@example.org", "preferences")
+    assert links["welcome"] == f"https://digest.test/welcome/{welcome}"
     assert (
         links["feed"] == f"https://digest.test/feed/{make_token(secret, 'ada@example.org', 'feed')}"
     )

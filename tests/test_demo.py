@@ -62,3 +62,14 @@ def test_demo_runs_the_whole_pipeline(tmp_path: Path, monkeypatch: pytest.Monkey
             assert httpx.get(link).status_code == 200, link
     finally:
         server.stop()
+
+
+def test_the_demo_does_not_wrap_paths_in_a_pipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 32, item 9: out of a terminal (a pipe, a CI log) a long path stays on one line."""
+    from digest.demo import demo_console
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    piped = io.StringIO()  # not a terminal
+    path = "/home/someone/projects/" + "a-rather-long-folder-name/" * 6 + "demo-output/preview"
+    demo_console(piped).print(f"[bold]3. Previews[/] written to {path}")
+    assert piped.getvalue() == f"3. Previews written to {path}\n"

@@ -217,8 +217,8 @@ def test_an_old_paper_is_not_announced_as_new(renderer: Renderer) -> None:
     old = replace(edition.picks[1].paper, published=dt.date(2018, 5, 1))
     edition = replace(edition, picks=(edition.picks[0], replace(edition.picks[1], paper=old)))
     email = renderer.render(edition, LINKS)
-    assert email.subject.startswith("2 papers · Sun 22 Nov")
-    assert "2 papers for you" in email.html and "new papers" not in email.html
+    assert email.subject.startswith("2 papers, 1 new · Sun 22 Nov")
+    assert "2 papers for you, 1 new" in email.html and "new papers" not in email.html
     assert "published 2018, trending now" in email.text
     assert "One is an older paper trending again." in email.text
 

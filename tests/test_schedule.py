@@ -200,18 +200,22 @@ def test_a_send_time_passed_while_down_goes_out_once_within_grace(
     assert _states(database) == {"sent": 1}
 
 
-def test_a_send_missed_beyond_grace_is_skipped_and_logged(
+def test_a_first_start_after_the_send_time_beyond_grace_waits_without_a_missed_warning(
     database: Path | str, tmp_path: Path, faulty: tuple[FaultyHandler, int], daemons: list[Daemon]
 ) -> None:
+    """Issue 32, item 9: the daemon's very first start after today's send time (beyond grace)
+    sends nothing today and says when it first runs; no run ever existed, so none "was
+    missed"."""
     handler, port = faulty
     people = _subscribers([("stale@example.org", _clock_in(-10), "UTC")])
     settings = _settings(database, tmp_path, port, people, "grace_minutes = 0.01\n")  # 0.6 s
     daemon = Daemon(settings)
     daemons.append(daemon)
-    daemon.wait_for(lambda: "was missed" in daemon.log)
+    daemon.wait_for(lambda: "new schedule" in daemon.log)
     assert daemon.stop() == 0
     assert handler.messages == []
-    assert "skipped (next: " in daemon.log
+    assert "so it first runs " in daemon.log
+    assert "was missed" not in daemon.log and "WARNING digest.daemon: send" not in daemon.log
 
 
 def test_a_run_whose_edition_already_went_out_says_so_instead_of_missed(

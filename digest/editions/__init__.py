@@ -67,6 +67,7 @@ _API = {
     "BUILTIN_TEMPLATES": "digest.render",
     "Renderer": "digest.render",
     "BadToken": "digest.tokens",
+    "OldLink": "digest.tokens",
     "make_token": "digest.tokens",
     "read_token": "digest.tokens",
     "signing_keys": "digest.tokens",
@@ -114,6 +115,7 @@ __all__ = [
     "Expired",
     "Hooks",
     "Listed",
+    "OldLink",
     "Pages",
     "PermanentFailure",
     "Renderer",
@@ -233,4 +235,4 @@ if TYPE_CHECKING:
     from digest.signup import CONSENT_TEXT, Expired, SignupForm, SignupRequest, client_ip
     from digest.sources import FORMATS
     from digest.store.db import shown_url
-    from digest.tokens import BadToken, make_token, read_token, signing_keys
+    from digest.tokens import BadToken, OldLink, make_token, read_token, signing_keys

@@ -55,7 +55,8 @@ def links_for(
 
 
 def reader_links(settings: Settings, email: str) -> dict[str, str]:
-    """A reader's own pages, signed for them: preferences, archive, feed, unsubscribe."""
+    """A reader's own pages, signed for them: preferences, the welcome page (topics, papers
+    to rate, a library), archive, feed, unsubscribe."""
     if settings.secret_key is None:
         raise SettingsError(
             "reader links are signed: set DIGEST_SECRET_KEY in the environment (the key"
@@ -64,6 +65,8 @@ def reader_links(settings: Settings, email: str) -> dict[str, str]:
     links = links_for(settings, signing_secret(settings), "", email)
     return {
         "preferences": links.preferences,
+        # The welcome page opens with the preferences token, as the preferences page links it.
+        "welcome": f"{settings.sender.base_url}/welcome/{links.preferences.rsplit('/', 1)[1]}",
         "archive": links.archive,
         "feed": links.feed,
         "unsubscribe": links.unsubscribe,

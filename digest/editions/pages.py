@@ -51,6 +51,10 @@ class Pages:
 
     # -- readers -------------------------------------------------------------------------
 
+    def sealed_links_since(self) -> dt.datetime | None:
+        """When the store moved to sealed link tokens (None: it never made old-form ones)."""
+        return self._store.sealed_links_since()
+
     def answers(self) -> None:
         """A read the store must answer (the health check)."""
         self._store.ledger.latest_edition()

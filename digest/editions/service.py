@@ -31,6 +31,7 @@ from digest.editions.bounces import process as process_bounce
 from digest.editions.library import ImportReport, import_library, store_library
 from digest.editions.links import reader_links
 from digest.editions.picks import unresolved_liked
+from digest.editions.replay import ingest_moments
 from digest.editions.sending import SendReport, in_progress, retry_deferred, send_edition
 from digest.editions.signups import send_queued
 from digest.editions.views import edition_date, preview
@@ -664,12 +665,24 @@ class Editions:
 
     # -- ingest --------------------------------------------------------------------------
 
-    def ingest(self, sources: Sequence[str], format_: str | None = None) -> list[IngestResult]:
+    def ingest(
+        self,
+        sources: Sequence[str],
+        format_: str | None = None,
+        *,
+        as_of: dt.date | str | None = None,
+    ) -> list[IngestResult]:
         """Read and parse every source (files, folders, URLs) first, so a bad one stores
-        nothing; then the batch in one transaction, all or nothing."""
+        nothing; then the batch in one transaction, all or nothing. `as_of` (a date, or
+        "filename" for the date each dump's name starts with) replays history: the dumps
+        count as ingested at the start of that day in `timezone`."""
         snapshots = load_all(sources, format_, timeout=self.settings.sources.timeout)
+        now = self.runtime.clock()
+        moments = (
+            None if as_of is None else ingest_moments(snapshots, as_of, self.settings.timezone, now)
+        )
         with self._store() as store:
-            return store.catalog.ingest_many(snapshots, self.runtime.clock())
+            return store.catalog.ingest_many(snapshots, now, moments=moments)
 
     def fetch_hf(self, days: Sequence[dt.date] = ()) -> list[IngestResult]:
         """The Hugging Face daily papers of these days (default: today in `timezone`)."""

@@ -82,6 +82,8 @@ class Confirmed:
     email: str
     first_queued: bool = False
     already: bool = False
+    # Signed up without interests: nothing to pick by until the welcome page is saved.
+    needs_welcome: bool = False
 
 
 def _secret(settings: Settings) -> str:
@@ -227,7 +229,7 @@ class Signups:
             interests = self._make_reader(store, signup, now)
             self._log_consent(store, signup, now, request)
             first = bool(interests) and queue_first_edition(store, signup.email, now)
-        return Confirmed(signup.email, first_queued=first)
+        return Confirmed(signup.email, first_queued=first, needs_welcome=not interests)
 
     def _make_reader(self, store: Store, signup: SignupRow, now: dt.datetime) -> list[str]:
         """The reader as the sign-up asked (their interests, as typed)."""

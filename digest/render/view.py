@@ -8,12 +8,13 @@ import functools
 import re
 import textwrap
 import unicodedata
+import zoneinfo
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote, quote_plus, urlsplit
 
-from digest.models import QUIET_SENTENCE, Basis, Edition, Paper, Pick
+from digest.models import QUIET_SENTENCE, Basis, Edition, Frequency, Paper, Pick
 from digest.safe_text import web_url
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -125,6 +126,21 @@ def is_recent(paper: Paper, today: dt.date) -> bool:
     return paper.published is None or (today - paper.published).days <= RECENT_DAYS
 
 
+def is_new(pick: Pick, edition: Edition) -> bool:
+    """A pick counts among the edition's "new papers" when it is recent (is_recent) and was
+    first seen since the start of the day before the edition (the week before, for a weekly
+    reader) in the reader's time zone: the second edition of a first week does not present
+    the week's older papers as new."""
+    if not is_recent(pick.paper, edition.date):
+        return False
+    if pick.first_seen is None:
+        return True
+    person = edition.subscriber
+    days = 7 if person.frequency is Frequency.WEEKLY else 1
+    start = dt.datetime.combine(edition.date, dt.time(), zoneinfo.ZoneInfo(person.timezone))
+    return pick.first_seen > start - dt.timedelta(days=days)
+
+
 def date_note(paper: Paper, first_seen: dt.datetime | None, today: dt.date) -> str:
     """When the paper came out, truthfully: an old paper that a listing shows again is
     "published 2018, trending now", not new."""
@@ -221,9 +237,11 @@ def edition_context(
     short_date = edition.date.strftime("%a %-d %b")
     top = header_safe(picks[0].paper.title, 70) if picks else ""
     others = [header_safe(p.paper.title, 60) for p in picks[1:3]]
-    # "New" only when every paper is: an old paper trending again is not new.
+    # "New" only when every paper is: an old paper trending again is not new, and neither is
+    # one first seen days before this edition (see is_new).
     older = sum(not is_recent(p.paper, edition.date) for p in picks)
-    papers = _plural(count, "paper" if older else "new paper")
+    new = sum(is_new(p, edition) for p in picks)
+    papers = _counted(count, new)
     fields = {
         "count": count,
         "papers": papers,
@@ -245,7 +263,9 @@ def edition_context(
         "page_title": _page_title(subject),
         "preheader": preheader,
         "edition_label": edition.date.strftime("%A %-d %B %Y").upper(),
-        "headline": f"{papers} for you",
+        "headline": f"{_counted(count, count)} for you"
+        if new == count
+        else f"{_plural(count, 'paper')} for you" + (f", {new} new" if new else ""),
         "summary": _summary(picks, edition, sections, older),
         "lead": items[0],
         "sections": sections,
@@ -299,6 +319,14 @@ def _sections(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         {"heading": heading, "topic": members[0]["topic"], "items": members}
         for heading, members in groups.items()
     ]
+
+
+def _counted(count: int, new: int) -> str:
+    """ "3 new papers" when all are new that day, "8 papers, 3 new" when some are, "2 papers"
+    when none is."""
+    if new == count:
+        return _plural(count, "new paper")
+    return _plural(count, "paper") + (f", {new} new" if new else "")
 
 
 def _listed(words: list[str]) -> str:

@@ -35,6 +35,7 @@ from digest.store.schema import (
     SCHEMA,
     SCHEMA_POSTGRES,
     SCHEMA_VERSION,
+    SEALED_LINKS_SINCE,
     only_tables_since,
     upgrade,
 )
@@ -136,6 +137,16 @@ class Store(Connected):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def sealed_links_since(self) -> dt.datetime | None:
+        """When this store moved to sealed link tokens (an upgrade from version 11 or older),
+        or None for a store that never made an old-form link."""
+        if not self._db.has_table("meta"):
+            return None
+        row = self._db.execute(
+            "SELECT value FROM meta WHERE key = ?", (SEALED_LINKS_SINCE,)
+        ).fetchone()
+        return None if row is None else dt.datetime.fromisoformat(row["value"])
 
     def _schema_version(self) -> int | None:
         if not self._db.has_table("meta"):

@@ -138,11 +138,25 @@ class Catalog(Connected):
         """
         return self.ingest_many([snapshot], now)[0]
 
-    def ingest_many(self, snapshots: Sequence[Snapshot], now: dt.datetime) -> list[IngestResult]:
+    def ingest_many(
+        self,
+        snapshots: Sequence[Snapshot],
+        now: dt.datetime,
+        *,
+        moments: Sequence[dt.datetime] | None = None,
+    ) -> list[IngestResult]:
         """Store a batch of snapshots in order, in one transaction: all of them, or (if any
-        fails) none. A paper new in the first dump is seen again in a later one."""
+        fails) none. A paper new in the first dump is seen again in a later one. `moments`
+        (one per snapshot) replaces `now` as each one's ingest time and its new papers'
+        first-seen time: a replayed history (`digest ingest --as-of`)."""
+        at = list(moments) if moments is not None else [now] * len(snapshots)
+        if len(at) != len(snapshots):
+            raise ValueError("one moment per snapshot")
         with self.transaction() as db:
-            return [self._ingest_one(db, snapshot, now) for snapshot in snapshots]
+            return [
+                self._ingest_one(db, snapshot, moment)
+                for snapshot, moment in zip(snapshots, at, strict=True)
+            ]
 
     def _ingest_one(self, db: Database, snapshot: Snapshot, now: dt.datetime) -> IngestResult:
         known = db.execute(

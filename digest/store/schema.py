@@ -2,13 +2,14 @@
 creates or upgrades. A PostgreSQL store is created at the current version; the steps below
 bring older SQLite files forward."""
 
+import datetime as dt
 from collections.abc import Callable
 
 from digest.addresses import limit_key
 from digest.signup import LEGACY_PREFIX
 from digest.store.db import Database
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -310,6 +311,21 @@ def _bounce_reasons(db: Database) -> None:
         db.execute("ALTER TABLE bounce_events ADD COLUMN reason TEXT NOT NULL DEFAULT ''")
 
 
+# The meta key that says when this store moved to sealed link tokens (digest.tokens): old-form
+# links, made before, are accepted for `[web] old_links_days` after it. A store created at
+# version 13 or later has none, and never made an old-form link.
+SEALED_LINKS_SINCE = "sealed_links_since"
+
+
+def _sealed_links(db: Database) -> None:
+    """Links stop carrying the address (digest.tokens): remember when, so that the old ones,
+    already in inboxes, keep working for a while and then expire."""
+    db.execute(
+        "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+        (SEALED_LINKS_SINCE, dt.datetime.now(dt.UTC).isoformat()),
+    )
+
+
 # Version → the steps that bring a store from the version before it. Tables a version added
 # are created by SCHEMA (idempotent DDL, run first); a step shared by several versions (the
 # ledger's rebuild) runs once however far behind the store is.
@@ -325,12 +341,13 @@ MIGRATIONS: dict[int, tuple[Callable[[Database], None], ...]] = {
     10: (_tables_only,),  # proofs of work, refused sign-ups, paper keywords, bounce events
     11: (_signups_by_id,),  # sign-ups by id, the mail queue, counted attempts and refusals
     12: (_bounce_reasons,),  # a bounce event's reason beside its kind
+    13: (_sealed_links,),  # link tokens sealed: when old-form links began to expire
 }
 assert max(MIGRATIONS) == SCHEMA_VERSION
 
 
 # Steps written in SQL both engines run (the PostgreSQL spelling is translated per statement).
-_PORTABLE = frozenset({_tables_only, _signups_by_id, _bounce_reasons})
+_PORTABLE = frozenset({_tables_only, _signups_by_id, _bounce_reasons, _sealed_links})
 
 
 def only_tables_since(version: int) -> bool:

@@ -18,6 +18,7 @@ from digest.editions import (
 )
 from digest.errors import SettingsError
 from digest.settings import Settings
+from digest.web.access import install_access_log
 from digest.web.bodies import install as install_body_limits
 from digest.web.errors import install as install_error_pages
 from digest.web.mailer import Mailer
@@ -81,6 +82,7 @@ def create_app(
     if fetch is not None:
         app.extensions["digest"].fetch = fetch
     install_error_pages(app)
+    install_access_log(app)
     for blueprint in (
         signup_pages,
         pages,

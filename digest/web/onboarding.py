@@ -41,7 +41,10 @@ def _page(email: str, status: int = 200, **state: Any) -> Response:
 
 @welcome_pages.get("/welcome/<token>")
 def welcome(token: str) -> Response:
-    return _page(site().reader(token, "preferences"))
+    """The page; `?subscribed=1` (a confirmation without interests comes here) says first that
+    the subscription is confirmed."""
+    subscribed = request.args.get("subscribed") == "1"
+    return _page(site().reader(token, "preferences"), subscribed=subscribed)
 
 
 def _answers() -> Answers:

@@ -58,6 +58,7 @@ def _given(person: Subscriber) -> ProfileInput:
         weekday=form.get("weekday", person.weekday),
         delivery=form.get("delivery", person.delivery.value),
         quiet=form.get("quiet", person.quiet.value),
+        pause_until=form.get("pause_until", person.pause_until),
     )
 
 

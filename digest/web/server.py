@@ -17,6 +17,7 @@ from waitress.utilities import RequestEntityTooLarge
 from digest.editions import is_loopback
 from digest.errors import SettingsError
 from digest.settings import Settings
+from digest.web.access import log_to_stderr
 from digest.web.app import create_app, mailer
 from digest.web.bodies import largest, route_limits
 
@@ -143,7 +144,8 @@ class WebServer:
 
 
 def serve(settings: Settings, host: str, port: int, *, announce: Callable[[str], None]) -> None:
-    """Serve the app with waitress until interrupted."""
+    """Serve the app with waitress until interrupted; the access log goes to stderr."""
+    log_to_stderr()
     server = WebServer(settings, host, port)
     announce(f"digest serve: {server.url}/ (Ctrl-C stops)")
     if settings.web.preview and settings.admin_token is None:

@@ -25,6 +25,19 @@ from digest.web.site import SCRIPT_POLICY, asker, log, page, site
 
 signup_pages = Blueprint("signup", __name__)
 
+# What the form says when it comes back without the proof of work its script solves (no
+# JavaScript, a blocker, a script that failed): no mail could be sent, and why.
+NO_PROOF = (
+    "Your sign-up was not sent: this form needs JavaScript for a few seconds (your browser"
+    " solves a small puzzle that keeps robots out; no tracking, no cookies). Allow JavaScript"
+    " for this site and press Subscribe again."
+)
+
+NO_PROOF_API = (
+    'no "altcha" proof of work: GET /api/challenge, solve it (altcha) and send the solution as'
+    ' "altcha"'
+)
+
 TRENDING_SHOWN = 5
 MAX_INTERESTS = 20
 MAX_FIELD_CHARS = 4000
@@ -96,6 +109,9 @@ def subscribe() -> Response:
         proof=form.get("altcha", ""),
     )
     try:
+        if site().settings.signup.proof_of_work and not given.proof and not given.trap:
+            # No script ran: say so, rather than "check your inbox" for a mail never sent.
+            raise SubscriberError(NO_PROOF)
         _sign_up(given)
     except SubscriberError as exc:
         return _front(
@@ -123,6 +139,8 @@ def subscribe_json() -> tuple[Response, int]:
         trap=str(body.get("website", "")),
         proof=str(body.get("altcha", "")),
     )
+    if site().settings.signup.proof_of_work and not given.proof and not given.trap:
+        return jsonify(error=NO_PROOF_API), 400
     try:
         _sign_up(given)
     except SubscriberError as exc:
@@ -185,6 +203,8 @@ def confirm(token: str) -> Response:
     if done.first_queued:
         here.mailer.wake()
     token = here.token(done.email, "preferences")
+    if done.needs_welcome:  # no interests yet: the welcome page is where they are given
+        return Response(status=303, headers={"Location": f"/welcome/{token}?subscribed=1"})
     return page(
         "confirm.html",
         email=done.email,

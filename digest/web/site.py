@@ -4,6 +4,7 @@ for one request, reading a link's token, and the responses with their security h
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from digest.editions import (
     BUILTIN_TEMPLATES,
     PREVIEW_PURPOSE,
     BadToken,
+    OldLink,
     Pages,
     Renderer,
     SignupRequest,
@@ -125,6 +127,8 @@ class Site:
     # How a provider's certificate or confirmation URL is fetched (SNS): https GET, the body.
     fetch: Callable[[str], bytes] = field(default=lambda url: fetch_url(url))
     previews: _PreviewCache = field(default_factory=_PreviewCache)
+    # When the store moved to sealed link tokens, read once (see old_form).
+    _sealed_since: tuple[dt.datetime | None] | None = None
 
     @property
     def base(self) -> str:
@@ -146,13 +150,24 @@ class Site:
         ) as pages:
             yield pages
 
+    def old_form(self) -> bool:
+        """Whether old-form links (the address in clear) still open their page: for
+        `[web] old_links_days` after the store moved to sealed tokens; never on a store that
+        was created with them. The store is read once per process."""
+        if self._sealed_since is None:
+            with self.opened() as pages:
+                self._sealed_since = (pages.sealed_links_since(),)
+        since = self._sealed_since[0]
+        days = dt.timedelta(days=self.settings.web.old_links_days)
+        return since is not None and self.clock() < since + days
+
     def reader(self, token: str, purpose: str, *, also: str | None = None) -> str:
         """The address a link is for; 400 for a malformed token, 403 for a forged one or one
         made for another purpose (`also` names a second purpose accepted here)."""
         purposes = (purpose,) if also is None else (purpose, also)
         for accepted in purposes:
             try:
-                return read_token(self.secret, token, accepted)
+                return read_token(self.secret, token, accepted, old_form=self.old_form())
             except BadToken as exc:
                 error = exc
                 if not exc.tampered:
@@ -168,7 +183,8 @@ class Site:
             except BadToken:
                 continue
             abort(403, description="This link comes from a preview and works for nobody.")
-        abort(403 if error.tampered else 400, description=str(error))
+        gone = isinstance(error, OldLink)
+        abort(410 if gone else 403 if error.tampered else 400, description=str(error))
 
     def subscriber(self, store: Pages, email: str, *, missing: int = 410) -> Subscriber:
         """The subscriber at this address. For a reader's signed link, 410 once they were

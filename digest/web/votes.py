@@ -13,7 +13,7 @@ vote_pages = Blueprint("votes", __name__)
 
 def _vote(token: str) -> Vote:
     try:
-        return read_vote(site().secret, token)
+        return read_vote(site().secret, token, old_form=site().old_form())
     except BadToken as exc:
         site().refuse(exc, token, (FEEDBACK_PURPOSE,))
 
