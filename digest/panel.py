@@ -447,9 +447,9 @@ def tap_effects(panel: Path, corpus: Path) -> TapEffects:
                 for p in more
                 if p.paper.key not in shown
             ]
-            vector = then.model.transform([stems(document(tapped))])
-            similarity = (then.matrix @ vector.T).toarray().ravel()
-            column = {p.key: n for n, p in enumerate(then.items)}
+            vector = then.corpus.model.transform([stems(document(tapped))])
+            similarity = (then.corpus.matrix @ vector.T).toarray().ravel()
+            column = {p.key: n for n, p in enumerate(then.corpus.items)}
             nearest = sorted(shown, key=lambda key: -similarity[column[key]])[:3]
             close += len(nearest)
             kept += len(set(nearest) & {p.paper.key for p in less})

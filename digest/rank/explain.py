@@ -6,19 +6,17 @@ in bold. Cached per run: readers with the same interests share the work."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from digest.identity import normalise_title
 from digest.models import Basis, Paper, Pick
+from digest.rank.corpus import Corpus
+from digest.rank.eligibility import Admission
 from digest.rank.phrases import evidence as phrase_evidence
+from digest.rank.records import Profile
+from digest.rank.signals import Signals
 from digest.rank.text import Evidence, document, evidence, lemmas, sentences
-
-if TYPE_CHECKING:
-    from digest.rank.eligibility import Admission
-    from digest.rank.ranker import Profile, Ranker
-    from digest.rank.signals import Signals
 
 # A paper this near one of a reader's phrases is "related to" it (an unthresholded ranking).
 RELATED = 0.5
@@ -29,12 +27,12 @@ class Explainer:
 
     def __init__(
         self,
-        ranker: Ranker,
+        corpus: Corpus,
         profiles: Sequence[Profile],
         signals: Signals,
         admission: Admission,
     ) -> None:
-        self.ranker, self.profiles = ranker, profiles
+        self.corpus, self.profiles = corpus, profiles
         self.interests, self.phrases = signals.interests, signals.phrases
         self.confidence, self.honest = signals.confidence, signals.honest
         self.nearest, self.taste_nearest = signals.nearest, signals.taste_nearest
@@ -82,7 +80,7 @@ class Explainer:
         key = (col, matched)
         if key not in self._phrase_evidence_cache:
             if col not in self._sentences:
-                self._sentences[col] = sentences(self.ranker.items[col])
+                self._sentences[col] = sentences(self.corpus.items[col])
             texts = [sentence for sentence, _ in self._sentences[col]]
             self._phrase_evidence_cache[key] = phrase_evidence(texts, list(matched))
         return self._phrase_evidence_cache[key]
@@ -94,8 +92,8 @@ class Explainer:
         if key not in self._shared_cache:
             if example.key not in self._example_words:
                 self._example_words[example.key] = frozenset(lemmas(document(example)))
-            shared = self.ranker.texts.words[col] & self._example_words[example.key]
-            ranked = sorted(shared, key=lambda w: (-self.ranker.rarity(w), w))
+            shared = self.corpus.texts.words[col] & self._example_words[example.key]
+            ranked = sorted(shared, key=lambda w: (-self.corpus.rarity(w), w))
             self._shared_cache[key] = frozenset(ranked[:6])
         return self._shared_cache[key]
 
@@ -104,13 +102,12 @@ class Explainer:
         key = (col, wanted)
         if key not in self._evidence_cache:
             if col not in self._sentences:
-                self._sentences[col] = sentences(self.ranker.items[col])
-            self._evidence_cache[key] = evidence(self._sentences[col], wanted, self.ranker.rarity)
+                self._sentences[col] = sentences(self.corpus.items[col])
+            self._evidence_cache[key] = evidence(self._sentences[col], wanted, self.corpus.rarity)
         return self._evidence_cache[key]
 
     def pick(self, s: int, col: int, score: float) -> Pick:
-        ranker = self.ranker
-        profile, candidate = self.profiles[s], ranker.candidates[col]
+        profile, candidate = self.profiles[s], self.corpus.candidates[col]
         paper = candidate.paper
         reasons: list[str] = []
         bases: list[Basis] = []
