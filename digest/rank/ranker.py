@@ -37,6 +37,7 @@ from digest.rank.eligibility import admit
 from digest.rank.explain import Explainer
 from digest.rank.records import Candidate, Profile
 from digest.rank.signals import Signals
+from digest.rank.words import as_read
 
 
 class Ranker:
@@ -80,6 +81,8 @@ class Ranker:
         corpus = self.corpus
         if not corpus.candidates or not profiles:
             return [[] for _ in profiles]
+        # Interests in the reader's own words: the phrases and exclusions they ask for.
+        profiles = [as_read(p) for p in profiles]
         signals = Signals.of(corpus, profiles, self.weights, self.now)
         admission = admit(corpus.candidates, profiles, signals, thresholded)
         chosen = mmr(
