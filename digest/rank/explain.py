@@ -107,43 +107,12 @@ class Explainer:
         return self._evidence_cache[key]
 
     def pick(self, s: int, col: int, score: float) -> Pick:
-        profile, candidate = self.profiles[s], self.corpus.candidates[col]
+        candidate = self.corpus.candidates[col]
         paper = candidate.paper
-        reasons: list[str] = []
-        bases: list[Basis] = []
-        wanted: frozenset[str] = frozenset()
         matched = self._matched(s, col)
-        if matched:
-            reasons.append(f"matches: {', '.join(matched)}")
-            bases.append(Basis.INTEREST)
-        # The numpy lookups only for readers who have the signal at all.
-        if profile.liked and self.liked_match[s, col]:
-            liked = profile.liked[self.nearest[s, col]]
-            reasons.append(f"similar to papers you liked: {liked.title}")
-            bases.append(Basis.LIKED)
-            if not wanted:
-                wanted = self._shared_words(liked, col)
-        if profile.more and self.taste_close[s, col]:
-            asked = profile.more[self.taste_nearest[s, col]]
-            reasons.append(f"like a paper you asked more of: {asked.title}")
-            bases.append(Basis.FEEDBACK)
-            if not wanted:
-                wanted = self._shared_words(asked, col)
-        if profile.authors and self.followed[s, col]:
-            followed = {normalise_title(a) for a in profile.authors}
-            names = [a for a in paper.authors if normalise_title(a) in followed]
-            reasons.append(f"by {', '.join(names)}")
-            bases.append(Basis.AUTHOR)
+        reasons, bases, wanted = self._personal(s, col, matched)
         if not reasons:
-            related = [
-                i.phrase
-                for i in self.interests[s]
-                if self.confidence[col, self.phrases[i.phrase]] >= RELATED
-            ]
-            if related:
-                reasons.append(f"related to {', '.join(dict.fromkeys(related))}")
-        if not reasons:  # nothing personal: popularity is the reason (the card shows counts)
-            reasons.append("trending in this listing" if paper.upvotes else "new in this listing")
+            reasons = self._impersonal(s, col)
         # The sentence that shows it: the matched phrases' own words marked, else the words a
         # similar paper shares with it.
         found = self._phrase_evidence(col, matched) if matched else self._evidence(col, wanted)
@@ -159,3 +128,47 @@ class Explainer:
             upvote_delta=candidate.upvote_delta,
             first_seen=candidate.first_seen,
         )
+
+    def _personal(
+        self, s: int, col: int, matched: tuple[str, ...]
+    ) -> tuple[list[str], list[Basis], frozenset[str]]:
+        """The reader's own reasons for a pick, what each rests on, and the words its
+        evidence sentence should show when no phrase matched (those a similar paper shares)."""
+        profile, paper = self.profiles[s], self.corpus.items[col]
+        reasons: list[str] = []
+        bases: list[Basis] = []
+        wanted: frozenset[str] = frozenset()
+        if matched:
+            reasons.append(f"matches: {', '.join(matched)}")
+            bases.append(Basis.INTEREST)
+        # The numpy lookups only for readers who have the signal at all.
+        if profile.liked and self.liked_match[s, col]:
+            liked = profile.liked[self.nearest[s, col]]
+            reasons.append(f"similar to papers you liked: {liked.title}")
+            bases.append(Basis.LIKED)
+            wanted = self._shared_words(liked, col)
+        if profile.more and self.taste_close[s, col]:
+            asked = profile.more[self.taste_nearest[s, col]]
+            reasons.append(f"like a paper you asked more of: {asked.title}")
+            bases.append(Basis.FEEDBACK)
+            if not wanted:
+                wanted = self._shared_words(asked, col)
+        if profile.authors and self.followed[s, col]:
+            followed = {normalise_title(a) for a in profile.authors}
+            names = [a for a in paper.authors if normalise_title(a) in followed]
+            reasons.append(f"by {', '.join(names)}")
+            bases.append(Basis.AUTHOR)
+        return reasons, bases, wanted
+
+    def _impersonal(self, s: int, col: int) -> list[str]:
+        """A pick nothing of the reader's admitted (an unthresholded ranking, or a reader with
+        nothing to go on): near one of their phrases, else popularity (the card shows counts)."""
+        related = [
+            i.phrase
+            for i in self.interests[s]
+            if self.confidence[col, self.phrases[i.phrase]] >= RELATED
+        ]
+        if related:
+            return [f"related to {', '.join(dict.fromkeys(related))}"]
+        paper = self.corpus.items[col]
+        return ["trending in this listing" if paper.upvotes else "new in this listing"]

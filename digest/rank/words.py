@@ -96,8 +96,8 @@ def chunks(text: str) -> list[str]:
     """The phrases a positive part of an interest asks for (see the module's doc)."""
     whole = _WORD.findall(text)
     if len(whole) <= PHRASE_WORDS and not re.search(r"[,:;.!?()\[\]\"]", text.rstrip(".")):
-        trimmed = " ".join(text.split())
-        return [trimmed] if _content(whole) else []
+        phrase = " ".join(text.split())
+        return [phrase] if phrase else []
     found: list[str] = []
     for piece in _CUTS.split(f" {text} "):
         for words in _cut_long(_trimmed(_WORD.findall(piece))):
