@@ -50,7 +50,7 @@ _FILLERS = frozenset(
     (  # noqa: SIM905 (a word list reads best as words)
         "i i'm im me my we our you want wants would like love need needs looking look "
         "interested interest interests anything something everything stuff papers paper work "
-        "works research study studies articles article topics topic things new recent latest "
+        "works research articles article topics topic things new recent latest "
         "mostly mainly also please especially particularly about above across after against "
         "along among around before behind below beneath beside between beyond during onto "
         "over through toward towards under upon within without via do does did can could "
