@@ -7,7 +7,7 @@ taps). What is eligible, and why, is decided elsewhere (eligibility, explain).
 
 A new family is one function here: per phrase, `(corpus, weights, phrases) -> papers ×
 phrases or None` appended to PHRASE_FAMILIES; per reader, a readers × papers array added in
-`_blend` under its weight."""
+`Signals.blended` under its weight."""
 
 from __future__ import annotations
 
