@@ -1067,8 +1067,6 @@ def _panel(panel: Path, corpus: Path, as_json: bool) -> None:
 
     from digest.panel import evaluate_panel, tap_effects
 
-    if not corpus.is_dir():
-        raise DigestError(f"{corpus}: no such folder of Hugging Face days; name it as CORPUS")
     with _stderr().status("replaying the panel's days through digest send"):
         found = evaluate_panel(panel, corpus)
         taps = tap_effects(panel, corpus)
@@ -1104,7 +1102,7 @@ def _library(panel: Path | None, corpus: Path, every: int, as_json: bool) -> Non
     """`digest eval --library`: readers whose profile is their imported library."""
     from digest.evaluate_library import arxiv_library, panel_library
 
-    if not corpus.is_dir():
+    if panel is None and not corpus.is_dir():  # a panel's days: digest.panel.panel_days
         raise DigestError(f"{corpus}: no such folder of days; name it as CORPUS")
     with _stderr().status("ranking each day for readers with a library"):
         found = panel_library(panel, corpus) if panel else arxiv_library(corpus, every=every)

@@ -201,31 +201,46 @@ def _mean(values: Sequence[float]) -> float:
 
 @dataclass(frozen=True, slots=True)
 class PanelDays:
-    """A panel over a corpus: its readers and labels, the corpus days in order, and the
-    labelled ones (from `first` on)."""
+    """A panel and its days: its readers and labels, every day file in order, the labelled
+    ones (from `first` on), and the `history` ingested before the first (never mailed)."""
 
     readers: dict[str, Any]
     labels: dict[str, Any]
     every: list[Path]
     days: list[Path]
     first: int
+    history: list[Path]
 
 
 def panel_days(panel: Path, corpus: Path) -> PanelDays:
-    """Read a panel and find its labelled days in the corpus; DigestError when none is there."""
+    """Read a panel and find its days, in either layout: the panel's own `days/` (then its
+    `history/` is the store before the first day, all of it), or the labelled days in the
+    corpus folder (then the HISTORY_DAYS corpus days before the first). DigestError when the
+    panel has no days of its own and none of its days is in the corpus."""
     readers, labels = _load(panel)
+    own = sorted((panel / "days").glob("*.json"))
+    if own:
+        history = sorted((panel / "history").glob("*.json"))
+        return PanelDays(readers, labels, [*history, *own], own, len(history), history)
+    if not corpus.is_dir():
+        raise DigestError(
+            f"{corpus}: no such folder of Hugging Face days, and {panel} has no days/ of its"
+            " own; name the days' folder as CORPUS"
+        )
     every = sorted(corpus.glob("*.json"))
     days = [f for f in every if f.name[:10] in labels]
     if not days:
         raise DigestError(f"{corpus}: none of the panel's days ({min(labels)}..) is there")
-    return PanelDays(readers, labels, every, days, every.index(days[0]))
+    first = every.index(days[0])
+    return PanelDays(
+        readers, labels, every, days, first, every[max(0, first - HISTORY_DAYS) : first]
+    )
 
 
 def evaluate_panel(panel: Path, corpus: Path) -> PanelFigures:
     """Replay the panel's days through `digest send` and score what every email shows."""
     found = panel_days(panel, corpus)
-    readers, labels, days, first = found.readers, found.labels, found.days, found.first
-    history = found.every[max(0, first - HISTORY_DAYS) : first]
+    readers, labels, days, history = found.readers, found.labels, found.days, found.history
     people = [
         Subscriber(
             email=f"{name}@example.org",
@@ -407,8 +422,8 @@ def tap_effects(panel: Path, corpus: Path) -> TapEffects:
     from digest.rank import Profile, Ranker, document
     from digest.rank.text import stems
 
-    readers, labels = _load(panel)
-    every = sorted(corpus.glob("*.json"))
+    found = panel_days(panel, corpus)
+    readers, labels, every = found.readers, found.labels, found.every
     names = [f.name[:10] for f in every]
     dates = [d for d in sorted(labels) if d in names]
 
@@ -447,9 +462,9 @@ def tap_effects(panel: Path, corpus: Path) -> TapEffects:
                 for p in more
                 if p.paper.key not in shown
             ]
-            vector = then.model.transform([stems(document(tapped))])
-            similarity = (then.matrix @ vector.T).toarray().ravel()
-            column = {p.key: n for n, p in enumerate(then.items)}
+            vector = then.corpus.model.transform([stems(document(tapped))])
+            similarity = (then.corpus.matrix @ vector.T).toarray().ravel()
+            column = {p.key: n for n, p in enumerate(then.corpus.items)}
             nearest = sorted(shown, key=lambda key: -similarity[column[key]])[:3]
             close += len(nearest)
             kept += len(set(nearest) & {p.paper.key for p in less})

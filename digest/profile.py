@@ -77,19 +77,31 @@ def check_timezone(value: str) -> str:
 # A reader's lists are read on every send: keep them to what a person would type.
 MAX_TERMS = 50
 MAX_TERM_CHARS = 200
+# An interest may be a sentence in the reader's own words ("memory mechanisms for LLM agents;
+# not GPU memory"; digest.rank.words reads it): a short paragraph, not a page.
+MAX_INTEREST_CHARS = 1000
 
 
-def check_terms(values: Iterable[str], what: str = "entries") -> list[str]:
+def check_terms(
+    values: Iterable[str], what: str = "entries", limit: int = MAX_TERM_CHARS
+) -> list[str]:
     terms = [" ".join(v.split()) for v in values if v.strip()]
     if len(terms) > MAX_TERMS:
         raise ValueError(f"{len(terms)} {what} is too many; keep at most {MAX_TERMS}")
     for term in terms:
-        if len(term) > MAX_TERM_CHARS:
+        if len(term) > limit:
             raise ValueError(
                 f"{what[:-1] if what.endswith('s') else what} {term[:40]!r}… is longer than"
-                f" {MAX_TERM_CHARS} characters"
+                f" {limit} characters"
             )
     return terms
+
+
+def check_interests(values: Iterable[str]) -> list[str]:
+    """Interests as typed: phrases or sentences, one per line (a line break inside one, as a
+    CSV cell or a settings string may hold, starts the next rather than being folded in)."""
+    lines = [line for value in values for line in value.splitlines()]
+    return check_terms(lines, "interests", MAX_INTEREST_CHARS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +249,7 @@ def validated_row(given: ProfileInput) -> SubscriberRow:
             return None
 
     email = checked(normalise_address, given.email)
-    terms = checked(check_terms, given.interests, "interests") or []
+    terms = checked(check_interests, given.interests) or []
     interests = [found for text in terms if (found := checked(Interest.parse, text))]
     max_items = checked(check_max_items, given.max_items)
     min_score = checked(check_min_score, given.min_score)

@@ -75,3 +75,36 @@ def test_help_imports_neither_the_pipeline_nor_its_libraries() -> None:
     heavy = ("digest.editions.", "digest.rank", "digest.render", "digest.store", "digest.deliver",
              "digest.settings")  # fmt: skip
     assert not {m for m in loaded if m.startswith(heavy)}, loaded
+
+
+def _rank_imports() -> dict[str, set[str]]:
+    """digest.rank's modules → the package's modules each imports (anywhere in the file:
+    at the top, inside functions, under TYPE_CHECKING); the package's __init__ left out."""
+    package = REPO / "digest" / "rank"
+    names = {p.stem for p in package.glob("*.py")} - {"__init__"}
+    graph: dict[str, set[str]] = {}
+    for name in names:
+        found: set[str] = set()
+        for node in ast.walk(ast.parse((package / f"{name}.py").read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "digest.rank":
+                found |= {alias.name for alias in node.names} & names
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                found |= {node.module.removeprefix("digest.rank.")} & names
+            elif isinstance(node, ast.Import):
+                found |= {a.name.removeprefix("digest.rank.") for a in node.names} & names
+        graph[name] = found
+    return graph
+
+
+def test_the_rank_package_imports_in_one_direction() -> None:
+    """records, then the corpus, then signals, eligibility and explanation, then the ranker:
+    no cycle, not even under TYPE_CHECKING (signals, eligibility and explain imported the
+    ranker), and nothing imports the ranker but the package itself."""
+    import graphlib
+
+    graph = _rank_imports()
+    order = list(graphlib.TopologicalSorter(graph).static_order())  # CycleError on a cycle
+    assert not graph["records"], "records import nothing of the package"
+    assert not [name for name, uses in graph.items() if "ranker" in uses]
+    assert order.index("corpus") < order.index("signals") < order.index("eligibility")
+    assert order.index("eligibility") < order.index("explain") < order.index("ranker")

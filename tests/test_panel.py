@@ -131,3 +131,43 @@ def test_readers_with_an_imported_library_against_the_svm(tmp_path: Path) -> Non
     assert figures["readers"] == 1 and figures["library_sizes"] == [30]
     assert figures["digest_top10_ndcg"] == 1.0 and figures["shown_precision"] == 1.0
     assert figures["svm_top10_ndcg"] > 0
+
+
+def _own_days(tmp_path: Path) -> Path:
+    """The same panel in the other layout: its days in `days/`, the days before in
+    `history/`, and no corpus beside it."""
+    panel, corpus = _panel(tmp_path)
+    labels = json.loads((panel / "labels.json").read_text())
+    (panel / "days").mkdir()
+    (panel / "history").mkdir()
+    for path in sorted(corpus.glob("*.json")):
+        path.rename(panel / ("days" if path.name[:10] in labels else "history") / path.name)
+    corpus.rmdir()
+    return panel
+
+
+def test_a_panel_with_its_own_days_and_history_is_judged_alike(
+    tmp_path: Path, secret_env: str
+) -> None:
+    """A panel carrying `days/` and `history/` (as ../shared/panel2) needs no corpus: the
+    default corpus folder does not even exist here (it was "no such folder" before)."""
+    panel = _own_days(tmp_path)
+    result = CliRunner().invoke(cli, ["eval", "--panel", str(panel), "--json"])
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    assert found["f1"] == 1.0 and found["precision"] == 1.0 and found["grade2_recall"] == 1.0
+    assert found["claims"] == 2 and found["editions"] == 2
+    assert (found["taps"]["less_close"], found["taps"]["less_kept"]) == (1, 0)
+
+
+def test_every_history_day_of_a_panel_is_the_store_before_its_first_day(tmp_path: Path) -> None:
+    """All of `history/` is ingested, not only the HISTORY_DAYS a corpus lends."""
+    from digest.panel import HISTORY_DAYS, panel_days
+
+    panel = _own_days(tmp_path)
+    for n in range(3):  # two more days of history than a corpus would lend
+        (panel / "history" / f"2025-03-{20 + n}.json").write_text("[]")
+    found = panel_days(panel, tmp_path / "nowhere")
+    assert len(found.history) == HISTORY_DAYS + 3
+    assert [p.parent.name for p in found.days] == ["days", "days"]
+    assert found.every[: found.first] == found.history

@@ -382,7 +382,7 @@ def test_phrases_learned_side_by_side_score_as_learned_one_by_one(
 
     import numpy as np
 
-    from digest.rank import ranker as ranker_module
+    from digest.rank import corpus as corpus_module
 
     rng = random.Random(5)
     vocabulary = [
@@ -401,7 +401,7 @@ def test_phrases_learned_side_by_side_score_as_learned_one_by_one(
     profiles = [Profile(interests(phrase), (), 3) for phrase in phrases]
     results = []
     for threads in (1, 4):
-        monkeypatch.setattr(ranker_module, "LEARNING_THREADS", threads)
+        monkeypatch.setattr(corpus_module, "LEARNING_THREADS", threads)
         ranker = Ranker(PAPERS, corpus=corpus)
         results.append((ranker.learned(phrases), ranker.rank(profiles)))
     (one, picks_one), (four, picks_four) = results

@@ -163,3 +163,29 @@ def test_a_weekly_weekend_edition_for_a_weekdays_only_reader_is_refused_in_the_s
     )
     with pytest.raises(SettingsError, match="never comes with weekdays_only"):
         load_settings(path)
+
+
+def test_an_interest_in_the_readers_own_words_is_kept_as_written(tmp_path: Path) -> None:
+    """A sentence, with its `not …` part, is a settings interest like any phrase: kept as the
+    reader wrote it (digest.rank.words reads it when ranking)."""
+    sentence = "memory mechanisms for LLM agents; not GPU memory"
+    path = tmp_path / "s.toml"
+    path.write_text(
+        f'[[subscribers]]\nemail = "a@example.org"\ninterests = ["{sentence}", '
+        f'{{ phrase = """planning for agents,\nnot robotics""", weight = 2 }}]\n'
+    )
+    from digest.editions import subscribers_from
+    from digest.rank import Profile
+    from digest.rank.words import as_read
+
+    [person] = subscribers_from(load_settings(path))
+    assert person.interests == (
+        Interest(sentence),
+        Interest("planning for agents,\nnot robotics", 2),
+    )
+    read = as_read(Profile(person.interests))
+    assert [(i.phrase, i.weight) for i in read.interests] == [
+        ("memory mechanisms for LLM agents", 1.0),
+        ("planning for agents", 2.0),
+    ]
+    assert read.exclude == ("GPU memory", "robotics")

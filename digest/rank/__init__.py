@@ -1,14 +1,17 @@
 """Rank stage: each reader's picks from the day's new papers, with the evidence for each.
 
-`text` turns papers into lemmas, BM25 scores and evidence sentences; `phrases` says where a
-reader's phrase stands in a paper; `ranker` holds the models calibrated on the store and runs a
-ranking call, vectorised over all readers, in four pieces: `signals` (every signal and the
-blended score), `eligibility` (what earns a place), `diversity` (MMR) and `explain` (the
-reasons and evidence sentence of each pick).
+One direction, each module importing only those above it:
+`records` (Profile, Candidate) · `text`, `phrases`, `semantic` (words, where a phrase stands,
+optional embeddings) · `calibration` (scores in units of the store's bar) · `learning` (the
+SVMs) · `corpus` (the day's candidates and the store indexed once: BM25, tf-idf, per-phrase
+caches) · `personal` (liked papers, taps) · `signals` (one function per signal family, the
+blend) · `eligibility` (what earns a place) · `diversity` (MMR) · `explain` (reasons and
+evidence) · `ranker` (orchestrates them).
 """
 
 from digest.models import Interest, Weights
-from digest.rank.ranker import MAX_FEEDBACK_EXAMPLES, Candidate, Profile, Ranker, rank
+from digest.rank.ranker import Ranker, rank
+from digest.rank.records import MAX_FEEDBACK_EXAMPLES, Candidate, Profile
 from digest.rank.text import document
 
 __all__ = [

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from digest.rank.phrases import compiled
-
-if TYPE_CHECKING:
-    from digest.rank.ranker import Profile, Ranker
-    from digest.rank.signals import Signals
+from digest.rank.records import Candidate, Profile
+from digest.rank.signals import Signals
 
 # A paper as like the reader's liked papers as this many bars is picked for them. Measured with
 # `digest eval --every 5` (nDCG@10 of the shown list, arXiv topics, 10 liked papers each): 1 bar
@@ -60,7 +57,10 @@ def about(signals: Signals) -> np.ndarray:
 
 
 def admit(
-    ranker: Ranker, profiles: Sequence[Profile], signals: Signals, thresholded: bool
+    candidates: Sequence[Candidate],
+    profiles: Sequence[Profile],
+    signals: Signals,
+    thresholded: bool,
 ) -> Admission:
     """Which papers each reader may be shown: with `thresholded`, only those that clear a bar
     (readers with nothing to go on get any); without it, any not vetoed (for evaluation)."""
@@ -86,7 +86,6 @@ def admit(
     eligible = ~signals.excluded & (signals.aversion < 1)
     if thresholded:
         eligible &= np.where(targeted[:, None], cleared, True)
-    candidates = ranker.candidates
     ids = np.array([-1 if c.paper_id is None else c.paper_id for c in candidates])
     column = {c.paper.key: col for col, c in enumerate(candidates)}
     for s, profile in enumerate(profiles):

@@ -6,19 +6,17 @@ in bold. Cached per run: readers with the same interests share the work."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from digest.identity import normalise_title
 from digest.models import Basis, Paper, Pick
+from digest.rank.corpus import Corpus
+from digest.rank.eligibility import Admission
 from digest.rank.phrases import evidence as phrase_evidence
+from digest.rank.records import Profile
+from digest.rank.signals import Signals
 from digest.rank.text import Evidence, document, evidence, lemmas, sentences
-
-if TYPE_CHECKING:
-    from digest.rank.eligibility import Admission
-    from digest.rank.ranker import Profile, Ranker
-    from digest.rank.signals import Signals
 
 # A paper this near one of a reader's phrases is "related to" it (an unthresholded ranking).
 RELATED = 0.5
@@ -29,12 +27,12 @@ class Explainer:
 
     def __init__(
         self,
-        ranker: Ranker,
+        corpus: Corpus,
         profiles: Sequence[Profile],
         signals: Signals,
         admission: Admission,
     ) -> None:
-        self.ranker, self.profiles = ranker, profiles
+        self.corpus, self.profiles = corpus, profiles
         self.interests, self.phrases = signals.interests, signals.phrases
         self.confidence, self.honest = signals.confidence, signals.honest
         self.nearest, self.taste_nearest = signals.nearest, signals.taste_nearest
@@ -82,7 +80,7 @@ class Explainer:
         key = (col, matched)
         if key not in self._phrase_evidence_cache:
             if col not in self._sentences:
-                self._sentences[col] = sentences(self.ranker.items[col])
+                self._sentences[col] = sentences(self.corpus.items[col])
             texts = [sentence for sentence, _ in self._sentences[col]]
             self._phrase_evidence_cache[key] = phrase_evidence(texts, list(matched))
         return self._phrase_evidence_cache[key]
@@ -94,8 +92,8 @@ class Explainer:
         if key not in self._shared_cache:
             if example.key not in self._example_words:
                 self._example_words[example.key] = frozenset(lemmas(document(example)))
-            shared = self.ranker.texts.words[col] & self._example_words[example.key]
-            ranked = sorted(shared, key=lambda w: (-self.ranker.rarity(w), w))
+            shared = self.corpus.texts.words[col] & self._example_words[example.key]
+            ranked = sorted(shared, key=lambda w: (-self.corpus.rarity(w), w))
             self._shared_cache[key] = frozenset(ranked[:6])
         return self._shared_cache[key]
 
@@ -104,49 +102,17 @@ class Explainer:
         key = (col, wanted)
         if key not in self._evidence_cache:
             if col not in self._sentences:
-                self._sentences[col] = sentences(self.ranker.items[col])
-            self._evidence_cache[key] = evidence(self._sentences[col], wanted, self.ranker.rarity)
+                self._sentences[col] = sentences(self.corpus.items[col])
+            self._evidence_cache[key] = evidence(self._sentences[col], wanted, self.corpus.rarity)
         return self._evidence_cache[key]
 
     def pick(self, s: int, col: int, score: float) -> Pick:
-        ranker = self.ranker
-        profile, candidate = self.profiles[s], ranker.candidates[col]
+        candidate = self.corpus.candidates[col]
         paper = candidate.paper
-        reasons: list[str] = []
-        bases: list[Basis] = []
-        wanted: frozenset[str] = frozenset()
         matched = self._matched(s, col)
-        if matched:
-            reasons.append(f"matches: {', '.join(matched)}")
-            bases.append(Basis.INTEREST)
-        # The numpy lookups only for readers who have the signal at all.
-        if profile.liked and self.liked_match[s, col]:
-            liked = profile.liked[self.nearest[s, col]]
-            reasons.append(f"similar to papers you liked: {liked.title}")
-            bases.append(Basis.LIKED)
-            if not wanted:
-                wanted = self._shared_words(liked, col)
-        if profile.more and self.taste_close[s, col]:
-            asked = profile.more[self.taste_nearest[s, col]]
-            reasons.append(f"like a paper you asked more of: {asked.title}")
-            bases.append(Basis.FEEDBACK)
-            if not wanted:
-                wanted = self._shared_words(asked, col)
-        if profile.authors and self.followed[s, col]:
-            followed = {normalise_title(a) for a in profile.authors}
-            names = [a for a in paper.authors if normalise_title(a) in followed]
-            reasons.append(f"by {', '.join(names)}")
-            bases.append(Basis.AUTHOR)
+        reasons, bases, wanted = self._personal(s, col, matched)
         if not reasons:
-            related = [
-                i.phrase
-                for i in self.interests[s]
-                if self.confidence[col, self.phrases[i.phrase]] >= RELATED
-            ]
-            if related:
-                reasons.append(f"related to {', '.join(dict.fromkeys(related))}")
-        if not reasons:  # nothing personal: popularity is the reason (the card shows counts)
-            reasons.append("trending in this listing" if paper.upvotes else "new in this listing")
+            reasons = self._impersonal(s, col)
         # The sentence that shows it: the matched phrases' own words marked, else the words a
         # similar paper shares with it.
         found = self._phrase_evidence(col, matched) if matched else self._evidence(col, wanted)
@@ -162,3 +128,47 @@ class Explainer:
             upvote_delta=candidate.upvote_delta,
             first_seen=candidate.first_seen,
         )
+
+    def _personal(
+        self, s: int, col: int, matched: tuple[str, ...]
+    ) -> tuple[list[str], list[Basis], frozenset[str]]:
+        """The reader's own reasons for a pick, what each rests on, and the words its
+        evidence sentence should show when no phrase matched (those a similar paper shares)."""
+        profile, paper = self.profiles[s], self.corpus.items[col]
+        reasons: list[str] = []
+        bases: list[Basis] = []
+        wanted: frozenset[str] = frozenset()
+        if matched:
+            reasons.append(f"matches: {', '.join(matched)}")
+            bases.append(Basis.INTEREST)
+        # The numpy lookups only for readers who have the signal at all.
+        if profile.liked and self.liked_match[s, col]:
+            liked = profile.liked[self.nearest[s, col]]
+            reasons.append(f"similar to papers you liked: {liked.title}")
+            bases.append(Basis.LIKED)
+            wanted = self._shared_words(liked, col)
+        if profile.more and self.taste_close[s, col]:
+            asked = profile.more[self.taste_nearest[s, col]]
+            reasons.append(f"like a paper you asked more of: {asked.title}")
+            bases.append(Basis.FEEDBACK)
+            if not wanted:
+                wanted = self._shared_words(asked, col)
+        if profile.authors and self.followed[s, col]:
+            followed = {normalise_title(a) for a in profile.authors}
+            names = [a for a in paper.authors if normalise_title(a) in followed]
+            reasons.append(f"by {', '.join(names)}")
+            bases.append(Basis.AUTHOR)
+        return reasons, bases, wanted
+
+    def _impersonal(self, s: int, col: int) -> list[str]:
+        """A pick nothing of the reader's admitted (an unthresholded ranking, or a reader with
+        nothing to go on): near one of their phrases, else popularity (the card shows counts)."""
+        related = [
+            i.phrase
+            for i in self.interests[s]
+            if self.confidence[col, self.phrases[i.phrase]] >= RELATED
+        ]
+        if related:
+            return [f"related to {', '.join(dict.fromkeys(related))}"]
+        paper = self.corpus.items[col]
+        return ["trending in this listing" if paper.upvotes else "new in this listing"]

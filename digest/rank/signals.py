@@ -1,25 +1,33 @@
 """Signals: for these readers and the day's papers, every per-phrase and per-reader signal
-(BM25 in units of its bar, where phrases stand, exclusions, followed authors, liked papers,
-taps, popularity) and the blended score. What is eligible, and why, is decided elsewhere
-(eligibility, explain)."""
+and the blended score, one function per signal family. Per phrase: BM25 in units of its bar
+and where the phrase stands (`topical`), then the families in PHRASE_FAMILIES that add to it
+(the phrase's SVM, embeddings); one product spreads them over the readers. Per reader:
+exclusions, followed authors, and what the reader gave (digest.rank.personal: liked papers,
+taps). What is eligible, and why, is decided elsewhere (eligibility, explain).
+
+A new family is one function here: per phrase, `(corpus, weights, phrases) -> papers ×
+phrases or None` appended to PHRASE_FAMILIES; per reader, a readers × papers array added in
+`Signals.blended` under its weight."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from digest.identity import normalise_title
-from digest.models import Interest
+from digest.models import Interest, Weights
+from digest.rank import personal
+from digest.rank.corpus import Corpus
 from digest.rank.diversity import DECIMALS
+from digest.rank.records import Candidate, Profile, index
 
 if TYPE_CHECKING:
     from scipy.sparse import csr_matrix
-
-    from digest.rank.ranker import Candidate, Profile, Ranker
 
 # A phrase (or the liked papers) counts at most this many bars: one phrase repeated forty times
 # does not outweigh three phrases matched.
@@ -28,13 +36,7 @@ CAP = 3.0
 TITLE_RUN_BONUS = 0.5
 ABSTRACT_RUN_BONUS = 0.25
 
-
-def index(items: Sequence[str]) -> dict[str, int]:
-    """Distinct items in first-seen order → column number."""
-    columns: dict[str, int] = {}
-    for item in items:
-        columns.setdefault(item, len(columns))
-    return columns
+PhraseFamily = Callable[[Corpus, Weights, list[str]], "np.ndarray | None"]
 
 
 def _any_per_profile(
@@ -73,6 +75,128 @@ def _freshness(
     return decay
 
 
+# -- per phrase ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Topical:
+    """papers × phrases: `confidence` (BM25 in units of its bar), `in_title` and `in_abstract`
+    (where the phrase stands, and how often), and `score` (capped confidence plus a bonus
+    where the phrase itself stands)."""
+
+    confidence: np.ndarray
+    in_title: np.ndarray
+    in_abstract: np.ndarray
+    score: np.ndarray
+
+
+def topical(corpus: Corpus, phrases: list[str]) -> Topical:
+    """Calibrated BM25 (capped; the phrase's words anywhere, weak evidence) plus a bonus where
+    the phrase itself stands in the paper."""
+    confidence = corpus.phrase_confidence(phrases)
+    in_title, in_abstract = corpus.texts.phrase_hits(phrases)
+    score = np.minimum(confidence, CAP) + np.where(
+        in_title, TITLE_RUN_BONUS, np.where(in_abstract > 0, ABSTRACT_RUN_BONUS, 0)
+    )
+    return Topical(confidence, in_title, in_abstract, score)
+
+
+def learned(corpus: Corpus, weights: Weights, phrases: list[str]) -> np.ndarray | None:
+    """What each phrase is about, learned from the store: orders the papers that clear a bar
+    (it never makes a paper eligible, so it cannot bring in off-topic ones)."""
+    if not (weights.learned and phrases and corpus.corpus_matrix is not None):
+        return None
+    found: np.ndarray = weights.learned * corpus.learned(phrases)
+    return found
+
+
+def semantic(corpus: Corpus, weights: Weights, phrases: list[str]) -> np.ndarray | None:
+    """Optional (digest[embeddings]): meaning beyond the words; reorders only."""
+    if not (weights.semantic and phrases):
+        return None
+    found = corpus.semantic(phrases)
+    return None if found is None else weights.semantic * found
+
+
+# Added, in this order, to each phrase's topical score before it is spread over the readers.
+PHRASE_FAMILIES: tuple[PhraseFamily, ...] = (learned, semantic)
+
+
+def spread(interests: Sequence[tuple[Interest, ...]], phrases: dict[str, int]) -> csr_matrix:
+    """readers × phrases: each reader's phrases by their share of the reader's weight."""
+    from scipy.sparse import csr_matrix
+
+    rows, cols, vals = [], [], []
+    for s, group in enumerate(interests):
+        weight_sum = sum(i.weight for i in group)
+        for interest in group:
+            rows.append(s)
+            cols.append(phrases[interest.phrase])
+            vals.append(interest.weight / weight_sum)
+    shape = (len(interests), max(len(phrases), 1))
+    return csr_matrix((vals, (rows, cols)), shape=shape, dtype=np.float64)
+
+
+def relevance(
+    corpus: Corpus, weights: Weights, phrases: list[str], found: Topical, share: csr_matrix
+) -> np.ndarray:
+    """readers × papers: every per-phrase family summed per phrase, then one product spreads
+    them over the readers by weight."""
+    if not phrases:
+        return np.zeros((share.shape[0], len(corpus.items)))
+    per_phrase = found.score
+    for family in PHRASE_FAMILIES:
+        extra = family(corpus, weights, phrases)
+        if extra is not None:
+            per_phrase = per_phrase + extra
+    return np.asarray(share[:, : len(phrases)] @ per_phrase.T)
+
+
+# -- per reader ------------------------------------------------------------------------------
+
+
+def excluded(corpus: Corpus, profiles: Sequence[Profile]) -> np.ndarray:
+    """readers × papers: one of the reader's exclusions stands in the paper (a veto)."""
+    exclusions = [p.exclude for p in profiles]
+    terms = index([t for group in exclusions for t in group])
+    ex_title, ex_body = corpus.texts.runs(list(terms))
+    return _any_per_profile(ex_title | ex_body, terms, exclusions)
+
+
+def followed(corpus: Corpus, profiles: Sequence[Profile]) -> np.ndarray:
+    """readers × papers: the paper is by an author the reader follows."""
+    authors = [tuple(normalise_title(a) for a in p.authors) for p in profiles]
+    names = index([a for group in authors for a in group])
+    by_name = np.array(
+        [[name in written for name in names] for written in corpus.texts.authors], dtype=bool
+    ).reshape(len(corpus.items), len(names))
+    return _any_per_profile(by_name, names, authors)
+
+
+def shared(corpus: Corpus, weights: Weights, now: dt.datetime | None) -> np.ndarray:
+    """papers: what every reader shares: popularity, upvote movement, freshness."""
+    upvotes = upvote_counts(corpus)
+    deltas = np.array([c.upvote_delta for c in corpus.candidates], dtype=np.float64)
+    found: np.ndarray = (
+        weights.popularity * _scaled_log(upvotes)
+        + weights.trending * _scaled_log(deltas)
+        + weights.freshness * _freshness(corpus.candidates, now, weights.freshness_half_life_days)
+    )
+    return found
+
+
+def upvote_counts(corpus: Corpus) -> np.ndarray:
+    """papers: their upvotes (0 where the listing gives none), the tie-break of MMR too."""
+    return np.array([p.upvotes or 0 for p in corpus.items], dtype=np.float64)
+
+
+def _mask(profiles: Sequence[Profile], has: Callable[[Profile], object]) -> np.ndarray:
+    return np.array([bool(has(p)) for p in profiles])
+
+
+# -- all of them -----------------------------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
 class Signals:
     """Every signal of one ranking call. Per phrase (papers × phrases): `confidence` (BM25 in
@@ -106,104 +230,57 @@ class Signals:
         return honest
 
     @classmethod
-    def of(cls, ranker: Ranker, profiles: Sequence[Profile]) -> Signals:
-        from scipy.sparse import csr_matrix
-
-        texts, n_papers = ranker.texts, len(ranker.items)
+    def of(
+        cls,
+        corpus: Corpus,
+        profiles: Sequence[Profile],
+        weights: Weights,
+        now: dt.datetime | None = None,
+    ) -> Signals:
+        """Every family for these readers, then the blend."""
         interests = [p.interests for p in profiles]
         phrases = index([i.phrase for group in interests for i in group])
         phrase_list = list(phrases)
-        # Phrases: calibrated BM25 (capped; the phrase's words anywhere, weak evidence) plus a
-        # bonus where the phrase itself stands in the paper.
-        confidence = ranker.phrase_confidence(phrase_list)
-        in_title, in_abstract = texts.phrase_hits(phrase_list)
-        topical = np.minimum(confidence, CAP) + np.where(
-            in_title, TITLE_RUN_BONUS, np.where(in_abstract > 0, ABSTRACT_RUN_BONUS, 0)
-        )
-        rows, cols, vals = [], [], []
-        for s, group in enumerate(interests):
-            weight_sum = sum(i.weight for i in group)
-            for interest in group:
-                rows.append(s)
-                cols.append(phrases[interest.phrase])
-                vals.append(interest.weight / weight_sum)
-        shape = (len(profiles), max(len(phrases), 1))
-        spread = csr_matrix((vals, (rows, cols)), shape=shape, dtype=np.float64)
-        per_phrase = topical
-        if ranker.weights.learned and phrase_list and ranker.corpus_matrix is not None:
-            # What each phrase is about, learned from the store: orders the papers that clear a
-            # bar (it never makes a paper eligible, so it cannot bring in off-topic ones).
-            per_phrase = per_phrase + ranker.weights.learned * ranker.learned(phrase_list)
-        if ranker.weights.semantic and phrase_list:
-            # Optional (digest[embeddings]): meaning beyond the words; reorders only.
-            semantic = ranker.semantic(phrase_list)
-            if semantic is not None:
-                per_phrase = per_phrase + ranker.weights.semantic * semantic
-        # Every signal per phrase first, then one product spreads them over the readers.
-        relevance = (
-            np.asarray(spread[:, : len(phrase_list)] @ per_phrase.T)
-            if phrase_list
-            else np.zeros((len(profiles), n_papers))
-        )
-        pattern = spread.copy()
+        found = topical(corpus, phrase_list)
+        share = spread(interests, phrases)
+        pattern = share.copy()
         pattern.data[:] = 1
-        # Exclusions veto; followed authors boost and qualify.
-        exclusions = [p.exclude for p in profiles]
-        terms = index([t for group in exclusions for t in group])
-        ex_title, ex_body = texts.runs(list(terms))
-        excluded = _any_per_profile(ex_title | ex_body, terms, exclusions)
-        authors = [tuple(normalise_title(a) for a in p.authors) for p in profiles]
-        names = index([a for group in authors for a in group])
-        by_name = np.array(
-            [[name in written for name in names] for written in texts.authors], dtype=bool
-        ).reshape(n_papers, len(names))
-        followed = _any_per_profile(by_name, names, authors)
-        # Liked papers: one SVM per reader who has any.
-        seed = np.zeros((len(profiles), n_papers))
-        nearest = np.zeros((len(profiles), n_papers), dtype=np.int64)
-        for s, profile in enumerate(profiles):
-            if profile.liked:
-                seed[s], nearest[s] = ranker.liked(profile)
-        weights, items, candidates = ranker.weights, ranker.items, ranker.candidates
-        upvotes = np.array([p.upvotes or 0 for p in items], dtype=np.float64)
-        deltas = np.array([c.upvote_delta for c in candidates], dtype=np.float64)
-        shared = (
-            weights.popularity * _scaled_log(upvotes)
-            + weights.trending * _scaled_log(deltas)
-            + weights.freshness
-            * _freshness(candidates, ranker.now, weights.freshness_half_life_days)
-        )
-        # Feedback: one model for every reader who gave any, in one sparse product.
-        taste, taste_nearest = ranker.taste(profiles)
-        has_liked = np.array([bool(p.liked) for p in profiles])
-        has_authors = np.array([bool(p.authors) for p in profiles])
-        has_feedback = np.array([bool(p.more or p.less) for p in profiles])
-        has_less = np.array([bool(p.less) for p in profiles])
-        # The per-reader signals are zero for the readers without them: added only where not.
-        total = weights.relevance * relevance + shared[None, :]
-        total[has_feedback] += weights.feedback * np.clip(taste[has_feedback], -CAP, CAP)
-        total[has_liked] += weights.seed * np.minimum(seed[has_liked], CAP)
-        total[has_authors] += weights.authors * followed[has_authors]
-        # "Less like this": papers close to one the reader turned down go down, in proportion.
-        aversion = ranker.aversion(profiles)
-        total[has_less] -= weights.feedback * np.clip(aversion[has_less], 0, CAP)
-        return cls(
+        seed, nearest = personal.liked(corpus, profiles)
+        taste, taste_nearest = personal.taste(corpus, profiles)
+        signals = cls(
             interests=interests,
             phrases=phrases,
-            confidence=confidence,
-            in_title=in_title,
-            in_abstract=in_abstract,
+            confidence=found.confidence,
+            in_title=found.in_title,
+            in_abstract=found.in_abstract,
             pattern=pattern,
-            excluded=excluded,
-            followed=followed,
+            excluded=excluded(corpus, profiles),
+            followed=followed(corpus, profiles),
             seed=seed,
             nearest=nearest,
             taste=taste,
             taste_nearest=taste_nearest,
-            aversion=aversion,
-            upvotes=upvotes,
-            scores=np.round(total, DECIMALS),
+            aversion=personal.aversion(corpus, profiles),
+            upvotes=upvote_counts(corpus),
+            scores=np.zeros(0),
         )
+        topic = relevance(corpus, weights, phrase_list, found, share)
+        total = weights.relevance * topic + shared(corpus, weights, now)[None, :]
+        return signals.blended(profiles, weights, total)
+
+    def blended(self, profiles: Sequence[Profile], weights: Weights, total: np.ndarray) -> Signals:
+        """These signals with `scores`: `total` (relevance and what every reader shares) plus
+        each per-reader family under its weight, added only for the readers who have it."""
+        has_feedback = _mask(profiles, lambda p: p.more or p.less)
+        total[has_feedback] += weights.feedback * np.clip(self.taste[has_feedback], -CAP, CAP)
+        has_liked = _mask(profiles, lambda p: p.liked)
+        total[has_liked] += weights.seed * np.minimum(self.seed[has_liked], CAP)
+        has_authors = _mask(profiles, lambda p: p.authors)
+        total[has_authors] += weights.authors * self.followed[has_authors]
+        # "Less like this": papers close to one the reader turned down go down, in proportion.
+        has_less = _mask(profiles, lambda p: p.less)
+        total[has_less] -= weights.feedback * np.clip(self.aversion[has_less], 0, CAP)
+        return dataclasses.replace(self, scores=np.round(total, DECIMALS))
 
     def per_reader(self, per_phrase: np.ndarray) -> np.ndarray:
         """readers × papers: whether any of the reader's phrases holds (per_phrase: papers ×

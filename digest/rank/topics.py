@@ -60,15 +60,7 @@ def suggested_topics(
     inside another chosen one; each with how many papers it matches (title or abstract, as
     the ranker matches). The phrases come from the titles, and from the listings' keywords
     (Hugging Face's `ai_keywords`, one list per paper) that two papers' lists share."""
-    texts = [f"{p.title}. {p.abstract}" for p in papers]
-    in_titles = Counter(gram for p in papers for gram in _grams(p.title))
-    tagged = Counter(k for words in keywords for k in {_keyword(w) for w in words} if k)
-    in_titles.update({k: n for k, n in tagged.items() if n >= 2})
-    # One spelling per phrase (language model, language models): the titles' most common.
-    spelled: dict[str, str] = {}
-    for gram, _ in in_titles.most_common():
-        spelled.setdefault(_singular(gram), gram)
-    matched = {gram: sum(1 for text in texts if occurs(gram, text)) for gram in spelled.values()}
+    matched = _phrase_counts(papers, keywords)
     # A phrase that is nearly always part of a longer one gives way to it ("large language"
     # to "large language models").
     wider = {
@@ -87,6 +79,20 @@ def suggested_topics(
         if gram not in wider and not any(gram in c or c in gram for c, _ in chosen):
             chosen.append((gram, matched[gram]))
     return chosen
+
+
+def _phrase_counts(papers: Sequence[Paper], keywords: Sequence[Sequence[str]]) -> dict[str, int]:
+    """Each phrase the titles (and two papers' keyword lists) hold, in one spelling, with how
+    many papers it matches."""
+    texts = [f"{p.title}. {p.abstract}" for p in papers]
+    in_titles = Counter(gram for p in papers for gram in _grams(p.title))
+    tagged = Counter(k for words in keywords for k in {_keyword(w) for w in words} if k)
+    in_titles.update({k: n for k, n in tagged.items() if n >= 2})
+    # One spelling per phrase (language model, language models): the titles' most common.
+    spelled: dict[str, str] = {}
+    for gram, _ in in_titles.most_common():
+        spelled.setdefault(_singular(gram), gram)
+    return {gram: sum(1 for text in texts if occurs(gram, text)) for gram in spelled.values()}
 
 
 def _keyword(word: str) -> str:
