@@ -314,6 +314,9 @@ def test_migrate_copies_a_sqlite_store_onto_the_server_and_verifies_it(
     assert run("history", "--json", cwd=tmp_path).stdout == history.stdout
     with Store.open(load_settings(settings_path).database) as store:
         assert store.counts() == counts
+        # The papers' meaning vectors come along (not computed again on the server).
+        vectors = store.database.execute("SELECT count(*) FROM paper_vectors").fetchone()[0]
+        assert vectors == counts["papers"]
     # The next dump continues after the copied ones.
     assert run("ingest", days[-1], cwd=tmp_path).returncode == 0
     stored = json.loads(run("history", "--json", cwd=tmp_path).stdout)

@@ -48,7 +48,8 @@ from digest.models import (
     Subscriber,
 )
 from digest.profile import ProfileInput, validated_row
-from digest.rank import Profile, rank
+from digest.rank import Profile, encoders, rank
+from digest.rank.vectors import paper_vectors
 from digest.settings import Settings, check_database
 from digest.signup import Event
 from digest.sources.fetch import arxiv_feed_url, hf_daily_url, is_url
@@ -675,14 +676,22 @@ class Editions:
         """Read and parse every source (files, folders, URLs) first, so a bad one stores
         nothing; then the batch in one transaction, all or nothing. `as_of` (a date, or
         "filename" for the date each dump's name starts with) replays history: the dumps
-        count as ingested at the start of that day in `timezone`."""
+        count as ingested at the start of that day in `timezone`. Each listed paper's meaning
+        vector is computed and kept afterwards (`[ranking] embedding_model`), outside the
+        ingest's transaction: a paper whose vector is missing is embedded when first ranked."""
         snapshots = load_all(sources, format_, timeout=self.settings.sources.timeout)
         now = self.runtime.clock()
         moments = (
             None if as_of is None else ingest_moments(snapshots, as_of, self.settings.timezone, now)
         )
+        encoder = encoders.load(self.settings.ranking.embedding_model)
         with self._store() as store:
-            return store.catalog.ingest_many(snapshots, now, moments=moments)
+            results = store.catalog.ingest_many(snapshots, now, moments=moments)
+            if encoder is not None:
+                listed = [r.snapshot_id for r in results if not r.duplicate_dump]
+                papers = [p for snapshot in listed for p in store.catalog.papers(snapshot)]
+                paper_vectors(store.catalog, encoder, papers)
+        return results
 
     def fetch_hf(self, days: Sequence[dt.date] = ()) -> list[IngestResult]:
         """The Hugging Face daily papers of these days (default: today in `timezone`)."""

@@ -8,6 +8,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from digest.errors import StoreError
 from digest.identity import paper_key, parse_arxiv_id, title_key
 from digest.models import (
@@ -19,6 +21,8 @@ from digest.models import (
 )
 from digest.store._base import ALL_ROWS, Connected, encode_json, iso, translating_errors
 from digest.store.db import Database
+
+VECTOR_DTYPE = np.dtype("<f2")
 
 PAPER_COLUMNS = (
     "p.id, p.arxiv_id, p.title, p.abstract, p.authors, p.author_count, p.published, p.upvotes,"
@@ -499,3 +503,32 @@ class Catalog(Connected):
             (wanted,),
         )
         return {paper.id: paper for paper in map(row_to_paper, rows)}
+
+    def vectors(self, model: str, paper_ids: Iterable[int]) -> dict[int, np.ndarray]:
+        """The stored meaning vectors (float32) of these papers under this model, where any."""
+        wanted = list(paper_ids)
+        if not wanted:
+            return {}
+        rows = self._db.execute(
+            "SELECT paper_id, vector FROM paper_vectors WHERE model = ?"
+            " AND paper_id IN (SELECT value FROM json_each(?))",
+            (model, wanted),
+        )
+        return {
+            int(paper_id): np.frombuffer(bytes(blob), dtype=VECTOR_DTYPE).astype(np.float32)
+            for paper_id, blob in rows
+        }
+
+    def store_vectors(self, model: str, vectors: dict[int, np.ndarray]) -> None:
+        """Keep papers' meaning vectors under this model (float16: ample for cosines); a paper
+        that has one already keeps it."""
+        rows = [
+            (paper_id, model, np.asarray(vector, dtype=VECTOR_DTYPE).tobytes())
+            for paper_id, vector in vectors.items()
+        ]
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO paper_vectors(paper_id, model, vector) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                rows,
+            )

@@ -9,7 +9,7 @@ from digest.addresses import limit_key
 from digest.signup import LEGACY_PREFIX
 from digest.store.db import Database
 
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -211,6 +211,12 @@ CREATE TABLE IF NOT EXISTS paper_keywords (
     keyword TEXT NOT NULL,
     PRIMARY KEY (paper_id, keyword)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS paper_vectors (
+    paper_id INTEGER NOT NULL REFERENCES papers(id),
+    model TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (paper_id, model)
+) WITHOUT ROWID;
 """
 
 # The same tables in PostgreSQL, spelled from SQLite's: ids are bigint (the dumps' ids are
@@ -223,6 +229,7 @@ _POSTGRES_SPELLINGS = (
     (" COLLATE NOCASE", ""),
     (") WITHOUT ROWID;", ");"),
     ("next_at REAL", "next_at DOUBLE PRECISION"),
+    (" BLOB ", " BYTEA "),
 )
 
 
@@ -342,6 +349,7 @@ MIGRATIONS: dict[int, tuple[Callable[[Database], None], ...]] = {
     11: (_signups_by_id,),  # sign-ups by id, the mail queue, counted attempts and refusals
     12: (_bounce_reasons,),  # a bounce event's reason beside its kind
     13: (_sealed_links,),  # link tokens sealed: when old-form links began to expire
+    14: (_tables_only,),  # papers' meaning vectors, one per paper and embedding model
 }
 assert max(MIGRATIONS) == SCHEMA_VERSION
 

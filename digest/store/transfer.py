@@ -18,6 +18,7 @@ TABLES = (
     "snapshots",
     "papers",
     "sightings",
+    "paper_vectors",
     "subscribers",
     "feedback",
     "suppressions",
