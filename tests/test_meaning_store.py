@@ -3,12 +3,14 @@ model, embedded when first needed if missing, and the migration that adds their 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from digest.abbreviations import Abbreviations, counted
 from digest.editions import Editions, Runtime
 from digest.rank import encoders
 from digest.rank.vectors import paper_vectors, text_of
@@ -18,13 +20,28 @@ from digest.store.schema import SCHEMA_VERSION
 
 from .conftest import EXAMPLES, fixed_clock, write_settings
 
+HEADER = (
+    "Get trending papers in your email inbox once a day!\n"
+    "Get trending papers in your email inbox!\nSubscribe"
+)
+DEFINING = (
+    "Grounded Answers from Retrieval\nRetrieval-augmented generation (RAG) grounds answers in"
+    " documents. Multimodal Large Language Models (MLLMs) read the figures.\n"
+)
+
+
+def _listing(folder: Path, name: str, papers: str) -> Path:
+    path = folder / name
+    path.write_text(HEADER + papers, encoding="utf-8")
+    return path
+
 
 def _ingest(tmp_path: Path, database: Path | str) -> Editions:
     editions = Editions(
         load_settings(write_settings(tmp_path, database=database)),
         runtime=Runtime(clock=fixed_clock()),
     )
-    editions.ingest([str(EXAMPLES / "dumps")])
+    editions.ingest([str(EXAMPLES / "dumps"), str(_listing(tmp_path, "d.txt", DEFINING))])
     return editions
 
 
@@ -84,12 +101,12 @@ def test_a_paper_without_a_vector_is_embedded_once_when_first_needed(
     assert np.allclose(again, first[: len(papers)][::-1], atol=1e-3)
 
 
-def test_a_schema_13_store_gains_the_vector_table(
-    tmp_path: Path, database: Path | str
-) -> None:
+def test_a_schema_13_store_gains_the_vector_table(tmp_path: Path, database: Path | str) -> None:
     editions = _ingest(tmp_path, database)
     with Store.open(editions.settings.database) as store, store.transaction() as db:
+        learned = store.catalog.abbreviations()
         db.execute("DROP TABLE paper_vectors")
+        db.execute("DROP TABLE abbreviations")
         db.execute("UPDATE meta SET value = '13' WHERE key = 'schema_version'")
     encoder = Counting()
     with Store.open(editions.settings.database) as store:
@@ -100,3 +117,27 @@ def test_a_schema_13_store_gains_the_vector_table(
         assert sorted(store.catalog.vectors("counting", (p.id for p in papers))) == [
             p.id for p in papers
         ]
+        # the abbreviations of the abstracts stored before are learned by the migration
+        assert store.catalog.abbreviations() == learned and learned.long_of
+
+
+def test_ingest_counts_the_abbreviations_new_abstracts_define(
+    tmp_path: Path, database: Path | str
+) -> None:
+    editions = _ingest(tmp_path, database)
+    with Store.open(editions.settings.database) as store:
+        before = store.catalog.abbreviations()
+        abstracts = [p.paper.abstract for p in store.catalog.papers()]
+    assert before == Abbreviations.of((s, lf, n) for (s, lf), n in counted(abstracts).items())
+    dump = _listing(
+        tmp_path,
+        "more.txt",
+        "Agents That Look Things Up\nWe pair Retrieval-augmented generation (RAG) with tools.\n",
+    )
+    editions.ingest([str(dump)])
+    editions.ingest([str(dump)])  # the same dump again adds nothing
+    with Store.open(editions.settings.database) as store:
+        after = store.catalog.abbreviations()
+    assert after.long_of["RAG"]["retrievalaugmentedgeneration"] == (
+        before.long_of.get("RAG", Counter()).get("retrievalaugmentedgeneration", 0) + 1
+    )

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from digest.abbreviations import Abbreviations, counted
 from digest.errors import StoreError
 from digest.identity import paper_key, parse_arxiv_id, title_key
 from digest.models import (
@@ -28,6 +29,17 @@ PAPER_COLUMNS = (
     "p.id, p.arxiv_id, p.title, p.abstract, p.authors, p.author_count, p.published, p.upvotes,"
     " p.url, p.pdf_url, p.code_url, p.first_seen, p.thumbnail_url, p.project_url, p.comments"
 )
+
+
+def count_definitions(db: Database, abstracts: Iterable[str]) -> None:
+    """Add the abbreviations these abstracts define to the store's counts."""
+    counts = counted(abstracts)
+    db.executemany(
+        "INSERT INTO abbreviations(short_form, long_form, definitions) VALUES (?, ?, ?)"
+        " ON CONFLICT (short_form, long_form)"
+        " DO UPDATE SET definitions = abbreviations.definitions + excluded.definitions",
+        [(short, long, count) for (short, long), count in sorted(counts.items())],
+    )
 
 
 @dataclass(slots=True)
@@ -191,6 +203,7 @@ class Catalog(Connected):
             "UPDATE snapshots SET new_count = ? WHERE id = ?", (len(new_positions), snapshot_id)
         )
         new = tuple(snapshot.papers[pos] for pos in new_positions)
+        count_definitions(db, (paper.abstract for paper in new))
         return IngestResult(
             source=snapshot.source,
             format=snapshot.format,
@@ -532,3 +545,8 @@ class Catalog(Connected):
                 " ON CONFLICT DO NOTHING",
                 rows,
             )
+
+    def abbreviations(self) -> Abbreviations:
+        """The abbreviations the stored abstracts define (digest.abbreviations)."""
+        rows = self._db.execute("SELECT short_form, long_form, definitions FROM abbreviations")
+        return Abbreviations.of((str(s), str(lf), int(n)) for s, lf, n in rows)
