@@ -23,6 +23,7 @@ definitions ("DP", "TTS" mean two things each: never expanded unless the paper s
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -230,4 +231,10 @@ def defined_in(text: str, long_forms: Sequence[str]) -> tuple[str, ...]:
     """The short forms a text itself defines as one of these long forms (a paper's own
     "DP" for "dynamic programming" counts in that paper, whatever the store says)."""
     wanted = {compact(long) for long in long_forms}
-    return tuple(dict.fromkeys(d.short for d in definitions(text) if compact(d.long) in wanted))
+    return tuple(dict.fromkeys(short for short, long in _own(text) if long in wanted))
+
+
+@functools.lru_cache(maxsize=8192)
+def _own(text: str) -> tuple[tuple[str, str], ...]:
+    """A text's definitions as (short form, grouped long form): read once per text."""
+    return tuple((d.short, compact(d.long)) for d in definitions(text))

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from digest.abbreviations import Abbreviations, counted
 from digest.addresses import normalise_address
 from digest.clock import Clock, utc_now
 from digest.deliver import (
@@ -102,7 +103,8 @@ def rank_dumps(
     clock: Clock = utc_now,
 ) -> list[Pick]:
     """The papers of a dump (or a folder of them) ranked for an ad-hoc profile, with no store
-    and no settings (`digest rank`); `like_dumps`: dumps whose every paper is a liked one."""
+    and no settings (`digest rank`); `like_dumps`: dumps whose every paper is a liked one.
+    Abbreviations are those the dumps' abstracts define."""
     # The same paper in several dumps of a folder is ranked once (its latest listing).
     latest = {
         title_key(p.title): p for snapshot in load_all([path], format_) for p in snapshot.papers
@@ -115,7 +117,11 @@ def rank_dumps(
         liked=tuple(p for snapshot in load_all(like_dumps) for p in snapshot.papers),
         min_score=min_score,
     )
-    return rank(list(latest.values()), [profile], now=clock())[0]
+    papers = list(latest.values())
+    # No store: the abbreviations are those the dumps' own abstracts define.
+    defined = counted(p.abstract for p in papers)
+    learned = Abbreviations.of((short, long, n) for (short, long), n in defined.items())
+    return rank(papers, [profile], now=clock(), abbreviations=learned)[0]
 
 
 def _never() -> bool:
