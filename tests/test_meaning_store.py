@@ -12,6 +12,7 @@ import pytest
 
 from digest.abbreviations import Abbreviations, counted
 from digest.editions import Editions, Runtime
+from digest.models import StoredPaper
 from digest.rank import encoders
 from digest.rank.vectors import paper_vectors, text_of
 from digest.settings import load_settings
@@ -58,20 +59,30 @@ class Counting:
         return encoders.unit(np.array([[len(t), 1.0, 0.5] for t in texts], dtype=np.float32))
 
 
-def test_ingest_keeps_every_listed_papers_vector_under_its_model(
-    tmp_path: Path, database: Path | str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("DIGEST_RANKING__EMBEDDING_MODEL", "minilm")
+def _stored(
+    tmp_path: Path, database: Path | str, monkeypatch: pytest.MonkeyPatch, model: str
+) -> tuple[list[StoredPaper], dict[str, dict[int, np.ndarray]]]:
+    """The papers of an ingest under this `[ranking] embedding_model`, and the vectors kept
+    under each model name."""
+    monkeypatch.setenv("DIGEST_RANKING__EMBEDDING_MODEL", model)
     editions = _ingest(tmp_path, database)
     with Store.open(editions.settings.database) as store:
         papers = store.catalog.papers()
-        kept = store.catalog.vectors("minilm", (p.id for p in papers))
-        assert store.catalog.vectors("wordllama", (p.id for p in papers)) == {}
-    assert papers and sorted(kept) == [p.id for p in papers]
+        ids = [p.id for p in papers]
+        kept = {name: store.catalog.vectors(name, ids) for name in ("minilm", "wordllama")}
+    return papers, kept
+
+
+def test_ingest_keeps_every_listed_papers_vector_under_its_model(
+    tmp_path: Path, database: Path | str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    papers, kept = _stored(tmp_path, database, monkeypatch, "minilm")
+    assert papers and sorted(kept["minilm"]) == [p.id for p in papers]
+    assert kept["wordllama"] == {}
     minilm = encoders.load("minilm")
     assert minilm is not None
     fresh = minilm.embed([text_of(papers[0].paper)])[0]
-    stored = kept[papers[0].id]
+    stored = kept["minilm"][papers[0].id]
     assert stored.dtype == np.float32 and stored.shape == (384,)
     assert np.allclose(stored, fresh, atol=2e-3)  # float16 in the store
 
@@ -79,11 +90,8 @@ def test_ingest_keeps_every_listed_papers_vector_under_its_model(
 def test_without_a_model_ingest_keeps_no_vector(
     tmp_path: Path, database: Path | str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("DIGEST_RANKING__EMBEDDING_MODEL", "none")
-    editions = _ingest(tmp_path, database)
-    with Store.open(editions.settings.database) as store:
-        rows = store.database.execute("SELECT count(*) FROM paper_vectors").fetchone()
-    assert rows[0] == 0
+    papers, kept = _stored(tmp_path, database, monkeypatch, "none")
+    assert papers and kept == {"minilm": {}, "wordllama": {}}
 
 
 def test_a_paper_without_a_vector_is_embedded_once_when_first_needed(
