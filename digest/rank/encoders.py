@@ -20,6 +20,7 @@ import functools
 import hashlib
 import importlib.util
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +50,9 @@ MINILM_TOKENIZER = (
 )
 MAX_TOKENS = 256  # research/README.md: 128 or 64 tokens lose most of MiniLM's gain
 BATCH = 32
-THREADS = 2
+# 2 intra-op threads: 17 papers/s on 2 free cores; on one core 2 threads cost more than 1
+# (7.7 vs 10.5 papers/s, benchmarks/bench_embed.py), so never more than the cores we may use.
+THREADS = min(2, len(os.sched_getaffinity(0)))
 
 
 class Encoder(Protocol):
