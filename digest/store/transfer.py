@@ -19,6 +19,7 @@ TABLES = (
     "papers",
     "sightings",
     "paper_vectors",
+    "abbreviations",
     "subscribers",
     "feedback",
     "suppressions",
