@@ -26,6 +26,10 @@ class SettingsError(DigestError):
     exit_code = 2
 
 
+class ModelError(SettingsError):
+    """The embedding model `[ranking] embedding_model` names is missing, altered or unloadable."""
+
+
 class DumpError(DigestError):
     """A dump could not be read or parsed; nothing from it was stored."""
 

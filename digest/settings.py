@@ -362,6 +362,9 @@ class RankingSettings(_Section):
     diversity: float = Field(default=_WEIGHTS.diversity, ge=0, le=1)
     freshness_half_life_days: float = Field(default=_WEIGHTS.freshness_half_life_days, gt=0)
     corpus_size: int = Field(default=5000, ge=0, le=1_000_000)
+    # The meaning signal's model: "minilm", "wordllama", "none" (lexical only) or a folder
+    # holding an operator's own model.onnx + tokenizer.json (digest.rank.encoders).
+    embedding_model: str = Field(default="minilm", min_length=1)
 
     def weights(self) -> Weights:
         """The ranker's weights: every field of Weights is a key here."""

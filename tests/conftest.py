@@ -134,6 +134,7 @@ BOTH_ENGINES = frozenset(
         "test_feedback",
         "test_signup",
         "test_bounces",
+        "test_meaning_store",
     }
 )
 
@@ -265,6 +266,13 @@ def write_settings(
         encoding="utf-8",
     )
     return path
+
+
+@pytest.fixture(autouse=True)
+def quick_meaning(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ingests embed their papers with wordllama (~900 papers/s) rather than the default MiniLM
+    (~20/s): tests of MiniLM itself set `[ranking] embedding_model` or call digest.rank.encoders."""
+    monkeypatch.setenv("DIGEST_RANKING__EMBEDDING_MODEL", "wordllama")
 
 
 @pytest.fixture

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from digest.abbreviations import Abbreviations, counted
 from digest.models import Paper, interests
-from digest.rank import Profile, Ranker
-from digest.rank.phrases import evidence, occurs
+from digest.rank import Profile, Ranker, rank
+from digest.rank.phrases import Matcher, evidence, occurs
 
 
 def _paper(title: str, abstract: str) -> Paper:
@@ -31,6 +32,16 @@ def _paper(title: str, abstract: str) -> Paper:
         ("flow matching", "information flow matches the data", False),
         ("reward modeling", "a reward model for code", False),
         ("graphs", "paragraphs", False),
+        # issue 31: a verb ending turned the phrase into another one
+        ("tool use", "DP is a fundamental tool used across many engineering fields.", False),
+        ("reasoning", "We reason about it.", False),
+        # issue 31: the reader's words in the paper's order, function words dropped
+        ("memory for LLM agents", "We study LLM agent memory at scale.", True),
+        ("reinforcement learning for robotics", "Robotics via reinforcement learning.", True),
+        ("memory for LLM agents", "Memory of agents and LLMs.", False),  # a run stays a run
+        ("memory for LLM agents", "LLM agents, and memory.", False),  # one clause only
+        ("graph neural networks", "graph data with neural networks", False),
+        ("text-to-speech", "Text and speech.", False),  # one term
     ],
 )
 def test_a_phrase_stands_only_where_its_words_stand_together(
@@ -104,3 +115,57 @@ def test_what_a_reader_gave_never_comes_back() -> None:
         ]
     )
     assert [p.paper.title for p in picks] == ["Graph neural networks for molecules"]
+
+
+def test_a_close_match_marks_the_readers_words_where_they_stand() -> None:
+    found = evidence(["Agents forget.", "We give LLM agents a long-term memory."],
+                     ["memory for LLM agents"])  # fmt: skip
+    assert found is not None
+    marked = [found.sentence[a:b] for a, b in found.highlights]
+    assert marked == ["LLM", "agents", "memory"]
+
+
+def test_an_acronyms_plural_is_its_singular_for_scoring() -> None:
+    from digest.rank.text import stem, stems
+
+    assert stems("LLMs and GNNs") == stems("LLM and GNN") == ["llm", "gnn"]
+    assert stem("MLLMs") == "mllm" and stem("Models") == stem("model")
+
+
+def _defined(times: int) -> Abbreviations:
+    texts = [
+        "Multimodal Large Language Models (MLLMs) answer questions about images.",
+        "Large language models (LLMs) plan.",
+        "Retrieval-augmented generation (RAG) grounds answers in documents.",
+        "Dynamic programming (DP) is old. Differential privacy (DP) is not.",
+    ] * times
+    return Abbreviations.of((s, lf, n) for (s, lf), n in counted(texts).items())
+
+
+def test_a_phrase_stands_in_its_abbreviation_and_its_expansion_where_the_store_agrees() -> None:
+    matcher = Matcher(_defined(5))
+    found = matcher.find("multimodal LLMs", "We evaluate MLLMs on charts.")
+    assert found.spans == ((12, 17),) and found.written == "MLLMs"
+    spelled = matcher.find("multimodal LLMs", "Multimodal large language models see.")
+    assert spelled.written == "Multimodal large language models"
+    assert matcher.find("retrieval-augmented generation", "A RAG pipeline.").written == "RAG"
+    assert matcher.find("RAG", "Retrieval-augmented generation works.").spans
+    assert not matcher.find("retrieval-augmented generation", "a rag doll").spans  # case
+    # "DP" means two things in the store: only a paper that says which counts
+    assert not matcher.find("dynamic programming", "DP is a fundamental tool.").spans
+    own = "Dynamic programming (DP) is a tool. We speed DP up."
+    assert matcher.find("dynamic programming", own).spans
+    # too few definitions: no agreement
+    assert not Matcher(_defined(2)).find("multimodal LLMs", "We evaluate MLLMs.").spans
+
+
+def test_the_claim_says_in_which_words_the_phrase_stood() -> None:
+    paper = _paper("Charts for MLLMs", "We evaluate MLLMs on charts and tables.")
+    other = _paper("Bread", "A recipe for bread.")
+    [picks] = rank(
+        [paper, other], [Profile(interests("multimodal LLMs"), max_items=5)],
+        abbreviations=_defined(5),
+    )  # fmt: skip
+    assert [p.paper.title for p in picks] == ["Charts for MLLMs"]
+    assert picks[0].reasons[0] == 'matches: multimodal LLMs (as "MLLMs")'
+    assert [picks[0].evidence[a:b] for a, b in picks[0].highlights] == ["MLLMs"]

@@ -34,7 +34,7 @@ def test_loading_the_model_leaves_no_folder_behind(
     import tempfile
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    model = semantic._model.__wrapped__()
+    model = semantic.wordllama_model.__wrapped__()
     if model is None:
         pytest.skip("wordllama is not installed")
     assert list(tmp_path.iterdir()) == []

@@ -295,13 +295,20 @@ def test_migrate_copies_a_sqlite_store_onto_the_server_and_verifies_it(
     outbox = tmp_path / "outbox"
     settings_path = write_settings(tmp_path)
     days = sorted((EXAMPLES / "dumps").glob("*-listing.txt"))
-    assert run("ingest", *days[:-1], cwd=tmp_path).returncode == 0
+    defining = tmp_path / "2026-11-19-listing.txt"  # an abbreviation to learn
+    defining.write_text(
+        "Get trending papers in your email inbox!\nSubscribeGrounded Answers\n"
+        "Retrieval-augmented generation (RAG) grounds answers in documents.\n",
+        encoding="utf-8",
+    )
+    assert run("ingest", defining, *days[:-1], cwd=tmp_path).returncode == 0
     sent = run("send", "--transport", "file", "--outbox", str(outbox), cwd=tmp_path)
     assert sent.returncode == 0, sent.stderr
     before = run("status", "--json", cwd=tmp_path)
     history = run("history", "--json", cwd=tmp_path)
     with Store.open(tmp_path / "digest.sqlite") as store:
         counts = store.counts()
+        abbreviations = store.catalog.abbreviations()
     moved = run("migrate", "--to", server_database, cwd=tmp_path)
     assert moved.returncode == 0, moved.stderr
     assert "verified" in moved.stdout
@@ -314,6 +321,10 @@ def test_migrate_copies_a_sqlite_store_onto_the_server_and_verifies_it(
     assert run("history", "--json", cwd=tmp_path).stdout == history.stdout
     with Store.open(load_settings(settings_path).database) as store:
         assert store.counts() == counts
+        # The papers' meaning vectors come along (not computed again on the server).
+        vectors = store.database.execute("SELECT count(*) FROM paper_vectors").fetchone()[0]
+        assert vectors == counts["papers"]
+        assert store.catalog.abbreviations() == abbreviations and abbreviations.long_of["RAG"]
     # The next dump continues after the copied ones.
     assert run("ingest", days[-1], cwd=tmp_path).returncode == 0
     stored = json.loads(run("history", "--json", cwd=tmp_path).stdout)

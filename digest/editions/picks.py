@@ -92,7 +92,14 @@ def choose(
             )
         )
     corpus = store.catalog.corpus_texts(settings.ranking.corpus_size) if candidates else []
-    ranked = rank(candidates, profiles, corpus=corpus, now=now, weights=weights_from(settings))
+    ranked = rank(
+        candidates,
+        profiles,
+        corpus=corpus,
+        now=now,
+        weights=weights_from(settings),
+        abbreviations=store.catalog.abbreviations() if candidates else None,
+    )
     chosen = {person.email: picks for person, picks in zip(people, ranked, strict=True)}
     quiet = [p for p in people if not chosen[p.email] and p.quiet is not Quiet.SKIP]
     if not quiet:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from digest.abbreviations import Abbreviations, counted
 from digest.addresses import normalise_address
 from digest.clock import Clock, utc_now
 from digest.deliver import (
@@ -48,7 +49,8 @@ from digest.models import (
     Subscriber,
 )
 from digest.profile import ProfileInput, validated_row
-from digest.rank import Profile, rank
+from digest.rank import Profile, encoders, rank
+from digest.rank.vectors import paper_vectors
 from digest.settings import Settings, check_database
 from digest.signup import Event
 from digest.sources.fetch import arxiv_feed_url, hf_daily_url, is_url
@@ -101,7 +103,8 @@ def rank_dumps(
     clock: Clock = utc_now,
 ) -> list[Pick]:
     """The papers of a dump (or a folder of them) ranked for an ad-hoc profile, with no store
-    and no settings (`digest rank`); `like_dumps`: dumps whose every paper is a liked one."""
+    and no settings (`digest rank`); `like_dumps`: dumps whose every paper is a liked one.
+    Abbreviations are those the dumps' abstracts define."""
     # The same paper in several dumps of a folder is ranked once (its latest listing).
     latest = {
         title_key(p.title): p for snapshot in load_all([path], format_) for p in snapshot.papers
@@ -114,7 +117,11 @@ def rank_dumps(
         liked=tuple(p for snapshot in load_all(like_dumps) for p in snapshot.papers),
         min_score=min_score,
     )
-    return rank(list(latest.values()), [profile], now=clock())[0]
+    papers = list(latest.values())
+    # No store: the abbreviations are those the dumps' own abstracts define.
+    defined = counted(p.abstract for p in papers)
+    learned = Abbreviations.of((short, long, n) for (short, long), n in defined.items())
+    return rank(papers, [profile], now=clock(), abbreviations=learned)[0]
 
 
 def _never() -> bool:
@@ -675,14 +682,22 @@ class Editions:
         """Read and parse every source (files, folders, URLs) first, so a bad one stores
         nothing; then the batch in one transaction, all or nothing. `as_of` (a date, or
         "filename" for the date each dump's name starts with) replays history: the dumps
-        count as ingested at the start of that day in `timezone`."""
+        count as ingested at the start of that day in `timezone`. Each listed paper's meaning
+        vector is computed and kept afterwards (`[ranking] embedding_model`), outside the
+        ingest's transaction: a paper whose vector is missing is embedded when first ranked."""
         snapshots = load_all(sources, format_, timeout=self.settings.sources.timeout)
         now = self.runtime.clock()
         moments = (
             None if as_of is None else ingest_moments(snapshots, as_of, self.settings.timezone, now)
         )
+        encoder = encoders.load(self.settings.ranking.embedding_model)
         with self._store() as store:
-            return store.catalog.ingest_many(snapshots, now, moments=moments)
+            results = store.catalog.ingest_many(snapshots, now, moments=moments)
+            if encoder is not None:
+                listed = [r.snapshot_id for r in results if not r.duplicate_dump]
+                papers = [p for snapshot in listed for p in store.catalog.papers(snapshot)]
+                paper_vectors(store.catalog, encoder, papers)
+        return results
 
     def fetch_hf(self, days: Sequence[dt.date] = ()) -> list[IngestResult]:
         """The Hugging Face daily papers of these days (default: today in `timezone`)."""

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from digest.abbreviations import Abbreviations
 from digest.identity import normalise_title
 from digest.models import Paper
 from digest.rank.calibration import MIN_CALIBRATION, calibrated
 from digest.rank.learning import no_convergence_warnings, phrase_model, svm_ready
-from digest.rank.phrases import compiled, spans
+from digest.rank.phrases import Matcher
 from digest.rank.records import Candidate
 from digest.rank.text import Bm25, document, lemmas, padded, stem, stems
 
@@ -80,6 +81,8 @@ class Texts:
     papers: Sequence[Paper]
     folded_titles: list[str]  # lower-cased, for phrases.spans' quick check
     folded_abstracts: list[str]
+    # (paper, phrase) -> the words the phrase stood in when they were others ("MLLMs")
+    written: dict[tuple[int, str], str]
 
     @classmethod
     def of(cls, papers: Sequence[Paper]) -> Texts:
@@ -93,19 +96,25 @@ class Texts:
             papers=papers,
             folded_titles=[p.title.lower() for p in papers],
             folded_abstracts=[p.abstract.lower() for p in papers],
+            written={},
         )
 
-    def phrase_hits(self, phrases: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    def phrase_hits(
+        self, phrases: Sequence[str], matcher: Matcher
+    ) -> tuple[np.ndarray, np.ndarray]:
         """papers × phrases: whether the phrase stands in the title, and how often in the
-        abstract (digest.rank.phrases: its words together and in order, never scattered)."""
+        abstract (digest.rank.phrases: its words together, never scattered; or its
+        abbreviation or expansion, whose words are kept in `written` for the claim)."""
         in_title = np.zeros((len(self.papers), len(phrases)), dtype=bool)
         in_abstract = np.zeros((len(self.papers), len(phrases)), dtype=np.int64)
-        for j, text in enumerate(phrases):
-            phrase = compiled(text)
+        for j, phrase in enumerate(phrases):
             for i, paper in enumerate(self.papers):
-                in_title[i, j] = bool(spans(phrase, paper.title, self.folded_titles[i]))
-                found = spans(phrase, paper.abstract, self.folded_abstracts[i])
-                in_abstract[i, j] = len(found)
+                title = matcher.find(phrase, paper.title, self.folded_titles[i])
+                found = matcher.find(phrase, paper.abstract, self.folded_abstracts[i])
+                in_title[i, j] = bool(title.spans)
+                in_abstract[i, j] = len(found.spans)
+                if written := title.written or found.written:
+                    self.written[i, phrase] = written
         return in_title, in_abstract
 
     def runs(self, phrases: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -124,7 +133,13 @@ class Corpus:
     """The candidates and the store's papers of one ranking run, indexed once: BM25 and
     tf-idf over both, each phrase calibrated on the store, per-phrase models learned from it."""
 
-    def __init__(self, papers: Sequence[Paper | Candidate], store: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        papers: Sequence[Paper | Candidate],
+        store: Sequence[str] = (),
+        abbreviations: Abbreviations | None = None,
+    ) -> None:
+        self.matcher = Matcher(abbreviations)
         self.candidates = tuple(p if isinstance(p, Candidate) else Candidate(p) for p in papers)
         self.items = [c.paper for c in self.candidates]
         self.texts = Texts.of(self.items)

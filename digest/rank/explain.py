@@ -13,7 +13,6 @@ from digest.identity import normalise_title
 from digest.models import Basis, Paper, Pick
 from digest.rank.corpus import Corpus
 from digest.rank.eligibility import Admission
-from digest.rank.phrases import evidence as phrase_evidence
 from digest.rank.records import Profile
 from digest.rank.signals import Signals
 from digest.rank.text import Evidence, document, evidence, lemmas, sentences
@@ -82,7 +81,7 @@ class Explainer:
             if col not in self._sentences:
                 self._sentences[col] = sentences(self.corpus.items[col])
             texts = [sentence for sentence, _ in self._sentences[col]]
-            self._phrase_evidence_cache[key] = phrase_evidence(texts, list(matched))
+            self._phrase_evidence_cache[key] = self.corpus.matcher.evidence(texts, list(matched))
         return self._phrase_evidence_cache[key]
 
     def _shared_words(self, example: Paper, col: int) -> frozenset[str]:
@@ -139,7 +138,12 @@ class Explainer:
         bases: list[Basis] = []
         wanted: frozenset[str] = frozenset()
         if matched:
-            reasons.append(f"matches: {', '.join(matched)}")
+            written = self.corpus.texts.written
+            told = [
+                f'{phrase} (as "{written[col, phrase]}")' if (col, phrase) in written else phrase
+                for phrase in matched
+            ]
+            reasons.append(f"matches: {', '.join(told)}")
             bases.append(Basis.INTEREST)
         # The numpy lookups only for readers who have the signal at all.
         if profile.liked and self.liked_match[s, col]:

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from digest.abbreviations import Abbreviations
 from digest.models import Paper, Pick, Weights
 from digest.rank import personal
 from digest.rank.corpus import Corpus
@@ -52,10 +53,11 @@ class Ranker:
         corpus: Sequence[str] = (),
         now: dt.datetime | None = None,
         weights: Weights | None = None,
+        abbreviations: Abbreviations | None = None,
     ) -> None:
         self.weights = weights or Weights()
         self.now = now
-        self.corpus = Corpus(papers, corpus)
+        self.corpus = Corpus(papers, corpus, abbreviations)
 
     def learn(self, phrases: Sequence[str]) -> None:
         """Score, calibrate, learn and embed these phrases now (cached; `rank` does any
@@ -110,12 +112,15 @@ def rank(
     corpus: Sequence[str] = (),
     now: dt.datetime | None = None,
     weights: Weights | None = None,
+    abbreviations: Abbreviations | None = None,
 ) -> list[list[Pick]]:
     """Return, for each profile, its best papers (at most `max_items`), best first.
 
     `corpus`: texts of earlier papers (the store) for BM25 statistics, calibration and SVM
-    negatives.
+    negatives; `abbreviations`: what the store's abstracts define (a phrase also stands in a
+    paper as its short form or its expansion).
     """
     if not papers or not profiles:
         return [[] for _ in profiles]
-    return Ranker(papers, corpus=corpus, now=now, weights=weights).rank(profiles)
+    ranker = Ranker(papers, corpus=corpus, now=now, weights=weights, abbreviations=abbreviations)
+    return ranker.rank(profiles)

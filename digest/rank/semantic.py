@@ -20,7 +20,7 @@ import numpy as np
 
 
 @functools.cache
-def _model() -> Any | None:
+def wordllama_model() -> Any | None:
     """The bundled WordLlama model, or None when the extra is not installed."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
@@ -52,12 +52,12 @@ def _model() -> Any | None:
 
 
 def available() -> bool:
-    return _model() is not None
+    return wordllama_model() is not None
 
 
 def embed(texts: Sequence[str]) -> np.ndarray | None:
     """Unit-length embeddings, one row per text, or None without the extra."""
-    model = _model()
+    model = wordllama_model()
     if model is None:
         return None
     return np.asarray(model.embed(list(texts), norm=True), dtype=np.float64)

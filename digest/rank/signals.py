@@ -94,7 +94,7 @@ def topical(corpus: Corpus, phrases: list[str]) -> Topical:
     """Calibrated BM25 (capped; the phrase's words anywhere, weak evidence) plus a bonus where
     the phrase itself stands in the paper."""
     confidence = corpus.phrase_confidence(phrases)
-    in_title, in_abstract = corpus.texts.phrase_hits(phrases)
+    in_title, in_abstract = corpus.texts.phrase_hits(phrases, corpus.matcher)
     score = np.minimum(confidence, CAP) + np.where(
         in_title, TITLE_RUN_BONUS, np.where(in_abstract > 0, ABSTRACT_RUN_BONUS, 0)
     )

@@ -8,6 +8,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from digest.abbreviations import Abbreviations, counted
 from digest.errors import StoreError
 from digest.identity import paper_key, parse_arxiv_id, title_key
 from digest.models import (
@@ -20,10 +23,23 @@ from digest.models import (
 from digest.store._base import ALL_ROWS, Connected, encode_json, iso, translating_errors
 from digest.store.db import Database
 
+VECTOR_DTYPE = np.dtype("<f2")
+
 PAPER_COLUMNS = (
     "p.id, p.arxiv_id, p.title, p.abstract, p.authors, p.author_count, p.published, p.upvotes,"
     " p.url, p.pdf_url, p.code_url, p.first_seen, p.thumbnail_url, p.project_url, p.comments"
 )
+
+
+def count_definitions(db: Database, abstracts: Iterable[str]) -> None:
+    """Add the abbreviations these abstracts define to the store's counts."""
+    counts = counted(abstracts)
+    db.executemany(
+        "INSERT INTO abbreviations(short_form, long_form, definitions) VALUES (?, ?, ?)"
+        " ON CONFLICT (short_form, long_form)"
+        " DO UPDATE SET definitions = abbreviations.definitions + excluded.definitions",
+        [(short, long, count) for (short, long), count in sorted(counts.items())],
+    )
 
 
 @dataclass(slots=True)
@@ -187,6 +203,7 @@ class Catalog(Connected):
             "UPDATE snapshots SET new_count = ? WHERE id = ?", (len(new_positions), snapshot_id)
         )
         new = tuple(snapshot.papers[pos] for pos in new_positions)
+        count_definitions(db, (paper.abstract for paper in new))
         return IngestResult(
             source=snapshot.source,
             format=snapshot.format,
@@ -499,3 +516,37 @@ class Catalog(Connected):
             (wanted,),
         )
         return {paper.id: paper for paper in map(row_to_paper, rows)}
+
+    def vectors(self, model: str, paper_ids: Iterable[int]) -> dict[int, np.ndarray]:
+        """The stored meaning vectors (float32) of these papers under this model, where any."""
+        wanted = list(paper_ids)
+        if not wanted:
+            return {}
+        rows = self._db.execute(
+            "SELECT paper_id, vector FROM paper_vectors WHERE model = ?"
+            " AND paper_id IN (SELECT value FROM json_each(?))",
+            (model, wanted),
+        )
+        return {
+            int(paper_id): np.frombuffer(bytes(blob), dtype=VECTOR_DTYPE).astype(np.float32)
+            for paper_id, blob in rows
+        }
+
+    def store_vectors(self, model: str, vectors: dict[int, np.ndarray]) -> None:
+        """Keep papers' meaning vectors under this model (float16: ample for cosines); a paper
+        that has one already keeps it."""
+        rows = [
+            (paper_id, model, np.asarray(vector, dtype=VECTOR_DTYPE).tobytes())
+            for paper_id, vector in vectors.items()
+        ]
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO paper_vectors(paper_id, model, vector) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                rows,
+            )
+
+    def abbreviations(self) -> Abbreviations:
+        """The abbreviations the stored abstracts define (digest.abbreviations)."""
+        rows = self._db.execute("SELECT short_form, long_form, definitions FROM abbreviations")
+        return Abbreviations.of((str(s), str(lf), int(n)) for s, lf, n in rows)

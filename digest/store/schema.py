@@ -9,7 +9,7 @@ from digest.addresses import limit_key
 from digest.signup import LEGACY_PREFIX
 from digest.store.db import Database
 
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -211,6 +211,18 @@ CREATE TABLE IF NOT EXISTS paper_keywords (
     keyword TEXT NOT NULL,
     PRIMARY KEY (paper_id, keyword)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS paper_vectors (
+    paper_id INTEGER NOT NULL REFERENCES papers(id),
+    model TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (paper_id, model)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS abbreviations (
+    short_form TEXT NOT NULL,
+    long_form TEXT NOT NULL,
+    definitions INTEGER NOT NULL,
+    PRIMARY KEY (short_form, long_form)
+) WITHOUT ROWID;
 """
 
 # The same tables in PostgreSQL, spelled from SQLite's: ids are bigint (the dumps' ids are
@@ -223,6 +235,7 @@ _POSTGRES_SPELLINGS = (
     (" COLLATE NOCASE", ""),
     (") WITHOUT ROWID;", ");"),
     ("next_at REAL", "next_at DOUBLE PRECISION"),
+    (" BLOB ", " BYTEA "),
 )
 
 
@@ -329,6 +342,14 @@ def _sealed_links(db: Database) -> None:
 # Version → the steps that bring a store from the version before it. Tables a version added
 # are created by SCHEMA (idempotent DDL, run first); a step shared by several versions (the
 # ledger's rebuild) runs once however far behind the store is.
+def _learn_abbreviations(db: Database) -> None:
+    """The abbreviations the stored abstracts define, counted as ingest counts them from then
+    on (papers' vectors need nothing: a paper without one is embedded when first ranked)."""
+    from digest.store.catalog import count_definitions
+
+    count_definitions(db, (str(row[0]) for row in db.execute("SELECT abstract FROM papers")))
+
+
 MIGRATIONS: dict[int, tuple[Callable[[Database], None], ...]] = {
     2: (_rebuild_deliveries,),  # ledger state `suppressed`
     3: (_tables_only,),  # subscribers
@@ -342,12 +363,16 @@ MIGRATIONS: dict[int, tuple[Callable[[Database], None], ...]] = {
     11: (_signups_by_id,),  # sign-ups by id, the mail queue, counted attempts and refusals
     12: (_bounce_reasons,),  # a bounce event's reason beside its kind
     13: (_sealed_links,),  # link tokens sealed: when old-form links began to expire
+    # papers' meaning vectors (one per paper and model); the abbreviations abstracts define
+    14: (_learn_abbreviations,),
 }
 assert max(MIGRATIONS) == SCHEMA_VERSION
 
 
 # Steps written in SQL both engines run (the PostgreSQL spelling is translated per statement).
-_PORTABLE = frozenset({_tables_only, _signups_by_id, _bounce_reasons, _sealed_links})
+_PORTABLE = frozenset(
+    {_tables_only, _signups_by_id, _bounce_reasons, _sealed_links, _learn_abbreviations}
+)
 
 
 def only_tables_since(version: int) -> bool:

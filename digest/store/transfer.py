@@ -18,6 +18,8 @@ TABLES = (
     "snapshots",
     "papers",
     "sightings",
+    "paper_vectors",
+    "abbreviations",
     "subscribers",
     "feedback",
     "suppressions",
