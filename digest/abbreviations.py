@@ -82,7 +82,7 @@ def singular_short(token: str) -> str:
     return token
 
 
-def _best_long_form(short: str, window: str) -> str | None:
+def best_long_form(short: str, window: str) -> str | None:
     """Schwartz & Hearst's findBestLongForm (rule 2)."""
     s, at = len(short) - 1, len(window) - 1
     while s >= 0:
@@ -108,7 +108,7 @@ def _definition(sentence: str, match: re.Match[str]) -> Definition | None:
     short = singular_short(raw)
     before = _TOKEN.findall(sentence[: match.start()])
     window = before[-min(len(short) + 5, 2 * len(short)) :]
-    found = _best_long_form(short, " ".join(window)) if window else None
+    found = best_long_form(short, " ".join(window)) if window else None
     if found is None:
         return None
     long = found.strip(" ,;:\"'")

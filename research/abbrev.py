@@ -25,6 +25,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from digest.abbreviations import best_long_form, singular_short  # the shipped rule
+
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
 _CANDIDATE = re.compile(r"\s\(([^()]{1,40}?)[)\];,]")
 _WORD = re.compile(r"[^\s]+")
@@ -63,32 +65,6 @@ def short_ok(sf: str) -> bool:
     letters = sum(c.isalpha() for c in sf)
     digits = sum(c.isdigit() for c in sf)
     return any(c.isupper() for c in sf) and letters >= max(digits, 1) and letters >= 2
-
-
-def singular_short(sf: str) -> str:
-    if len(sf) > 2 and sf.endswith("s") and sf[-2].isupper():
-        return sf[:-1]
-    return sf
-
-
-def best_long_form(short: str, long: str) -> str | None:
-    """Schwartz & Hearst's findBestLongForm."""
-    s, li = len(short) - 1, len(long) - 1
-    while s >= 0:
-        c = short[s].lower()
-        if not c.isalnum():
-            s -= 1
-            continue
-        while (li >= 0 and long[li].lower() != c) or (
-            s == 0 and li > 0 and long[li - 1].isalnum()
-        ):
-            li -= 1
-        if li < 0:
-            return None
-        li -= 1
-        s -= 1
-    start = long.rfind(" ", 0, li + 1) + 1
-    return long[start:]
 
 
 def pairs_in(text: str) -> Iterable[Pair]:
@@ -139,11 +115,11 @@ class Dictionary:
         if not c:
             return []
         total = sum(c.values())
-        return [self.text_of[lf] for lf, n in c.most_common()
-                if n >= support and n / total >= dominance]
+        return [
+            self.text_of[lf] for lf, n in c.most_common() if n >= support and n / total >= dominance
+        ]
 
-    def abbreviations(self, long_form: str, dominance: float = 0.6, support: int = 2
-                      ) -> list[str]:
+    def abbreviations(self, long_form: str, dominance: float = 0.6, support: int = 2) -> list[str]:
         """The short forms that stand for this long form: seen for it at least `support`
         times, and it is their dominant long form (else "DP" for every "dynamic programming"
         reader would also find "differential privacy" papers)."""
@@ -151,8 +127,11 @@ class Dictionary:
         c = self.short_of.get(k)
         if not c:
             return []
-        return [sf for sf, n in c.most_common() if n >= support
-                and k in {compact(x) for x in self.expansions(sf, dominance, support)}]
+        return [
+            sf
+            for sf, n in c.most_common()
+            if n >= support and k in {compact(x) for x in self.expansions(sf, dominance, support)}
+        ]
 
 
 def _expanded(long_form: str, first: dict[str, Counter[str]]) -> str:
@@ -211,12 +190,36 @@ def main() -> None:
     distinct = {(p.short, compact(p.long)) for p in d.pairs}
     ambiguous = [s for s, c in d.long_of.items() if len(c) > 1]
     usable = [s for s in d.long_of if d.expansions(s)]
-    print(f"pair occurrences {len(d.pairs)} (in {n_abstracts} sentences); distinct pairs "
-          f"{len(distinct)}; distinct short forms {len(d.long_of)}; short forms with more than "
-          f"one long form {len(ambiguous)}; short forms with a dominant long form seen >= 2 "
-          f"times (used for matching) {len(usable)}")
-    for s in ("LLM", "MLLM", "VLM", "RAG", "SAE", "RLHF", "DP", "LoRA", "VLA", "GRPO", "MoE",
-              "CoT", "3DGS", "NVS", "PEFT", "DPO", "SFT", "RL", "TTS", "ASR", "GUI", "MCP"):
+    print(
+        f"pair occurrences {len(d.pairs)} (in {n_abstracts} sentences); distinct pairs "
+        f"{len(distinct)}; distinct short forms {len(d.long_of)}; short forms with more than "
+        f"one long form {len(ambiguous)}; short forms with a dominant long form seen >= 2 "
+        f"times (used for matching) {len(usable)}"
+    )
+    for s in (
+        "LLM",
+        "MLLM",
+        "VLM",
+        "RAG",
+        "SAE",
+        "RLHF",
+        "DP",
+        "LoRA",
+        "VLA",
+        "GRPO",
+        "MoE",
+        "CoT",
+        "3DGS",
+        "NVS",
+        "PEFT",
+        "DPO",
+        "SFT",
+        "RL",
+        "TTS",
+        "ASR",
+        "GUI",
+        "MCP",
+    ):
         c = d.long_of.get(s, Counter())
         print(f"  {s}: {sum(c.values())} definitions; {c.most_common(3)} -> uses {d.expansions(s)}")
     rng = random.Random(31)
