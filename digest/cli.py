@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from digest.clock import iso_day
 from digest.editions import FORMATS
 from digest.errors import DigestError, LibraryError, SettingsError, SubscriberError
 from digest.models import (
@@ -151,11 +152,9 @@ def _as_of(value: str | None) -> dt.date | str | None:
 
     if value is None or value == FROM_NAME:
         return value
-    try:
-        if len(value) == 10:
-            return dt.date.fromisoformat(value)
-    except ValueError:
-        pass
+    day = iso_day(value)
+    if day is not None:
+        return day
     raise click.BadParameter(
         f"{_safe(value)[:40]!r} is neither a date (YYYY-MM-DD) nor `filename`",
         param_hint="--as-of",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from digest.addresses import normalise_address
+from digest.clock import iso_day
 from digest.models import WEEKDAYS, Delivery, Frequency, Interest, Quiet, Subscriber
 
 if TYPE_CHECKING:
@@ -217,11 +218,9 @@ def check_pause_until(value: str | dt.date | None) -> str | None:
     text = value.strip()
     if text.casefold() in ("", "none"):
         return None
-    try:
-        if len(text) == 10:
-            return dt.date.fromisoformat(text).isoformat()
-    except ValueError:
-        pass
+    day = iso_day(text)
+    if day is not None:
+        return day.isoformat()
     raise ValueError(
         f"pause_until {value[:40]!r} must be a date, YYYY-MM-DD (or empty: not paused)"
     )

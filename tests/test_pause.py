@@ -8,11 +8,14 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from digest.clock import utc_now
+import pytest
+
+from digest.clock import iso_day, utc_now
 from digest.deliver import MemoryTransport
 from digest.diff import ingest_paths
 from digest.editions import make_token, send_edition
 from digest.models import Subscriber
+from digest.profile import check_pause_until
 from digest.settings import load_settings
 from digest.store import Store
 from digest.subscribers import read_csv, write_csv
@@ -117,3 +120,12 @@ def test_the_preferences_page_sets_and_clears_a_pause(tmp_path: Path, secret_env
     with Store.open(settings.database) as store:
         [row] = store.readers.subscriber_rows("ada@example.org")
     assert row.profile["pause_until"] is None
+
+
+@pytest.mark.parametrize("written", ["2025-W30-1", "20250725", "2025-02-30", "2025-7-25"])
+def test_a_day_is_written_as_yyyy_mm_dd_only(written: str) -> None:
+    """Python's parser takes ISO week dates and basic forms; no reader means those."""
+    assert iso_day(written) is None
+    with pytest.raises(ValueError, match="YYYY-MM-DD"):
+        check_pause_until(written)
+    assert check_pause_until("2025-07-25") == "2025-07-25"

@@ -14,6 +14,7 @@ import zoneinfo
 from collections.abc import Sequence
 from pathlib import PurePath
 
+from digest.clock import iso_day
 from digest.errors import DumpError
 from digest.models import Snapshot
 
@@ -27,12 +28,7 @@ def name_date(source: str) -> dt.date | None:
     """The date a dump's file name starts with (`2025-07-25.jsonl`, `2025-07-25-listing.txt`),
     or None."""
     found = _DATED.match(PurePath(source).name)
-    if found is None:
-        return None
-    try:
-        return dt.date.fromisoformat(found.group(1))
-    except ValueError:
-        return None
+    return None if found is None else iso_day(found.group(1))
 
 
 def day_start(day: dt.date, timezone: str) -> dt.datetime:
