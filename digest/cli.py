@@ -977,7 +977,8 @@ def subscribers_import_library(
     Zotero, Mendeley, JabRef, EndNote...) to their profile: digest learns their taste from them
     and never sends them one back. Every file is read before anything is stored."""
     from digest.editions import LIBRARY_BYTES, Editions
-    from digest.safe_files import UnreadableFile, read_regular
+    from digest.errors import UnreadableFile
+    from digest.safe_files import read_regular
 
     contents = []
     for file in files:  # a FIFO, a device or a folder is one line; none is read past the limit

@@ -3,6 +3,8 @@ that names the bad value and the fix; the CLI maps each class to its own exit co
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from digest.safe_text import terminal_safe
 
 
@@ -37,7 +39,7 @@ class DumpError(DigestError):
 
 
 class StoreError(DigestError):
-    """The SQLite store is unusable (locked, corrupt, wrong schema)."""
+    """The store (SQLite or PostgreSQL) is unusable (locked, corrupt, wrong schema)."""
 
     exit_code = 4
 
@@ -84,3 +86,88 @@ class BounceError(DigestError):
     nothing from it was processed."""
 
     exit_code = 9
+
+
+class UnreadableFile(DigestError):
+    """A path is no regular file digest may read (a folder, FIFO, device, missing or
+    unreadable file); the message says which in a few words and the caller names the path."""
+
+    exit_code = 3
+
+
+class FileTooLarge(UnreadableFile):
+    """The file is larger than the caller's limit (nothing past the limit was read)."""
+
+
+class UnsafeJSON(DigestError, ValueError):
+    """The text is not JSON, or is JSON past a bound (digest.safe_json); the message says
+    which, in one line. Also a ValueError: code that parses in general catches it as one."""
+
+    exit_code = 3
+
+
+class ProfileErrors(SubscriberError, ValueError):
+    """Everything wrong with what a reader typed, one message per field (str: all of them).
+    Also a ValueError, as the single-field checks raise."""
+
+    def __init__(self, messages: Sequence[str]) -> None:
+        super().__init__("; ".join(messages))
+        self.messages = tuple(messages)
+
+
+class BadToken(DigestError):
+    """A link token was tampered with, truncated or signed with another key.
+
+    `tampered` is False for a token that is not even shaped like one (a web server answers
+    400 Bad Request) and True for a well-formed one whose signature does not match (403)."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, tampered: bool = True) -> None:
+        super().__init__(message)
+        self.tampered = tampered
+
+
+class OldLink(BadToken):
+    """A genuine old-form link (the address in clear) after old-form links expired."""
+
+
+class Expired(BadToken):
+    """A confirmation link older than `[signup] confirm_hours`."""
+
+
+class WebhookRefused(DigestError):
+    """A webhook request that is not the provider's: a bad signature, credential or
+    certificate URL, or a body that is not what the provider sends. Nothing was changed."""
+
+    exit_code = 2
+
+
+class TooComplex(BounceError):
+    """A message with more MIME parts, or deeper nesting, than a delivery report ever has: it
+    is kept aside unread."""
+
+
+class PermanentFailure(DeliveryError):
+    """The server refused this message for good (5xx); other recipients are unaffected.
+    `stage` is where: "rcpt" (this recipient), "data" (the message itself: content, size,
+    policy) or "mail" (the sender)."""
+
+    def __init__(self, message: str, stage: str = "rcpt") -> None:
+        super().__init__(message)
+        self.stage = stage
+
+
+class TemporaryFailure(DeliveryError):
+    """A 4xx reply or a dropped connection: worth retrying after a pause."""
+
+
+class AmbiguousFailure(TemporaryFailure):
+    """No answer after the whole message was sent (a timeout, a dropped connection): the relay
+    may have queued it. Never resent in the same run; tried once more later, with the same
+    Message-ID."""
+
+
+class Unshareable(RenderError):
+    """A reader's value that the shared rendering cannot hold exactly: that reader's email is
+    rendered on its own (digest.render.slots)."""

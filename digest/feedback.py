@@ -12,10 +12,10 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from digest.errors import SubscriberError
+from digest.errors import BadToken, SubscriberError
 from digest.identity import parse_arxiv_id
 from digest.store import Store
-from digest.tokens import BadToken, make_token, read_token
+from digest.tokens import make_token, read_token
 
 VERDICTS = ("more", "less")
 FEEDBACK_PURPOSE = "feedback"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from digest.addresses import normalise_address
 from digest.clock import iso_day
+from digest.errors import ProfileErrors
 from digest.models import WEEKDAYS, Delivery, Frequency, Interest, Quiet, Subscriber
 
 if TYPE_CHECKING:
@@ -156,14 +157,6 @@ def check_weekdays_only(value: bool | str | None) -> bool | None:
     if text in ("0", "false", "no", "n"):
         return False
     raise ValueError(f"weekdays_only {value!r} must be true or false")
-
-
-class ProfileErrors(ValueError):
-    """Everything wrong with what a person typed, one message per field (str: all of them)."""
-
-    def __init__(self, messages: Sequence[str]) -> None:
-        super().__init__("; ".join(messages))
-        self.messages = tuple(messages)
 
 
 def check_max_items(value: int | str) -> int:

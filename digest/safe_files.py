@@ -13,14 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-
-class UnreadableFile(ValueError):
-    """The path is no regular file digest may read, or is larger than allowed; the message
-    says which, in a few words (the caller names the path)."""
-
-
-class FileTooLarge(UnreadableFile):
-    """The file is larger than the caller's limit (nothing past the limit was read)."""
+from digest.errors import FileTooLarge, UnreadableFile
 
 
 @contextlib.contextmanager

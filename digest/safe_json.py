@@ -9,16 +9,14 @@ import json
 import re
 from typing import Any
 
+from digest.errors import UnsafeJSON
+
 MAX_DEPTH = 32  # no body digest reads (dumps, webhooks, forms, libraries) nests deeper
 MAX_DIGITS = 40  # longer runs of digits are no count, id or timestamp any sender writes
 
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 _INNERMOST = re.compile(r"\[\]|\{\}")
-
-
-class UnsafeJSON(ValueError):
-    """The text is not JSON, or is JSON past a bound; the message says which, in one line."""
 
 
 def check_bounds(

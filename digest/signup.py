@@ -17,7 +17,8 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
-from digest.tokens import BadToken, make_token, read_token, signing_keys
+from digest.errors import BadToken, Expired
+from digest.tokens import make_token, read_token, signing_keys
 
 CONFIRM_PURPOSE = "confirm"
 # The words next to the form's button: what a reader agreed to (its hash goes in the log).
@@ -106,10 +107,6 @@ def confirm_token(secret: str, signup_id: str, issued: dt.datetime) -> str:
     """A link token for confirming one sign-up (by its id), good for `[signup] confirm_hours`
     after `issued` (when it was requested)."""
     return make_token(secret, f"{signup_id}\n{int(issued.timestamp())}", CONFIRM_PURPOSE)
-
-
-class Expired(BadToken):
-    """A confirmation link older than `[signup] confirm_hours`."""
 
 
 # The id of a sign-up kept before sign-ups had ids: its link names the address instead.

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from digest.errors import LibraryError, SubscriberError
+from digest.errors import LibraryError, SubscriberError, UnreadableFile
 from digest.library import MAX_BYTES as MAX_LIBRARY_BYTES
 from digest.library import csl_json, read_library
 from digest.models import Delivery, Frequency, Interest, LibraryEntry, Quiet, Subscriber
@@ -27,7 +27,7 @@ from digest.profile import (
     profile_input,
     validated_row,
 )
-from digest.safe_files import UnreadableFile, read_regular
+from digest.safe_files import read_regular
 from digest.settings import Settings, SubscriberSettings
 from digest.store import Store
 

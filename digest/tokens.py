@@ -28,24 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from itsdangerous import BadSignature, Signer
 from itsdangerous.signer import HMACAlgorithm
 
-from digest.errors import DigestError, SettingsError
-
-
-class BadToken(DigestError):
-    """A link token was tampered with, truncated or signed with another key.
-
-    `tampered` is False for a token that is not even shaped like one (a web server answers
-    400 Bad Request) and True for a well-formed one whose signature does not match (403)."""
-
-    exit_code = 2
-
-    def __init__(self, message: str, *, tampered: bool = True) -> None:
-        super().__init__(message)
-        self.tampered = tampered
-
-
-class OldLink(BadToken):
-    """A genuine old-form link (the address in clear) after old-form links expired."""
+from digest.errors import BadToken, OldLink, SettingsError
 
 
 class _Signer(Signer):

@@ -262,7 +262,7 @@ def test_send_refuses_a_password_in_clear_text_to_a_remote_relay(
 
 def test_every_exit_code_is_in_the_readme() -> None:
     from digest import errors
-    from digest.tokens import BadToken
+    from digest.errors import BadToken
 
     readme = (EXAMPLES.parent / "README.md").read_text()
     codes = {0, 1, 130} | {

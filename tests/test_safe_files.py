@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from digest.errors import DumpError, SubscriberError
-from digest.safe_files import FileTooLarge, UnreadableFile, read_regular
+from digest.errors import DumpError, FileTooLarge, SubscriberError, UnreadableFile
+from digest.safe_files import read_regular
 from digest.sources._text import read_dump
 from digest.subscribers import read_csv
 from digest.web.operator import is_operator

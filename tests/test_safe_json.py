@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from digest.safe_json import UnsafeJSON, loads
+from digest.errors import UnsafeJSON
+from digest.safe_json import loads
 
 
 @pytest.mark.parametrize(

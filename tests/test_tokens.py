@@ -4,8 +4,8 @@ import base64
 
 import pytest
 
-from digest.errors import SettingsError
-from digest.tokens import BadToken, OldLink, is_old_form, make_token, read_token
+from digest.errors import BadToken, OldLink, SettingsError
+from digest.tokens import is_old_form, make_token, read_token
 
 SECRET = "a-long-enough-secret-key"
 

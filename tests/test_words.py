@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from digest.errors import ProfileErrors
 from digest.models import Interest, Paper, interests
-from digest.profile import ProfileErrors, ProfileInput, validated_row
+from digest.profile import ProfileInput, validated_row
 from digest.rank import Profile, Ranker
 from digest.rank.words import as_read, understood
 from digest.subscribers import read_csv

@@ -39,6 +39,7 @@ from digest.bounces.patterns import (
     Reason,
 )
 from digest.bounces.verdicts import Kind, Verdict
+from digest.errors import TooComplex
 
 log = logging.getLogger("digest.bounces")
 
@@ -59,10 +60,6 @@ _ADDRESS = re.compile(r"(?<![\w.+'=-])[\w.+'=-]+@[\w-]+(?:\.[\w-]+)+")
 
 # When recipients of one report fare differently, the report is named after the gravest.
 _GRAVITY = (Kind.COMPLAINT, Kind.HARD, Kind.SOFT, Kind.DELAYED, Kind.DELIVERED)
-
-
-class TooComplex(ValueError):
-    """More MIME parts, or deeper nesting, than a delivery report ever has."""
 
 
 def parts(message: Message) -> list[Message]:

@@ -20,7 +20,8 @@ from email.utils import getaddresses, parseaddr
 from digest.bounces.fields import address, fields, inner
 from digest.bounces.patterns import Reason, phrases
 from digest.bounces.verdicts import Kind, Verdict
-from digest.safe_json import UnsafeJSON, loads
+from digest.errors import UnsafeJSON
+from digest.safe_json import loads
 
 log = logging.getLogger("digest.bounces")
 
@@ -169,7 +170,8 @@ def ses_notice(message: Message, text: str) -> Verdict | None:
 
 def _from_ses(note: dict[str, object]) -> Verdict | None:
     from digest.bounces.classify import understand
-    from digest.bounces.providers import WebhookRefused, ses_events
+    from digest.bounces.providers import ses_events
+    from digest.errors import WebhookRefused
 
     try:
         events = list(ses_events(note))

@@ -11,7 +11,8 @@ import itertools
 import re
 from email.message import Message
 
-from digest.bounces.classify import MAX_PARTS, TooComplex
+from digest.bounces.classify import MAX_PARTS
+from digest.errors import TooComplex
 
 # Multipart and message/* parts: each is a level the parser may recurse into. A report has a
 # handful (the report, the returned message and its alternatives).

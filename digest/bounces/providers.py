@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 from digest.bounces.classify import judge
 from digest.bounces.verdicts import Kind
-from digest.errors import DigestError
-from digest.safe_json import UnsafeJSON, loads
+from digest.errors import UnsafeJSON, WebhookRefused
+from digest.safe_json import loads
 
 # SNS signs with a certificate served from here only (sns.REGION.amazonaws.com[.cn]).
 _SNS_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?$")
@@ -32,13 +32,6 @@ FUTURE_SKEW = dt.timedelta(minutes=15)
 MAX_MESSAGE = 256 * 1024  # SES's own JSON inside an SNS message (SNS caps messages at 256 KB)
 
 Fetch = Callable[[str], bytes]
-
-
-class WebhookRefused(DigestError):
-    """A webhook request that is not the provider's: a bad signature, credential or
-    certificate URL, or a body that is not what the provider sends. Nothing was changed."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True, slots=True)

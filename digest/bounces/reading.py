@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from digest.errors import BounceError
-from digest.safe_files import FileTooLarge, UnreadableFile, open_regular, read_regular
+from digest.errors import BounceError, FileTooLarge, UnreadableFile
+from digest.safe_files import open_regular, read_regular
 
 MAX_BYTES = 16 * 1024 * 1024  # a bounce returns a message; no real one comes near this
 _HEAD = 65536  # what names a message too large to read (with its size)

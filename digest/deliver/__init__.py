@@ -3,16 +3,14 @@ by a dispatcher that records each outcome in the ledger. The editions service dr
 
 from digest.deliver.message import build_message, message_id
 from digest.deliver.transports import (
-    AmbiguousFailure,
     DryRunTransport,
     FileTransport,
     MaildirTransport,
     MemoryTransport,
-    PermanentFailure,
     SmtpTransport,
-    TemporaryFailure,
     Transport,
 )
+from digest.errors import AmbiguousFailure, PermanentFailure, TemporaryFailure
 
 __all__ = [
     "AmbiguousFailure",

@@ -26,13 +26,8 @@ from typing import Protocol
 from digest.bounces.classify import judge
 from digest.bounces.verdicts import Kind
 from digest.clock import Clock
-from digest.deliver.transports import (
-    AmbiguousFailure,
-    PermanentFailure,
-    TemporaryFailure,
-    Transport,
-)
-from digest.errors import DeliveryError
+from digest.deliver.transports import Transport
+from digest.errors import AmbiguousFailure, DeliveryError, PermanentFailure, TemporaryFailure
 from digest.models import Deferral, DeliveryState
 from digest.settings import Settings, SmtpSettings
 from digest.store import Claim, DeliveryRow, Store

@@ -10,32 +10,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
 
-from digest.errors import DeliveryError
+from digest.errors import AmbiguousFailure, DeliveryError, PermanentFailure, TemporaryFailure
 from digest.settings import SmtpSettings
 
 
 def _text(reply: bytes | str) -> str:
     return reply.decode(errors="replace") if isinstance(reply, bytes) else reply
-
-
-class PermanentFailure(Exception):
-    """The server refused this message for good (5xx); other recipients are unaffected.
-    `stage` is where: "rcpt" (this recipient), "data" (the message itself: content, size,
-    policy) or "mail" (the sender)."""
-
-    def __init__(self, message: str, stage: str = "rcpt") -> None:
-        super().__init__(message)
-        self.stage = stage
-
-
-class TemporaryFailure(DeliveryError):
-    """A 4xx reply or a dropped connection: worth retrying after a pause."""
-
-
-class AmbiguousFailure(TemporaryFailure):
-    """No answer after the whole message was sent (a timeout, a dropped connection): the relay
-    may have queued it. Never resent in the same run; tried once more later, with the same
-    Message-ID."""
 
 
 def _dot_stuffed(data: bytes) -> bytes:

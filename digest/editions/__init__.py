@@ -66,8 +66,6 @@ _API = {
     "prepare_store": "digest.editions.pages",
     "BUILTIN_TEMPLATES": "digest.render",
     "Renderer": "digest.render",
-    "BadToken": "digest.tokens",
-    "OldLink": "digest.tokens",
     "make_token": "digest.tokens",
     "read_token": "digest.tokens",
     "signing_keys": "digest.tokens",
@@ -78,12 +76,10 @@ _API = {
     "atom_feed": "digest.feed",
     "is_loopback": "digest.deliver.preflight",
     "CONSENT_TEXT": "digest.signup",
-    "Expired": "digest.signup",
     "SignupRequest": "digest.signup",
     "SignupForm": "digest.signup",
     "new_challenge": "digest.proof_of_work",
     "mailbox_name": "digest.bounces.mailboxes",
-    "WebhookRefused": "digest.bounces.providers",
     "Window": "digest.bounces.providers",
     "amazon_url": "digest.bounces.providers",
     "check_postmark_time": "digest.bounces.providers",
@@ -96,7 +92,6 @@ _API = {
     "send_queued": "digest.editions.signups",
     "client_ip": "digest.signup",
     "Transport": "digest.deliver",
-    "PermanentFailure": "digest.deliver",
 }
 __all__ = [
     "BUILTIN_TEMPLATES",
@@ -108,16 +103,12 @@ __all__ = [
     "PREVIEW_PURPOSE",
     "UPLOAD_BYTES",
     "Answers",
-    "BadToken",
     "Carrier",
     "EditionStatus",
     "Editions",
-    "Expired",
     "Hooks",
     "Listed",
-    "OldLink",
     "Pages",
-    "PermanentFailure",
     "Renderer",
     "Runtime",
     "SendReport",
@@ -126,7 +117,6 @@ __all__ = [
     "SignupRequest",
     "Transport",
     "Vote",
-    "WebhookRefused",
     "Window",
     "amazon_url",
     "archived",
@@ -179,7 +169,6 @@ __getattr__ = loader(__name__, _API)
 if TYPE_CHECKING:
     from digest.bounces.mailboxes import mailbox_name
     from digest.bounces.providers import (
-        WebhookRefused,
         Window,
         amazon_url,
         check_postmark_time,
@@ -190,7 +179,7 @@ if TYPE_CHECKING:
         verify_sendgrid,
         verify_sns,
     )
-    from digest.deliver import PermanentFailure, Transport
+    from digest.deliver import Transport
     from digest.deliver.preflight import is_loopback
     from digest.diff import DUMP_SUFFIXES
     from digest.editions.library import LIBRARY_BYTES
@@ -232,7 +221,7 @@ if TYPE_CHECKING:
     from digest.feedback import FEEDBACK_PURPOSE, Vote, paper_id_of, read_vote
     from digest.proof_of_work import new_challenge
     from digest.render import BUILTIN_TEMPLATES, Renderer
-    from digest.signup import CONSENT_TEXT, Expired, SignupForm, SignupRequest, client_ip
+    from digest.signup import CONSENT_TEXT, SignupForm, SignupRequest, client_ip
     from digest.sources import FORMATS
     from digest.store.db import shown_url
-    from digest.tokens import BadToken, OldLink, make_token, read_token, signing_keys
+    from digest.tokens import make_token, read_token, signing_keys

@@ -14,7 +14,7 @@ from email.message import Message
 from email.utils import getaddresses
 from typing import Any
 
-from digest.bounces import Kind, Reason, TooComplex, Verdict, classify, understand
+from digest.bounces import Kind, Reason, Verdict, classify, understand
 from digest.bounces.parsing import parse
 from digest.bounces.policy import Action, decide, reason
 from digest.bounces.providers import ProviderEvent
@@ -22,6 +22,7 @@ from digest.bounces.reading import Raw
 from digest.bounces.verp import address_hash, read_return_path
 from digest.clock import Clock
 from digest.deliver.message import signed_message_id
+from digest.errors import TooComplex
 from digest.settings import Settings
 from digest.store import BounceEvent, Store
 from digest.subscribers import find

@@ -18,12 +18,18 @@ from dataclasses import dataclass, replace
 
 from digest.addresses import limit_key
 from digest.clock import Clock
-from digest.deliver import PermanentFailure, Transport
+from digest.deliver import Transport
 from digest.deliver.message import sender_address, sender_domain
 from digest.editions.sending import send_edition, sender_id
-from digest.errors import DigestError, SettingsError, SubscriberError
+from digest.errors import (
+    DigestError,
+    PermanentFailure,
+    ProfileErrors,
+    SettingsError,
+    SubscriberError,
+)
 from digest.models import Frequency, Interest
-from digest.profile import ProfileErrors, ProfileInput, validated_row
+from digest.profile import ProfileInput, validated_row
 from digest.proof_of_work import check
 from digest.settings import Settings
 from digest.signup import (

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from digest.errors import LibraryError
+from digest.errors import LibraryError, UnsafeJSON
 from digest.identity import paper_key
 from digest.library.fields import (
     MAX_ABSTRACT,
@@ -28,7 +28,7 @@ from digest.library.fields import (
     year_of,
 )
 from digest.models import LibraryEntry
-from digest.safe_json import UnsafeJSON, check_bounds
+from digest.safe_json import check_bounds
 
 MAX_ENTRIES = 20_000  # a library's entries at most (larger: export one collection)
 MAX_AUTHORS = 50

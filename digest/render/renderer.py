@@ -8,7 +8,7 @@ from typing import Any
 
 import jinja2
 
-from digest.errors import RenderError
+from digest.errors import RenderError, Unshareable
 from digest.fragments import FragmentCache
 from digest.models import Edition, Email
 from digest.render.compiler import CompiledHtml, compile_mjml, escaped_text, joined
@@ -16,7 +16,6 @@ from digest.render.slots import (
     MAX_SEEN,
     NOT_YET,
     SharedRendering,
-    Unshareable,
     no_bare_cr,
     slot_markers,
     slot_values,

@@ -10,6 +10,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from digest.errors import Unshareable
 from digest.render.compiler import escaped_attribute, escaped_text, inside_tag, mrml_attribute
 from digest.render.view import SLOT_CLOSE, SLOT_OPEN
 
@@ -113,17 +114,13 @@ def no_bare_cr(parts: _Parts, tail: str) -> bool:
     return not any("\r" in chunk for chunk, _, _ in parts) and "\r" not in tail
 
 
-class Unshareable(Exception):
-    """A reader's value that the shared rendering cannot hold exactly (see _attribute_slot)."""
-
-
 def _attribute_slot(value: Any) -> Markup:
     """A reader's value inside an attribute of the shared rendering. lxml would have chosen the
     quotes from the whole value, which a slot cannot change afterwards: a value with a double
     quote sends this email down the direct path."""
     text = mrml_attribute(str(value))
     if '"' in text:
-        raise Unshareable
+        raise Unshareable("a double quote in a reader's attribute value")
     return escaped_attribute(text)
 
 

@@ -7,8 +7,8 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from digest.errors import DumpError
-from digest.safe_files import FileTooLarge, UnreadableFile, read_regular
+from digest.errors import DumpError, FileTooLarge, UnreadableFile
+from digest.safe_files import read_regular
 from digest.safe_text import terminal_safe
 
 MAX_DUMP_BYTES = 64 * 1024 * 1024

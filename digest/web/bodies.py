@@ -13,7 +13,8 @@ from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
 from digest.editions import UPLOAD_BYTES
-from digest.safe_json import UnsafeJSON, loads
+from digest.errors import UnsafeJSON
+from digest.safe_json import loads
 
 SMALL_BODY = 64 * 1024  # a preferences form or a sign-up is a few hundred bytes
 WEBHOOK_BODY = 1024 * 1024  # SendGrid batches up to ~1,000 events; far above that is not theirs

@@ -10,8 +10,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from digest.editions import Answers
-from digest.errors import LibraryError
-from digest.profile import ProfileErrors
+from digest.errors import LibraryError, ProfileErrors
 from digest.web.bodies import LIBRARY_BODY, takes_body
 from digest.web.site import page, site
 

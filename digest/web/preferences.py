@@ -9,14 +9,9 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from digest.editions import Pages, paper_id_of
+from digest.errors import ProfileErrors
 from digest.models import Subscriber
-from digest.profile import (
-    ProfileErrors,
-    ProfileInput,
-    profile_input,
-    time_zones,
-    validated_row,
-)
+from digest.profile import ProfileInput, profile_input, time_zones, validated_row
 from digest.web.site import page, site
 
 preferences_page = Blueprint("preferences", __name__)

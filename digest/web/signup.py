@@ -11,14 +11,8 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request
 
-from digest.editions import (
-    CONSENT_TEXT,
-    BadToken,
-    Expired,
-    SignupForm,
-    new_challenge,
-)
-from digest.errors import SubscriberError
+from digest.editions import CONSENT_TEXT, SignupForm, new_challenge
+from digest.errors import BadToken, Expired, SubscriberError
 from digest.web.bodies import SMALL_BODY, json_body
 from digest.web.preferences import offered_zones as zones
 from digest.web.site import SCRIPT_POLICY, asker, log, page, site

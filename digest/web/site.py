@@ -18,8 +18,6 @@ from digest.clock import Clock
 from digest.editions import (
     BUILTIN_TEMPLATES,
     PREVIEW_PURPOSE,
-    BadToken,
-    OldLink,
     Pages,
     Renderer,
     SignupRequest,
@@ -29,6 +27,7 @@ from digest.editions import (
     read_token,
     renderer_for,
 )
+from digest.errors import BadToken, OldLink
 from digest.models import Email, Subscriber
 from digest.settings import Settings
 from digest.web.mailer import Mailer

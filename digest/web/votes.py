@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort
 
-from digest.editions import FEEDBACK_PURPOSE, BadToken, Vote, read_vote
+from digest.editions import FEEDBACK_PURPOSE, Vote, read_vote
+from digest.errors import BadToken
 from digest.web.site import page, site
 
 vote_pages = Blueprint("votes", __name__)

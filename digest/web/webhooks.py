@@ -12,7 +12,6 @@ from typing import Any
 from flask import Blueprint, Response, abort, jsonify, request
 
 from digest.editions import (
-    WebhookRefused,
     Window,
     amazon_url,
     check_postmark_time,
@@ -23,6 +22,7 @@ from digest.editions import (
     verify_sendgrid,
     verify_sns,
 )
+from digest.errors import WebhookRefused
 from digest.web.bodies import WEBHOOK_BODY, json_body, takes_body
 from digest.web.site import site
 
