@@ -38,7 +38,6 @@ class Snapshot:
     format: str
     content_hash: str
     papers: tuple[Paper, ...]
-    listed_on: dt.date | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -290,7 +290,7 @@ def test_a_schema_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
     db.close()
     with Store.open(path) as store:
         assert store.ledger.delivery("2026-11-21", "a@x.org").state == "sent"  # type: ignore[union-attr]
-        store.ledger.mark_failed("2026-11-21", "a@x.org", "550", FIXED_NOW, suppress=True)
+        store.ledger.record_progress("2026-11-21", FIXED_NOW, failed=[("a@x.org", "550", True)])
         row = store.ledger.plan_delivery(
             "2026-11-22", "a@x.org", "<n@x>", [RecordedPick(1)], FIXED_NOW
         )

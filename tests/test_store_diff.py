@@ -58,9 +58,7 @@ def test_title_then_arxiv_id_is_one_paper(store: Store) -> None:
     # The store learned the id, so a later title-only or id-only sighting still matches.
     third = store.catalog.ingest(_snapshot("three", by_title), fixed_clock()())
     assert len(third.new) == 0
-    [paper] = store.catalog.candidate_papers(
-        "x@example.org", dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-    )
+    [paper] = store.catalog.recent_papers(dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
     assert paper.paper.arxiv_id == "1703.06114"
     assert store.counts()["sightings"] == 3
 
@@ -82,9 +80,7 @@ def test_a_page_listed_paper_learns_its_details_from_a_richer_listing(store: Sto
     )
     store.catalog.ingest(_snapshot("page", page), fixed_clock()())
     store.catalog.ingest(_snapshot("hf", rich), fixed_clock()())
-    [stored] = store.catalog.candidate_papers(
-        "x@example.org", dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-    )
+    [stored] = store.catalog.recent_papers(dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
     learned = stored.paper
     assert learned.authors == ("Manzil Zaheer", "Satwik Kottur")
     assert learned.author_count == 7  # kept: the store's own count is not overwritten
@@ -133,9 +129,7 @@ def test_sightings_keep_upvote_history(store: Store) -> None:
     for name, votes in (("d1", 3), ("d2", 17)):
         paper = Paper(key="arxiv:2401.00009", title="Votes", arxiv_id="2401.00009", upvotes=votes)
         store.catalog.ingest(_snapshot(name, paper), fixed_clock()())
-    [stored] = store.catalog.candidate_papers(
-        "x@example.org", dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-    )
+    [stored] = store.catalog.recent_papers(dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
     assert stored.upvotes == 17
 
 
@@ -159,12 +153,12 @@ def test_ledger_records_papers_sent(store: Store) -> None:
         fixed_clock()(),
     )
     assert row.state == "pending"
-    store.ledger.mark_sending("2026-11-22", "a@example.org", fixed_clock()())
-    store.ledger.mark_sent("2026-11-22", "a@example.org", fixed_clock()())
+    store.ledger.record_progress("2026-11-22", fixed_clock()(), sending=["a@example.org"])
+    store.ledger.record_progress("2026-11-22", fixed_clock()(), sent=["a@example.org"])
     assert store.ledger.delivery("2026-11-22", "a@example.org").state == "sent"  # type: ignore[union-attr]
-    since = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-    assert store.catalog.candidate_papers("a@example.org", since) == []
-    assert len(store.catalog.candidate_papers("b@example.org", since)) == 1
+    sent = store.ledger.sent_paper_ids(["a@example.org", "b@example.org"])
+    assert sent.get("a@example.org") == {1}
+    assert not sent.get("b@example.org")
     assert store.ledger.delivery("2026-11-22", "a@example.org").picks == (  # type: ignore[union-attr]
         RecordedPick(1, 1.0, ("r",)),
     )

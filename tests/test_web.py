@@ -358,8 +358,8 @@ def test_resubscribe_undoes_an_unsubscribe_but_never_a_bounce(web: Web) -> None:
     assert back.status_code == 200 and "gets trending-paper digests again" in back.text
     with Store.open(web.settings.database) as store:
         assert store.readers.suppressed("grace@example.org") is None
-        store.ledger.mark_failed(
-            "2026-11-22", "ada@example.org", "550 no such user", FIXED_NOW, suppress=True
+        store.ledger.record_progress(
+            "2026-11-22", FIXED_NOW, failed=[("ada@example.org", "550 no such user", True)]
         )
     bounced = httpx.post(f"{web.url}/resubscribe/{web.token('ada@example.org', 'unsubscribe')}")
     assert bounced.status_code == 409 and "550 no such user" in bounced.text

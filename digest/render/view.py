@@ -216,7 +216,6 @@ def printable(value: str) -> str:
 
 DEFAULT_SUBJECT = "{papers} · {date}: {top}"
 DEFAULT_PREHEADER = "Also: {others}"
-SUBJECT_FIELDS = ("count", "papers", "date", "top", "others")
 
 
 def _format(pattern: str, fields: dict[str, Any]) -> str:

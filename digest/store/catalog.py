@@ -321,16 +321,6 @@ class Catalog(Connected):
                 return known
         return None
 
-    def candidate_papers(self, email: str, since: dt.datetime) -> list[StoredPaper]:
-        """Papers first seen at or after `since` that this subscriber has not been sent."""
-        rows = self._db.execute(
-            f"SELECT {PAPER_COLUMNS} FROM papers p WHERE p.first_seen >= ? AND NOT EXISTS"  # noqa: S608
-            " (SELECT 1 FROM sent_papers s WHERE s.email = ? AND s.paper_id = p.id)"
-            " ORDER BY p.id",
-            (iso(since), email),
-        )
-        return [row_to_paper(row) for row in rows]
-
     def recent_papers(
         self, since: dt.datetime, until: dt.datetime | None = None
     ) -> list[StoredPaper]:

@@ -336,20 +336,6 @@ class Ledger(Connected):
                 )
         return moved
 
-    def mark_sending(self, edition_id: str, email: str, now: dt.datetime) -> None:
-        self.record_progress(edition_id, now, sending=[email])
-
-    def mark_sent(self, edition_id: str, email: str, now: dt.datetime) -> None:
-        """Record the send and the papers it carried, in one transaction."""
-        self.record_progress(edition_id, now, sent=[email])
-
-    def mark_failed(
-        self, edition_id: str, email: str, error: str, now: dt.datetime, *, suppress: bool = False
-    ) -> None:
-        """Record a failed delivery; a permanent one (5xx) also suppresses the address for
-        future editions, in the same transaction."""
-        self.record_progress(edition_id, now, failed=[(email, error, suppress)])
-
     def due_retries(self, now: dt.datetime) -> list[DeliveryRow]:
         """Deferred rows whose time to try again has come, oldest edition first."""
         rows = self._db.execute(
