@@ -30,7 +30,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from digest.clock import utc_now
+from digest.clock import Clock, utc_now
 from digest.editions import (
     Carrier,
     Editions,
@@ -298,9 +298,10 @@ def jobstore_url(database: Path | str) -> str:
 class Daemon:
     """The scheduler with digest's jobs, reconciled against the subscribers."""
 
-    def __init__(self, settings_path: Path, settings: Settings) -> None:
+    def __init__(self, settings_path: Path, settings: Settings, *, clock: Clock = utc_now) -> None:
         self.settings_path = str(settings_path.resolve())
         self.settings = settings
+        self.clock = clock  # when runs are due: late, missed, cut short
         self.scheduler = BackgroundScheduler(
             jobstores={
                 # Pinged before use: a pooled connection the server dropped (a restart) is
@@ -392,7 +393,7 @@ class Daemon:
         exactly as a run missed while the daemon was down would; an older one is logged (at
         info: no run was ever due under a schedule that did not exist, so none was missed) and
         waits for its next time. None: the trigger's own next time."""
-        now = utc_now()
+        now = self.clock()
         last = _last_due(trigger, now)  # the latest time this job would have fired
         if last is None:
             return None
@@ -469,7 +470,7 @@ class Daemon:
         back, without a restart. A send in progress (this daemon's, or another sender's) is
         left to itself; a send missed entirely while the daemon was down is APScheduler's to
         run (misfire)."""
-        now = utc_now()
+        now = self.clock()
         editions = Editions(self.settings, runtime=Runtime(clock=lambda: now))
         owed: dict[SendGroup, dt.datetime] = {}
         for group in send_groups(editions):

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from digest.schedule import SendGroup
 from digest.store import Store
 
 from .conftest import (
@@ -31,41 +30,6 @@ from .conftest import (
 pytestmark = pytest.mark.integration
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
-
-
-def _fires(group: SendGroup, start: dt.datetime, count: int) -> list[dt.datetime]:
-    trigger, previous, now = group.trigger(), None, start
-    fires: list[dt.datetime] = []
-    for _ in range(count):
-        upcoming = trigger.get_next_fire_time(previous, now)
-        assert upcoming is not None
-        fires.append(upcoming)
-        previous, now = upcoming, upcoming + dt.timedelta(seconds=1)
-    return fires
-
-
-def test_local_send_time_holds_across_both_dst_changes() -> None:
-    group = SendGroup("07:30", "Europe/Berlin", False)
-    spring = _fires(group, dt.datetime(2026, 3, 28, 12, tzinfo=BERLIN), 2)
-    assert [f.astimezone(dt.UTC).hour for f in spring] == [5, 5]  # 29 and 30 March: CEST
-    assert all(f.astimezone(BERLIN).strftime("%H:%M") == "07:30" for f in spring)
-    before = _fires(group, dt.datetime(2026, 3, 27, 12, tzinfo=BERLIN), 1)[0]
-    assert before.astimezone(dt.UTC).hour == 6  # 28 March: still CET
-    autumn = _fires(group, dt.datetime(2026, 10, 24, 12, tzinfo=BERLIN), 2)
-    assert [f.astimezone(dt.UTC).hour for f in autumn] == [6, 6]  # back to CET
-
-
-def test_a_time_that_happens_twice_fires_once_and_a_skipped_one_still_fires() -> None:
-    night = SendGroup("02:30", "Europe/Berlin", False)
-    autumn = _fires(night, dt.datetime(2026, 10, 24, 12, tzinfo=BERLIN), 3)
-    assert [f.astimezone(BERLIN).date().day for f in autumn] == [25, 26, 27]  # not 25 twice
-    spring = _fires(night, dt.datetime(2026, 3, 28, 12, tzinfo=BERLIN), 2)
-    assert [f.astimezone(BERLIN).date().day for f in spring] == [29, 30]  # 02:30 never exists
-
-
-def test_weekdays_only_skips_the_weekend() -> None:
-    fires = _fires(SendGroup("08:00", "UTC", True), dt.datetime(2026, 11, 27, 9, tzinfo=dt.UTC), 3)
-    assert [f.strftime("%a") for f in fires] == ["Mon", "Tue", "Wed"]
 
 
 # -- the daemon as a process ---------------------------------------------------------------
