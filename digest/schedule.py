@@ -19,11 +19,13 @@ import logging
 import threading
 import zoneinfo
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -36,6 +38,7 @@ from digest.editions import (
     Editions,
     Hooks,
     Runtime,
+    dump_files,
     edition_date,
     stop_on_signals,
 )
@@ -46,9 +49,26 @@ from digest.settings import Settings, load_settings
 
 log = logging.getLogger("digest.daemon")
 
-# Set by SIGTERM/SIGINT: a running send finishes the messages in flight, then returns.
-STOP = threading.Event()
 REFRESH_SECONDS = 60
+JOB_THREADS = 10  # APScheduler's default pool
+
+
+@dataclass(slots=True)
+class Context:
+    """What one daemon's jobs share: `stop`, set by SIGTERM/SIGINT (a running send finishes the
+    message in flight, then returns); the `clock` runs are judged on; and the watched files
+    already ingested (or refused as bad dumps), by (size, mtime): a file is read again only
+    when it changes."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    clock: Clock = utc_now
+    seen: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+# The context of the daemon whose worker thread runs a job. The persistent job store keeps
+# each job as a module function and its settings path; the state is the running daemon's, set
+# in each of its worker threads as they start (so two daemons in one process share nothing).
+_RUNNING: ContextVar[Context] = ContextVar("digest_daemon")
 
 
 def _trigger_key(trigger: Any) -> str:
@@ -129,16 +149,25 @@ def send_groups(editions: Editions) -> list[SendGroup]:
 # -- the jobs (module-level functions: the persistent job store refers to them by name) -------
 
 
-def run_send(settings_path: str, send_at: str, timezone: str, weekdays_only: bool) -> None:
-    """Send today's edition (in the group's zone) to the group's subscribers."""
+def run_send(
+    settings_path: str,
+    send_at: str,
+    timezone: str,
+    weekdays_only: bool,
+    context: Context | None = None,
+) -> None:
+    """Send today's edition (in the group's zone) to the group's subscribers. `context`: the
+    daemon's (default: that of the daemon whose worker runs the job)."""
     group = SendGroup(send_at, timezone, weekdays_only)
+    context = context or _RUNNING.get()
     try:
         settings = load_settings(Path(settings_path))
         editions = Editions(
             settings,
+            runtime=Runtime(clock=context.clock),
             hooks=Hooks(
                 on_wait=lambda: log.info("%s: waiting for another send to finish", group.job_id),
-                should_stop=STOP.is_set,
+                should_stop=context.stop.is_set,
             ),
         )
         people = group.members(editions)
@@ -182,12 +211,17 @@ def served(settings: Settings, group: SendGroup, due: dt.datetime) -> int | None
 RETRY_POLL_MINUTES = 5.0
 
 
-def run_retries(settings_path: str) -> None:
+def run_retries(settings_path: str, context: Context | None = None) -> None:
     """Send the deferred messages whose time has come (any edition), and the sign-ups' queued
     mail a web server left (it was stopped before its worker sent it)."""
+    context = context or _RUNNING.get()
     try:
         settings = load_settings(Path(settings_path))
-        editions = Editions(settings, hooks=Hooks(should_stop=STOP.is_set))
+        editions = Editions(
+            settings,
+            runtime=Runtime(clock=context.clock),
+            hooks=Hooks(should_stop=context.stop.is_set),
+        )
         reports = editions.retry(Carrier.SMTP)
         editions.send_queued(Carrier.SMTP)
         if purged := editions.purge_signups():
@@ -233,18 +267,11 @@ def run_bounces(settings_path: str) -> None:
         log.warning("bounces: %s", warning)
 
 
-# Watched files already ingested (or refused as bad dumps), by (size, mtime): a file is read
-# again only when it changes.
-_seen_files: dict[str, tuple[int, int]] = {}
-
-
-def run_ingest(settings_path: str) -> None:
-    """Ingest what is new in the watched folders and URLs; a bad dump is logged and skipped."""
-    try:
-        settings = load_settings(Path(settings_path))
-    except DigestError as exc:
-        log.error("ingest: %s", exc)
-        return
+def _watched(
+    settings: Settings, settings_path: str, seen: dict[str, tuple[int, int]]
+) -> list[tuple[str, tuple[int, int] | None]]:
+    """The watched URLs, and the dump files of the watched folders that are new or changed
+    since `seen`: the files `digest ingest FOLDER` reads (by suffix; a README is no dump)."""
     sources: list[tuple[str, tuple[int, int] | None]] = []
     for entry in settings.schedule.watch:
         if entry.startswith(("http://", "https://")):
@@ -254,10 +281,22 @@ def run_ingest(settings_path: str) -> None:
         if not folder.is_dir():
             log.error("ingest: watched folder %s does not exist", folder)
             continue
-        for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        for path in dump_files(folder):
             stat = path.stat()
-            if _seen_files.get(str(path)) != (stat.st_size, stat.st_mtime_ns):
+            if seen.get(str(path)) != (stat.st_size, stat.st_mtime_ns):
                 sources.append((str(path), (stat.st_size, stat.st_mtime_ns)))
+    return sources
+
+
+def run_ingest(settings_path: str, context: Context | None = None) -> None:
+    """Ingest what is new in the watched folders and URLs; a bad dump is logged and skipped."""
+    seen = (context or _RUNNING.get()).seen
+    try:
+        settings = load_settings(Path(settings_path))
+    except DigestError as exc:
+        log.error("ingest: %s", exc)
+        return
+    sources = _watched(settings, settings_path, seen)
     if not sources:
         return
     editions = Editions(settings)
@@ -280,7 +319,7 @@ def run_ingest(settings_path: str) -> None:
                     result.seen_again,
                 )
         if version is not None:
-            _seen_files[source] = version
+            seen[source] = version
 
 
 # -- the daemon ----------------------------------------------------------------------------
@@ -301,7 +340,7 @@ class Daemon:
     def __init__(self, settings_path: Path, settings: Settings, *, clock: Clock = utc_now) -> None:
         self.settings_path = str(settings_path.resolve())
         self.settings = settings
-        self.clock = clock  # when runs are due: late, missed, cut short
+        self.context = Context(clock=clock)
         self.scheduler = BackgroundScheduler(
             jobstores={
                 # Pinged before use: a pooled connection the server dropped (a restart) is
@@ -317,9 +356,14 @@ class Daemon:
                 "max_instances": 1,
                 "misfire_grace_time": int(settings.schedule.grace_minutes * 60) or 1,
             },
+            executors={
+                "default": ThreadPoolExecutor(
+                    JOB_THREADS,
+                    pool_kwargs={"initializer": _RUNNING.set, "initargs": (self.context,)},
+                )
+            },
             timezone=dt.UTC,
         )
-        self._stop = STOP  # the event the send jobs watch
         self._groups_by_job: dict[str, SendGroup] = {}  # the send jobs' groups, by job id
         self.scheduler.add_listener(
             self._after_job, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED
@@ -393,7 +437,7 @@ class Daemon:
         exactly as a run missed while the daemon was down would; an older one is logged (at
         info: no run was ever due under a schedule that did not exist, so none was missed) and
         waits for its next time. None: the trigger's own next time."""
-        now = self.clock()
+        now = self.context.clock()
         last = _last_due(trigger, now)  # the latest time this job would have fired
         if last is None:
             return None
@@ -418,7 +462,7 @@ class Daemon:
         return None
 
     def _after_job(self, event: JobEvent) -> None:
-        if self._stop.is_set():
+        if self.context.stop.is_set():
             # shutdown() holds the job store lock while it waits for this job: get_job would
             # deadlock, and there is no next run in this process anyway.
             upcoming = "after restart"
@@ -470,7 +514,7 @@ class Daemon:
         back, without a restart. A send in progress (this daemon's, or another sender's) is
         left to itself; a send missed entirely while the daemon was down is APScheduler's to
         run (misfire)."""
-        now = self.clock()
+        now = self.context.clock()
         editions = Editions(self.settings, runtime=Runtime(clock=lambda: now))
         owed: dict[SendGroup, dt.datetime] = {}
         for group in send_groups(editions):
@@ -484,7 +528,13 @@ class Daemon:
         for group, due in owed.items():
             log.info("%s: the run due %s was cut short; sending the rest", group.job_id,
                      due.isoformat())  # fmt: skip
-            run_send(self.settings_path, group.send_at, group.timezone, group.weekdays_only)
+            run_send(
+                self.settings_path,
+                group.send_at,
+                group.timezone,
+                group.weekdays_only,
+                self.context,
+            )
 
     def _resume_quietly(self) -> None:
         """resume_interrupted as a job: a store that cannot be opened now is tried next time."""
@@ -495,13 +545,13 @@ class Daemon:
 
     def run(self) -> None:
         """Run until SIGTERM/SIGINT; then let the send in flight finish and exit."""
-        stop = self._stop
+        stop = self.context.stop
         stop_on_signals(stop, lambda said: log.info("%s, then exiting", said))
         # Daemons on several hosts share a server's job table: one creates it at a time.
         with Editions(self.settings).exclusive("scheduler"):
             self.scheduler.start(paused=True)
         if self.settings.schedule.watch:
-            run_ingest(self.settings_path)  # what arrived while down, before any send
+            run_ingest(self.settings_path, self.context)  # what arrived while down, first
         else:
             log.warning(
                 "nothing to watch: [schedule] watch is empty, so no dumps are ingested; editions"

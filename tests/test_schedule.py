@@ -279,23 +279,26 @@ def test_the_ingest_job_skips_a_bad_dump_and_reads_a_changed_file_again(
     import logging
     import shutil
 
-    from digest.schedule import run_ingest
+    from digest.schedule import Context, run_ingest
 
     watched = tmp_path / "incoming"
     watched.mkdir()
     dumps = sorted((EXAMPLES / "dumps").iterdir())
     shutil.copy(dumps[0], watched / "a.txt")
     (watched / "b.txt").write_bytes(b"\x00\x01 not a dump")
+    (watched / "README.md").write_text("What lands here is ingested.\n")  # no dump: not read
     settings = _settings(database, tmp_path, 2525, "", 'watch = ["incoming"]\n')
     caplog.set_level(logging.INFO, logger="digest.daemon")
-    run_ingest(str(settings))
+    context = Context()
+    run_ingest(str(settings), context)
     assert "a.txt: 5 new" in caplog.text
+    assert "README" not in caplog.text
     assert "b.txt" in caplog.text and "ERROR" in caplog.text
     caplog.clear()
-    run_ingest(str(settings))
+    run_ingest(str(settings), context)
     assert caplog.text == ""  # nothing changed: nothing read, nothing logged again
     shutil.copy(dumps[1], watched / "b.txt")  # the bad file is replaced by a good dump
-    run_ingest(str(settings))
+    run_ingest(str(settings), context)
     assert "b.txt: 4 new, 2 seen again" in caplog.text
 
 
@@ -354,7 +357,7 @@ def test_the_daemon_sends_the_mail_a_stopped_server_left(
 
     from digest.clock import utc_now
     from digest.diff import ingest_paths
-    from digest.schedule import run_retries
+    from digest.schedule import Context, run_retries
     from digest.settings import load_settings
     from digest.web import create_app
 
@@ -372,13 +375,13 @@ def test_the_daemon_sends_the_mail_a_stopped_server_left(
     asked = {"email": "late@example.org", "interests": "language models"}
     assert client.post("/subscribe", data=asked).status_code == 200
     assert received() == []
-    run_retries(str(path))
+    run_retries(str(path), Context())
     [confirmation] = received()
     body = confirmation.get_payload(0).get_payload(decode=True).decode()  # type: ignore[union-attr]
     found = re.search(r"https://digest\.test(/confirm/\S+)", body)
     assert found is not None
     assert client.post(found.group(1)).status_code == 200
-    run_retries(str(path))
-    run_retries(str(path))
+    run_retries(str(path), Context())
+    run_retries(str(path), Context())
     assert [m["To"] for m in received()] == ["late@example.org"] * 2
     assert received()[1]["List-Unsubscribe"]

@@ -48,6 +48,7 @@ _API = {
     "SendRun": "digest.editions.service",
     "rank_dumps": "digest.editions.service",
     "skipped_files": "digest.editions.service",
+    "dump_files": "digest.editions.service",
     "check_migration_target": "digest.editions.service",
     "archived": "digest.editions.views",
     "edition_date": "digest.editions.views",
@@ -125,6 +126,7 @@ __all__ = [
     "check_postmark_time",
     "choose_picks",
     "client_ip",
+    "dump_files",
     "edition_date",
     "edition_moment",
     "in_progress",
@@ -205,6 +207,7 @@ if TYPE_CHECKING:
         Runtime,
         SendRun,
         check_migration_target,
+        dump_files,
         rank_dumps,
         skipped_files,
     )

@@ -26,7 +26,7 @@ from digest.deliver import (
     Transport,
 )
 from digest.deliver.preflight import check_real_mail
-from digest.diff import load_all, skipped_in
+from digest.diff import expand_paths, load_all, skipped_in
 from digest.editions.bounces import AsideLog, Processed, trust
 from digest.editions.bounces import process as process_bounce
 from digest.editions.library import ImportReport, import_library, store_library
@@ -36,7 +36,7 @@ from digest.editions.replay import ingest_moments
 from digest.editions.sending import SendReport, in_progress, retry_deferred, send_edition
 from digest.editions.signups import send_queued
 from digest.editions.views import edition_date, preview
-from digest.errors import DigestError, SettingsError, SubscriberError
+from digest.errors import DigestError, DumpError, SettingsError, SubscriberError
 from digest.feedback import record, resolve
 from digest.identity import title_key
 from digest.models import (
@@ -82,6 +82,14 @@ def check_migration_target(target: str) -> None:
         check_database(target)
     except ValueError as exc:
         raise DigestError(f"--to: {exc}") from None
+
+
+def dump_files(folder: Path) -> list[Path]:
+    """The dump files `ingest` reads from a folder, in name order ([] when it holds none)."""
+    try:
+        return expand_paths([folder])
+    except DumpError:
+        return []
 
 
 def skipped_files(sources: Sequence[str]) -> list[Path]:

@@ -1,17 +1,19 @@
 """The daemon's send trigger and its first-run rule, in process with an injected clock (quick
 tier): a local send time across both DST changes, a time that happens twice or never, weekdays
-only; a new schedule runs at once within grace and waits beyond it."""
+only; a new schedule runs at once within grace and waits beyond it; each daemon's jobs run
+with that daemon's own context."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import zoneinfo
 from pathlib import Path
 
 import pytest
 
-from digest.schedule import Daemon, SendGroup
+from digest.schedule import _RUNNING, Context, Daemon, SendGroup
 from digest.settings import load_settings
 
 from .conftest import write_settings
@@ -70,3 +72,29 @@ def test_a_new_schedule_runs_at_once_within_grace_and_waits_beyond_it(
     assert ("late but within grace" in said) is runs_now
     assert ("new schedule" in said) is not runs_now
     assert "missed" not in said
+
+
+def test_each_daemons_jobs_run_with_its_own_context(tmp_path: Path) -> None:
+    """Regression: the stop flag and the watched files were module globals, shared by every
+    daemon of the process (a stop stayed set for the next one)."""
+    settings_path = write_settings(tmp_path)
+    seen: dict[str, Context] = {}
+    ran = threading.Event()
+    daemons = [Daemon(settings_path, load_settings(settings_path)) for _ in range(2)]
+    for name, daemon in zip("ab", daemons, strict=True):
+
+        def job(name: str = name) -> None:
+            seen[name] = _RUNNING.get()
+            if len(seen) == 2:
+                ran.set()
+
+        daemon.scheduler.add_job(job, jobstore="memory", next_run_time=dt.datetime.now(dt.UTC))
+        daemon.scheduler.start()
+    try:
+        assert ran.wait(30)
+    finally:
+        for daemon in daemons:
+            daemon.scheduler.shutdown(wait=True)
+    assert seen["a"] is daemons[0].context and seen["b"] is daemons[1].context
+    daemons[0].context.stop.set()
+    assert not daemons[1].context.stop.is_set()
