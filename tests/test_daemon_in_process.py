@@ -12,6 +12,7 @@ import zoneinfo
 from pathlib import Path
 
 import pytest
+from apscheduler.events import EVENT_JOB_REMOVED
 
 from digest.schedule import _RUNNING, Context, Daemon, SendGroup
 from digest.settings import load_settings
@@ -79,19 +80,22 @@ def test_each_daemons_jobs_run_with_its_own_context(tmp_path: Path) -> None:
     daemon of the process (a stop stayed set for the next one)."""
     settings_path = write_settings(tmp_path)
     seen: dict[str, Context] = {}
-    ran = threading.Event()
     daemons = [Daemon(settings_path, load_settings(settings_path)) for _ in range(2)]
-    for name, daemon in zip("ab", daemons, strict=True):
+    # Each one-shot job is removed from its store once submitted: a scheduler shut down
+    # before that (its memory store emptied) fails in its own thread.
+    removed = [threading.Event() for _ in daemons]
+    for name, daemon, gone in zip("ab", daemons, removed, strict=True):
 
         def job(name: str = name) -> None:
             seen[name] = _RUNNING.get()
-            if len(seen) == 2:
-                ran.set()
 
-        daemon.scheduler.add_job(job, jobstore="memory", next_run_time=dt.datetime.now(dt.UTC))
+        daemon.scheduler.add_listener(lambda _event, gone=gone: gone.set(), EVENT_JOB_REMOVED)
+        daemon.scheduler.add_job(
+            job, jobstore="memory", next_run_time=dt.datetime.now(dt.UTC), id=f"job {name}"
+        )
         daemon.scheduler.start()
     try:
-        assert ran.wait(30)
+        assert all(gone.wait(30) for gone in removed)
     finally:
         for daemon in daemons:
             daemon.scheduler.shutdown(wait=True)

@@ -175,7 +175,7 @@ def test_the_daemon_refuses_a_hostile_file_once_and_ingests_the_next(
     import logging
     import shutil
 
-    from digest.schedule import run_ingest
+    from digest.schedule import Context, run_ingest
 
     watched = tmp_path / "incoming"
     watched.mkdir()
@@ -185,9 +185,10 @@ def test_the_daemon_refuses_a_hostile_file_once_and_ingests_the_next(
         tmp_path, database=database, extra='[schedule]\nwatch = ["incoming"]\n'
     )
     caplog.set_level(logging.INFO, logger="digest.daemon")
-    run_ingest(str(settings))
+    context = Context()
+    run_ingest(str(settings), context)
     assert "a-hostile.json" in caplog.text and "out of range" in caplog.text
     assert "b-good.txt: 5 new" in caplog.text
     caplog.clear()
-    run_ingest(str(settings))
+    run_ingest(str(settings), context)
     assert caplog.text == ""  # the refused file is remembered: one log line, not every poll
