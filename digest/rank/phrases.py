@@ -131,9 +131,11 @@ def _near(blocks: tuple[tuple[str, ...], ...], text: str) -> list[tuple[int, int
         if not need <= {w for w, _, _ in words}:
             continue
         for i in range(len(words)):
+            if words[i][0] not in need:
+                continue
             window = [w for w, _, _ in words[i : i + width]]
             starts = [_run_at(block, window) for block in blocks]
-            if window[0] in need and all(s is not None for s in starts):
+            if all(s is not None for s in starts):
                 for block, start in zip(blocks, starts, strict=True):
                     assert start is not None
                     at = words[i + start : i + start + len(block)]
